@@ -1,0 +1,71 @@
+/* cg.h — internals shared by the code generator's files (codegen.c and the per-op-family
+ * kernels cg_dense.c, cg_elementwise.c, cg_loss.c). Not a stage interface.
+ *
+ * Every node becomes one internal kernel function per element type:
+ *     void kernel(ptr noalias out..., ptr noalias in..., i64 n)
+ * with its shapes baked in as constants, so LLVM unrolls and vectorizes for the exact sizes. */
+#ifndef NNC_CG_H
+#define NNC_CG_H
+
+#include <llvm-c/Core.h>
+#include <stdbool.h>
+
+#include "graph.h"
+#include "plan.h"
+#include "sema.h"
+
+typedef struct Cg {
+    LLVMContextRef ctx;
+    LLVMModuleRef mod;
+    LLVMBuilderRef b;
+    const Model *model;
+    const Graph *g;
+    const Plan *plan;
+    bool f64;              /* element type of the function being built */
+    LLVMTypeRef elem, i1, i32, i64, f64_type, ptr, void_type;
+    LLVMValueRef fn;       /* function being built */
+    LLVMBasicBlockRef entry_block;
+} Cg;
+
+typedef struct CgLoop {
+    LLVMBasicBlockRef header, body, exit;
+    LLVMValueRef iv;
+} CgLoop;
+
+/* for (iv = lo; iv < hi; iv++) — leaves the builder in the body. */
+CgLoop cg_loop_begin(Cg *cg, LLVMValueRef lo, LLVMValueRef hi, const char *name);
+void cg_loop_end(Cg *cg, CgLoop *loop);
+
+LLVMValueRef cg_i64(Cg *cg, int64_t v);
+LLVMValueRef cg_const(Cg *cg, double v);             /* constant of the element type */
+LLVMValueRef cg_var(Cg *cg, LLVMTypeRef type, const char *name); /* alloca in the entry block */
+LLVMValueRef cg_load(Cg *cg, LLVMValueRef base, LLVMValueRef index);  /* base[index], elements */
+void cg_store(Cg *cg, LLVMValueRef value, LLVMValueRef base, LLVMValueRef index);
+LLVMValueRef cg_gep(Cg *cg, LLVMValueRef base, LLVMValueRef index);
+/* Floating-point arithmetic with reassociation and contraction allowed: LLVM may vectorize
+ * reductions and form FMAs. Results stay deterministic for a given executable. */
+LLVMValueRef cg_fadd(Cg *cg, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef cg_fsub(Cg *cg, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef cg_fmul(Cg *cg, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef cg_fdiv(Cg *cg, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef cg_mul(Cg *cg, LLVMValueRef a, LLVMValueRef b); /* i64 */
+LLVMValueRef cg_add(Cg *cg, LLVMValueRef a, LLVMValueRef b); /* i64 */
+LLVMValueRef cg_math(Cg *cg, const char *intrinsic, LLVMValueRef x); /* "llvm.exp", "llvm.log", ... */
+LLVMValueRef cg_libm(Cg *cg, const char *name, LLVMValueRef x);      /* "tanh": tanh or tanhf */
+LLVMValueRef cg_max(Cg *cg, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef cg_to_double(Cg *cg, LLVMValueRef x);
+LLVMValueRef cg_n_as_elem(Cg *cg, LLVMValueRef n);
+
+/* Starts an internal kernel with `ptr_count` pointer arguments then i64 n; returns the function.
+ * The builder is left in its body; finish with cg_kernel_end. */
+LLVMValueRef cg_kernel_begin(Cg *cg, const char *name, int ptr_count);
+void cg_kernel_end(Cg *cg);
+
+/* Per-family kernel builders. Each emits the kernel for one node and returns it; the caller
+ * passes pointers in the order documented at each builder. */
+LLVMValueRef cg_dense_kernel(Cg *cg, const Node *node);          /* dense, dense_dx, dense_dw, dense_db */
+LLVMValueRef cg_elementwise_kernel(Cg *cg, const Node *node);    /* activations, their grads, + - * affine */
+LLVMValueRef cg_loss_kernel(Cg *cg, const Node *node);           /* losses, metrics, their grads */
+LLVMValueRef cg_activation(Cg *cg, OpKind act, LLVMValueRef x);  /* relu/tanh/sigmoid of one value */
+
+#endif

@@ -1,0 +1,126 @@
+/* cg_loss.c — losses, metrics and the losses' gradients.
+ *
+ * Legend: C = classes (logits per example), T = target elements per example.
+ *   cross_entropy       (sum: f64*, logits[n,C], y: i32[n])  sum += logsumexp(l) - l[y]
+ *   accuracy            (sum, logits, y)                     sum += argmax(l) == y
+ *   mse / rmse          (sum, p[n,T], t[n,T])                sum += mean_T (p - t)^2
+ *   mae                 (sum, p, t)                          sum += mean_T |p - t|
+ *   cross_entropy_grad  (d[n,C], logits, y)                  d = (softmax(l) - onehot(y)) / n
+ *   mse_grad            (d[n,T], p, t)                       d = 2 (p - t) / (T n)
+ * Per-batch sums accumulate in double, in example order, so they are deterministic. */
+#include <stdio.h>
+
+#include "cg.h"
+
+static LLVMValueRef cg_class_of(Cg *cg, LLVMValueRef y, LLVMValueRef r) {
+    LLVMValueRef at = LLVMBuildInBoundsGEP2(cg->b, cg->i32, y, &r, 1, "");
+    return LLVMBuildSExt(cg->b, LLVMBuildLoad2(cg->b, cg->i32, at, ""), cg->i64, "");
+}
+
+/* max over l[base .. base+C) */
+static LLVMValueRef cg_row_max(Cg *cg, LLVMValueRef l, LLVMValueRef base, int64_t C, LLVMValueRef var) {
+    LLVMBuildStore(cg->b, cg_load(cg, l, base), var);
+    CgLoop c = cg_loop_begin(cg, cg_i64(cg, 1), cg_i64(cg, C), "c");
+    LLVMBuildStore(cg->b, cg_max(cg, LLVMBuildLoad2(cg->b, cg->elem, var, ""), cg_load(cg, l, cg_add(cg, base, c.iv))), var);
+    cg_loop_end(cg, &c);
+    return LLVMBuildLoad2(cg->b, cg->elem, var, "");
+}
+
+/* sum of exp(l - max) over the row */
+static LLVMValueRef cg_row_sumexp(Cg *cg, LLVMValueRef l, LLVMValueRef base, int64_t C, LLVMValueRef max, LLVMValueRef var) {
+    LLVMBuildStore(cg->b, cg_const(cg, 0), var);
+    CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, C), "c");
+    LLVMValueRef e = cg_math(cg, "llvm.exp", cg_fsub(cg, cg_load(cg, l, cg_add(cg, base, c.iv)), max));
+    LLVMBuildStore(cg->b, cg_fadd(cg, LLVMBuildLoad2(cg->b, cg->elem, var, ""), e), var);
+    cg_loop_end(cg, &c);
+    return LLVMBuildLoad2(cg->b, cg->elem, var, "");
+}
+
+static void cg_add_to_total(Cg *cg, LLVMValueRef total, LLVMValueRef value_f64) {
+    LLVMValueRef old = LLVMBuildLoad2(cg->b, cg->f64_type, total, "");
+    /* plain (not reassociable) double add: the batch sum has one fixed order */
+    LLVMBuildStore(cg->b, LLVMBuildFAdd(cg->b, old, value_f64, ""), total);
+}
+
+LLVMValueRef cg_loss_kernel(Cg *cg, const Node *node) {
+    char name[96];
+    snprintf(name, sizeof name, "k%d_%s_%s", node->id, graph_op_names[node->op], cg->f64 ? "f64" : "f32");
+    const Node *pred = graph_node(cg->g, node->inputs[0]);
+    int64_t C = pred->size;
+    LLVMValueRef fn = cg_kernel_begin(cg, name, 3);
+    LLVMValueRef out = LLVMGetParam(fn, 0), l = LLVMGetParam(fn, 1), y = LLVMGetParam(fn, 2);
+    LLVMValueRef n = LLVMGetParam(fn, 3);
+    LLVMValueRef total = cg_var(cg, cg->f64_type, "total");
+    LLVMValueRef max_var = cg_var(cg, cg->elem, "max");
+    LLVMValueRef sum_var = cg_var(cg, cg->elem, "sum");
+    LLVMValueRef best_var = cg_var(cg, cg->i64, "best");
+    LLVMBuildStore(cg->b, LLVMConstReal(cg->f64_type, 0), total);
+    LLVMValueRef inv_n = cg_fdiv(cg, cg_const(cg, 1), cg_n_as_elem(cg, n));
+
+    CgLoop r = cg_loop_begin(cg, cg_i64(cg, 0), n, "r");
+    LLVMValueRef base = cg_mul(cg, r.iv, cg_i64(cg, C));
+    switch (node->op) {
+    case OP_CROSS_ENTROPY: {
+        LLVMValueRef max = cg_row_max(cg, l, base, C, max_var);
+        LLVMValueRef s = cg_row_sumexp(cg, l, base, C, max, sum_var);
+        LLVMValueRef lse = cg_fadd(cg, max, cg_math(cg, "llvm.log", s));
+        LLVMValueRef picked = cg_load(cg, l, cg_add(cg, base, cg_class_of(cg, y, r.iv)));
+        cg_add_to_total(cg, total, cg_to_double(cg, cg_fsub(cg, lse, picked)));
+        break;
+    }
+    case OP_ACCURACY: {
+        /* arg-max, the first on ties */
+        LLVMBuildStore(cg->b, cg_load(cg, l, base), max_var);
+        LLVMBuildStore(cg->b, cg_i64(cg, 0), best_var);
+        CgLoop c = cg_loop_begin(cg, cg_i64(cg, 1), cg_i64(cg, C), "c");
+        LLVMValueRef v = cg_load(cg, l, cg_add(cg, base, c.iv));
+        LLVMValueRef better = LLVMBuildFCmp(cg->b, LLVMRealOGT, v, LLVMBuildLoad2(cg->b, cg->elem, max_var, ""), "");
+        LLVMBuildStore(cg->b, LLVMBuildSelect(cg->b, better, v, LLVMBuildLoad2(cg->b, cg->elem, max_var, ""), ""), max_var);
+        LLVMBuildStore(cg->b, LLVMBuildSelect(cg->b, better, c.iv, LLVMBuildLoad2(cg->b, cg->i64, best_var, ""), ""), best_var);
+        cg_loop_end(cg, &c);
+        LLVMValueRef hit = LLVMBuildICmp(cg->b, LLVMIntEQ, LLVMBuildLoad2(cg->b, cg->i64, best_var, ""), cg_class_of(cg, y, r.iv), "");
+        cg_add_to_total(cg, total, LLVMBuildUIToFP(cg->b, hit, cg->f64_type, ""));
+        break;
+    }
+    case OP_MSE: case OP_RMSE: case OP_MAE: {
+        LLVMBuildStore(cg->b, cg_const(cg, 0), sum_var);
+        CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, C), "c");
+        LLVMValueRef at = cg_add(cg, base, c.iv);
+        LLVMValueRef diff = cg_fsub(cg, cg_load(cg, l, at), cg_load(cg, y, at));
+        LLVMValueRef term = node->op == OP_MAE ? cg_math(cg, "llvm.fabs", diff) : cg_fmul(cg, diff, diff);
+        LLVMBuildStore(cg->b, cg_fadd(cg, LLVMBuildLoad2(cg->b, cg->elem, sum_var, ""), term), sum_var);
+        cg_loop_end(cg, &c);
+        LLVMValueRef mean = cg_fdiv(cg, LLVMBuildLoad2(cg->b, cg->elem, sum_var, ""), cg_const(cg, (double)C));
+        cg_add_to_total(cg, total, cg_to_double(cg, mean));
+        break;
+    }
+    case OP_CROSS_ENTROPY_GRAD: {
+        LLVMValueRef max = cg_row_max(cg, l, base, C, max_var);
+        LLVMValueRef inv_s = cg_fdiv(cg, cg_const(cg, 1), cg_row_sumexp(cg, l, base, C, max, sum_var));
+        LLVMValueRef label = cg_class_of(cg, y, r.iv);
+        CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, C), "c");
+        LLVMValueRef at = cg_add(cg, base, c.iv);
+        LLVMValueRef p = cg_fmul(cg, cg_math(cg, "llvm.exp", cg_fsub(cg, cg_load(cg, l, at), max)), inv_s);
+        LLVMValueRef is_label = LLVMBuildICmp(cg->b, LLVMIntEQ, c.iv, label, "");
+        LLVMValueRef onehot = LLVMBuildSelect(cg->b, is_label, cg_const(cg, 1), cg_const(cg, 0), "");
+        cg_store(cg, cg_fmul(cg, cg_fsub(cg, p, onehot), inv_n), out, at);
+        cg_loop_end(cg, &c);
+        break;
+    }
+    case OP_MSE_GRAD: {
+        LLVMValueRef factor = cg_fmul(cg, cg_const(cg, 2.0 / (double)C), inv_n);
+        CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, C), "c");
+        LLVMValueRef at = cg_add(cg, base, c.iv);
+        LLVMValueRef diff = cg_fsub(cg, cg_load(cg, l, at), cg_load(cg, y, at));
+        cg_store(cg, cg_fmul(cg, diff, factor), out, at);
+        cg_loop_end(cg, &c);
+        break;
+    }
+    default: break;
+    }
+    cg_loop_end(cg, &r);
+    if (node->op != OP_CROSS_ENTROPY_GRAD && node->op != OP_MSE_GRAD)
+        LLVMBuildStore(cg->b, LLVMBuildLoad2(cg->b, cg->f64_type, total, ""), out);
+    cg_kernel_end(cg);
+    return fn;
+}

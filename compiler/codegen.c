@@ -1,0 +1,427 @@
+/* codegen.c — the LLVM module: kernels, entry points and the model descriptor.
+ *
+ * Each entry point (train_step, eval_step, infer, train_step_f64) is a straight sequence of
+ * kernel calls in graph order over the nodes it needs; buffer addresses come from the plan
+ * (workspace offset * n). Kernels are specialized per node and element type (cg_*.c). */
+#include "codegen.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "cg.h"
+#include "nnrt.h"
+
+/* ---------------------------------------------------------------- IR helpers */
+
+LLVMValueRef cg_i64(Cg *cg, int64_t v) { return LLVMConstInt(cg->i64, (unsigned long long)v, true); }
+LLVMValueRef cg_const(Cg *cg, double v) { return LLVMConstReal(cg->elem, v); }
+
+LLVMValueRef cg_var(Cg *cg, LLVMTypeRef type, const char *name) {
+    LLVMBuilderRef b = LLVMCreateBuilderInContext(cg->ctx);
+    LLVMValueRef first = LLVMGetFirstInstruction(cg->entry_block);
+    if (first)
+        LLVMPositionBuilderBefore(b, first);
+    else
+        LLVMPositionBuilderAtEnd(b, cg->entry_block);
+    LLVMValueRef v = LLVMBuildAlloca(b, type, name);
+    LLVMDisposeBuilder(b);
+    return v;
+}
+
+LLVMValueRef cg_gep(Cg *cg, LLVMValueRef base, LLVMValueRef index) {
+    return LLVMBuildInBoundsGEP2(cg->b, cg->elem, base, &index, 1, "");
+}
+
+LLVMValueRef cg_load(Cg *cg, LLVMValueRef base, LLVMValueRef index) {
+    return LLVMBuildLoad2(cg->b, cg->elem, cg_gep(cg, base, index), "");
+}
+
+void cg_store(Cg *cg, LLVMValueRef value, LLVMValueRef base, LLVMValueRef index) {
+    LLVMBuildStore(cg->b, value, cg_gep(cg, base, index));
+}
+
+static LLVMValueRef cg_fast(LLVMValueRef v) {
+    if (LLVMCanValueUseFastMathFlags(v))
+        LLVMSetFastMathFlags(v, LLVMFastMathAllowReassoc | LLVMFastMathAllowContract | LLVMFastMathNoSignedZeros);
+    return v;
+}
+
+LLVMValueRef cg_fadd(Cg *cg, LLVMValueRef a, LLVMValueRef b) { return cg_fast(LLVMBuildFAdd(cg->b, a, b, "")); }
+LLVMValueRef cg_fsub(Cg *cg, LLVMValueRef a, LLVMValueRef b) { return cg_fast(LLVMBuildFSub(cg->b, a, b, "")); }
+LLVMValueRef cg_fmul(Cg *cg, LLVMValueRef a, LLVMValueRef b) { return cg_fast(LLVMBuildFMul(cg->b, a, b, "")); }
+LLVMValueRef cg_fdiv(Cg *cg, LLVMValueRef a, LLVMValueRef b) { return cg_fast(LLVMBuildFDiv(cg->b, a, b, "")); }
+LLVMValueRef cg_mul(Cg *cg, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWMul(cg->b, a, b, ""); }
+LLVMValueRef cg_add(Cg *cg, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWAdd(cg->b, a, b, ""); }
+
+LLVMValueRef cg_math(Cg *cg, const char *intrinsic, LLVMValueRef x) {
+    unsigned id = LLVMLookupIntrinsicID(intrinsic, strlen(intrinsic));
+    LLVMTypeRef type = LLVMTypeOf(x);
+    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(cg->mod, id, &type, 1);
+    LLVMTypeRef fn_type = LLVMIntrinsicGetType(cg->ctx, id, &type, 1);
+    return LLVMBuildCall2(cg->b, fn_type, fn, &x, 1, "");
+}
+
+LLVMValueRef cg_libm(Cg *cg, const char *name, LLVMValueRef x) {
+    char full[32];
+    snprintf(full, sizeof full, "%s%s", name, cg->f64 ? "" : "f");
+    LLVMTypeRef fn_type = LLVMFunctionType(cg->elem, &cg->elem, 1, false);
+    LLVMValueRef fn = LLVMGetNamedFunction(cg->mod, full);
+    if (!fn) fn = LLVMAddFunction(cg->mod, full, fn_type);
+    return LLVMBuildCall2(cg->b, fn_type, fn, &x, 1, "");
+}
+
+LLVMValueRef cg_max(Cg *cg, LLVMValueRef a, LLVMValueRef b) {
+    LLVMValueRef gt = LLVMBuildFCmp(cg->b, LLVMRealOGT, a, b, "");
+    return LLVMBuildSelect(cg->b, gt, a, b, "");
+}
+
+LLVMValueRef cg_to_double(Cg *cg, LLVMValueRef x) {
+    return cg->f64 ? x : LLVMBuildFPExt(cg->b, x, cg->f64_type, "");
+}
+
+LLVMValueRef cg_n_as_elem(Cg *cg, LLVMValueRef n) { return LLVMBuildSIToFP(cg->b, n, cg->elem, ""); }
+
+CgLoop cg_loop_begin(Cg *cg, LLVMValueRef lo, LLVMValueRef hi, const char *name) {
+    CgLoop loop;
+    LLVMBasicBlockRef pre = LLVMGetInsertBlock(cg->b);
+    loop.header = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, name);
+    loop.body = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "body");
+    loop.exit = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "exit");
+    LLVMBuildBr(cg->b, loop.header);
+    LLVMPositionBuilderAtEnd(cg->b, loop.header);
+    loop.iv = LLVMBuildPhi(cg->b, cg->i64, name);
+    LLVMAddIncoming(loop.iv, &lo, &pre, 1);
+    LLVMValueRef more = LLVMBuildICmp(cg->b, LLVMIntSLT, loop.iv, hi, "");
+    LLVMBuildCondBr(cg->b, more, loop.body, loop.exit);
+    LLVMPositionBuilderAtEnd(cg->b, loop.body);
+    return loop;
+}
+
+void cg_loop_end(Cg *cg, CgLoop *loop) {
+    LLVMValueRef next = LLVMBuildNSWAdd(cg->b, loop->iv, cg_i64(cg, 1), "");
+    LLVMBasicBlockRef latch = LLVMGetInsertBlock(cg->b);
+    LLVMBuildBr(cg->b, loop->header);
+    LLVMAddIncoming(loop->iv, &next, &latch, 1);
+    LLVMPositionBuilderAtEnd(cg->b, loop->exit);
+}
+
+static void cg_set_attr(Cg *cg, LLVMValueRef fn, unsigned index, const char *name) {
+    unsigned kind = LLVMGetEnumAttributeKindForName(name, strlen(name));
+    LLVMAddAttributeAtIndex(fn, index, LLVMCreateEnumAttribute(cg->ctx, kind, 0));
+}
+
+LLVMValueRef cg_kernel_begin(Cg *cg, const char *name, int ptr_count) {
+    LLVMTypeRef params[12];
+    for (int i = 0; i < ptr_count; i++) params[i] = cg->ptr;
+    params[ptr_count] = cg->i64;
+    LLVMTypeRef type = LLVMFunctionType(cg->void_type, params, (unsigned)ptr_count + 1, false);
+    LLVMValueRef fn = LLVMAddFunction(cg->mod, name, type);
+    LLVMSetLinkage(fn, LLVMInternalLinkage);
+    /* Buffers never overlap (the plan guarantees it): noalias lets LLVM vectorize freely. */
+    for (int i = 0; i < ptr_count; i++) {
+        cg_set_attr(cg, fn, (unsigned)i + 1, "noalias");
+        cg_set_attr(cg, fn, (unsigned)i + 1, "nocapture");
+    }
+    cg_set_attr(cg, fn, LLVMAttributeFunctionIndex, "nounwind");
+    cg->fn = fn;
+    cg->entry_block = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry");
+    LLVMPositionBuilderAtEnd(cg->b, cg->entry_block);
+    return fn;
+}
+
+void cg_kernel_end(Cg *cg) { LLVMBuildRetVoid(cg->b); }
+
+/* ---------------------------------------------------------------- entry points */
+
+typedef enum EntryKind { ENTRY_TRAIN, ENTRY_EVAL, ENTRY_INFER } EntryKind;
+
+static LLVMValueRef cg_node_kernel(Cg *cg, const Node *n) {
+    switch (n->op) {
+    case OP_DENSE: case OP_DENSE_DX: case OP_DENSE_DW: case OP_DENSE_DB:
+        return cg_dense_kernel(cg, n);
+    case OP_CROSS_ENTROPY: case OP_MSE: case OP_ACCURACY: case OP_MAE: case OP_RMSE:
+    case OP_CROSS_ENTROPY_GRAD: case OP_MSE_GRAD:
+        return cg_loss_kernel(cg, n);
+    default:
+        return cg_elementwise_kernel(cg, n);
+    }
+}
+
+/* Which nodes an entry point must run: everything its roots depend on. */
+static bool *cg_needed(Cg *cg, EntryKind kind) {
+    const Graph *g = cg->g;
+    int count = g->nodes.len;
+    bool *need = ARENA_ARRAY(g->arena, bool, count);
+    if (kind == ENTRY_INFER) {
+        need[g->output] = true;
+    } else {
+        need[g->loss] = true;
+        for (int i = 0; i < g->metrics.len; i++) need[((Node *)g->metrics.items[i])->id] = true;
+        if (kind == ENTRY_TRAIN)
+            for (int i = g->forward_count; i < count; i++) need[i] = true;
+    }
+    for (int i = count - 1; i >= 0; i--) {
+        if (!need[i]) continue;
+        const Node *n = graph_node(g, i);
+        for (int j = 0; j < n->input_count; j++) need[n->inputs[j]] = true;
+        if (n->view_of >= 0) need[n->view_of] = true;
+    }
+    return need;
+}
+
+typedef struct EntryArgs {
+    LLVMValueRef params, grads, x, y, ws, n, sums, out;
+} EntryArgs;
+
+static LLVMValueRef cg_node_pointer(Cg *cg, const EntryArgs *a, const Node *n) {
+    switch (cg->plan->storage[n->id]) {
+    case STORAGE_INPUT: return a->x;
+    case STORAGE_TARGET: return a->y;
+    case STORAGE_WORKSPACE:
+        return cg_gep(cg, a->ws, cg_mul(cg, cg_i64(cg, cg->plan->offset[n->id]), a->n));
+    case STORAGE_GRAD:
+        return cg_gep(cg, a->grads, cg_i64(cg, graph_param(cg->g, n->grad_param)->offset));
+    case STORAGE_NONE: {
+        LLVMValueRef index = cg_i64(cg, n->sum_slot);
+        return LLVMBuildInBoundsGEP2(cg->b, cg->f64_type, a->sums, &index, 1, "");
+    }
+    }
+    return NULL;
+}
+
+static void cg_call_kernels(Cg *cg, const EntryArgs *a, EntryKind kind, LLVMValueRef *kernels) {
+    const Graph *g = cg->g;
+    bool *need = cg_needed(cg, kind);
+    for (int i = 0; i < g->nodes.len; i++) {
+        const Node *n = graph_node(g, i);
+        if (!need[i] || n->view_of >= 0 || n->op == OP_INPUT || n->op == OP_TARGET) continue;
+        /* In eval/infer the loss kernel writes the loss slot; in train it does too. */
+        LLVMValueRef args[12];
+        int count = 0;
+        args[count++] = cg_node_pointer(cg, a, n);
+        for (int j = 0; j < n->input_count; j++) args[count++] = cg_node_pointer(cg, a, graph_node(g, n->inputs[j]));
+        if (n->weight >= 0) args[count++] = cg_gep(cg, a->params, cg_i64(cg, graph_param(g, n->weight)->offset));
+        if (n->bias >= 0) args[count++] = cg_gep(cg, a->params, cg_i64(cg, graph_param(g, n->bias)->offset));
+        args[count++] = a->n;
+        LLVMValueRef fn = kernels[i];
+        if (!fn) {
+            LLVMBasicBlockRef here = LLVMGetInsertBlock(cg->b);
+            LLVMValueRef saved_fn = cg->fn;
+            LLVMBasicBlockRef saved_entry = cg->entry_block;
+            fn = kernels[i] = cg_node_kernel(cg, n);
+            cg->fn = saved_fn;
+            cg->entry_block = saved_entry;
+            LLVMPositionBuilderAtEnd(cg->b, here);
+        }
+        LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(fn), fn, args, (unsigned)count, "");
+    }
+    if (kind == ENTRY_TRAIN) {
+        /* Parameters no node differentiates (off the loss's path) get zero gradients. */
+        bool *written = ARENA_ARRAY(g->arena, bool, g->params.len);
+        for (int i = g->forward_count; i < g->nodes.len; i++)
+            if (graph_node(g, i)->grad_param >= 0) written[graph_node(g, i)->grad_param] = true;
+        for (int p = 0; p < g->params.len; p++) {
+            if (written[p]) continue;
+            const ParamTensor *t = graph_param(g, p);
+            LLVMBuildMemSet(cg->b, cg_gep(cg, a->grads, cg_i64(cg, t->offset)), LLVMConstInt(LLVMInt8TypeInContext(cg->ctx), 0, 0),
+                            cg_i64(cg, t->size * (cg->f64 ? 8 : 4)), 8);
+        }
+    }
+}
+
+/* infer's last step: the output tensor, as probabilities for classifiers. */
+static void cg_emit_output(Cg *cg, const EntryArgs *a) {
+    const Graph *g = cg->g;
+    const Node *out = graph_node(g, g->output);
+    LLVMValueRef src = cg_node_pointer(cg, a, out);
+    int64_t size = out->size;
+    if (cg->model->output_kind != NNRT_OUTPUT_PROBABILITIES) {
+        LLVMBuildMemCpy(cg->b, a->out, 4, src, 4, cg_mul(cg, a->n, cg_i64(cg, size * 4)));
+        return;
+    }
+    LLVMValueRef max_var = cg_var(cg, cg->elem, "max");
+    LLVMValueRef sum_var = cg_var(cg, cg->elem, "sum");
+    CgLoop row = cg_loop_begin(cg, cg_i64(cg, 0), a->n, "row");
+    LLVMValueRef base = cg_mul(cg, row.iv, cg_i64(cg, size));
+    LLVMBuildStore(cg->b, cg_load(cg, src, base), max_var);
+    CgLoop c1 = cg_loop_begin(cg, cg_i64(cg, 1), cg_i64(cg, size), "c");
+    LLVMBuildStore(cg->b, cg_max(cg, LLVMBuildLoad2(cg->b, cg->elem, max_var, ""), cg_load(cg, src, cg_add(cg, base, c1.iv))), max_var);
+    cg_loop_end(cg, &c1);
+    LLVMValueRef max = LLVMBuildLoad2(cg->b, cg->elem, max_var, "");
+    LLVMBuildStore(cg->b, cg_const(cg, 0), sum_var);
+    CgLoop c2 = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, size), "c");
+    LLVMValueRef e = cg_math(cg, "llvm.exp", cg_fsub(cg, cg_load(cg, src, cg_add(cg, base, c2.iv)), max));
+    cg_store(cg, e, a->out, cg_add(cg, base, c2.iv));
+    LLVMBuildStore(cg->b, cg_fadd(cg, LLVMBuildLoad2(cg->b, cg->elem, sum_var, ""), e), sum_var);
+    cg_loop_end(cg, &c2);
+    LLVMValueRef inv = cg_fdiv(cg, cg_const(cg, 1), LLVMBuildLoad2(cg->b, cg->elem, sum_var, ""));
+    CgLoop c3 = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, size), "c");
+    LLVMValueRef at = cg_add(cg, base, c3.iv);
+    cg_store(cg, cg_fmul(cg, cg_load(cg, a->out, at), inv), a->out, at);
+    cg_loop_end(cg, &c3);
+    cg_loop_end(cg, &row);
+}
+
+static void cg_select_type(Cg *cg, bool f64) {
+    cg->f64 = f64;
+    cg->elem = f64 ? cg->f64_type : LLVMFloatTypeInContext(cg->ctx);
+}
+
+/* train_step(params, grads, x, y, ws, n, seed, sums) / eval_step(params, x, y, ws, n, sums) /
+ * infer(params, x, ws, n, out) */
+static LLVMValueRef cg_entry(Cg *cg, EntryKind kind, bool f64, const char *name, LLVMValueRef *kernels) {
+    cg_select_type(cg, f64);
+    LLVMTypeRef p = cg->ptr;
+    LLVMTypeRef train_params[] = {p, p, p, p, p, cg->i64, cg->i64, p};
+    LLVMTypeRef eval_params[] = {p, p, p, p, cg->i64, p};
+    LLVMTypeRef infer_params[] = {p, p, p, cg->i64, p};
+    LLVMTypeRef type = kind == ENTRY_TRAIN  ? LLVMFunctionType(cg->void_type, train_params, 8, false)
+                       : kind == ENTRY_EVAL ? LLVMFunctionType(cg->void_type, eval_params, 6, false)
+                                            : LLVMFunctionType(cg->void_type, infer_params, 5, false);
+    LLVMValueRef fn = LLVMAddFunction(cg->mod, name, type);
+    LLVMSetLinkage(fn, LLVMInternalLinkage);
+    cg->fn = fn;
+    cg->entry_block = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry");
+    LLVMPositionBuilderAtEnd(cg->b, cg->entry_block);
+    EntryArgs a = {0};
+    if (kind == ENTRY_TRAIN) {
+        a.params = LLVMGetParam(fn, 0);
+        a.grads = LLVMGetParam(fn, 1);
+        a.x = LLVMGetParam(fn, 2);
+        a.y = LLVMGetParam(fn, 3);
+        a.ws = LLVMGetParam(fn, 4);
+        a.n = LLVMGetParam(fn, 5);
+        a.sums = LLVMGetParam(fn, 7);
+    } else if (kind == ENTRY_EVAL) {
+        a.params = LLVMGetParam(fn, 0);
+        a.x = LLVMGetParam(fn, 1);
+        a.y = LLVMGetParam(fn, 2);
+        a.ws = LLVMGetParam(fn, 3);
+        a.n = LLVMGetParam(fn, 4);
+        a.sums = LLVMGetParam(fn, 5);
+    } else {
+        a.params = LLVMGetParam(fn, 0);
+        a.x = LLVMGetParam(fn, 1);
+        a.ws = LLVMGetParam(fn, 2);
+        a.n = LLVMGetParam(fn, 3);
+        a.out = LLVMGetParam(fn, 4);
+    }
+    cg_call_kernels(cg, &a, kind, kernels);
+    if (kind == ENTRY_INFER) cg_emit_output(cg, &a);
+    LLVMBuildRetVoid(cg->b);
+    return fn;
+}
+
+/* ---------------------------------------------------------------- the descriptor */
+
+static LLVMValueRef cg_string(Cg *cg, const char *s) {
+    if (!s) return LLVMConstNull(cg->ptr);
+    LLVMValueRef init = LLVMConstStringInContext(cg->ctx, s, (unsigned)strlen(s), false);
+    LLVMValueRef global = LLVMAddGlobal(cg->mod, LLVMTypeOf(init), ".str");
+    LLVMSetInitializer(global, init);
+    LLVMSetGlobalConstant(global, true);
+    LLVMSetLinkage(global, LLVMPrivateLinkage);
+    LLVMSetUnnamedAddress(global, LLVMGlobalUnnamedAddr);
+    return global;
+}
+
+static LLVMValueRef cg_const_global(Cg *cg, LLVMValueRef init, const char *name) {
+    LLVMValueRef global = LLVMAddGlobal(cg->mod, LLVMTypeOf(init), name);
+    LLVMSetInitializer(global, init);
+    LLVMSetGlobalConstant(global, true);
+    LLVMSetLinkage(global, LLVMPrivateLinkage);
+    return global;
+}
+
+static LLVMValueRef cg_i32c(Cg *cg, int64_t v) { return LLVMConstInt(cg->i32, (unsigned long long)v, true); }
+
+static LLVMValueRef cg_dims(Cg *cg, const Shape *s) {
+    LLVMValueRef dims[NNRT_MAX_RANK];
+    for (int i = 0; i < NNRT_MAX_RANK; i++) dims[i] = cg_i64(cg, i < s->rank ? s->dims[i] : 0);
+    return LLVMConstArray2(cg->i64, dims, NNRT_MAX_RANK);
+}
+
+/* Mirrors struct NnrtParam / NnrtTrainDefaults / NnrtModel in nnrt.h, field by field. */
+static void cg_descriptor(Cg *cg, const CodegenInfo *info, LLVMValueRef *entries) {
+    const Model *m = cg->model;
+    const Graph *g = cg->g;
+    LLVMTypeRef dims_type = LLVMArrayType2(cg->i64, NNRT_MAX_RANK);
+    LLVMTypeRef param_fields[] = {cg->ptr, cg->i32, dims_type, cg->i64, cg->i64, cg->i32, cg->i64, cg->i64, cg->i32};
+    LLVMTypeRef param_type = LLVMStructTypeInContext(cg->ctx, param_fields, 9, false);
+    LLVMValueRef *params = ARENA_ARRAY(g->arena, LLVMValueRef, g->params.len + 1);
+    for (int i = 0; i < g->params.len; i++) {
+        const ParamTensor *t = graph_param(g, i);
+        LLVMValueRef f[] = {cg_string(cg, t->name), cg_i32c(cg, t->shape.rank), cg_dims(cg, &t->shape), cg_i64(cg, t->offset),
+                            cg_i64(cg, t->size), cg_i32c(cg, t->init), cg_i64(cg, t->fan_in), cg_i64(cg, t->fan_out),
+                            cg_i32c(cg, t->trainable)};
+        params[i] = LLVMConstStructInContext(cg->ctx, f, 9, false);
+    }
+    LLVMValueRef param_table = cg_const_global(cg, LLVMConstArray2(param_type, params, (uint64_t)g->params.len), "nnc.params");
+
+    LLVMValueRef *metric_names = ARENA_ARRAY(g->arena, LLVMValueRef, m->metric_count + 1);
+    LLVMValueRef *metric_reduce = ARENA_ARRAY(g->arena, LLVMValueRef, m->metric_count + 1);
+    for (int i = 0; i < m->metric_count; i++) {
+        metric_names[i] = cg_string(cg, m->metric_names[i]);
+        metric_reduce[i] = cg_i32c(cg, m->metric_reduce[i]);
+    }
+    metric_names[m->metric_count] = LLVMConstNull(cg->ptr);
+    metric_reduce[m->metric_count] = cg_i32c(cg, 0);
+    LLVMValueRef names_table = cg_const_global(cg, LLVMConstArray2(cg->ptr, metric_names, (uint64_t)m->metric_count + 1), "nnc.metric_names");
+    LLVMValueRef reduce_table = cg_const_global(cg, LLVMConstArray2(cg->i32, metric_reduce, (uint64_t)m->metric_count + 1), "nnc.metric_reduce");
+
+    LLVMTypeRef f64t = cg->f64_type;
+    LLVMTypeRef defaults_fields[] = {cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->i64, cg->i64, cg->i64, f64t, cg->i64};
+    LLVMValueRef defaults_values[] = {cg_string(cg, m->data), cg_string(cg, m->validate), cg_string(cg, m->optimizer),
+                                      cg_string(cg, m->schedule), cg_i64(cg, m->epochs), cg_i64(cg, m->batch),
+                                      cg_i64(cg, m->seed), LLVMConstReal(f64t, m->clip), cg_i64(cg, m->early_stop)};
+    (void)defaults_fields;
+    LLVMValueRef defaults = LLVMConstStructInContext(cg->ctx, defaults_values, 9, false);
+
+    const Node *output = graph_node(g, g->output);
+    Shape target_shape = m->target_kind == NNRT_TARGET_CLASS ? shape_make(1, (int64_t[]){1}) : m->target_shape;
+    LLVMValueRef fields[] = {
+        cg_i32c(cg, NNRT_ABI_VERSION),
+        cg_string(cg, m->name), cg_string(cg, info->source_path), cg_string(cg, info->source_dir),
+        cg_string(cg, info->source_hash), cg_string(cg, info->summary),
+        cg_i64(cg, g->param_count), cg_i32c(cg, g->params.len), param_table,
+        cg_i32c(cg, m->input_kind), cg_string(cg, m->input_name), cg_i32c(cg, m->input_shape.rank),
+        cg_dims(cg, &m->input_shape), cg_i64(cg, shape_size(&m->input_shape)), cg_i64(cg, m->input_vocab),
+        cg_i32c(cg, m->target_kind), cg_string(cg, m->target_name), cg_i64(cg, m->target_classes),
+        cg_i32c(cg, m->target_kind == NNRT_TARGET_CLASS ? 0 : target_shape.rank), cg_dims(cg, &m->target_shape),
+        cg_i64(cg, m->target_kind == NNRT_TARGET_CLASS ? 1 : shape_size(&target_shape)),
+        cg_string(cg, m->loss_name), cg_i32c(cg, m->metric_count), names_table, reduce_table,
+        cg_i32c(cg, m->output_kind), cg_i64(cg, output->size),
+        cg_i64(cg, cg->plan->workspace_fixed), cg_i64(cg, cg->plan->workspace_per_example),
+        cg_i32c(cg, 0),
+        defaults,
+        entries[0], entries[1], entries[2], entries[3],
+    };
+    LLVMValueRef descriptor = LLVMConstStructInContext(cg->ctx, fields, sizeof fields / sizeof fields[0], false);
+    LLVMValueRef global = LLVMAddGlobal(cg->mod, LLVMTypeOf(descriptor), "nnrt_model");
+    LLVMSetInitializer(global, descriptor);
+    LLVMSetGlobalConstant(global, true);
+}
+
+LLVMModuleRef cg_build_module(LLVMContextRef context, const Model *model, const Plan *plan, const CodegenInfo *info) {
+    Cg cg = {.ctx = context, .model = model, .g = model->graph, .plan = plan};
+    cg.mod = LLVMModuleCreateWithNameInContext(model->name, context);
+    cg.b = LLVMCreateBuilderInContext(context);
+    cg.i1 = LLVMInt1TypeInContext(context);
+    cg.i32 = LLVMInt32TypeInContext(context);
+    cg.i64 = LLVMInt64TypeInContext(context);
+    cg.f64_type = LLVMDoubleTypeInContext(context);
+    cg.ptr = LLVMPointerTypeInContext(context, 0);
+    cg.void_type = LLVMVoidTypeInContext(context);
+
+    int count = model->graph->nodes.len;
+    LLVMValueRef *kernels32 = ARENA_ARRAY(model->graph->arena, LLVMValueRef, count);
+    LLVMValueRef *kernels64 = ARENA_ARRAY(model->graph->arena, LLVMValueRef, count);
+    LLVMValueRef entries[4];
+    entries[0] = cg_entry(&cg, ENTRY_TRAIN, false, "nnc_train_step", kernels32);
+    entries[1] = cg_entry(&cg, ENTRY_EVAL, false, "nnc_eval_step", kernels32);
+    entries[2] = cg_entry(&cg, ENTRY_INFER, false, "nnc_infer", kernels32);
+    entries[3] = cg_entry(&cg, ENTRY_TRAIN, true, "nnc_train_step_f64", kernels64);
+    cg_descriptor(&cg, info, entries);
+    LLVMDisposeBuilder(cg.b);
+    return cg.mod;
+}

@@ -1,0 +1,120 @@
+/* graph.h — the graph IR: a list of nodes in execution order, each producing one tensor of a
+ * static per-example shape (the batch dimension is implicit), plus the parameter table.
+ *
+ * Sema builds the forward graph; autodiff appends the backward nodes to the same graph; plan
+ * assigns buffers; codegen lowers every node with the same code, forward or backward. */
+#ifndef NNC_GRAPH_H
+#define NNC_GRAPH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "arena.h"
+#include "diag.h"
+
+#define GRAPH_MAX_RANK 8
+#define GRAPH_MAX_INPUTS 4
+
+typedef struct Shape {
+    int rank;
+    int64_t dims[GRAPH_MAX_RANK];
+} Shape;
+
+/* X(KIND, "name"): every node kind. Forward ops first, then the backward-only ones. */
+#define GRAPH_OPS(X)                                                                              \
+    X(INPUT, "input")                                                                             \
+    X(TARGET, "target")                                                                           \
+    X(DENSE, "dense")            /* y = x W^T + b, [k] -> [n], or per position on [t,k] */          \
+    X(FLATTEN, "flatten")        /* view: any -> [product] */                                     \
+    X(RELU, "relu")                                                                               \
+    X(TANH, "tanh")                                                                               \
+    X(SIGMOID, "sigmoid")                                                                         \
+    X(ADD, "add")                /* a + b, same shape */                                          \
+    X(SUB, "sub")                                                                                 \
+    X(MUL, "mul")                                                                                 \
+    X(AFFINE, "affine")          /* a * scale + shift, scalar constants */                        \
+    X(CROSS_ENTROPY, "cross_entropy")                                                             \
+    X(MSE, "mse")                                                                                 \
+    X(ACCURACY, "accuracy")                                                                       \
+    X(MAE, "mae")                                                                                 \
+    X(RMSE, "rmse")                                                                               \
+    X(SOFTMAX_OUT, "softmax_output") /* inference output of a classifier */                      \
+    X(CROSS_ENTROPY_GRAD, "cross_entropy_grad")                                                   \
+    X(MSE_GRAD, "mse_grad")                                                                       \
+    X(DENSE_DX, "dense_dx")      /* dx = dy W */                                                  \
+    X(DENSE_DW, "dense_dw")      /* dW = dy^T x (summed over the batch), into the grad buffer */   \
+    X(DENSE_DB, "dense_db")      /* db = sum over the batch of dy */                              \
+    X(RELU_GRAD, "relu_grad")    /* dx = dy * (y > 0) */                                          \
+    X(TANH_GRAD, "tanh_grad")    /* dx = dy * (1 - y^2) */                                        \
+    X(SIGMOID_GRAD, "sigmoid_grad") /* dx = dy * y * (1 - y) */
+
+typedef enum OpKind {
+#define GRAPH_OP_ENUM(kind, name) OP_##kind,
+    GRAPH_OPS(GRAPH_OP_ENUM)
+#undef GRAPH_OP_ENUM
+    OP_COUNT
+} OpKind;
+
+extern const char *const graph_op_names[OP_COUNT];
+
+typedef struct Node {
+    int id;
+    OpKind op;
+    Span span;          /* the source call this node came from */
+    const char *layer;  /* layer name (dense0, conv_block0.dense1); NULL for unnamed ops */
+    int input_count;
+    int inputs[GRAPH_MAX_INPUTS];
+    Shape shape;        /* per example; rank 0 = scalar (losses, metrics) */
+    int64_t size;       /* elements per example */
+    int weight, bias;   /* parameter indices, -1 when absent */
+    int grad_param;     /* DENSE_DW, DENSE_DB: the parameter whose gradient this node writes; else -1 */
+    int sum_slot;       /* losses and metrics: index into the step's sums; else -1 */
+    int64_t units;      /* dense: output features */
+    int64_t positions;  /* dense over [t,k]: t (1 otherwise) */
+    double scale, shift;/* AFFINE */
+    OpKind fused_act;   /* DENSE: activation applied in the same kernel (OP_INPUT = none) */
+    int view_of;        /* views (flatten, fused activations): the node whose buffer this is; else -1 */
+    bool backward;      /* appended by autodiff */
+    bool needs_grad;    /* depends on a trainable parameter */
+} Node;
+
+typedef struct ParamTensor {
+    const char *name;   /* "dense0.weight" */
+    Shape shape;
+    int64_t size, offset;
+    int init;           /* NnrtInit */
+    int64_t fan_in, fan_out;
+    bool trainable;
+    int owner;          /* node id */
+} ParamTensor;
+
+typedef struct Graph {
+    Arena *arena;
+    PtrVec nodes;       /* Node*, in execution order; id == index */
+    PtrVec params;      /* ParamTensor* */
+    int64_t param_count;
+    int forward_count;  /* nodes [0, forward_count) are the forward pass */
+    int input;          /* node ids; -1 when absent */
+    int target;
+    int loss;
+    int output;         /* what infer returns */
+    PtrVec metrics;     /* Node* of metric nodes, in declaration order */
+} Graph;
+
+Graph *graph_new(Arena *arena);
+Node *graph_node(const Graph *g, int id);
+Node *graph_add(Graph *g, OpKind op, Span span, const int *inputs, int input_count, Shape shape);
+int graph_add_param(Graph *g, const char *name, Shape shape, int init, int64_t fan_in, int64_t fan_out,
+                    int owner);
+ParamTensor *graph_param(const Graph *g, int index);
+int64_t shape_size(const Shape *s);
+/* "[1,28,28]" into buf; returns buf. */
+char *shape_str(const Shape *s, char *buf, int buf_size);
+Shape shape_make(int rank, const int64_t *dims);
+bool shape_equal(const Shape *a, const Shape *b);
+/* The node that owns the buffer a node reads or writes (follows views). */
+int graph_storage(const Graph *g, int id);
+void graph_dump(FILE *out, const Graph *g);
+
+#endif

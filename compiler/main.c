@@ -1,0 +1,271 @@
+/* main.c — the nnc driver: command line, reading the source, running the stages in order and
+ * stopping between stages when one reported errors.
+ *
+ *   nnc FILE.nn [-o OUT] [-O0|-O1|-O2|-O3] [-D NAME=VALUE]... [--emit=exe|obj|asm|llvm]
+ *   nnc check FILE.nn          diagnostics only
+ *   nnc summary FILE.nn        the layer table
+ * Exit status: 0 success, 1 errors in the user's input, 2 internal failures. */
+#include <errno.h>
+#include <limits.h>
+#include <llvm-c/Core.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "arena.h"
+#include "autodiff.h"
+#include "codegen.h"
+#include "diag.h"
+#include "graph.h"
+#include "parse.h"
+#include "plan.h"
+#include "sema.h"
+#include "summary.h"
+#include "target.h"
+
+enum { MAX_SOURCE_BYTES = 4 << 20, MAX_DEFINES = 64 };
+
+typedef enum Command { CMD_BUILD, CMD_CHECK, CMD_SUMMARY } Command;
+
+typedef struct Options {
+    Command command;
+    const char *input;
+    const char *output;
+    int opt_level;
+    EmitKind emit;
+    const char *cpu;
+    Define defines[MAX_DEFINES];
+    int define_count;
+    bool dump_tokens, dump_ast, dump_graph, timing, verbose;
+    const char *inject_grad_bug;
+} Options;
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "usage: nnc FILE.nn [-o OUT] [-O0|-O1|-O2|-O3] [-D NAME=VALUE]... [--emit=exe|obj|asm|llvm]\n"
+            "       nnc check FILE.nn      report diagnostics only (exit 0 when clean)\n"
+            "       nnc summary FILE.nn    print every layer's shape, parameters and FLOPs\n"
+            "options:\n"
+            "  -o OUT                output path (default: the file's stem; '-' = stdout for asm/llvm)\n"
+            "  -O0..-O3              optimization level (default -O2)\n"
+            "  -D NAME=VALUE         override `param NAME`\n"
+            "  --emit=KIND           exe (default), obj, asm or llvm\n"
+            "  --target-cpu=CPU      native (default), x86-64-v3, x86-64-v4, generic, ...\n"
+            "  --dump-tokens, --dump-ast, --dump-graph   print a stage's result and stop\n"
+            "  --time                print the time each stage took\n"
+            "  -v                    print the link command\n"
+            "  --version, --help\n");
+}
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Returns 0, or 1 after printing a usage error. */
+static int parse_options(int argc, char **argv, Options *o) {
+    memset(o, 0, sizeof *o);
+    o->opt_level = 2;
+    int i = 1;
+    if (argc > 1 && strcmp(argv[1], "check") == 0) { o->command = CMD_CHECK; i = 2; }
+    else if (argc > 1 && strcmp(argv[1], "summary") == 0) { o->command = CMD_SUMMARY; i = 2; }
+    for (; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-o") == 0) {
+            if (++i == argc) { fprintf(stderr, "nnc: error: -o needs a path\n"); return 1; }
+            o->output = argv[i];
+        } else if (strncmp(a, "-O", 2) == 0 && a[2] >= '0' && a[2] <= '3' && !a[3]) {
+            o->opt_level = a[2] - '0';
+        } else if (strncmp(a, "-D", 2) == 0) {
+            const char *def = a[2] ? a + 2 : (++i < argc ? argv[i] : NULL);
+            const char *eq = def ? strchr(def, '=') : NULL;
+            if (!def || !eq || eq == def) {
+                fprintf(stderr, "nnc: error: -D needs NAME=VALUE, e.g. -D width=256\n");
+                return 1;
+            }
+            if (o->define_count == MAX_DEFINES) { fprintf(stderr, "nnc: error: too many -D options (at most %d)\n", MAX_DEFINES); return 1; }
+            Define *d = &o->defines[o->define_count++];
+            d->name = strndup(def, (size_t)(eq - def));
+            d->value_text = eq + 1;
+            for (int j = 0; j < o->define_count - 1; j++)
+                if (strcmp(o->defines[j].name, d->name) == 0) { fprintf(stderr, "nnc: error: -D %s is given twice\n", d->name); return 1; }
+        } else if (strncmp(a, "--emit=", 7) == 0) {
+            const char *k = a + 7;
+            if (strcmp(k, "exe") == 0) o->emit = EMIT_EXE;
+            else if (strcmp(k, "obj") == 0) o->emit = EMIT_OBJ;
+            else if (strcmp(k, "asm") == 0) o->emit = EMIT_ASM;
+            else if (strcmp(k, "llvm") == 0) o->emit = EMIT_LLVM;
+            else { fprintf(stderr, "nnc: error: unknown --emit kind '%s' (exe, obj, asm or llvm)\n", k); return 1; }
+        } else if (strncmp(a, "--target-cpu=", 13) == 0) {
+            o->cpu = a + 13;
+        } else if (strcmp(a, "--dump-tokens") == 0) o->dump_tokens = true;
+        else if (strcmp(a, "--dump-ast") == 0) o->dump_ast = true;
+        else if (strcmp(a, "--dump-graph") == 0) o->dump_graph = true;
+        else if (strcmp(a, "--time") == 0) o->timing = true;
+        else if (strcmp(a, "-v") == 0) o->verbose = true;
+        else if (strncmp(a, "--inject-grad-bug=", 18) == 0) o->inject_grad_bug = a + 18;
+        else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) { usage(stdout); exit(0); }
+        else if (strcmp(a, "--version") == 0) { printf("nnc %s (LLVM 19)\n", NNC_VERSION); exit(0); }
+        else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "nnc: error: unknown option '%s'\n", a);
+            usage(stderr);
+            return 1;
+        } else if (o->input) {
+            fprintf(stderr, "nnc: error: more than one input file ('%s' and '%s')\n", o->input, a);
+            return 1;
+        } else {
+            o->input = a;
+        }
+    }
+    if (!o->input) {
+        fprintf(stderr, "nnc: error: no input file\n");
+        usage(stderr);
+        return 1;
+    }
+    return 0;
+}
+
+/* Reads the whole file; NULL after an error message. */
+static char *read_source(const char *path, int *length) {
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        fprintf(stderr, "nnc: error: cannot open '%s': %s\n", path, strerror(errno));
+        return NULL;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "nnc: error: '%s' is a directory, not a .nn file\n", path);
+        return NULL;
+    }
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "nnc: error: cannot open '%s': %s\n", path, strerror(errno));
+        return NULL;
+    }
+    char *text = malloc(MAX_SOURCE_BYTES + 1);
+    if (!text) { fclose(f); fprintf(stderr, "nnc: error: out of memory\n"); return NULL; }
+    size_t n = fread(text, 1, MAX_SOURCE_BYTES + 1, f);
+    bool failed = ferror(f);
+    fclose(f);
+    if (failed) {
+        fprintf(stderr, "nnc: error: cannot read '%s'\n", path);
+        free(text);
+        return NULL;
+    }
+    if (n > MAX_SOURCE_BYTES) {
+        fprintf(stderr, "nnc: error: '%s' is larger than %d MiB; a .nn file describes a model, not data\n", path, MAX_SOURCE_BYTES >> 20);
+        free(text);
+        return NULL;
+    }
+    text[n] = '\0';
+    *length = (int)n;
+    return text;
+}
+
+/* "dir/fashion_mlp.nn" -> "fashion_mlp" */
+static char *file_stem(Arena *arena, const char *path) {
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    const char *dot = strrchr(base, '.');
+    size_t len = dot && dot != base ? (size_t)(dot - base) : strlen(base);
+    char *stem = arena_strndup(arena, base, len);
+    /* A model name must be usable as a file name and in messages. */
+    for (char *c = stem; *c; c++)
+        if (!(*c == '_' || *c == '-' || (*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z'))) *c = '_';
+    return stem;
+}
+
+static const char *source_hash(Arena *arena, const char *text, int length) {
+    uint64_t h = 1469598103934665603ull;
+    for (int i = 0; i < length; i++) {
+        h ^= (unsigned char)text[i];
+        h *= 1099511628211ull;
+    }
+    return arena_printf(arena, "%016llx", (unsigned long long)h);
+}
+
+static int compile(const Options *o, Arena *arena) {
+    double t0 = now_seconds();
+    int length = 0;
+    char *text = read_source(o->input, &length);
+    if (!text) return 1;
+    Diag diag;
+    diag_init(&diag, o->input, text, length, stderr);
+    int status = 1;
+    if (o->dump_tokens) {
+        status = parse_dump_tokens(&diag, stdout);
+        goto done;
+    }
+    Ast *ast = parse_source(arena, &diag);
+    if (diag.error_count) goto done;
+    if (o->dump_ast) {
+        ast_dump(stdout, ast, &diag);
+        status = 0;
+        goto done;
+    }
+    Model *model = sema_analyze(arena, &diag, ast, (Define *)o->defines, o->define_count, file_stem(arena, o->input));
+    if (!model) goto done;
+    double t_front = now_seconds();
+    if (!ad_append_backward(model->graph, o->inject_grad_bug)) {
+        fprintf(stderr, "nnc: error: --inject-grad-bug: no op named '%s'\n", o->inject_grad_bug);
+        goto done;
+    }
+    Plan *plan = plan_build(arena, model->graph);
+    if (o->command == CMD_CHECK) {
+        status = 0;
+        goto done;
+    }
+    const char *summary = summary_table(arena, model, plan);
+    if (o->command == CMD_SUMMARY) {
+        fputs(summary, stdout);
+        status = 0;
+        goto done;
+    }
+    if (o->dump_graph) {
+        graph_dump(stdout, model->graph);
+        status = 0;
+        goto done;
+    }
+    char absolute[PATH_MAX];
+    if (!realpath(o->input, absolute)) snprintf(absolute, sizeof absolute, "%s", o->input);
+    char *dir = arena_strdup(arena, absolute);
+    char *slash = strrchr(dir, '/');
+    if (slash) *(slash == dir ? slash + 1 : slash) = '\0';
+    CodegenInfo info = {.source_path = absolute, .source_dir = dir, .source_hash = source_hash(arena, text, length), .summary = summary};
+
+    LLVMContextRef context = LLVMContextCreate();
+    LLVMModuleRef module = cg_build_module(context, model, plan, &info);
+    double t_codegen = now_seconds();
+    if (!module) {
+        LLVMContextDispose(context);
+        status = 2;
+        goto done;
+    }
+    TargetOptions target = {.opt_level = o->opt_level, .cpu = o->cpu, .emit = o->emit, .verbose = o->verbose};
+    static const char *const suffix[] = {"", ".o", ".s", ".ll"};
+    target.output = o->output ? o->output : arena_printf(arena, "%s%s", file_stem(arena, o->input), suffix[o->emit]);
+    if (o->emit == EMIT_EXE) target.runtime_lib = target_find_runtime();
+    status = target_emit(module, &target);
+    LLVMDisposeModule(module);
+    LLVMContextDispose(context);
+    if (o->timing) {
+        double t_end = now_seconds();
+        fprintf(stderr, "nnc: front end %.3fs, IR %.3fs, optimize+emit+link %.3fs, total %.3fs\n", t_front - t0,
+                t_codegen - t_front, t_end - t_codegen, t_end - t0);
+    }
+done:
+    free(text);
+    return status;
+}
+
+int main(int argc, char **argv) {
+    Options options;
+    if (parse_options(argc, argv, &options) != 0) return 1;
+    Arena *arena = arena_new();
+    int status = compile(&options, arena);
+    arena_free(arena);
+    for (int i = 0; i < options.define_count; i++) free((char *)options.defines[i].name);
+    return status;
+}

@@ -1,0 +1,98 @@
+/* plan.c — fusion and buffer assignment.
+ *
+ * 1. Fusion: a dense layer whose only consumer is relu/tanh/sigmoid computes the activation in
+ *    its own kernel; the activation node becomes a view of the dense node's buffer. The backward
+ *    rules need only the activation's output, so nothing is lost.
+ * 2. Liveness: a buffer lives from the node that writes it to the last node that reads it (in
+ *    the training step's order, which contains the eval and inference orders).
+ * 3. Offsets: greedy first-fit of those intervals in a workspace measured in elements per
+ *    example; every buffer is [n, size], so one offset scales with the batch. */
+#include "plan.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+
+static void plan_fuse(Graph *g) {
+    int count = g->nodes.len;
+    int *uses = ARENA_ARRAY(g->arena, int, count);
+    for (int i = 0; i < count; i++) {
+        const Node *n = graph_node(g, i);
+        for (int j = 0; j < n->input_count; j++) uses[n->inputs[j]]++;
+    }
+    if (g->output >= 0) uses[g->output]++;
+    for (int i = 0; i < g->forward_count; i++) {
+        Node *act = graph_node(g, i);
+        if (act->op != OP_RELU && act->op != OP_TANH && act->op != OP_SIGMOID) continue;
+        Node *dense = graph_node(g, act->inputs[0]);
+        if (dense->op != OP_DENSE || dense->fused_act != OP_INPUT || uses[dense->id] != 1) continue;
+        dense->fused_act = act->op;
+        act->view_of = dense->id;
+    }
+}
+
+typedef struct Interval {
+    int64_t begin_offset, size;
+    int first, last; /* node indices */
+} Interval;
+
+Plan *plan_build(Arena *arena, Graph *g) {
+    plan_fuse(g);
+    int count = g->nodes.len;
+    Plan *p = ARENA_NEW(arena, Plan);
+    p->storage = ARENA_ARRAY(arena, Storage, count);
+    p->offset = ARENA_ARRAY(arena, int64_t, count);
+    int *last_use = ARENA_ARRAY(arena, int, count);
+    for (int i = 0; i < count; i++) last_use[i] = i;
+    for (int i = 0; i < count; i++) {
+        const Node *n = graph_node(g, i);
+        for (int j = 0; j < n->input_count; j++) {
+            int src = graph_storage(g, n->inputs[j]);
+            if (last_use[src] < i) last_use[src] = i;
+        }
+    }
+    /* The inference output is read after the last forward node. */
+    if (g->output >= 0) last_use[graph_storage(g, g->output)] = count;
+
+    Interval *placed = ARENA_ARRAY(arena, Interval, count);
+    int placed_count = 0;
+    int64_t high_water = 0;
+    for (int i = 0; i < count; i++) {
+        const Node *n = graph_node(g, i);
+        if (n->view_of >= 0) continue;
+        if (n->op == OP_INPUT) { p->storage[i] = STORAGE_INPUT; continue; }
+        if (n->op == OP_TARGET) { p->storage[i] = STORAGE_TARGET; continue; }
+        if (n->grad_param >= 0) { p->storage[i] = STORAGE_GRAD; continue; }
+        if (n->sum_slot >= 0 || n->shape.rank == 0) { p->storage[i] = STORAGE_NONE; continue; }
+        p->storage[i] = STORAGE_WORKSPACE;
+        /* Sizes are rounded to 16 elements so every buffer starts 64-byte aligned for float32. */
+        int64_t size = (n->size + 15) & ~(int64_t)15;
+        /* First fit among gaps left by buffers that are dead before this node is written. */
+        int64_t offset = 0;
+        for (bool moved = true; moved;) {
+            moved = false;
+            for (int k = 0; k < placed_count; k++) {
+                const Interval *iv = &placed[k];
+                bool live = iv->last >= i; /* still read at or after node i */
+                bool overlaps = offset < iv->begin_offset + iv->size && iv->begin_offset < offset + size;
+                if (live && overlaps) {
+                    offset = iv->begin_offset + iv->size;
+                    moved = true;
+                }
+            }
+        }
+        placed[placed_count++] = (Interval){offset, size, i, last_use[i]};
+        p->offset[i] = offset;
+        if (offset + size > high_water) high_water = offset + size;
+    }
+    for (int i = 0; i < count; i++) {
+        int src = graph_storage(g, i);
+        if (src != i) {
+            p->storage[i] = p->storage[src];
+            p->offset[i] = p->offset[src];
+        }
+    }
+    p->workspace_per_example = high_water;
+    p->workspace_fixed = 16; /* slack so a zero-size workspace is still a valid pointer */
+    p->activation_bytes_per_example = high_water * 4;
+    return p;
+}

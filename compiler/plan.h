@@ -1,0 +1,30 @@
+/* plan.h — the memory plan: where every node's tensor lives, decided at compile time.
+ * Activations and gradients get offsets in one workspace, reused by liveness; views share their
+ * source's storage; dense layers absorb the activation that follows them (fusion). */
+#ifndef NNC_PLAN_H
+#define NNC_PLAN_H
+
+#include <stdint.h>
+
+#include "arena.h"
+#include "graph.h"
+
+typedef enum Storage {
+    STORAGE_NONE,      /* losses, metrics: they write the step's sums */
+    STORAGE_INPUT,     /* the batch input x */
+    STORAGE_TARGET,    /* the batch target y */
+    STORAGE_WORKSPACE, /* offset * n elements into the workspace */
+    STORAGE_GRAD,      /* a parameter's gradient in the gradient buffer */
+} Storage;
+
+typedef struct Plan {
+    Storage *storage;  /* per node (views: their source's storage) */
+    int64_t *offset;   /* STORAGE_WORKSPACE: elements per example before this buffer */
+    int64_t workspace_per_example;
+    int64_t workspace_fixed;
+    int64_t activation_bytes_per_example; /* float32 workspace bytes, for summaries */
+} Plan;
+
+Plan *plan_build(Arena *arena, Graph *g);
+
+#endif

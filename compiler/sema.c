@@ -1,0 +1,1301 @@
+/* sema.c — semantic analysis.
+ *
+ * Walks the statements in order with an environment of bindings (constants and tensors). `def`
+ * blocks are collected first and inlined at each call with a fresh scope, so layer names get the
+ * instance prefix (conv_block0.conv2d0). Each op call is bound against a declarative signature
+ * (positional, keyword, defaults), so every op validates its keyword arguments the same way and
+ * misspellings get a "did you mean". A failed expression yields VAL_ERROR, which later checks
+ * accept silently: one mistake gives one message, and independent mistakes are all reported. */
+#include "sema.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nnrt.h"
+
+typedef enum ValueKind { VAL_ERROR, VAL_NUMBER, VAL_STRING, VAL_BOOL, VAL_TENSOR, VAL_TARGET } ValueKind;
+
+typedef struct Value {
+    ValueKind kind;
+    double number;
+    const char *string;
+    bool boolean;
+    int node;
+} Value;
+
+typedef struct Binding {
+    const char *name;
+    Value value;
+    Span span;
+    struct Binding *next;
+} Binding;
+
+typedef struct Counter {
+    const char *name;
+    int count;
+    struct Counter *next;
+} Counter;
+
+typedef struct Scope {
+    Binding *bindings;
+    struct Scope *parent;
+    const char *prefix;    /* "" at top level, "conv_block0." inside an instance */
+    Counter *counters;     /* per op / block name, for default layer names */
+    const Stmt *def;       /* the block being instantiated, NULL at top level */
+    struct Scope *caller;  /* the instantiating scope, for the recursion check */
+} Scope;
+
+typedef struct Sema {
+    Arena *arena;
+    Diag *diag;
+    Graph *graph;
+    Model *model;
+    Scope *global;
+    PtrVec defs;           /* Stmt* */
+    PtrVec layer_names;    /* const char*, to reject duplicates */
+    Define *defines;
+    int define_count;
+    int depth;             /* block instantiation depth */
+    bool in_loss_or_metric;
+} Sema;
+
+static Value value_error(void) { return (Value){.kind = VAL_ERROR}; }
+static Value value_number(double x) { return (Value){.kind = VAL_NUMBER, .number = x}; }
+
+static const char *value_kind_name(ValueKind kind) {
+    switch (kind) {
+    case VAL_NUMBER: return "a number";
+    case VAL_STRING: return "a string";
+    case VAL_BOOL: return "a boolean";
+    case VAL_TENSOR: return "a tensor";
+    case VAL_TARGET: return "the target";
+    default: return "an invalid value";
+    }
+}
+
+/* ---------------------------------------------------------------- scopes and names */
+
+static Binding *sema_lookup(Scope *scope, const char *name) {
+    for (; scope; scope = scope->parent)
+        for (Binding *b = scope->bindings; b; b = b->next)
+            if (strcmp(b->name, name) == 0) return b;
+    return NULL;
+}
+
+static void sema_bind(Sema *s, Scope *scope, const char *name, Span span, Value value) {
+    Binding *b = ARENA_NEW(s->arena, Binding);
+    b->name = name;
+    b->span = span;
+    b->value = value;
+    b->next = scope->bindings; /* newest first: re-binding shadows */
+    scope->bindings = b;
+}
+
+static int sema_next_count(Sema *s, Scope *scope, const char *name) {
+    for (Counter *c = scope->counters; c; c = c->next)
+        if (strcmp(c->name, name) == 0) return c->count++;
+    Counter *c = ARENA_NEW(s->arena, Counter);
+    c->name = name;
+    c->count = 1;
+    c->next = scope->counters;
+    scope->counters = c;
+    return 0;
+}
+
+static const Stmt *sema_find_def(Sema *s, const char *name) {
+    for (int i = 0; i < s->defs.len; i++) {
+        const Stmt *d = s->defs.items[i];
+        if (strcmp(d->name, name) == 0) return d;
+    }
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- op signatures */
+
+typedef enum ArgKind { ARG_TENSOR, ARG_TARGET, ARG_NUMBER, ARG_INT, ARG_BOOL, ARG_STRING } ArgKind;
+
+typedef struct ArgSpec {
+    const char *name;
+    ArgKind kind;
+    bool required;
+    double default_number; /* numbers, ints, bools */
+    const char *default_string;
+} ArgSpec;
+
+#define SPEC_END {NULL, 0, false, 0, NULL}
+
+typedef struct Bound {
+    Value values[8];
+    Span spans[8];
+    bool given[8];
+    const char *layer_name; /* name="..." */
+    Span layer_name_span;
+} Bound;
+
+static int spec_count(const ArgSpec *spec) {
+    int n = 0;
+    while (spec[n].name) n++;
+    return n;
+}
+
+/* "dense(n, bias=true)" for messages; the piped tensor input is left out when piped. */
+static const char *spec_signature(Sema *s, const char *op, const ArgSpec *spec, bool skip_first) {
+    char buf[256];
+    int len = snprintf(buf, sizeof buf, "%s(", op);
+    bool first = true;
+    for (int i = skip_first ? 1 : 0; spec[i].name && len < (int)sizeof buf - 1; i++) {
+        len += snprintf(buf + len, sizeof buf - (size_t)len, "%s%s", first ? "" : ", ", spec[i].name);
+        first = false;
+        if (!spec[i].required && len < (int)sizeof buf - 1) {
+            if (spec[i].kind == ARG_BOOL)
+                len += snprintf(buf + len, sizeof buf - (size_t)len, "=%s", spec[i].default_number ? "true" : "false");
+            else if (spec[i].kind == ARG_STRING)
+                len += snprintf(buf + len, sizeof buf - (size_t)len, "=\"%s\"", spec[i].default_string ? spec[i].default_string : "");
+            else
+                len += snprintf(buf + len, sizeof buf - (size_t)len, "=%g", spec[i].default_number);
+        }
+    }
+    if (len < (int)sizeof buf - 1) snprintf(buf + len, sizeof buf - (size_t)len, ")");
+    return arena_strdup(s->arena, buf);
+}
+
+static Value sema_expr(Sema *s, Scope *scope, const Expr *e);
+
+/* Checks a value against the kind an argument needs; reports and returns false on mismatch. */
+static bool sema_check_arg_kind(Sema *s, const char *op, const ArgSpec *spec, Value *v, Span span) {
+    if (v->kind == VAL_ERROR) return false;
+    switch (spec->kind) {
+    case ARG_TENSOR:
+        if (v->kind == VAL_TENSOR) return true;
+        if (v->kind == VAL_TARGET) {
+            diag_error(s->diag, span, "the target can only be used in 'loss' and 'metric' statements");
+            return false;
+        }
+        diag_error(s->diag, span, "%s expects a tensor for '%s', got %s", op, spec->name, value_kind_name(v->kind));
+        return false;
+    case ARG_TARGET:
+        if (v->kind == VAL_TARGET) return true;
+        diag_error(s->diag, span, "%s expects the target for '%s', got %s", op, spec->name, value_kind_name(v->kind));
+        if (v->kind == VAL_TENSOR) diag_note(s->diag, SPAN_NONE, "targets are declared with 'target NAME : class[N]' or 'target NAME : float[...]'");
+        return false;
+    case ARG_NUMBER:
+        if (v->kind == VAL_NUMBER) return true;
+        diag_error(s->diag, span, "argument '%s' of %s must be a number, got %s", spec->name, op, value_kind_name(v->kind));
+        return false;
+    case ARG_INT:
+        if (v->kind == VAL_NUMBER && v->number == floor(v->number) && v->number >= 1 && v->number <= 2147483647.0)
+            return true;
+        if (v->kind == VAL_NUMBER)
+            diag_error(s->diag, span, "argument '%s' of %s must be a positive integer, got %g", spec->name, op, v->number);
+        else
+            diag_error(s->diag, span, "argument '%s' of %s must be a positive integer, got %s", spec->name, op, value_kind_name(v->kind));
+        return false;
+    case ARG_BOOL:
+        if (v->kind == VAL_BOOL) return true;
+        diag_error(s->diag, span, "argument '%s' of %s must be true or false, got %s", spec->name, op, value_kind_name(v->kind));
+        return false;
+    case ARG_STRING:
+        if (v->kind == VAL_STRING) return true;
+        diag_error(s->diag, span, "argument '%s' of %s must be a string, got %s", spec->name, op, value_kind_name(v->kind));
+        return false;
+    }
+    return false;
+}
+
+/* Binds a call's arguments to a signature. `allow_name` accepts name="..." (every layer op). */
+static bool sema_bind_args(Sema *s, Scope *scope, const Expr *call, const ArgSpec *spec, bool allow_name, Bound *out) {
+    memset(out, 0, sizeof *out);
+    int count = spec_count(spec);
+    bool ok = true;
+    int position = 0;
+    for (const Arg *a = call->args; a; a = a->next) {
+        Value v = sema_expr(s, scope, a->value);
+        Span vspan = a->value->span;
+        if (!a->keyword) {
+            if (position >= count) {
+                int expected = count - (call->piped ? 1 : 0);
+                diag_error(s->diag, vspan, "too many arguments to %s: it takes %d positional argument%s",
+                           call->text, expected, expected == 1 ? "" : "s");
+                diag_note(s->diag, SPAN_NONE, "the signature is %s%s", spec_signature(s, call->text, spec, call->piped),
+                          call->piped ? " (its input comes from '->')" : "");
+                return false;
+            }
+            if (!sema_check_arg_kind(s, call->text, &spec[position], &v, vspan)) ok = false;
+            out->values[position] = v;
+            out->spans[position] = vspan;
+            out->given[position] = true;
+            position++;
+            continue;
+        }
+        if (allow_name && strcmp(a->keyword, "name") == 0) {
+            if (v.kind != VAL_STRING) {
+                if (v.kind != VAL_ERROR) diag_error(s->diag, vspan, "name= must be a string, got %s", value_kind_name(v.kind));
+                ok = false;
+            } else {
+                out->layer_name = v.string;
+                out->layer_name_span = vspan;
+            }
+            continue;
+        }
+        int index = -1;
+        for (int i = 0; i < count; i++)
+            if (strcmp(spec[i].name, a->keyword) == 0) index = i;
+        if (index < 0) {
+            const char *names[10];
+            int n = 0;
+            for (int i = 0; i < count && n < 9; i++) names[n++] = spec[i].name;
+            if (allow_name) names[n++] = "name";
+            const char *guess = diag_closest(a->keyword, names, n);
+            if (guess)
+                diag_error(s->diag, a->keyword_span, "%s has no argument '%s'; did you mean '%s'?", call->text, a->keyword, guess);
+            else
+                diag_error(s->diag, a->keyword_span, "%s has no argument '%s'", call->text, a->keyword);
+            diag_note(s->diag, SPAN_NONE, "the signature is %s", spec_signature(s, call->text, spec, call->piped));
+            ok = false;
+            continue;
+        }
+        if (out->given[index]) {
+            diag_error(s->diag, a->keyword_span, "argument '%s' of %s is given twice", a->keyword, call->text);
+            ok = false;
+            continue;
+        }
+        if (!sema_check_arg_kind(s, call->text, &spec[index], &v, vspan)) ok = false;
+        out->values[index] = v;
+        out->spans[index] = vspan;
+        out->given[index] = true;
+    }
+    for (int i = 0; i < count; i++) {
+        if (out->given[i]) continue;
+        if (spec[i].required) {
+            diag_error(s->diag, call->span, "%s is missing its argument '%s'", call->text, spec[i].name);
+            diag_note(s->diag, SPAN_NONE, "the signature is %s", spec_signature(s, call->text, spec, call->piped));
+            return false;
+        }
+        out->spans[i] = call->span;
+        switch (spec[i].kind) {
+        case ARG_BOOL: out->values[i] = (Value){.kind = VAL_BOOL, .boolean = spec[i].default_number != 0}; break;
+        case ARG_STRING: out->values[i] = (Value){.kind = VAL_STRING, .string = spec[i].default_string}; break;
+        default: out->values[i] = value_number(spec[i].default_number); break;
+        }
+    }
+    return ok;
+}
+
+/* ---------------------------------------------------------------- layers */
+
+static const char *sema_layer_name(Sema *s, Scope *scope, const char *op, const Bound *b) {
+    const char *name;
+    if (b->layer_name) {
+        if (!b->layer_name[0] || strchr(b->layer_name, '"')) {
+            diag_error(s->diag, b->layer_name_span, "a layer name must be non-empty and contain no quotes");
+            return NULL;
+        }
+        name = arena_printf(s->arena, "%s%s", scope->prefix, b->layer_name);
+        (void)sema_next_count(s, scope, op); /* named layers still count, like PyTorch modules */
+    } else {
+        name = arena_printf(s->arena, "%s%s%d", scope->prefix, op, sema_next_count(s, scope, op));
+    }
+    for (int i = 0; i < s->layer_names.len; i++) {
+        if (strcmp(s->layer_names.items[i], name) == 0) {
+            diag_error(s->diag, b->layer_name ? b->layer_name_span : SPAN_NONE, "two layers are named '%s'", name);
+            diag_note(s->diag, SPAN_NONE, "layer names become checkpoint tensor names, so they must be unique");
+            return NULL;
+        }
+    }
+    ptrvec_push(s->arena, &s->layer_names, (void *)name);
+    return name;
+}
+
+static Value tensor_value(const Node *n) { return (Value){.kind = VAL_TENSOR, .node = n->id}; }
+static const Node *value_node(Sema *s, Value v) { return graph_node(s->graph, v.node); }
+
+static const char *sema_shape(Sema *s, const Shape *shape) {
+    char buf[160];
+    return arena_strdup(s->arena, shape_str(shape, buf, sizeof buf));
+}
+
+typedef Value (*OpBuild)(Sema *s, Scope *scope, const Expr *call, Bound *b);
+
+typedef struct OpDef {
+    const char *name;
+    const ArgSpec *spec;
+    OpBuild build;
+    bool loss_or_metric;
+} OpDef;
+
+/* dense: [k] -> [n]; [t,k] -> [t,n] (the same weights at every position). */
+static const ArgSpec dense_spec[] = {{"x", ARG_TENSOR, true, 0, NULL}, {"n", ARG_INT, true, 0, NULL},
+                                     {"bias", ARG_BOOL, false, 1, NULL}, SPEC_END};
+static Value op_dense(Sema *s, Scope *scope, const Expr *call, Bound *b) {
+    const Node *x = value_node(s, b->values[0]);
+    int64_t units = (int64_t)b->values[1].number;
+    if (x->shape.rank != 1 && x->shape.rank != 2) {
+        diag_error(s->diag, call->span, "dense expects an input of shape [k] or [t,k], got %s", sema_shape(s, &x->shape));
+        diag_note(s->diag, SPAN_NONE, "insert 'flatten' first to make it [%lld]: x -> flatten -> %s(...)",
+                  (long long)x->size, call->text);
+        return value_error();
+    }
+    const char *layer = sema_layer_name(s, scope, "dense", b);
+    if (!layer) return value_error();
+    int64_t k = x->shape.dims[x->shape.rank - 1];
+    Shape out = x->shape;
+    out.dims[out.rank - 1] = units;
+    Node *n = graph_add(s->graph, OP_DENSE, call->span, &x->id, 1, out);
+    n->layer = layer;
+    n->units = units;
+    n->positions = x->shape.rank == 2 ? x->shape.dims[0] : 1;
+    n->weight = graph_add_param(s->graph, arena_printf(s->arena, "%s.weight", layer),
+                                shape_make(2, (int64_t[]){units, k}), NNRT_INIT_GLOROT_UNIFORM, k, units, n->id);
+    if (b->values[2].boolean)
+        n->bias = graph_add_param(s->graph, arena_printf(s->arena, "%s.bias", layer), shape_make(1, &units),
+                                  NNRT_INIT_ZEROS, k, units, n->id);
+    return tensor_value(n);
+}
+
+static const ArgSpec unary_spec[] = {{"x", ARG_TENSOR, true, 0, NULL}, SPEC_END};
+
+static Value op_flatten(Sema *s, Scope *scope, const Expr *call, Bound *b) {
+    (void)scope;
+    const Node *x = value_node(s, b->values[0]);
+    Shape out = shape_make(1, &x->size);
+    Node *n = graph_add(s->graph, OP_FLATTEN, call->span, &x->id, 1, out);
+    n->view_of = x->id;
+    return tensor_value(n);
+}
+
+static Value sema_elementwise(Sema *s, OpKind op, const Expr *call, Bound *b) {
+    const Node *x = value_node(s, b->values[0]);
+    Node *n = graph_add(s->graph, op, call->span, &x->id, 1, x->shape);
+    return tensor_value(n);
+}
+static Value op_relu(Sema *s, Scope *scope, const Expr *call, Bound *b) { (void)scope; return sema_elementwise(s, OP_RELU, call, b); }
+static Value op_tanh(Sema *s, Scope *scope, const Expr *call, Bound *b) { (void)scope; return sema_elementwise(s, OP_TANH, call, b); }
+static Value op_sigmoid(Sema *s, Scope *scope, const Expr *call, Bound *b) { (void)scope; return sema_elementwise(s, OP_SIGMOID, call, b); }
+
+/* Losses and metrics: a prediction tensor and the target; they produce a per-batch sum. */
+static const ArgSpec pred_target_spec[] = {{"prediction", ARG_TENSOR, true, 0, NULL}, {"target", ARG_TARGET, true, 0, NULL}, SPEC_END};
+
+/* cross_entropy / accuracy: logits [C] against class[C]. */
+static Value sema_class_loss(Sema *s, OpKind op, const Expr *call, Bound *b) {
+    const Node *x = value_node(s, b->values[0]);
+    const Node *t = value_node(s, b->values[1]);
+    Model *m = s->model;
+    if (m->target_kind != NNRT_TARGET_CLASS) {
+        diag_error(s->diag, b->spans[1], "%s needs a class target, but '%s' is float%s", call->text, m->target_name,
+                   sema_shape(s, &m->target_shape));
+        diag_note(s->diag, SPAN_NONE, "for real-valued targets use mse (loss) and mae or rmse (metrics)");
+        return value_error();
+    }
+    if (x->shape.rank != 1 || x->shape.dims[0] != m->target_classes) {
+        diag_error(s->diag, b->spans[0], "%s: the logits have shape %s but the target '%s' is class[%lld]", call->text,
+                   sema_shape(s, &x->shape), m->target_name, (long long)m->target_classes);
+        if (x->shape.rank == 1)
+            diag_note(s->diag, SPAN_NONE, "the last layer should produce %lld values, e.g. dense(%lld)",
+                      (long long)m->target_classes, (long long)m->target_classes);
+        else
+            diag_note(s->diag, SPAN_NONE, "flatten the logits and end with dense(%lld)", (long long)m->target_classes);
+        return value_error();
+    }
+    int inputs[2] = {x->id, t->id};
+    Node *n = graph_add(s->graph, op, call->span, inputs, 2, (Shape){0});
+    return tensor_value(n);
+}
+static Value op_cross_entropy(Sema *s, Scope *scope, const Expr *call, Bound *b) { (void)scope; return sema_class_loss(s, OP_CROSS_ENTROPY, call, b); }
+static Value op_accuracy(Sema *s, Scope *scope, const Expr *call, Bound *b) { (void)scope; return sema_class_loss(s, OP_ACCURACY, call, b); }
+
+/* mse / mae / rmse: prediction and float target of the same shape. */
+static Value sema_real_loss(Sema *s, OpKind op, const Expr *call, Bound *b) {
+    const Node *x = value_node(s, b->values[0]);
+    const Node *t = value_node(s, b->values[1]);
+    Model *m = s->model;
+    if (m->target_kind != NNRT_TARGET_FLOAT) {
+        diag_error(s->diag, b->spans[1], "%s needs a float target, but '%s' is class[%lld]", call->text, m->target_name,
+                   (long long)m->target_classes);
+        diag_note(s->diag, SPAN_NONE, "for class targets use cross_entropy (loss) and accuracy (metric)");
+        return value_error();
+    }
+    if (!shape_equal(&x->shape, &m->target_shape)) {
+        diag_error(s->diag, b->spans[0], "%s: the prediction has shape %s but the target '%s' has shape %s", call->text,
+                   sema_shape(s, &x->shape), m->target_name, sema_shape(s, &m->target_shape));
+        if (m->target_shape.rank == 1)
+            diag_note(s->diag, SPAN_NONE, "end the model with dense(%lld) to predict %lld value%s",
+                      (long long)m->target_shape.dims[0], (long long)m->target_shape.dims[0],
+                      m->target_shape.dims[0] == 1 ? "" : "s");
+        return value_error();
+    }
+    int inputs[2] = {x->id, t->id};
+    Node *n = graph_add(s->graph, op, call->span, inputs, 2, (Shape){0});
+    return tensor_value(n);
+}
+static Value op_mse(Sema *s, Scope *scope, const Expr *call, Bound *b) { (void)scope; return sema_real_loss(s, OP_MSE, call, b); }
+static Value op_mae(Sema *s, Scope *scope, const Expr *call, Bound *b) { (void)scope; return sema_real_loss(s, OP_MAE, call, b); }
+static Value op_rmse(Sema *s, Scope *scope, const Expr *call, Bound *b) { (void)scope; return sema_real_loss(s, OP_RMSE, call, b); }
+
+static const OpDef sema_ops[] = {
+    {"dense", dense_spec, op_dense, false},
+    {"flatten", unary_spec, op_flatten, false},
+    {"relu", unary_spec, op_relu, false},
+    {"tanh", unary_spec, op_tanh, false},
+    {"sigmoid", unary_spec, op_sigmoid, false},
+    {"cross_entropy", pred_target_spec, op_cross_entropy, true},
+    {"mse", pred_target_spec, op_mse, true},
+    {"accuracy", pred_target_spec, op_accuracy, true},
+    {"mae", pred_target_spec, op_mae, true},
+    {"rmse", pred_target_spec, op_rmse, true},
+};
+enum { SEMA_OP_COUNT = sizeof sema_ops / sizeof sema_ops[0] };
+
+/* Ops of LANGUAGE.md that this compiler version does not implement yet: named in the message. */
+static const char *const sema_planned_ops[] = {
+    "conv2d", "conv1d", "maxpool", "avgpool", "global_avgpool", "reshape", "concat", "leaky_relu",
+    "gelu", "softmax", "log_softmax", "dropout", "batchnorm", "layernorm", "embedding", "mean", "sum", "bce",
+};
+
+static const OpDef *sema_find_op(const char *name) {
+    for (int i = 0; i < SEMA_OP_COUNT; i++)
+        if (strcmp(sema_ops[i].name, name) == 0) return &sema_ops[i];
+    return NULL;
+}
+
+/* Names a misspelt callee could have meant: ops and blocks. */
+static const char *sema_guess_callee(Sema *s, const char *name) {
+    const char *names[SEMA_OP_COUNT + 64];
+    int n = 0;
+    for (int i = 0; i < SEMA_OP_COUNT; i++) names[n++] = sema_ops[i].name;
+    for (int i = 0; i < s->defs.len && n < SEMA_OP_COUNT + 64; i++) names[n++] = ((const Stmt *)s->defs.items[i])->name;
+    return diag_closest(name, names, n);
+}
+
+static const char *sema_guess_name(Scope *scope, const char *name) {
+    const char *names[128];
+    int n = 0;
+    for (; scope; scope = scope->parent)
+        for (Binding *b = scope->bindings; b && n < 128; b = b->next) names[n++] = b->name;
+    return diag_closest(name, names, n);
+}
+
+/* ---------------------------------------------------------------- blocks */
+
+static void sema_stmts(Sema *s, Scope *scope, const Stmt *stmts, Value *returned);
+
+static Value sema_instantiate(Sema *s, Scope *scope, const Expr *call, const Stmt *def) {
+    for (Scope *sc = scope; sc; sc = sc->caller) {
+        if (sc->def == def) {
+            diag_error(s->diag, call->name_span, "block '%s' calls itself", def->name);
+            diag_note(s->diag, def->name_span, "blocks are expanded at compile time, so recursion is not allowed");
+            return value_error();
+        }
+    }
+    Scope *inner = ARENA_NEW(s->arena, Scope);
+    inner->parent = s->global;
+    inner->def = def;
+    inner->caller = scope;
+    inner->prefix = arena_printf(s->arena, "%s%s%d.", scope->prefix, def->name, sema_next_count(s, scope, def->name));
+    int param_count = 0;
+    for (const DefParam *p = def->params; p; p = p->next) param_count++;
+    bool ok = true;
+    bool given[64] = {0};
+    int position = 0;
+    for (const Arg *a = call->args; a; a = a->next) {
+        Value v = sema_expr(s, scope, a->value);
+        if (v.kind == VAL_ERROR) ok = false;
+        const DefParam *p = NULL;
+        int index = 0;
+        if (a->keyword) {
+            if (strcmp(a->keyword, "name") == 0 && v.kind == VAL_STRING) {
+                inner->prefix = arena_printf(s->arena, "%s%s.", scope->prefix, v.string);
+                continue;
+            }
+            for (p = def->params; p && strcmp(p->name, a->keyword) != 0; p = p->next) index++;
+            if (!p) {
+                const char *names[64];
+                int n = 0;
+                for (const DefParam *q = def->params; q && n < 64; q = q->next) names[n++] = q->name;
+                const char *guess = diag_closest(a->keyword, names, n);
+                if (guess)
+                    diag_error(s->diag, a->keyword_span, "block '%s' has no parameter '%s'; did you mean '%s'?", def->name, a->keyword, guess);
+                else
+                    diag_error(s->diag, a->keyword_span, "block '%s' has no parameter '%s'", def->name, a->keyword);
+                diag_note(s->diag, def->name_span, "'%s' is defined here", def->name);
+                ok = false;
+                continue;
+            }
+        } else {
+            for (p = def->params; p && index < position; p = p->next) index++;
+            position++;
+            if (!p) {
+                diag_error(s->diag, a->value->span, "too many arguments to block '%s': it takes %d", def->name, param_count);
+                diag_note(s->diag, def->name_span, "'%s' is defined here", def->name);
+                return value_error();
+            }
+        }
+        if (index < 64 && given[index]) {
+            diag_error(s->diag, a->value->span, "parameter '%s' of block '%s' is given twice", p->name, def->name);
+            ok = false;
+            continue;
+        }
+        if (index < 64) given[index] = true;
+        if (index == 0 && v.kind != VAL_TENSOR && v.kind != VAL_ERROR) {
+            diag_error(s->diag, a->value->span, "the first parameter of block '%s' is its input tensor, got %s", def->name,
+                       value_kind_name(v.kind));
+            ok = false;
+        }
+        sema_bind(s, inner, p->name, p->span, v);
+    }
+    int index = 0;
+    for (const DefParam *p = def->params; p; p = p->next, index++) {
+        if (index < 64 && given[index]) continue;
+        if (p->default_value) {
+            sema_bind(s, inner, p->name, p->span, sema_expr(s, s->global, p->default_value));
+        } else {
+            diag_error(s->diag, call->span, "block '%s' is missing its argument '%s'", def->name, p->name);
+            diag_note(s->diag, def->name_span, "'%s' is defined here", def->name);
+            ok = false;
+        }
+    }
+    if (!ok) return value_error();
+    if (++s->depth > 256) {
+        diag_error(s->diag, call->span, "blocks nested more than 256 deep");
+        s->depth--;
+        return value_error();
+    }
+    Value returned = value_error();
+    returned.number = -1; /* marks "no return seen" */
+    sema_stmts(s, inner, def->body, &returned);
+    s->depth--;
+    if (returned.kind == VAL_ERROR && returned.number == -1) {
+        diag_error(s->diag, def->close_span, "block '%s' ends without 'return'", def->name);
+        return value_error();
+    }
+    return returned;
+}
+
+/* ---------------------------------------------------------------- expressions */
+
+static Value sema_call(Sema *s, Scope *scope, const Expr *call) {
+    const Stmt *def = sema_find_def(s, call->text);
+    if (def) return sema_instantiate(s, scope, call, def);
+    const OpDef *op = sema_find_op(call->text);
+    if (!op) {
+        Binding *b = sema_lookup(scope, call->text);
+        if (b) {
+            diag_error(s->diag, call->name_span, "'%s' is %s, not an operation", call->text, value_kind_name(b->value.kind));
+            return value_error();
+        }
+        for (size_t i = 0; i < sizeof sema_planned_ops / sizeof sema_planned_ops[0]; i++) {
+            if (strcmp(sema_planned_ops[i], call->text) == 0) {
+                diag_error(s->diag, call->name_span, "operation '%s' is not supported by this version of nnc yet", call->text);
+                return value_error();
+            }
+        }
+        const char *guess = sema_guess_callee(s, call->text);
+        if (guess)
+            diag_error(s->diag, call->name_span, "unknown operation '%s'; did you mean '%s'?", call->text, guess);
+        else
+            diag_error(s->diag, call->name_span, "unknown operation '%s'", call->text);
+        /* Still evaluate the arguments: their own mistakes are independent. */
+        for (const Arg *a = call->args; a; a = a->next) (void)sema_expr(s, scope, a->value);
+        return value_error();
+    }
+    if (op->loss_or_metric && !s->in_loss_or_metric) {
+        diag_error(s->diag, call->name_span, "%s can only be used in a 'loss' or 'metric' statement", call->text);
+        return value_error();
+    }
+    Bound bound;
+    if (!sema_bind_args(s, scope, call, op->spec, !op->loss_or_metric, &bound)) return value_error();
+    return op->build(s, scope, call, &bound);
+}
+
+static Value sema_binary(Sema *s, Scope *scope, const Expr *e) {
+    Value a = sema_expr(s, scope, e->lhs);
+    Value b = sema_expr(s, scope, e->rhs);
+    if (a.kind == VAL_ERROR || b.kind == VAL_ERROR) return value_error();
+    if (a.kind == VAL_NUMBER && b.kind == VAL_NUMBER) {
+        switch (e->op) {
+        case '+': return value_number(a.number + b.number);
+        case '-': return value_number(a.number - b.number);
+        case '*': return value_number(a.number * b.number);
+        default:
+            if (b.number == 0) {
+                diag_error(s->diag, e->rhs->span, "division by zero in a constant expression");
+                return value_error();
+            }
+            return value_number(a.number / b.number);
+        }
+    }
+    if ((a.kind != VAL_TENSOR && a.kind != VAL_NUMBER) || (b.kind != VAL_TENSOR && b.kind != VAL_NUMBER)) {
+        const Value *bad = (a.kind != VAL_TENSOR && a.kind != VAL_NUMBER) ? &a : &b;
+        const Expr *bad_expr = bad == &a ? e->lhs : e->rhs;
+        if (bad->kind == VAL_TARGET)
+            diag_error(s->diag, bad_expr->span, "the target can only be used in 'loss' and 'metric' statements");
+        else
+            diag_error(s->diag, bad_expr->span, "'%c' needs numbers or tensors, got %s", e->op, value_kind_name(bad->kind));
+        return value_error();
+    }
+    if (a.kind == VAL_TENSOR && b.kind == VAL_TENSOR) {
+        const Node *x = value_node(s, a), *y = value_node(s, b);
+        if (e->op == '/') {
+            diag_error(s->diag, e->span, "'/' between two tensors is not supported; divide by a constant instead");
+            return value_error();
+        }
+        if (!shape_equal(&x->shape, &y->shape)) {
+            diag_error(s->diag, e->span, "'%c' needs tensors of the same shape, got %s and %s", e->op,
+                       sema_shape(s, &x->shape), sema_shape(s, &y->shape));
+            return value_error();
+        }
+        int inputs[2] = {x->id, y->id};
+        OpKind op = e->op == '+' ? OP_ADD : e->op == '-' ? OP_SUB : OP_MUL;
+        return tensor_value(graph_add(s->graph, op, e->span, inputs, 2, x->shape));
+    }
+    /* tensor with scalar: one affine node x*scale + shift */
+    bool tensor_left = a.kind == VAL_TENSOR;
+    const Node *x = value_node(s, tensor_left ? a : b);
+    double c = tensor_left ? b.number : a.number;
+    double scale = 1, shift = 0;
+    switch (e->op) {
+    case '+': shift = c; break;
+    case '-': if (tensor_left) shift = -c; else { scale = -1; shift = c; } break;
+    case '*': scale = c; break;
+    default:
+        if (!tensor_left) {
+            diag_error(s->diag, e->span, "dividing a constant by a tensor is not supported");
+            return value_error();
+        }
+        if (c == 0) {
+            diag_error(s->diag, e->rhs->span, "division of a tensor by zero");
+            return value_error();
+        }
+        scale = 1 / c;
+        break;
+    }
+    Node *n = graph_add(s->graph, OP_AFFINE, e->span, &x->id, 1, x->shape);
+    n->scale = scale;
+    n->shift = shift;
+    return tensor_value(n);
+}
+
+static Value sema_expr(Sema *s, Scope *scope, const Expr *e) {
+    switch (e->kind) {
+    case EXPR_NUMBER: return value_number(e->number);
+    case EXPR_STRING: return (Value){.kind = VAL_STRING, .string = e->text};
+    case EXPR_NAME: {
+        Binding *b = sema_lookup(scope, e->text);
+        if (b) return b->value;
+        if (strcmp(e->text, "true") == 0) return (Value){.kind = VAL_BOOL, .boolean = true};
+        if (strcmp(e->text, "false") == 0) return (Value){.kind = VAL_BOOL, .boolean = false};
+        if (sema_find_op(e->text) || sema_find_def(s, e->text)) {
+            diag_error(s->diag, e->span, "'%s' is an operation; apply it with '->' or call it: x -> %s(...)", e->text, e->text);
+            return value_error();
+        }
+        const char *guess = sema_guess_name(scope, e->text);
+        if (guess)
+            diag_error(s->diag, e->span, "unknown name '%s'; did you mean '%s'?", e->text, guess);
+        else
+            diag_error(s->diag, e->span, "unknown name '%s'", e->text);
+        return value_error();
+    }
+    case EXPR_CALL: return sema_call(s, scope, e);
+    case EXPR_BINARY: return sema_binary(s, scope, e);
+    case EXPR_NEGATE: {
+        Value v = sema_expr(s, scope, e->lhs);
+        if (v.kind == VAL_NUMBER) return value_number(-v.number);
+        if (v.kind == VAL_TENSOR) {
+            Node *n = graph_add(s->graph, OP_AFFINE, e->span, &v.node, 1, value_node(s, v)->shape);
+            n->scale = -1;
+            return tensor_value(n);
+        }
+        if (v.kind != VAL_ERROR) diag_error(s->diag, e->span, "cannot negate %s", value_kind_name(v.kind));
+        return value_error();
+    }
+    case EXPR_ERROR: return value_error();
+    }
+    return value_error();
+}
+
+/* ---------------------------------------------------------------- declarations */
+
+/* Evaluates a dimension list; every dimension a positive integer, the product bounded. */
+static bool sema_dims(Sema *s, Scope *scope, const TypeSpec *type, Shape *out) {
+    out->rank = 0;
+    bool ok = true;
+    double product = 1;
+    for (const Arg *a = type->dims; a; a = a->next) {
+        if (a->keyword) {
+            diag_error(s->diag, a->keyword_span, "a shape takes dimensions only, not '%s='", a->keyword);
+            ok = false;
+            continue;
+        }
+        Value v = sema_expr(s, scope, a->value);
+        if (v.kind == VAL_ERROR) {
+            ok = false;
+            continue;
+        }
+        if (v.kind != VAL_NUMBER || v.number != floor(v.number) || v.number < 1) {
+            if (v.kind == VAL_NUMBER)
+                diag_error(s->diag, a->value->span, "a dimension must be a positive integer, got %g", v.number);
+            else
+                diag_error(s->diag, a->value->span, "a dimension must be a positive integer, got %s", value_kind_name(v.kind));
+            ok = false;
+            continue;
+        }
+        if (out->rank == GRAPH_MAX_RANK) {
+            diag_error(s->diag, a->value->span, "at most %d dimensions are supported", GRAPH_MAX_RANK);
+            return false;
+        }
+        product *= v.number;
+        out->dims[out->rank++] = (int64_t)fmin(v.number, 9e18);
+    }
+    if (ok && out->rank == 0) {
+        diag_error(s->diag, type->span, "a shape needs at least one dimension, e.g. %s[10]", type->elem);
+        return false;
+    }
+    /* Per-example tensors over 2^31 elements (8 GiB) are surely a typo; refusing them also keeps
+     * every offset computation far from overflow. */
+    if (ok && product > 2147483648.0) {
+        diag_error(s->diag, type->span, "this shape has %.4g elements per example; nnc supports at most 2^31", product);
+        return false;
+    }
+    return ok;
+}
+
+static void sema_input(Sema *s, const Stmt *st) {
+    Model *m = s->model;
+    if (s->graph->input >= 0) {
+        diag_error(s->diag, st->span, "a second 'input' declaration; nnc v1 models have exactly one input");
+        diag_note(s->diag, graph_node(s->graph, s->graph->input)->span, "the first input is declared here");
+        return;
+    }
+    const char *elem = st->type->elem;
+    Shape shape;
+    if (strcmp(elem, "float") != 0 && strcmp(elem, "int") != 0) {
+        const char *kinds[] = {"float", "int"};
+        const char *guess = diag_closest(elem, kinds, 2);
+        if (strcmp(elem, "class") == 0)
+            diag_error(s->diag, st->type->elem_span, "an input cannot be 'class'; class ids are targets: 'target %s : class[N]'", st->name);
+        else if (guess)
+            diag_error(s->diag, st->type->elem_span, "unknown input type '%s'; did you mean '%s'?", elem, guess);
+        else
+            diag_error(s->diag, st->type->elem_span, "unknown input type '%s' (inputs are float[...] or int[t])", elem);
+        return;
+    }
+    if (!sema_dims(s, s->global, st->type, &shape)) return;
+    if (strcmp(elem, "int") == 0) {
+        diag_error(s->diag, st->type->elem_span, "int[t] inputs need 'embedding', which this version of nnc does not support yet");
+        return;
+    }
+    Node *n = graph_add(s->graph, OP_INPUT, st->span, NULL, 0, shape);
+    n->layer = st->name;
+    s->graph->input = n->id;
+    m->input_name = st->name;
+    m->input_kind = NNRT_INPUT_FLOAT;
+    m->input_shape = shape;
+    sema_bind(s, s->global, st->name, st->name_span, tensor_value(n));
+}
+
+static void sema_target(Sema *s, const Stmt *st) {
+    Model *m = s->model;
+    if (s->graph->target >= 0) {
+        diag_error(s->diag, st->span, "a second 'target' declaration; a model has one target");
+        diag_note(s->diag, graph_node(s->graph, s->graph->target)->span, "the first target is declared here");
+        return;
+    }
+    const char *elem = st->type->elem;
+    Shape shape;
+    if (strcmp(elem, "class") != 0 && strcmp(elem, "float") != 0) {
+        const char *kinds[] = {"class", "float"};
+        const char *guess = diag_closest(elem, kinds, 2);
+        if (guess)
+            diag_error(s->diag, st->type->elem_span, "unknown target type '%s'; did you mean '%s'?", elem, guess);
+        else
+            diag_error(s->diag, st->type->elem_span, "unknown target type '%s' (targets are class[N] or float[...])", elem);
+        return;
+    }
+    if (!sema_dims(s, s->global, st->type, &shape)) return;
+    if (strcmp(elem, "class") == 0) {
+        if (shape.rank != 1) {
+            diag_error(s->diag, st->type->span, "class targets take one dimension, the number of classes: class[10]");
+            return;
+        }
+        if (shape.dims[0] < 2) {
+            diag_error(s->diag, st->type->span, "a class target needs at least 2 classes, got %lld", (long long)shape.dims[0]);
+            return;
+        }
+        m->target_kind = NNRT_TARGET_CLASS;
+        m->target_classes = shape.dims[0];
+    } else {
+        m->target_kind = NNRT_TARGET_FLOAT;
+    }
+    m->target_shape = shape;
+    m->target_name = st->name;
+    Node *n = graph_add(s->graph, OP_TARGET, st->span, NULL, 0, m->target_kind == NNRT_TARGET_CLASS ? (Shape){.rank = 0} : shape);
+    n->layer = st->name;
+    s->graph->target = n->id;
+    sema_bind(s, s->global, st->name, st->name_span, (Value){.kind = VAL_TARGET, .node = n->id});
+}
+
+/* A loss or metric statement: the call must be one of `allowed`. */
+static const Node *sema_objective(Sema *s, Scope *scope, const Stmt *st, const char *const *allowed, int allowed_count,
+                                  const char *what) {
+    const Expr *e = st->value;
+    if (e->kind == EXPR_ERROR) return NULL;
+    bool found = false;
+    if (e->kind == EXPR_CALL)
+        for (int i = 0; i < allowed_count; i++)
+            if (strcmp(e->text, allowed[i]) == 0) found = true;
+    if (!found) {
+        const char *guess = e->kind == EXPR_CALL ? diag_closest(e->text, allowed, allowed_count) : NULL;
+        char list[160] = "";
+        for (int i = 0; i < allowed_count; i++) {
+            strncat(list, allowed[i], sizeof list - strlen(list) - 1);
+            if (i + 1 < allowed_count) strncat(list, ", ", sizeof list - strlen(list) - 1);
+        }
+        if (guess)
+            diag_error(s->diag, e->kind == EXPR_CALL ? e->name_span : e->span, "unknown %s '%s'; did you mean '%s'?", what, e->text, guess);
+        else
+            diag_error(s->diag, e->kind == EXPR_CALL ? e->name_span : e->span, "a '%s' statement needs one of: %s", what, list);
+        return NULL;
+    }
+    s->in_loss_or_metric = true;
+    Value v = sema_call(s, scope, e);
+    s->in_loss_or_metric = false;
+    if (v.kind != VAL_TENSOR) return NULL;
+    return value_node(s, v);
+}
+
+static void sema_stmts(Sema *s, Scope *scope, const Stmt *stmts, Value *returned) {
+    Model *m = s->model;
+    bool top = scope == s->global;
+    for (const Stmt *st = stmts; st; st = st->next) {
+        if (!top && st->kind != STMT_ASSIGN && st->kind != STMT_RETURN) {
+            diag_error(s->diag, st->span, "only assignments and 'return' may appear inside a block");
+            continue;
+        }
+        switch (st->kind) {
+        case STMT_MODEL:
+        case STMT_PARAM:
+        case STMT_DEF:
+        case STMT_TRAIN:
+            break; /* handled before the walk */
+        case STMT_INPUT: sema_input(s, st); break;
+        case STMT_TARGET: sema_target(s, st); break;
+        case STMT_ASSIGN: {
+            Value v = sema_expr(s, scope, st->value);
+            if (v.kind == VAL_TARGET) {
+                diag_error(s->diag, st->value->span, "the target cannot be bound to another name");
+                v = value_error();
+            }
+            sema_bind(s, scope, st->name, st->name_span, v);
+            break;
+        }
+        case STMT_RETURN: {
+            if (top) {
+                diag_error(s->diag, st->span, "'return' outside a block");
+                break;
+            }
+            Value v = sema_expr(s, scope, st->value);
+            if (v.kind != VAL_TENSOR && v.kind != VAL_ERROR) {
+                diag_error(s->diag, st->value->span, "a block must return a tensor, got %s", value_kind_name(v.kind));
+                v = value_error();
+            }
+            if (v.kind == VAL_ERROR) v.number = 0; /* a return was seen, even if its value failed */
+            *returned = v;
+            if (st->next) diag_error(s->diag, st->next->span, "statement after 'return' is never reached");
+            return;
+        }
+        case STMT_LOSS: {
+            static const char *const losses[] = {"cross_entropy", "mse"};
+            if (s->graph->loss >= 0) {
+                diag_error(s->diag, st->span, "a second 'loss' statement; a model has exactly one loss");
+                diag_note(s->diag, graph_node(s->graph, s->graph->loss)->span, "the loss is already defined here");
+                break;
+            }
+            const Node *n = sema_objective(s, scope, st, losses, 2, "loss");
+            if (!n) {
+                s->graph->loss = -2; /* seen, but broken: do not report it missing */
+                break;
+            }
+            s->graph->loss = n->id;
+            m->loss_name = graph_op_names[n->op];
+            break;
+        }
+        case STMT_METRIC: {
+            static const char *const metrics[] = {"accuracy", "mae", "rmse", "cross_entropy", "mse"};
+            const Node *n = sema_objective(s, scope, st, metrics, 5, "metric");
+            if (!n) break;
+            for (int i = 0; i < s->graph->metrics.len; i++) {
+                const Node *other = s->graph->metrics.items[i];
+                if (other->op == n->op) {
+                    diag_error(s->diag, st->span, "metric '%s' is reported twice", graph_op_names[n->op]);
+                    break;
+                }
+            }
+            ptrvec_push(s->arena, &s->graph->metrics, (void *)n);
+            break;
+        }
+        case STMT_OUTPUT: {
+            Binding *b = sema_lookup(scope, st->name);
+            if (!b) {
+                const char *guess = sema_guess_name(scope, st->name);
+                if (guess)
+                    diag_error(s->diag, st->name_span, "unknown name '%s'; did you mean '%s'?", st->name, guess);
+                else
+                    diag_error(s->diag, st->name_span, "unknown name '%s'", st->name);
+            } else if (b->value.kind != VAL_TENSOR) {
+                if (b->value.kind != VAL_ERROR)
+                    diag_error(s->diag, st->name_span, "'output' needs a tensor, but '%s' is %s", st->name, value_kind_name(b->value.kind));
+            } else {
+                s->graph->output = b->value.node;
+            }
+            break;
+        }
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- the train block */
+
+/* The shortest decimal that reads back as the same double. */
+static const char *sema_format_number(Sema *s, double x) {
+    char buf[64];
+    for (int precision = 6; precision <= 17; precision++) {
+        snprintf(buf, sizeof buf, "%.*g", precision, x);
+        if (strtod(buf, NULL) == x) break;
+    }
+    return arena_strdup(s->arena, buf);
+}
+
+static const char *sema_format_string(Sema *s, const char *str) {
+    size_t n = strlen(str);
+    char *out = arena_alloc(s->arena, 2 * n + 3);
+    char *p = out;
+    *p++ = '"';
+    for (const char *c = str; *c; c++) {
+        if (*c == '"' || *c == '\\') *p++ = '\\';
+        *p++ = *c;
+    }
+    *p++ = '"';
+    return out;
+}
+
+/* Canonical "name(req1, req2, opt1=v, ...)": required arguments positional, the rest by keyword
+ * (all by keyword when `keywords_only`), every default filled in so the runtime sees one form. */
+static const char *sema_format_call(Sema *s, const char *name, const ArgSpec *spec, const Bound *b, bool keywords_only) {
+    const char *out = arena_printf(s->arena, "%s(", name);
+    for (int i = 0; spec[i].name; i++) {
+        const Value *v = &b->values[i];
+        const char *text = v->kind == VAL_STRING ? sema_format_string(s, v->string)
+                           : v->kind == VAL_BOOL ? (v->boolean ? "true" : "false")
+                                                 : sema_format_number(s, v->number);
+        if (spec[i].required && !keywords_only)
+            out = arena_printf(s->arena, "%s%s%s", out, i ? ", " : "", text);
+        else
+            out = arena_printf(s->arena, "%s%s%s=%s", out, i ? ", " : "", spec[i].name, text);
+    }
+    return arena_printf(s->arena, "%s)", out);
+}
+
+typedef struct SpecForm {
+    const char *name;
+    const ArgSpec *spec;
+    bool keywords_only;
+} SpecForm;
+
+static const ArgSpec idx_spec[] = {{"images", ARG_STRING, true, 0, NULL}, {"labels", ARG_STRING, true, 0, NULL},
+                                   {"scale", ARG_NUMBER, false, 1, NULL}, SPEC_END};
+static const ArgSpec csv_spec[] = {{"path", ARG_STRING, true, 0, NULL}, {"target", ARG_STRING, false, 0, ""},
+                                   {"header", ARG_BOOL, false, 1, NULL}, {"standardize", ARG_BOOL, false, 0, NULL},
+                                   {"missing", ARG_STRING, false, 0, "error"}, SPEC_END};
+static const ArgSpec split_spec[] = {{"fraction", ARG_NUMBER, true, 0, NULL}, SPEC_END};
+static const ArgSpec sgd_spec[] = {{"lr", ARG_NUMBER, true, 0, NULL}, {"momentum", ARG_NUMBER, false, 0, NULL},
+                                   {"nesterov", ARG_BOOL, false, 0, NULL}, {"weight_decay", ARG_NUMBER, false, 0, NULL}, SPEC_END};
+static const ArgSpec adam_spec[] = {{"lr", ARG_NUMBER, false, 1e-3, NULL}, {"beta1", ARG_NUMBER, false, 0.9, NULL},
+                                    {"beta2", ARG_NUMBER, false, 0.999, NULL}, {"eps", ARG_NUMBER, false, 1e-8, NULL},
+                                    {"weight_decay", ARG_NUMBER, false, 0, NULL}, SPEC_END};
+static const ArgSpec adamw_spec[] = {{"lr", ARG_NUMBER, false, 1e-3, NULL}, {"beta1", ARG_NUMBER, false, 0.9, NULL},
+                                     {"beta2", ARG_NUMBER, false, 0.999, NULL}, {"eps", ARG_NUMBER, false, 1e-8, NULL},
+                                     {"weight_decay", ARG_NUMBER, false, 0.01, NULL}, SPEC_END};
+static const ArgSpec rmsprop_spec[] = {{"lr", ARG_NUMBER, true, 0, NULL}, {"alpha", ARG_NUMBER, false, 0.99, NULL},
+                                       {"eps", ARG_NUMBER, false, 1e-8, NULL}, SPEC_END};
+static const ArgSpec constant_spec[] = {SPEC_END};
+static const ArgSpec step_spec[] = {{"every", ARG_INT, true, 0, NULL}, {"gamma", ARG_NUMBER, false, 0.1, NULL}, SPEC_END};
+static const ArgSpec cosine_spec[] = {{"warmup", ARG_NUMBER, false, 0, NULL}, SPEC_END};
+
+static const SpecForm data_forms[] = {{"idx", idx_spec, false}, {"csv", csv_spec, false}, {NULL, NULL, false}};
+static const SpecForm validate_forms[] = {{"idx", idx_spec, false}, {"csv", csv_spec, false}, {"split", split_spec, false}, {NULL, NULL, false}};
+static const SpecForm optimizer_forms[] = {{"sgd", sgd_spec, true}, {"adam", adam_spec, true}, {"adamw", adamw_spec, true},
+                                           {"rmsprop", rmsprop_spec, true}, {NULL, NULL, false}};
+static const SpecForm schedule_forms[] = {{"constant", constant_spec, false}, {"step", step_spec, true},
+                                          {"cosine", cosine_spec, true}, {NULL, NULL, false}};
+
+/* A train value that must be one of `forms`: checked, defaults filled, canonical text returned. */
+static const char *sema_spec(Sema *s, const Stmt *item, const SpecForm *forms, const char *what) {
+    const Expr *e = item->value;
+    if (e->kind == EXPR_ERROR) return NULL;
+    const char *name = e->kind == EXPR_CALL || e->kind == EXPR_NAME ? e->text : NULL;
+    const SpecForm *form = NULL;
+    const char *names[8];
+    int count = 0;
+    for (const SpecForm *f = forms; f->name; f++) {
+        names[count++] = f->name;
+        if (name && strcmp(name, f->name) == 0) form = f;
+    }
+    if (!form || (e->kind == EXPR_CALL && e->piped)) {
+        char list[128] = "";
+        for (int i = 0; i < count; i++) {
+            strncat(list, names[i], sizeof list - strlen(list) - 1);
+            strncat(list, i + 1 < count ? ", " : "", sizeof list - strlen(list) - 1);
+        }
+        const char *guess = name ? diag_closest(name, names, count) : NULL;
+        Span at = e->kind == EXPR_CALL ? e->name_span : e->span;
+        if (guess)
+            diag_error(s->diag, at, "unknown %s '%s'; did you mean '%s'?", what, name, guess);
+        else
+            diag_error(s->diag, at, "'%s' must be one of: %s", item->name, list);
+        return NULL;
+    }
+    Bound b;
+    Expr call = *e;
+    if (e->kind == EXPR_NAME) { /* a bare name means the call with every default */
+        call.kind = EXPR_CALL;
+        call.args = NULL;
+        call.name_span = e->span;
+    }
+    if (!sema_bind_args(s, s->global, &call, form->spec, false, &b)) return NULL;
+    /* Value ranges the runtime would otherwise reject late. */
+    for (int i = 0; form->spec[i].name; i++) {
+        const char *arg = form->spec[i].name;
+        double v = b.values[i].number;
+        if (b.values[i].kind != VAL_NUMBER) continue;
+        bool bad = false;
+        const char *rule = "";
+        if (strcmp(arg, "lr") == 0 || strcmp(arg, "eps") == 0 || strcmp(arg, "scale") == 0) {
+            bad = !(v > 0) || !isfinite(v);
+            rule = "positive";
+        } else if (strcmp(arg, "fraction") == 0) {
+            bad = !(v > 0 && v < 1);
+            rule = "between 0 and 1 (exclusive)";
+        } else if (strcmp(arg, "momentum") == 0 || strcmp(arg, "beta1") == 0 || strcmp(arg, "beta2") == 0 ||
+                   strcmp(arg, "alpha") == 0) {
+            bad = !(v >= 0 && v < 1);
+            rule = "in [0, 1)";
+        } else if (strcmp(arg, "weight_decay") == 0 || strcmp(arg, "warmup") == 0 || strcmp(arg, "gamma") == 0) {
+            bad = !(v >= 0) || !isfinite(v);
+            rule = "zero or positive";
+        }
+        if (bad) diag_error(s->diag, b.spans[i], "'%s' of %s must be %s, got %g", arg, form->name, rule, v);
+    }
+    if (strcmp(form->name, "csv") == 0) {
+        const char *missing = b.values[4].string;
+        if (strcmp(missing, "error") != 0 && strcmp(missing, "skip") != 0)
+            diag_error(s->diag, b.spans[4], "missing= must be \"error\" or \"skip\", got \"%s\"", missing);
+        if (!b.values[1].string[0]) b.values[1].string = s->model->target_name ? s->model->target_name : "";
+    }
+    return sema_format_call(s, form->name, form->spec, &b, form->keywords_only);
+}
+
+static bool sema_train_int(Sema *s, const Stmt *item, int64_t min, int64_t *out) {
+    Value v = sema_expr(s, s->global, item->value);
+    if (v.kind == VAL_ERROR) return false;
+    if (v.kind != VAL_NUMBER || v.number != floor(v.number) || v.number < (double)min || v.number > 9e15) {
+        if (v.kind == VAL_NUMBER)
+            diag_error(s->diag, item->value->span, "'%s' must be an integer of at least %lld, got %g", item->name, (long long)min, v.number);
+        else
+            diag_error(s->diag, item->value->span, "'%s' must be an integer, got %s", item->name, value_kind_name(v.kind));
+        return false;
+    }
+    *out = (int64_t)v.number;
+    return true;
+}
+
+static void sema_train(Sema *s, const Stmt *train) {
+    static const char *const keys[] = {"data", "validate", "optimizer", "schedule", "epochs", "batch", "seed", "clip", "early_stop"};
+    Model *m = s->model;
+    const Stmt *seen[9] = {0};
+    for (const Stmt *item = train->body; item; item = item->next) {
+        if (item->kind != STMT_ASSIGN) {
+            diag_error(s->diag, item->span, "a train block holds only 'KEY = VALUE' settings");
+            continue;
+        }
+        int key = -1;
+        for (int i = 0; i < 9; i++)
+            if (strcmp(keys[i], item->name) == 0) key = i;
+        if (key < 0) {
+            const char *guess = diag_closest(item->name, keys, 9);
+            if (guess)
+                diag_error(s->diag, item->name_span, "unknown train setting '%s'; did you mean '%s'?", item->name, guess);
+            else
+                diag_error(s->diag, item->name_span, "unknown train setting '%s'", item->name);
+            diag_note(s->diag, SPAN_NONE, "the settings are data, validate, optimizer, schedule, epochs, batch, seed, clip, early_stop");
+            continue;
+        }
+        if (seen[key]) {
+            diag_error(s->diag, item->name_span, "'%s' is set twice in the train block", item->name);
+            diag_note(s->diag, seen[key]->name_span, "first set here");
+            continue;
+        }
+        seen[key] = item;
+        switch (key) {
+        case 0: m->data = sema_spec(s, item, data_forms, "data source"); break;
+        case 1: m->validate = sema_spec(s, item, validate_forms, "validation source"); break;
+        case 2: m->optimizer = sema_spec(s, item, optimizer_forms, "optimizer"); break;
+        case 3: m->schedule = sema_spec(s, item, schedule_forms, "schedule"); break;
+        case 4: sema_train_int(s, item, 1, &m->epochs); break;
+        case 5: sema_train_int(s, item, 1, &m->batch); break;
+        case 6: sema_train_int(s, item, 0, &m->seed); break;
+        case 7: {
+            Value v = sema_expr(s, s->global, item->value);
+            if (v.kind == VAL_NUMBER && v.number > 0 && isfinite(v.number))
+                m->clip = v.number;
+            else if (v.kind != VAL_ERROR)
+                diag_error(s->diag, item->value->span, "'clip' must be a positive number (the maximum gradient norm)");
+            break;
+        }
+        case 8: sema_train_int(s, item, 1, &m->early_stop); break;
+        }
+    }
+    if (m->validate && strncmp(m->validate, "split(", 6) == 0 && !m->data && seen[1])
+        diag_error(s->diag, seen[1]->value->span, "validate = split(...) holds out part of 'data', but the train block sets no data");
+}
+
+/* ---------------------------------------------------------------- the whole file */
+
+static void sema_params(Sema *s, const Ast *ast) {
+    for (const Stmt *st = ast->stmts; st; st = st->next) {
+        if (st->kind != STMT_PARAM) continue;
+        Binding *prev = NULL;
+        for (Binding *b = s->global->bindings; b; b = b->next)
+            if (strcmp(b->name, st->name) == 0) prev = b;
+        if (prev) {
+            diag_error(s->diag, st->name_span, "param '%s' is declared twice", st->name);
+            diag_note(s->diag, prev->span, "first declared here");
+            continue;
+        }
+        Value v = sema_expr(s, s->global, st->value);
+        for (int i = 0; i < s->define_count; i++) {
+            Define *d = &s->defines[i];
+            if (strcmp(d->name, st->name) != 0) continue;
+            d->used = true;
+            char *end;
+            double x = strtod(d->value_text, &end);
+            if (end != d->value_text && *end == '\0')
+                v = value_number(x);
+            else if (strcmp(d->value_text, "true") == 0 || strcmp(d->value_text, "false") == 0)
+                v = (Value){.kind = VAL_BOOL, .boolean = d->value_text[0] == 't'};
+            else
+                v = (Value){.kind = VAL_STRING, .string = d->value_text};
+        }
+        if (v.kind == VAL_TENSOR || v.kind == VAL_TARGET) {
+            diag_error(s->diag, st->value->span, "a param must be a constant, got %s", value_kind_name(v.kind));
+            v = value_error();
+        }
+        sema_bind(s, s->global, st->name, st->name_span, v);
+    }
+    for (int i = 0; i < s->define_count; i++) {
+        if (s->defines[i].used) continue;
+        const char *names[256];
+        int n = 0;
+        for (const Stmt *st = ast->stmts; st && n < 256; st = st->next)
+            if (st->kind == STMT_PARAM) names[n++] = st->name;
+        const char *guess = diag_closest(s->defines[i].name, names, n);
+        if (guess)
+            diag_cmdline_error(s->diag, "-D %s: the model has no param '%s'; did you mean '%s'?", s->defines[i].name,
+                               s->defines[i].name, guess);
+        else
+            diag_cmdline_error(s->diag, "-D %s: the model has no param '%s'", s->defines[i].name, s->defines[i].name);
+    }
+}
+
+/* Weights feeding relu get He initialization, the others Glorot (LANGUAGE.md, Initialization). */
+static void sema_choose_init(Graph *g) {
+    for (int i = 0; i < g->nodes.len; i++) {
+        const Node *n = graph_node(g, i);
+        if (n->op != OP_RELU) continue;
+        const Node *producer = graph_node(g, n->inputs[0]);
+        if (producer->op == OP_DENSE) graph_param(g, producer->weight)->init = NNRT_INIT_HE_UNIFORM;
+    }
+}
+
+Model *sema_analyze(Arena *arena, Diag *diag, const Ast *ast, Define *defines, int define_count, const char *default_name) {
+    Sema sema = {.arena = arena, .diag = diag, .defines = defines, .define_count = define_count};
+    Sema *s = &sema;
+    s->graph = graph_new(arena);
+    s->model = ARENA_NEW(arena, Model);
+    Model *m = s->model;
+    m->graph = s->graph;
+    m->name = default_name;
+    m->epochs = 10;
+    m->batch = 32;
+    m->seed = 0;
+    s->global = ARENA_NEW(arena, Scope);
+    s->global->prefix = "";
+
+    const Stmt *model_stmt = NULL, *train_stmt = NULL;
+    for (const Stmt *st = ast->stmts; st; st = st->next) {
+        if (st->kind == STMT_MODEL) {
+            if (model_stmt) {
+                diag_error(diag, st->span, "a second 'model' declaration");
+                diag_note(diag, model_stmt->span, "the model is already named here");
+            } else {
+                model_stmt = st;
+                m->name = st->name;
+            }
+        } else if (st->kind == STMT_DEF) {
+            const Stmt *prev = sema_find_def(s, st->name);
+            if (prev) {
+                diag_error(diag, st->name_span, "block '%s' is defined twice", st->name);
+                diag_note(diag, prev->name_span, "first defined here");
+            } else if (sema_find_op(st->name)) {
+                diag_error(diag, st->name_span, "a block cannot be named '%s': that is an operation", st->name);
+            } else {
+                ptrvec_push(arena, &s->defs, (void *)st);
+            }
+            for (const Stmt *inner = st->body; inner; inner = inner->next)
+                if (inner->kind == STMT_DEF) diag_error(diag, inner->span, "blocks cannot be defined inside blocks");
+            if (!st->params)
+                diag_error(diag, st->name_span, "block '%s' needs at least one parameter, its input tensor", st->name);
+        } else if (st->kind == STMT_TRAIN) {
+            if (train_stmt) {
+                diag_error(diag, st->span, "a second 'train' block");
+                diag_note(diag, train_stmt->span, "the first train block is here");
+            } else {
+                train_stmt = st;
+            }
+        }
+    }
+    sema_params(s, ast);
+    sema_stmts(s, s->global, ast->stmts, NULL);
+    if (train_stmt) sema_train(s, train_stmt);
+
+    Graph *g = s->graph;
+    Span end = {diag->length, diag->length};
+    if (g->input < 0 && !diag->error_count) {
+        diag_error(diag, end, "the model declares no input");
+        diag_note(diag, SPAN_NONE, "declare one, e.g. 'input image : float[1, 28, 28]'");
+    }
+    if (g->loss == -1 && !diag->error_count) {
+        diag_error(diag, end, "the model has no 'loss' statement");
+        diag_note(diag, SPAN_NONE, "add one, e.g. 'loss cross_entropy(logits, label)'");
+    }
+    if (!m->optimizer) m->optimizer = "adam(lr=0.001, beta1=0.9, beta2=0.999, eps=1e-08, weight_decay=0)";
+    if (diag->error_count) return NULL;
+
+    g->forward_count = g->nodes.len;
+    if (g->output < 0) {
+        const Node *loss = graph_node(g, g->loss);
+        g->output = loss->inputs[0];
+        m->output_kind = loss->op == OP_CROSS_ENTROPY ? NNRT_OUTPUT_PROBABILITIES : NNRT_OUTPUT_VALUES;
+    }
+    graph_node(g, g->loss)->sum_slot = 0;
+    m->metric_count = g->metrics.len;
+    m->metric_names = ARENA_ARRAY(arena, const char *, g->metrics.len + 1);
+    m->metric_reduce = ARENA_ARRAY(arena, int, g->metrics.len + 1);
+    for (int i = 0; i < g->metrics.len; i++) {
+        Node *n = g->metrics.items[i];
+        n->sum_slot = 1 + i;
+        m->metric_names[i] = graph_op_names[n->op];
+        m->metric_reduce[i] = n->op == OP_RMSE ? NNRT_METRIC_ROOT_MEAN : NNRT_METRIC_MEAN;
+    }
+    sema_choose_init(g);
+    return m;
+}

@@ -1,0 +1,47 @@
+/* sema.h — semantic analysis: AST to the forward graph plus the model description.
+ * Resolves names and params (with -D overrides), folds constants, inlines `def` blocks, checks
+ * every call's arguments and every shape, names layers, and canonicalizes the `train` block. */
+#ifndef NNC_SEMA_H
+#define NNC_SEMA_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "arena.h"
+#include "ast.h"
+#include "diag.h"
+#include "graph.h"
+
+typedef struct Define {
+    const char *name;
+    const char *value_text; /* as written after '=' */
+    bool used;
+} Define;
+
+typedef struct Model {
+    Graph *graph;
+    const char *name;
+    const char *input_name;
+    int input_kind;          /* NnrtInputKind */
+    Shape input_shape;
+    int64_t input_vocab;
+    const char *target_name;
+    int target_kind;         /* NnrtTargetKind */
+    int64_t target_classes;
+    Shape target_shape;
+    const char *loss_name;
+    int metric_count;
+    const char **metric_names;
+    int *metric_reduce;      /* NnrtMetricReduce */
+    int output_kind;         /* NnrtOutputKind */
+    /* train { } defaults, canonical spec strings (NULL when absent) */
+    const char *data, *validate, *optimizer, *schedule;
+    int64_t epochs, batch, seed, early_stop;
+    double clip;
+} Model;
+
+/* Returns NULL when there were errors (all reported through diag). */
+Model *sema_analyze(Arena *arena, Diag *diag, const Ast *ast, Define *defines, int define_count,
+                    const char *default_name);
+
+#endif

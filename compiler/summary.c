@@ -1,0 +1,109 @@
+/* summary.c — building the summary table text (printed by `nnc summary` and `./model summary`).
+ * FLOPs count a multiply-add as 2; activations count 1 per element. */
+#include "summary.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef struct Text {
+    Arena *arena;
+    char *buf;
+    size_t len, cap;
+} Text;
+
+static void text_printf(Text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#include <stdarg.h>
+static void text_printf(Text *t, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    char line[512];
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    if ((size_t)n >= sizeof line) n = sizeof line - 1;
+    if (t->len + (size_t)n + 1 > t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 4096;
+        while (cap < t->len + (size_t)n + 1) cap *= 2;
+        char *buf = arena_alloc(t->arena, cap);
+        if (t->len) memcpy(buf, t->buf, t->len);
+        t->buf = buf;
+        t->cap = cap;
+    }
+    memcpy(t->buf + t->len, line, (size_t)n + 1);
+    t->len += (size_t)n;
+}
+
+/* Forward FLOPs per example of one node; *backward gets the backward pass's. */
+static int64_t summary_flops(const Graph *g, const Node *n, int64_t *backward) {
+    *backward = 0;
+    switch (n->op) {
+    case OP_DENSE: {
+        const Node *x = graph_node(g, n->inputs[0]);
+        int64_t k = x->shape.dims[x->shape.rank - 1];
+        int64_t mac = 2 * k * n->units * n->positions;
+        int64_t bias = n->bias >= 0 ? n->units * n->positions : 0;
+        *backward = 2 * mac + bias; /* dW and dx, plus db */
+        return mac + bias;
+    }
+    case OP_RELU: case OP_TANH: case OP_SIGMOID: case OP_ADD: case OP_SUB: case OP_MUL: case OP_AFFINE:
+        *backward = n->size;
+        return n->size;
+    case OP_CROSS_ENTROPY: case OP_MSE: {
+        const Node *x = graph_node(g, n->inputs[0]);
+        *backward = 3 * x->size;
+        return 3 * x->size;
+    }
+    default:
+        return 0;
+    }
+}
+
+static void human(char *buf, size_t size, double v, const char *unit) {
+    if (v >= 1e9) snprintf(buf, size, "%.2f G%s", v / 1e9, unit);
+    else if (v >= 1e6) snprintf(buf, size, "%.2f M%s", v / 1e6, unit);
+    else if (v >= 1e3) snprintf(buf, size, "%.2f k%s", v / 1e3, unit);
+    else snprintf(buf, size, "%.0f %s", v, unit);
+}
+
+const char *summary_table(Arena *arena, const Model *m, const Plan *plan) {
+    const Graph *g = m->graph;
+    Text t = {.arena = arena};
+    text_printf(&t, "model %s\n", m->name);
+    text_printf(&t, "%-28s %-14s %-16s %12s %14s\n", "layer", "op", "output", "params", "FLOPs");
+    int64_t total_params = 0, forward = 0, backward = 0;
+    char shape[128];
+    for (int i = 0; i < g->forward_count; i++) {
+        const Node *n = graph_node(g, i);
+        if (n->op == OP_TARGET || n->op == OP_ACCURACY || n->op == OP_MAE || n->op == OP_RMSE) continue;
+        bool is_metric = false;
+        for (int j = 0; j < g->metrics.len; j++)
+            if (g->metrics.items[j] == n) is_metric = true;
+        if (is_metric) continue;
+        int64_t params = 0;
+        if (n->weight >= 0) params += graph_param(g, n->weight)->size;
+        if (n->bias >= 0) params += graph_param(g, n->bias)->size;
+        int64_t back;
+        int64_t flops = summary_flops(g, n, &back);
+        total_params += params;
+        forward += flops;
+        backward += back;
+        const char *op = n->op == OP_AFFINE ? "scale/shift" : graph_op_names[n->op];
+        const char *out = n->shape.rank ? shape_str(&n->shape, shape, sizeof shape) : "scalar";
+        text_printf(&t, "%-28s %-14s %-16s %12lld %14lld\n", n->layer ? n->layer : "-", op, out, (long long)params, (long long)flops);
+    }
+    char a[64], b[64], c[64];
+    text_printf(&t, "\n");
+    human(a, sizeof a, (double)total_params * 4, "B");
+    text_printf(&t, "parameters:            %lld (%s as float32)\n", (long long)total_params, a);
+    human(a, sizeof a, (double)forward, "FLOP");
+    human(b, sizeof b, (double)backward, "FLOP");
+    text_printf(&t, "FLOPs per example:     %s forward, %s backward\n", a, b);
+    const char *opt = m->optimizer;
+    int state = strncmp(opt, "adam", 4) == 0 ? 2 : strncmp(opt, "rmsprop", 7) == 0 ? 1
+              : strstr(opt, "momentum=0,") || strstr(opt, "momentum=0)") ? 0 : 1;
+    human(a, sizeof a, (double)total_params * 4 * state, "B");
+    text_printf(&t, "optimizer state:       %s (%.*s)\n", a, (int)strcspn(opt, "("), opt);
+    human(c, sizeof c, (double)plan->activation_bytes_per_example, "B");
+    text_printf(&t, "activations:           %s per example (planned workspace, float32)\n", c);
+    return t.buf;
+}

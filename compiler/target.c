@@ -1,0 +1,193 @@
+/* target.c — target machine, optimization pipeline, emission and linking. Every LLVM step is
+ * checked and every message disposed. */
+#include "target.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <llvm-c/Analysis.h>
+#include <llvm-c/Target.h>
+#include <llvm-c/TargetMachine.h>
+#include <llvm-c/Transforms/PassBuilder.h>
+#include <spawn.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+const char *target_find_runtime(void) {
+    static char path[PATH_MAX];
+    const char *env = getenv("NNC_RUNTIME");
+    if (env && *env) return env;
+    char exe[PATH_MAX - 32];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (len > 0) {
+        exe[len] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+            snprintf(path, sizeof path, "%s/libnnrt.a", exe);
+            if (access(path, R_OK) == 0) return path;
+            snprintf(path, sizeof path, "%s/../lib/nnc/libnnrt.a", exe);
+            if (access(path, R_OK) == 0) return path;
+        }
+    }
+#ifdef NNC_INSTALL_RUNTIME
+    if (access(NNC_INSTALL_RUNTIME, R_OK) == 0) return NNC_INSTALL_RUNTIME;
+#endif
+    return NULL;
+}
+
+static LLVMTargetMachineRef target_machine(const TargetOptions *o, char **triple_out) {
+    LLVMInitializeNativeTarget();
+    LLVMInitializeNativeAsmPrinter();
+    char *triple = LLVMGetDefaultTargetTriple();
+    LLVMTargetRef target;
+    char *error = NULL;
+    if (LLVMGetTargetFromTriple(triple, &target, &error)) {
+        fprintf(stderr, "nnc: internal error: no LLVM target for %s: %s\n", triple, error);
+        LLVMDisposeMessage(error);
+        LLVMDisposeMessage(triple);
+        return NULL;
+    }
+    bool host = !o->cpu || strcmp(o->cpu, "native") == 0;
+    char *cpu = host ? LLVMGetHostCPUName() : NULL;
+    char *features = host ? LLVMGetHostCPUFeatures() : NULL;
+    LLVMCodeGenOptLevel level = o->opt_level == 0 ? LLVMCodeGenLevelNone
+                                : o->opt_level == 1 ? LLVMCodeGenLevelLess
+                                : o->opt_level == 2 ? LLVMCodeGenLevelDefault
+                                                    : LLVMCodeGenLevelAggressive;
+    LLVMTargetMachineRef tm = LLVMCreateTargetMachine(target, triple, host ? cpu : o->cpu, host ? features : "", level,
+                                                      LLVMRelocPIC, LLVMCodeModelDefault);
+    if (cpu) LLVMDisposeMessage(cpu);
+    if (features) LLVMDisposeMessage(features);
+    *triple_out = triple;
+    return tm;
+}
+
+static int target_spawn(char *const argv[], int verbose) {
+    if (verbose) {
+        for (int i = 0; argv[i]; i++) fprintf(stderr, "%s%s", i ? " " : "", argv[i]);
+        fputc('\n', stderr);
+    }
+    pid_t pid;
+    int rc = posix_spawnp(&pid, argv[0], NULL, NULL, argv, environ);
+    if (rc != 0) {
+        fprintf(stderr, "nnc: error: cannot run '%s': %s (install a C compiler driver: apt-get install gcc)\n", argv[0], strerror(rc));
+        return -1;
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR) return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+int target_emit(LLVMModuleRef module, const TargetOptions *o) {
+    char *error = NULL;
+    if (LLVMVerifyModule(module, LLVMReturnStatusAction, &error)) {
+        fprintf(stderr, "nnc: internal error: generated IR does not verify:\n%s\n", error);
+        LLVMDisposeMessage(error);
+        return 2;
+    }
+    LLVMDisposeMessage(error);
+    char *triple = NULL;
+    LLVMTargetMachineRef tm = target_machine(o, &triple);
+    if (!tm) return 2;
+    LLVMSetTarget(module, triple);
+    LLVMTargetDataRef layout = LLVMCreateTargetDataLayout(tm);
+    char *layout_str = LLVMCopyStringRepOfTargetData(layout);
+    LLVMSetDataLayout(module, layout_str);
+    LLVMDisposeMessage(layout_str);
+    LLVMDisposeTargetData(layout);
+    LLVMDisposeMessage(triple);
+
+    int status = 0;
+    char passes[32];
+    snprintf(passes, sizeof passes, "default<O%d>", o->opt_level);
+    LLVMPassBuilderOptionsRef pass_options = LLVMCreatePassBuilderOptions();
+    LLVMPassBuilderOptionsSetLoopVectorization(pass_options, o->opt_level >= 2);
+    LLVMPassBuilderOptionsSetSLPVectorization(pass_options, o->opt_level >= 2);
+    LLVMPassBuilderOptionsSetLoopUnrolling(pass_options, o->opt_level >= 2);
+    LLVMErrorRef pass_error = LLVMRunPasses(module, passes, tm, pass_options);
+    LLVMDisposePassBuilderOptions(pass_options);
+    if (pass_error) {
+        char *msg = LLVMGetErrorMessage(pass_error);
+        fprintf(stderr, "nnc: internal error: optimization failed: %s\n", msg);
+        LLVMDisposeErrorMessage(msg);
+        LLVMDisposeTargetMachine(tm);
+        return 2;
+    }
+
+    bool to_stdout = strcmp(o->output, "-") == 0;
+    if (o->emit == EMIT_LLVM) {
+        if (to_stdout) {
+            char *ir = LLVMPrintModuleToString(module);
+            fputs(ir, stdout);
+            LLVMDisposeMessage(ir);
+        } else if (LLVMPrintModuleToFile(module, o->output, &error)) {
+            fprintf(stderr, "nnc: error: cannot write '%s': %s\n", o->output, error);
+            LLVMDisposeMessage(error);
+            status = 1;
+        }
+        LLVMDisposeTargetMachine(tm);
+        return status;
+    }
+    if (o->emit == EMIT_ASM && to_stdout) {
+        LLVMMemoryBufferRef buffer;
+        if (LLVMTargetMachineEmitToMemoryBuffer(tm, module, LLVMAssemblyFile, &error, &buffer)) {
+            fprintf(stderr, "nnc: internal error: cannot emit assembly: %s\n", error);
+            LLVMDisposeMessage(error);
+            LLVMDisposeTargetMachine(tm);
+            return 2;
+        }
+        fwrite(LLVMGetBufferStart(buffer), 1, LLVMGetBufferSize(buffer), stdout);
+        LLVMDisposeMemoryBuffer(buffer);
+        LLVMDisposeTargetMachine(tm);
+        return 0;
+    }
+    /* Objects and executables are written under a temporary name and renamed into place, so a
+     * failure never leaves a half-written file where the user expects a good one. */
+    char object[PATH_MAX];
+    snprintf(object, sizeof object, "%s.%ld.tmp%s", o->output, (long)getpid(), o->emit == EMIT_EXE ? ".o" : "");
+    if (LLVMTargetMachineEmitToFile(tm, module, object, o->emit == EMIT_ASM ? LLVMAssemblyFile : LLVMObjectFile, &error)) {
+        fprintf(stderr, "nnc: error: cannot write '%s': %s\n", o->output, error);
+        LLVMDisposeMessage(error);
+        LLVMDisposeTargetMachine(tm);
+        unlink(object);
+        return 1;
+    }
+    LLVMDisposeTargetMachine(tm);
+    if (o->emit != EMIT_EXE) {
+        if (rename(object, o->output) != 0) {
+            fprintf(stderr, "nnc: error: cannot write '%s': %s\n", o->output, strerror(errno));
+            unlink(object);
+            return 1;
+        }
+        return 0;
+    }
+    if (!o->runtime_lib) {
+        fprintf(stderr, "nnc: internal error: cannot find the runtime library libnnrt.a (set NNC_RUNTIME to its path)\n");
+        unlink(object);
+        return 2;
+    }
+    char linked[PATH_MAX];
+    snprintf(linked, sizeof linked, "%s.%ld.tmp", o->output, (long)getpid());
+    char *argv[] = {"cc", "-o", linked, object, (char *)o->runtime_lib, "-lz", "-lm", "-lpthread", NULL};
+    int rc = target_spawn(argv, o->verbose);
+    unlink(object);
+    if (rc != 0) {
+        fprintf(stderr, "nnc: internal error: linking '%s' failed\n", o->output);
+        unlink(linked);
+        return 2;
+    }
+    if (rename(linked, o->output) != 0) {
+        fprintf(stderr, "nnc: error: cannot write '%s': %s\n", o->output, strerror(errno));
+        unlink(linked);
+        return 1;
+    }
+    return 0;
+}

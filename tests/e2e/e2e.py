@@ -1,0 +1,341 @@
+#!/usr/bin/python3
+"""End-to-end tests: compile a .nn file with nnc, run the training executable, and check what
+it produced against independent computations (NumPy references, the files' own bytes).
+
+Usage: e2e.py TEST --nnc PATH --work DIR      (each TEST is one CTest test, see CMakeLists.txt)
+Needs /usr/bin/python3 with NumPy (Debian's python3-numpy) and Debian's dataset-fashion-mnist.
+"""
+import argparse
+import gzip
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MODELS = os.path.join(HERE, "models")
+EXAMPLES = os.path.join(HERE, "..", "..", "examples")
+FASHION = "/usr/share/datasets/fashion-mnist"
+
+
+class Failure(Exception):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise Failure(msg)
+
+
+def run(cmd, expect=0, **kw):
+    p = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    if expect is not None and p.returncode != expect:
+        raise Failure(f"{' '.join(cmd)}: exit {p.returncode}, expected {expect}\n"
+                      f"stdout:\n{p.stdout}\nstderr:\n{p.stderr}")
+    return p
+
+
+# ---------------------------------------------------------------- files
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + n])
+    meta = header.pop("__metadata__", {})
+    base = 8 + n
+    tensors = {}
+    for name, info in header.items():
+        check(info["dtype"] == "F32", f"{name}: dtype {info['dtype']}")
+        b, e = info["data_offsets"]
+        tensors[name] = np.frombuffer(data[base + b:base + e], dtype="<f4").reshape(info["shape"]).astype(np.float64)
+    return tensors, meta
+
+
+def write_safetensors(path, tensors):
+    header, blobs, offset = {}, [], 0
+    for name, t in tensors.items():
+        raw = np.ascontiguousarray(t, dtype="<f4").tobytes()
+        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(raw)]}
+        blobs.append(raw)
+        offset += len(raw)
+    h = json.dumps(header).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+
+
+def load_idx(path):
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    ndim = data[3]
+    dims = struct.unpack(">" + "I" * ndim, data[4:4 + 4 * ndim])
+    return np.frombuffer(data[4 + 4 * ndim:], dtype=np.uint8).reshape(dims)
+
+
+def write_idx(path, array, opener=open):
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 8, array.ndim]) + struct.pack(">" + "I" * array.ndim, *array.shape)
+    with opener(path, "wb") as f:
+        f.write(header + array.tobytes())
+
+
+def fashion_subset(work, count, which="train", gz=True):
+    """The first `count` examples of Fashion-MNIST as IDX files; returns (images, labels) paths."""
+    prefix = "train" if which == "train" else "t10k"
+    images = load_idx(f"{FASHION}/{prefix}-images-idx3-ubyte.gz")[:count]
+    labels = load_idx(f"{FASHION}/{prefix}-labels-idx1-ubyte.gz")[:count]
+    ext = ".gz" if gz else ""
+    ip = os.path.join(work, f"{which}{count}-images{ext}")
+    lp = os.path.join(work, f"{which}{count}-labels{ext}")
+    opener = gzip.open if gz else open
+    write_idx(ip, images, opener)
+    write_idx(lp, labels, opener)
+    return ip, lp
+
+
+def idx_spec(ip, lp, scale="1/255"):
+    return f'idx("{ip}", "{lp}", scale={scale})'
+
+
+def compile_model(args, source, name, *extra):
+    exe = os.path.join(args.work, name)
+    run([args.nnc, source, "-o", exe, *extra])
+    return exe
+
+
+# ---------------------------------------------------------------- NumPy reference
+
+def softmax(z):
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+ACTS = {
+    "tanh": (np.tanh, lambda y: 1 - y * y),
+    "sigmoid": (lambda z: 1 / (1 + np.exp(-z)), lambda y: y * (1 - y)),
+    "relu": (lambda z: np.maximum(z, 0), lambda y: (y > 0).astype(np.float64)),
+    None: (lambda z: z, lambda y: np.ones_like(y)),
+}
+
+
+def mlp_grads(params, layers, x, y_true, loss):
+    """Forward and backward of a dense stack in float64. layers: [(name, activation), ...]."""
+    hs = [x]
+    for name, act in layers:
+        z = hs[-1] @ params[name + ".weight"].T + params[name + ".bias"]
+        hs.append(ACTS[act][0](z))
+    n = x.shape[0]
+    out = hs[-1]
+    if loss == "cross_entropy":
+        d = softmax(out)
+        d[np.arange(n), y_true] -= 1
+        d /= n
+    else:
+        d = 2 * (out - y_true) / (out.shape[1] * n)
+    grads = {}
+    for i in range(len(layers) - 1, -1, -1):
+        name, act = layers[i]
+        d = d * ACTS[act][1](hs[i + 1])
+        grads[name + ".weight"] = d.T @ hs[i]
+        grads[name + ".bias"] = d.sum(axis=0)
+        d = d @ params[name + ".weight"]
+    return grads
+
+
+def sgd_momentum_epoch(params, layers, x, y, batch, lr, momentum, loss):
+    """One epoch in file order, PyTorch's SGD: buf = g (first step), then buf = mu*buf + g."""
+    bufs = {}
+    for start in range(0, len(x), batch):
+        g = mlp_grads(params, layers, x[start:start + batch], y[start:start + batch], loss)
+        for k in params:
+            bufs[k] = g[k] if k not in bufs else momentum * bufs[k] + g[k]
+            params[k] = params[k] - lr * bufs[k]
+    return params
+
+
+def init_params(layers, sizes, seed):
+    rng = np.random.default_rng(seed)
+    params = {}
+    for (name, _), k, n in zip(layers, sizes[:-1], sizes[1:]):
+        params[name + ".weight"] = rng.uniform(-0.3, 0.3, (n, k)).astype(np.float32).astype(np.float64)
+        params[name + ".bias"] = rng.uniform(-0.1, 0.1, n).astype(np.float32).astype(np.float64)
+    return params
+
+
+def compare(got, want, tol, what):
+    worst = 0.0
+    for k in want:
+        check(k in got, f"{what}: tensor {k} missing from the checkpoint")
+        check(got[k].shape == want[k].shape, f"{what}: {k} shape {got[k].shape} != {want[k].shape}")
+        worst = max(worst, float(np.max(np.abs(got[k] - want[k]))))
+    print(f"{what}: max |nnc - reference| over all weights = {worst:.3g} (tolerance {tol})")
+    check(worst <= tol, f"{what}: weights differ from the reference by {worst} > {tol}")
+
+
+# ---------------------------------------------------------------- tests
+
+def test_sgd_reference(args):
+    """One epoch of SGD+momentum in file order from given weights == NumPy, within 1e-5."""
+    layers = [("dense0", "tanh"), ("dense1", "sigmoid"), ("dense2", "relu"), ("dense3", None)]
+    sizes = [784, 24, 16, 12, 10]
+    ip, lp = fashion_subset(args.work, 200)  # 200 = 6 full batches of 32 and a partial one of 8
+    exe = compile_model(args, os.path.join(MODELS, "sgd_mlp.nn"), "sgd_mlp")
+    params = init_params(layers, sizes, seed=7)
+    init = os.path.join(args.work, "init.safetensors")
+    write_safetensors(init, params)
+    out = os.path.join(args.work, "after.safetensors")
+    run([exe, "train", "--data", idx_spec(ip, lp), "--load", init, "--save", out, "--epochs", "1",
+         "--batch", "32", "--no-shuffle", "--quiet"])
+    got, meta = read_safetensors(out)
+    x = load_idx(ip).reshape(200, 784).astype(np.float32).astype(np.float64) * np.float32(1 / 255)
+    y = load_idx(lp).astype(np.int64)
+    want = sgd_momentum_epoch(params, layers, x, y, 32, 0.05, 0.9, "cross_entropy")
+    compare(got, want, 1e-5, "sgd momentum, 1 epoch")
+
+
+def test_csv_regression_reference(args):
+    """CSV loading (header, target column by name) + mse training == NumPy."""
+    rng = np.random.default_rng(3)
+    x = rng.uniform(-1, 1, (23, 3)).round(4)
+    y = (x @ np.array([0.5, -1.0, 2.0]) + 0.25).round(4)
+    path = os.path.join(args.work, "table.csv")
+    with open(path, "w") as f:
+        f.write("a,b,y,c\n")  # the target sits between features: features keep file order
+        for row, t in zip(x, y):
+            f.write(f"{row[0]},{row[1]},{t},{row[2]}\n")
+    exe = compile_model(args, os.path.join(MODELS, "regression.nn"), "regression")
+    layers = [("dense0", "relu"), ("dense1", None)]
+    params = init_params(layers, [3, 8, 1], seed=11)
+    init = os.path.join(args.work, "init.safetensors")
+    write_safetensors(init, params)
+    out = os.path.join(args.work, "after.safetensors")
+    log = os.path.join(args.work, "log.jsonl")
+    run([exe, "train", "--data", f'csv("{path}", target="y")', "--load", init, "--save", out, "--epochs", "1",
+         "--no-shuffle", "--quiet", "--log", log])
+    got, _ = read_safetensors(out)
+    xs = x.astype(np.float32).astype(np.float64)
+    ys = y.astype(np.float32).astype(np.float64).reshape(-1, 1)
+    want = sgd_momentum_epoch(params, layers, xs, ys, 5, 0.01, 0.5, "mse")
+    compare(got, want, 1e-5, "csv regression, 1 epoch")
+    with open(log) as f:
+        entry = json.loads(f.readline())
+    for key in ["epoch", "train_loss", "val_loss", "train_mae", "train_rmse", "seconds", "samples_per_sec"]:
+        check(key in entry, f"log entry lacks '{key}': {entry}")
+
+
+def test_fashion_train_small(args):
+    """The example trains: 2 epochs on 6000 examples reach > 0.75 validation accuracy;
+    the log, checkpoint, eval and predict agree with each other."""
+    ip, lp = fashion_subset(args.work, 6000)
+    vip, vlp = fashion_subset(args.work, 1000, "test")
+    exe = compile_model(args, os.path.join(EXAMPLES, "fashion_mlp.nn"), "fashion_mlp")
+    ckpt = os.path.join(args.work, "model.safetensors")
+    log = os.path.join(args.work, "log.jsonl")
+    p = run([exe, "train", "--data", idx_spec(ip, lp), "--validate", idx_spec(vip, vlp), "--epochs", "2",
+             "--save", ckpt, "--log", log, "--quiet"])
+    entries = [json.loads(line) for line in open(log)]
+    check(len(entries) == 2, f"expected 2 log entries, got {len(entries)}")
+    acc = entries[-1]["val_accuracy"]
+    print(f"validation accuracy after 2 epochs on 6000 examples: {acc:.4f}")
+    check(acc > 0.75, f"validation accuracy {acc} <= 0.75")
+    check(entries[1]["train_loss"] < entries[0]["train_loss"], "training loss did not decrease")
+    tensors, meta = read_safetensors(ckpt)
+    check(tensors["dense0.weight"].shape == (256, 784), "dense0.weight has the wrong shape")
+    # eval on the validation set reproduces the logged validation metrics
+    e = run([exe, "eval", "--load", ckpt, "--data", idx_spec(vip, vlp)])
+    check(f"{acc:.4f}" in e.stdout, f"eval output does not show accuracy {acc:.4f}:\n{e.stdout}")
+    # predict: one row per example, probabilities summing to 1 and the arg-max class
+    pred = run([exe, "predict", "--load", ckpt, vip])
+    rows = [r for r in pred.stdout.strip().split("\n") if r and not r[0].isalpha()]
+    check(len(rows) == 1000, f"predict printed {len(rows)} rows for 1000 examples")
+    first = [float(v) for v in rows[0].split(",")]
+    check(abs(sum(first[:10]) - 1) < 1e-4, f"probabilities sum to {sum(first[:10])}")
+    check(int(first[10]) == int(np.argmax(first[:10])), "the class column is not the arg-max")
+    labels = load_idx(vlp)
+    predicted = np.array([int(float(r.split(",")[10])) for r in rows])
+    pacc = float(np.mean(predicted == labels))
+    check(abs(pacc - acc) < 1e-3, f"predict's accuracy {pacc} != logged val accuracy {acc}")
+
+
+def test_gradcheck(args):
+    """gradcheck passes on correct models and fails (exit 1) on a deliberately wrong backward rule."""
+    for source in [os.path.join(EXAMPLES, "fashion_mlp.nn"), os.path.join(MODELS, "sgd_mlp.nn"),
+                   os.path.join(MODELS, "regression.nn")]:
+        exe = compile_model(args, source, "good")
+        p = run([exe, "gradcheck"])
+        print(p.stdout.strip().split("\n")[-1])
+    for op in ["dense", "tanh", "relu"]:
+        exe = compile_model(args, os.path.join(MODELS, "sgd_mlp.nn"), "bad", f"--inject-grad-bug={op}")
+        p = run([exe, "gradcheck"], expect=1)
+        check("FAIL" in p.stdout + p.stderr, f"gradcheck with a wrong {op} gradient did not report FAIL")
+
+
+def test_bad_inputs(args):
+    """A missing data file and a truncated .gz each end in a clear message and exit 1."""
+    exe = compile_model(args, os.path.join(EXAMPLES, "fashion_mlp.nn"), "fashion_mlp")
+    p = run([exe, "train", "--data", 'idx("no-such-images.gz", "no-such-labels.gz")', "--epochs", "1"], expect=1)
+    check("no-such-images.gz" in p.stderr, f"missing file not named:\n{p.stderr}")
+    ip, lp = fashion_subset(args.work, 500)
+    with open(ip, "rb") as f:
+        data = f.read()
+    truncated = os.path.join(args.work, "truncated-images.gz")
+    with open(truncated, "wb") as f:
+        f.write(data[:len(data) // 2])
+    p = run([exe, "train", "--data", idx_spec(truncated, lp), "--epochs", "1"], expect=1)
+    check("truncated-images.gz" in p.stderr, f"truncated file not named:\n{p.stderr}")
+    print(p.stderr.strip())
+    # a checkpoint cut short is refused with a message, not a crash
+    ckpt = os.path.join(args.work, "m.safetensors")
+    run([exe, "train", "--data", idx_spec(ip, lp), "--epochs", "1", "--save", ckpt, "--quiet"])
+    with open(ckpt, "rb") as f:
+        whole = f.read()
+    cut = os.path.join(args.work, "cut.safetensors")
+    with open(cut, "wb") as f:
+        f.write(whole[:len(whole) - 1000])
+    p = run([exe, "eval", "--load", cut, "--data", idx_spec(ip, lp)], expect=1)
+    check("cut.safetensors" in p.stderr, f"truncated checkpoint not named:\n{p.stderr}")
+
+
+def test_compile_errors(args):
+    """nnc exits 1 with a located message for a syntax error and an unknown name."""
+    bad = os.path.join(args.work, "bad.nn")
+    with open(bad, "w") as f:
+        f.write("input x : float[4]\ntarget t : class[2]\ny = x -> dense(2\nloss cross_entropy(y, t)\n")
+    p = run([args.nnc, bad, "-o", os.path.join(args.work, "bad")], expect=1)
+    check("bad.nn:4:1: error:" in p.stderr, f"syntax error not located:\n{p.stderr}")
+    check(not os.path.exists(os.path.join(args.work, "bad")), "a failed compile left an output file")
+    with open(bad, "w") as f:
+        f.write("input x : float[4]\ntarget t : class[2]\ny = x -> dense(2)\nloss cross_entropy(z, t)\n")
+    p = run([args.nnc, "check", bad], expect=1)
+    check("bad.nn:4:20: error: unknown name 'z'" in p.stderr, f"unknown name not reported:\n{p.stderr}")
+
+
+TESTS = {name[5:]: fn for name, fn in globals().items() if name.startswith("test_")}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("test", choices=sorted(TESTS))
+    ap.add_argument("--nnc", required=True)
+    ap.add_argument("--work", required=True)
+    args = ap.parse_args()
+    args.work = os.path.join(args.work, args.test)
+    shutil.rmtree(args.work, ignore_errors=True)
+    os.makedirs(args.work)
+    try:
+        TESTS[args.test](args)
+    except Failure as e:
+        print(f"FAIL: {e}")
+        return 1
+    print("PASS")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

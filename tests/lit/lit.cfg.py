@@ -1,0 +1,17 @@
+# lit configuration for nnc's compiler tests: diagnostics (exact file:line:col and message),
+# dumps, summaries and IR, checked with FileCheck. Run through CTest (tests/CMakeLists.txt).
+import os
+import lit.formats
+
+config.name = "nnc"
+config.test_format = lit.formats.ShTest(execute_external=False)
+config.suffixes = [".nn", ".test"]
+config.excludes = ["inputs"]
+config.test_source_root = os.path.dirname(__file__)
+build = lit_config.params.get("build", os.getcwd())
+config.test_exec_root = os.path.join(build, "lit-out")
+config.substitutions.append(("%nnc", lit_config.params["nnc"]))
+config.substitutions.append(("%examples", lit_config.params["examples"]))
+config.environment["FILECHECK_OPTS"] = "--dump-input=fail"
+llvm_bin = lit_config.params.get("llvm_bin", "/usr/lib/llvm-19/bin")
+config.environment["PATH"] = os.pathsep.join([llvm_bin, config.environment.get("PATH", "")])
