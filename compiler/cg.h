@@ -61,6 +61,17 @@ LLVMValueRef cg_n_as_elem(Cg *cg, LLVMValueRef n);
 LLVMValueRef cg_kernel_begin(Cg *cg, const char *name, int ptr_count);
 void cg_kernel_end(Cg *cg);
 
+/* C = scale * A B (+ bias) (act): see cg_gemm.c for the index conventions. */
+typedef struct CgGemm {
+    LLVMValueRef c, a, b, bias; /* bias may be NULL */
+    LLVMValueRef M, P;          /* rows of C, reduction length (i64 values, may be runtime) */
+    int64_t J;                  /* columns of C (compile-time) */
+    int64_t a_rs, a_cs, b_rs, c_rs;
+    double scale;
+    OpKind act;                 /* OP_INPUT for none; relu or sigmoid (vector-safe) */
+} CgGemm;
+void cg_gemm(Cg *cg, const CgGemm *g);
+
 /* Per-family kernel builders. Each emits the kernel for one node and returns it; the caller
  * passes pointers in the order documented at each builder. */
 LLVMValueRef cg_dense_kernel(Cg *cg, const Node *node);          /* dense, dense_dx, dense_dw, dense_db */

@@ -3,85 +3,70 @@
  * Legend: R = rows = n * positions (dense over [t,k] treats every position as a row),
  *         K = input features, N = output units. Weight W is [N,K] (PyTorch's layout).
  *
- *   dense     (y[R,N], x[R,K], W[N,K], b[N]?)   y = act(x W^T + b)
+ *   dense     (y[R,N], x[R,K], W[N,K], b[N]?, scratch[K,N])   y = act(x W^T + b)
  *   dense_dx  (dx[R,K], dy[R,N], W[N,K])        dx = dy W
  *   dense_dw  (dW[N,K], dy[R,N], x[R,K])        dW = dy^T x
  *   dense_db  (db[N], dy[R,N])                  db = sum_r dy[r]
  *
- * Loop orders keep the innermost loop contiguous in memory so LLVM vectorizes it: a dot
- * product over K for the forward pass, axpy updates over K for both backward products. */
+ * All three products run on the register-blocked micro-kernel of cg_gemm.c. */
 #include <stdio.h>
 
 #include "cg.h"
 
-/* y[r,o] = act(b[o] + sum_k x[r,k] W[o,k]) */
+/* y = act(x W^T + b): W^T is packed into scratch [K,N] so the product streams rows of it. */
 static void cg_dense_forward(Cg *cg, const Node *node, int64_t K) {
     int64_t N = node->units;
-    LLVMValueRef y = LLVMGetParam(cg->fn, 0), x = LLVMGetParam(cg->fn, 1), w = LLVMGetParam(cg->fn, 2);
     bool has_bias = node->bias >= 0;
+    LLVMValueRef y = LLVMGetParam(cg->fn, 0), x = LLVMGetParam(cg->fn, 1), w = LLVMGetParam(cg->fn, 2);
     LLVMValueRef bias = has_bias ? LLVMGetParam(cg->fn, 3) : NULL;
-    LLVMValueRef n = LLVMGetParam(cg->fn, has_bias ? 4 : 3);
+    LLVMValueRef scratch = LLVMGetParam(cg->fn, has_bias ? 4 : 3);
+    LLVMValueRef n = LLVMGetParam(cg->fn, has_bias ? 5 : 4);
+    /* Transpose in blocks of 16 rows of W: the 16 source lines stay in L1 while k runs, and
+     * every write is contiguous. */
+    for (int pass = 0; pass < 2; pass++) {
+        int64_t full = N / 16 * 16;
+        if (pass == 1 && full == N) break;
+        CgLoop ob = cg_loop_begin(cg, cg_i64(cg, pass ? full / 16 : 0), cg_i64(cg, pass ? full / 16 + 1 : full / 16), "ob");
+        LLVMValueRef o0 = cg_mul(cg, ob.iv, cg_i64(cg, 16));
+        CgLoop k = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, K), "k");
+        CgLoop o = cg_loop_begin(cg, o0, cg_add(cg, o0, cg_i64(cg, pass ? N - full : 16)), "o");
+        cg_store(cg, cg_load(cg, w, cg_add(cg, cg_mul(cg, o.iv, cg_i64(cg, K)), k.iv)), scratch,
+                 cg_add(cg, cg_mul(cg, k.iv, cg_i64(cg, N)), o.iv));
+        cg_loop_end(cg, &o);
+        cg_loop_end(cg, &k);
+        cg_loop_end(cg, &ob);
+    }
     LLVMValueRef rows = cg_mul(cg, n, cg_i64(cg, node->positions));
-    LLVMValueRef acc = cg_var(cg, cg->elem, "acc");
-    CgLoop r = cg_loop_begin(cg, cg_i64(cg, 0), rows, "r");
-    LLVMValueRef x_row = cg_mul(cg, r.iv, cg_i64(cg, K));
-    CgLoop o = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, N), "o");
-    LLVMValueRef w_row = cg_mul(cg, o.iv, cg_i64(cg, K));
-    LLVMBuildStore(cg->b, has_bias ? cg_load(cg, bias, o.iv) : cg_const(cg, 0), acc);
-    CgLoop k = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, K), "k");
-    LLVMValueRef prod = cg_fmul(cg, cg_load(cg, x, cg_add(cg, x_row, k.iv)), cg_load(cg, w, cg_add(cg, w_row, k.iv)));
-    LLVMBuildStore(cg->b, cg_fadd(cg, LLVMBuildLoad2(cg->b, cg->elem, acc, ""), prod), acc);
-    cg_loop_end(cg, &k);
-    LLVMValueRef value = LLVMBuildLoad2(cg->b, cg->elem, acc, "");
-    if (node->fused_act != OP_INPUT) value = cg_activation(cg, node->fused_act, value);
-    cg_store(cg, value, y, cg_add(cg, cg_mul(cg, r.iv, cg_i64(cg, N)), o.iv));
-    cg_loop_end(cg, &o);
-    cg_loop_end(cg, &r);
+    /* tanh has no vector form here: it runs as a separate pass after the product */
+    bool act_in_gemm = node->fused_act == OP_RELU || node->fused_act == OP_SIGMOID;
+    CgGemm g = {.c = y, .a = x, .b = scratch, .bias = bias, .M = rows, .P = cg_i64(cg, K), .J = N,
+                .a_rs = K, .a_cs = 1, .b_rs = N, .c_rs = N, .scale = 1.0, .act = act_in_gemm ? node->fused_act : OP_INPUT};
+    cg_gemm(cg, &g);
+    if (node->fused_act != OP_INPUT && !act_in_gemm) {
+        CgLoop i = cg_loop_begin(cg, cg_i64(cg, 0), cg_mul(cg, rows, cg_i64(cg, N)), "i");
+        cg_store(cg, cg_activation(cg, node->fused_act, cg_load(cg, y, i.iv)), y, i.iv);
+        cg_loop_end(cg, &i);
+    }
 }
 
-/* dx[r,:] = sum_o dy[r,o] W[o,:] */
+/* dx = dy W:  dx[r,k] = sum_o dy[r,o] W[o,k] */
 static void cg_dense_dx(Cg *cg, const Node *node, int64_t K) {
     int64_t N = node->units;
-    LLVMValueRef dx = LLVMGetParam(cg->fn, 0), dy = LLVMGetParam(cg->fn, 1), w = LLVMGetParam(cg->fn, 2);
     LLVMValueRef n = LLVMGetParam(cg->fn, 3);
-    LLVMValueRef rows = cg_mul(cg, n, cg_i64(cg, node->positions));
-    CgLoop r = cg_loop_begin(cg, cg_i64(cg, 0), rows, "r");
-    LLVMValueRef dx_row = cg_mul(cg, r.iv, cg_i64(cg, K));
-    CgLoop z = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, K), "z");
-    cg_store(cg, cg_const(cg, 0), dx, cg_add(cg, dx_row, z.iv));
-    cg_loop_end(cg, &z);
-    CgLoop o = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, N), "o");
-    LLVMValueRef a = cg_load(cg, dy, cg_add(cg, cg_mul(cg, r.iv, cg_i64(cg, N)), o.iv));
-    LLVMValueRef w_row = cg_mul(cg, o.iv, cg_i64(cg, K));
-    CgLoop k = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, K), "k");
-    LLVMValueRef at = cg_add(cg, dx_row, k.iv);
-    cg_store(cg, cg_fadd(cg, cg_load(cg, dx, at), cg_fmul(cg, a, cg_load(cg, w, cg_add(cg, w_row, k.iv)))), dx, at);
-    cg_loop_end(cg, &k);
-    cg_loop_end(cg, &o);
-    cg_loop_end(cg, &r);
+    CgGemm g = {.c = LLVMGetParam(cg->fn, 0), .a = LLVMGetParam(cg->fn, 1), .b = LLVMGetParam(cg->fn, 2),
+                .M = cg_mul(cg, n, cg_i64(cg, node->positions)), .P = cg_i64(cg, N), .J = K,
+                .a_rs = N, .a_cs = 1, .b_rs = K, .c_rs = K, .scale = 1.0, .act = OP_INPUT};
+    cg_gemm(cg, &g);
 }
 
-/* dW[o,:] = scale * sum_r dy[r,o] x[r,:]   (scale is 1 except in fault-injection builds) */
+/* dW = scale * dy^T x:  dW[o,k] = sum_r dy[r,o] x[r,k]   (scale is 1 except in fault-injection builds) */
 static void cg_dense_dw(Cg *cg, const Node *node, int64_t K) {
     int64_t N = node->units;
-    LLVMValueRef dw = LLVMGetParam(cg->fn, 0), dy = LLVMGetParam(cg->fn, 1), x = LLVMGetParam(cg->fn, 2);
     LLVMValueRef n = LLVMGetParam(cg->fn, 3);
-    LLVMValueRef rows = cg_mul(cg, n, cg_i64(cg, node->positions));
-    CgLoop o = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, N), "o");
-    LLVMValueRef w_row = cg_mul(cg, o.iv, cg_i64(cg, K));
-    CgLoop z = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, K), "z");
-    cg_store(cg, cg_const(cg, 0), dw, cg_add(cg, w_row, z.iv));
-    cg_loop_end(cg, &z);
-    CgLoop r = cg_loop_begin(cg, cg_i64(cg, 0), rows, "r");
-    LLVMValueRef a = cg_load(cg, dy, cg_add(cg, cg_mul(cg, r.iv, cg_i64(cg, N)), o.iv));
-    if (node->scale != 1.0) a = cg_fmul(cg, a, cg_const(cg, node->scale));
-    LLVMValueRef x_row = cg_mul(cg, r.iv, cg_i64(cg, K));
-    CgLoop k = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, K), "k");
-    LLVMValueRef at = cg_add(cg, w_row, k.iv);
-    cg_store(cg, cg_fadd(cg, cg_load(cg, dw, at), cg_fmul(cg, a, cg_load(cg, x, cg_add(cg, x_row, k.iv)))), dw, at);
-    cg_loop_end(cg, &k);
-    cg_loop_end(cg, &r);
-    cg_loop_end(cg, &o);
+    CgGemm g = {.c = LLVMGetParam(cg->fn, 0), .a = LLVMGetParam(cg->fn, 1), .b = LLVMGetParam(cg->fn, 2),
+                .M = cg_i64(cg, N), .P = cg_mul(cg, n, cg_i64(cg, node->positions)), .J = K,
+                .a_rs = 1, .a_cs = N, .b_rs = K, .c_rs = K, .scale = node->scale, .act = OP_INPUT};
+    cg_gemm(cg, &g);
 }
 
 /* db[:] = scale * sum_r dy[r,:] */
@@ -113,7 +98,7 @@ LLVMValueRef cg_dense_kernel(Cg *cg, const Node *node) {
     case OP_DENSE: {
         const Node *x = graph_node(g, node->inputs[0]);
         K = x->shape.dims[x->shape.rank - 1];
-        LLVMValueRef fn = cg_kernel_begin(cg, name, node->bias >= 0 ? 4 : 3);
+        LLVMValueRef fn = cg_kernel_begin(cg, name, node->bias >= 0 ? 5 : 4); /* + scratch */
         cg_dense_forward(cg, node, K);
         cg_kernel_end(cg);
         return fn;

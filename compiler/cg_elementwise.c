@@ -11,17 +11,27 @@
 
 #include "cg.h"
 
+/* x may be a scalar or a vector (relu and sigmoid); tanh is scalar only (a libm call). */
 LLVMValueRef cg_activation(Cg *cg, OpKind act, LLVMValueRef x) {
+    LLVMTypeRef type = LLVMTypeOf(x);
+    LLVMValueRef zero = LLVMConstNull(type);
+    LLVMValueRef one = cg_const(cg, 1);
+    if (LLVMGetTypeKind(type) == LLVMVectorTypeKind) {
+        unsigned lanes = LLVMGetVectorSize(type);
+        LLVMValueRef ones[64];
+        for (unsigned i = 0; i < lanes; i++) ones[i] = one;
+        one = LLVMConstVector(ones, lanes);
+    }
     switch (act) {
     case OP_RELU: {
-        LLVMValueRef positive = LLVMBuildFCmp(cg->b, LLVMRealOGT, x, cg_const(cg, 0), "");
-        return LLVMBuildSelect(cg->b, positive, x, cg_const(cg, 0), "");
+        LLVMValueRef positive = LLVMBuildFCmp(cg->b, LLVMRealOGT, x, zero, "");
+        return LLVMBuildSelect(cg->b, positive, x, zero, "");
     }
     case OP_TANH: return cg_libm(cg, "tanh", x);
     case OP_SIGMOID: {
         /* 1 / (1 + exp(-x)) */
         LLVMValueRef e = cg_math(cg, "llvm.exp", LLVMBuildFNeg(cg->b, x, ""));
-        return cg_fdiv(cg, cg_const(cg, 1), cg_fadd(cg, cg_const(cg, 1), e));
+        return cg_fdiv(cg, one, cg_fadd(cg, one, e));
     }
     default: return x;
     }

@@ -110,6 +110,14 @@ static void cg_set_attr(Cg *cg, LLVMValueRef fn, unsigned index, const char *nam
     LLVMAddAttributeAtIndex(fn, index, LLVMCreateEnumAttribute(cg->ctx, kind, 0));
 }
 
+/* The float64 twin only serves gradcheck on a batch of 3: optimizing it would double compile
+ * time for nothing, so its functions are left as written (optnone requires noinline). */
+static void cg_mark_unoptimized_if_f64(Cg *cg, LLVMValueRef fn) {
+    if (!cg->f64) return;
+    cg_set_attr(cg, fn, LLVMAttributeFunctionIndex, "optnone");
+    cg_set_attr(cg, fn, LLVMAttributeFunctionIndex, "noinline");
+}
+
 LLVMValueRef cg_kernel_begin(Cg *cg, const char *name, int ptr_count) {
     LLVMTypeRef params[12];
     for (int i = 0; i < ptr_count; i++) params[i] = cg->ptr;
@@ -123,6 +131,7 @@ LLVMValueRef cg_kernel_begin(Cg *cg, const char *name, int ptr_count) {
         cg_set_attr(cg, fn, (unsigned)i + 1, "nocapture");
     }
     cg_set_attr(cg, fn, LLVMAttributeFunctionIndex, "nounwind");
+    cg_mark_unoptimized_if_f64(cg, fn);
     cg->fn = fn;
     cg->entry_block = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry");
     LLVMPositionBuilderAtEnd(cg->b, cg->entry_block);
@@ -202,6 +211,8 @@ static void cg_call_kernels(Cg *cg, const EntryArgs *a, EntryKind kind, LLVMValu
         for (int j = 0; j < n->input_count; j++) args[count++] = cg_node_pointer(cg, a, graph_node(g, n->inputs[j]));
         if (n->weight >= 0) args[count++] = cg_gep(cg, a->params, cg_i64(cg, graph_param(g, n->weight)->offset));
         if (n->bias >= 0) args[count++] = cg_gep(cg, a->params, cg_i64(cg, graph_param(g, n->bias)->offset));
+        if (n->op == OP_DENSE) /* scratch for the packed weight: the fixed part after the per-example buffers */
+            args[count++] = cg_gep(cg, a->ws, cg_mul(cg, cg_i64(cg, cg->plan->workspace_per_example), a->n));
         args[count++] = a->n;
         LLVMValueRef fn = kernels[i];
         if (!fn) {
@@ -280,6 +291,7 @@ static LLVMValueRef cg_entry(Cg *cg, EntryKind kind, bool f64, const char *name,
                                             : LLVMFunctionType(cg->void_type, infer_params, 5, false);
     LLVMValueRef fn = LLVMAddFunction(cg->mod, name, type);
     LLVMSetLinkage(fn, LLVMInternalLinkage);
+    cg_mark_unoptimized_if_f64(cg, fn);
     cg->fn = fn;
     cg->entry_block = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry");
     LLVMPositionBuilderAtEnd(cg->b, cg->entry_block);

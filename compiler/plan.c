@@ -92,7 +92,15 @@ Plan *plan_build(Arena *arena, Graph *g) {
         }
     }
     p->workspace_per_example = high_water;
-    p->workspace_fixed = 16; /* slack so a zero-size workspace is still a valid pointer */
+    /* The fixed part holds one packed weight (dense forward) at a time; 16 elements of slack keep
+     * even a model without dense layers a valid pointer. */
+    int64_t scratch = 0;
+    for (int i = 0; i < count; i++) {
+        const Node *n = graph_node(g, i);
+        if (n->op == OP_DENSE && graph_param(g, n->weight)->size > scratch)
+            scratch = graph_param(g, n->weight)->size;
+    }
+    p->workspace_fixed = scratch + 16;
     p->activation_bytes_per_example = high_water * 4;
     return p;
 }

@@ -1,0 +1,134 @@
+/* cg_gemm.c — a register-blocked matrix-product micro-kernel in explicit LLVM vector IR, shared
+ * by the dense forward pass and both backward products.
+ *
+ *   C[i, j] = scale * sum_p A(i,p) B(p,j)  (+ bias[j]) (then act)   for i < M, j < J, p < P
+ *   A(i,p) = a[i*a_rs + p*a_cs]   (one element, broadcast to a vector)
+ *   B(p,j) = b[p*b_rs + j]        (contiguous in j: vector loads)
+ *   C(i,j) = c[i*c_rs + j]        (contiguous in j: vector stores)
+ *
+ * A tile of MR rows x NR vectors of C stays in registers (MR*NR accumulators) while p runs, so
+ * each step loads NR vectors of B and MR scalars of A for MR*NR fused multiply-adds. Columns are
+ * static (J is known at compile time): full tiles, then the remaining vectors with a masked last
+ * one. Rows may be runtime (the batch): full MR-row tiles, then single rows. */
+#include <string.h>
+
+#include "cg.h"
+
+enum { GEMM_MR = 4, GEMM_NR = 4 };
+
+typedef struct GemmTile {
+    int mr;          /* rows in this tile */
+    int nv;          /* vectors in this tile */
+    int last_lanes;  /* lanes used in the last vector (VW when full) */
+} GemmTile;
+
+static LLVMValueRef cg_splat(Cg *cg, LLVMValueRef scalar, unsigned lanes) {
+    LLVMTypeRef vec = LLVMVectorType(LLVMTypeOf(scalar), lanes);
+    LLVMValueRef undef = LLVMGetUndef(vec);
+    LLVMValueRef one = LLVMBuildInsertElement(cg->b, undef, scalar, LLVMConstInt(cg->i32, 0, 0), "");
+    LLVMValueRef zeros = LLVMConstNull(LLVMVectorType(cg->i32, lanes));
+    return LLVMBuildShuffleVector(cg->b, one, undef, zeros, "");
+}
+
+static LLVMValueRef cg_mask(Cg *cg, unsigned lanes, int used) {
+    LLVMValueRef bits[64];
+    for (unsigned i = 0; i < lanes; i++) bits[i] = LLVMConstInt(cg->i1, (int)i < used, 0);
+    return LLVMConstVector(bits, lanes);
+}
+
+/* Vector load/store of `lanes` elements at base[index]; masked when used < lanes. */
+static LLVMValueRef cg_vload(Cg *cg, LLVMValueRef base, LLVMValueRef index, unsigned lanes, int used) {
+    LLVMTypeRef vec = LLVMVectorType(cg->elem, lanes);
+    LLVMValueRef ptr = cg_gep(cg, base, index);
+    if (used == (int)lanes) {
+        LLVMValueRef v = LLVMBuildLoad2(cg->b, vec, ptr, "");
+        LLVMSetAlignment(v, cg->f64 ? 8 : 4);
+        return v;
+    }
+    LLVMTypeRef types[2] = {vec, cg->ptr};
+    const char *name = "llvm.masked.load";
+    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(cg->mod, id, types, 2);
+    LLVMValueRef args[4] = {ptr, LLVMConstInt(cg->i32, cg->f64 ? 8 : 4, 0), cg_mask(cg, lanes, used), LLVMConstNull(vec)};
+    return LLVMBuildCall2(cg->b, LLVMIntrinsicGetType(cg->ctx, id, types, 2), fn, args, 4, "");
+}
+
+static void cg_vstore(Cg *cg, LLVMValueRef value, LLVMValueRef base, LLVMValueRef index, unsigned lanes, int used) {
+    LLVMValueRef ptr = cg_gep(cg, base, index);
+    if (used == (int)lanes) {
+        LLVMValueRef st = LLVMBuildStore(cg->b, value, ptr);
+        LLVMSetAlignment(st, cg->f64 ? 8 : 4);
+        return;
+    }
+    LLVMTypeRef types[2] = {LLVMTypeOf(value), cg->ptr};
+    const char *name = "llvm.masked.store";
+    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(cg->mod, id, types, 2);
+    LLVMValueRef args[4] = {value, ptr, LLVMConstInt(cg->i32, cg->f64 ? 8 : 4, 0), cg_mask(cg, lanes, used)};
+    LLVMBuildCall2(cg->b, LLVMIntrinsicGetType(cg->ctx, id, types, 2), fn, args, 4, "");
+}
+
+/* One tile of C at rows [i0, i0+mr) and columns [j0, j0 + ...). */
+static void cg_gemm_tile(Cg *cg, const CgGemm *g, LLVMValueRef i0, int64_t j0, GemmTile t, unsigned lanes) {
+    LLVMTypeRef vec = LLVMVectorType(cg->elem, lanes);
+    LLVMValueRef acc[GEMM_MR][GEMM_NR];
+    for (int r = 0; r < t.mr; r++)
+        for (int v = 0; v < t.nv; v++) {
+            acc[r][v] = cg_var(cg, vec, "acc");
+            LLVMBuildStore(cg->b, LLVMConstNull(vec), acc[r][v]);
+        }
+    LLVMValueRef row_a[GEMM_MR];
+    for (int r = 0; r < t.mr; r++) row_a[r] = cg_mul(cg, cg_add(cg, i0, cg_i64(cg, r)), cg_i64(cg, g->a_rs));
+
+    CgLoop p = cg_loop_begin(cg, cg_i64(cg, 0), g->P, "p");
+    LLVMValueRef b_row = cg_add(cg, cg_mul(cg, p.iv, cg_i64(cg, g->b_rs)), cg_i64(cg, j0));
+    LLVMValueRef bv[GEMM_NR];
+    for (int v = 0; v < t.nv; v++)
+        bv[v] = cg_vload(cg, g->b, cg_add(cg, b_row, cg_i64(cg, v * (int64_t)lanes)), lanes, v == t.nv - 1 ? t.last_lanes : (int)lanes);
+    LLVMValueRef a_col = cg_mul(cg, p.iv, cg_i64(cg, g->a_cs));
+    for (int r = 0; r < t.mr; r++) {
+        LLVMValueRef a = cg_splat(cg, cg_load(cg, g->a, cg_add(cg, row_a[r], a_col)), lanes);
+        for (int v = 0; v < t.nv; v++) {
+            LLVMValueRef old = LLVMBuildLoad2(cg->b, vec, acc[r][v], "");
+            LLVMBuildStore(cg->b, cg_fadd(cg, old, cg_fmul(cg, a, bv[v])), acc[r][v]);
+        }
+    }
+    cg_loop_end(cg, &p);
+
+    for (int v = 0; v < t.nv; v++) {
+        int used = v == t.nv - 1 ? t.last_lanes : (int)lanes;
+        LLVMValueRef col = cg_i64(cg, j0 + v * (int64_t)lanes);
+        LLVMValueRef bias = g->bias ? cg_vload(cg, g->bias, col, lanes, used) : NULL;
+        for (int r = 0; r < t.mr; r++) {
+            LLVMValueRef value = LLVMBuildLoad2(cg->b, vec, acc[r][v], "");
+            if (g->scale != 1.0) value = cg_fmul(cg, value, cg_splat(cg, cg_const(cg, g->scale), lanes));
+            if (bias) value = cg_fadd(cg, value, bias);
+            if (g->act != OP_INPUT) value = cg_activation(cg, g->act, value);
+            LLVMValueRef at = cg_add(cg, cg_mul(cg, cg_add(cg, i0, cg_i64(cg, r)), cg_i64(cg, g->c_rs)), col);
+            cg_vstore(cg, value, g->c, at, lanes, used);
+        }
+    }
+}
+
+/* All column tiles of `mr` rows starting at row i0. */
+static void cg_gemm_rows(Cg *cg, const CgGemm *g, LLVMValueRef i0, int mr, unsigned lanes) {
+    int64_t full_vectors = g->J / lanes;
+    int tail = (int)(g->J % lanes);
+    int64_t j0 = 0;
+    for (; j0 + GEMM_NR * (int64_t)lanes <= full_vectors * (int64_t)lanes; j0 += GEMM_NR * (int64_t)lanes)
+        cg_gemm_tile(cg, g, i0, j0, (GemmTile){mr, GEMM_NR, (int)lanes}, lanes);
+    int rest = (int)((full_vectors * (int64_t)lanes - j0) / lanes) + (tail ? 1 : 0);
+    if (rest > 0) cg_gemm_tile(cg, g, i0, j0, (GemmTile){mr, rest, tail ? tail : (int)lanes}, lanes);
+}
+
+void cg_gemm(Cg *cg, const CgGemm *g) {
+    /* 64-byte vectors: 16 floats or 8 doubles (two halves on AVX2 targets, still correct). */
+    unsigned lanes = cg->f64 ? 8 : 16;
+    LLVMValueRef blocks = LLVMBuildSDiv(cg->b, g->M, cg_i64(cg, GEMM_MR), "");
+    CgLoop ib = cg_loop_begin(cg, cg_i64(cg, 0), blocks, "ib");
+    cg_gemm_rows(cg, g, cg_mul(cg, ib.iv, cg_i64(cg, GEMM_MR)), GEMM_MR, lanes);
+    cg_loop_end(cg, &ib);
+    CgLoop i = cg_loop_begin(cg, cg_mul(cg, blocks, cg_i64(cg, GEMM_MR)), g->M, "i");
+    cg_gemm_rows(cg, g, i.iv, 1, lanes);
+    cg_loop_end(cg, &i);
+}
