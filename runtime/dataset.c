@@ -1,0 +1,355 @@
+/* dataset.c — from a data spec to examples in memory, and from examples to batches.
+ *
+ * A data set is whatever `--data`/`--validate`/`eval --data`/`predict INPUT` names:
+ *     idx("images", "labels", scale=1)       IDX files, plain or gzip (see data_idx.c)
+ *     csv("file", target="col", header=true, standardize=false, missing="error")  (data_csv.c)
+ *     split(f)                               validate only: the last fraction f of the data
+ *     a bare path                            "*.csv" (or .csv.gz) means csv(path), with the target
+ *                                            columns of the train block's csv(target=...) if it
+ *                                            has one, else the model's target name; predict also
+ *                                            takes a bare IDX images path, scaled like the train
+ *                                            block's idx(scale=...)
+ * Relative paths are looked up in ., beside the .nn file, then under /usr/share/datasets.
+ *
+ * Images stay uint8 in memory (4x smaller than float) and are converted through a 256-entry
+ * table when a batch is gathered; CSV features are stored as float. split() makes a *view*: the
+ * validation set points into the tail of the training arrays, which keep ownership.
+ */
+#include "nnrt_internal.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static int is_file(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && !S_ISDIR(st.st_mode);
+}
+
+static char *join(const char *dir, const char *path) {
+    size_t n = strlen(dir) + strlen(path) + 2;
+    char *s = nnrt_alloc(n, 1, "a path");
+    if (s) snprintf(s, n, "%s/%s", dir, path);
+    return s;
+}
+
+char *nnrt_resolve_path(const NnrtModel *m, const char *path, const char *what) {
+    if (path[0] == '/') {
+        if (is_file(path)) return nnrt_strdup(path);
+        nnrt_error("cannot open data file '%s' (%s): no such file", path, what);
+    } else {
+        const char *dirs[3] = {NULL, m->source_dir, "/usr/share/datasets"};
+        char tried[3][1024];
+        int ntried = 0;
+        for (int i = 0; i < 3; i++) {
+            if (i > 0 && (!dirs[i] || !dirs[i][0])) continue;
+            char *cand = i == 0 ? nnrt_strdup(path) : join(dirs[i], path);
+            if (!cand) return NULL;
+            if (is_file(cand)) return cand;
+            snprintf(tried[ntried++], sizeof tried[0], "%s%s", i == 0 ? "./" : "", cand);
+            free(cand);
+        }
+        char list[3200] = "";
+        for (int i = 0; i < ntried; i++) {
+            size_t n = strlen(list);
+            snprintf(list + n, sizeof list - n, "%s%s", i ? ", " : "", tried[i]);
+        }
+        nnrt_error("cannot open data file '%s' (looked in %s)", path, list);
+    }
+    if (strstr(path, "fashion-mnist") || strstr(path, "fashion_mnist"))
+        nnrt_hint("Fashion-MNIST is packaged by Debian: apt-get install dataset-fashion-mnist "
+                  "(installs /usr/share/datasets/fashion-mnist/)");
+    else if (strncmp(what, "--", 2) == 0)
+        nnrt_hint("check the path, or pass another data set with %s SPEC", what);
+    else if (strncmp(what, "train block", 11) == 0)
+        nnrt_hint("check the path in the model's train block, or override it with --data / "
+                  "--validate SPEC");
+    else
+        nnrt_hint("check the path");
+    return NULL;
+}
+
+/* Does `s` look like `name(...)` rather than a file path? */
+static int looks_like_call(const char *s) {
+    while (isspace((unsigned char)*s)) s++;
+    if (!isalpha((unsigned char)*s) && *s != '_') return 0;
+    while (isalnum((unsigned char)*s) || *s == '_') s++;
+    while (isspace((unsigned char)*s)) s++;
+    return *s == '(';
+}
+
+static int ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+int nnrt_data_is_split(const char *spec, const char *what, double *fraction) {
+    if (!looks_like_call(spec)) return 0;
+    NnrtSpec s;
+    if (nnrt_spec_parse(spec, what, &s) != 0) return -1;
+    if (strcmp(s.name, "split") != 0) {
+        nnrt_spec_free(&s);
+        return 0;
+    }
+    static const NnrtArgDef defs[] = {{"fraction", NNRT_ARG_NUM}};
+    NnrtArgVal v[1];
+    int rc = nnrt_spec_bind(&s, defs, 1, v);
+    if (rc == 0 && !v[0].set) {
+        nnrt_error("%s: split() needs the held-out fraction, e.g. split(0.1)", what);
+        rc = -1;
+    }
+    if (rc == 0 && !(v[0].num > 0 && v[0].num < 1)) {
+        nnrt_error("%s: split(%g): the fraction must be between 0 and 1 (exclusive)", what,
+                   v[0].num);
+        rc = -1;
+    }
+    nnrt_spec_free(&s);
+    if (rc != 0) return -1;
+    *fraction = v[0].num;
+    return 1;
+}
+
+/* An argument of the model's own training data spec (`kind(..., key=...)`), so a bare path
+ * is read the way training read its data: predict scales IDX images like idx(..., scale=) did,
+ * and a bare .csv uses the csv(..., target=) columns. Returns 0 when absent. */
+static int default_data_arg(const NnrtModel *m, const char *kind, const char *key,
+                            NnrtSpecArg *out) {
+    int found = 0;
+    if (m->defaults.data && looks_like_call(m->defaults.data)) {
+        NnrtSpec s;
+        /* nnc emits canonical specs, so this parses (a failure was reported; the default stays) */
+        if (nnrt_spec_parse(m->defaults.data, "train block: data", &s) == 0) {
+            for (int i = 0; strcmp(s.name, kind) == 0 && i < s.nargs; i++)
+                if (s.args[i].key && strcmp(s.args[i].key, key) == 0) {
+                    *out = s.args[i];
+                    out->key = NULL;
+                    out->str = s.args[i].str ? nnrt_strdup(s.args[i].str) : NULL;
+                    found = 1;
+                }
+            nnrt_spec_free(&s);
+        }
+    }
+    return found;
+}
+
+static int open_idx(const NnrtModel *m, const NnrtSpec *s, const char *what, NnrtDataRole role,
+                    NnrtData *out) {
+    static const NnrtArgDef defs[] = {
+        {"images", NNRT_ARG_STR}, {"labels", NNRT_ARG_STR}, {"scale", NNRT_ARG_NUM}};
+    NnrtArgVal v[3];
+    if (nnrt_spec_bind(s, defs, 3, v) != 0) return -1;
+    if (!v[0].set) {
+        nnrt_error("%s: idx() needs the images file: idx(\"images.gz\", \"labels.gz\")", what);
+        return -1;
+    }
+    if (!v[1].set && role != NNRT_ROLE_PREDICT) {
+        nnrt_error("%s: idx() needs a labels file too: idx(\"images.gz\", \"labels.gz\")", what);
+        return -1;
+    }
+    double scale = v[2].set ? v[2].num : 1.0;
+    char *images = nnrt_resolve_path(m, v[0].str, what);
+    if (!images) return -1;
+    char *labels = NULL;
+    if (v[1].set && role != NNRT_ROLE_PREDICT) {
+        labels = nnrt_resolve_path(m, v[1].str, what);
+        if (!labels) {
+            free(images);
+            return -1;
+        }
+    }
+    int rc = nnrt_idx_load(m, images, labels, scale, out);
+    free(images);
+    free(labels);
+    return rc;
+}
+
+static int open_csv(const NnrtModel *m, const NnrtSpec *s, const char *what, NnrtDataRole role,
+                    NnrtData *out) {
+    static const NnrtArgDef defs[] = {{"path", NNRT_ARG_STR},        {"target", NNRT_ARG_STR},
+                                      {"header", NNRT_ARG_BOOL},     {"standardize", NNRT_ARG_BOOL},
+                                      {"missing", NNRT_ARG_STR},     {"target_column", NNRT_ARG_INT}};
+    NnrtArgVal v[6];
+    if (nnrt_spec_bind(s, defs, 6, v) != 0) return -1;
+    if (!v[0].set) {
+        nnrt_error("%s: csv() needs the file: csv(\"data.csv\", target=\"%s\")", what,
+                   m->target_name ? m->target_name : "y");
+        return -1;
+    }
+    NnrtCsvOpts o = {0};
+    o.target = v[1].set ? v[1].str : NULL;
+    o.target_index = v[5].set ? v[5].i : -1;
+    o.header = v[2].set ? v[2].boolean : 1;
+    o.need_target = role != NNRT_ROLE_PREDICT;
+    if (v[4].set) {
+        if (strcmp(v[4].str, "skip") == 0) o.skip_missing = 1;
+        else if (strcmp(v[4].str, "error") != 0) {
+            nnrt_error("%s: csv(missing=\"%s\"): expected \"error\" or \"skip\"", what, v[4].str);
+            return -1;
+        }
+    }
+    if (o.target_index >= 0 && o.target) {
+        nnrt_error("%s: csv(): give either target or target_column, not both", what);
+        return -1;
+    }
+    if (!o.header && o.target) {
+        nnrt_error("%s: csv(header=false) has no column names; name the target column by its "
+                   "0-based number with target_column=N (default: the last column)", what);
+        return -1;
+    }
+    char *path = nnrt_resolve_path(m, v[0].str, what);
+    if (!path) return -1;
+    int rc = nnrt_csv_load(m, path, &o, out);
+    free(path);
+    if (rc == 0) out->standardize = v[3].set && v[3].boolean;
+    return rc;
+}
+
+int nnrt_data_open(const NnrtModel *m, const char *spec, const char *what, NnrtDataRole role,
+                   NnrtData *out) {
+    memset(out, 0, sizeof *out);
+    int rc;
+    if (!looks_like_call(spec)) {
+        /* a bare path: the format comes from the extension */
+        NnrtSpecArg arg = {0};
+        if (ends_with(spec, ".csv") || ends_with(spec, ".csv.gz") || ends_with(spec, ".CSV")) {
+            int has = default_data_arg(m, "csv", "target", &arg) && arg.kind == NNRT_VAL_STR;
+            NnrtCsvOpts o = {has ? arg.str : NULL, -1, 1, 0, role != NNRT_ROLE_PREDICT};
+            char *path = nnrt_resolve_path(m, spec, what);
+            rc = path ? nnrt_csv_load(m, path, &o, out) : -1;
+            free(path);
+            free(arg.str);
+        } else if (role == NNRT_ROLE_PREDICT) {
+            int has = default_data_arg(m, "idx", "scale", &arg) && arg.kind == NNRT_VAL_NUM;
+            char *path = nnrt_resolve_path(m, spec, what);
+            rc = path ? nnrt_idx_load(m, path, NULL, has ? arg.num : 1.0, out) : -1;
+            free(path);
+            free(arg.str);
+        } else {
+            nnrt_error("%s: cannot tell the format of '%s' from its name; a bare path must end "
+                       "in .csv", what, spec);
+            nnrt_hint("for IDX files name both files: %s 'idx(\"images-idx3-ubyte.gz\", "
+                      "\"labels-idx1-ubyte.gz\", scale=1/255)'", what);
+            return -1;
+        }
+    } else {
+        NnrtSpec s;
+        if (nnrt_spec_parse(spec, what, &s) != 0) return -1;
+        if (strcmp(s.name, "idx") == 0) rc = open_idx(m, &s, what, role, out);
+        else if (strcmp(s.name, "csv") == 0) rc = open_csv(m, &s, what, role, out);
+        else if (strcmp(s.name, "split") == 0) {
+            nnrt_error("%s: split() holds out part of the training data, so it is only valid "
+                       "for --validate", what);
+            rc = -1;
+        } else {
+            static const char *const kinds[] = {"idx", "csv", "split"};
+            const char *sug = nnrt_suggest(s.name, kinds, 3);
+            if (sug) nnrt_error("%s: unknown data set kind '%s'; did you mean '%s'?", what, s.name, sug);
+            else nnrt_error("%s: unknown data set kind '%s' (expected idx(...) or csv(...))", what, s.name);
+            rc = -1;
+        }
+        nnrt_spec_free(&s);
+    }
+    if (rc != 0) {
+        nnrt_data_free(out);
+        return -1;
+    }
+    out->label = nnrt_strdup(spec);
+    if (!out->label) {
+        nnrt_data_free(out);
+        return -1;
+    }
+    return 0;
+}
+
+int nnrt_data_split(NnrtData *train, double fraction, NnrtData *val) {
+    int64_t n = train->count;
+    int64_t nval = (int64_t)floor(fraction * (double)n);
+    if (nval < 1) nval = 1;
+    if (n < 2 || nval >= n) {
+        nnrt_error("validate: split(%g) of %lld examples leaves no training or no validation data",
+                   fraction, (long long)n);
+        return -1;
+    }
+    int64_t ntrain = n - nval, isz = train->input_size;
+    *val = *train;
+    memset(val->own, 0, sizeof val->own);
+    val->label = NULL;
+    val->count = nval;
+    if (train->x_u8) val->x_u8 = train->x_u8 + ntrain * isz;
+    if (train->x_f32) val->x_f32 = train->x_f32 + ntrain * isz;
+    if (train->y_class) val->y_class = train->y_class + ntrain;
+    if (train->y_f32) val->y_f32 = train->y_f32 + ntrain * train->target_size;
+    train->count = ntrain;
+    return 0;
+}
+
+void nnrt_data_free(NnrtData *d) {
+    for (int i = 0; i < 3; i++) free(d->own[i]);
+    free(d->label);
+    memset(d, 0, sizeof *d);
+}
+
+void nnrt_data_gather(const NnrtData *d, const int64_t *idx, int64_t start, int64_t n, float *x,
+                      void *y) {
+    int64_t isz = d->input_size, tsz = d->target_size;
+    for (int64_t k = 0; k < n; k++) {
+        int64_t e = idx ? idx[k] : start + k;
+        float *dst = x + k * isz;
+        if (d->x_u8) {
+            const uint8_t *src = d->x_u8 + e * isz;
+            for (int64_t j = 0; j < isz; j++) dst[j] = d->lut[src[j]];
+        } else {
+            memcpy(dst, d->x_f32 + e * isz, (size_t)isz * sizeof(float));
+        }
+        if (!y) continue;
+        if (d->y_class) ((int32_t *)y)[k] = d->y_class[e];
+        else if (d->y_f32)
+            memcpy((float *)y + k * tsz, d->y_f32 + e * tsz, (size_t)tsz * sizeof(float));
+    }
+}
+
+int nnrt_standardize_compute(const NnrtData *d, float *mean, float *std) {
+    if (!d->x_f32) {
+        nnrt_error("%s: standardize=true needs csv() data", d->label ? d->label : "data");
+        return -1;
+    }
+    int64_t isz = d->input_size, n = d->count;
+    double *acc = nnrt_zalloc((size_t)isz, sizeof(double), "standardization statistics");
+    if (!acc) return -1;
+    /* two passes in a fixed order: exact enough and deterministic */
+    for (int64_t e = 0; e < n; e++)
+        for (int64_t j = 0; j < isz; j++) acc[j] += d->x_f32[e * isz + j];
+    for (int64_t j = 0; j < isz; j++) {
+        mean[j] = (float)(acc[j] / (double)n);
+        acc[j] = 0;
+    }
+    for (int64_t e = 0; e < n; e++)
+        for (int64_t j = 0; j < isz; j++) {
+            double t = (double)d->x_f32[e * isz + j] - (double)mean[j];
+            acc[j] += t * t;
+        }
+    for (int64_t j = 0; j < isz; j++) {
+        double s = sqrt(acc[j] / (double)n);
+        /* a constant feature would divide by zero; leave it centred but unscaled */
+        std[j] = s > 1e-12 ? (float)s : 1.0f;
+    }
+    free(acc);
+    return 0;
+}
+
+int nnrt_standardize_apply(NnrtData *d, const float *mean, const float *std) {
+    if (!d->x_f32) {
+        nnrt_error("%s: the model was trained on standardized csv() features, but this data set "
+                   "is not csv()", d->label ? d->label : "data");
+        return -1;
+    }
+    int64_t isz = d->input_size;
+    for (int64_t e = 0; e < d->count; e++)
+        for (int64_t j = 0; j < isz; j++) {
+            float *v = &d->x_f32[e * isz + j];
+            *v = (*v - mean[j]) / std[j];
+        }
+    return 0;
+}

@@ -1,0 +1,166 @@
+/* eval.c — the `eval` and `predict` commands: inference with the weights of a checkpoint.
+ *
+ * eval    --load FILE [--data SPEC] [--batch B]
+ *         Loss and metrics over a data set; the default is the train block's `validate` (for
+ *         `split(f)`, the held-out tail of `data`, exactly as training saw it), else `data`.
+ * predict --load FILE INPUT [--batch B]
+ *         INPUT: a .csv (header row; a column named like the target is ignored), an IDX images
+ *         file (scaled like the train block's idx() data), or an idx(...)/csv(...) spec.
+ *         Prints CSV on stdout: `p0,...,p{C-1},class` for class probabilities, `y0,...` otherwise,
+ *         numbers as %.9g (enough to read back the same float32).
+ * Standardization statistics stored in the checkpoint are applied to the data in both commands.
+ */
+#include "nnrt_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_METRICS 64
+
+typedef struct Infer {
+    float *params, *mean, *std, *x, *out;
+    void *y, *ws;
+    NnrtData data, held_out;
+} Infer;
+
+static void infer_free(Infer *s) {
+    free(s->params);
+    free(s->mean);
+    free(s->std);
+    free(s->x);
+    free(s->out);
+    free(s->y);
+    free(s->ws);
+    nnrt_data_free(&s->held_out);
+    nnrt_data_free(&s->data);
+}
+
+static int load_weights(const NnrtModel *m, const NnrtRunConfig *cfg, const char *cmd, Infer *s) {
+    if (!cfg->load) {
+        nnrt_error("%s needs the weights: --load FILE (a checkpoint written by train --save)", cmd);
+        return -1;
+    }
+    s->params = nnrt_alloc((size_t)m->param_count, sizeof(float), "the parameters");
+    if (!s->params) return -1;
+    return nnrt_load_for_inference(m, cfg->load, s->params, &s->mean, &s->std);
+}
+
+/* Applies the checkpoint's standardization, or the data's own statistics when it asks for them
+ * and the checkpoint has none. */
+static int standardize(Infer *s) {
+    if (s->mean) return nnrt_standardize_apply(&s->data, s->mean, s->std);
+    if (!s->data.standardize) return 0;
+    nnrt_warning("the checkpoint holds no standardization statistics; standardizing with the "
+                 "statistics of this data set");
+    int64_t n = s->data.input_size;
+    s->mean = nnrt_alloc((size_t)n, sizeof(float), "standardization");
+    s->std = nnrt_alloc((size_t)n, sizeof(float), "standardization");
+    if (!s->mean || !s->std) return -1;
+    if (nnrt_standardize_compute(&s->data, s->mean, s->std) != 0) return -1;
+    return nnrt_standardize_apply(&s->data, s->mean, s->std);
+}
+
+static int alloc_batch(const NnrtModel *m, int64_t batch, int with_out, Infer *s) {
+    int64_t tsz = m->target_kind == NNRT_TARGET_CLASS ? 1 : m->target_size;
+    s->x = nnrt_alloc((size_t)(batch * m->input_size), sizeof(float), "the input batch");
+    s->y = nnrt_alloc((size_t)(batch * tsz), 4, "the target batch");
+    s->ws = nnrt_alloc_aligned(nnrt_workspace_bytes(m, batch, sizeof(float)), "the workspace");
+    if (with_out) s->out = nnrt_alloc((size_t)(batch * m->output_size), sizeof(float), "the outputs");
+    return s->x && s->y && s->ws && (!with_out || s->out) ? 0 : -1;
+}
+
+int nnrt_cmd_eval(const NnrtModel *m, const NnrtRunConfig *cfg) {
+    Infer s;
+    memset(&s, 0, sizeof s);
+    int rc = 1;
+    if (load_weights(m, cfg, "eval", &s) != 0) goto done;
+    const NnrtData *d = &s.data;
+    if (cfg->given & NNRT_GIVEN_DATA) {
+        if (nnrt_data_open(m, cfg->data, "--data", NNRT_ROLE_EVAL, &s.data) != 0) goto done;
+    } else {
+        double f = 0;
+        int split = m->defaults.validate
+                        ? nnrt_data_is_split(m->defaults.validate, "train block: validate", &f)
+                        : 0;
+        if (split < 0) goto done;
+        const char *spec = m->defaults.validate && !split ? m->defaults.validate : m->defaults.data;
+        if (!spec) {
+            nnrt_error("eval: no data set: the model's train block has neither `validate` nor "
+                       "`data`; pass --data SPEC");
+            goto done;
+        }
+        const char *what = spec == m->defaults.data ? "train block: data" : "train block: validate";
+        if (nnrt_data_open(m, spec, what, NNRT_ROLE_EVAL, &s.data) != 0) goto done;
+        if (split) {
+            if (nnrt_data_split(&s.data, f, &s.held_out) != 0) goto done;
+            d = &s.held_out;
+        }
+    }
+    if (standardize(&s) != 0) goto done;
+    if (d == &s.held_out && s.mean && nnrt_standardize_apply(&s.held_out, s.mean, s.std) != 0)
+        goto done;
+    int64_t batch = cfg->batch < d->count ? cfg->batch : d->count;
+    if (!d->has_targets) {
+        nnrt_error("eval: the data set has no targets");
+        goto done;
+    }
+    if (alloc_batch(m, batch, 0, &s) != 0) goto done;
+    double sums[1 + MAX_METRICS];
+    nnrt_evaluate(m, s.params, d, batch, s.ws, s.x, s.y, sums);
+    printf("examples %lld  loss %.6f", (long long)d->count, sums[0] / (double)d->count);
+    for (int i = 0; i < m->metric_count; i++)
+        printf("  %s %.6f", m->metric_names[i], nnrt_metric_value(m, i, sums, d->count));
+    printf("\n");
+    rc = 0;
+done:
+    infer_free(&s);
+    return rc;
+}
+
+int nnrt_cmd_predict(const NnrtModel *m, const NnrtRunConfig *cfg, const char *input) {
+    Infer s;
+    memset(&s, 0, sizeof s);
+    int rc = 1;
+    if (!input) {
+        nnrt_error("predict needs an input: predict --load FILE INPUT.csv (or an IDX images file, "
+                   "or an idx(...)/csv(...) spec)");
+        goto done;
+    }
+    if (!m->infer) {
+        nnrt_error("this model has no inference entry point");
+        goto done;
+    }
+    if (load_weights(m, cfg, "predict", &s) != 0) goto done;
+    if (nnrt_data_open(m, input, "predict input", NNRT_ROLE_PREDICT, &s.data) != 0) goto done;
+    if (standardize(&s) != 0) goto done;
+    const int64_t batch = cfg->batch < s.data.count ? cfg->batch : s.data.count;
+    if (alloc_batch(m, batch, 1, &s) != 0) goto done;
+    const int probs = m->output_kind == NNRT_OUTPUT_PROBABILITIES;
+    const int64_t k = m->output_size;
+    for (int64_t j = 0; j < k; j++) printf("%s%c%lld", j ? "," : "", probs ? 'p' : 'y', (long long)j);
+    printf(probs ? ",class\n" : "\n");
+    for (int64_t start = 0; start < s.data.count; start += batch) {
+        int64_t nb = s.data.count - start < batch ? s.data.count - start : batch;
+        nnrt_data_gather(&s.data, NULL, start, nb, s.x, NULL);
+        m->infer(s.params, s.x, s.ws, nb, s.out);
+        for (int64_t e = 0; e < nb; e++) {
+            const float *o = s.out + e * k;
+            int64_t best = 0;
+            for (int64_t j = 0; j < k; j++) {
+                printf("%s%.9g", j ? "," : "", o[j]);
+                if (o[j] > o[best]) best = j;
+            }
+            if (probs) printf(",%lld", (long long)best);
+            printf("\n");
+        }
+    }
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        nnrt_error("predict: cannot write the output");
+        goto done;
+    }
+    rc = 0;
+done:
+    infer_free(&s);
+    return rc;
+}

@@ -1,0 +1,198 @@
+/* gradcheck.c — the `gradcheck` command: analytic gradients against central differences.
+ *
+ * A synthetic batch of 3 examples is drawn from the seed (float inputs U(-1,1), token ids below
+ * the vocabulary, class targets in range, float targets U(0,1) so bce is valid), the parameters
+ * are initialized from the seed in double precision, and train_step_f64 gives the analytic
+ * gradient of the mean loss. For each trainable tensor, up to 24 elements (all when fewer; else
+ * chosen by the RNG) are checked against
+ *     numeric = (L(p + eps) - L(p - eps)) / (2 eps),   eps = 1e-6,  L = sums[0] / n
+ * with the same step seed on both sides (dropout masks agree), and pass when
+ *     |analytic - numeric| <= 1e-5 + 1e-3 |numeric|          (torch.autograd.gradcheck's atol/rtol)
+ * Non-trainable buffers (running statistics) are restored before every evaluation.
+ */
+#include "nnrt_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define GC_BATCH 3
+#define GC_MAX_CHECKED 24
+#define GC_EPS 1e-6
+#define GC_ATOL 1e-5
+#define GC_RTOL 1e-3
+
+typedef struct GC {
+    const NnrtModel *m;
+    double *p0, *p, *g, *ga, *x, *sums;
+    void *y, *ws;
+    uint64_t step_seed;
+} GC;
+
+static double mean_loss(GC *c) {
+    const NnrtModel *m = c->m;
+    for (int32_t t = 0; t < m->param_tensor_count; t++) {
+        const NnrtParam *pp = &m->params[t];
+        if (!pp->trainable)
+            memcpy(c->p + pp->offset, c->p0 + pp->offset, sizeof(double) * (size_t)pp->size);
+    }
+    memset(c->sums, 0, sizeof(double) * (size_t)(1 + m->metric_count));
+    m->train_step_f64(c->p, c->g, c->x, c->y, c->ws, GC_BATCH, c->step_seed, c->sums);
+    return c->sums[0] / GC_BATCH;
+}
+
+static void format_index(const NnrtParam *p, int64_t flat, char *out, size_t cap) {
+    int64_t idx[NNRT_MAX_RANK];
+    for (int32_t d = p->rank - 1; d >= 0; d--) {
+        idx[d] = p->dims[d] ? flat % p->dims[d] : 0;
+        flat = p->dims[d] ? flat / p->dims[d] : 0;
+    }
+    size_t n = (size_t)snprintf(out, cap, "[");
+    for (int32_t d = 0; d < p->rank && n < cap; d++)
+        n += (size_t)snprintf(out + n, cap - n, "%s%lld", d ? "," : "", (long long)idx[d]);
+    if (n < cap) snprintf(out + n, cap - n, "]");
+}
+
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Up to 24 distinct element indices of tensor t, ascending. */
+static int pick_elements(const NnrtParam *p, uint64_t seed, int32_t t, int64_t *out) {
+    if (p->size <= GC_MAX_CHECKED) {
+        for (int64_t i = 0; i < p->size; i++) out[i] = i;
+        return (int)p->size;
+    }
+    NnrtRng rng;
+    nnrt_rng_seed(&rng, seed, NNRT_STREAM_GRADCHECK, 1 + (uint64_t)t);
+    int k = 0;
+    while (k < GC_MAX_CHECKED) {
+        int64_t c = (int64_t)nnrt_rng_below(&rng, (uint64_t)p->size), dup = 0;
+        for (int i = 0; i < k; i++) dup |= out[i] == c;
+        if (!dup) out[k++] = c;
+    }
+    qsort(out, (size_t)k, sizeof *out, cmp_i64);
+    return k;
+}
+
+/* Checks one tensor and prints its line; returns 1 when it passes. */
+static int check_tensor(GC *c, int32_t t, uint64_t seed, int width, int64_t *checked) {
+    const NnrtParam *p = &c->m->params[t];
+    int64_t idx[GC_MAX_CHECKED];
+    int k = pick_elements(p, seed, t, idx);
+    double max_err = 0;
+    int ok = 1;
+    int64_t bad = -1;
+    double bad_a = 0, bad_n = 0, worst = 0;
+    for (int j = 0; j < k; j++) {
+        int64_t i = p->offset + idx[j];
+        double orig = c->p[i];
+        c->p[i] = orig + GC_EPS;
+        double lp = mean_loss(c);
+        c->p[i] = orig - GC_EPS;
+        double lm = mean_loss(c);
+        c->p[i] = orig;
+        double num = (lp - lm) / (2 * GC_EPS), ana = c->ga[i];
+        double err = fabs(ana - num), tol = GC_ATOL + GC_RTOL * fabs(num);
+        if (err > max_err || isnan(err)) max_err = err;
+        if (!(err <= tol)) {
+            double excess = isnan(err) ? INFINITY : err / tol;
+            if (ok || excess > worst) {
+                worst = excess;
+                bad = idx[j];
+                bad_a = ana;
+                bad_n = num;
+            }
+            ok = 0;
+        }
+    }
+    *checked += k;
+    printf("%-*s  %d checked  max abs err %.1e  ", width, p->name, k, max_err);
+    if (ok) {
+        printf("ok\n");
+    } else {
+        char where[160];
+        format_index(p, bad, where, sizeof where);
+        printf("FAIL (element %s: analytic %.6g, numeric %.6g)\n", where, bad_a, bad_n);
+    }
+    return ok;
+}
+
+int nnrt_cmd_gradcheck(const NnrtModel *m, uint64_t seed) {
+    if (!m->train_step_f64) {
+        nnrt_error("this model has no double-precision step (train_step_f64), so it cannot be "
+                   "gradient-checked");
+        return 1;
+    }
+    GC c;
+    memset(&c, 0, sizeof c);
+    c.m = m;
+    int rc = 1;
+    size_t P = (size_t)m->param_count;
+    int64_t tsz = m->target_kind == NNRT_TARGET_CLASS ? 1 : m->target_size;
+    c.p0 = nnrt_alloc(P, sizeof(double), "the parameters");
+    c.p = nnrt_alloc(P, sizeof(double), "the parameters");
+    c.g = nnrt_zalloc(P, sizeof(double), "the gradients");
+    c.ga = nnrt_zalloc(P, sizeof(double), "the gradients");
+    c.x = nnrt_alloc((size_t)(GC_BATCH * m->input_size), sizeof(double), "the inputs");
+    c.y = nnrt_alloc((size_t)(GC_BATCH * tsz), sizeof(double), "the targets");
+    c.sums = nnrt_zalloc((size_t)m->metric_count + 1, sizeof(double), "the sums");
+    c.ws = nnrt_alloc_aligned(nnrt_workspace_bytes(m, GC_BATCH, sizeof(double)), "the workspace");
+    if (!c.p0 || !c.p || !c.g || !c.ga || !c.x || !c.y || !c.sums || !c.ws) goto done;
+
+    nnrt_init_params(m, seed, NULL, c.p0);
+    memcpy(c.p, c.p0, sizeof(double) * P);
+    NnrtRng rng;
+    nnrt_rng_seed(&rng, seed, NNRT_STREAM_GRADCHECK, 0);
+    for (int64_t i = 0; i < GC_BATCH * m->input_size; i++) {
+        if (m->input_kind == NNRT_INPUT_INT) {
+            uint64_t vocab = m->input_vocab > 0 ? (uint64_t)m->input_vocab : 16;
+            c.x[i] = (double)nnrt_rng_below(&rng, vocab);
+        } else {
+            c.x[i] = 2.0 * nnrt_rng_uniform(&rng) - 1.0;
+        }
+    }
+    for (int64_t i = 0; i < GC_BATCH * tsz; i++) {
+        if (m->target_kind == NNRT_TARGET_CLASS)
+            ((int32_t *)c.y)[i] = (int32_t)nnrt_rng_below(&rng, (uint64_t)m->target_classes);
+        else
+            ((double *)c.y)[i] = nnrt_rng_uniform(&rng);
+    }
+    c.step_seed = nnrt_mix_seed(seed, NNRT_STREAM_STEP, 0);
+
+    double base = mean_loss(&c);
+    memcpy(c.ga, c.g, sizeof(double) * P);
+    if (!isfinite(base)) {
+        nnrt_error("gradcheck: the loss of the synthetic batch is %g", base);
+        goto done;
+    }
+    int width = 0, tensors = 0, failed = 0;
+    int64_t checked = 0;
+    for (int32_t t = 0; t < m->param_tensor_count; t++)
+        if (m->params[t].trainable && (int)strlen(m->params[t].name) > width)
+            width = (int)strlen(m->params[t].name);
+    for (int32_t t = 0; t < m->param_tensor_count; t++) {
+        if (!m->params[t].trainable || m->params[t].size == 0) continue;
+        tensors++;
+        failed += !check_tensor(&c, t, seed, width, &checked);
+    }
+    if (tensors == 0) printf("gradcheck: the model has no trainable parameters\n");
+    else if (failed == 0)
+        printf("gradcheck: ok (%d tensors, %lld elements, loss %.6g, seed %llu)\n", tensors,
+               (long long)checked, base, (unsigned long long)seed);
+    else
+        printf("gradcheck: FAILED for %d of %d tensors (seed %llu)\n", failed, tensors,
+               (unsigned long long)seed);
+    rc = failed ? 1 : 0;
+done:
+    free(c.p0);
+    free(c.p);
+    free(c.g);
+    free(c.ga);
+    free(c.x);
+    free(c.y);
+    free(c.sums);
+    free(c.ws);
+    return rc;
+}

@@ -1,0 +1,170 @@
+/* log.c — diagnostics, checked allocation and small text helpers shared by the runtime.
+ *
+ * Every user-facing failure goes through nnrt_error/nnrt_error_at so the format is uniform:
+ * `error: ...` or `file:line:col: error: ...` on stderr, followed by optional `note:`/`hint:`
+ * lines. Allocation helpers report which buffer could not be allocated, so "out of memory" is a
+ * message and exit status 1 rather than a crash.
+ */
+#include "nnrt_internal.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static void vreport(const char *prefix, const char *fmt, va_list ap) {
+    fflush(stdout); /* keep stdout and stderr in order when both go to one terminal */
+    fputs(prefix, stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
+void nnrt_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vreport("error: ", fmt, ap);
+    va_end(ap);
+}
+
+void nnrt_error_at(const char *file, int64_t line, int64_t col, const char *fmt, ...) {
+    va_list ap;
+    fflush(stdout);
+    fprintf(stderr, "%s:%lld:%lld: error: ", file, (long long)line, (long long)col);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+void nnrt_warning(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vreport("warning: ", fmt, ap);
+    va_end(ap);
+}
+
+void nnrt_note(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vreport("note: ", fmt, ap);
+    va_end(ap);
+}
+
+void nnrt_hint(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vreport("hint: ", fmt, ap);
+    va_end(ap);
+}
+
+static void oom(size_t count, size_t elem, const char *what) {
+    double bytes = (double)count * (double)elem;
+    nnrt_error("out of memory: cannot allocate %.0f bytes (%.1f MiB) for %s", bytes,
+               bytes / (1024.0 * 1024.0), what);
+}
+
+void *nnrt_alloc(size_t count, size_t elem, const char *what) {
+    if (count == 0) count = 1;
+    if (elem != 0 && count > SIZE_MAX / elem) {
+        oom(count, elem, what);
+        return NULL;
+    }
+    void *p = malloc(count * elem);
+    if (!p) oom(count, elem, what);
+    return p;
+}
+
+void *nnrt_zalloc(size_t count, size_t elem, const char *what) {
+    if (count == 0) count = 1;
+    void *p = calloc(count, elem ? elem : 1);
+    if (!p) oom(count, elem, what);
+    return p;
+}
+
+void *nnrt_alloc_aligned(size_t bytes, const char *what) {
+    /* aligned_alloc wants a multiple of the alignment */
+    size_t rounded = (bytes + 63) / 64 * 64;
+    if (rounded == 0) rounded = 64;
+    if (rounded < bytes) {
+        oom(bytes, 1, what);
+        return NULL;
+    }
+    void *p = aligned_alloc(64, rounded);
+    if (!p) {
+        oom(rounded, 1, what);
+        return NULL;
+    }
+    memset(p, 0, rounded);
+    return p;
+}
+
+char *nnrt_strdup(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *p = nnrt_alloc(n, 1, "a string");
+    if (p) memcpy(p, s, n);
+    return p;
+}
+
+void nnrt_fmt_double(char out[40], double v) {
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(out, 40, "%.*g", prec, v);
+        if (prec == 17 || strtod(out, NULL) == v) return;
+    }
+}
+
+/* Case-insensitive Levenshtein distance, bounded to short words (option and column names). */
+static int edit_distance(const char *a, const char *b) {
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 64 || lb > 64) return 1000;
+    int row[65];
+    for (size_t j = 0; j <= lb; j++) row[j] = (int)j;
+    for (size_t i = 1; i <= la; i++) {
+        int diag = row[0];
+        row[0] = (int)i;
+        for (size_t j = 1; j <= lb; j++) {
+            int up = row[j];
+            int cost = tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]);
+            int best = diag + cost;
+            if (up + 1 < best) best = up + 1;
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+const char *nnrt_suggest(const char *word, const char *const *cands, int n) {
+    const char *best = NULL;
+    int best_d = 1 + (int)strlen(word) / 4; /* allow more typos in longer words */
+    if (best_d > 3) best_d = 3;
+    best_d++;
+    for (int i = 0; i < n; i++) {
+        int d = edit_distance(word, cands[i]);
+        if (d < best_d) {
+            best_d = d;
+            best = cands[i];
+        }
+    }
+    return best;
+}
+
+const char *nnrt_printable(const char *s, char *buf, size_t cap) {
+    size_t n = 0;
+    for (; *s && n + 8 < cap; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c < 0x20 || c == 0x7f) n += (size_t)snprintf(buf + n, cap - n, "\\x%02x", c);
+        else buf[n++] = (char)c;
+    }
+    if (*s) n += (size_t)snprintf(buf + n, cap - n, "...");
+    buf[n < cap ? n : cap - 1] = 0;
+    return buf;
+}
+
+double nnrt_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}

@@ -1,0 +1,306 @@
+/* nnrt_internal.h — what the runtime's files share with each other (never with generated code).
+ *
+ * Conventions inside the runtime:
+ *   - Every symbol that leaves a file is prefixed nnrt_/Nnrt/NNRT_: the library is linked into
+ *     users' executables, so unprefixed names could collide with theirs.
+ *   - Errors are values. A function that can fail prints one complete diagnostic to stderr (through
+ *     nnrt_error and friends) and returns -1 (or NULL); callers only propagate. Nothing but
+ *     nnrt_main decides the exit status, and nothing calls exit().
+ *   - No mutable globals: all state lives in structs owned by the command being run.
+ */
+#ifndef NNRT_INTERNAL_H
+#define NNRT_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "nnrt.h"
+
+#if defined(__GNUC__)
+#define NNRT_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define NNRT_PRINTF(f, a)
+#endif
+
+/* ---- log.c: diagnostics and memory ------------------------------------------------------------ */
+void nnrt_error(const char *fmt, ...) NNRT_PRINTF(1, 2);        /* "error: ..." */
+void nnrt_error_at(const char *file, int64_t line, int64_t col, const char *fmt, ...)
+    NNRT_PRINTF(4, 5);                                          /* "file:line:col: error: ..." */
+void nnrt_warning(const char *fmt, ...) NNRT_PRINTF(1, 2);      /* "warning: ..." */
+void nnrt_note(const char *fmt, ...) NNRT_PRINTF(1, 2);         /* "note: ..." */
+void nnrt_hint(const char *fmt, ...) NNRT_PRINTF(1, 2);         /* "hint: ..." */
+/* malloc/calloc that report "out of memory" naming `what` and return NULL on failure. */
+void *nnrt_alloc(size_t count, size_t elem, const char *what);
+void *nnrt_zalloc(size_t count, size_t elem, const char *what);
+void *nnrt_alloc_aligned(size_t bytes, const char *what); /* 64-byte aligned, zeroed */
+char *nnrt_strdup(const char *s);
+/* Shortest "%.Ng" that reads back as the same double (like Python's repr). */
+void nnrt_fmt_double(char out[40], double v);
+/* Closest candidate by edit distance (case-insensitive), or NULL when none is close. */
+const char *nnrt_suggest(const char *word, const char *const *cands, int n);
+double nnrt_now(void); /* monotonic seconds */
+/* `s` for a message: control bytes escaped as \xNN, cut with "..." to fit cap (>= 16). Text from
+ * data files goes through this so a corrupt file cannot garble the terminal. */
+const char *nnrt_printable(const char *s, char *buf, size_t cap);
+
+/* ---- spec.c: `name(positional, key=value)` ---------------------------------------------------- */
+#define NNRT_SPEC_MAX_ARGS 16
+typedef enum NnrtValueKind { NNRT_VAL_NUM, NNRT_VAL_STR, NNRT_VAL_BOOL } NnrtValueKind;
+typedef struct NnrtSpecArg {
+    char *key;   /* NULL for a positional argument */
+    NnrtValueKind kind;
+    double num;
+    char *str;
+    int boolean;
+} NnrtSpecArg;
+typedef struct NnrtSpec {
+    const char *text; /* the string parsed (not owned) */
+    const char *what; /* where it came from, for messages: "--data", "train block: optimizer" */
+    char *name;
+    int has_parens;
+    int nargs;
+    NnrtSpecArg args[NNRT_SPEC_MAX_ARGS];
+} NnrtSpec;
+int nnrt_spec_parse(const char *text, const char *what, NnrtSpec *out);
+void nnrt_spec_free(NnrtSpec *s);
+
+/* Binding a parsed call to a signature: positional args fill `defs` in order, keywords by name. */
+typedef enum NnrtArgKind { NNRT_ARG_NUM, NNRT_ARG_INT, NNRT_ARG_STR, NNRT_ARG_BOOL } NnrtArgKind;
+typedef struct NnrtArgDef {
+    const char *name;
+    NnrtArgKind kind;
+} NnrtArgDef;
+typedef struct NnrtArgVal {
+    int set;
+    double num;
+    int64_t i;
+    const char *str; /* points into the spec */
+    int boolean;
+} NnrtArgVal;
+int nnrt_spec_bind(const NnrtSpec *s, const NnrtArgDef *defs, int ndefs, NnrtArgVal *vals);
+
+/* ---- rng.c ------------------------------------------------------------------------------------- */
+typedef struct NnrtRng {
+    uint64_t s[4];
+} NnrtRng;
+enum { NNRT_STREAM_INIT = 1, NNRT_STREAM_SHUFFLE = 2, NNRT_STREAM_STEP = 3, NNRT_STREAM_GRADCHECK = 4 };
+void nnrt_rng_seed(NnrtRng *r, uint64_t seed, uint64_t domain, uint64_t index);
+uint64_t nnrt_rng_next(NnrtRng *r);
+double nnrt_rng_uniform(NnrtRng *r);                   /* [0,1) from the top 24 bits */
+uint64_t nnrt_rng_below(NnrtRng *r, uint64_t bound);   /* unbiased, bound >= 1 */
+uint64_t nnrt_mix_seed(uint64_t seed, uint64_t domain, uint64_t index);
+/* Initial parameter values per the model's NnrtInit kinds; exactly one of f32/f64 non-NULL. */
+void nnrt_init_params(const NnrtModel *m, uint64_t seed, float *f32, double *f64);
+void nnrt_shuffle(int64_t *order, int64_t n, uint64_t seed, int64_t epoch);
+
+/* ---- dataset.c, data_idx.c, data_csv.c --------------------------------------------------------- */
+typedef struct NnrtData {
+    char *label;          /* the spec text or path, for messages */
+    int64_t count;
+    int64_t input_size;
+    const uint8_t *x_u8;  /* IDX images, kept as bytes; converted per batch through lut */
+    float *x_f32;         /* CSV features */
+    float lut[256];
+    int has_targets;
+    int32_t *y_class;     /* class targets */
+    float *y_f32;         /* float targets [count, target_size] */
+    int64_t target_size;
+    int standardize;      /* the spec asked for standardize=true */
+    void *own[3];         /* allocations this set owns (a split view owns none) */
+} NnrtData;
+
+typedef enum NnrtDataRole { NNRT_ROLE_TRAIN, NNRT_ROLE_VALIDATE, NNRT_ROLE_EVAL, NNRT_ROLE_PREDICT } NnrtDataRole;
+/* Parses SPEC (or a bare path) and loads it. `what` names the option for messages. */
+int nnrt_data_open(const NnrtModel *m, const char *spec, const char *what, NnrtDataRole role,
+                   NnrtData *out);
+/* `split(f)` as a validate spec: returns 1 and sets *fraction when it is one, 0 if not, -1 on error. */
+int nnrt_data_is_split(const char *spec, const char *what, double *fraction);
+/* Moves the last `fraction` of `train` into `val` (a view; train keeps ownership). */
+int nnrt_data_split(NnrtData *train, double fraction, NnrtData *val);
+void nnrt_data_free(NnrtData *d);
+/* Copies examples idx[0..n) (or start..start+n when idx is NULL) into x [n,input_size] and y. */
+void nnrt_data_gather(const NnrtData *d, const int64_t *idx, int64_t start, int64_t n, float *x,
+                      void *y);
+/* Per-feature mean/std (population) of the training set; std 0 becomes 1. */
+int nnrt_standardize_compute(const NnrtData *d, float *mean, float *std);
+/* x = (x - mean) / std in place; refuses IDX (byte) data. */
+int nnrt_standardize_apply(NnrtData *d, const float *mean, const float *std);
+/* Looks a data file up in ., the model's source dir and /usr/share/datasets; NULL (reported) if
+ * none exists. The result is malloc'd. */
+char *nnrt_resolve_path(const NnrtModel *m, const char *path, const char *what);
+
+/* images may be paired with labels (NULL for predict). */
+int nnrt_idx_load(const NnrtModel *m, const char *images, const char *labels, double scale,
+                  NnrtData *out);
+
+typedef struct NnrtCsvOpts {
+    const char *target;     /* column name(s), comma separated; NULL: the model's target name */
+    int64_t target_index;   /* >= 0 when given as a column number; -1 otherwise */
+    int header;
+    int skip_missing;
+    int need_target;        /* 0 for predict: target columns are optional and ignored */
+} NnrtCsvOpts;
+int nnrt_csv_load(const NnrtModel *m, const char *path, const NnrtCsvOpts *o, NnrtData *out);
+
+/* ---- optim.c, schedule.c ----------------------------------------------------------------------- */
+typedef enum NnrtOptKind { NNRT_OPT_SGD, NNRT_OPT_ADAM, NNRT_OPT_ADAMW, NNRT_OPT_RMSPROP } NnrtOptKind;
+typedef struct NnrtOptConfig {
+    NnrtOptKind kind;
+    double lr, momentum, weight_decay, beta1, beta2, eps, alpha;
+    int nesterov;
+} NnrtOptConfig;
+/* State buffers cover the whole flat parameter buffer; only trainable ranges are used/saved. */
+typedef struct NnrtOptState {
+    float *buf[2];  /* sgd: momentum; adam: m, v; rmsprop: square_avg, momentum */
+    int64_t step;   /* optimizer steps taken so far */
+} NnrtOptState;
+int nnrt_optim_parse(const char *spec, const char *what, NnrtOptConfig *out);
+/* Canonical text of the config, e.g. "adam(lr=0.001, beta1=0.9, ...)". */
+void nnrt_optim_format(const NnrtOptConfig *c, char *out, size_t cap);
+const char *nnrt_optim_kind_name(NnrtOptKind k);
+int nnrt_optim_buffer_count(const NnrtOptConfig *c);   /* state buffers in use: 0..2 */
+const char *nnrt_optim_buffer_name(const NnrtOptConfig *c, int i); /* "momentum", "adam_m", ... */
+int nnrt_optim_state_init(const NnrtOptConfig *c, int64_t param_count, NnrtOptState *st);
+void nnrt_optim_state_free(NnrtOptState *st);
+/* One update of every trainable tensor with learning rate lr (PyTorch's single-tensor formulas). */
+void nnrt_optim_step(const NnrtOptConfig *c, NnrtOptState *st, const NnrtModel *m, float *params,
+                     const float *grads, double lr);
+/* Global L2 norm of the trainable gradients; scales them like torch's clip_grad_norm_. */
+double nnrt_clip_grads(const NnrtModel *m, float *grads, double max_norm);
+
+typedef enum NnrtSchedKind { NNRT_SCHED_CONSTANT, NNRT_SCHED_STEP, NNRT_SCHED_COSINE } NnrtSchedKind;
+typedef struct NnrtSchedule {
+    NnrtSchedKind kind;
+    int64_t every;
+    double gamma;
+    int64_t warmup;
+} NnrtSchedule;
+int nnrt_schedule_parse(const char *spec, const char *what, NnrtSchedule *out);
+void nnrt_schedule_format(const NnrtSchedule *s, char *out, size_t cap);
+/* Learning rate for 0-based epoch e of `total`. */
+double nnrt_schedule_lr(const NnrtSchedule *s, double base_lr, int64_t e, int64_t total);
+
+/* ---- json.c: the small JSON subset safetensors headers use ------------------------------------ */
+typedef enum NnrtJsonKind { NNRT_JSON_NULL, NNRT_JSON_BOOL, NNRT_JSON_NUM, NNRT_JSON_STR, NNRT_JSON_ARR, NNRT_JSON_OBJ } NnrtJsonKind;
+typedef struct NnrtJson {
+    NnrtJsonKind kind;
+    double num;
+    int is_int;            /* NUM written as an integer without fraction or exponent */
+    int64_t i;             /* its value when is_int (and it fits) */
+    char *str;             /* STR */
+    char *key;             /* the member's key, for the members of an object */
+    struct NnrtJson *kids; /* ARR elements / OBJ members */
+    int nkids;
+} NnrtJson;
+/* Parses len bytes; on error writes a message (with byte offset) into err and returns -1. */
+int nnrt_json_parse(const char *text, size_t len, NnrtJson *out, char *err, size_t errcap);
+void nnrt_json_free(NnrtJson *j);
+const NnrtJson *nnrt_json_get(const NnrtJson *obj, const char *key);
+/* Appends `s` as a JSON string literal. */
+typedef struct NnrtBuf {
+    char *p;
+    size_t len, cap;
+    int oom;
+} NnrtBuf;
+void nnrt_buf_puts(NnrtBuf *b, const char *s);
+void nnrt_buf_printf(NnrtBuf *b, const char *fmt, ...) NNRT_PRINTF(2, 3);
+void nnrt_buf_json_str(NnrtBuf *b, const char *s);
+void nnrt_buf_free(NnrtBuf *b);
+
+/* ---- ckpt.c: safetensors files ----------------------------------------------------------------- */
+typedef struct NnrtTensorOut {
+    const char *name;
+    int32_t rank;
+    const int64_t *dims;
+    const float *data;
+    int64_t count;
+} NnrtTensorOut;
+typedef struct NnrtTensorIn {
+    char *name;
+    int32_t rank;
+    int64_t dims[NNRT_MAX_RANK];
+    int64_t count;
+    const unsigned char *bytes; /* little-endian F32, inside the file buffer */
+} NnrtTensorIn;
+typedef struct NnrtCkpt {
+    const char *path;
+    unsigned char *file;
+    size_t size;
+    NnrtTensorIn *t;
+    int nt;
+    char **meta;  /* key, value, key, value, ... */
+    int nmeta;
+} NnrtCkpt;
+/* Atomic write: FILE.tmp.<pid>, fsync, rename, fsync the directory. meta is key/value pairs. */
+int nnrt_ckpt_write(const char *path, const NnrtTensorOut *t, int nt, const char *const *meta,
+                    int nmeta);
+int nnrt_ckpt_read(const char *path, NnrtCkpt *out);
+const NnrtTensorIn *nnrt_ckpt_find(const NnrtCkpt *c, const char *name);
+const char *nnrt_ckpt_meta(const NnrtCkpt *c, const char *key);
+void nnrt_ckpt_copy_f32(const NnrtTensorIn *t, float *dst);
+void nnrt_ckpt_free(NnrtCkpt *c);
+
+/* ---- state.c: the model's whole training state <-> a checkpoint ------------------------------- */
+typedef struct NnrtRunConfig {
+    int64_t epochs, batch, threads, early_stop;
+    uint64_t seed;
+    double lr;             /* NAN: the optimizer spec's own lr */
+    double clip;
+    const char *data, *validate, *optimizer, *schedule;
+    const char *save, *load, *log;
+    int shuffle, quiet;
+    unsigned given;        /* NNRT_GIVEN_* bits: what the command line set explicitly */
+} NnrtRunConfig;
+enum {
+    NNRT_GIVEN_SEED = 1u << 0, NNRT_GIVEN_BATCH = 1u << 1, NNRT_GIVEN_OPTIMIZER = 1u << 2,
+    NNRT_GIVEN_LR = 1u << 3, NNRT_GIVEN_SCHEDULE = 1u << 4, NNRT_GIVEN_CLIP = 1u << 5,
+    NNRT_GIVEN_EARLY_STOP = 1u << 6, NNRT_GIVEN_DATA = 1u << 7, NNRT_GIVEN_VALIDATE = 1u << 8,
+};
+typedef struct NnrtTrainState {
+    const NnrtModel *model;
+    float *params;
+    NnrtOptConfig opt;
+    NnrtOptState ost;
+    char opt_text[512];
+    char sched_text[128];
+    int64_t epoch;          /* completed epochs */
+    uint64_t seed;
+    int64_t batch;
+    double clip;
+    float *std_mean, *std_std; /* standardization statistics, or NULL */
+    double best_val;        /* early stopping: best validation loss so far (INFINITY: none) */
+    int64_t best_epoch, wait;
+} NnrtTrainState;
+int nnrt_state_save(const NnrtTrainState *s, const char *path);
+/* Loads model tensors (required, exact shapes), standardization stats (if any), and — when
+ * `resume` is set and the checkpoint holds state for the same optimizer kind — optimizer state,
+ * epoch and step. Sets *resumed accordingly. */
+int nnrt_state_load(NnrtTrainState *s, const NnrtCkpt *c, int resume, int *resumed);
+void nnrt_state_free(NnrtTrainState *s);
+
+/* ---- train.c, eval.c, gradcheck.c, progress.c ------------------------------------------------- */
+int nnrt_cmd_train(const NnrtModel *m, const NnrtRunConfig *cfg);
+int nnrt_cmd_eval(const NnrtModel *m, const NnrtRunConfig *cfg);
+int nnrt_cmd_predict(const NnrtModel *m, const NnrtRunConfig *cfg, const char *input);
+int nnrt_cmd_gradcheck(const NnrtModel *m, uint64_t seed);
+/* Evaluates `d` in batches with eval_step; sums has 1 + metric_count entries. */
+int nnrt_evaluate(const NnrtModel *m, const float *params, const NnrtData *d, int64_t batch,
+                  void *ws, float *x, void *y, double *sums);
+/* Reduced metric i from sums over count examples (mean or root-mean). */
+double nnrt_metric_value(const NnrtModel *m, int i, const double *sums, int64_t count);
+size_t nnrt_workspace_bytes(const NnrtModel *m, int64_t n, size_t elem);
+/* Loads a checkpoint for eval/predict: model tensors and standardization statistics. */
+int nnrt_load_for_inference(const NnrtModel *m, const char *path, float *params, float **mean,
+                            float **std);
+
+typedef struct NnrtProgress {
+    int enabled;       /* drawing a bar on stderr */
+    double start, last_draw;
+    int64_t total, epoch, epochs;
+} NnrtProgress;
+void nnrt_progress_begin(NnrtProgress *p, int enabled, int64_t epoch, int64_t epochs, int64_t total);
+void nnrt_progress_update(NnrtProgress *p, int64_t done, double running_loss);
+void nnrt_progress_end(NnrtProgress *p);
+
+#endif /* NNRT_INTERNAL_H */

@@ -1,0 +1,277 @@
+/* optim.c — optimizers as plain loops over the flat parameter/gradient buffers.
+ *
+ *   sgd(lr, momentum=0, nesterov=false, weight_decay=0)
+ *   adam(lr=0.001, beta1=0.9, beta2=0.999, eps=1e-08, weight_decay=0)
+ *   adamw(lr=0.001, beta1=0.9, beta2=0.999, eps=1e-08, weight_decay=0.01)
+ *   rmsprop(lr=0.01, alpha=0.99, eps=1e-08, weight_decay=0, momentum=0)
+ *
+ * The update rules are PyTorch's single-tensor implementations (torch.optim.SGD/Adam/AdamW/RMSprop),
+ * with the same order of float32 operations and the same double-precision scalars (bias
+ * corrections, step size), so results agree with PyTorch to rounding: PyTorch's vectorized
+ * kernels may fuse a multiply-add where this code rounds twice. Only tensors marked trainable are
+ * touched. State buffers are allocated once; nothing is allocated per step.
+ */
+#include "nnrt_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const kind_names[] = {"sgd", "adam", "adamw", "rmsprop"};
+
+const char *nnrt_optim_kind_name(NnrtOptKind k) { return kind_names[k]; }
+
+static int check_range(const char *what, const char *opt, const char *arg, double v, double lo,
+                       double hi, int hi_inclusive) {
+    if (v >= lo && (hi_inclusive ? v <= hi : v < hi)) return 0;
+    nnrt_error("%s: %s(%s=%g): must be in [%g, %g%s", what, opt, arg, v, lo, hi,
+               hi_inclusive ? "]" : ")");
+    return -1;
+}
+
+int nnrt_optim_parse(const char *text, const char *what, NnrtOptConfig *c) {
+    NnrtSpec s;
+    if (nnrt_spec_parse(text, what, &s) != 0) return -1;
+    memset(c, 0, sizeof *c);
+    int rc = -1;
+    NnrtArgVal v[5];
+    if (strcmp(s.name, "sgd") == 0) {
+        static const NnrtArgDef d[] = {{"lr", NNRT_ARG_NUM}, {"momentum", NNRT_ARG_NUM},
+                                       {"nesterov", NNRT_ARG_BOOL}, {"weight_decay", NNRT_ARG_NUM}};
+        if (nnrt_spec_bind(&s, d, 4, v) != 0) goto done;
+        if (!v[0].set) {
+            nnrt_error("%s: sgd() needs a learning rate, e.g. sgd(lr=0.1, momentum=0.9)", what);
+            goto done;
+        }
+        c->kind = NNRT_OPT_SGD;
+        c->lr = v[0].num;
+        c->momentum = v[1].set ? v[1].num : 0;
+        c->nesterov = v[2].set && v[2].boolean;
+        c->weight_decay = v[3].set ? v[3].num : 0;
+        if (check_range(what, "sgd", "momentum", c->momentum, 0, 1, 1)) goto done;
+        if (c->nesterov && c->momentum == 0) {
+            nnrt_error("%s: sgd(nesterov=true) needs momentum > 0 (as in PyTorch)", what);
+            goto done;
+        }
+    } else if (strcmp(s.name, "adam") == 0 || strcmp(s.name, "adamw") == 0) {
+        static const NnrtArgDef d[] = {{"lr", NNRT_ARG_NUM}, {"beta1", NNRT_ARG_NUM},
+                                       {"beta2", NNRT_ARG_NUM}, {"eps", NNRT_ARG_NUM},
+                                       {"weight_decay", NNRT_ARG_NUM}};
+        if (nnrt_spec_bind(&s, d, 5, v) != 0) goto done;
+        c->kind = s.name[4] == 'w' ? NNRT_OPT_ADAMW : NNRT_OPT_ADAM;
+        c->lr = v[0].set ? v[0].num : 1e-3;
+        c->beta1 = v[1].set ? v[1].num : 0.9;
+        c->beta2 = v[2].set ? v[2].num : 0.999;
+        c->eps = v[3].set ? v[3].num : 1e-8;
+        c->weight_decay = v[4].set ? v[4].num : (c->kind == NNRT_OPT_ADAMW ? 0.01 : 0);
+        if (check_range(what, s.name, "beta1", c->beta1, 0, 1, 0) ||
+            check_range(what, s.name, "beta2", c->beta2, 0, 1, 0))
+            goto done;
+    } else if (strcmp(s.name, "rmsprop") == 0) {
+        static const NnrtArgDef d[] = {{"lr", NNRT_ARG_NUM}, {"alpha", NNRT_ARG_NUM},
+                                       {"eps", NNRT_ARG_NUM}, {"weight_decay", NNRT_ARG_NUM},
+                                       {"momentum", NNRT_ARG_NUM}};
+        if (nnrt_spec_bind(&s, d, 5, v) != 0) goto done;
+        c->kind = NNRT_OPT_RMSPROP;
+        c->lr = v[0].set ? v[0].num : 0.01;
+        c->alpha = v[1].set ? v[1].num : 0.99;
+        c->eps = v[2].set ? v[2].num : 1e-8;
+        c->weight_decay = v[3].set ? v[3].num : 0;
+        c->momentum = v[4].set ? v[4].num : 0;
+        if (check_range(what, "rmsprop", "alpha", c->alpha, 0, 1, 1) ||
+            check_range(what, "rmsprop", "momentum", c->momentum, 0, 1, 1))
+            goto done;
+    } else {
+        const char *sug = nnrt_suggest(s.name, kind_names, 4);
+        nnrt_error("%s: unknown optimizer '%s'%s%s%s", what, s.name, sug ? "; did you mean '" : "",
+                   sug ? sug : " (expected sgd, adam, adamw or rmsprop)", sug ? "'?" : "");
+        goto done;
+    }
+    if (!(c->lr > 0)) {
+        nnrt_error("%s: the learning rate must be positive, got %g", what, c->lr);
+        goto done;
+    }
+    if (c->eps < 0 || c->weight_decay < 0) {
+        nnrt_error("%s: eps and weight_decay must not be negative", what);
+        goto done;
+    }
+    rc = 0;
+done:
+    nnrt_spec_free(&s);
+    return rc;
+}
+
+void nnrt_optim_format(const NnrtOptConfig *c, char *out, size_t cap) {
+    char lr[40], a[40], b[40], e[40], wd[40];
+    nnrt_fmt_double(lr, c->lr);
+    nnrt_fmt_double(wd, c->weight_decay);
+    nnrt_fmt_double(e, c->eps);
+    switch (c->kind) {
+    case NNRT_OPT_SGD:
+        nnrt_fmt_double(a, c->momentum);
+        snprintf(out, cap, "sgd(lr=%s, momentum=%s, nesterov=%s, weight_decay=%s)", lr, a,
+                 c->nesterov ? "true" : "false", wd);
+        break;
+    case NNRT_OPT_ADAM:
+    case NNRT_OPT_ADAMW:
+        nnrt_fmt_double(a, c->beta1);
+        nnrt_fmt_double(b, c->beta2);
+        snprintf(out, cap, "%s(lr=%s, beta1=%s, beta2=%s, eps=%s, weight_decay=%s)",
+                 kind_names[c->kind], lr, a, b, e, wd);
+        break;
+    case NNRT_OPT_RMSPROP:
+        nnrt_fmt_double(a, c->alpha);
+        nnrt_fmt_double(b, c->momentum);
+        snprintf(out, cap, "rmsprop(lr=%s, alpha=%s, eps=%s, weight_decay=%s, momentum=%s)", lr,
+                 a, e, wd, b);
+        break;
+    }
+}
+
+int nnrt_optim_buffer_count(const NnrtOptConfig *c) {
+    switch (c->kind) {
+    case NNRT_OPT_SGD: return c->momentum != 0 ? 1 : 0;
+    case NNRT_OPT_ADAM:
+    case NNRT_OPT_ADAMW: return 2;
+    case NNRT_OPT_RMSPROP: return c->momentum != 0 ? 2 : 1;
+    }
+    return 0;
+}
+
+const char *nnrt_optim_buffer_name(const NnrtOptConfig *c, int i) {
+    switch (c->kind) {
+    case NNRT_OPT_SGD: return "momentum";
+    case NNRT_OPT_ADAM:
+    case NNRT_OPT_ADAMW: return i == 0 ? "adam_m" : "adam_v";
+    case NNRT_OPT_RMSPROP: return i == 0 ? "rmsprop_square_avg" : "momentum";
+    }
+    return "?";
+}
+
+int nnrt_optim_state_init(const NnrtOptConfig *c, int64_t param_count, NnrtOptState *st) {
+    memset(st, 0, sizeof *st);
+    for (int i = 0; i < nnrt_optim_buffer_count(c); i++) {
+        st->buf[i] = nnrt_zalloc((size_t)param_count, sizeof(float), "the optimizer state");
+        if (!st->buf[i]) {
+            nnrt_optim_state_free(st);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void nnrt_optim_state_free(NnrtOptState *st) {
+    free(st->buf[0]);
+    free(st->buf[1]);
+    memset(st, 0, sizeof *st);
+}
+
+/* torch.optim.SGD: d = g + wd*p; buf = d (first step) or mu*buf + d; d = nesterov ? d + mu*buf
+ * : buf; p -= lr*d */
+static void sgd_range(const NnrtOptConfig *c, NnrtOptState *st, float *p, const float *g,
+                      int64_t lo, int64_t hi, double lr) {
+    const float wd = (float)c->weight_decay, mu = (float)c->momentum, neg_lr = (float)-lr;
+    float *buf = st->buf[0];
+    for (int64_t i = lo; i < hi; i++) {
+        float d = g[i];
+        if (c->weight_decay != 0) d = d + wd * p[i];
+        if (c->momentum != 0) {
+            float b = st->step == 1 ? d : buf[i] * mu + d;
+            buf[i] = b;
+            d = c->nesterov ? d + mu * b : b;
+        }
+        p[i] = p[i] + neg_lr * d;
+    }
+}
+
+/* torch.optim.Adam / AdamW:
+ *   adam: g += wd*p           adamw: p *= 1 - lr*wd
+ *   m = lerp(m, g, 1-beta1);  v = v*beta2 + (1-beta2)*g*g
+ *   p += -(lr / (1-beta1^t)) * m / (sqrt(v) / sqrt(1-beta2^t) + eps)                          */
+static void adam_range(const NnrtOptConfig *c, NnrtOptState *st, float *p, const float *g,
+                       int64_t lo, int64_t hi, double lr) {
+    const double t = (double)st->step;
+    const double bc1 = 1.0 - pow(c->beta1, t), bc2 = 1.0 - pow(c->beta2, t);
+    const float neg_step = (float)(-(lr / bc1)), bc2_sqrt = (float)sqrt(bc2);
+    const float w1 = (float)(1.0 - c->beta1), b2 = (float)c->beta2, c2 = (float)(1.0 - c->beta2);
+    const float eps = (float)c->eps, wd = (float)c->weight_decay;
+    const float decay = (float)(1.0 - lr * c->weight_decay);
+    const int adamw = c->kind == NNRT_OPT_ADAMW, small = fabs(1.0 - c->beta1) < 0.5;
+    float *m = st->buf[0], *v = st->buf[1];
+    for (int64_t i = lo; i < hi; i++) {
+        float gi = g[i];
+        if (adamw) {
+            if (c->weight_decay != 0) p[i] = p[i] * decay;
+        } else if (c->weight_decay != 0) {
+            gi = gi + wd * p[i];
+        }
+        /* ATen's lerp picks the formulation by the weight's size */
+        m[i] = small ? m[i] + w1 * (gi - m[i]) : gi - (gi - m[i]) * (1.0f - w1);
+        v[i] = v[i] * b2;
+        v[i] = v[i] + c2 * gi * gi;
+        float denom = sqrtf(v[i]) / bc2_sqrt + eps;
+        p[i] = p[i] + neg_step * m[i] / denom;
+    }
+}
+
+/* torch.optim.RMSprop (centered=False):
+ *   g += wd*p; sq = alpha*sq + (1-alpha)*g*g; avg = sqrt(sq) + eps
+ *   momentum: buf = mu*buf + g/avg; p -= lr*buf      else: p -= lr * g/avg                   */
+static void rmsprop_range(const NnrtOptConfig *c, NnrtOptState *st, float *p, const float *g,
+                          int64_t lo, int64_t hi, double lr) {
+    const float alpha = (float)c->alpha, c1 = (float)(1.0 - c->alpha), eps = (float)c->eps;
+    const float wd = (float)c->weight_decay, mu = (float)c->momentum, neg_lr = (float)-lr;
+    float *sq = st->buf[0], *buf = st->buf[1];
+    for (int64_t i = lo; i < hi; i++) {
+        float gi = g[i];
+        if (c->weight_decay != 0) gi = gi + wd * p[i];
+        sq[i] = sq[i] * alpha;
+        sq[i] = sq[i] + c1 * gi * gi;
+        float avg = sqrtf(sq[i]) + eps;
+        if (c->momentum != 0) {
+            buf[i] = buf[i] * mu;
+            buf[i] = buf[i] + gi / avg;
+            p[i] = p[i] + neg_lr * buf[i];
+        } else {
+            p[i] = p[i] + neg_lr * gi / avg;
+        }
+    }
+}
+
+void nnrt_optim_step(const NnrtOptConfig *c, NnrtOptState *st, const NnrtModel *m, float *params,
+                     const float *grads, double lr) {
+    st->step++;
+    for (int32_t t = 0; t < m->param_tensor_count; t++) {
+        const NnrtParam *pp = &m->params[t];
+        if (!pp->trainable) continue;
+        int64_t lo = pp->offset, hi = pp->offset + pp->size;
+        switch (c->kind) {
+        case NNRT_OPT_SGD: sgd_range(c, st, params, grads, lo, hi, lr); break;
+        case NNRT_OPT_ADAM:
+        case NNRT_OPT_ADAMW: adam_range(c, st, params, grads, lo, hi, lr); break;
+        case NNRT_OPT_RMSPROP: rmsprop_range(c, st, params, grads, lo, hi, lr); break;
+        }
+    }
+}
+
+double nnrt_clip_grads(const NnrtModel *m, float *grads, double max_norm) {
+    double sum = 0;
+    for (int32_t t = 0; t < m->param_tensor_count; t++) {
+        const NnrtParam *pp = &m->params[t];
+        if (!pp->trainable) continue;
+        for (int64_t i = pp->offset; i < pp->offset + pp->size; i++)
+            sum += (double)grads[i] * (double)grads[i];
+    }
+    double norm = sqrt(sum);
+    /* torch.nn.utils.clip_grad_norm_: coef = max_norm / (norm + 1e-6), applied when < 1 */
+    double coef = max_norm / (norm + 1e-6);
+    if (max_norm > 0 && coef < 1.0) {
+        float f = (float)coef;
+        for (int32_t t = 0; t < m->param_tensor_count; t++) {
+            const NnrtParam *pp = &m->params[t];
+            if (!pp->trainable) continue;
+            for (int64_t i = pp->offset; i < pp->offset + pp->size; i++) grads[i] *= f;
+        }
+    }
+    return norm;
+}

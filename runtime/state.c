@@ -1,0 +1,257 @@
+/* state.c — what a checkpoint holds, and how it maps back onto a model.
+ *
+ * Tensors, in this order:
+ *     <param name>                         every model tensor (buffers too), PyTorch layout
+ *     __standardize.mean, __standardize.std    [input_size], when the data was standardized
+ *     optimizer.<state>.<param name>       per trainable tensor: momentum | adam_m, adam_v |
+ *                                          rmsprop_square_avg (+ momentum)
+ * Metadata (strings): format "nnc-1", model, source_hash, epoch (completed), step (optimizer
+ * steps), seed, batch, optimizer (canonical spec), schedule, clip, and the early-stopping record
+ * best_val_loss / best_epoch / epochs_without_improvement.
+ *
+ * Everything written is a pure function of the state (no time stamps), so the same state always
+ * gives the same bytes: same seed ⇒ identical files, and save → load → save is the identity.
+ * Loading is strict the way load_state_dict(strict=True) is: every model tensor present with its
+ * exact shape, nothing unexpected.
+ */
+#include "nnrt_internal.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void format_shape(int32_t rank, const int64_t *dims, char *out, size_t cap) {
+    size_t n = (size_t)snprintf(out, cap, "[");
+    for (int32_t i = 0; i < rank && n < cap; i++)
+        n += (size_t)snprintf(out + n, cap - n, "%s%lld", i ? "," : "", (long long)dims[i]);
+    if (n < cap) snprintf(out + n, cap - n, "]");
+}
+
+int nnrt_state_save(const NnrtTrainState *s, const char *path) {
+    const NnrtModel *m = s->model;
+    int nbuf = nnrt_optim_buffer_count(&s->opt);
+    int cap = m->param_tensor_count * (1 + nbuf) + 2;
+    NnrtTensorOut *t = nnrt_zalloc((size_t)cap, sizeof *t, "the checkpoint");
+    char **names = nnrt_zalloc((size_t)cap, sizeof *names, "the checkpoint");
+    int nt = 0, rc = -1;
+    if (!t || !names) goto done;
+    for (int32_t i = 0; i < m->param_tensor_count; i++) {
+        const NnrtParam *p = &m->params[i];
+        t[nt++] = (NnrtTensorOut){p->name, p->rank, p->dims, s->params + p->offset, p->size};
+    }
+    if (s->std_mean) {
+        t[nt++] = (NnrtTensorOut){"__standardize.mean", 1, &m->input_size, s->std_mean, m->input_size};
+        t[nt++] = (NnrtTensorOut){"__standardize.std", 1, &m->input_size, s->std_std, m->input_size};
+    }
+    for (int b = 0; b < nbuf; b++) {
+        for (int32_t i = 0; i < m->param_tensor_count; i++) {
+            const NnrtParam *p = &m->params[i];
+            if (!p->trainable) continue;
+            size_t len = strlen(p->name) + 40;
+            char *name = nnrt_alloc(len, 1, "the checkpoint");
+            if (!name) goto done;
+            names[nt] = name;
+            snprintf(name, len, "optimizer.%s.%s", nnrt_optim_buffer_name(&s->opt, b), p->name);
+            t[nt++] = (NnrtTensorOut){name, p->rank, p->dims, s->ost.buf[b] + p->offset, p->size};
+        }
+    }
+    char epoch[24], step[24], seed[24], batch[24], clip[40], best[40], best_epoch[24], wait[24];
+    snprintf(epoch, sizeof epoch, "%lld", (long long)s->epoch);
+    snprintf(step, sizeof step, "%lld", (long long)s->ost.step);
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)s->seed);
+    snprintf(batch, sizeof batch, "%lld", (long long)s->batch);
+    nnrt_fmt_double(clip, s->clip);
+    if (isfinite(s->best_val)) nnrt_fmt_double(best, s->best_val);
+    else snprintf(best, sizeof best, "none");
+    snprintf(best_epoch, sizeof best_epoch, "%lld", (long long)s->best_epoch);
+    snprintf(wait, sizeof wait, "%lld", (long long)s->wait);
+    const char *meta[] = {
+        "format", "nnc-1", "model", m->name ? m->name : "", "source_hash",
+        m->source_hash ? m->source_hash : "", "epoch", epoch, "step", step, "seed", seed,
+        "batch", batch, "optimizer", s->opt_text, "schedule", s->sched_text, "clip", clip,
+        "best_val_loss", best, "best_epoch", best_epoch, "epochs_without_improvement", wait,
+    };
+    rc = nnrt_ckpt_write(path, t, nt, meta, (int)(sizeof meta / sizeof *meta / 2));
+done:
+    if (names)
+        for (int i = 0; i < cap; i++) free(names[i]);
+    free(names);
+    free(t);
+    return rc;
+}
+
+/* A comma-separated list of up to 8 names for messages. */
+static void add_name(char *list, size_t cap, int *count, const char *name) {
+    size_t n = strlen(list);
+    char clean[64];
+    if (*count < 8)
+        snprintf(list + n, cap - n, "%s'%s'", *count ? ", " : "", nnrt_printable(name, clean, sizeof clean));
+    else if (*count == 8) snprintf(list + n, cap - n, ", ...");
+    (*count)++;
+}
+
+static int is_model_param(const NnrtModel *m, const char *name) {
+    for (int32_t i = 0; i < m->param_tensor_count; i++)
+        if (strcmp(m->params[i].name, name) == 0) return 1;
+    return 0;
+}
+
+/* Model tensors (strict) and standardization statistics. */
+static int load_model_tensors(const NnrtModel *m, const NnrtCkpt *c, float *params, float **mean,
+                              float **std) {
+    char missing[600] = "", unexpected[600] = "";
+    int nmissing = 0, nunexpected = 0, bad = 0;
+    for (int32_t i = 0; i < m->param_tensor_count; i++) {
+        const NnrtParam *p = &m->params[i];
+        const NnrtTensorIn *t = nnrt_ckpt_find(c, p->name);
+        if (!t) {
+            add_name(missing, sizeof missing, &nmissing, p->name);
+            continue;
+        }
+        int same = t->rank == p->rank;
+        for (int32_t d = 0; same && d < p->rank; d++) same = t->dims[d] == p->dims[d];
+        if (!same) {
+            char a[200], b[200];
+            format_shape(t->rank, t->dims, a, sizeof a);
+            format_shape(p->rank, p->dims, b, sizeof b);
+            nnrt_error("checkpoint '%s': tensor '%s' has shape %s, the model expects %s", c->path,
+                       p->name, a, b);
+            bad = 1;
+        }
+    }
+    for (int i = 0; i < c->nt; i++) {
+        const char *n = c->t[i].name;
+        if (!is_model_param(m, n) && strncmp(n, "optimizer.", 10) != 0 &&
+            strcmp(n, "__standardize.mean") != 0 && strcmp(n, "__standardize.std") != 0)
+            add_name(unexpected, sizeof unexpected, &nunexpected, n);
+    }
+    if (nmissing) {
+        nnrt_error("checkpoint '%s': %d tensor%s of model '%s' %s missing: %s", c->path, nmissing,
+                   nmissing == 1 ? "" : "s", m->name ? m->name : "?", nmissing == 1 ? "is" : "are",
+                   missing);
+        bad = 1;
+    }
+    if (nunexpected) {
+        nnrt_error("checkpoint '%s': %d unexpected tensor%s not in model '%s': %s", c->path,
+                   nunexpected, nunexpected == 1 ? "" : "s", m->name ? m->name : "?", unexpected);
+        bad = 1;
+    }
+    if (bad) {
+        nnrt_note("was the checkpoint written by another model, or before the model changed?");
+        return -1;
+    }
+    for (int32_t i = 0; i < m->param_tensor_count; i++)
+        nnrt_ckpt_copy_f32(nnrt_ckpt_find(c, m->params[i].name), params + m->params[i].offset);
+    const NnrtTensorIn *tm = nnrt_ckpt_find(c, "__standardize.mean");
+    const NnrtTensorIn *ts = nnrt_ckpt_find(c, "__standardize.std");
+    if (tm || ts) {
+        if (!tm || !ts || tm->rank != 1 || ts->rank != 1 || tm->dims[0] != m->input_size ||
+            ts->dims[0] != m->input_size) {
+            nnrt_error("checkpoint '%s': __standardize.mean/std must both be present with shape "
+                       "[%lld]", c->path, (long long)m->input_size);
+            return -1;
+        }
+        *mean = nnrt_alloc((size_t)m->input_size, sizeof(float), "standardization statistics");
+        *std = nnrt_alloc((size_t)m->input_size, sizeof(float), "standardization statistics");
+        if (!*mean || !*std) return -1;
+        nnrt_ckpt_copy_f32(tm, *mean);
+        nnrt_ckpt_copy_f32(ts, *std);
+    }
+    const char *hash = nnrt_ckpt_meta(c, "source_hash");
+    char clean[64];
+    if (hash && m->source_hash && strcmp(hash, m->source_hash) != 0)
+        nnrt_warning("checkpoint '%s' was written by a different version of the model source "
+                     "(hash %s, this model %s); the tensor shapes match, continuing", c->path,
+                     nnrt_printable(hash, clean, sizeof clean), m->source_hash);
+    return 0;
+}
+
+static int meta_int(const NnrtCkpt *c, const char *key, int64_t *out) {
+    const char *v = nnrt_ckpt_meta(c, key);
+    char *end;
+    errno = 0;
+    long long x = v ? strtoll(v, &end, 10) : 0;
+    if (!v || end == v || *end || errno || x < 0) {
+        char clean[64];
+        nnrt_error("checkpoint '%s': metadata '%s' is %s%s%s, expected a non-negative integer",
+                   c->path, key, v ? "'" : "missing", v ? nnrt_printable(v, clean, sizeof clean) : "",
+                   v ? "'" : "");
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+int nnrt_state_load(NnrtTrainState *s, const NnrtCkpt *c, int resume, int *resumed) {
+    const NnrtModel *m = s->model;
+    *resumed = 0;
+    free(s->std_mean);
+    free(s->std_std);
+    s->std_mean = s->std_std = NULL;
+    if (load_model_tensors(m, c, s->params, &s->std_mean, &s->std_std) != 0) return -1;
+    const char *format = nnrt_ckpt_meta(c, "format");
+    const char *opt = nnrt_ckpt_meta(c, "optimizer");
+    if (!resume || !format || strcmp(format, "nnc-1") != 0 || !opt || !nnrt_ckpt_meta(c, "epoch")) {
+        if (resume) nnrt_note("checkpoint '%s' holds weights only: training starts at epoch 1 "
+                              "with a fresh optimizer", c->path);
+        return 0;
+    }
+    NnrtOptConfig saved;
+    if (nnrt_optim_parse(opt, "checkpoint metadata 'optimizer'", &saved) != 0) return -1;
+    if (saved.kind != s->opt.kind) {
+        nnrt_note("checkpoint '%s' was trained with %s, this run uses %s: loading the weights only "
+                  "and starting at epoch 1 with a fresh optimizer", c->path,
+                  nnrt_optim_kind_name(saved.kind), nnrt_optim_kind_name(s->opt.kind));
+        return 0;
+    }
+    int64_t epoch, step;
+    if (meta_int(c, "epoch", &epoch) != 0 || meta_int(c, "step", &step) != 0) return -1;
+    /* every state tensor the optimizer needs, with the exact shape */
+    int nbuf = nnrt_optim_buffer_count(&s->opt);
+    for (int b = 0; b < nbuf; b++)
+        for (int32_t i = 0; i < m->param_tensor_count; i++) {
+            const NnrtParam *p = &m->params[i];
+            if (!p->trainable) continue;
+            char name[512];
+            snprintf(name, sizeof name, "optimizer.%s.%s", nnrt_optim_buffer_name(&s->opt, b), p->name);
+            const NnrtTensorIn *t = nnrt_ckpt_find(c, name);
+            if (!t || t->count != p->size) {
+                nnrt_note("checkpoint '%s' has no usable '%s' (different optimizer settings?): "
+                          "loading the weights only and starting at epoch 1", c->path, name);
+                for (int k = 0; k < nbuf; k++)
+                    memset(s->ost.buf[k], 0, sizeof(float) * (size_t)m->param_count);
+                return 0;
+            }
+            nnrt_ckpt_copy_f32(t, s->ost.buf[b] + p->offset);
+        }
+    s->ost.step = step;
+    s->epoch = epoch;
+    const char *best = nnrt_ckpt_meta(c, "best_val_loss");
+    s->best_val = best && strcmp(best, "none") != 0 ? strtod(best, NULL) : INFINITY;
+    int64_t v;
+    if (nnrt_ckpt_meta(c, "best_epoch") && meta_int(c, "best_epoch", &v) == 0) s->best_epoch = v;
+    if (nnrt_ckpt_meta(c, "epochs_without_improvement") &&
+        meta_int(c, "epochs_without_improvement", &v) == 0)
+        s->wait = v;
+    *resumed = 1;
+    return 0;
+}
+
+void nnrt_state_free(NnrtTrainState *s) {
+    free(s->params);
+    free(s->std_mean);
+    free(s->std_std);
+    nnrt_optim_state_free(&s->ost);
+    s->params = s->std_mean = s->std_std = NULL;
+}
+
+int nnrt_load_for_inference(const NnrtModel *m, const char *path, float *params, float **mean,
+                            float **std) {
+    NnrtCkpt c;
+    if (nnrt_ckpt_read(path, &c) != 0) return -1;
+    *mean = *std = NULL;
+    int rc = load_model_tensors(m, &c, params, mean, std);
+    nnrt_ckpt_free(&c);
+    return rc;
+}

@@ -1,0 +1,391 @@
+/* train.c — the `train` command: settings, data, the epoch loop, checkpoints and logs.
+ *
+ * One epoch:
+ *   order  = Fisher–Yates shuffle of 0..N-1 seeded by (seed, epoch)   (identity with --no-shuffle)
+ *   for each mini-batch of B examples (the last one may be partial):
+ *       gather -> train_step (mean-loss gradient, loss/metric sums) -> NaN check -> clip ->
+ *       optimizer step with the epoch's scheduled learning rate
+ *   evaluate the validation set, print/log the epoch, save the checkpoint atomically.
+ *
+ * Settings come from the command line, else (when resuming) the checkpoint's metadata, else the
+ * model's train block. Everything that influences the weights is a function of (seed, epoch,
+ * step) and the data, so a run resumed from epoch k's checkpoint is bit-identical to an
+ * uninterrupted one. All buffers are allocated before the first step; the loop allocates nothing.
+ */
+#include "nnrt_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_METRICS 64
+
+typedef struct Run {
+    const NnrtModel *m;
+    const NnrtRunConfig *cfg;
+    NnrtTrainState st;
+    NnrtSchedule sched;
+    NnrtData train, val;
+    int have_val;
+    float *grads, *x;
+    void *y, *ws;
+    int64_t *order;
+    int64_t bcap;        /* examples the batch buffers hold: min(batch, largest data set) */
+    int64_t saved_epoch; /* epoch of the state in the --save file, -1 if none of ours */
+    FILE *log;
+} Run;
+
+size_t nnrt_workspace_bytes(const NnrtModel *m, int64_t n, size_t elem) {
+    if (m->workspace_fixed < 0 || m->workspace_per_example < 0) return SIZE_MAX;
+    double d = ((double)m->workspace_fixed + (double)m->workspace_per_example * (double)n) * (double)elem;
+    if (d > (double)(SIZE_MAX / 2)) return SIZE_MAX;
+    return (size_t)(m->workspace_fixed + m->workspace_per_example * n) * elem;
+}
+
+double nnrt_metric_value(const NnrtModel *m, int i, const double *sums, int64_t count) {
+    double v = sums[1 + i] / (double)count;
+    return m->metric_reduce && m->metric_reduce[i] == NNRT_METRIC_ROOT_MEAN ? sqrt(v) : v;
+}
+
+int nnrt_evaluate(const NnrtModel *m, const float *params, const NnrtData *d, int64_t batch,
+                  void *ws, float *x, void *y, double *sums) {
+    int nm = m->metric_count;
+    for (int i = 0; i <= nm; i++) sums[i] = 0;
+    for (int64_t start = 0; start < d->count; start += batch) {
+        int64_t nb = d->count - start < batch ? d->count - start : batch;
+        double s[1 + MAX_METRICS] = {0};
+        nnrt_data_gather(d, NULL, start, nb, x, y);
+        m->eval_step(params, x, y, ws, nb, s);
+        for (int i = 0; i <= nm; i++) sums[i] += s[i];
+    }
+    return 0;
+}
+
+/* A metadata value of the checkpoint being resumed, unless the command line gave the setting. */
+static const char *from_ckpt(const NnrtCkpt *c, int usable, unsigned given, unsigned bit,
+                             const char *key) {
+    if (!usable || (given & bit)) return NULL;
+    return nnrt_ckpt_meta(c, key);
+}
+
+/* Resolves optimizer, schedule, seed, batch and clip. */
+static int settings(Run *r, const NnrtCkpt *c, int usable) {
+    const NnrtRunConfig *cfg = r->cfg;
+    const char *text = cfg->optimizer, *what = "--optimizer";
+    const char *ck = from_ckpt(c, usable, cfg->given, NNRT_GIVEN_OPTIMIZER, "optimizer");
+    if (ck) text = ck, what = "checkpoint metadata 'optimizer'";
+    else if (!(cfg->given & NNRT_GIVEN_OPTIMIZER)) what = "train block: optimizer";
+    if (!text) text = "adam()";
+    if (nnrt_optim_parse(text, what, &r->st.opt) != 0) return -1;
+    if (cfg->given & NNRT_GIVEN_LR) r->st.opt.lr = cfg->lr;
+    nnrt_optim_format(&r->st.opt, r->st.opt_text, sizeof r->st.opt_text);
+
+    text = cfg->schedule;
+    what = cfg->given & NNRT_GIVEN_SCHEDULE ? "--schedule" : "train block: schedule";
+    ck = from_ckpt(c, usable, cfg->given, NNRT_GIVEN_SCHEDULE, "schedule");
+    if (ck) text = ck, what = "checkpoint metadata 'schedule'";
+    if (nnrt_schedule_parse(text ? text : "constant", what, &r->sched) != 0) return -1;
+    nnrt_schedule_format(&r->sched, r->st.sched_text, sizeof r->st.sched_text);
+
+    r->st.seed = cfg->seed;
+    r->st.batch = cfg->batch;
+    r->st.clip = cfg->clip;
+    if ((ck = from_ckpt(c, usable, cfg->given, NNRT_GIVEN_SEED, "seed")))
+        r->st.seed = strtoull(ck, NULL, 10);
+    if ((ck = from_ckpt(c, usable, cfg->given, NNRT_GIVEN_BATCH, "batch")) && atoll(ck) > 0)
+        r->st.batch = atoll(ck);
+    if ((ck = from_ckpt(c, usable, cfg->given, NNRT_GIVEN_CLIP, "clip")) && strtod(ck, NULL) >= 0)
+        r->st.clip = strtod(ck, NULL);
+    return 0;
+}
+
+static int load_data(Run *r) {
+    const NnrtRunConfig *cfg = r->cfg;
+    const NnrtModel *m = r->m;
+    if (!cfg->data) {
+        nnrt_error("no training data: model '%s' has no `data = ...` in its train block",
+                   m->name ? m->name : "?");
+        nnrt_hint("pass one with --data 'idx(\"images.gz\", \"labels.gz\")' or --data file.csv");
+        return -1;
+    }
+    const char *what = cfg->given & NNRT_GIVEN_DATA ? "--data" : "train block: data";
+    if (nnrt_data_open(m, cfg->data, what, NNRT_ROLE_TRAIN, &r->train) != 0) return -1;
+    if (cfg->validate) {
+        const char *vwhat = cfg->given & NNRT_GIVEN_VALIDATE ? "--validate" : "train block: validate";
+        double f;
+        int split = nnrt_data_is_split(cfg->validate, vwhat, &f);
+        if (split < 0) return -1;
+        if (split) {
+            if (nnrt_data_split(&r->train, f, &r->val) != 0) return -1;
+        } else if (nnrt_data_open(m, cfg->validate, vwhat, NNRT_ROLE_VALIDATE, &r->val) != 0) {
+            return -1;
+        }
+        r->have_val = 1;
+    }
+    NnrtTrainState *st = &r->st;
+    if (r->train.standardize) {
+        /* statistics of the training part only; applied to both sets */
+        if (!st->std_mean) {
+            st->std_mean = nnrt_alloc((size_t)m->input_size, sizeof(float), "standardization");
+            st->std_std = nnrt_alloc((size_t)m->input_size, sizeof(float), "standardization");
+            if (!st->std_mean || !st->std_std) return -1;
+        }
+        if (nnrt_standardize_compute(&r->train, st->std_mean, st->std_std) != 0 ||
+            nnrt_standardize_apply(&r->train, st->std_mean, st->std_std) != 0 ||
+            (r->have_val && nnrt_standardize_apply(&r->val, st->std_mean, st->std_std) != 0))
+            return -1;
+    } else {
+        if (st->std_mean)
+            nnrt_warning("the checkpoint holds standardization statistics but the training data "
+                         "is not standardized; dropping them");
+        free(st->std_mean);
+        free(st->std_std);
+        st->std_mean = st->std_std = NULL;
+        if (r->have_val && r->val.standardize)
+            nnrt_warning("standardize=true on the validation set is ignored: statistics come "
+                         "from the training data, which is not standardized");
+    }
+    return 0;
+}
+
+static int alloc_buffers(Run *r) {
+    const NnrtModel *m = r->m;
+    int64_t largest = r->train.count;
+    if (r->have_val && r->val.count > largest) largest = r->val.count;
+    r->bcap = r->st.batch < largest ? r->st.batch : largest;
+    int64_t tsz = m->target_kind == NNRT_TARGET_CLASS ? 1 : m->target_size;
+    r->grads = nnrt_zalloc((size_t)m->param_count, sizeof(float), "the gradients");
+    r->x = nnrt_alloc((size_t)(r->bcap * m->input_size), sizeof(float), "the input batch");
+    r->y = nnrt_alloc((size_t)(r->bcap * tsz), 4, "the target batch");
+    r->ws = nnrt_alloc_aligned(nnrt_workspace_bytes(m, r->bcap, sizeof(float)), "the workspace");
+    r->order = nnrt_alloc((size_t)r->train.count, sizeof(int64_t), "the example order");
+    return r->grads && r->x && r->y && r->ws && r->order ? 0 : -1;
+}
+
+static void banner(const Run *r) {
+    const NnrtModel *m = r->m;
+    int64_t trainable = 0, buffers = 0, ntrain = 0;
+    for (int32_t i = 0; i < m->param_tensor_count; i++) {
+        if (m->params[i].trainable) trainable += m->params[i].size, ntrain++;
+        else buffers += m->params[i].size;
+    }
+    printf("model %s: %lld parameters in %lld tensors", m->name ? m->name : "?",
+           (long long)trainable, (long long)ntrain);
+    if (buffers) printf(" (+%lld buffer values)", (long long)buffers);
+    printf("\ndata: %lld training examples", (long long)r->train.count);
+    if (r->have_val) printf(", %lld validation examples", (long long)r->val.count);
+    printf("\ntraining: %lld epochs, batch %lld, %s, schedule %s, seed %llu",
+           (long long)r->cfg->epochs, (long long)r->st.batch, r->st.opt_text, r->st.sched_text,
+           (unsigned long long)r->st.seed);
+    if (r->st.clip > 0) printf(", clip %g", r->st.clip);
+    printf(", threads %lld\n", (long long)r->cfg->threads);
+    fflush(stdout);
+}
+
+static int params_finite(const NnrtModel *m, const float *p) {
+    for (int64_t i = 0; i < m->param_count; i++)
+        if (!isfinite(p[i])) return 0;
+    return 1;
+}
+
+static void diverged(const Run *r, const char *what, int64_t epoch, int64_t step, int64_t n) {
+    nnrt_error("%s at epoch %lld, step %lld (batch of %lld examples)", what, (long long)epoch,
+               (long long)step, (long long)n);
+    nnrt_hint("lower the learning rate (--lr), or clip the gradient norm (--clip 1, or "
+              "clip = 1 in the train block)");
+    if (r->cfg->save && r->saved_epoch >= 0)
+        nnrt_note("the checkpoint '%s' from epoch %lld is untouched", r->cfg->save,
+                  (long long)r->saved_epoch);
+    else if (r->cfg->save)
+        nnrt_note("nothing was saved to '%s'", r->cfg->save);
+}
+
+/* The epoch line on stdout and the JSON line in --log. */
+static int report_epoch(Run *r, int64_t e, const double *ts, const double *vs, double secs,
+                        double lr) {
+    const NnrtModel *m = r->m;
+    int64_t n = r->train.count;
+    double rate = secs > 0 ? (double)n / secs : 0;
+    printf("epoch %lld/%lld  train_loss %.4f", (long long)e + 1, (long long)r->cfg->epochs,
+           ts[0] / (double)n);
+    for (int i = 0; i < m->metric_count; i++)
+        printf("  train_%s %.4f", m->metric_names[i], nnrt_metric_value(m, i, ts, n));
+    if (r->have_val) {
+        printf("  val_loss %.4f", vs[0] / (double)r->val.count);
+        for (int i = 0; i < m->metric_count; i++)
+            printf("  val_%s %.4f", m->metric_names[i], nnrt_metric_value(m, i, vs, r->val.count));
+    }
+    if (r->sched.kind != NNRT_SCHED_CONSTANT) printf("  lr %.4g", lr);
+    printf("  %.2fs  %.0f samples/s\n", secs, rate);
+    fflush(stdout);
+    if (!r->log) return 0;
+    NnrtBuf b = {0};
+    char v[40];
+    nnrt_buf_printf(&b, "{\"epoch\":%lld", (long long)e + 1);
+#define FIELD(key, value)                                                                          \
+    do {                                                                                           \
+        double f_ = (value);                                                                       \
+        nnrt_buf_printf(&b, ",\"%s\":", key);                                                      \
+        if (isfinite(f_)) nnrt_buf_printf(&b, "%.17g", f_);                                        \
+        else nnrt_buf_puts(&b, "null");                                                            \
+    } while (0)
+    FIELD("train_loss", ts[0] / (double)n);
+    FIELD("val_loss", r->have_val ? vs[0] / (double)r->val.count : NAN);
+    for (int i = 0; i < m->metric_count; i++) {
+        snprintf(v, sizeof v, "train_%s", m->metric_names[i]);
+        FIELD(v, nnrt_metric_value(m, i, ts, n));
+        snprintf(v, sizeof v, "val_%s", m->metric_names[i]);
+        FIELD(v, r->have_val ? nnrt_metric_value(m, i, vs, r->val.count) : NAN);
+    }
+    FIELD("seconds", secs);
+    FIELD("samples_per_sec", rate);
+    FIELD("lr", lr);
+#undef FIELD
+    nnrt_buf_puts(&b, "}\n");
+    int ok = !b.oom && fputs(b.p, r->log) >= 0 && fflush(r->log) == 0;
+    nnrt_buf_free(&b);
+    if (!ok) nnrt_error("cannot write the log file '%s'", r->cfg->log);
+    return ok ? 0 : -1;
+}
+
+/* Runs epochs st.epoch .. epochs-1. Returns 0, or -1 after reporting. */
+static int epochs_loop(Run *r) {
+    const NnrtModel *m = r->m;
+    const NnrtRunConfig *cfg = r->cfg;
+    NnrtTrainState *st = &r->st;
+    const int nm = m->metric_count;
+    const int64_t n = r->train.count, B = r->bcap;
+    const int64_t steps = (n + B - 1) / B;
+    const int progress = !cfg->quiet && isatty(STDERR_FILENO);
+    int warned_early = 0;
+    for (int64_t e = st->epoch; e < cfg->epochs; e++) {
+        double lr = nnrt_schedule_lr(&r->sched, st->opt.lr, e, cfg->epochs);
+        if (cfg->shuffle) nnrt_shuffle(r->order, n, st->seed, e);
+        else
+            for (int64_t i = 0; i < n; i++) r->order[i] = i;
+        double ts[1 + MAX_METRICS] = {0}, vs[1 + MAX_METRICS] = {0};
+        NnrtProgress bar;
+        nnrt_progress_begin(&bar, progress, e + 1, cfg->epochs, n);
+        double t0 = nnrt_now();
+        for (int64_t k = 0; k < steps; k++) {
+            int64_t start = k * B, nb = n - start < B ? n - start : B;
+            double s[1 + MAX_METRICS] = {0};
+            nnrt_data_gather(&r->train, r->order + start, 0, nb, r->x, r->y);
+            uint64_t step_seed = nnrt_mix_seed(st->seed, NNRT_STREAM_STEP, (uint64_t)st->ost.step);
+            m->train_step(st->params, r->grads, r->x, r->y, r->ws, nb, step_seed, s);
+            if (!isfinite(s[0])) {
+                nnrt_progress_end(&bar);
+                diverged(r, isnan(s[0]) ? "loss became NaN" : "loss became infinite", e + 1, k + 1, nb);
+                return -1;
+            }
+            for (int i = 0; i <= nm; i++) ts[i] += s[i];
+            if (st->clip > 0) nnrt_clip_grads(m, r->grads, st->clip);
+            nnrt_optim_step(&st->opt, &st->ost, m, st->params, r->grads, lr);
+            nnrt_progress_update(&bar, start + nb, ts[0] / (double)(start + nb));
+        }
+        double secs = nnrt_now() - t0;
+        nnrt_progress_end(&bar);
+        if (!params_finite(m, st->params)) {
+            diverged(r, "the parameters became NaN or infinite (the gradient overflowed)", e + 1,
+                     steps, B);
+            return -1;
+        }
+        if (r->have_val) nnrt_evaluate(m, st->params, &r->val, B, r->ws, r->x, r->y, vs);
+        if (report_epoch(r, e, ts, vs, secs, lr) != 0) return -1;
+        st->epoch = e + 1;
+        int stop = 0;
+        if (cfg->early_stop > 0 && !r->have_val && !warned_early) {
+            nnrt_warning("early stopping needs a validation set (--validate); ignoring it");
+            warned_early = 1;
+        } else if (cfg->early_stop > 0) {
+            double vl = vs[0] / (double)r->val.count;
+            if (vl < st->best_val) {
+                st->best_val = vl;
+                st->best_epoch = e + 1;
+                st->wait = 0;
+            } else if (++st->wait >= cfg->early_stop) {
+                stop = 1;
+            }
+        }
+        if (cfg->save) {
+            if (nnrt_state_save(st, cfg->save) != 0) return -1;
+            r->saved_epoch = st->epoch;
+        }
+        if (stop) {
+            if (!cfg->quiet)
+                printf("early stop: the validation loss has not improved for %lld epochs (best "
+                       "%.4f at epoch %lld)\n", (long long)st->wait, st->best_val,
+                       (long long)st->best_epoch);
+            break;
+        }
+    }
+    return 0;
+}
+
+int nnrt_cmd_train(const NnrtModel *m, const NnrtRunConfig *cfg) {
+    Run r;
+    memset(&r, 0, sizeof r);
+    r.m = m;
+    r.cfg = cfg;
+    r.st.model = m;
+    r.st.best_val = INFINITY;
+    r.saved_epoch = -1;
+    int rc = 1;
+    NnrtCkpt ck;
+    memset(&ck, 0, sizeof ck);
+    int have_ck = cfg->load && nnrt_ckpt_read(cfg->load, &ck) == 0;
+    if (cfg->load && !have_ck) return 1;
+    const char *format = have_ck ? nnrt_ckpt_meta(&ck, "format") : NULL;
+    int usable = format && strcmp(format, "nnc-1") == 0;
+    if (settings(&r, &ck, usable) != 0) goto done;
+    r.st.params = nnrt_alloc((size_t)m->param_count, sizeof(float), "the parameters");
+    if (!r.st.params || nnrt_optim_state_init(&r.st.opt, m->param_count, &r.st.ost) != 0) goto done;
+    nnrt_init_params(m, r.st.seed, r.st.params, NULL);
+    if (have_ck) {
+        int resumed;
+        if (nnrt_state_load(&r.st, &ck, 1, &resumed) != 0) goto done;
+        nnrt_ckpt_free(&ck);
+        have_ck = 0;
+        if (resumed && cfg->save && strcmp(cfg->save, cfg->load) == 0) r.saved_epoch = r.st.epoch;
+        if (resumed && r.st.epoch >= cfg->epochs) {
+            nnrt_note("checkpoint '%s' has already completed %lld epoch%s and --epochs %lld is the "
+                      "total; nothing to train", cfg->load, (long long)r.st.epoch,
+                      r.st.epoch == 1 ? "" : "s", (long long)cfg->epochs);
+            /* the loaded state is written unchanged, which also makes save(load(f)) testable */
+            rc = cfg->save && strcmp(cfg->save, cfg->load) != 0 && nnrt_state_save(&r.st, cfg->save) != 0;
+            goto done;
+        }
+        if (resumed && cfg->early_stop > 0 && r.st.wait >= cfg->early_stop) {
+            nnrt_note("checkpoint '%s' stopped early after epoch %lld (no better validation loss "
+                      "for %lld epochs); nothing to train (pass --early-stop 0 to continue)",
+                      cfg->load, (long long)r.st.epoch, (long long)r.st.wait);
+            rc = cfg->save && strcmp(cfg->save, cfg->load) != 0 && nnrt_state_save(&r.st, cfg->save) != 0;
+            goto done;
+        }
+        if (resumed && !cfg->quiet)
+            printf("resuming from '%s' after epoch %lld (step %lld)\n", cfg->load,
+                   (long long)r.st.epoch, (long long)r.st.ost.step);
+    }
+    if (load_data(&r) != 0 || alloc_buffers(&r) != 0) goto done;
+    if (cfg->log && !(r.log = fopen(cfg->log, "a"))) {
+        nnrt_error("cannot open the log file '%s' for appending", cfg->log);
+        goto done;
+    }
+    if (!cfg->quiet) banner(&r);
+    if (epochs_loop(&r) != 0) goto done;
+    if (!cfg->quiet && cfg->save) printf("saved '%s' (epoch %lld)\n", cfg->save, (long long)r.st.epoch);
+    rc = 0;
+done:
+    if (have_ck) nnrt_ckpt_free(&ck);
+    if (r.log) fclose(r.log);
+    nnrt_data_free(&r.val);
+    nnrt_data_free(&r.train);
+    free(r.grads);
+    free(r.x);
+    free(r.y);
+    free(r.ws);
+    free(r.order);
+    nnrt_state_free(&r.st);
+    return rc;
+}
