@@ -188,6 +188,25 @@ static void sgd_range(const NnrtOptConfig *c, NnrtOptState *st, float *p, const 
  *   adam: g += wd*p           adamw: p *= 1 - lr*wd
  *   m = lerp(m, g, 1-beta1);  v = v*beta2 + (1-beta2)*g*g
  *   p += -(lr / (1-beta1^t)) * m / (sqrt(v) / sqrt(1-beta2^t) + eps)                          */
+/* One specialization per flag combination (the flags are constants at every call), so each
+ * instance is a straight loop the C compiler vectorizes. */
+static inline __attribute__((always_inline)) void adam_loop(
+    float *restrict p, const float *restrict g, float *restrict m, float *restrict v, int64_t lo,
+    int64_t hi, float neg_step, float bc2_sqrt, float w1, float b2, float c2, float eps, float wd,
+    float decay, const int adamw, const int l2, const int small) {
+    for (int64_t i = lo; i < hi; i++) {
+        float gi = g[i];
+        if (adamw) p[i] = p[i] * decay;
+        if (l2) gi = gi + wd * p[i];
+        /* ATen's lerp picks the formulation by the weight's size */
+        m[i] = small ? m[i] + w1 * (gi - m[i]) : gi - (gi - m[i]) * (1.0f - w1);
+        v[i] = v[i] * b2;
+        v[i] = v[i] + c2 * gi * gi;
+        float denom = sqrtf(v[i]) / bc2_sqrt + eps;
+        p[i] = p[i] + neg_step * m[i] / denom;
+    }
+}
+
 static void adam_range(const NnrtOptConfig *c, NnrtOptState *st, float *p, const float *g,
                        int64_t lo, int64_t hi, double lr) {
     const double t = (double)st->step;
@@ -196,22 +215,22 @@ static void adam_range(const NnrtOptConfig *c, NnrtOptState *st, float *p, const
     const float w1 = (float)(1.0 - c->beta1), b2 = (float)c->beta2, c2 = (float)(1.0 - c->beta2);
     const float eps = (float)c->eps, wd = (float)c->weight_decay;
     const float decay = (float)(1.0 - lr * c->weight_decay);
-    const int adamw = c->kind == NNRT_OPT_ADAMW, small = fabs(1.0 - c->beta1) < 0.5;
+    const int decoupled = c->kind == NNRT_OPT_ADAMW && c->weight_decay != 0;
+    const int l2 = c->kind != NNRT_OPT_ADAMW && c->weight_decay != 0;
+    const int small = fabs(1.0 - c->beta1) < 0.5;
     float *m = st->buf[0], *v = st->buf[1];
-    for (int64_t i = lo; i < hi; i++) {
-        float gi = g[i];
-        if (adamw) {
-            if (c->weight_decay != 0) p[i] = p[i] * decay;
-        } else if (c->weight_decay != 0) {
-            gi = gi + wd * p[i];
-        }
-        /* ATen's lerp picks the formulation by the weight's size */
-        m[i] = small ? m[i] + w1 * (gi - m[i]) : gi - (gi - m[i]) * (1.0f - w1);
-        v[i] = v[i] * b2;
-        v[i] = v[i] + c2 * gi * gi;
-        float denom = sqrtf(v[i]) / bc2_sqrt + eps;
-        p[i] = p[i] + neg_step * m[i] / denom;
+#define ADAM_CASE(A, L, S) \
+    adam_loop(p, g, m, v, lo, hi, neg_step, bc2_sqrt, w1, b2, c2, eps, wd, decay, A, L, S)
+    if (small) {
+        if (decoupled) ADAM_CASE(1, 0, 1);
+        else if (l2) ADAM_CASE(0, 1, 1);
+        else ADAM_CASE(0, 0, 1);
+    } else {
+        if (decoupled) ADAM_CASE(1, 0, 0);
+        else if (l2) ADAM_CASE(0, 1, 0);
+        else ADAM_CASE(0, 0, 0);
     }
+#undef ADAM_CASE
 }
 
 /* torch.optim.RMSprop (centered=False):
