@@ -18,6 +18,7 @@ static Node *ad_node(Ad *ad, OpKind op, int a, int b, Shape shape, const Node *o
     int inputs[2] = {a, b};
     Node *n = graph_add(ad->g, op, origin->span, inputs, b < 0 ? 1 : 2, shape);
     n->backward = true;
+    n->forward = origin->id;
     n->layer = origin->layer;
     return n;
 }
@@ -58,8 +59,42 @@ static void ad_backward_rule(Ad *ad, const Node *n, int dy) {
         }
         break;
     }
+    case OP_CONV2D: {
+        /* dW = sum_b dy_b colT_b,  db = sum dy,  dx = col2im(W^T dy) */
+        Node *dw = ad_node(ad, OP_CONV2D_DW, dy, x->id, (Shape){0}, n);
+        dw->grad_param = n->weight;
+        if (n->bias >= 0) {
+            Node *db = ad_node(ad, OP_CONV2D_DB, dy, -1, (Shape){0}, n);
+            db->grad_param = n->bias;
+        }
+        if (x->needs_grad) {
+            Node *dx = ad_node(ad, OP_CONV2D_DX, dy, -1, x->shape, n);
+            dx->weight = n->weight;
+            ad_accumulate(ad, x->id, dx->id);
+        }
+        break;
+    }
+    case OP_MAXPOOL: {
+        /* the gradient goes to the first maximum of each window: needs x and y */
+        int inputs[3] = {dy, x->id, n->id};
+        Node *dx = graph_add(g, OP_MAXPOOL_GRAD, n->span, inputs, 3, x->shape);
+        dx->backward = true;
+        dx->forward = n->id;
+        ad_accumulate(ad, x->id, dx->id);
+        break;
+    }
+    case OP_AVGPOOL:
+        ad_accumulate(ad, x->id, ad_node(ad, OP_AVGPOOL_GRAD, dy, -1, x->shape, n)->id);
+        break;
+    case OP_LEAKY_RELU:
+        ad_accumulate(ad, x->id, ad_node(ad, OP_LEAKY_RELU_GRAD, dy, x->id, x->shape, n)->id);
+        break;
+    case OP_DROPOUT:
+        ad_accumulate(ad, x->id, ad_node(ad, OP_DROPOUT_GRAD, dy, -1, x->shape, n)->id);
+        break;
+    case OP_RESHAPE:
     case OP_FLATTEN: {
-        Node *v = ad_node(ad, OP_FLATTEN, dy, -1, x->shape, n);
+        Node *v = ad_node(ad, n->op, dy, -1, x->shape, n);
         v->view_of = dy;
         ad_accumulate(ad, x->id, v->id);
         break;

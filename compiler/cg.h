@@ -22,6 +22,7 @@ typedef struct Cg {
     const Graph *g;
     const Plan *plan;
     bool f64;              /* element type of the function being built */
+    bool training;         /* the kernel is for train_step (dropout active) */
     LLVMTypeRef elem, i1, i32, i64, f64_type, ptr, void_type;
     LLVMValueRef fn;       /* function being built */
     LLVMBasicBlockRef entry_block;
@@ -69,6 +70,8 @@ typedef struct CgGemm {
     int64_t a_rs, a_cs, b_rs, c_rs;
     double scale;
     OpKind act;                 /* OP_INPUT for none; relu or sigmoid (vector-safe) */
+    bool row_bias;              /* bias is per row i (conv) instead of per column j (dense) */
+    bool accumulate;            /* C += result instead of C = result */
 } CgGemm;
 void cg_gemm(Cg *cg, const CgGemm *g);
 
@@ -77,6 +80,9 @@ void cg_gemm(Cg *cg, const CgGemm *g);
 LLVMValueRef cg_dense_kernel(Cg *cg, const Node *node);          /* dense, dense_dx, dense_dw, dense_db */
 LLVMValueRef cg_elementwise_kernel(Cg *cg, const Node *node);    /* activations, their grads, + - * affine */
 LLVMValueRef cg_loss_kernel(Cg *cg, const Node *node);           /* losses, metrics, their grads */
+LLVMValueRef cg_conv_kernel(Cg *cg, const Node *node);           /* conv2d and pools, with their grads */
+/* Starts a kernel like cg_kernel_begin with one extra trailing i64 argument (the step seed). */
+LLVMValueRef cg_kernel_begin_seeded(Cg *cg, const char *name, int ptr_count);
 LLVMValueRef cg_activation(Cg *cg, OpKind act, LLVMValueRef x);  /* relu/tanh/sigmoid of one value */
 
 #endif

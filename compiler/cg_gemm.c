@@ -98,13 +98,16 @@ static void cg_gemm_tile(Cg *cg, const CgGemm *g, LLVMValueRef i0, int64_t j0, G
     for (int v = 0; v < t.nv; v++) {
         int used = v == t.nv - 1 ? t.last_lanes : (int)lanes;
         LLVMValueRef col = cg_i64(cg, j0 + v * (int64_t)lanes);
-        LLVMValueRef bias = g->bias ? cg_vload(cg, g->bias, col, lanes, used) : NULL;
+        LLVMValueRef bias = g->bias && !g->row_bias ? cg_vload(cg, g->bias, col, lanes, used) : NULL;
         for (int r = 0; r < t.mr; r++) {
+            LLVMValueRef row = cg_add(cg, i0, cg_i64(cg, r));
             LLVMValueRef value = LLVMBuildLoad2(cg->b, vec, acc[r][v], "");
             if (g->scale != 1.0) value = cg_fmul(cg, value, cg_splat(cg, cg_const(cg, g->scale), lanes));
             if (bias) value = cg_fadd(cg, value, bias);
+            if (g->bias && g->row_bias) value = cg_fadd(cg, value, cg_splat(cg, cg_load(cg, g->bias, row), lanes));
+            LLVMValueRef at = cg_add(cg, cg_mul(cg, row, cg_i64(cg, g->c_rs)), col);
+            if (g->accumulate) value = cg_fadd(cg, value, cg_vload(cg, g->c, at, lanes, used));
             if (g->act != OP_INPUT) value = cg_activation(cg, g->act, value);
-            LLVMValueRef at = cg_add(cg, cg_mul(cg, cg_add(cg, i0, cg_i64(cg, r)), cg_i64(cg, g->c_rs)), col);
             cg_vstore(cg, value, g->c, at, lanes, used);
         }
     }

@@ -118,11 +118,11 @@ static void cg_mark_unoptimized_if_f64(Cg *cg, LLVMValueRef fn) {
     cg_set_attr(cg, fn, LLVMAttributeFunctionIndex, "noinline");
 }
 
-LLVMValueRef cg_kernel_begin(Cg *cg, const char *name, int ptr_count) {
+static LLVMValueRef cg_kernel_begin_with(Cg *cg, const char *name, int ptr_count, int i64_count) {
     LLVMTypeRef params[12];
     for (int i = 0; i < ptr_count; i++) params[i] = cg->ptr;
-    params[ptr_count] = cg->i64;
-    LLVMTypeRef type = LLVMFunctionType(cg->void_type, params, (unsigned)ptr_count + 1, false);
+    for (int i = 0; i < i64_count; i++) params[ptr_count + i] = cg->i64;
+    LLVMTypeRef type = LLVMFunctionType(cg->void_type, params, (unsigned)(ptr_count + i64_count), false);
     LLVMValueRef fn = LLVMAddFunction(cg->mod, name, type);
     LLVMSetLinkage(fn, LLVMInternalLinkage);
     /* Buffers never overlap (the plan guarantees it): noalias lets LLVM vectorize freely. */
@@ -131,12 +131,17 @@ LLVMValueRef cg_kernel_begin(Cg *cg, const char *name, int ptr_count) {
         cg_set_attr(cg, fn, (unsigned)i + 1, "nocapture");
     }
     cg_set_attr(cg, fn, LLVMAttributeFunctionIndex, "nounwind");
+    /* Each kernel runs once per step: inlining gains nothing and hides kernels from profiles. */
+    if (!cg->f64) cg_set_attr(cg, fn, LLVMAttributeFunctionIndex, "noinline");
     cg_mark_unoptimized_if_f64(cg, fn);
     cg->fn = fn;
     cg->entry_block = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry");
     LLVMPositionBuilderAtEnd(cg->b, cg->entry_block);
     return fn;
 }
+
+LLVMValueRef cg_kernel_begin(Cg *cg, const char *name, int ptr_count) { return cg_kernel_begin_with(cg, name, ptr_count, 1); }
+LLVMValueRef cg_kernel_begin_seeded(Cg *cg, const char *name, int ptr_count) { return cg_kernel_begin_with(cg, name, ptr_count, 2); }
 
 void cg_kernel_end(Cg *cg) { LLVMBuildRetVoid(cg->b); }
 
@@ -148,6 +153,9 @@ static LLVMValueRef cg_node_kernel(Cg *cg, const Node *n) {
     switch (n->op) {
     case OP_DENSE: case OP_DENSE_DX: case OP_DENSE_DW: case OP_DENSE_DB:
         return cg_dense_kernel(cg, n);
+    case OP_CONV2D: case OP_CONV2D_DX: case OP_CONV2D_DW: case OP_CONV2D_DB:
+    case OP_MAXPOOL: case OP_MAXPOOL_GRAD: case OP_AVGPOOL: case OP_AVGPOOL_GRAD:
+        return cg_conv_kernel(cg, n);
     case OP_CROSS_ENTROPY: case OP_MSE: case OP_ACCURACY: case OP_MAE: case OP_RMSE:
     case OP_CROSS_ENTROPY_GRAD: case OP_MSE_GRAD:
         return cg_loss_kernel(cg, n);
@@ -179,7 +187,8 @@ static bool *cg_needed(Cg *cg, EntryKind kind) {
 }
 
 typedef struct EntryArgs {
-    LLVMValueRef params, grads, x, y, ws, n, sums, out;
+    LLVMValueRef params, grads, x, y, ws, n, seed, sums, out;
+    bool training;
 } EntryArgs;
 
 static LLVMValueRef cg_node_pointer(Cg *cg, const EntryArgs *a, const Node *n) {
@@ -211,15 +220,21 @@ static void cg_call_kernels(Cg *cg, const EntryArgs *a, EntryKind kind, LLVMValu
         for (int j = 0; j < n->input_count; j++) args[count++] = cg_node_pointer(cg, a, graph_node(g, n->inputs[j]));
         if (n->weight >= 0) args[count++] = cg_gep(cg, a->params, cg_i64(cg, graph_param(g, n->weight)->offset));
         if (n->bias >= 0) args[count++] = cg_gep(cg, a->params, cg_i64(cg, graph_param(g, n->bias)->offset));
-        if (n->op == OP_DENSE) /* scratch for the packed weight: the fixed part after the per-example buffers */
+        if (plan_scratch_elements(g, n) > 0) /* the fixed part after the per-example buffers */
             args[count++] = cg_gep(cg, a->ws, cg_mul(cg, cg_i64(cg, cg->plan->workspace_per_example), a->n));
         args[count++] = a->n;
+        if ((n->op == OP_DROPOUT && a->training) || n->op == OP_DROPOUT_GRAD) args[count++] = a->seed;
         LLVMValueRef fn = kernels[i];
+        /* Dropout is the one op whose kernel differs between training and inference. */
+        bool mode_specific = n->op == OP_DROPOUT;
+        if (mode_specific) fn = NULL;
         if (!fn) {
             LLVMBasicBlockRef here = LLVMGetInsertBlock(cg->b);
             LLVMValueRef saved_fn = cg->fn;
             LLVMBasicBlockRef saved_entry = cg->entry_block;
-            fn = kernels[i] = cg_node_kernel(cg, n);
+            cg->training = a->training;
+            fn = cg_node_kernel(cg, n);
+            if (!mode_specific) kernels[i] = fn;
             cg->fn = saved_fn;
             cg->entry_block = saved_entry;
             LLVMPositionBuilderAtEnd(cg->b, here);
@@ -296,6 +311,7 @@ static LLVMValueRef cg_entry(Cg *cg, EntryKind kind, bool f64, const char *name,
     cg->entry_block = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry");
     LLVMPositionBuilderAtEnd(cg->b, cg->entry_block);
     EntryArgs a = {0};
+    a.seed = cg_i64(cg, 0);
     if (kind == ENTRY_TRAIN) {
         a.params = LLVMGetParam(fn, 0);
         a.grads = LLVMGetParam(fn, 1);
@@ -303,7 +319,9 @@ static LLVMValueRef cg_entry(Cg *cg, EntryKind kind, bool f64, const char *name,
         a.y = LLVMGetParam(fn, 3);
         a.ws = LLVMGetParam(fn, 4);
         a.n = LLVMGetParam(fn, 5);
+        a.seed = LLVMGetParam(fn, 6);
         a.sums = LLVMGetParam(fn, 7);
+        a.training = true;
     } else if (kind == ENTRY_EVAL) {
         a.params = LLVMGetParam(fn, 0);
         a.x = LLVMGetParam(fn, 1);
@@ -351,6 +369,12 @@ static LLVMValueRef cg_dims(Cg *cg, const Shape *s) {
     LLVMValueRef dims[NNRT_MAX_RANK];
     for (int i = 0; i < NNRT_MAX_RANK; i++) dims[i] = cg_i64(cg, i < s->rank ? s->dims[i] : 0);
     return LLVMConstArray2(cg->i64, dims, NNRT_MAX_RANK);
+}
+
+static int cg_uses_rng(const Graph *g) {
+    for (int i = 0; i < g->nodes.len; i++)
+        if (graph_node(g, i)->op == OP_DROPOUT) return 1;
+    return 0;
 }
 
 /* Mirrors struct NnrtParam / NnrtTrainDefaults / NnrtModel in nnrt.h, field by field. */
@@ -404,7 +428,7 @@ static void cg_descriptor(Cg *cg, const CodegenInfo *info, LLVMValueRef *entries
         cg_string(cg, m->loss_name), cg_i32c(cg, m->metric_count), names_table, reduce_table,
         cg_i32c(cg, m->output_kind), cg_i64(cg, output->size),
         cg_i64(cg, cg->plan->workspace_fixed), cg_i64(cg, cg->plan->workspace_per_example),
-        cg_i32c(cg, 0),
+        cg_i32c(cg, cg_uses_rng(g)),
         defaults,
         entries[0], entries[1], entries[2], entries[3],
     };

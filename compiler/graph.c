@@ -55,7 +55,7 @@ Node *graph_add(Graph *g, OpKind op, Span span, const int *inputs, int input_cou
     for (int i = 0; i < input_count; i++) n->inputs[i] = inputs[i];
     n->shape = shape;
     n->size = shape_size(&shape);
-    n->weight = n->bias = n->grad_param = n->sum_slot = n->view_of = -1;
+    n->weight = n->bias = n->grad_param = n->sum_slot = n->view_of = n->forward = -1;
     n->positions = 1;
     n->scale = 1.0;
     n->fused_act = OP_INPUT;

@@ -47,7 +47,20 @@ typedef struct Shape {
     X(DENSE_DB, "dense_db")      /* db = sum over the batch of dy */                              \
     X(RELU_GRAD, "relu_grad")    /* dx = dy * (y > 0) */                                          \
     X(TANH_GRAD, "tanh_grad")    /* dx = dy * (1 - y^2) */                                        \
-    X(SIGMOID_GRAD, "sigmoid_grad") /* dx = dy * y * (1 - y) */
+    X(SIGMOID_GRAD, "sigmoid_grad") /* dx = dy * y * (1 - y) */                                  \
+    X(CONV2D, "conv2d")          /* [c,h,w] -> [f,oh,ow], weight [f,c,k,k] */                     \
+    X(CONV2D_DX, "conv2d_dx")                                                                     \
+    X(CONV2D_DW, "conv2d_dw")    /* into the grad buffer */                                       \
+    X(CONV2D_DB, "conv2d_db")    /* into the grad buffer */                                       \
+    X(MAXPOOL, "maxpool")        /* [c,h,w] -> [c,oh,ow]; also [c,t] */                           \
+    X(MAXPOOL_GRAD, "maxpool_grad") /* dx at the first maximum of each window */                  \
+    X(AVGPOOL, "avgpool")                                                                         \
+    X(AVGPOOL_GRAD, "avgpool_grad")                                                               \
+    X(LEAKY_RELU, "leaky_relu")                                                                   \
+    X(LEAKY_RELU_GRAD, "leaky_relu_grad") /* dx = dy * (x > 0 ? 1 : alpha) */                     \
+    X(DROPOUT, "dropout")        /* training: x * mask / (1-p); otherwise a copy */               \
+    X(DROPOUT_GRAD, "dropout_grad") /* the same mask, recomputed from the step seed */            \
+    X(RESHAPE, "reshape")        /* view */
 
 typedef enum OpKind {
 #define GRAPH_OP_ENUM(kind, name) OP_##kind,
@@ -74,8 +87,11 @@ typedef struct Node {
     int64_t positions;  /* dense over [t,k]: t (1 otherwise) */
     double scale, shift;/* AFFINE */
     OpKind fused_act;   /* DENSE: activation applied in the same kernel (OP_INPUT = none) */
+    int64_t kernel_h, kernel_w, stride, pad; /* conv2d and pools ([c,t] pools: kernel_h = 1) */
+    double alpha;       /* leaky_relu slope; dropout probability */
     int view_of;        /* views (flatten, fused activations): the node whose buffer this is; else -1 */
     bool backward;      /* appended by autodiff */
+    int forward;        /* backward nodes: the forward node they differentiate; else -1 */
     bool needs_grad;    /* depends on a trainable parameter */
 } Node;
 

@@ -1,6 +1,6 @@
 /* plan.c — fusion and buffer assignment.
  *
- * 1. Fusion: a dense layer whose only consumer is relu/tanh/sigmoid computes the activation in
+ * 1. Fusion: a dense or conv2d layer whose only consumer is relu/tanh/sigmoid computes the activation in
  *    its own kernel; the activation node becomes a view of the dense node's buffer. The backward
  *    rules need only the activation's output, so nothing is lost.
  * 2. Liveness: a buffer lives from the node that writes it to the last node that reads it (in
@@ -24,9 +24,23 @@ static void plan_fuse(Graph *g) {
         Node *act = graph_node(g, i);
         if (act->op != OP_RELU && act->op != OP_TANH && act->op != OP_SIGMOID) continue;
         Node *dense = graph_node(g, act->inputs[0]);
-        if (dense->op != OP_DENSE || dense->fused_act != OP_INPUT || uses[dense->id] != 1) continue;
+        if ((dense->op != OP_DENSE && dense->op != OP_CONV2D) || dense->fused_act != OP_INPUT || uses[dense->id] != 1) continue;
         dense->fused_act = act->op;
         act->view_of = dense->id;
+    }
+}
+
+int64_t plan_scratch_elements(const Graph *g, const Node *node) {
+    switch (node->op) {
+    case OP_DENSE: return graph_param(g, node->weight)->size;
+    case OP_CONV2D: case OP_CONV2D_DW: case OP_CONV2D_DX: {
+        const Node *fwd = node->forward >= 0 ? graph_node(g, node->forward) : node;
+        const Node *x = graph_node(g, fwd->inputs[0]);
+        int64_t ckk = x->shape.dims[0] * fwd->kernel_h * fwd->kernel_w, ohw = fwd->shape.dims[1] * fwd->shape.dims[2];
+        /* im2col; the weight gradient also keeps dy^T of one example and dW^T */
+        return ckk * ohw + (node->op == OP_CONV2D_DW ? (ohw + ckk) * fwd->units : 0);
+    }
+    default: return 0;
     }
 }
 
@@ -92,13 +106,12 @@ Plan *plan_build(Arena *arena, Graph *g) {
         }
     }
     p->workspace_per_example = high_water;
-    /* The fixed part holds one packed weight (dense forward) at a time; 16 elements of slack keep
-     * even a model without dense layers a valid pointer. */
+    /* The fixed part is scratch for one kernel at a time; 16 elements of slack keep even a
+     * model without such kernels a valid pointer. */
     int64_t scratch = 0;
     for (int i = 0; i < count; i++) {
-        const Node *n = graph_node(g, i);
-        if (n->op == OP_DENSE && graph_param(g, n->weight)->size > scratch)
-            scratch = graph_param(g, n->weight)->size;
+        int64_t need = plan_scratch_elements(g, graph_node(g, i));
+        if (need > scratch) scratch = need;
     }
     p->workspace_fixed = scratch + 16;
     p->activation_bytes_per_example = high_water * 4;

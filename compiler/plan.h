@@ -26,5 +26,8 @@ typedef struct Plan {
 } Plan;
 
 Plan *plan_build(Arena *arena, Graph *g);
+/* Elements of scratch (in the workspace's fixed part, after the per-example buffers) a node's
+ * kernel needs: the packed weight of dense, the im2col matrix of conv2d and its gradients. */
+int64_t plan_scratch_elements(const Graph *g, const Node *node);
 
 #endif

@@ -9,6 +9,7 @@
 #include "sema.h"
 
 #include <math.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -113,7 +114,7 @@ static const Stmt *sema_find_def(Sema *s, const char *name) {
 
 /* ---------------------------------------------------------------- op signatures */
 
-typedef enum ArgKind { ARG_TENSOR, ARG_TARGET, ARG_NUMBER, ARG_INT, ARG_BOOL, ARG_STRING } ArgKind;
+typedef enum ArgKind { ARG_TENSOR, ARG_TARGET, ARG_NUMBER, ARG_INT, ARG_BOOL, ARG_STRING, ARG_PAD } ArgKind;
 
 typedef struct ArgSpec {
     const char *name;
@@ -194,6 +195,16 @@ static bool sema_check_arg_kind(Sema *s, const char *op, const ArgSpec *spec, Va
     case ARG_BOOL:
         if (v->kind == VAL_BOOL) return true;
         diag_error(s->diag, span, "argument '%s' of %s must be true or false, got %s", spec->name, op, value_kind_name(v->kind));
+        return false;
+    case ARG_PAD: /* a non-negative integer or "same" */
+        if (v->kind == VAL_NUMBER && v->number == floor(v->number) && v->number >= 0 && v->number <= 65536) return true;
+        if (v->kind == VAL_STRING && strcmp(v->string, "same") == 0) return true;
+        if (v->kind == VAL_STRING)
+            diag_error(s->diag, span, "pad of %s must be a number or \"same\", got \"%s\"", op, v->string);
+        else if (v->kind == VAL_NUMBER)
+            diag_error(s->diag, span, "pad of %s must be a non-negative integer or \"same\", got %g", op, v->number);
+        else
+            diag_error(s->diag, span, "pad of %s must be a number or \"same\", got %s", op, value_kind_name(v->kind));
         return false;
     case ARG_STRING:
         if (v->kind == VAL_STRING) return true;
@@ -432,9 +443,136 @@ static Value op_mse(Sema *s, Scope *scope, const Expr *call, Bound *b) { (void)s
 static Value op_mae(Sema *s, Scope *scope, const Expr *call, Bound *b) { (void)scope; return sema_real_loss(s, OP_MAE, call, b); }
 static Value op_rmse(Sema *s, Scope *scope, const Expr *call, Bound *b) { (void)scope; return sema_real_loss(s, OP_RMSE, call, b); }
 
+/* conv2d: [c,h,w] -> [f, (h+2p-k)/s+1, (w+2p-k)/s+1]; pad="same" keeps h,w (stride 1, odd k) */
+static const ArgSpec conv2d_spec[] = {{"x", ARG_TENSOR, true, 0, NULL}, {"f", ARG_INT, true, 0, NULL},
+                                      {"k", ARG_INT, true, 0, NULL}, {"stride", ARG_INT, false, 1, NULL},
+                                      {"pad", ARG_PAD, false, 0, NULL}, {"bias", ARG_BOOL, false, 1, NULL}, SPEC_END};
+static Value op_conv2d(Sema *s, Scope *scope, const Expr *call, Bound *b) {
+    const Node *x = value_node(s, b->values[0]);
+    int64_t f = (int64_t)b->values[1].number, k = (int64_t)b->values[2].number, stride = (int64_t)b->values[3].number;
+    if (x->shape.rank != 3) {
+        diag_error(s->diag, call->span, "conv2d expects an input of shape [c,h,w], got %s", sema_shape(s, &x->shape));
+        int64_t side = (int64_t)floor(sqrt((double)x->size) + 0.5);
+        if (x->shape.rank == 1 && side * side == x->size)
+            diag_note(s->diag, SPAN_NONE, "reshape it first: x -> reshape(1, %lld, %lld) -> conv2d(...)", (long long)side, (long long)side);
+        return value_error();
+    }
+    int64_t pad;
+    if (b->values[4].kind == VAL_STRING) { /* "same" */
+        if (stride != 1 || k % 2 == 0) {
+            diag_error(s->diag, b->spans[4], "pad=\"same\" needs stride 1 and an odd kernel size (got stride %lld, k %lld)",
+                       (long long)stride, (long long)k);
+            return value_error();
+        }
+        pad = (k - 1) / 2;
+    } else {
+        pad = (int64_t)b->values[4].number;
+    }
+    int64_t h = x->shape.dims[1], w = x->shape.dims[2];
+    if (h + 2 * pad < k || w + 2 * pad < k) {
+        diag_error(s->diag, call->span, "conv2d kernel %lldx%lld does not fit the input %s with pad %lld", (long long)k,
+                   (long long)k, sema_shape(s, &x->shape), (long long)pad);
+        if (k % 2 == 1) diag_note(s->diag, SPAN_NONE, "pad=%lld (or pad=\"same\") keeps the size at stride 1", (long long)(k - 1) / 2);
+        return value_error();
+    }
+    const char *layer = sema_layer_name(s, scope, "conv2d", b);
+    if (!layer) return value_error();
+    int64_t c = x->shape.dims[0];
+    Shape out = shape_make(3, (int64_t[]){f, (h + 2 * pad - k) / stride + 1, (w + 2 * pad - k) / stride + 1});
+    Node *n = graph_add(s->graph, OP_CONV2D, call->span, &x->id, 1, out);
+    n->layer = layer;
+    n->units = f;
+    n->kernel_h = n->kernel_w = k;
+    n->stride = stride;
+    n->pad = pad;
+    n->weight = graph_add_param(s->graph, arena_printf(s->arena, "%s.weight", layer), shape_make(4, (int64_t[]){f, c, k, k}),
+                                NNRT_INIT_GLOROT_UNIFORM, c * k * k, f * k * k, n->id);
+    if (b->values[5].boolean)
+        n->bias = graph_add_param(s->graph, arena_printf(s->arena, "%s.bias", layer), shape_make(1, &f), NNRT_INIT_ZEROS,
+                                  c * k * k, f * k * k, n->id);
+    return tensor_value(n);
+}
+
+/* maxpool/avgpool(k, stride=k): [c,h,w] -> [c,(h-k)/s+1,(w-k)/s+1]; [c,t] -> [c,(t-k)/s+1] */
+static const ArgSpec pool_spec[] = {{"x", ARG_TENSOR, true, 0, NULL}, {"k", ARG_INT, true, 0, NULL},
+                                    {"stride", ARG_INT, false, 0, NULL}, SPEC_END};
+static Value sema_pool(Sema *s, OpKind op, const Expr *call, Bound *b) {
+    const Node *x = value_node(s, b->values[0]);
+    int64_t k = (int64_t)b->values[1].number;
+    int64_t stride = b->given[2] ? (int64_t)b->values[2].number : k;
+    if (x->shape.rank != 3 && x->shape.rank != 2) {
+        diag_error(s->diag, call->span, "%s expects an input of shape [c,h,w] or [c,t], got %s", call->text, sema_shape(s, &x->shape));
+        return value_error();
+    }
+    int64_t h = x->shape.rank == 3 ? x->shape.dims[1] : 1, w = x->shape.dims[x->shape.rank - 1];
+    int64_t kh = x->shape.rank == 3 ? k : 1;
+    if (h < kh || w < k) {
+        diag_error(s->diag, call->span, "%s window %lld is larger than the input %s", call->text, (long long)k, sema_shape(s, &x->shape));
+        return value_error();
+    }
+    Shape out = x->shape;
+    if (x->shape.rank == 3) out.dims[1] = (h - kh) / stride + 1;
+    out.dims[out.rank - 1] = (w - k) / stride + 1;
+    Node *n = graph_add(s->graph, op, call->span, &x->id, 1, out);
+    n->kernel_h = kh;
+    n->kernel_w = k;
+    n->stride = stride;
+    return tensor_value(n);
+}
+static Value op_maxpool(Sema *s, Scope *scope, const Expr *call, Bound *b) { (void)scope; return sema_pool(s, OP_MAXPOOL, call, b); }
+static Value op_avgpool(Sema *s, Scope *scope, const Expr *call, Bound *b) { (void)scope; return sema_pool(s, OP_AVGPOOL, call, b); }
+
+/* global_avgpool: [c,h,w] or [c,t] -> [c], one window over everything but the channels */
+static Value op_global_avgpool(Sema *s, Scope *scope, const Expr *call, Bound *b) {
+    (void)scope;
+    const Node *x = value_node(s, b->values[0]);
+    if (x->shape.rank != 3 && x->shape.rank != 2) {
+        diag_error(s->diag, call->span, "global_avgpool expects an input of shape [c,h,w] or [c,t], got %s", sema_shape(s, &x->shape));
+        return value_error();
+    }
+    Node *n = graph_add(s->graph, OP_AVGPOOL, call->span, &x->id, 1, shape_make(1, &x->shape.dims[0]));
+    n->kernel_h = x->shape.rank == 3 ? x->shape.dims[1] : 1;
+    n->kernel_w = x->shape.dims[x->shape.rank - 1];
+    n->stride = 1;
+    return tensor_value(n);
+}
+
+static const ArgSpec leaky_relu_spec[] = {{"x", ARG_TENSOR, true, 0, NULL}, {"alpha", ARG_NUMBER, false, 0.01, NULL}, SPEC_END};
+static Value op_leaky_relu(Sema *s, Scope *scope, const Expr *call, Bound *b) {
+    (void)scope;
+    const Node *x = value_node(s, b->values[0]);
+    if (!(b->values[1].number >= 0)) {
+        diag_error(s->diag, b->spans[1], "alpha of leaky_relu must be zero or positive, got %g", b->values[1].number);
+        return value_error();
+    }
+    Node *n = graph_add(s->graph, OP_LEAKY_RELU, call->span, &x->id, 1, x->shape);
+    n->alpha = b->values[1].number;
+    return tensor_value(n);
+}
+
+static const ArgSpec dropout_spec[] = {{"x", ARG_TENSOR, true, 0, NULL}, {"p", ARG_NUMBER, true, 0, NULL}, SPEC_END};
+static Value op_dropout(Sema *s, Scope *scope, const Expr *call, Bound *b) {
+    (void)scope;
+    const Node *x = value_node(s, b->values[0]);
+    double p = b->values[1].number;
+    if (!(p >= 0 && p < 1)) {
+        diag_error(s->diag, b->spans[1], "dropout probability must be in [0, 1), got %g", p);
+        return value_error();
+    }
+    Node *n = graph_add(s->graph, OP_DROPOUT, call->span, &x->id, 1, x->shape);
+    n->alpha = p;
+    return tensor_value(n);
+}
+
 static const OpDef sema_ops[] = {
     {"dense", dense_spec, op_dense, false},
     {"flatten", unary_spec, op_flatten, false},
+    {"conv2d", conv2d_spec, op_conv2d, false},
+    {"maxpool", pool_spec, op_maxpool, false},
+    {"avgpool", pool_spec, op_avgpool, false},
+    {"global_avgpool", unary_spec, op_global_avgpool, false},
+    {"leaky_relu", leaky_relu_spec, op_leaky_relu, false},
+    {"dropout", dropout_spec, op_dropout, false},
     {"relu", unary_spec, op_relu, false},
     {"tanh", unary_spec, op_tanh, false},
     {"sigmoid", unary_spec, op_sigmoid, false},
@@ -448,8 +586,8 @@ enum { SEMA_OP_COUNT = sizeof sema_ops / sizeof sema_ops[0] };
 
 /* Ops of LANGUAGE.md that this compiler version does not implement yet: named in the message. */
 static const char *const sema_planned_ops[] = {
-    "conv2d", "conv1d", "maxpool", "avgpool", "global_avgpool", "reshape", "concat", "leaky_relu",
-    "gelu", "softmax", "log_softmax", "dropout", "batchnorm", "layernorm", "embedding", "mean", "sum", "bce",
+    "conv1d", "reshape", "concat", "gelu", "softmax", "log_softmax", "batchnorm", "layernorm",
+    "embedding", "mean", "sum", "bce",
 };
 
 static const OpDef *sema_find_op(const char *name) {
@@ -1210,9 +1348,9 @@ static void sema_params(Sema *s, const Ast *ast) {
 static void sema_choose_init(Graph *g) {
     for (int i = 0; i < g->nodes.len; i++) {
         const Node *n = graph_node(g, i);
-        if (n->op != OP_RELU) continue;
+        if (n->op != OP_RELU && n->op != OP_LEAKY_RELU) continue;
         const Node *producer = graph_node(g, n->inputs[0]);
-        if (producer->op == OP_DENSE) graph_param(g, producer->weight)->init = NNRT_INIT_HE_UNIFORM;
+        if (producer->op == OP_DENSE || producer->op == OP_CONV2D) graph_param(g, producer->weight)->init = NNRT_INIT_HE_UNIFORM;
     }
 }
 

@@ -45,6 +45,18 @@ static int64_t summary_flops(const Graph *g, const Node *n, int64_t *backward) {
         *backward = 2 * mac + bias; /* dW and dx, plus db */
         return mac + bias;
     }
+    case OP_CONV2D: {
+        const Node *x = graph_node(g, n->inputs[0]);
+        int64_t pixels = n->shape.dims[1] * n->shape.dims[2];
+        int64_t mac = 2 * x->shape.dims[0] * n->kernel_h * n->kernel_w * n->units * pixels;
+        int64_t bias = n->bias >= 0 ? n->units * pixels : 0;
+        *backward = 2 * mac + bias;
+        return mac + bias;
+    }
+    case OP_MAXPOOL: case OP_AVGPOOL:
+        *backward = n->size * n->kernel_h * n->kernel_w;
+        return *backward;
+    case OP_LEAKY_RELU: case OP_DROPOUT:
     case OP_RELU: case OP_TANH: case OP_SIGMOID: case OP_ADD: case OP_SUB: case OP_MUL: case OP_AFFINE:
         *backward = n->size;
         return n->size;

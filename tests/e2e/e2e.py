@@ -316,6 +316,80 @@ def test_compile_errors(args):
     check("bad.nn:4:20: error: unknown name 'z'" in p.stderr, f"unknown name not reported:\n{p.stderr}")
 
 
+# ---------------------------------------------------------------- convolution reference
+
+def np_conv2d(x, w, b, stride, pad):
+    """x [C,H,W], w [F,C,K,K] -> [F,OH,OW], PyTorch's cross-correlation."""
+    C, H, W = x.shape
+    F, _, K, _ = w.shape
+    xp = np.pad(x, ((0, 0), (pad, pad), (pad, pad)))
+    OH, OW = (H + 2 * pad - K) // stride + 1, (W + 2 * pad - K) // stride + 1
+    out = np.zeros((F, OH, OW))
+    for oy in range(OH):
+        for ox in range(OW):
+            patch = xp[:, oy * stride:oy * stride + K, ox * stride:ox * stride + K]
+            out[:, oy, ox] = np.tensordot(w, patch, axes=([1, 2, 3], [0, 1, 2])) + b
+    return out
+
+
+def np_maxpool(x, k, stride):
+    C, H, W = x.shape
+    OH, OW = (H - k) // stride + 1, (W - k) // stride + 1
+    out = np.zeros((C, OH, OW))
+    for oy in range(OH):
+        for ox in range(OW):
+            out[:, oy, ox] = x[:, oy * stride:oy * stride + k, ox * stride:ox * stride + k].max(axis=(1, 2))
+    return out
+
+
+def test_conv_forward_reference(args):
+    """conv2d (stride 2, pad 1, pad="same"), leaky_relu, overlapping maxpool, fused relu:
+    predict's output equals a NumPy forward pass from the same weights."""
+    exe = compile_model(args, os.path.join(MODELS, "conv_ops.nn"), "conv_ops")
+    rng = np.random.default_rng(5)
+    params = {
+        "conv2d0.weight": rng.uniform(-0.5, 0.5, (3, 2, 3, 3)), "conv2d0.bias": rng.uniform(-0.2, 0.2, 3),
+        "conv2d1.weight": rng.uniform(-0.5, 0.5, (4, 3, 3, 3)), "conv2d1.bias": rng.uniform(-0.2, 0.2, 4),
+    }
+    params = {k: v.astype(np.float32).astype(np.float64) for k, v in params.items()}
+    init = os.path.join(args.work, "w.safetensors")
+    write_safetensors(init, params)
+    xs = rng.uniform(-1, 1, (5, 2 * 7 * 9)).astype(np.float32).astype(np.float64)
+    path = os.path.join(args.work, "x.csv")
+    with open(path, "w") as f:
+        f.write(",".join(f"x{i}" for i in range(126)) + "\n")
+        for row in xs:
+            f.write(",".join(repr(float(np.float32(v))) for v in row) + "\n")
+    p = run([exe, "predict", "--load", init, path])
+    rows = [r for r in p.stdout.strip().split("\n") if r and not r[0].isalpha()]
+    check(len(rows) == 5, f"predict printed {len(rows)} rows for 5 examples:\n{p.stdout}")
+    worst = 0.0
+    for row, x in zip(rows, xs):
+        h = np_conv2d(x.reshape(2, 7, 9), params["conv2d0.weight"], params["conv2d0.bias"], 2, 1)
+        h = np.where(h > 0, h, 0.1 * h)
+        h = np_maxpool(h, 2, 1)
+        h = np.maximum(np_conv2d(h, params["conv2d1.weight"], params["conv2d1.bias"], 1, 1), 0)
+        got = np.array([float(v) for v in row.split(",")])
+        check(got.shape == (48,), f"expected 48 outputs, got {got.shape}")
+        worst = max(worst, float(np.max(np.abs(got - h.reshape(-1)))))
+    print(f"conv forward: max |nnc - numpy| = {worst:.3g}")
+    check(worst < 1e-5, f"conv forward differs from NumPy by {worst}")
+
+
+def test_conv_gradcheck(args):
+    """gradcheck passes for convolutions, pools (2-D and 1-D), dropout, leaky_relu, residual
+    sums; and fails when conv2d's or maxpool's backward rule is wrong."""
+    for name in ["conv_ops.nn", "pool_dropout.nn"]:
+        exe = compile_model(args, os.path.join(MODELS, name), "good")
+        for seed in ["1", "2"]:
+            p = run([exe, "gradcheck", "--seed", seed])
+            print(name, p.stdout.strip().split("\n")[-1])
+    for op in ["conv2d", "maxpool", "leaky_relu"]:
+        exe = compile_model(args, os.path.join(MODELS, "conv_ops.nn"), "bad", f"--inject-grad-bug={op}")
+        p = run([exe, "gradcheck"], expect=1)
+        check("FAIL" in p.stdout + p.stderr, f"gradcheck with a wrong {op} gradient did not report FAIL")
+
+
 TESTS = {name[5:]: fn for name, fn in globals().items() if name.startswith("test_")}
 
 

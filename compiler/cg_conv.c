@@ -1,0 +1,297 @@
+/* cg_conv.c — convolution and pooling kernels, forward and backward.
+ *
+ * Legend: C input channels, H x W input size, F filters, K kernel, S stride, P padding,
+ *         OH x OW output size, CKK = C*K*K, OHW = OH*OW. Per-example loops over b < n.
+ *
+ *   conv2d     (y[n,F,OHW], x[n,C,H,W], Wt[F,CKK], b[F]?, scratch[CKK,OHW])
+ *              col = im2col(x_b);  y_b = act(Wt col + b)              (GEMM: M=F, P=CKK, J=OHW)
+ *   conv2d_dw  (dW[F,CKK], dy, x, scratch[CKK,OHW | OHW,F | CKK,F])
+ *              dW^T = sum_b col_b dy_b^T, then transposed             (GEMM: M=CKK, P=OHW, J=F)
+ *   conv2d_db  (db[F], dy)                db[f] = sum_b,j dy[b,f,j]
+ *   conv2d_dx  (dx, dy, Wt, scratch[CKK,OHW])
+ *              dcol = Wt^T dy_b; dx_b = col2im(dcol)                   (GEMM: M=CKK, P=F, J=OHW)
+ *   maxpool    (y, x)       max over each window; [c,t] inputs are [c,1,t] with a 1 x K window
+ *   maxpool_grad (dx, dy, x, y)   dy goes to the first position of the window equal to the max
+ *   avgpool    (y, x)       mean over each window (global_avgpool: one window of H x W)
+ *   avgpool_grad (dx, dy)   dy / (KH*KW) to every position of the window
+ * The convolution products run on the register-blocked micro-kernel of cg_gemm.c. */
+#include <math.h>
+#include <stdio.h>
+
+#include "cg.h"
+
+typedef struct ConvGeometry {
+    int64_t C, H, W, F, KH, KW, S, P, OH, OW;
+} ConvGeometry;
+
+/* Geometry from the forward node (backward nodes link to theirs) and its input's shape. */
+static ConvGeometry conv_geometry(const Graph *g, const Node *node) {
+    const Node *fwd = node->forward >= 0 ? graph_node(g, node->forward) : node;
+    const Shape *s = &graph_node(g, fwd->inputs[0])->shape;
+    ConvGeometry q;
+    q.C = s->dims[0];
+    q.H = s->rank == 3 ? s->dims[1] : 1;
+    q.W = s->dims[s->rank - 1];
+    q.F = fwd->units;
+    q.KH = fwd->kernel_h;
+    q.KW = fwd->kernel_w;
+    q.S = fwd->stride;
+    q.P = fwd->pad;
+    q.OH = (q.H + 2 * q.P - q.KH) / q.S + 1;
+    q.OW = (q.W + 2 * q.P - q.KW) / q.S + 1;
+    return q;
+}
+
+/* For kernel offset (ky, kx) and output row oy: the output columns [lo, hi) that read inside
+ * the image (ix = ox*S - P + kx in [0, W)); none when the input row iy is outside. Computing
+ * the range once per row keeps the copy loops contiguous and branch-free. */
+static void conv_valid_columns(Cg *cg, const ConvGeometry *q, LLVMValueRef kx, LLVMValueRef y_ok, LLVMValueRef *lo,
+                               LLVMValueRef *hi) {
+    LLVMValueRef zero = cg_i64(cg, 0), S = cg_i64(cg, q->S);
+    LLVMValueRef before = LLVMBuildSub(cg->b, cg_i64(cg, q->P), kx, "");             /* first valid ox >= ceil(before/S) */
+    LLVMValueRef first = LLVMBuildSDiv(cg->b, cg_add(cg, before, cg_i64(cg, q->S - 1)), S, "");
+    first = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSGT, before, zero, ""), first, zero, "");
+    LLVMValueRef last = LLVMBuildSub(cg->b, cg_i64(cg, q->W - 1 + q->P), kx, "");    /* last valid ox <= last/S */
+    LLVMValueRef end = cg_add(cg, LLVMBuildSDiv(cg->b, last, S, ""), cg_i64(cg, 1));
+    end = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, last, zero, ""), zero, end, "");
+    end = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, end, cg_i64(cg, q->OW), ""), end, cg_i64(cg, q->OW), "");
+    end = LLVMBuildSelect(cg->b, y_ok, end, zero, "");
+    first = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, first, end, ""), first, end, "");
+    *lo = first;
+    *hi = end;
+}
+
+/* im2col of one example: col[(ci*KH+ky)*KW+kx, oy*OW+ox] (or col^T when `transposed`), zeros
+ * where the window reads outside the image. */
+static void emit_im2col(Cg *cg, const ConvGeometry *q, LLVMValueRef x_b, LLVMValueRef col, bool transposed) {
+    int64_t ckk = q->C * q->KH * q->KW, ohw = q->OH * q->OW;
+    CgLoop ci = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->C), "ci");
+    CgLoop ky = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->KH), "ky");
+    CgLoop kx = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->KW), "kx");
+    LLVMValueRef p = cg_add(cg, cg_mul(cg, cg_add(cg, cg_mul(cg, ci.iv, cg_i64(cg, q->KH)), ky.iv), cg_i64(cg, q->KW)), kx.iv);
+    CgLoop oy = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->OH), "oy");
+    LLVMValueRef iy = cg_add(cg, cg_mul(cg, oy.iv, cg_i64(cg, q->S)), LLVMBuildSub(cg->b, ky.iv, cg_i64(cg, q->P), ""));
+    LLVMValueRef y_ok = LLVMBuildICmp(cg->b, LLVMIntULT, iy, cg_i64(cg, q->H), ""); /* 0 <= iy < H */
+    LLVMValueRef lo, hi;
+    conv_valid_columns(cg, q, kx.iv, y_ok, &lo, &hi);
+    LLVMValueRef row = cg_mul(cg, oy.iv, cg_i64(cg, q->OW));
+    /* the source row start; only used when the row is inside the image */
+    LLVMValueRef src_row = cg_add(cg, cg_mul(cg, cg_add(cg, cg_mul(cg, ci.iv, cg_i64(cg, q->H)), iy), cg_i64(cg, q->W)),
+                                  LLVMBuildSub(cg->b, kx.iv, cg_i64(cg, q->P), ""));
+    LLVMValueRef bounds[4] = {cg_i64(cg, 0), lo, hi, cg_i64(cg, q->OW)};
+    for (int part = 0; part < 3; part++) {
+        CgLoop ox = cg_loop_begin(cg, bounds[part], bounds[part + 1], "ox");
+        LLVMValueRef v = part == 1 ? cg_load(cg, x_b, cg_add(cg, src_row, cg_mul(cg, ox.iv, cg_i64(cg, q->S)))) : cg_const(cg, 0);
+        LLVMValueRef j = cg_add(cg, row, ox.iv);
+        cg_store(cg, v, col, transposed ? cg_add(cg, cg_mul(cg, j, cg_i64(cg, ckk)), p) : cg_add(cg, cg_mul(cg, p, cg_i64(cg, ohw)), j));
+        cg_loop_end(cg, &ox);
+    }
+    cg_loop_end(cg, &oy);
+    cg_loop_end(cg, &kx);
+    cg_loop_end(cg, &ky);
+    cg_loop_end(cg, &ci);
+}
+
+/* dx_b = col2im(dcol): each column entry is added back to the pixel it was read from. */
+static void emit_col2im(Cg *cg, const ConvGeometry *q, LLVMValueRef dcol, LLVMValueRef dx_b) {
+    int64_t ohw = q->OH * q->OW;
+    CgLoop z = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->C * q->H * q->W), "z");
+    cg_store(cg, cg_const(cg, 0), dx_b, z.iv);
+    cg_loop_end(cg, &z);
+    CgLoop ci = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->C), "ci");
+    CgLoop ky = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->KH), "ky");
+    CgLoop kx = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->KW), "kx");
+    LLVMValueRef p = cg_add(cg, cg_mul(cg, cg_add(cg, cg_mul(cg, ci.iv, cg_i64(cg, q->KH)), ky.iv), cg_i64(cg, q->KW)), kx.iv);
+    CgLoop oy = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->OH), "oy");
+    LLVMValueRef iy = cg_add(cg, cg_mul(cg, oy.iv, cg_i64(cg, q->S)), LLVMBuildSub(cg->b, ky.iv, cg_i64(cg, q->P), ""));
+    LLVMValueRef y_ok = LLVMBuildICmp(cg->b, LLVMIntULT, iy, cg_i64(cg, q->H), "");
+    LLVMValueRef lo, hi;
+    conv_valid_columns(cg, q, kx.iv, y_ok, &lo, &hi);
+    LLVMValueRef dst_row = cg_add(cg, cg_mul(cg, cg_add(cg, cg_mul(cg, ci.iv, cg_i64(cg, q->H)), iy), cg_i64(cg, q->W)),
+                                  LLVMBuildSub(cg->b, kx.iv, cg_i64(cg, q->P), ""));
+    LLVMValueRef src_row = cg_add(cg, cg_mul(cg, p, cg_i64(cg, ohw)), cg_mul(cg, oy.iv, cg_i64(cg, q->OW)));
+    CgLoop ox = cg_loop_begin(cg, lo, hi, "ox");
+    LLVMValueRef dst = cg_add(cg, dst_row, cg_mul(cg, ox.iv, cg_i64(cg, q->S)));
+    cg_store(cg, cg_fadd(cg, cg_load(cg, dx_b, dst), cg_load(cg, dcol, cg_add(cg, src_row, ox.iv))), dx_b, dst);
+    cg_loop_end(cg, &ox);
+    cg_loop_end(cg, &oy);
+    cg_loop_end(cg, &kx);
+    cg_loop_end(cg, &ky);
+    cg_loop_end(cg, &ci);
+}
+
+static LLVMValueRef example_ptr(Cg *cg, LLVMValueRef base, LLVMValueRef b, int64_t size) {
+    return cg_gep(cg, base, cg_mul(cg, b, cg_i64(cg, size)));
+}
+
+static void emit_conv_forward(Cg *cg, const Node *node, const ConvGeometry *q) {
+    bool has_bias = node->bias >= 0;
+    LLVMValueRef y = LLVMGetParam(cg->fn, 0), x = LLVMGetParam(cg->fn, 1), w = LLVMGetParam(cg->fn, 2);
+    LLVMValueRef bias = has_bias ? LLVMGetParam(cg->fn, 3) : NULL;
+    LLVMValueRef col = LLVMGetParam(cg->fn, has_bias ? 4 : 3), n = LLVMGetParam(cg->fn, has_bias ? 5 : 4);
+    int64_t ckk = q->C * q->KH * q->KW, ohw = q->OH * q->OW;
+    bool act_in_gemm = node->fused_act == OP_RELU || node->fused_act == OP_SIGMOID;
+    CgLoop b = cg_loop_begin(cg, cg_i64(cg, 0), n, "b");
+    emit_im2col(cg, q, example_ptr(cg, x, b.iv, q->C * q->H * q->W), col, false);
+    LLVMValueRef y_b = example_ptr(cg, y, b.iv, q->F * ohw);
+    CgGemm g = {.c = y_b, .a = w, .b = col, .bias = bias, .row_bias = true, .M = cg_i64(cg, q->F), .P = cg_i64(cg, ckk),
+                .J = ohw, .a_rs = ckk, .a_cs = 1, .b_rs = ohw, .c_rs = ohw, .scale = 1.0,
+                .act = act_in_gemm ? node->fused_act : OP_INPUT};
+    cg_gemm(cg, &g);
+    if (node->fused_act != OP_INPUT && !act_in_gemm) {
+        CgLoop i = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->F * ohw), "i");
+        cg_store(cg, cg_activation(cg, node->fused_act, cg_load(cg, y_b, i.iv)), y_b, i.iv);
+        cg_loop_end(cg, &i);
+    }
+    cg_loop_end(cg, &b);
+}
+
+/* dW^T[CKK,F] accumulates col_b dy_b^T over the batch (contiguous im2col, and only the small
+ * dy_b is transposed); one transpose at the end writes dW[F,CKK] in PyTorch's layout. */
+static void emit_conv_dw(Cg *cg, const Node *node, const ConvGeometry *q) {
+    LLVMValueRef dw = LLVMGetParam(cg->fn, 0), dy = LLVMGetParam(cg->fn, 1), x = LLVMGetParam(cg->fn, 2);
+    LLVMValueRef scratch = LLVMGetParam(cg->fn, 3), n = LLVMGetParam(cg->fn, 4);
+    int64_t ckk = q->C * q->KH * q->KW, ohw = q->OH * q->OW;
+    LLVMValueRef col = scratch;                                   /* [CKK, OHW] */
+    LLVMValueRef dyt = cg_gep(cg, scratch, cg_i64(cg, ckk * ohw)); /* [OHW, F] */
+    LLVMValueRef dwt = cg_gep(cg, scratch, cg_i64(cg, ckk * ohw + ohw * q->F)); /* [CKK, F] */
+    CgLoop z = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, ckk * q->F), "z");
+    cg_store(cg, cg_const(cg, 0), dwt, z.iv);
+    cg_loop_end(cg, &z);
+    CgLoop b = cg_loop_begin(cg, cg_i64(cg, 0), n, "b");
+    emit_im2col(cg, q, example_ptr(cg, x, b.iv, q->C * q->H * q->W), col, false);
+    LLVMValueRef dy_b = example_ptr(cg, dy, b.iv, q->F * ohw);
+    CgLoop f = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->F), "f");
+    CgLoop j = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, ohw), "j");
+    cg_store(cg, cg_load(cg, dy_b, cg_add(cg, cg_mul(cg, f.iv, cg_i64(cg, ohw)), j.iv)), dyt,
+             cg_add(cg, cg_mul(cg, j.iv, cg_i64(cg, q->F)), f.iv));
+    cg_loop_end(cg, &j);
+    cg_loop_end(cg, &f);
+    CgGemm g = {.c = dwt, .a = col, .b = dyt, .M = cg_i64(cg, ckk), .P = cg_i64(cg, ohw), .J = q->F,
+                .a_rs = ohw, .a_cs = 1, .b_rs = q->F, .c_rs = q->F, .scale = 1.0, .act = OP_INPUT, .accumulate = true};
+    cg_gemm(cg, &g);
+    cg_loop_end(cg, &b);
+    CgLoop o = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->F), "o");
+    CgLoop p = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, ckk), "p");
+    LLVMValueRef v = cg_load(cg, dwt, cg_add(cg, cg_mul(cg, p.iv, cg_i64(cg, q->F)), o.iv));
+    if (node->scale != 1.0) v = cg_fmul(cg, v, cg_const(cg, node->scale));
+    cg_store(cg, v, dw, cg_add(cg, cg_mul(cg, o.iv, cg_i64(cg, ckk)), p.iv));
+    cg_loop_end(cg, &p);
+    cg_loop_end(cg, &o);
+}
+
+static void emit_conv_db(Cg *cg, const Node *node, const ConvGeometry *q) {
+    LLVMValueRef db = LLVMGetParam(cg->fn, 0), dy = LLVMGetParam(cg->fn, 1), n = LLVMGetParam(cg->fn, 2);
+    int64_t ohw = q->OH * q->OW;
+    LLVMValueRef sum = cg_var(cg, cg->elem, "sum");
+    CgLoop f = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->F), "f");
+    LLVMBuildStore(cg->b, cg_const(cg, 0), sum);
+    CgLoop b = cg_loop_begin(cg, cg_i64(cg, 0), n, "b");
+    LLVMValueRef row = cg_add(cg, cg_mul(cg, b.iv, cg_i64(cg, q->F * ohw)), cg_mul(cg, f.iv, cg_i64(cg, ohw)));
+    CgLoop j = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, ohw), "j");
+    LLVMBuildStore(cg->b, cg_fadd(cg, LLVMBuildLoad2(cg->b, cg->elem, sum, ""), cg_load(cg, dy, cg_add(cg, row, j.iv))), sum);
+    cg_loop_end(cg, &j);
+    cg_loop_end(cg, &b);
+    LLVMValueRef v = LLVMBuildLoad2(cg->b, cg->elem, sum, "");
+    if (node->scale != 1.0) v = cg_fmul(cg, v, cg_const(cg, node->scale));
+    cg_store(cg, v, db, f.iv);
+    cg_loop_end(cg, &f);
+}
+
+static void emit_conv_dx(Cg *cg, const ConvGeometry *q) {
+    LLVMValueRef dx = LLVMGetParam(cg->fn, 0), dy = LLVMGetParam(cg->fn, 1), w = LLVMGetParam(cg->fn, 2);
+    LLVMValueRef dcol = LLVMGetParam(cg->fn, 3), n = LLVMGetParam(cg->fn, 4);
+    int64_t ckk = q->C * q->KH * q->KW, ohw = q->OH * q->OW;
+    CgLoop b = cg_loop_begin(cg, cg_i64(cg, 0), n, "b");
+    CgGemm g = {.c = dcol, .a = w, .b = example_ptr(cg, dy, b.iv, q->F * ohw), .M = cg_i64(cg, ckk), .P = cg_i64(cg, q->F),
+                .J = ohw, .a_rs = 1, .a_cs = ckk, .b_rs = ohw, .c_rs = ohw, .scale = 1.0, .act = OP_INPUT};
+    cg_gemm(cg, &g);
+    emit_col2im(cg, q, dcol, example_ptr(cg, dx, b.iv, q->C * q->H * q->W));
+    cg_loop_end(cg, &b);
+}
+
+/* Pools: one loop nest over (b, c, oy, ox) and the window (ky, kx). */
+static void emit_pool(Cg *cg, const Node *node, const ConvGeometry *q) {
+    bool grad = node->op == OP_MAXPOOL_GRAD || node->op == OP_AVGPOOL_GRAD;
+    bool max = node->op == OP_MAXPOOL || node->op == OP_MAXPOOL_GRAD;
+    LLVMValueRef out = LLVMGetParam(cg->fn, 0), in = LLVMGetParam(cg->fn, 1);
+    LLVMValueRef x = node->op == OP_MAXPOOL_GRAD ? LLVMGetParam(cg->fn, 2) : NULL;
+    LLVMValueRef y = node->op == OP_MAXPOOL_GRAD ? LLVMGetParam(cg->fn, 3) : NULL;
+    LLVMValueRef n = LLVMGetParam(cg->fn, node->op == OP_MAXPOOL_GRAD ? 4 : 2);
+    int64_t in_size = q->C * q->H * q->W, out_size = q->C * q->OH * q->OW;
+    LLVMValueRef acc = cg_var(cg, cg->elem, "acc");
+    LLVMValueRef found = cg_var(cg, cg->i1, "found");
+    LLVMValueRef inv = cg_const(cg, 1.0 / (double)(q->KH * q->KW));
+    if (grad) { /* dx starts at zero; windows may overlap when stride < kernel */
+        CgLoop z = cg_loop_begin(cg, cg_i64(cg, 0), cg_mul(cg, n, cg_i64(cg, in_size)), "z");
+        cg_store(cg, cg_const(cg, 0), out, z.iv);
+        cg_loop_end(cg, &z);
+    }
+    CgLoop b = cg_loop_begin(cg, cg_i64(cg, 0), n, "b");
+    CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->C), "c");
+    LLVMValueRef in_base = cg_add(cg, cg_mul(cg, b.iv, cg_i64(cg, in_size)), cg_mul(cg, c.iv, cg_i64(cg, q->H * q->W)));
+    LLVMValueRef out_base = cg_add(cg, cg_mul(cg, b.iv, cg_i64(cg, out_size)), cg_mul(cg, c.iv, cg_i64(cg, q->OH * q->OW)));
+    CgLoop oy = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->OH), "oy");
+    CgLoop ox = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->OW), "ox");
+    LLVMValueRef o = cg_add(cg, out_base, cg_add(cg, cg_mul(cg, oy.iv, cg_i64(cg, q->OW)), ox.iv));
+    LLVMValueRef target = NULL, dy = NULL;
+    if (!grad) LLVMBuildStore(cg->b, max ? cg_const(cg, -HUGE_VAL) : cg_const(cg, 0), acc);
+    if (grad) dy = cg_load(cg, in, o);
+    if (node->op == OP_MAXPOOL_GRAD) {
+        target = cg_load(cg, y, o);
+        LLVMBuildStore(cg->b, LLVMConstInt(cg->i1, 0, 0), found);
+    }
+    CgLoop ky = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->KH), "ky");
+    CgLoop kx = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->KW), "kx");
+    LLVMValueRef iy = cg_add(cg, cg_mul(cg, oy.iv, cg_i64(cg, q->S)), ky.iv);
+    LLVMValueRef ix = cg_add(cg, cg_mul(cg, ox.iv, cg_i64(cg, q->S)), kx.iv);
+    LLVMValueRef at = cg_add(cg, in_base, cg_add(cg, cg_mul(cg, iy, cg_i64(cg, q->W)), ix));
+    switch (node->op) {
+    case OP_MAXPOOL:
+        LLVMBuildStore(cg->b, cg_max(cg, LLVMBuildLoad2(cg->b, cg->elem, acc, ""), cg_load(cg, in, at)), acc);
+        break;
+    case OP_AVGPOOL:
+        LLVMBuildStore(cg->b, cg_fadd(cg, LLVMBuildLoad2(cg->b, cg->elem, acc, ""), cg_load(cg, in, at)), acc);
+        break;
+    case OP_MAXPOOL_GRAD: {
+        LLVMValueRef seen = LLVMBuildLoad2(cg->b, cg->i1, found, "");
+        LLVMValueRef equal = LLVMBuildFCmp(cg->b, LLVMRealOEQ, cg_load(cg, x, at), target, "");
+        LLVMValueRef hit = LLVMBuildAnd(cg->b, equal, LLVMBuildNot(cg->b, seen, ""), "");
+        LLVMBuildStore(cg->b, LLVMBuildOr(cg->b, seen, hit, ""), found);
+        LLVMValueRef add = LLVMBuildSelect(cg->b, hit, dy, cg_const(cg, 0), "");
+        cg_store(cg, cg_fadd(cg, cg_load(cg, out, at), add), out, at);
+        break;
+    }
+    default: /* avgpool_grad */
+        cg_store(cg, cg_fadd(cg, cg_load(cg, out, at), cg_fmul(cg, dy, inv)), out, at);
+        break;
+    }
+    cg_loop_end(cg, &kx);
+    cg_loop_end(cg, &ky);
+    if (node->op == OP_MAXPOOL) cg_store(cg, LLVMBuildLoad2(cg->b, cg->elem, acc, ""), out, o);
+    if (node->op == OP_AVGPOOL) cg_store(cg, cg_fmul(cg, LLVMBuildLoad2(cg->b, cg->elem, acc, ""), inv), out, o);
+    cg_loop_end(cg, &ox);
+    cg_loop_end(cg, &oy);
+    cg_loop_end(cg, &c);
+    cg_loop_end(cg, &b);
+}
+
+LLVMValueRef cg_conv_kernel(Cg *cg, const Node *node) {
+    char name[96];
+    snprintf(name, sizeof name, "k%d_%s_%s", node->id, graph_op_names[node->op], cg->f64 ? "f64" : "f32");
+    ConvGeometry q = conv_geometry(cg->g, node);
+    LLVMValueRef fn;
+    switch (node->op) {
+    case OP_CONV2D:
+        fn = cg_kernel_begin(cg, name, node->bias >= 0 ? 5 : 4);
+        emit_conv_forward(cg, node, &q);
+        break;
+    case OP_CONV2D_DW: fn = cg_kernel_begin(cg, name, 4); emit_conv_dw(cg, node, &q); break;
+    case OP_CONV2D_DB: fn = cg_kernel_begin(cg, name, 2); emit_conv_db(cg, node, &q); break;
+    case OP_CONV2D_DX: fn = cg_kernel_begin(cg, name, 4); emit_conv_dx(cg, &q); break;
+    case OP_MAXPOOL_GRAD: fn = cg_kernel_begin(cg, name, 4); emit_pool(cg, node, &q); break;
+    default: fn = cg_kernel_begin(cg, name, 2); emit_pool(cg, node, &q); break;
+    }
+    cg_kernel_end(cg);
+    return fn;
+}
