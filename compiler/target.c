@@ -176,7 +176,11 @@ int target_emit(LLVMModuleRef module, const TargetOptions *o) {
     }
     char linked[PATH_MAX];
     snprintf(linked, sizeof linked, "%s.%ld.tmp", o->output, (long)getpid());
+#ifdef NNC_RUNTIME_LINK_FLAG
+    char *argv[] = {"cc", "-o", linked, object, (char *)o->runtime_lib, "-lz", "-lm", "-lpthread", NNC_RUNTIME_LINK_FLAG, NULL};
+#else
     char *argv[] = {"cc", "-o", linked, object, (char *)o->runtime_lib, "-lz", "-lm", "-lpthread", NULL};
+#endif
     int rc = target_spawn(argv, o->verbose);
     unlink(object);
     if (rc != 0) {
