@@ -9,7 +9,12 @@
  * A tile of MR rows x NR vectors of C stays in registers (MR*NR accumulators) while p runs, so
  * each step loads NR vectors of B and MR scalars of A for MR*NR fused multiply-adds. Columns are
  * static (J is known at compile time): full tiles, then the remaining vectors with a masked last
- * one. Rows may be runtime (the batch): full MR-row tiles, then single rows. */
+ * one. Rows may be runtime (the batch): full MR-row tiles, then single rows.
+ *
+ * Large products are split across threads by row blocks through the runtime's
+ * nnrt_parallel_for; each row block is computed by one thread with the same code as in a serial
+ * run, so results do not depend on the thread count. */
+#include <stdio.h>
 #include <string.h>
 
 #include "cg.h"
@@ -124,14 +129,85 @@ static void cg_gemm_rows(Cg *cg, const CgGemm *g, LLVMValueRef i0, int mr, unsig
     if (rest > 0) cg_gemm_tile(cg, g, i0, j0, (GemmTile){mr, rest, tail ? tail : (int)lanes}, lanes);
 }
 
+/* Row blocks [begin, end) of MR rows each; the last block may hold fewer rows, done one by one.
+ * Serial and threaded runs use the same tiles, so every element sees the same arithmetic. */
+static void cg_gemm_blocks(Cg *cg, const CgGemm *g, LLVMValueRef begin, LLVMValueRef end, unsigned lanes) {
+    CgLoop t = cg_loop_begin(cg, begin, end, "block");
+    LLVMValueRef row0 = cg_mul(cg, t.iv, cg_i64(cg, GEMM_MR));
+    LLVMValueRef full = LLVMBuildICmp(cg->b, LLVMIntSLE, cg_add(cg, row0, cg_i64(cg, GEMM_MR)), g->M, "");
+    LLVMBasicBlockRef full_bb = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "full");
+    LLVMBasicBlockRef part_bb = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "partial");
+    LLVMBasicBlockRef join_bb = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "join");
+    LLVMBuildCondBr(cg->b, full, full_bb, part_bb);
+    LLVMPositionBuilderAtEnd(cg->b, full_bb);
+    cg_gemm_rows(cg, g, row0, GEMM_MR, lanes);
+    LLVMBuildBr(cg->b, join_bb);
+    LLVMPositionBuilderAtEnd(cg->b, part_bb);
+    CgLoop i = cg_loop_begin(cg, row0, g->M, "i");
+    cg_gemm_rows(cg, g, i.iv, 1, lanes);
+    cg_loop_end(cg, &i);
+    LLVMBuildBr(cg->b, join_bb);
+    LLVMPositionBuilderAtEnd(cg->b, join_bb);
+    cg_loop_end(cg, &t);
+}
+
+/* Fused multiply-adds below which splitting across threads costs more than it saves. */
+enum { GEMM_PARALLEL_MIN_FMAS = 1 << 16 };
+
+static int64_t cg_const_or(LLVMValueRef v, int64_t fallback) {
+    return LLVMIsAConstantInt(v) ? LLVMConstIntGetSExtValue(v) : fallback;
+}
+
 void cg_gemm(Cg *cg, const CgGemm *g) {
     /* 64-byte vectors: 16 floats or 8 doubles (two halves on AVX2 targets, still correct). */
     unsigned lanes = cg->f64 ? 8 : 16;
-    LLVMValueRef blocks = LLVMBuildSDiv(cg->b, g->M, cg_i64(cg, GEMM_MR), "");
-    CgLoop ib = cg_loop_begin(cg, cg_i64(cg, 0), blocks, "ib");
-    cg_gemm_rows(cg, g, cg_mul(cg, ib.iv, cg_i64(cg, GEMM_MR)), GEMM_MR, lanes);
-    cg_loop_end(cg, &ib);
-    CgLoop i = cg_loop_begin(cg, cg_mul(cg, blocks, cg_i64(cg, GEMM_MR)), g->M, "i");
-    cg_gemm_rows(cg, g, i.iv, 1, lanes);
-    cg_loop_end(cg, &i);
+    LLVMValueRef blocks = LLVMBuildSDiv(cg->b, cg_add(cg, g->M, cg_i64(cg, GEMM_MR - 1)), cg_i64(cg, GEMM_MR), "");
+    /* A runtime M is the batch (times positions): assume 64 rows when estimating the work. */
+    int64_t work = cg_const_or(g->M, 64) * cg_const_or(g->P, 64) * g->J;
+    if (cg->f64 || work < GEMM_PARALLEL_MIN_FMAS) {
+        cg_gemm_blocks(cg, g, cg_i64(cg, 0), blocks, lanes);
+        return;
+    }
+    /* Outline the blocks into task(ctx, begin, end) and hand them to nnrt_parallel_for; ctx
+     * carries the operands (pointers and the runtime sizes). */
+    LLVMTypeRef fields[6] = {cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->i64, cg->i64};
+    LLVMTypeRef ctx_type = LLVMStructTypeInContext(cg->ctx, fields, 6, false);
+    LLVMValueRef values[6] = {g->c, g->a, g->b, g->bias ? g->bias : LLVMConstNull(cg->ptr), g->M, g->P};
+    LLVMValueRef ctx = cg_var(cg, ctx_type, "gemm_ctx");
+    for (unsigned i = 0; i < 6; i++) LLVMBuildStore(cg->b, values[i], LLVMBuildStructGEP2(cg->b, ctx_type, ctx, i, ""));
+
+    LLVMValueRef saved_fn = cg->fn;
+    LLVMBasicBlockRef saved_entry = cg->entry_block, saved_block = LLVMGetInsertBlock(cg->b);
+    LLVMTypeRef task_params[3] = {cg->ptr, cg->i64, cg->i64};
+    LLVMTypeRef task_type = LLVMFunctionType(cg->void_type, task_params, 3, false);
+    char name[128];
+    snprintf(name, sizeof name, "%s.rows", LLVMGetValueName(saved_fn));
+    LLVMValueRef task = LLVMAddFunction(cg->mod, name, task_type);
+    LLVMSetLinkage(task, LLVMInternalLinkage);
+    cg->fn = task;
+    cg->entry_block = LLVMAppendBasicBlockInContext(cg->ctx, task, "entry");
+    LLVMPositionBuilderAtEnd(cg->b, cg->entry_block);
+    LLVMValueRef arg = LLVMGetParam(task, 0);
+    LLVMValueRef loaded[6];
+    for (unsigned i = 0; i < 6; i++)
+        loaded[i] = LLVMBuildLoad2(cg->b, fields[i], LLVMBuildStructGEP2(cg->b, ctx_type, arg, i, ""), "");
+    CgGemm inner = *g;
+    inner.c = loaded[0];
+    inner.a = loaded[1];
+    inner.b = loaded[2];
+    inner.bias = g->bias ? loaded[3] : NULL;
+    inner.M = loaded[4];
+    inner.P = loaded[5];
+    cg_gemm_blocks(cg, &inner, LLVMGetParam(task, 1), LLVMGetParam(task, 2), lanes);
+    LLVMBuildRetVoid(cg->b);
+    cg->fn = saved_fn;
+    cg->entry_block = saved_entry;
+    LLVMPositionBuilderAtEnd(cg->b, saved_block);
+
+    LLVMTypeRef pf_params[3] = {cg->i64, cg->ptr, cg->ptr};
+    LLVMTypeRef pf_type = LLVMFunctionType(cg->void_type, pf_params, 3, false);
+    LLVMValueRef pf = LLVMGetNamedFunction(cg->mod, "nnrt_parallel_for");
+    if (!pf) pf = LLVMAddFunction(cg->mod, "nnrt_parallel_for", pf_type);
+    LLVMValueRef args[3] = {blocks, task, ctx};
+    LLVMBuildCall2(cg->b, pf_type, pf, args, 3, "");
 }

@@ -343,11 +343,15 @@ int nnrt_main(const NnrtModel *m, int argc, char **argv) {
         }
         if (set_option((OptId)id, val, &cfg) != 0) return 1;
     }
+    if (nnrt_threads_start(cfg.threads) != 0) return 1;
+    int status;
     switch (bit) {
-    case CMD_TRAIN: return nnrt_cmd_train(m, &cfg);
-    case CMD_EVAL: return nnrt_cmd_eval(m, &cfg);
-    case CMD_PREDICT: return nnrt_cmd_predict(m, &cfg, input);
-    case CMD_GRADCHECK: return nnrt_cmd_gradcheck(m, cfg.seed);
-    default: print_summary(m); return 0;
+    case CMD_TRAIN: status = nnrt_cmd_train(m, &cfg); break;
+    case CMD_EVAL: status = nnrt_cmd_eval(m, &cfg); break;
+    case CMD_PREDICT: status = nnrt_cmd_predict(m, &cfg, input); break;
+    case CMD_GRADCHECK: status = nnrt_cmd_gradcheck(m, cfg.seed); break;
+    default: print_summary(m); status = 0; break;
     }
+    nnrt_threads_stop();
+    return status;
 }

@@ -303,4 +303,8 @@ void nnrt_progress_begin(NnrtProgress *p, int enabled, int64_t epoch, int64_t ep
 void nnrt_progress_update(NnrtProgress *p, int64_t done, double running_loss);
 void nnrt_progress_end(NnrtProgress *p);
 
+/* threads.c: the pool behind nnrt_parallel_for; started once by nnrt_main with --threads. */
+int nnrt_threads_start(int64_t threads);
+void nnrt_threads_stop(void);
+
 #endif /* NNRT_INTERNAL_H */

@@ -34,7 +34,7 @@
 extern "C" {
 #endif
 
-#define NNRT_ABI_VERSION 1
+#define NNRT_ABI_VERSION 2
 #define NNRT_MAX_RANK 8
 
 /* How a parameter tensor is initialized (deterministically from the seed). */
@@ -149,6 +149,12 @@ typedef struct NnrtModel {
 
 /* The descriptor every generated object defines. */
 extern const NnrtModel nnrt_model;
+
+/* Work splitting for generated kernels: runs task(ctx, begin, end) over [0, count) cut into one
+ * contiguous chunk per thread (--threads), and returns when every chunk is done. The chunk bounds
+ * depend only on count and the thread count. Safe to call with count 0 or 1 (runs inline). */
+typedef void (*NnrtTask)(void *ctx, int64_t begin, int64_t end);
+void nnrt_parallel_for(int64_t count, NnrtTask task, void *ctx);
 
 /* Runtime entry point used by the runtime's main(); exposed so tests can drive a model
  * descriptor written by hand. Returns the process exit status. */
