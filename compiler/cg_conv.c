@@ -61,35 +61,52 @@ static void conv_valid_columns(Cg *cg, const ConvGeometry *q, LLVMValueRef kx, L
     *hi = end;
 }
 
+/* The loop nest im2col and col2im share: over (ci, ky, kx) — the column-matrix row p — and the
+ * output rows oy, with the valid output columns [lo, hi) of each and the input-row offset. */
+typedef struct ConvRows {
+    CgLoop ci, ky, kx, oy;
+    LLVMValueRef p;       /* (ci*KH + ky)*KW + kx */
+    LLVMValueRef lo, hi;  /* output columns that read inside the image */
+    LLVMValueRef x_row;   /* index of input pixel (ci, iy, -P + kx): add ox*S */
+} ConvRows;
+
+static ConvRows conv_rows_begin(Cg *cg, const ConvGeometry *q) {
+    ConvRows r;
+    r.ci = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->C), "ci");
+    r.ky = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->KH), "ky");
+    r.kx = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->KW), "kx");
+    r.p = cg_add(cg, cg_mul(cg, cg_add(cg, cg_mul(cg, r.ci.iv, cg_i64(cg, q->KH)), r.ky.iv), cg_i64(cg, q->KW)), r.kx.iv);
+    r.oy = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->OH), "oy");
+    LLVMValueRef iy = cg_add(cg, cg_mul(cg, r.oy.iv, cg_i64(cg, q->S)), LLVMBuildSub(cg->b, r.ky.iv, cg_i64(cg, q->P), ""));
+    LLVMValueRef y_ok = LLVMBuildICmp(cg->b, LLVMIntULT, iy, cg_i64(cg, q->H), ""); /* 0 <= iy < H */
+    conv_valid_columns(cg, q, r.kx.iv, y_ok, &r.lo, &r.hi);
+    r.x_row = cg_add(cg, cg_mul(cg, cg_add(cg, cg_mul(cg, r.ci.iv, cg_i64(cg, q->H)), iy), cg_i64(cg, q->W)),
+                     LLVMBuildSub(cg->b, r.kx.iv, cg_i64(cg, q->P), ""));
+    return r;
+}
+
+static void conv_rows_end(Cg *cg, ConvRows *r) {
+    cg_loop_end(cg, &r->oy);
+    cg_loop_end(cg, &r->kx);
+    cg_loop_end(cg, &r->ky);
+    cg_loop_end(cg, &r->ci);
+}
+
 /* im2col of one example: col[(ci*KH+ky)*KW+kx, oy*OW+ox] (or col^T when `transposed`), zeros
  * where the window reads outside the image. */
 static void emit_im2col(Cg *cg, const ConvGeometry *q, LLVMValueRef x_b, LLVMValueRef col, bool transposed) {
     int64_t ckk = q->C * q->KH * q->KW, ohw = q->OH * q->OW;
-    CgLoop ci = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->C), "ci");
-    CgLoop ky = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->KH), "ky");
-    CgLoop kx = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->KW), "kx");
-    LLVMValueRef p = cg_add(cg, cg_mul(cg, cg_add(cg, cg_mul(cg, ci.iv, cg_i64(cg, q->KH)), ky.iv), cg_i64(cg, q->KW)), kx.iv);
-    CgLoop oy = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->OH), "oy");
-    LLVMValueRef iy = cg_add(cg, cg_mul(cg, oy.iv, cg_i64(cg, q->S)), LLVMBuildSub(cg->b, ky.iv, cg_i64(cg, q->P), ""));
-    LLVMValueRef y_ok = LLVMBuildICmp(cg->b, LLVMIntULT, iy, cg_i64(cg, q->H), ""); /* 0 <= iy < H */
-    LLVMValueRef lo, hi;
-    conv_valid_columns(cg, q, kx.iv, y_ok, &lo, &hi);
-    LLVMValueRef row = cg_mul(cg, oy.iv, cg_i64(cg, q->OW));
-    /* the source row start; only used when the row is inside the image */
-    LLVMValueRef src_row = cg_add(cg, cg_mul(cg, cg_add(cg, cg_mul(cg, ci.iv, cg_i64(cg, q->H)), iy), cg_i64(cg, q->W)),
-                                  LLVMBuildSub(cg->b, kx.iv, cg_i64(cg, q->P), ""));
-    LLVMValueRef bounds[4] = {cg_i64(cg, 0), lo, hi, cg_i64(cg, q->OW)};
+    ConvRows r = conv_rows_begin(cg, q);
+    LLVMValueRef row = cg_mul(cg, r.oy.iv, cg_i64(cg, q->OW));
+    LLVMValueRef bounds[4] = {cg_i64(cg, 0), r.lo, r.hi, cg_i64(cg, q->OW)};
     for (int part = 0; part < 3; part++) {
         CgLoop ox = cg_loop_begin(cg, bounds[part], bounds[part + 1], "ox");
-        LLVMValueRef v = part == 1 ? cg_load(cg, x_b, cg_add(cg, src_row, cg_mul(cg, ox.iv, cg_i64(cg, q->S)))) : cg_const(cg, 0);
+        LLVMValueRef v = part == 1 ? cg_load(cg, x_b, cg_add(cg, r.x_row, cg_mul(cg, ox.iv, cg_i64(cg, q->S)))) : cg_const(cg, 0);
         LLVMValueRef j = cg_add(cg, row, ox.iv);
-        cg_store(cg, v, col, transposed ? cg_add(cg, cg_mul(cg, j, cg_i64(cg, ckk)), p) : cg_add(cg, cg_mul(cg, p, cg_i64(cg, ohw)), j));
+        cg_store(cg, v, col, transposed ? cg_add(cg, cg_mul(cg, j, cg_i64(cg, ckk)), r.p) : cg_add(cg, cg_mul(cg, r.p, cg_i64(cg, ohw)), j));
         cg_loop_end(cg, &ox);
     }
-    cg_loop_end(cg, &oy);
-    cg_loop_end(cg, &kx);
-    cg_loop_end(cg, &ky);
-    cg_loop_end(cg, &ci);
+    conv_rows_end(cg, &r);
 }
 
 /* dx_b = col2im(dcol): each column entry is added back to the pixel it was read from. */
@@ -98,26 +115,13 @@ static void emit_col2im(Cg *cg, const ConvGeometry *q, LLVMValueRef dcol, LLVMVa
     CgLoop z = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->C * q->H * q->W), "z");
     cg_store(cg, cg_const(cg, 0), dx_b, z.iv);
     cg_loop_end(cg, &z);
-    CgLoop ci = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->C), "ci");
-    CgLoop ky = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->KH), "ky");
-    CgLoop kx = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->KW), "kx");
-    LLVMValueRef p = cg_add(cg, cg_mul(cg, cg_add(cg, cg_mul(cg, ci.iv, cg_i64(cg, q->KH)), ky.iv), cg_i64(cg, q->KW)), kx.iv);
-    CgLoop oy = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->OH), "oy");
-    LLVMValueRef iy = cg_add(cg, cg_mul(cg, oy.iv, cg_i64(cg, q->S)), LLVMBuildSub(cg->b, ky.iv, cg_i64(cg, q->P), ""));
-    LLVMValueRef y_ok = LLVMBuildICmp(cg->b, LLVMIntULT, iy, cg_i64(cg, q->H), "");
-    LLVMValueRef lo, hi;
-    conv_valid_columns(cg, q, kx.iv, y_ok, &lo, &hi);
-    LLVMValueRef dst_row = cg_add(cg, cg_mul(cg, cg_add(cg, cg_mul(cg, ci.iv, cg_i64(cg, q->H)), iy), cg_i64(cg, q->W)),
-                                  LLVMBuildSub(cg->b, kx.iv, cg_i64(cg, q->P), ""));
-    LLVMValueRef src_row = cg_add(cg, cg_mul(cg, p, cg_i64(cg, ohw)), cg_mul(cg, oy.iv, cg_i64(cg, q->OW)));
-    CgLoop ox = cg_loop_begin(cg, lo, hi, "ox");
-    LLVMValueRef dst = cg_add(cg, dst_row, cg_mul(cg, ox.iv, cg_i64(cg, q->S)));
+    ConvRows r = conv_rows_begin(cg, q);
+    LLVMValueRef src_row = cg_add(cg, cg_mul(cg, r.p, cg_i64(cg, ohw)), cg_mul(cg, r.oy.iv, cg_i64(cg, q->OW)));
+    CgLoop ox = cg_loop_begin(cg, r.lo, r.hi, "ox");
+    LLVMValueRef dst = cg_add(cg, r.x_row, cg_mul(cg, ox.iv, cg_i64(cg, q->S)));
     cg_store(cg, cg_fadd(cg, cg_load(cg, dx_b, dst), cg_load(cg, dcol, cg_add(cg, src_row, ox.iv))), dx_b, dst);
     cg_loop_end(cg, &ox);
-    cg_loop_end(cg, &oy);
-    cg_loop_end(cg, &kx);
-    cg_loop_end(cg, &ky);
-    cg_loop_end(cg, &ci);
+    conv_rows_end(cg, &r);
 }
 
 static LLVMValueRef example_ptr(Cg *cg, LLVMValueRef base, LLVMValueRef b, int64_t size) {
