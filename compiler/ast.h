@@ -32,6 +32,8 @@ typedef struct Expr {
     bool has_parens;   /* EXPR_CALL: written with (...) */
     char op;           /* EXPR_BINARY: '+', '-', '*', '/' */
     struct Expr *lhs, *rhs; /* EXPR_BINARY; EXPR_NEGATE uses lhs */
+    int depth;         /* nesting depth of the subtree: the parser bounds it (EXPR_MAX_DEPTH) so
+                          that the recursive walks after it cannot exhaust the stack */
 } Expr;
 
 struct Arg {

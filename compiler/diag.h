@@ -5,11 +5,17 @@
  *       ^~~~~~
  *     FILE:LINE:COL: note: MESSAGE
  *
- * Spans are byte offsets into the source text; line and column are computed only when printing.
- * Every stage reports through one Diag and returns a status; nothing here exits. */
+ * Spans are byte offsets into the source text; line and column (in bytes, like clang) are
+ * computed only when printing. Every stage reports through one Diag and returns a status;
+ * nothing here exits.
+ *
+ * An error identical to one already printed (same span, same message: a mistake inside a block
+ * that is instantiated twice) is counted but not printed again, nor are its notes. After
+ * `max_errors` printed errors the rest are only counted. */
 #ifndef NNC_DIAG_H
 #define NNC_DIAG_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 typedef struct Span {
@@ -18,13 +24,30 @@ typedef struct Span {
 
 #define SPAN_NONE ((Span){-1, -1})
 
+struct Diag;
+/* Prints context notes for an error (e.g. "in block 'b' instantiated here"); `data` is what
+ * Diag.context_data was when the error was reported. Called after the error's own notes. */
+typedef void DiagContextFn(struct Diag *diag, const void *data);
+
+enum { DIAG_REMEMBERED = 64 };
+
 typedef struct Diag {
     const char *path;  /* as given on the command line */
     const char *text;  /* the whole source, NUL-terminated */
     int length;
-    int error_count;
+    int error_count;   /* every error, printed or not */
     int max_errors;    /* stop printing after this many (0 = unlimited) */
     FILE *out;
+    /* Context notes: set by the stage that knows the context (sema: the block instance). */
+    DiagContextFn *context_fn;
+    const void *context_data;
+    /* private */
+    int printed_errors;
+    bool skip_notes;           /* the last error was not printed: drop its notes */
+    const void *pending_context;
+    unsigned remembered[DIAG_REMEMBERED]; /* hashes of printed errors, for de-duplication */
+    int remembered_count;
+    int cursor_offset, cursor_line, cursor_line_start; /* line/column lookups scan on from here */
 } Diag;
 
 void diag_init(Diag *diag, const char *path, const char *text, int length, FILE *out);
@@ -32,6 +55,13 @@ void diag_error(Diag *diag, Span span, const char *fmt, ...) __attribute__((form
 void diag_note(Diag *diag, Span span, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Errors about the command line (no source location): "nnc: error: ..." */
 void diag_cmdline_error(Diag *diag, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prints the context notes still owed to the last error; stages that set context_fn call this
+ * before they return. */
+void diag_flush(Diag *diag);
+/* True once further errors would not be printed: callers may skip costly suggestions. */
+bool diag_muted(const Diag *diag);
+/* Line and column of a byte offset. The cost is the distance from the previous lookup, so a
+ * token dump is linear in the file's length. */
 void diag_line_col(const Diag *diag, int offset, int *line, int *col);
 Span span_join(Span a, Span b);
 

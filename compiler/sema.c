@@ -5,11 +5,15 @@
  * instance prefix (conv_block0.conv2d0). Each op call is bound against a declarative signature
  * (positional, keyword, defaults), so every op validates its keyword arguments the same way and
  * misspellings get a "did you mean". A failed expression yields VAL_ERROR, which later checks
- * accept silently: one mistake gives one message, and independent mistakes are all reported. */
+ * accept silently: one mistake gives one message, and independent mistakes are all reported.
+ * An error inside a block instance is followed by "in block 'b' instantiated here" notes, and
+ * blocks that are never called are still checked for what needs no shapes. Names are looked up
+ * in hash maps and the SEMA_MAX_* limits bound time, memory and recursion depth, so a hostile
+ * source gets a message, not a hang or a crash (tests/lit/hostile, tests/fuzz). */
 #include "sema.h"
 
 #include <math.h>
-#include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +29,79 @@ typedef struct Value {
     int node;
 } Value;
 
+/* Limits that keep hostile or mistaken sources from hanging the compiler or overflowing sizes.
+ * Each is far beyond any real model of this language version. */
+enum {
+    SEMA_MAX_NODES = 20000,       /* graph nodes (operations) in the forward pass */
+    SEMA_MAX_INSTANCES = 10000,   /* block instantiations in the whole model */
+    SEMA_MAX_BLOCK_DEPTH = 64,    /* blocks instantiating blocks */
+    SEMA_MAX_EVAL_DEPTH = 2000,   /* nested expressions, through block instances (C stack) */
+};
+#define SEMA_MAX_ELEMENTS 2147483648.0    /* per-example elements of one tensor (2^31) */
+#define SEMA_MAX_PARAMETERS 4294967296.0  /* parameters of the whole model (2^32) */
+#define SEMA_MAX_MACS 1099511627776.0     /* multiply-adds per example of one layer (2^40) */
+
+/* A string-keyed hash map (chained, in the arena): names are looked up once per use, and a
+ * model may bind tens of thousands of names, so lists would make sema quadratic. */
+typedef struct NameEntry {
+    const char *name;
+    void *value;
+    struct NameEntry *next;
+} NameEntry;
+
+typedef struct NameMap {
+    NameEntry **buckets;
+    int cap, count;
+} NameMap;
+
+static unsigned name_hash(const char *name) {
+    unsigned h = 2166136261u;
+    for (const unsigned char *c = (const unsigned char *)name; *c; c++) h = (h ^ *c) * 16777619u;
+    return h;
+}
+
+static NameEntry *map_entry(const NameMap *m, const char *name) {
+    if (!m->cap) return NULL;
+    for (NameEntry *e = m->buckets[name_hash(name) & (unsigned)(m->cap - 1)]; e; e = e->next)
+        if (strcmp(e->name, name) == 0) return e;
+    return NULL;
+}
+
+static void *map_get(const NameMap *m, const char *name) {
+    NameEntry *e = map_entry(m, name);
+    return e ? e->value : NULL;
+}
+
+/* Sets name -> value, replacing an earlier value. */
+static void map_put(Arena *arena, NameMap *m, const char *name, void *value) {
+    NameEntry *e = map_entry(m, name);
+    if (e) {
+        e->value = value;
+        return;
+    }
+    if (2 * (m->count + 1) > m->cap) {
+        int cap = m->cap ? 2 * m->cap : 16;
+        NameEntry **buckets = ARENA_ARRAY(arena, NameEntry *, cap);
+        for (int i = 0; i < m->cap; i++) {
+            for (NameEntry *x = m->buckets[i], *next; x; x = next) {
+                next = x->next;
+                unsigned b = name_hash(x->name) & (unsigned)(cap - 1);
+                x->next = buckets[b];
+                buckets[b] = x;
+            }
+        }
+        m->buckets = buckets;
+        m->cap = cap;
+    }
+    e = ARENA_NEW(arena, NameEntry);
+    e->name = name;
+    e->value = value;
+    unsigned b = name_hash(name) & (unsigned)(m->cap - 1);
+    e->next = m->buckets[b];
+    m->buckets[b] = e;
+    m->count++;
+}
+
 typedef struct Binding {
     const char *name;
     Value value;
@@ -35,17 +112,24 @@ typedef struct Binding {
 typedef struct Counter {
     const char *name;
     int count;
-    struct Counter *next;
 } Counter;
 
 typedef struct Scope {
-    Binding *bindings;
+    Binding *bindings;     /* newest first */
+    NameMap names;         /* name -> its newest Binding */
     struct Scope *parent;
     const char *prefix;    /* "" at top level, "conv_block0." inside an instance */
-    Counter *counters;     /* per op / block name, for default layer names */
+    NameMap counters;      /* op / block name -> Counter, for default layer names */
     const Stmt *def;       /* the block being instantiated, NULL at top level */
     struct Scope *caller;  /* the instantiating scope, for the recursion check */
+    Span call_span;        /* where this instance was called */
+    int depth;             /* instances enclosing this one */
 } Scope;
+
+typedef struct LayerName {
+    Span span;             /* the call that named it */
+    const Scope *instance; /* the block instance it belongs to, NULL at top level */
+} LayerName;
 
 typedef struct Sema {
     Arena *arena;
@@ -53,12 +137,20 @@ typedef struct Sema {
     Graph *graph;
     Model *model;
     Scope *global;
-    PtrVec defs;           /* Stmt* */
-    PtrVec layer_names;    /* const char*, to reject duplicates */
+    PtrVec defs;           /* Stmt*, in source order */
+    NameMap defs_by_name;  /* name -> Stmt* */
+    NameMap instantiated;  /* name -> Stmt* of the blocks that were called */
+    NameMap def_infos;     /* name -> DefInfo* of those blocks */
+    NameMap layer_names;   /* name -> LayerName*, to reject duplicates */
     Define *defines;
     int define_count;
-    int depth;             /* block instantiation depth */
+    const Ast *ast;
+    const Stmt *output_stmt;
+    int instances;         /* block instantiations so far */
+    int eval_depth;        /* sema_expr recursion */
+    bool too_big;          /* a size limit was hit: later statements are not analyzed */
     bool in_loss_or_metric;
+    bool in_param;         /* evaluating a param's value */
 } Sema;
 
 static Value value_error(void) { return (Value){.kind = VAL_ERROR}; }
@@ -78,9 +170,10 @@ static const char *value_kind_name(ValueKind kind) {
 /* ---------------------------------------------------------------- scopes and names */
 
 static Binding *sema_lookup(Scope *scope, const char *name) {
-    for (; scope; scope = scope->parent)
-        for (Binding *b = scope->bindings; b; b = b->next)
-            if (strcmp(b->name, name) == 0) return b;
+    for (; scope; scope = scope->parent) {
+        Binding *b = map_get(&scope->names, name);
+        if (b) return b;
+    }
     return NULL;
 }
 
@@ -91,25 +184,24 @@ static void sema_bind(Sema *s, Scope *scope, const char *name, Span span, Value 
     b->value = value;
     b->next = scope->bindings; /* newest first: re-binding shadows */
     scope->bindings = b;
+    map_put(s->arena, &scope->names, name, b);
 }
 
 static int sema_next_count(Sema *s, Scope *scope, const char *name) {
-    for (Counter *c = scope->counters; c; c = c->next)
-        if (strcmp(c->name, name) == 0) return c->count++;
-    Counter *c = ARENA_NEW(s->arena, Counter);
+    Counter *c = map_get(&scope->counters, name);
+    if (c) return c->count++;
+    c = ARENA_NEW(s->arena, Counter);
     c->name = name;
     c->count = 1;
-    c->next = scope->counters;
-    scope->counters = c;
+    map_put(s->arena, &scope->counters, name, c);
     return 0;
 }
 
-static const Stmt *sema_find_def(Sema *s, const char *name) {
-    for (int i = 0; i < s->defs.len; i++) {
-        const Stmt *d = s->defs.items[i];
-        if (strcmp(d->name, name) == 0) return d;
-    }
-    return NULL;
+static const Stmt *sema_find_def(Sema *s, const char *name) { return map_get(&s->defs_by_name, name); }
+
+/* diag_closest, skipped once errors are no longer printed (a hostile file can have millions). */
+static const char *sema_closest(Sema *s, const char *word, const char *const *candidates, int count) {
+    return diag_muted(s->diag) ? NULL : diag_closest(word, candidates, count);
 }
 
 /* ---------------------------------------------------------------- op signatures */
@@ -132,6 +224,7 @@ typedef struct Bound {
     bool given[8];
     const char *layer_name; /* name="..." */
     Span layer_name_span;
+    Span call_span;
 } Bound;
 
 static int spec_count(const ArgSpec *spec) {
@@ -169,6 +262,10 @@ static bool sema_check_arg_kind(Sema *s, const char *op, const ArgSpec *spec, Va
     switch (spec->kind) {
     case ARG_TENSOR:
         if (v->kind == VAL_TENSOR) return true;
+        if (v->kind == VAL_TARGET && s->in_loss_or_metric) {
+            diag_error(s->diag, span, "%s expects a tensor computed by the model for '%s', got the target", op, spec->name);
+            return false;
+        }
         if (v->kind == VAL_TARGET) {
             diag_error(s->diag, span, "the target can only be used in 'loss' and 'metric' statements");
             return false;
@@ -217,8 +314,21 @@ static bool sema_check_arg_kind(Sema *s, const char *op, const ArgSpec *spec, Va
 /* Binds a call's arguments to a signature. `allow_name` accepts name="..." (every layer op). */
 static bool sema_bind_args(Sema *s, Scope *scope, const Expr *call, const ArgSpec *spec, bool allow_name, Bound *out) {
     memset(out, 0, sizeof *out);
+    out->call_span = call->span;
     int count = spec_count(spec);
-    bool ok = true;
+    bool ok = true, unknown_keyword = false;
+    /* The one required argument the call leaves out, if exactly one: what a keyword that is no
+     * argument's name most likely meant (dense(units=10) -> 'n'). */
+    const char *only_missing = NULL;
+    int positional = 0, missing = 0;
+    for (const Arg *a = call->args; a; a = a->next) positional += !a->keyword;
+    for (int i = positional; i < count; i++) {
+        if (!spec[i].required) continue;
+        bool named = false;
+        for (const Arg *a = call->args; a && !named; a = a->next) named = a->keyword && strcmp(a->keyword, spec[i].name) == 0;
+        if (!named && missing++ == 0) only_missing = spec[i].name;
+    }
+    if (missing != 1) only_missing = NULL;
     int position = 0;
     for (const Arg *a = call->args; a; a = a->next) {
         Value v = sema_expr(s, scope, a->value);
@@ -257,17 +367,20 @@ static bool sema_bind_args(Sema *s, Scope *scope, const Expr *call, const ArgSpe
             int n = 0;
             for (int i = 0; i < count && n < 9; i++) names[n++] = spec[i].name;
             if (allow_name) names[n++] = "name";
-            const char *guess = diag_closest(a->keyword, names, n);
+            const char *guess = sema_closest(s, a->keyword, names, n);
+            if (!guess) guess = only_missing;
             if (guess)
                 diag_error(s->diag, a->keyword_span, "%s has no argument '%s'; did you mean '%s'?", call->text, a->keyword, guess);
             else
                 diag_error(s->diag, a->keyword_span, "%s has no argument '%s'", call->text, a->keyword);
             diag_note(s->diag, SPAN_NONE, "the signature is %s", spec_signature(s, call->text, spec, call->piped));
             ok = false;
+            unknown_keyword = true;
             continue;
         }
         if (out->given[index]) {
             diag_error(s->diag, a->keyword_span, "argument '%s' of %s is given twice", a->keyword, call->text);
+            diag_note(s->diag, out->spans[index], "first given here");
             ok = false;
             continue;
         }
@@ -279,6 +392,8 @@ static bool sema_bind_args(Sema *s, Scope *scope, const Expr *call, const ArgSpe
     for (int i = 0; i < count; i++) {
         if (out->given[i]) continue;
         if (spec[i].required) {
+            /* A misspelt keyword was reported already; it is most likely this argument. */
+            if (unknown_keyword) return false;
             diag_error(s->diag, call->span, "%s is missing its argument '%s'", call->text, spec[i].name);
             diag_note(s->diag, SPAN_NONE, "the signature is %s", spec_signature(s, call->text, spec, call->piped));
             return false;
@@ -295,11 +410,19 @@ static bool sema_bind_args(Sema *s, Scope *scope, const Expr *call, const ArgSpe
 
 /* ---------------------------------------------------------------- layers */
 
+/* Layer names end up in checkpoint headers (JSON) and messages. */
+static bool sema_valid_layer_name(const char *name) {
+    if (!name[0]) return false;
+    for (const unsigned char *c = (const unsigned char *)name; *c; c++)
+        if (*c < 32 || *c == 127 || *c == '"' || *c == '\\') return false;
+    return true;
+}
+
 static const char *sema_layer_name(Sema *s, Scope *scope, const char *op, const Bound *b) {
     const char *name;
     if (b->layer_name) {
-        if (!b->layer_name[0] || strchr(b->layer_name, '"')) {
-            diag_error(s->diag, b->layer_name_span, "a layer name must be non-empty and contain no quotes");
+        if (!sema_valid_layer_name(b->layer_name)) {
+            diag_error(s->diag, b->layer_name_span, "a layer name must be non-empty and contain no quotes, backslashes or control characters");
             return NULL;
         }
         name = arena_printf(s->arena, "%s%s", scope->prefix, b->layer_name);
@@ -307,14 +430,29 @@ static const char *sema_layer_name(Sema *s, Scope *scope, const char *op, const 
     } else {
         name = arena_printf(s->arena, "%s%s%d", scope->prefix, op, sema_next_count(s, scope, op));
     }
-    for (int i = 0; i < s->layer_names.len; i++) {
-        if (strcmp(s->layer_names.items[i], name) == 0) {
-            diag_error(s->diag, b->layer_name ? b->layer_name_span : SPAN_NONE, "two layers are named '%s'", name);
-            diag_note(s->diag, SPAN_NONE, "layer names become checkpoint tensor names, so they must be unique");
-            return NULL;
-        }
+    Span here = b->layer_name ? b->layer_name_span : b->call_span;
+    const LayerName *first = map_get(&s->layer_names, name);
+    if (first && first->instance && scope->def && first->instance->def == scope->def && first->span.begin == here.begin) {
+        /* The same layer of two instances: the instances were given the same name=. */
+        const void *context = s->diag->context_data;
+        s->diag->context_data = scope->caller && scope->caller->def ? scope->caller : NULL;
+        diag_error(s->diag, scope->call_span, "two instances of block '%s' give their layers the same names ('%s')",
+                   scope->def->name, name);
+        diag_note(s->diag, first->instance->call_span, "the first instance is here");
+        diag_note(s->diag, SPAN_NONE, "layer names become checkpoint tensor names, so they must be unique");
+        s->diag->context_data = context;
+        return NULL;
     }
-    ptrvec_push(s->arena, &s->layer_names, (void *)name);
+    if (first) {
+        diag_error(s->diag, here, "two layers are named '%s'", name);
+        diag_note(s->diag, first->span, "the first layer named '%s' is here", name);
+        diag_note(s->diag, SPAN_NONE, "layer names become checkpoint tensor names, so they must be unique");
+        return NULL;
+    }
+    LayerName *entry = ARENA_NEW(s->arena, LayerName);
+    entry->span = here;
+    entry->instance = scope->def ? scope : NULL;
+    map_put(s->arena, &s->layer_names, name, entry);
     return name;
 }
 
@@ -324,6 +462,27 @@ static const Node *value_node(Sema *s, Value v) { return graph_node(s->graph, v.
 static const char *sema_shape(Sema *s, const Shape *shape) {
     char buf[160];
     return arena_strdup(s->arena, shape_str(shape, buf, sizeof buf));
+}
+
+/* Size limits of one layer, checked before it is built: per-example output elements, weights
+ * (added to the model's total) and multiply-adds per example. Reports and returns false. */
+static bool sema_layer_fits(Sema *s, const Expr *call, double output_elements, double weights, double macs) {
+    if (output_elements > SEMA_MAX_ELEMENTS) {
+        diag_error(s->diag, call->span, "the output of %s would have %.4g elements per example; nnc supports at most 2^31",
+                   call->text, output_elements);
+        return false;
+    }
+    if (weights + (double)s->graph->param_count > SEMA_MAX_PARAMETERS) {
+        diag_error(s->diag, call->span, "%s would bring the model to %.4g parameters; nnc supports at most 2^32",
+                   call->text, weights + (double)s->graph->param_count);
+        return false;
+    }
+    if (macs > SEMA_MAX_MACS) {
+        diag_error(s->diag, call->span, "%s would need %.4g multiply-adds per example; nnc supports at most 2^40 per layer",
+                   call->text, macs);
+        return false;
+    }
+    return true;
 }
 
 typedef Value (*OpBuild)(Sema *s, Scope *scope, const Expr *call, Bound *b);
@@ -347,9 +506,11 @@ static Value op_dense(Sema *s, Scope *scope, const Expr *call, Bound *b) {
                   (long long)x->size, call->text);
         return value_error();
     }
+    int64_t k = x->shape.dims[x->shape.rank - 1];
+    if (!sema_layer_fits(s, call, (double)units * (double)(x->size / k), (double)units * (double)k, (double)x->size * (double)units))
+        return value_error();
     const char *layer = sema_layer_name(s, scope, "dense", b);
     if (!layer) return value_error();
-    int64_t k = x->shape.dims[x->shape.rank - 1];
     Shape out = x->shape;
     out.dims[out.rank - 1] = units;
     Node *n = graph_add(s->graph, OP_DENSE, call->span, &x->id, 1, out);
@@ -387,6 +548,15 @@ static Value op_sigmoid(Sema *s, Scope *scope, const Expr *call, Bound *b) { (vo
 /* Losses and metrics: a prediction tensor and the target; they produce a per-batch sum. */
 static const ArgSpec pred_target_spec[] = {{"prediction", ARG_TENSOR, true, 0, NULL}, {"target", ARG_TARGET, true, 0, NULL}, SPEC_END};
 
+/* Where a tensor passed by name was computed, when that is not where it is passed. */
+static void sema_note_origin(Sema *s, const Node *x, Span used, const char *what) {
+    if (x->span.begin < 0 || (x->span.begin == used.begin && x->span.end == used.end)) return;
+    if (x->op == OP_INPUT)
+        diag_note(s->diag, x->span, "'%s' is the model's input, declared here", x->layer);
+    else
+        diag_note(s->diag, x->span, "%s computed here", what);
+}
+
 /* cross_entropy / accuracy: logits [C] against class[C]. */
 static Value sema_class_loss(Sema *s, OpKind op, const Expr *call, Bound *b) {
     const Node *x = value_node(s, b->values[0]);
@@ -401,6 +571,7 @@ static Value sema_class_loss(Sema *s, OpKind op, const Expr *call, Bound *b) {
     if (x->shape.rank != 1 || x->shape.dims[0] != m->target_classes) {
         diag_error(s->diag, b->spans[0], "%s: the logits have shape %s but the target '%s' is class[%lld]", call->text,
                    sema_shape(s, &x->shape), m->target_name, (long long)m->target_classes);
+        sema_note_origin(s, x, b->spans[0], "the logits are");
         if (x->shape.rank == 1)
             diag_note(s->diag, SPAN_NONE, "the last layer should produce %lld values, e.g. dense(%lld)",
                       (long long)m->target_classes, (long long)m->target_classes);
@@ -429,6 +600,7 @@ static Value sema_real_loss(Sema *s, OpKind op, const Expr *call, Bound *b) {
     if (!shape_equal(&x->shape, &m->target_shape)) {
         diag_error(s->diag, b->spans[0], "%s: the prediction has shape %s but the target '%s' has shape %s", call->text,
                    sema_shape(s, &x->shape), m->target_name, sema_shape(s, &m->target_shape));
+        sema_note_origin(s, x, b->spans[0], "the prediction is");
         if (m->target_shape.rank == 1)
             diag_note(s->diag, SPAN_NONE, "end the model with dense(%lld) to predict %lld value%s",
                       (long long)m->target_shape.dims[0], (long long)m->target_shape.dims[0],
@@ -442,6 +614,7 @@ static Value sema_real_loss(Sema *s, OpKind op, const Expr *call, Bound *b) {
 static Value op_mse(Sema *s, Scope *scope, const Expr *call, Bound *b) { (void)scope; return sema_real_loss(s, OP_MSE, call, b); }
 static Value op_mae(Sema *s, Scope *scope, const Expr *call, Bound *b) { (void)scope; return sema_real_loss(s, OP_MAE, call, b); }
 static Value op_rmse(Sema *s, Scope *scope, const Expr *call, Bound *b) { (void)scope; return sema_real_loss(s, OP_RMSE, call, b); }
+
 
 /* conv2d: [c,h,w] -> [f, (h+2p-k)/s+1, (w+2p-k)/s+1]; pad="same" keeps h,w (stride 1, odd k) */
 static const ArgSpec conv2d_spec[] = {{"x", ARG_TENSOR, true, 0, NULL}, {"f", ARG_INT, true, 0, NULL},
@@ -475,9 +648,13 @@ static Value op_conv2d(Sema *s, Scope *scope, const Expr *call, Bound *b) {
         if (k % 2 == 1) diag_note(s->diag, SPAN_NONE, "pad=%lld (or pad=\"same\") keeps the size at stride 1", (long long)(k - 1) / 2);
         return value_error();
     }
+    int64_t c = x->shape.dims[0];
+    /* In doubles: k*k*c can overflow int64 before any limit applies. */
+    double out_h = (double)((h + 2 * pad - k) / stride + 1), out_w = (double)((w + 2 * pad - k) / stride + 1);
+    double weights = (double)f * (double)c * (double)k * (double)k;
+    if (!sema_layer_fits(s, call, (double)f * out_h * out_w, weights, weights * out_h * out_w)) return value_error();
     const char *layer = sema_layer_name(s, scope, "conv2d", b);
     if (!layer) return value_error();
-    int64_t c = x->shape.dims[0];
     Shape out = shape_make(3, (int64_t[]){f, (h + 2 * pad - k) / stride + 1, (w + 2 * pad - k) / stride + 1});
     Node *n = graph_add(s->graph, OP_CONV2D, call->span, &x->id, 1, out);
     n->layer = layer;
@@ -590,6 +767,9 @@ static const char *const sema_planned_ops[] = {
     "embedding", "mean", "sum", "bce",
 };
 
+/* Extensions beyond v1 that LANGUAGE.md announces for later. */
+static const char *const sema_extension_ops[] = {"lstm", "gru"};
+
 static const OpDef *sema_find_op(const char *name) {
     for (int i = 0; i < SEMA_OP_COUNT; i++)
         if (strcmp(sema_ops[i].name, name) == 0) return &sema_ops[i];
@@ -602,14 +782,19 @@ static const char *sema_guess_callee(Sema *s, const char *name) {
     int n = 0;
     for (int i = 0; i < SEMA_OP_COUNT; i++) names[n++] = sema_ops[i].name;
     for (int i = 0; i < s->defs.len && n < SEMA_OP_COUNT + 64; i++) names[n++] = ((const Stmt *)s->defs.items[i])->name;
-    return diag_closest(name, names, n);
+    return sema_closest(s, name, names, n);
 }
 
-static const char *sema_guess_name(Scope *scope, const char *name) {
-    const char *names[128];
+/* Names a misspelt name could have meant: every name bound in the scopes (once each, however
+ * often it was re-bound). */
+static const char *sema_guess_name(Sema *s, Scope *scope, const char *name) {
+    enum { MAX_NAMES = 1024 };
+    const char *names[MAX_NAMES];
     int n = 0;
+    if (diag_muted(s->diag)) return NULL;
     for (; scope; scope = scope->parent)
-        for (Binding *b = scope->bindings; b && n < 128; b = b->next) names[n++] = b->name;
+        for (int i = 0; i < scope->names.cap && n < MAX_NAMES; i++)
+            for (const NameEntry *e = scope->names.buckets[i]; e && n < MAX_NAMES; e = e->next) names[n++] = e->name;
     return diag_closest(name, names, n);
 }
 
@@ -617,23 +802,79 @@ static const char *sema_guess_name(Scope *scope, const char *name) {
 
 static void sema_stmts(Sema *s, Scope *scope, const Stmt *stmts, Value *returned);
 
+/* A block's parameters as an array and by name, built once per block: calls bind their
+ * arguments in time proportional to the arguments, however many parameters there are. */
+typedef struct DefInfo {
+    const Stmt *def;
+    int count;
+    const DefParam **params;
+    NameMap index; /* name -> 1 + position */
+} DefInfo;
+
+static DefInfo *sema_def_info(Sema *s, const Stmt *def) {
+    DefInfo *info = map_get(&s->def_infos, def->name);
+    if (info && info->def == def) return info;
+    info = ARENA_NEW(s->arena, DefInfo);
+    info->def = def;
+    for (const DefParam *p = def->params; p; p = p->next) info->count++;
+    info->params = ARENA_ARRAY(s->arena, const DefParam *, info->count + 1);
+    int i = 0;
+    for (const DefParam *p = def->params; p; p = p->next, i++) {
+        info->params[i] = p;
+        if (!map_get(&info->index, p->name)) map_put(s->arena, &info->index, p->name, (void *)(intptr_t)(i + 1));
+    }
+    map_put(s->arena, &s->def_infos, def->name, info);
+    return info;
+}
+
+/* Context notes for an error inside a block instance: the chain of calls that led there. */
+static void sema_instance_context(Diag *diag, const void *data) {
+    int shown = 0;
+    for (const Scope *sc = data; sc && sc->def; sc = sc->caller) {
+        if (shown++ == 8) {
+            diag_note(diag, SPAN_NONE, "(and %d more enclosing block instances)", sc->depth);
+            break;
+        }
+        diag_note(diag, sc->call_span, "in block '%s' instantiated here", sc->def->name);
+    }
+}
+
 static Value sema_instantiate(Sema *s, Scope *scope, const Expr *call, const Stmt *def) {
     for (Scope *sc = scope; sc; sc = sc->caller) {
-        if (sc->def == def) {
+        if (sc->def != def) continue;
+        /* The cycle, outermost first: a -> b -> a. */
+        const char *cycle = def->name;
+        for (Scope *c = scope; c != sc->caller; c = c->caller)
+            cycle = arena_printf(s->arena, "%s -> %s", c->def->name, cycle);
+        if (scope == sc)
             diag_error(s->diag, call->name_span, "block '%s' calls itself", def->name);
-            diag_note(s->diag, def->name_span, "blocks are expanded at compile time, so recursion is not allowed");
-            return value_error();
-        }
+        else
+            diag_error(s->diag, call->name_span, "block '%s' calls itself through other blocks: %s", def->name, cycle);
+        diag_note(s->diag, def->name_span, "blocks are expanded at compile time, so recursion is not allowed");
+        return value_error();
+    }
+    if (scope->depth >= SEMA_MAX_BLOCK_DEPTH) {
+        diag_error(s->diag, call->name_span, "blocks nested more than %d deep", SEMA_MAX_BLOCK_DEPTH);
+        return value_error();
+    }
+    map_put(s->arena, &s->instantiated, def->name, (void *)def);
+    if (++s->instances > SEMA_MAX_INSTANCES) {
+        diag_error(s->diag, call->name_span, "blocks expand to more than %d instances; nnc stops here", SEMA_MAX_INSTANCES);
+        diag_note(s->diag, SPAN_NONE, "each call of a block copies its layers; blocks that call blocks several times multiply");
+        s->too_big = true;
+        return value_error();
     }
     Scope *inner = ARENA_NEW(s->arena, Scope);
     inner->parent = s->global;
     inner->def = def;
     inner->caller = scope;
-    inner->prefix = arena_printf(s->arena, "%s%s%d.", scope->prefix, def->name, sema_next_count(s, scope, def->name));
-    int param_count = 0;
-    for (const DefParam *p = def->params; p; p = p->next) param_count++;
-    bool ok = true;
-    bool given[64] = {0};
+    inner->call_span = call->span;
+    inner->depth = scope->depth + 1;
+    const char *instance_name = NULL;
+    const DefInfo *info = sema_def_info(s, def);
+    int param_count = info->count;
+    bool ok = true, unknown_keyword = false;
+    bool *given = ARENA_ARRAY(s->arena, bool, param_count + 1);
     int position = 0;
     for (const Arg *a = call->args; a; a = a->next) {
         Value v = sema_expr(s, scope, a->value);
@@ -641,39 +882,52 @@ static Value sema_instantiate(Sema *s, Scope *scope, const Expr *call, const Stm
         const DefParam *p = NULL;
         int index = 0;
         if (a->keyword) {
-            if (strcmp(a->keyword, "name") == 0 && v.kind == VAL_STRING) {
-                inner->prefix = arena_printf(s->arena, "%s%s.", scope->prefix, v.string);
+            index = (int)(intptr_t)map_get(&info->index, a->keyword) - 1;
+            p = index >= 0 ? info->params[index] : NULL;
+            if (!p && strcmp(a->keyword, "name") == 0) {
+                /* name="..." names the instance: its layers become NAME.dense0, ... */
+                if (v.kind == VAL_STRING && sema_valid_layer_name(v.string)) {
+                    instance_name = v.string;
+                } else if (v.kind != VAL_ERROR) {
+                    diag_error(s->diag, a->value->span, "name= must be a non-empty string without quotes, backslashes or control characters");
+                    ok = false;
+                }
                 continue;
             }
-            for (p = def->params; p && strcmp(p->name, a->keyword) != 0; p = p->next) index++;
             if (!p) {
                 const char *names[64];
                 int n = 0;
                 for (const DefParam *q = def->params; q && n < 64; q = q->next) names[n++] = q->name;
-                const char *guess = diag_closest(a->keyword, names, n);
+                const char *guess = sema_closest(s, a->keyword, names, n);
                 if (guess)
                     diag_error(s->diag, a->keyword_span, "block '%s' has no parameter '%s'; did you mean '%s'?", def->name, a->keyword, guess);
                 else
                     diag_error(s->diag, a->keyword_span, "block '%s' has no parameter '%s'", def->name, a->keyword);
                 diag_note(s->diag, def->name_span, "'%s' is defined here", def->name);
                 ok = false;
+                unknown_keyword = true;
                 continue;
             }
         } else {
-            for (p = def->params; p && index < position; p = p->next) index++;
-            position++;
+            index = position++;
+            p = index < param_count ? info->params[index] : NULL;
             if (!p) {
-                diag_error(s->diag, a->value->span, "too many arguments to block '%s': it takes %d", def->name, param_count);
+                if (call->piped)
+                    diag_error(s->diag, a->value->span, "too many arguments to block '%s': it takes %d besides its input from '->'",
+                               def->name, param_count - 1);
+                else
+                    diag_error(s->diag, a->value->span, "too many arguments to block '%s': it takes %d", def->name, param_count);
                 diag_note(s->diag, def->name_span, "'%s' is defined here", def->name);
                 return value_error();
             }
         }
-        if (index < 64 && given[index]) {
-            diag_error(s->diag, a->value->span, "parameter '%s' of block '%s' is given twice", p->name, def->name);
+        if (given[index]) {
+            diag_error(s->diag, a->keyword ? a->keyword_span : a->value->span, "parameter '%s' of block '%s' is given twice",
+                       p->name, def->name);
             ok = false;
             continue;
         }
-        if (index < 64) given[index] = true;
+        given[index] = true;
         if (index == 0 && v.kind != VAL_TENSOR && v.kind != VAL_ERROR) {
             diag_error(s->diag, a->value->span, "the first parameter of block '%s' is its input tensor, got %s", def->name,
                        value_kind_name(v.kind));
@@ -681,29 +935,32 @@ static Value sema_instantiate(Sema *s, Scope *scope, const Expr *call, const Stm
         }
         sema_bind(s, inner, p->name, p->span, v);
     }
-    int index = 0;
-    for (const DefParam *p = def->params; p; p = p->next, index++) {
-        if (index < 64 && given[index]) continue;
+    for (int index = 0; index < param_count; index++) {
+        const DefParam *p = info->params[index];
+        if (given[index]) continue;
         if (p->default_value) {
             sema_bind(s, inner, p->name, p->span, sema_expr(s, s->global, p->default_value));
-        } else {
+        } else if (!unknown_keyword) { /* else the misspelt keyword was most likely this one */
             diag_error(s->diag, call->span, "block '%s' is missing its argument '%s'", def->name, p->name);
             diag_note(s->diag, def->name_span, "'%s' is defined here", def->name);
             ok = false;
         }
     }
-    if (!ok) return value_error();
-    if (++s->depth > 256) {
-        diag_error(s->diag, call->span, "blocks nested more than 256 deep");
-        s->depth--;
-        return value_error();
-    }
+    /* Numbered after the arguments, so that in `x -> b -> b` the first instance is b0; a named
+     * instance still takes its number, like a named layer. */
+    int number = sema_next_count(s, scope, def->name);
+    inner->prefix = instance_name ? arena_printf(s->arena, "%s%s.", scope->prefix, instance_name)
+                                  : arena_printf(s->arena, "%s%s%d.", scope->prefix, def->name, number);
+    if (!ok || unknown_keyword) return value_error();
     Value returned = value_error();
     returned.number = -1; /* marks "no return seen" */
+    const void *outer_context = s->diag->context_data;
+    s->diag->context_data = inner;
     sema_stmts(s, inner, def->body, &returned);
-    s->depth--;
-    if (returned.kind == VAL_ERROR && returned.number == -1) {
+    s->diag->context_data = outer_context;
+    if (returned.kind == VAL_ERROR && returned.number == -1 && !s->too_big) {
         diag_error(s->diag, def->close_span, "block '%s' ends without 'return'", def->name);
+        diag_note(s->diag, SPAN_NONE, "a block ends with 'return EXPR', the tensor it produces");
         return value_error();
     }
     return returned;
@@ -721,14 +978,17 @@ static Value sema_call(Sema *s, Scope *scope, const Expr *call) {
             diag_error(s->diag, call->name_span, "'%s' is %s, not an operation", call->text, value_kind_name(b->value.kind));
             return value_error();
         }
-        for (size_t i = 0; i < sizeof sema_planned_ops / sizeof sema_planned_ops[0]; i++) {
-            if (strcmp(sema_planned_ops[i], call->text) == 0) {
-                diag_error(s->diag, call->name_span, "operation '%s' is not supported by this version of nnc yet", call->text);
-                return value_error();
-            }
-        }
-        const char *guess = sema_guess_callee(s, call->text);
-        if (guess)
+        bool planned = false, extension = false;
+        for (size_t i = 0; i < sizeof sema_planned_ops / sizeof sema_planned_ops[0]; i++)
+            planned |= strcmp(sema_planned_ops[i], call->text) == 0;
+        for (size_t i = 0; i < sizeof sema_extension_ops / sizeof sema_extension_ops[0]; i++)
+            extension |= strcmp(sema_extension_ops[i], call->text) == 0;
+        const char *guess = planned || extension ? NULL : sema_guess_callee(s, call->text);
+        if (planned)
+            diag_error(s->diag, call->name_span, "operation '%s' is not supported by this version of nnc yet", call->text);
+        else if (extension)
+            diag_error(s->diag, call->name_span, "operation '%s' is a planned extension that this version of nnc does not support", call->text);
+        else if (guess)
             diag_error(s->diag, call->name_span, "unknown operation '%s'; did you mean '%s'?", call->text, guess);
         else
             diag_error(s->diag, call->name_span, "unknown operation '%s'", call->text);
@@ -750,17 +1010,24 @@ static Value sema_binary(Sema *s, Scope *scope, const Expr *e) {
     Value b = sema_expr(s, scope, e->rhs);
     if (a.kind == VAL_ERROR || b.kind == VAL_ERROR) return value_error();
     if (a.kind == VAL_NUMBER && b.kind == VAL_NUMBER) {
+        double x;
         switch (e->op) {
-        case '+': return value_number(a.number + b.number);
-        case '-': return value_number(a.number - b.number);
-        case '*': return value_number(a.number * b.number);
+        case '+': x = a.number + b.number; break;
+        case '-': x = a.number - b.number; break;
+        case '*': x = a.number * b.number; break;
         default:
             if (b.number == 0) {
                 diag_error(s->diag, e->rhs->span, "division by zero in a constant expression");
                 return value_error();
             }
-            return value_number(a.number / b.number);
+            x = a.number / b.number;
+            break;
         }
+        if (!isfinite(x)) {
+            diag_error(s->diag, e->span, "this constant expression overflows (its magnitude exceeds 1.8e308)");
+            return value_error();
+        }
+        return value_number(x);
     }
     if ((a.kind != VAL_TENSOR && a.kind != VAL_NUMBER) || (b.kind != VAL_TENSOR && b.kind != VAL_NUMBER)) {
         const Value *bad = (a.kind != VAL_TENSOR && a.kind != VAL_NUMBER) ? &a : &b;
@@ -813,9 +1080,54 @@ static Value sema_binary(Sema *s, Scope *scope, const Expr *e) {
     return tensor_value(n);
 }
 
+/* A name that is not bound where a param's value uses it: declared later, or a tensor. */
+static bool sema_param_name_error(Sema *s, const Expr *e) {
+    for (const Stmt *st = s->ast->stmts; st; st = st->next) {
+        if (!st->name || strcmp(st->name, e->text) != 0) continue;
+        if (st->kind == STMT_PARAM) {
+            diag_error(s->diag, e->span, "param '%s' is used before it is declared", e->text);
+            diag_note(s->diag, st->name_span, "'%s' is declared here; params are evaluated in order", e->text);
+            return true;
+        }
+        if (st->kind == STMT_INPUT || st->kind == STMT_TARGET || st->kind == STMT_ASSIGN) {
+            diag_error(s->diag, e->span, "a param must be a compile-time constant, but '%s' is a tensor", e->text);
+            diag_note(s->diag, st->name_span, "'%s' is declared here", e->text);
+            return true;
+        }
+    }
+    return false;
+}
+
+static Value sema_expr_inner(Sema *s, Scope *scope, const Expr *e);
+
+/* Every expression goes through here: the limits that keep a hostile file from exhausting the
+ * stack or the time are checked once, and after one was hit nothing more is analyzed. */
 static Value sema_expr(Sema *s, Scope *scope, const Expr *e) {
+    if (s->too_big) return value_error();
+    if (s->graph->nodes.len >= SEMA_MAX_NODES) {
+        diag_error(s->diag, e->span, "the model has more than %d operations; nnc stops here", SEMA_MAX_NODES);
+        s->too_big = true;
+        return value_error();
+    }
+    if (s->eval_depth >= SEMA_MAX_EVAL_DEPTH) {
+        diag_error(s->diag, e->span, "blocks and expressions nested too deeply (more than %d levels)", SEMA_MAX_EVAL_DEPTH);
+        s->too_big = true;
+        return value_error();
+    }
+    s->eval_depth++;
+    Value v = sema_expr_inner(s, scope, e);
+    s->eval_depth--;
+    return v;
+}
+
+static Value sema_expr_inner(Sema *s, Scope *scope, const Expr *e) {
     switch (e->kind) {
-    case EXPR_NUMBER: return value_number(e->number);
+    case EXPR_NUMBER:
+        if (!isfinite(e->number)) {
+            diag_error(s->diag, e->span, "number out of range (the largest is about 1.8e308)");
+            return value_error();
+        }
+        return value_number(e->number);
     case EXPR_STRING: return (Value){.kind = VAL_STRING, .string = e->text};
     case EXPR_NAME: {
         Binding *b = sema_lookup(scope, e->text);
@@ -823,14 +1135,18 @@ static Value sema_expr(Sema *s, Scope *scope, const Expr *e) {
         if (strcmp(e->text, "true") == 0) return (Value){.kind = VAL_BOOL, .boolean = true};
         if (strcmp(e->text, "false") == 0) return (Value){.kind = VAL_BOOL, .boolean = false};
         if (sema_find_op(e->text) || sema_find_def(s, e->text)) {
-            diag_error(s->diag, e->span, "'%s' is an operation; apply it with '->' or call it: x -> %s(...)", e->text, e->text);
+            diag_error(s->diag, e->span, "'%s' is %s; apply it with '->' or call it: x -> %s(...)", e->text,
+                       sema_find_op(e->text) ? "an operation" : "a block", e->text);
             return value_error();
         }
-        const char *guess = sema_guess_name(scope, e->text);
+        if (s->in_param && !diag_muted(s->diag) && sema_param_name_error(s, e)) return value_error();
+        const char *guess = sema_guess_name(s, scope, e->text);
         if (guess)
             diag_error(s->diag, e->span, "unknown name '%s'; did you mean '%s'?", e->text, guess);
         else
             diag_error(s->diag, e->span, "unknown name '%s'", e->text);
+        if (s->in_loss_or_metric && s->graph->target < 0)
+            diag_note(s->diag, SPAN_NONE, "the model declares no target; declare one, e.g. 'target %s : class[10]'", e->text);
         return value_error();
     }
     case EXPR_CALL: return sema_call(s, scope, e);
@@ -890,37 +1206,40 @@ static bool sema_dims(Sema *s, Scope *scope, const TypeSpec *type, Shape *out) {
     }
     /* Per-example tensors over 2^31 elements (8 GiB) are surely a typo; refusing them also keeps
      * every offset computation far from overflow. */
-    if (ok && product > 2147483648.0) {
-        diag_error(s->diag, type->span, "this shape has %.4g elements per example; nnc supports at most 2^31", product);
+    if (ok && product > SEMA_MAX_ELEMENTS) {
+        if (isfinite(product))
+            diag_error(s->diag, type->span, "this shape has %.4g elements per example; nnc supports at most 2^31", product);
+        else
+            diag_error(s->diag, type->span, "this shape has more than 1e308 elements per example; nnc supports at most 2^31");
         return false;
     }
     return ok;
 }
 
-static void sema_input(Sema *s, const Stmt *st) {
+static bool sema_input(Sema *s, const Stmt *st) {
     Model *m = s->model;
     if (s->graph->input >= 0) {
         diag_error(s->diag, st->span, "a second 'input' declaration; nnc v1 models have exactly one input");
         diag_note(s->diag, graph_node(s->graph, s->graph->input)->span, "the first input is declared here");
-        return;
+        return false;
     }
     const char *elem = st->type->elem;
     Shape shape;
     if (strcmp(elem, "float") != 0 && strcmp(elem, "int") != 0) {
         const char *kinds[] = {"float", "int"};
-        const char *guess = diag_closest(elem, kinds, 2);
+        const char *guess = sema_closest(s, elem, kinds, 2);
         if (strcmp(elem, "class") == 0)
             diag_error(s->diag, st->type->elem_span, "an input cannot be 'class'; class ids are targets: 'target %s : class[N]'", st->name);
         else if (guess)
             diag_error(s->diag, st->type->elem_span, "unknown input type '%s'; did you mean '%s'?", elem, guess);
         else
             diag_error(s->diag, st->type->elem_span, "unknown input type '%s' (inputs are float[...] or int[t])", elem);
-        return;
+        return false;
     }
-    if (!sema_dims(s, s->global, st->type, &shape)) return;
+    if (!sema_dims(s, s->global, st->type, &shape)) return false;
     if (strcmp(elem, "int") == 0) {
         diag_error(s->diag, st->type->elem_span, "int[t] inputs need 'embedding', which this version of nnc does not support yet");
-        return;
+        return false;
     }
     Node *n = graph_add(s->graph, OP_INPUT, st->span, NULL, 0, shape);
     n->layer = st->name;
@@ -929,35 +1248,36 @@ static void sema_input(Sema *s, const Stmt *st) {
     m->input_kind = NNRT_INPUT_FLOAT;
     m->input_shape = shape;
     sema_bind(s, s->global, st->name, st->name_span, tensor_value(n));
+    return true;
 }
 
-static void sema_target(Sema *s, const Stmt *st) {
+static bool sema_target(Sema *s, const Stmt *st) {
     Model *m = s->model;
     if (s->graph->target >= 0) {
         diag_error(s->diag, st->span, "a second 'target' declaration; a model has one target");
         diag_note(s->diag, graph_node(s->graph, s->graph->target)->span, "the first target is declared here");
-        return;
+        return false;
     }
     const char *elem = st->type->elem;
     Shape shape;
     if (strcmp(elem, "class") != 0 && strcmp(elem, "float") != 0) {
         const char *kinds[] = {"class", "float"};
-        const char *guess = diag_closest(elem, kinds, 2);
+        const char *guess = sema_closest(s, elem, kinds, 2);
         if (guess)
             diag_error(s->diag, st->type->elem_span, "unknown target type '%s'; did you mean '%s'?", elem, guess);
         else
             diag_error(s->diag, st->type->elem_span, "unknown target type '%s' (targets are class[N] or float[...])", elem);
-        return;
+        return false;
     }
-    if (!sema_dims(s, s->global, st->type, &shape)) return;
+    if (!sema_dims(s, s->global, st->type, &shape)) return false;
     if (strcmp(elem, "class") == 0) {
         if (shape.rank != 1) {
             diag_error(s->diag, st->type->span, "class targets take one dimension, the number of classes: class[10]");
-            return;
+            return false;
         }
         if (shape.dims[0] < 2) {
             diag_error(s->diag, st->type->span, "a class target needs at least 2 classes, got %lld", (long long)shape.dims[0]);
-            return;
+            return false;
         }
         m->target_kind = NNRT_TARGET_CLASS;
         m->target_classes = shape.dims[0];
@@ -970,6 +1290,7 @@ static void sema_target(Sema *s, const Stmt *st) {
     n->layer = st->name;
     s->graph->target = n->id;
     sema_bind(s, s->global, st->name, st->name_span, (Value){.kind = VAL_TARGET, .node = n->id});
+    return true;
 }
 
 /* A loss or metric statement: the call must be one of `allowed`. */
@@ -982,7 +1303,7 @@ static const Node *sema_objective(Sema *s, Scope *scope, const Stmt *st, const c
         for (int i = 0; i < allowed_count; i++)
             if (strcmp(e->text, allowed[i]) == 0) found = true;
     if (!found) {
-        const char *guess = e->kind == EXPR_CALL ? diag_closest(e->text, allowed, allowed_count) : NULL;
+        const char *guess = e->kind == EXPR_CALL ? sema_closest(s, e->text, allowed, allowed_count) : NULL;
         char list[160] = "";
         for (int i = 0; i < allowed_count; i++) {
             strncat(list, allowed[i], sizeof list - strlen(list) - 1);
@@ -994,6 +1315,18 @@ static const Node *sema_objective(Sema *s, Scope *scope, const Stmt *st, const c
             diag_error(s->diag, e->kind == EXPR_CALL ? e->name_span : e->span, "a '%s' statement needs one of: %s", what, list);
         return NULL;
     }
+    /* loss cross_entropy(y, h): the target and the prediction swapped, said once. */
+    const Arg *first = e->args, *second = first ? first->next : NULL;
+    if (first && second && !second->next && !first->keyword && !second->keyword && first->value->kind == EXPR_NAME &&
+        second->value->kind == EXPR_NAME) {
+        const Binding *a = sema_lookup(scope, first->value->text), *b = sema_lookup(scope, second->value->text);
+        if (a && b && a->value.kind == VAL_TARGET && b->value.kind == VAL_TENSOR) {
+            diag_error(s->diag, span_join(first->value->span, second->value->span),
+                       "the arguments of %s are swapped: the prediction comes first, then the target", e->text);
+            diag_note(s->diag, SPAN_NONE, "write %s(%s, %s)", e->text, second->value->text, first->value->text);
+            return NULL;
+        }
+    }
     s->in_loss_or_metric = true;
     Value v = sema_call(s, scope, e);
     s->in_loss_or_metric = false;
@@ -1001,12 +1334,20 @@ static const Node *sema_objective(Sema *s, Scope *scope, const Stmt *st, const c
     return value_node(s, v);
 }
 
+static const char *const sema_stmt_keywords[] = {
+    [STMT_MODEL] = "model", [STMT_PARAM] = "param", [STMT_INPUT] = "input", [STMT_TARGET] = "target",
+    [STMT_DEF] = "def", [STMT_RETURN] = "return", [STMT_LOSS] = "loss", [STMT_METRIC] = "metric",
+    [STMT_OUTPUT] = "output", [STMT_TRAIN] = "train", [STMT_ASSIGN] = "",
+};
+
 static void sema_stmts(Sema *s, Scope *scope, const Stmt *stmts, Value *returned) {
     Model *m = s->model;
     bool top = scope == s->global;
-    for (const Stmt *st = stmts; st; st = st->next) {
+    for (const Stmt *st = stmts; st && !s->too_big; st = st->next) {
+        if (!top && st->kind == STMT_DEF) continue; /* reported with the definitions */
         if (!top && st->kind != STMT_ASSIGN && st->kind != STMT_RETURN) {
-            diag_error(s->diag, st->span, "only assignments and 'return' may appear inside a block");
+            diag_error(s->diag, st->span, "'%s' cannot appear inside a block; a block holds assignments and 'return'",
+                       sema_stmt_keywords[st->kind]);
             continue;
         }
         switch (st->kind) {
@@ -1015,8 +1356,12 @@ static void sema_stmts(Sema *s, Scope *scope, const Stmt *stmts, Value *returned
         case STMT_DEF:
         case STMT_TRAIN:
             break; /* handled before the walk */
-        case STMT_INPUT: sema_input(s, st); break;
-        case STMT_TARGET: sema_target(s, st); break;
+        case STMT_INPUT:
+        case STMT_TARGET:
+            /* A failed declaration still binds its name, so its uses do not report again. */
+            if (!(st->kind == STMT_INPUT ? sema_input(s, st) : sema_target(s, st)) && !sema_lookup(scope, st->name))
+                sema_bind(s, scope, st->name, st->name_span, value_error());
+            break;
         case STMT_ASSIGN: {
             Value v = sema_expr(s, scope, st->value);
             if (v.kind == VAL_TARGET) {
@@ -1061,20 +1406,28 @@ static void sema_stmts(Sema *s, Scope *scope, const Stmt *stmts, Value *returned
             static const char *const metrics[] = {"accuracy", "mae", "rmse", "cross_entropy", "mse"};
             const Node *n = sema_objective(s, scope, st, metrics, 5, "metric");
             if (!n) break;
-            for (int i = 0; i < s->graph->metrics.len; i++) {
+            bool twice = false;
+            for (int i = 0; i < s->graph->metrics.len && !twice; i++) {
                 const Node *other = s->graph->metrics.items[i];
                 if (other->op == n->op) {
                     diag_error(s->diag, st->span, "metric '%s' is reported twice", graph_op_names[n->op]);
-                    break;
+                    diag_note(s->diag, other->span, "first reported here");
+                    twice = true;
                 }
             }
-            ptrvec_push(s->arena, &s->graph->metrics, (void *)n);
+            if (!twice) ptrvec_push(s->arena, &s->graph->metrics, (void *)n);
             break;
         }
         case STMT_OUTPUT: {
+            if (s->output_stmt) {
+                diag_error(s->diag, st->span, "a second 'output' statement; a model has one output");
+                diag_note(s->diag, s->output_stmt->span, "the output is already chosen here");
+                break;
+            }
+            s->output_stmt = st;
             Binding *b = sema_lookup(scope, st->name);
             if (!b) {
-                const char *guess = sema_guess_name(scope, st->name);
+                const char *guess = sema_guess_name(s, scope, st->name);
                 if (guess)
                     diag_error(s->diag, st->name_span, "unknown name '%s'; did you mean '%s'?", st->name, guess);
                 else
@@ -1088,6 +1441,79 @@ static void sema_stmts(Sema *s, Scope *scope, const Stmt *stmts, Value *returned
             break;
         }
         }
+    }
+}
+
+/* ---------------------------------------------------------------- blocks never called */
+
+/* Unknown names and operations in an expression of a block that is never called. */
+static void sema_check_names(Sema *s, Scope *locals, const Expr *e) {
+    switch (e->kind) {
+    case EXPR_NAME: {
+        if (sema_lookup(locals, e->text) || strcmp(e->text, "true") == 0 || strcmp(e->text, "false") == 0 ||
+            sema_find_op(e->text) || sema_find_def(s, e->text))
+            return;
+        const char *name_guess = sema_guess_name(s, locals, e->text);
+        if (name_guess)
+            diag_error(s->diag, e->span, "unknown name '%s'; did you mean '%s'?", e->text, name_guess);
+        else
+            diag_error(s->diag, e->span, "unknown name '%s'", e->text);
+        return;
+    }
+    case EXPR_CALL: {
+        bool known = sema_find_op(e->text) || sema_find_def(s, e->text) || sema_lookup(locals, e->text);
+        for (size_t i = 0; i < sizeof sema_planned_ops / sizeof sema_planned_ops[0]; i++)
+            known |= strcmp(sema_planned_ops[i], e->text) == 0;
+        for (size_t i = 0; i < sizeof sema_extension_ops / sizeof sema_extension_ops[0]; i++)
+            known |= strcmp(sema_extension_ops[i], e->text) == 0;
+        if (!known) {
+            const char *guess = sema_guess_callee(s, e->text);
+            if (guess)
+                diag_error(s->diag, e->name_span, "unknown operation '%s'; did you mean '%s'?", e->text, guess);
+            else
+                diag_error(s->diag, e->name_span, "unknown operation '%s'", e->text);
+        }
+        for (const Arg *a = e->args; a; a = a->next) sema_check_names(s, locals, a->value);
+        return;
+    }
+    case EXPR_BINARY:
+        sema_check_names(s, locals, e->lhs);
+        sema_check_names(s, locals, e->rhs);
+        return;
+    case EXPR_NEGATE: sema_check_names(s, locals, e->lhs); return;
+    default: return;
+    }
+}
+
+/* Blocks are checked when they are expanded; one that is never called would hide its mistakes.
+ * Without an input there are no shapes, but names, operations and the block's form can be
+ * checked, with the same messages an instance would give. */
+static void sema_check_unused_def(Sema *s, const Stmt *def) {
+    Scope *locals = ARENA_NEW(s->arena, Scope);
+    locals->parent = s->global;
+    locals->prefix = "";
+    for (const DefParam *p = def->params; p; p = p->next) {
+        if (p->default_value) sema_check_names(s, s->global, p->default_value);
+        sema_bind(s, locals, p->name, p->span, value_error());
+    }
+    bool returned = false;
+    for (const Stmt *st = def->body; st && !returned; st = st->next) {
+        if (st->kind == STMT_DEF) continue; /* reported with the definitions */
+        if (st->kind != STMT_ASSIGN && st->kind != STMT_RETURN) {
+            diag_error(s->diag, st->span, "'%s' cannot appear inside a block; a block holds assignments and 'return'",
+                       sema_stmt_keywords[st->kind]);
+            continue;
+        }
+        sema_check_names(s, locals, st->value);
+        if (st->kind == STMT_ASSIGN) sema_bind(s, locals, st->name, st->name_span, value_error());
+        if (st->kind == STMT_RETURN) {
+            returned = true;
+            if (st->next) diag_error(s->diag, st->next->span, "statement after 'return' is never reached");
+        }
+    }
+    if (!returned) {
+        diag_error(s->diag, def->close_span, "block '%s' ends without 'return'", def->name);
+        diag_note(s->diag, SPAN_NONE, "a block ends with 'return EXPR', the tensor it produces");
     }
 }
 
@@ -1184,8 +1610,20 @@ static const char *sema_spec(Sema *s, const Stmt *item, const SpecForm *forms, c
             strncat(list, names[i], sizeof list - strlen(list) - 1);
             strncat(list, i + 1 < count ? ", " : "", sizeof list - strlen(list) - 1);
         }
-        const char *guess = name ? diag_closest(name, names, count) : NULL;
+        const char *guess = name ? sema_closest(s, name, names, count) : NULL;
         Span at = e->kind == EXPR_CALL ? e->name_span : e->span;
+        if (e->kind == EXPR_STRING && (forms == data_forms || forms == validate_forms)) {
+            /* A bare path: say which call takes it. */
+            size_t len = strlen(e->text);
+            bool csv = len >= 4 && strcmp(e->text + len - 4, ".csv") == 0;
+            diag_error(s->diag, at, "'%s' takes a data source such as csv(...) or idx(...), not a bare path", item->name);
+            if (csv)
+                diag_note(s->diag, SPAN_NONE, "write %s = csv(%s)", item->name, sema_format_string(s, e->text));
+            else
+                diag_note(s->diag, SPAN_NONE, "IDX data has an images and a labels file: %s = idx(\"IMAGES\", \"LABELS\")",
+                          item->name);
+            return NULL;
+        }
         if (guess)
             diag_error(s->diag, at, "unknown %s '%s'; did you mean '%s'?", what, name, guess);
         else
@@ -1259,7 +1697,7 @@ static void sema_train(Sema *s, const Stmt *train) {
         for (int i = 0; i < 9; i++)
             if (strcmp(keys[i], item->name) == 0) key = i;
         if (key < 0) {
-            const char *guess = diag_closest(item->name, keys, 9);
+            const char *guess = sema_closest(s, item->name, keys, 9);
             if (guess)
                 diag_error(s->diag, item->name_span, "unknown train setting '%s'; did you mean '%s'?", item->name, guess);
             else
@@ -1301,27 +1739,42 @@ static void sema_train(Sema *s, const Stmt *train) {
 static void sema_params(Sema *s, const Ast *ast) {
     for (const Stmt *st = ast->stmts; st; st = st->next) {
         if (st->kind != STMT_PARAM) continue;
-        Binding *prev = NULL;
-        for (Binding *b = s->global->bindings; b; b = b->next)
-            if (strcmp(b->name, st->name) == 0) prev = b;
+        Binding *prev = map_get(&s->global->names, st->name);
         if (prev) {
             diag_error(s->diag, st->name_span, "param '%s' is declared twice", st->name);
             diag_note(s->diag, prev->span, "first declared here");
             continue;
         }
+        s->in_param = true;
         Value v = sema_expr(s, s->global, st->value);
+        s->in_param = false;
         for (int i = 0; i < s->define_count; i++) {
             Define *d = &s->defines[i];
             if (strcmp(d->name, st->name) != 0) continue;
             d->used = true;
             char *end;
             double x = strtod(d->value_text, &end);
-            if (end != d->value_text && *end == '\0')
+            bool numeric = end != d->value_text && *end == '\0';
+            bool boolean = strcmp(d->value_text, "true") == 0 || strcmp(d->value_text, "false") == 0;
+            /* The override must be the same kind of constant as the value it replaces. */
+            if (numeric && !isfinite(x)) {
+                diag_cmdline_error(s->diag, "-D %s=%s: the value is not a finite number", d->name, d->value_text);
+                v = value_error();
+            } else if (v.kind == VAL_NUMBER && !numeric) {
+                diag_cmdline_error(s->diag, "-D %s=%s: param '%s' is a number, but '%s' is not", d->name, d->value_text,
+                                   d->name, d->value_text);
+                v = value_error();
+            } else if (v.kind == VAL_BOOL && !boolean) {
+                diag_cmdline_error(s->diag, "-D %s=%s: param '%s' is true or false, but the value is '%s'", d->name,
+                                   d->value_text, d->name, d->value_text);
+                v = value_error();
+            } else if (numeric && v.kind != VAL_STRING) {
                 v = value_number(x);
-            else if (strcmp(d->value_text, "true") == 0 || strcmp(d->value_text, "false") == 0)
+            } else if (boolean && v.kind != VAL_STRING) {
                 v = (Value){.kind = VAL_BOOL, .boolean = d->value_text[0] == 't'};
-            else
+            } else if (v.kind != VAL_ERROR) {
                 v = (Value){.kind = VAL_STRING, .string = d->value_text};
+            }
         }
         if (v.kind == VAL_TENSOR || v.kind == VAL_TARGET) {
             diag_error(s->diag, st->value->span, "a param must be a constant, got %s", value_kind_name(v.kind));
@@ -1335,7 +1788,7 @@ static void sema_params(Sema *s, const Ast *ast) {
         int n = 0;
         for (const Stmt *st = ast->stmts; st && n < 256; st = st->next)
             if (st->kind == STMT_PARAM) names[n++] = st->name;
-        const char *guess = diag_closest(s->defines[i].name, names, n);
+        const char *guess = sema_closest(s, s->defines[i].name, names, n);
         if (guess)
             diag_cmdline_error(s->diag, "-D %s: the model has no param '%s'; did you mean '%s'?", s->defines[i].name,
                                s->defines[i].name, guess);
@@ -1367,6 +1820,9 @@ Model *sema_analyze(Arena *arena, Diag *diag, const Ast *ast, Define *defines, i
     m->seed = 0;
     s->global = ARENA_NEW(arena, Scope);
     s->global->prefix = "";
+    s->ast = ast;
+    diag->context_fn = sema_instance_context;
+    diag->context_data = NULL;
 
     const Stmt *model_stmt = NULL, *train_stmt = NULL;
     for (const Stmt *st = ast->stmts; st; st = st->next) {
@@ -1387,6 +1843,17 @@ Model *sema_analyze(Arena *arena, Diag *diag, const Ast *ast, Define *defines, i
                 diag_error(diag, st->name_span, "a block cannot be named '%s': that is an operation", st->name);
             } else {
                 ptrvec_push(arena, &s->defs, (void *)st);
+                map_put(arena, &s->defs_by_name, st->name, (void *)st);
+            }
+            NameMap params = {0};
+            for (const DefParam *p = st->params; p; p = p->next) {
+                const DefParam *first = map_get(&params, p->name);
+                if (first) {
+                    diag_error(diag, p->span, "block '%s' has two parameters named '%s'", st->name, p->name);
+                    diag_note(diag, first->span, "the first is here");
+                } else {
+                    map_put(arena, &params, p->name, (void *)p);
+                }
             }
             for (const Stmt *inner = st->body; inner; inner = inner->next)
                 if (inner->kind == STMT_DEF) diag_error(diag, inner->span, "blocks cannot be defined inside blocks");
@@ -1403,18 +1870,32 @@ Model *sema_analyze(Arena *arena, Diag *diag, const Ast *ast, Define *defines, i
     }
     sema_params(s, ast);
     sema_stmts(s, s->global, ast->stmts, NULL);
+    for (int i = 0; i < s->defs.len && !s->too_big; i++) {
+        const Stmt *def = s->defs.items[i];
+        if (!map_get(&s->instantiated, def->name)) sema_check_unused_def(s, def);
+    }
     if (train_stmt) sema_train(s, train_stmt);
 
     Graph *g = s->graph;
-    Span end = {diag->length, diag->length};
-    if (g->input < 0 && !diag->error_count) {
-        diag_error(diag, end, "the model declares no input");
-        diag_note(diag, SPAN_NONE, "declare one, e.g. 'input image : float[1, 28, 28]'");
+    bool input_declared = false;
+    for (const Stmt *st = ast->stmts; st; st = st->next) input_declared |= st->kind == STMT_INPUT;
+    /* Missing declarations have no place to point at: the messages carry the file name only. */
+    if (!ast->stmts) {
+        diag_error(diag, SPAN_NONE, "the file contains no statements");
+        diag_note(diag, SPAN_NONE, "a model needs at least an 'input', a 'target' and a 'loss' statement");
+    } else if (!s->too_big) {
+        if (!input_declared) {
+            diag_error(diag, SPAN_NONE, "the model declares no input");
+            diag_note(diag, SPAN_NONE, "declare one, e.g. 'input image : float[1, 28, 28]'");
+        }
+        if (g->loss == -1) {
+            diag_error(diag, SPAN_NONE, "the model has no 'loss' statement");
+            diag_note(diag, SPAN_NONE, "add one, e.g. 'loss cross_entropy(logits, label)'");
+        }
     }
-    if (g->loss == -1 && !diag->error_count) {
-        diag_error(diag, end, "the model has no 'loss' statement");
-        diag_note(diag, SPAN_NONE, "add one, e.g. 'loss cross_entropy(logits, label)'");
-    }
+    diag_flush(diag);
+    diag->context_fn = NULL;
+    diag->context_data = NULL;
     if (!m->optimizer) m->optimizer = "adam(lr=0.001, beta1=0.9, beta2=0.999, eps=1e-08, weight_decay=0)";
     if (diag->error_count) return NULL;
 

@@ -16,12 +16,14 @@
  *
  * Statements need no terminator: a statement ends where the next token cannot continue it.
  * Error recovery resynchronizes at statements, closing braces and closing parentheses, so
- * several independent errors are reported in one run.
+ * several independent errors are reported in one run. LAC (lookahead correction) keeps the
+ * "expected ..." lists of syntax errors exact.
  */
 %define api.pure full
 %define api.prefix {nn}
 %define api.location.type {Span}
 %define parse.error custom
+%define parse.lac full
 %locations
 %expect 0
 %param {void *scanner}
@@ -51,7 +53,28 @@ static Expr *new_expr(ParseState *ps, ExprKind kind, Span span) {
     Expr *e = ARENA_NEW(ps->arena, Expr);
     e->kind = kind;
     e->span = span;
+    e->depth = 1;
     return e;
+}
+
+static const char nn_too_deep[] = "expression nested too deeply (more than %d levels); split it into several statements";
+
+/* Bounds the depth of expression trees: sema and the dumps walk them recursively. Left-recursive
+ * rules (a long pipeline, a long sum) do not grow the parser stack, so this is checked here. */
+static Expr *nest(ParseState *ps, Expr *e, int depth) {
+    e->depth = depth;
+    if (depth <= EXPR_MAX_DEPTH) return e;
+    if (!ps->too_deep_reported) diag_error(ps->diag, e->span, nn_too_deep, EXPR_MAX_DEPTH);
+    ps->too_deep_reported = true;
+    return new_expr(ps, EXPR_ERROR, e->span);
+}
+
+static int max_depth(int a, int b) { return a > b ? a : b; }
+
+static int args_depth(const Arg *a) {
+    int d = 0;
+    for (; a; a = a->next) d = max_depth(d, a->value->depth);
+    return d;
 }
 
 static Stmt *new_stmt(ParseState *ps, StmtKind kind, Span span) {
@@ -75,7 +98,7 @@ static Expr *new_call(ParseState *ps, const char *name, Span name_span, Span spa
     e->name_span = name_span;
     e->args = args;
     e->has_parens = parens;
-    return e;
+    return nest(ps, e, 1 + args_depth(args));
 }
 
 static Expr *new_binary(ParseState *ps, char op, Expr *lhs, Expr *rhs, Span span) {
@@ -83,7 +106,7 @@ static Expr *new_binary(ParseState *ps, char op, Expr *lhs, Expr *rhs, Span span
     e->op = op;
     e->lhs = lhs;
     e->rhs = rhs;
-    return e;
+    return nest(ps, e, 1 + max_depth(lhs->depth, rhs->depth));
 }
 }
 
@@ -153,6 +176,7 @@ stmt:
   | ';'                               { $$ = NULL; }
   | error                             { $$ = NULL; }
   | KW_DEF IDENT '(' error ')' '{' stmt_list '}' { $$ = NULL; }
+  | KW_DEF IDENT '(' error '{' stmt_list '}' { $$ = NULL; } /* the ')' is missing */
   ;
 
 def_params_opt:
@@ -178,10 +202,13 @@ expr:
     expr ARROW callee                 {
                                         /* a -> f(args) is f(a, args) */
                                         $$ = $3;
-                                        Arg *input = new_arg(ps, NULL, SPAN_NONE, $1);
-                                        input->next = $$->args;
-                                        $$->args = input;
-                                        $$->piped = true;
+                                        if ($$->kind == EXPR_CALL) {
+                                          Arg *input = new_arg(ps, NULL, SPAN_NONE, $1);
+                                          input->next = $$->args;
+                                          $$->args = input;
+                                          $$->piped = true;
+                                          $$ = nest(ps, $$, max_depth($$->depth, 1 + $1->depth));
+                                        }
                                       }
   | sum                               { $$ = $1; }
   ;
@@ -205,7 +232,7 @@ product:
   ;
 
 unary:
-    '-' unary                         { $$ = new_expr(ps, EXPR_NEGATE, @$); $$->lhs = $2; }
+    '-' unary                         { $$ = new_expr(ps, EXPR_NEGATE, @$); $$->lhs = $2; $$ = nest(ps, $$, 1 + $2->depth); }
   | primary                           { $$ = $1; }
   ;
 
@@ -215,7 +242,7 @@ primary:
   | IDENT                             { $$ = new_expr(ps, EXPR_NAME, @$); $$->text = $1; }
   | IDENT '(' args_opt ')'            { $$ = new_call(ps, $1, @1, @$, $3.head, true); }
   | IDENT '(' error ')'               { $$ = new_expr(ps, EXPR_ERROR, @$); }
-  | '(' expr ')'                      { $$ = $2; }
+  | '(' expr ')'                      { $$ = nest(ps, $2, 1 + $2->depth); }
   | '(' error ')'                     { $$ = new_expr(ps, EXPR_ERROR, @$); }
   ;
 
@@ -239,53 +266,172 @@ arg:
 
 static void nnerror(NNLTYPE *loc, void *scanner, ParseState *ps, const char *msg) {
     (void)scanner;
-    /* Bison calls this only for stack exhaustion with parse.error custom. */
-    if (strstr(msg, "exhausted"))
-        diag_error(ps->diag, *loc, "expression nested too deeply (more than %d levels)", YYMAXDEPTH / 4);
-    else
-        diag_error(ps->diag, *loc, "%s", msg);
+    /* Bison calls this only for stack exhaustion with parse.error custom: only deeply nested
+     * parentheses or signs get there (YYMAXDEPTH states). */
+    if (!ps->too_deep_reported) {
+        if (strstr(msg, "exhausted"))
+            diag_error(ps->diag, *loc, nn_too_deep, EXPR_MAX_DEPTH);
+        else
+            diag_error(ps->diag, *loc, "%s", msg);
+    }
+    ps->too_deep_reported = true;
 }
 
-/* Token names as users would write them: quotes around punctuation and keywords. */
-static const char *nn_token_name(yysymbol_kind_t sym) {
+static bool nn_sym_is(yysymbol_kind_t sym, const char *name) { return strcmp(yysymbol_name(sym), name) == 0; }
+
+static bool nn_is_keyword(yysymbol_kind_t sym) {
+    switch (sym) {
+    case YYSYMBOL_KW_MODEL: case YYSYMBOL_KW_PARAM: case YYSYMBOL_KW_INPUT: case YYSYMBOL_KW_TARGET:
+    case YYSYMBOL_KW_DEF: case YYSYMBOL_KW_RETURN: case YYSYMBOL_KW_LOSS: case YYSYMBOL_KW_METRIC:
+    case YYSYMBOL_KW_TRAIN: case YYSYMBOL_KW_OUTPUT: return true;
+    default: return false;
+    }
+}
+
+static bool nn_token_is_keyword(int token) {
+    switch (token) {
+    case KW_MODEL: case KW_PARAM: case KW_INPUT: case KW_TARGET: case KW_DEF: case KW_RETURN:
+    case KW_LOSS: case KW_METRIC: case KW_TRAIN: case KW_OUTPUT: return true;
+    default: return false;
+    }
+}
+
+/* The token as users would name it in "found X" (`article`) or "unexpected X". */
+static const char *nn_found_text(ParseState *ps, yysymbol_kind_t sym, Span at, bool article) {
     switch (sym) {
     case YYSYMBOL_YYEOF: return "end of file";
-    case YYSYMBOL_IDENT: return "a name";
-    case YYSYMBOL_NUMBER: return "a number";
-    case YYSYMBOL_STRING: return "a string";
-    default: {
-        const char *name = yysymbol_name(sym);
-        return name;
+    case YYSYMBOL_STRING: return article ? "a string" : "string";
+    case YYSYMBOL_IDENT:
+    case YYSYMBOL_NUMBER: {
+        int len = at.end - at.begin;
+        if (len > 40) return arena_printf(ps->arena, "'%.40s...'", ps->diag->text + at.begin);
+        return arena_printf(ps->arena, "'%.*s'", len, ps->diag->text + at.begin);
     }
+    default: return yysymbol_name(sym); /* punctuation and keywords, already quoted */
     }
+}
+
+static int nn_line_of(ParseState *ps, int offset) {
+    int line, col;
+    diag_line_col(ps->diag, offset, &line, &col);
+    return line;
 }
 
 static int yyreport_syntax_error(const yypcontext_t *ctx, void *scanner, ParseState *ps) {
     (void)scanner;
+    ScanState *scan = ps->scan;
+    const TokenRecord *prev = &scan->recent[1], *before = &scan->recent[2];
     yysymbol_kind_t found = yypcontext_token(ctx);
     Span at = *yypcontext_location(ctx);
     if (found == YYSYMBOL_INVALID) {
         /* The scanner's own message for a character or string it could not take. */
-        diag_error(ps->diag, at, "%s", ps->scan->invalid_message);
+        diag_error(ps->diag, at, "%s", scan->invalid_message);
         return 0;
     }
-    enum { MAX_EXPECTED = 6 };
-    yysymbol_kind_t expected[MAX_EXPECTED];
-    int n = yypcontext_expected_tokens(ctx, expected, MAX_EXPECTED);
+    /* At the end of the file, point just after the last token rather than at an empty line. */
+    if (found == YYSYMBOL_YYEOF && prev->kind) at = (Span){prev->span.end, prev->span.end};
+    /* Past the error limit the error is only counted: skip the work of wording it. */
+    if (diag_muted(ps->diag)) {
+        diag_error(ps->diag, at, "syntax error");
+        return 0;
+    }
+
+    yysymbol_kind_t expected[YYNTOKENS];
+    int n = yypcontext_expected_tokens(ctx, expected, YYNTOKENS);
+    bool ident_expected = false, arrow_expected = false, found_expected = false;
+    int expression_starts = 0;
+    for (int i = 0; i < n; i++) {
+        yysymbol_kind_t e = expected[i];
+        ident_expected |= e == YYSYMBOL_IDENT;
+        arrow_expected |= e == YYSYMBOL_ARROW;
+        found_expected |= e == found;
+        expression_starts += e == YYSYMBOL_IDENT || e == YYSYMBOL_NUMBER || e == YYSYMBOL_STRING ||
+                             nn_sym_is(e, "'('") || nn_sym_is(e, "'-'");
+    }
+
+    /* Keywords are reserved: `loss = ...`, `input model : ...`, `x -> train`. */
+    /* ...unless a bracket is open and the keyword begins a line: then the closer is missing. */
+    int found_line = nn_line_of(ps, at.begin), prev_line = nn_line_of(ps, prev->span.begin);
+    if (nn_is_keyword(found) && ident_expected && (scan->bracket_depth == 0 || found_line == prev_line)) {
+        diag_error(ps->diag, at, "%s is a keyword and cannot be used as a name", yysymbol_name(found));
+        return 0;
+    }
+    if (nn_sym_is(found, "'='") && nn_token_is_keyword(prev->kind)) {
+        diag_error(ps->diag, prev->span, "'%.*s' is a keyword and cannot be used as a name",
+                   prev->span.end - prev->span.begin, ps->diag->text + prev->span.begin);
+        return 0;
+    }
+    if (scan->recent[0].unmatched && scan->recent[0].span.begin == at.begin) {
+        diag_error(ps->diag, at, "unmatched %s", yysymbol_name(found));
+        return 0;
+    }
+
+    /* "expected A, B or C": the tokens that begin an expression are named together, and the
+     * operators that could continue one are left out (they are always possible after it). */
+    bool whole_expression = expression_starts == 5;
+    const char *items[YYNTOKENS];
+    int count = 0;
+    const char *closer = NULL;
+    if (whole_expression) items[count++] = "an expression";
+    for (int i = 0; i < n; i++) {
+        yysymbol_kind_t e = expected[i];
+        if (whole_expression && (e == YYSYMBOL_IDENT || e == YYSYMBOL_NUMBER || e == YYSYMBOL_STRING ||
+                                 nn_sym_is(e, "'('") || nn_sym_is(e, "'-'")))
+            continue;
+        if (e == YYSYMBOL_ARROW || nn_sym_is(e, "'+'") || nn_sym_is(e, "'-'") || nn_sym_is(e, "'*'") ||
+            nn_sym_is(e, "'/'"))
+            continue;
+        if (nn_sym_is(e, "')'") || nn_sym_is(e, "']'") || nn_sym_is(e, "'}'")) closer = yysymbol_name(e);
+        items[count++] = e == YYSYMBOL_YYEOF ? "end of file" : e == YYSYMBOL_IDENT ? "a name"
+                         : e == YYSYMBOL_NUMBER ? "a number" : e == YYSYMBOL_STRING ? "a string"
+                                                              : yysymbol_name(e);
+    }
     char buf[512];
     int len = 0;
-    buf[0] = '\0';
-    if (n > 0 && n <= 4) {
+    if (count > 0 && count <= 4) {
         len += snprintf(buf + len, sizeof buf - (size_t)len, "expected ");
-        for (int i = 0; i < n; i++) {
-            const char *sep = i == 0 ? "" : i == n - 1 ? " or " : ", ";
-            len += snprintf(buf + len, sizeof buf - (size_t)len, "%s%s", sep, nn_token_name(expected[i]));
+        for (int i = 0; i < count; i++) {
+            const char *sep = i == 0 ? "" : i == count - 1 ? " or " : ", ";
+            len += snprintf(buf + len, sizeof buf - (size_t)len, "%s%s", sep, items[i]);
         }
-        len += snprintf(buf + len, sizeof buf - (size_t)len, ", found ");
+        snprintf(buf + len, sizeof buf - (size_t)len, ", found %s", nn_found_text(ps, found, at, true));
     } else {
-        len += snprintf(buf + len, sizeof buf - (size_t)len, "unexpected ");
+        /* At the end of the file, an open bracket is the likely culprit: name its closer alone. */
+        const char *open_closer = NULL;
+        if (found == YYSYMBOL_YYEOF && scan->bracket_depth > 0 && scan->bracket_depth <= SCAN_BRACKETS) {
+            char open = scan->brackets[scan->bracket_depth - 1].ch;
+            const char *want = open == '(' ? "')'" : open == '[' ? "']'" : "'}'";
+            for (int i = 0; i < n; i++)
+                if (nn_sym_is(expected[i], want)) open_closer = want;
+        }
+        closer = open_closer;
+        if (open_closer)
+            snprintf(buf, sizeof buf, "expected %s, found end of file", open_closer);
+        else
+            snprintf(buf, sizeof buf, "unexpected %s", nn_found_text(ps, found, at, false));
     }
-    snprintf(buf + len, sizeof buf - (size_t)len, "%s", nn_token_name(found));
     diag_error(ps->diag, at, "%s", buf);
+
+    /* The bracket a missing closer would close, when it is on another line. */
+    int depth = scan->bracket_depth;
+    if (nn_sym_is(found, "'('") || nn_sym_is(found, "'['") || nn_sym_is(found, "'{'")) depth--;
+    if (closer && depth > 0 && depth <= SCAN_BRACKETS) {
+        const OpenBracket *open = &scan->brackets[depth - 1];
+        char want = closer[1] == ')' ? '(' : closer[1] == ']' ? '[' : '{';
+        if (open->ch == want && nn_line_of(ps, open->offset) != found_line)
+            diag_note(ps->diag, (Span){open->offset, open->offset + 1}, "to match this '%c'", want);
+    }
+    /* `x -> f + y`: '->' binds loosest, so the sum would be the callee. */
+    if (arrow_expected && !found_expected &&
+        (nn_sym_is(found, "'+'") || nn_sym_is(found, "'-'") || nn_sym_is(found, "'*'") || nn_sym_is(found, "'/'")))
+        diag_note(ps->diag, SPAN_NONE, "'->' binds loosest: to combine the result of a pipeline, write (x -> f) %c y",
+                  yysymbol_name(found)[1]);
+    /* `h = x dense(2)`: a name after a complete expression starts a new statement. */
+    if (count == 1 && n == 1 && nn_sym_is(expected[0], "'='") && prev->kind == IDENT &&
+        (before->kind == IDENT || before->kind == NUMBER || before->kind == STRING || before->kind == ')')) {
+        if (prev_line == nn_line_of(ps, before->span.begin))
+            diag_note(ps->diag, prev->span, "is '->' missing before '%.*s'?", prev->span.end - prev->span.begin,
+                      ps->diag->text + prev->span.begin);
+    }
     return 0;
 }

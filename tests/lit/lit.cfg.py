@@ -1,6 +1,7 @@
 # lit configuration for nnc's compiler tests: diagnostics (exact file:line:col and message),
 # dumps, summaries and IR, checked with FileCheck. Run through CTest (tests/CMakeLists.txt).
 import os
+import sys
 import lit.formats
 
 config.name = "nnc"
@@ -12,6 +13,11 @@ build = lit_config.params.get("build", os.getcwd())
 config.test_exec_root = os.path.join(build, "lit-out")
 config.substitutions.append(("%nnc", lit_config.params["nnc"]))
 config.substitutions.append(("%examples", lit_config.params["examples"]))
+# %python runs helper scripts and generates large or binary inputs inside RUN lines;
+# %bounded runs a command under a time and memory limit and checks its exit status
+# (tests/lit/inputs/bounded.py), so hostile inputs prove "a clear error, never a crash or hang".
+config.substitutions.append(("%python", sys.executable))
+config.substitutions.append(("%bounded", sys.executable + " " + os.path.join(os.path.dirname(__file__), "inputs", "bounded.py")))
 config.environment["FILECHECK_OPTS"] = "--dump-input=fail"
 llvm_bin = lit_config.params.get("llvm_bin", "/usr/lib/llvm-19/bin")
 config.environment["PATH"] = os.pathsep.join([llvm_bin, config.environment.get("PATH", "")])
