@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 static void plan_fuse(Graph *g) {
     int count = g->nodes.len;
@@ -67,8 +68,9 @@ Plan *plan_build(Arena *arena, Graph *g) {
     /* The inference output is read after the last forward node. */
     if (g->output >= 0) last_use[graph_storage(g, g->output)] = count;
 
-    Interval *placed = ARENA_ARRAY(arena, Interval, count);
-    int placed_count = 0;
+    /* Live buffers, sorted by offset; a buffer leaves when no node at or after i reads it. */
+    Interval *live = ARENA_ARRAY(arena, Interval, count);
+    int live_count = 0;
     int64_t high_water = 0;
     for (int i = 0; i < count; i++) {
         const Node *n = graph_node(g, i);
@@ -78,23 +80,20 @@ Plan *plan_build(Arena *arena, Graph *g) {
         if (n->grad_param >= 0) { p->storage[i] = STORAGE_GRAD; continue; }
         if (n->sum_slot >= 0 || n->shape.rank == 0) { p->storage[i] = STORAGE_NONE; continue; }
         p->storage[i] = STORAGE_WORKSPACE;
+        int kept = 0;
+        for (int k = 0; k < live_count; k++)
+            if (live[k].last >= i) live[kept++] = live[k];
+        live_count = kept;
         /* Sizes are rounded to 16 elements so every buffer starts 64-byte aligned for float32. */
         int64_t size = (n->size + 15) & ~(int64_t)15;
-        /* First fit among gaps left by buffers that are dead before this node is written. */
+        /* First fit: the lowest gap between live buffers that holds this one. */
         int64_t offset = 0;
-        for (bool moved = true; moved;) {
-            moved = false;
-            for (int k = 0; k < placed_count; k++) {
-                const Interval *iv = &placed[k];
-                bool live = iv->last >= i; /* still read at or after node i */
-                bool overlaps = offset < iv->begin_offset + iv->size && iv->begin_offset < offset + size;
-                if (live && overlaps) {
-                    offset = iv->begin_offset + iv->size;
-                    moved = true;
-                }
-            }
-        }
-        placed[placed_count++] = (Interval){offset, size, i, last_use[i]};
+        int at = 0;
+        for (; at < live_count && live[at].begin_offset < offset + size; at++)
+            if (live[at].begin_offset + live[at].size > offset) offset = live[at].begin_offset + live[at].size;
+        memmove(&live[at + 1], &live[at], sizeof(Interval) * (size_t)(live_count - at));
+        live[at] = (Interval){offset, size, i, last_use[i]};
+        live_count++;
         p->offset[i] = offset;
         if (offset + size > high_water) high_water = offset + size;
     }
