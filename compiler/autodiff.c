@@ -92,6 +92,16 @@ static void ad_backward_rule(Ad *ad, const Node *n, int dy) {
     case OP_DROPOUT:
         ad_accumulate(ad, x->id, ad_node(ad, OP_DROPOUT_GRAD, dy, -1, x->shape, n)->id);
         break;
+    case OP_GELU:
+        ad_accumulate(ad, x->id, ad_node(ad, OP_GELU_GRAD, dy, x->id, x->shape, n)->id);
+        break;
+    case OP_SOFTMAX:
+    case OP_LOG_SOFTMAX: {
+        /* both rules need only the forward output y */
+        OpKind rule = n->op == OP_SOFTMAX ? OP_SOFTMAX_GRAD : OP_LOG_SOFTMAX_GRAD;
+        ad_accumulate(ad, x->id, ad_node(ad, rule, dy, n->id, x->shape, n)->id);
+        break;
+    }
     case OP_RESHAPE:
     case OP_FLATTEN: {
         Node *v = ad_node(ad, n->op, dy, -1, x->shape, n);
@@ -159,7 +169,7 @@ bool ad_append_backward(Graph *g, const char *inject_bug) {
     const Node *loss = graph_node(g, g->loss);
     const Node *pred = graph_node(g, loss->inputs[0]);
     if (pred->needs_grad) {
-        OpKind rule = loss->op == OP_CROSS_ENTROPY ? OP_CROSS_ENTROPY_GRAD : OP_MSE_GRAD;
+        OpKind rule = loss->op == OP_CROSS_ENTROPY ? OP_CROSS_ENTROPY_GRAD : loss->op == OP_BCE ? OP_BCE_GRAD : OP_MSE_GRAD;
         Node *d = ad_node(&ad, rule, pred->id, loss->inputs[1], pred->shape, loss);
         ad.grad_of[pred->id] = d->id;
     }

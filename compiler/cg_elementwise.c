@@ -10,7 +10,14 @@
  *   leaky_relu_grad         (dx, dy, x)    dx = x > 0 ? dy : alpha dy
  *   dropout                 (y, x, seed)   training: y = keep ? x / (1-p) : 0; otherwise y = x
  *   dropout_grad            (dx, dy, seed) dx = keep ? dy / (1-p) : 0, the same mask
+ *   gelu                    (y, x)         y = x Phi(x)
+ *   gelu_grad               (dx, dy, x)    dx = dy (Phi(x) + x phi(x))
  *   flatten, reshape        views: never lowered
+ * Row-wise over the last axis (L elements per row):
+ *   softmax                 (y, x)         y = exp(x - max) / sum
+ *   log_softmax             (y, x)         y = x - max - log(sum exp(x - max))
+ *   softmax_grad            (dx, dy, y)    dx = y (dy - sum(dy y))
+ *   log_softmax_grad        (dx, dy, y)    dx = dy - exp(y) sum(dy)
  * The dropout mask is a counter-based hash of (step seed, layer, element index): nothing is
  * stored between forward and backward, and the mask is the same in float32 and float64. */
 #include <math.h>
@@ -101,6 +108,20 @@ LLVMValueRef cg_elementwise_kernel(Cg *cg, const Node *node) {
         v = LLVMBuildSelect(cg->b, keep, cg_fmul(cg, x, cg_const(cg, 1.0 / (1.0 - layer->alpha))), cg_const(cg, 0), "");
         break;
     }
+    case OP_GELU:
+    case OP_GELU_GRAD: {
+        /* Phi(x) = (1 + erf(x / sqrt 2)) / 2; gelu = x Phi(x); gelu' = Phi(x) + x phi(x) */
+        LLVMValueRef in = node->op == OP_GELU ? x : y;
+        LLVMValueRef cdf = cg_fmul(cg, cg_const(cg, 0.5), cg_fadd(cg, cg_const(cg, 1), cg_libm(cg, "erf", cg_fmul(cg, in, cg_const(cg, M_SQRT1_2)))));
+        if (node->op == OP_GELU) {
+            v = cg_fmul(cg, in, cdf);
+        } else {
+            LLVMValueRef pdf = cg_fmul(cg, cg_const(cg, 0.3989422804014327),
+                                       cg_math(cg, "llvm.exp", cg_fmul(cg, cg_const(cg, -0.5), cg_fmul(cg, in, in))));
+            v = cg_fmul(cg, x, cg_fadd(cg, cdf, cg_fmul(cg, in, pdf)));
+        }
+        break;
+    }
     case OP_AFFINE:
         v = x;
         if (node->scale != 1.0) v = cg_fmul(cg, v, cg_const(cg, node->scale));
@@ -110,6 +131,54 @@ LLVMValueRef cg_elementwise_kernel(Cg *cg, const Node *node) {
     }
     cg_store(cg, v, out, i.iv);
     cg_loop_end(cg, &i);
+    cg_kernel_end(cg);
+    return fn;
+}
+
+LLVMValueRef cg_rowwise_kernel(Cg *cg, const Node *node) {
+    char name[96];
+    snprintf(name, sizeof name, "k%d_%s_%s", node->id, graph_op_names[node->op], cg->f64 ? "f64" : "f32");
+    int64_t L = node->shape.dims[node->shape.rank - 1];
+    bool grad = node->op == OP_SOFTMAX_GRAD || node->op == OP_LOG_SOFTMAX_GRAD;
+    LLVMValueRef fn = cg_kernel_begin(cg, name, grad ? 3 : 2);
+    LLVMValueRef out = LLVMGetParam(fn, 0), a = LLVMGetParam(fn, 1), y = grad ? LLVMGetParam(fn, 2) : NULL;
+    LLVMValueRef n = LLVMGetParam(fn, grad ? 3 : 2);
+    LLVMValueRef rows = cg_mul(cg, n, cg_i64(cg, node->size / L));
+    LLVMValueRef acc = cg_var(cg, cg->elem, "acc"), max_var = cg_var(cg, cg->elem, "max");
+    CgLoop r = cg_loop_begin(cg, cg_i64(cg, 0), rows, "r");
+    LLVMValueRef base = cg_mul(cg, r.iv, cg_i64(cg, L));
+    LLVMValueRef shift = NULL;
+    if (!grad) {
+        LLVMBuildStore(cg->b, cg_load(cg, a, base), max_var);
+        CgLoop c = cg_loop_begin(cg, cg_i64(cg, 1), cg_i64(cg, L), "c");
+        LLVMBuildStore(cg->b, cg_max(cg, LLVMBuildLoad2(cg->b, cg->elem, max_var, ""), cg_load(cg, a, cg_add(cg, base, c.iv))), max_var);
+        cg_loop_end(cg, &c);
+        shift = LLVMBuildLoad2(cg->b, cg->elem, max_var, "");
+    }
+    /* the row's reduction: sum exp(x - max), sum(dy y) or sum(dy) */
+    LLVMBuildStore(cg->b, cg_const(cg, 0), acc);
+    CgLoop c1 = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, L), "c");
+    LLVMValueRef at1 = cg_add(cg, base, c1.iv);
+    LLVMValueRef term = node->op == OP_SOFTMAX_GRAD       ? cg_fmul(cg, cg_load(cg, a, at1), cg_load(cg, y, at1))
+                        : node->op == OP_LOG_SOFTMAX_GRAD ? cg_load(cg, a, at1)
+                                                          : cg_math(cg, "llvm.exp", cg_fsub(cg, cg_load(cg, a, at1), shift));
+    LLVMBuildStore(cg->b, cg_fadd(cg, LLVMBuildLoad2(cg->b, cg->elem, acc, ""), term), acc);
+    cg_loop_end(cg, &c1);
+    LLVMValueRef sum = LLVMBuildLoad2(cg->b, cg->elem, acc, "");
+    LLVMValueRef log_sum = node->op == OP_LOG_SOFTMAX ? cg_math(cg, "llvm.log", sum) : NULL;
+    LLVMValueRef inv_sum = node->op == OP_SOFTMAX ? cg_fdiv(cg, cg_const(cg, 1), sum) : NULL;
+    CgLoop c2 = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, L), "c");
+    LLVMValueRef at = cg_add(cg, base, c2.iv);
+    LLVMValueRef v;
+    switch (node->op) {
+    case OP_SOFTMAX: v = cg_fmul(cg, cg_math(cg, "llvm.exp", cg_fsub(cg, cg_load(cg, a, at), shift)), inv_sum); break;
+    case OP_LOG_SOFTMAX: v = cg_fsub(cg, cg_fsub(cg, cg_load(cg, a, at), shift), log_sum); break;
+    case OP_SOFTMAX_GRAD: v = cg_fmul(cg, cg_load(cg, y, at), cg_fsub(cg, cg_load(cg, a, at), sum)); break;
+    default: v = cg_fsub(cg, cg_load(cg, a, at), cg_fmul(cg, cg_math(cg, "llvm.exp", cg_load(cg, y, at)), sum)); break;
+    }
+    cg_store(cg, v, out, at);
+    cg_loop_end(cg, &c2);
+    cg_loop_end(cg, &r);
     cg_kernel_end(cg);
     return fn;
 }

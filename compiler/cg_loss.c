@@ -7,6 +7,8 @@
  *   mae                 (sum, p, t)                          sum += mean_T |p - t|
  *   cross_entropy_grad  (d[n,C], logits, y)                  d = (softmax(l) - onehot(y)) / n
  *   mse_grad            (d[n,T], p, t)                       d = 2 (p - t) / (T n)
+ *   bce                 (sum, x[n,T], t[n,T])                sum += mean_T max(x,0) - x t + log(1 + exp(-|x|))
+ *   bce_grad            (d[n,T], x, t)                       d = (sigmoid(x) - t) / (T n)
  * Per-batch sums accumulate in double, in example order, so they are deterministic. */
 #include <stdio.h>
 
@@ -82,6 +84,30 @@ LLVMValueRef cg_loss_kernel(Cg *cg, const Node *node) {
         cg_add_to_total(cg, total, LLVMBuildUIToFP(cg->b, hit, cg->f64_type, ""));
         break;
     }
+    case OP_BCE: {
+        /* the stable form of -t log(sigmoid(x)) - (1-t) log(1 - sigmoid(x)) */
+        LLVMBuildStore(cg->b, cg_const(cg, 0), sum_var);
+        CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, C), "c");
+        LLVMValueRef at = cg_add(cg, base, c.iv);
+        LLVMValueRef x = cg_load(cg, l, at), t = cg_load(cg, y, at);
+        LLVMValueRef softplus = cg_math(cg, "llvm.log", cg_fadd(cg, cg_const(cg, 1),
+                                        cg_math(cg, "llvm.exp", LLVMBuildFNeg(cg->b, cg_math(cg, "llvm.fabs", x), ""))));
+        LLVMValueRef term = cg_fadd(cg, cg_fsub(cg, cg_max(cg, x, cg_const(cg, 0)), cg_fmul(cg, x, t)), softplus);
+        LLVMBuildStore(cg->b, cg_fadd(cg, LLVMBuildLoad2(cg->b, cg->elem, sum_var, ""), term), sum_var);
+        cg_loop_end(cg, &c);
+        LLVMValueRef mean = cg_fdiv(cg, LLVMBuildLoad2(cg->b, cg->elem, sum_var, ""), cg_const(cg, (double)C));
+        cg_add_to_total(cg, total, cg_to_double(cg, mean));
+        break;
+    }
+    case OP_BCE_GRAD: {
+        LLVMValueRef factor = cg_fmul(cg, cg_const(cg, 1.0 / (double)C), inv_n);
+        CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, C), "c");
+        LLVMValueRef at = cg_add(cg, base, c.iv);
+        LLVMValueRef p = cg_activation(cg, OP_SIGMOID, cg_load(cg, l, at));
+        cg_store(cg, cg_fmul(cg, cg_fsub(cg, p, cg_load(cg, y, at)), factor), out, at);
+        cg_loop_end(cg, &c);
+        break;
+    }
     case OP_MSE: case OP_RMSE: case OP_MAE: {
         LLVMBuildStore(cg->b, cg_const(cg, 0), sum_var);
         CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, C), "c");
@@ -119,7 +145,7 @@ LLVMValueRef cg_loss_kernel(Cg *cg, const Node *node) {
     default: break;
     }
     cg_loop_end(cg, &r);
-    if (node->op != OP_CROSS_ENTROPY_GRAD && node->op != OP_MSE_GRAD)
+    if (node->op != OP_CROSS_ENTROPY_GRAD && node->op != OP_MSE_GRAD && node->op != OP_BCE_GRAD)
         LLVMBuildStore(cg->b, LLVMBuildLoad2(cg->b, cg->f64_type, total, ""), out);
     cg_kernel_end(cg);
     return fn;

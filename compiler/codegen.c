@@ -157,8 +157,10 @@ static LLVMValueRef cg_node_kernel(Cg *cg, const Node *n) {
     case OP_MAXPOOL: case OP_MAXPOOL_GRAD: case OP_AVGPOOL: case OP_AVGPOOL_GRAD:
         return cg_conv_kernel(cg, n);
     case OP_CROSS_ENTROPY: case OP_MSE: case OP_ACCURACY: case OP_MAE: case OP_RMSE:
-    case OP_CROSS_ENTROPY_GRAD: case OP_MSE_GRAD:
+    case OP_CROSS_ENTROPY_GRAD: case OP_MSE_GRAD: case OP_BCE: case OP_BCE_GRAD:
         return cg_loss_kernel(cg, n);
+    case OP_SOFTMAX: case OP_SOFTMAX_GRAD: case OP_LOG_SOFTMAX: case OP_LOG_SOFTMAX_GRAD:
+        return cg_rowwise_kernel(cg, n);
     default:
         return cg_elementwise_kernel(cg, n);
     }

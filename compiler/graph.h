@@ -60,7 +60,15 @@ typedef struct Shape {
     X(LEAKY_RELU_GRAD, "leaky_relu_grad") /* dx = dy * (x > 0 ? 1 : alpha) */                     \
     X(DROPOUT, "dropout")        /* training: x * mask / (1-p); otherwise a copy */               \
     X(DROPOUT_GRAD, "dropout_grad") /* the same mask, recomputed from the step seed */            \
-    X(RESHAPE, "reshape")        /* view */
+    X(RESHAPE, "reshape")        /* view */                                                       \
+    X(GELU, "gelu")              /* x * Phi(x), the exact (erf) form */                           \
+    X(GELU_GRAD, "gelu_grad")    /* dx = dy * (Phi(x) + x phi(x)) */                              \
+    X(SOFTMAX, "softmax")        /* over the last axis */                                         \
+    X(SOFTMAX_GRAD, "softmax_grad") /* dx = y * (dy - sum(dy * y)) */                             \
+    X(LOG_SOFTMAX, "log_softmax")                                                                 \
+    X(LOG_SOFTMAX_GRAD, "log_softmax_grad") /* dx = dy - exp(y) * sum(dy) */                      \
+    X(BCE, "bce")                /* sigmoid fused: mean of max(x,0) - x t + log(1 + exp(-|x|)) */ \
+    X(BCE_GRAD, "bce_grad")      /* d = (sigmoid(x) - t) / (T n) */
 
 typedef enum OpKind {
 #define GRAPH_OP_ENUM(kind, name) OP_##kind,

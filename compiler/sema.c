@@ -614,6 +614,36 @@ static Value sema_real_loss(Sema *s, OpKind op, const Expr *call, Bound *b) {
 static Value op_mse(Sema *s, Scope *scope, const Expr *call, Bound *b) { (void)scope; return sema_real_loss(s, OP_MSE, call, b); }
 static Value op_mae(Sema *s, Scope *scope, const Expr *call, Bound *b) { (void)scope; return sema_real_loss(s, OP_MAE, call, b); }
 static Value op_rmse(Sema *s, Scope *scope, const Expr *call, Bound *b) { (void)scope; return sema_real_loss(s, OP_RMSE, call, b); }
+/* bce(logits, float target): the sigmoid is fused; targets in [0, 1] */
+static Value op_bce(Sema *s, Scope *scope, const Expr *call, Bound *b) { (void)scope; return sema_real_loss(s, OP_BCE, call, b); }
+
+static Value op_gelu(Sema *s, Scope *scope, const Expr *call, Bound *b) { (void)scope; return sema_elementwise(s, OP_GELU, call, b); }
+static Value op_softmax(Sema *s, Scope *scope, const Expr *call, Bound *b) { (void)scope; return sema_elementwise(s, OP_SOFTMAX, call, b); }
+static Value op_log_softmax(Sema *s, Scope *scope, const Expr *call, Bound *b) { (void)scope; return sema_elementwise(s, OP_LOG_SOFTMAX, call, b); }
+
+/* reshape(d1, ..., d8): same element count, a view */
+static const ArgSpec reshape_spec[] = {{"x", ARG_TENSOR, true, 0, NULL}, {"d1", ARG_INT, true, 0, NULL},
+                                       {"d2", ARG_INT, false, 0, NULL}, {"d3", ARG_INT, false, 0, NULL},
+                                       {"d4", ARG_INT, false, 0, NULL}, {"d5", ARG_INT, false, 0, NULL},
+                                       {"d6", ARG_INT, false, 0, NULL}, {"d7", ARG_INT, false, 0, NULL}, SPEC_END};
+static Value op_reshape(Sema *s, Scope *scope, const Expr *call, Bound *b) {
+    (void)scope;
+    const Node *x = value_node(s, b->values[0]);
+    Shape out = {0};
+    double product = 1;
+    for (int i = 1; i < 8 && b->given[i]; i++) {
+        out.dims[out.rank++] = (int64_t)b->values[i].number;
+        product *= b->values[i].number;
+    }
+    if (product != (double)x->size) {
+        diag_error(s->diag, call->span, "reshape to %s needs %.0f elements, but the input %s has %lld", sema_shape(s, &out), product,
+                   sema_shape(s, &x->shape), (long long)x->size);
+        return value_error();
+    }
+    Node *n = graph_add(s->graph, OP_RESHAPE, call->span, &x->id, 1, out);
+    n->view_of = x->id;
+    return tensor_value(n);
+}
 
 
 /* conv2d: [c,h,w] -> [f, (h+2p-k)/s+1, (w+2p-k)/s+1]; pad="same" keeps h,w (stride 1, odd k) */
@@ -750,6 +780,11 @@ static const OpDef sema_ops[] = {
     {"global_avgpool", unary_spec, op_global_avgpool, false},
     {"leaky_relu", leaky_relu_spec, op_leaky_relu, false},
     {"dropout", dropout_spec, op_dropout, false},
+    {"gelu", unary_spec, op_gelu, false},
+    {"softmax", unary_spec, op_softmax, false},
+    {"log_softmax", unary_spec, op_log_softmax, false},
+    {"reshape", reshape_spec, op_reshape, false},
+    {"bce", pred_target_spec, op_bce, true},
     {"relu", unary_spec, op_relu, false},
     {"tanh", unary_spec, op_tanh, false},
     {"sigmoid", unary_spec, op_sigmoid, false},
@@ -763,8 +798,7 @@ enum { SEMA_OP_COUNT = sizeof sema_ops / sizeof sema_ops[0] };
 
 /* Ops of LANGUAGE.md that this compiler version does not implement yet: named in the message. */
 static const char *const sema_planned_ops[] = {
-    "conv1d", "reshape", "concat", "gelu", "softmax", "log_softmax", "batchnorm", "layernorm",
-    "embedding", "mean", "sum", "bce",
+    "conv1d", "concat", "batchnorm", "layernorm", "embedding", "mean", "sum",
 };
 
 /* Extensions beyond v1 that LANGUAGE.md announces for later. */
@@ -1387,13 +1421,13 @@ static void sema_stmts(Sema *s, Scope *scope, const Stmt *stmts, Value *returned
             return;
         }
         case STMT_LOSS: {
-            static const char *const losses[] = {"cross_entropy", "mse"};
+            static const char *const losses[] = {"cross_entropy", "mse", "bce"};
             if (s->graph->loss >= 0) {
                 diag_error(s->diag, st->span, "a second 'loss' statement; a model has exactly one loss");
                 diag_note(s->diag, graph_node(s->graph, s->graph->loss)->span, "the loss is already defined here");
                 break;
             }
-            const Node *n = sema_objective(s, scope, st, losses, 2, "loss");
+            const Node *n = sema_objective(s, scope, st, losses, 3, "loss");
             if (!n) {
                 s->graph->loss = -2; /* seen, but broken: do not report it missing */
                 break;

@@ -407,6 +407,78 @@ def test_threads_deterministic(args):
         print(f"{model}: identical checkpoints for 1 and 2 threads")
 
 
+def test_activation_forward_reference(args):
+    """relu, leaky_relu, tanh, sigmoid, gelu, softmax, log_softmax, dropout (identity outside
+    training) and reshape: predict's output equals NumPy on random inputs of odd size; the bce
+    loss reported by eval equals its NumPy value."""
+    import math
+    rng = np.random.default_rng(9)
+    xs = rng.uniform(-3, 3, (4, 7)).astype(np.float32).astype(np.float64)
+    path = os.path.join(args.work, "x.csv")
+    with open(path, "w") as f:
+        f.write(",".join(f"x{i}" for i in range(7)) + ",t0,t1,t2,t3,t4,t5,t6\n")
+        ts = rng.uniform(0, 1, (4, 7)).astype(np.float32).astype(np.float64)
+        for row, t in zip(xs, ts):
+            f.write(",".join(repr(float(v)) for v in list(row) + list(t)) + "\n")
+    xpath = os.path.join(args.work, "xonly.csv")
+    with open(xpath, "w") as f:
+        f.write(",".join(f"x{i}" for i in range(7)) + "\n")
+        for row in xs:
+            f.write(",".join(repr(float(v)) for v in row) + "\n")
+    erf = np.vectorize(math.erf)
+    sm = lambda x: np.exp(x - x.max(axis=1, keepdims=True)) / np.exp(x - x.max(axis=1, keepdims=True)).sum(axis=1, keepdims=True)
+    cases = {
+        "relu": lambda x: np.maximum(x, 0),
+        "leaky_relu(0.2)": lambda x: np.where(x > 0, x, 0.2 * x),
+        "tanh": np.tanh,
+        "sigmoid": lambda x: 1 / (1 + np.exp(-x)),
+        "gelu": lambda x: 0.5 * x * (1 + erf(x / math.sqrt(2))),
+        "softmax": sm,
+        "log_softmax": lambda x: np.log(sm(x)),
+        "dropout(0.5)": lambda x: x,
+        "reshape(7, 1) -> flatten": lambda x: x,
+    }
+    for op, ref in cases.items():
+        src = os.path.join(args.work, "op.nn")
+        with open(src, "w") as f:
+            f.write(f"input x : float[7]\ntarget t : float[7]\ny = x -> {op}\nloss mse(y, t)\n")
+        exe = compile_model(args, src, "op")
+        p = run([exe, "predict", "--load", make_empty_ckpt(args), xpath])
+        rows = [r for r in p.stdout.strip().split("\n") if r and not r[0].isalpha()]
+        got = np.array([[float(v) for v in r.split(",")] for r in rows])
+        err = float(np.max(np.abs(got - ref(xs))))
+        print(f"{op:28} max |nnc - numpy| = {err:.2g}")
+        check(err < 2e-6, f"{op}: forward differs from NumPy by {err}")
+    # bce: eval's loss is the mean over examples and elements of the stable logistic loss
+    src = os.path.join(args.work, "bce.nn")
+    with open(src, "w") as f:
+        f.write("input x : float[7]\ntarget t : float[7]\nloss bce(x + 0, t)\n")
+    exe = compile_model(args, src, "bce")
+    p = run([exe, "eval", "--load", make_empty_ckpt(args), "--data", f'csv("{path}", target="t0,t1,t2,t3,t4,t5,t6")'])
+    want = float(np.mean(np.maximum(xs, 0) - xs * ts + np.log1p(np.exp(-np.abs(xs)))))
+    check(f"loss {want:.6f}" in p.stdout, f"bce loss: expected {want:.6f}, eval printed:\n{p.stdout}")
+    print(f"bce loss {want:.6f} matches")
+
+
+def make_empty_ckpt(args):
+    """A checkpoint with no tensors: models without parameters load it as their weights."""
+    path = os.path.join(args.work, "empty.safetensors")
+    write_safetensors(path, {})
+    return path
+
+
+def test_more_ops_gradcheck(args):
+    """gradcheck passes for reshape, gelu, softmax, log_softmax and bce, and fails when gelu's,
+    softmax's or log_softmax's backward rule is wrong."""
+    exe = compile_model(args, os.path.join(MODELS, "more_ops.nn"), "good")
+    for seed in ["1", "2", "3"]:
+        print(run([exe, "gradcheck", "--seed", seed]).stdout.strip().split("\n")[-1])
+    for op in ["gelu", "softmax", "log_softmax"]:
+        exe = compile_model(args, os.path.join(MODELS, "more_ops.nn"), "bad", f"--inject-grad-bug={op}")
+        p = run([exe, "gradcheck"], expect=1)
+        check("FAIL" in p.stdout + p.stderr, f"gradcheck with a wrong {op} gradient did not report FAIL")
+
+
 TESTS = {name[5:]: fn for name, fn in globals().items() if name.startswith("test_")}
 
 
