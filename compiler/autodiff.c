@@ -12,6 +12,8 @@ typedef struct Ad {
     Graph *g;
     int *grad_of;      /* forward node id -> node id holding its gradient, or -1 */
     OpKind buggy_op;   /* OP_COUNT when no bug is injected */
+    bool corrupt;      /* the rule running now is the buggy one: scale what it contributes */
+    bool corrupted;    /* it contributed an input gradient (so it was scaled) */
 } Ad;
 
 static Node *ad_node(Ad *ad, OpKind op, int a, int b, Shape shape, const Node *origin) {
@@ -27,6 +29,12 @@ static Node *ad_node(Ad *ad, OpKind op, int a, int b, Shape shape, const Node *o
 static void ad_accumulate(Ad *ad, int x, int g) {
     const Node *xn = graph_node(ad->g, x);
     if (!xn->needs_grad) return;
+    if (ad->corrupt) { /* fault injection (tests): this rule's contribution is 1% off */
+        Node *bad = ad_node(ad, OP_AFFINE, g, -1, xn->shape, graph_node(ad->g, g));
+        bad->scale = 1.01;
+        g = bad->id;
+        ad->corrupted = true;
+    }
     if (ad->grad_of[x] < 0) {
         ad->grad_of[x] = g;
         return;
@@ -92,6 +100,12 @@ static void ad_backward_rule(Ad *ad, const Node *n, int dy) {
     case OP_DROPOUT:
         ad_accumulate(ad, x->id, ad_node(ad, OP_DROPOUT_GRAD, dy, -1, x->shape, n)->id);
         break;
+    case OP_REDUCE: {
+        Node *dx = ad_node(ad, OP_REDUCE_GRAD, dy, -1, x->shape, n);
+        dx->scale = n->scale;
+        ad_accumulate(ad, x->id, dx->id);
+        break;
+    }
     case OP_GELU:
         ad_accumulate(ad, x->id, ad_node(ad, OP_GELU_GRAD, dy, x->id, x->shape, n)->id);
         break;
@@ -177,19 +191,18 @@ bool ad_append_backward(Graph *g, const char *inject_bug) {
         const Node *n = graph_node(g, i);
         if (ad.grad_of[i] < 0 || !n->needs_grad) continue;
         int first_new = g->nodes.len;
+        ad.corrupt = n->op == ad.buggy_op;
+        ad.corrupted = false;
         ad_backward_rule(&ad, n, ad.grad_of[i]);
-        /* Fault injection for tests: scale one op's gradient by 1.01. */
-        if (n->op == ad.buggy_op && g->nodes.len > first_new) {
-            Node *last = graph_node(g, g->nodes.len - 1);
-            if (last->grad_param >= 0) {
-                last->scale = 1.01; /* parameter-gradient kernels honour scale */
-            } else {
-                Node *bad = ad_node(&ad, OP_AFFINE, last->id, -1, last->shape, n);
-                bad->scale = 1.01;
-                for (int x = 0; x < forward; x++)
-                    if (ad.grad_of[x] == last->id) ad.grad_of[x] = bad->id;
-            }
-        }
+        ad.corrupt = false;
+        /* A rule that produced only parameter gradients (a first layer): corrupt one of those;
+         * the parameter-gradient kernels honour scale. */
+        if (n->op == ad.buggy_op && !ad.corrupted)
+            for (int k = g->nodes.len - 1; k >= first_new; k--)
+                if (graph_node(g, k)->grad_param >= 0) {
+                    graph_node(g, k)->scale = 1.01;
+                    break;
+                }
     }
     return true;
 }

@@ -13,6 +13,9 @@
  *   gelu                    (y, x)         y = x Phi(x)
  *   gelu_grad               (dx, dy, x)    dx = dy (Phi(x) + x phi(x))
  *   flatten, reshape        views: never lowered
+ * Reductions (the input seen as [outer, A, inner] per example, A the reduced axis):
+ *   reduce                  (y[outer,inner], x)   y = scale * sum_a x[outer, a, inner]
+ *   reduce_grad             (dx[outer,A,inner], dy) dx = scale * dy, broadcast over a
  * Row-wise over the last axis (L elements per row):
  *   softmax                 (y, x)         y = exp(x - max) / sum
  *   log_softmax             (y, x)         y = x - max - log(sum exp(x - max))
@@ -179,6 +182,39 @@ LLVMValueRef cg_rowwise_kernel(Cg *cg, const Node *node) {
     cg_store(cg, v, out, at);
     cg_loop_end(cg, &c2);
     cg_loop_end(cg, &r);
+    cg_kernel_end(cg);
+    return fn;
+}
+
+LLVMValueRef cg_reduce_kernel(Cg *cg, const Node *node) {
+    char name[96];
+    snprintf(name, sizeof name, "k%d_%s_%s", node->id, graph_op_names[node->op], cg->f64 ? "f64" : "f32");
+    const Node *fwd = node->forward >= 0 ? graph_node(cg->g, node->forward) : node;
+    const Shape *in = &graph_node(cg->g, fwd->inputs[0])->shape;
+    int64_t outer = 1, inner = 1, A = in->dims[fwd->axis];
+    for (int d = 0; d < fwd->axis; d++) outer *= in->dims[d];
+    for (int d = fwd->axis + 1; d < in->rank; d++) inner *= in->dims[d];
+    LLVMValueRef fn = cg_kernel_begin(cg, name, 2);
+    LLVMValueRef out = LLVMGetParam(fn, 0), src = LLVMGetParam(fn, 1), n = LLVMGetParam(fn, 2);
+    LLVMValueRef scale = cg_const(cg, node->scale);
+    CgLoop o = cg_loop_begin(cg, cg_i64(cg, 0), cg_mul(cg, n, cg_i64(cg, outer)), "o"); /* example and outer index */
+    LLVMValueRef small = cg_mul(cg, o.iv, cg_i64(cg, inner)), big = cg_mul(cg, o.iv, cg_i64(cg, A * inner));
+    if (node->op == OP_REDUCE) {
+        CgLoop z = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, inner), "z");
+        cg_store(cg, cg_const(cg, 0), out, cg_add(cg, small, z.iv));
+        cg_loop_end(cg, &z);
+    }
+    CgLoop a = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, A), "a");
+    CgLoop i = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, inner), "i");
+    LLVMValueRef at_small = cg_add(cg, small, i.iv);
+    LLVMValueRef at_big = cg_add(cg, big, cg_add(cg, cg_mul(cg, a.iv, cg_i64(cg, inner)), i.iv));
+    if (node->op == OP_REDUCE)
+        cg_store(cg, cg_fadd(cg, cg_load(cg, out, at_small), cg_fmul(cg, cg_load(cg, src, at_big), scale)), out, at_small);
+    else
+        cg_store(cg, cg_fmul(cg, cg_load(cg, src, at_small), scale), out, at_big);
+    cg_loop_end(cg, &i);
+    cg_loop_end(cg, &a);
+    cg_loop_end(cg, &o);
     cg_kernel_end(cg);
     return fn;
 }

@@ -161,6 +161,8 @@ static LLVMValueRef cg_node_kernel(Cg *cg, const Node *n) {
         return cg_loss_kernel(cg, n);
     case OP_SOFTMAX: case OP_SOFTMAX_GRAD: case OP_LOG_SOFTMAX: case OP_LOG_SOFTMAX_GRAD:
         return cg_rowwise_kernel(cg, n);
+    case OP_REDUCE: case OP_REDUCE_GRAD:
+        return cg_reduce_kernel(cg, n);
     default:
         return cg_elementwise_kernel(cg, n);
     }

@@ -68,7 +68,9 @@ typedef struct Shape {
     X(LOG_SOFTMAX, "log_softmax")                                                                 \
     X(LOG_SOFTMAX_GRAD, "log_softmax_grad") /* dx = dy - exp(y) * sum(dy) */                      \
     X(BCE, "bce")                /* sigmoid fused: mean of max(x,0) - x t + log(1 + exp(-|x|)) */ \
-    X(BCE_GRAD, "bce_grad")      /* d = (sigmoid(x) - t) / (T n) */
+    X(BCE_GRAD, "bce_grad")      /* d = (sigmoid(x) - t) / (T n) */                               \
+    X(REDUCE, "reduce")          /* sum over one axis, times scale (1/A for mean) */              \
+    X(REDUCE_GRAD, "reduce_grad") /* dx = dy * scale, broadcast along the axis */
 
 typedef enum OpKind {
 #define GRAPH_OP_ENUM(kind, name) OP_##kind,
@@ -97,6 +99,7 @@ typedef struct Node {
     OpKind fused_act;   /* DENSE: activation applied in the same kernel (OP_INPUT = none) */
     int64_t kernel_h, kernel_w, stride, pad; /* conv2d and pools ([c,t] pools: kernel_h = 1) */
     double alpha;       /* leaky_relu slope; dropout probability */
+    int axis;           /* REDUCE: the axis of the forward input that is summed */
     int view_of;        /* views (flatten, fused activations): the node whose buffer this is; else -1 */
     bool backward;      /* appended by autodiff */
     int forward;        /* backward nodes: the forward node they differentiate; else -1 */

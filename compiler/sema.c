@@ -621,6 +621,31 @@ static Value op_gelu(Sema *s, Scope *scope, const Expr *call, Bound *b) { (void)
 static Value op_softmax(Sema *s, Scope *scope, const Expr *call, Bound *b) { (void)scope; return sema_elementwise(s, OP_SOFTMAX, call, b); }
 static Value op_log_softmax(Sema *s, Scope *scope, const Expr *call, Bound *b) { (void)scope; return sema_elementwise(s, OP_LOG_SOFTMAX, call, b); }
 
+/* mean/sum(axis=0): drops the axis (negative counts from the end); reducing a [k] input
+ * leaves [1], so every tensor keeps at least one dimension. */
+static const ArgSpec reduce_spec[] = {{"x", ARG_TENSOR, true, 0, NULL}, {"axis", ARG_NUMBER, false, 0, NULL}, SPEC_END};
+static Value sema_reduce(Sema *s, const Expr *call, Bound *b, bool mean) {
+    const Node *x = value_node(s, b->values[0]);
+    double axis_value = b->values[1].number;
+    int rank = x->shape.rank;
+    if (axis_value != floor(axis_value) || axis_value < -rank || axis_value >= rank) {
+        diag_error(s->diag, b->spans[1], "axis %g is out of range for an input of shape %s (valid: %d to %d)", axis_value,
+                   sema_shape(s, &x->shape), -rank, rank - 1);
+        return value_error();
+    }
+    int axis = (int)axis_value < 0 ? (int)axis_value + rank : (int)axis_value;
+    Shape out = {0};
+    for (int d = 0; d < rank; d++)
+        if (d != axis) out.dims[out.rank++] = x->shape.dims[d];
+    if (out.rank == 0) out = shape_make(1, (int64_t[]){1});
+    Node *n = graph_add(s->graph, OP_REDUCE, call->span, &x->id, 1, out);
+    n->axis = axis;
+    n->scale = mean ? 1.0 / (double)x->shape.dims[axis] : 1.0;
+    return tensor_value(n);
+}
+static Value op_mean(Sema *s, Scope *scope, const Expr *call, Bound *b) { (void)scope; return sema_reduce(s, call, b, true); }
+static Value op_sum(Sema *s, Scope *scope, const Expr *call, Bound *b) { (void)scope; return sema_reduce(s, call, b, false); }
+
 /* reshape(d1, ..., d8): same element count, a view */
 static const ArgSpec reshape_spec[] = {{"x", ARG_TENSOR, true, 0, NULL}, {"d1", ARG_INT, true, 0, NULL},
                                        {"d2", ARG_INT, false, 0, NULL}, {"d3", ARG_INT, false, 0, NULL},
@@ -784,6 +809,8 @@ static const OpDef sema_ops[] = {
     {"softmax", unary_spec, op_softmax, false},
     {"log_softmax", unary_spec, op_log_softmax, false},
     {"reshape", reshape_spec, op_reshape, false},
+    {"mean", reduce_spec, op_mean, false},
+    {"sum", reduce_spec, op_sum, false},
     {"bce", pred_target_spec, op_bce, true},
     {"relu", unary_spec, op_relu, false},
     {"tanh", unary_spec, op_tanh, false},
@@ -798,7 +825,7 @@ enum { SEMA_OP_COUNT = sizeof sema_ops / sizeof sema_ops[0] };
 
 /* Ops of LANGUAGE.md that this compiler version does not implement yet: named in the message. */
 static const char *const sema_planned_ops[] = {
-    "conv1d", "concat", "batchnorm", "layernorm", "embedding", "mean", "sum",
+    "conv1d", "concat", "batchnorm", "layernorm", "embedding",
 };
 
 /* Extensions beyond v1 that LANGUAGE.md announces for later. */

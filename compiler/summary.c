@@ -56,6 +56,9 @@ static int64_t summary_flops(const Graph *g, const Node *n, int64_t *backward) {
     case OP_MAXPOOL: case OP_AVGPOOL:
         *backward = n->size * n->kernel_h * n->kernel_w;
         return *backward;
+    case OP_REDUCE:
+        *backward = graph_node(g, n->inputs[0])->size;
+        return *backward;
     case OP_LEAKY_RELU: case OP_DROPOUT: case OP_GELU: case OP_SOFTMAX: case OP_LOG_SOFTMAX:
     case OP_RELU: case OP_TANH: case OP_SIGMOID: case OP_ADD: case OP_SUB: case OP_MUL: case OP_AFFINE:
         *backward = n->size;

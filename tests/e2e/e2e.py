@@ -449,6 +449,17 @@ def test_activation_forward_reference(args):
         err = float(np.max(np.abs(got - ref(xs))))
         print(f"{op:28} max |nnc - numpy| = {err:.2g}")
         check(err < 2e-6, f"{op}: forward differs from NumPy by {err}")
+    # mean and sum over the only axis leave one value per example
+    for op, ref in [("mean", lambda x: x.mean(axis=1, keepdims=True)), ("sum(axis=-1)", lambda x: x.sum(axis=1, keepdims=True))]:
+        src = os.path.join(args.work, "reduce.nn")
+        with open(src, "w") as f:
+            f.write(f"input x : float[7]\ntarget t : float[1]\ny = x -> {op}\nloss mse(y, t)\n")
+        exe = compile_model(args, src, "reduce")
+        rows = [r for r in run([exe, "predict", "--load", make_empty_ckpt(args), xpath]).stdout.strip().split("\n")
+                if r and not r[0].isalpha()]
+        err = float(np.max(np.abs(np.array([[float(r)] for r in rows]) - ref(xs))))
+        print(f"{op:28} max |nnc - numpy| = {err:.2g}")
+        check(err < 2e-6, f"{op}: forward differs from NumPy by {err}")
     # bce: eval's loss is the mean over examples and elements of the stable logistic loss
     src = os.path.join(args.work, "bce.nn")
     with open(src, "w") as f:
@@ -468,13 +479,17 @@ def make_empty_ckpt(args):
 
 
 def test_more_ops_gradcheck(args):
-    """gradcheck passes for reshape, gelu, softmax, log_softmax and bce, and fails when gelu's,
-    softmax's or log_softmax's backward rule is wrong."""
+    """gradcheck passes for reshape, gelu, softmax, log_softmax, bce, mean and sum (with fan-out),
+    and fails when one of their backward rules (or tanh's, or add's) is wrong."""
     exe = compile_model(args, os.path.join(MODELS, "more_ops.nn"), "good")
     for seed in ["1", "2", "3"]:
         print(run([exe, "gradcheck", "--seed", seed]).stdout.strip().split("\n")[-1])
-    for op in ["gelu", "softmax", "log_softmax"]:
-        exe = compile_model(args, os.path.join(MODELS, "more_ops.nn"), "bad", f"--inject-grad-bug={op}")
+    exe = compile_model(args, os.path.join(MODELS, "reduce.nn"), "reduce")
+    for seed in ["1", "2"]:
+        print(run([exe, "gradcheck", "--seed", seed]).stdout.strip().split("\n")[-1])
+    for model, op in [("more_ops", "gelu"), ("more_ops", "softmax"), ("more_ops", "log_softmax"), ("reduce", "reduce"),
+                      ("reduce", "tanh"), ("reduce", "add")]:
+        exe = compile_model(args, os.path.join(MODELS, model + ".nn"), "bad", f"--inject-grad-bug={op}")
         p = run([exe, "gradcheck"], expect=1)
         check("FAIL" in p.stdout + p.stderr, f"gradcheck with a wrong {op} gradient did not report FAIL")
 
