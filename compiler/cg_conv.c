@@ -1,5 +1,6 @@
 /* cg_conv.c — convolution and pooling kernels, forward and backward.
  *
+ * conv1d is conv2d on [c,1,t] with a 1 x K window, padded along t only.
  * Legend: C input channels, H x W input size, F filters, K kernel, S stride, P padding,
  *         OH x OW output size, CKK = C*K*K, OHW = OH*OW. Per-example loops over b < n.
  *
@@ -21,7 +22,7 @@
 #include "cg.h"
 
 typedef struct ConvGeometry {
-    int64_t C, H, W, F, KH, KW, S, P, OH, OW;
+    int64_t C, H, W, F, KH, KW, S, P, PH, OH, OW; /* P pads the width, PH the height (0 for [c,t]) */
 } ConvGeometry;
 
 /* Geometry from the forward node (backward nodes link to theirs) and its input's shape. */
@@ -37,7 +38,8 @@ static ConvGeometry conv_geometry(const Graph *g, const Node *node) {
     q.KW = fwd->kernel_w;
     q.S = fwd->stride;
     q.P = fwd->pad;
-    q.OH = (q.H + 2 * q.P - q.KH) / q.S + 1;
+    q.PH = s->rank == 3 ? fwd->pad : 0; /* conv1d: a [c,1,t] image, padded along t only */
+    q.OH = (q.H + 2 * q.PH - q.KH) / q.S + 1;
     q.OW = (q.W + 2 * q.P - q.KW) / q.S + 1;
     return q;
 }
@@ -77,7 +79,7 @@ static ConvRows conv_rows_begin(Cg *cg, const ConvGeometry *q) {
     r.kx = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->KW), "kx");
     r.p = cg_add(cg, cg_mul(cg, cg_add(cg, cg_mul(cg, r.ci.iv, cg_i64(cg, q->KH)), r.ky.iv), cg_i64(cg, q->KW)), r.kx.iv);
     r.oy = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->OH), "oy");
-    LLVMValueRef iy = cg_add(cg, cg_mul(cg, r.oy.iv, cg_i64(cg, q->S)), LLVMBuildSub(cg->b, r.ky.iv, cg_i64(cg, q->P), ""));
+    LLVMValueRef iy = cg_add(cg, cg_mul(cg, r.oy.iv, cg_i64(cg, q->S)), LLVMBuildSub(cg->b, r.ky.iv, cg_i64(cg, q->PH), ""));
     LLVMValueRef y_ok = LLVMBuildICmp(cg->b, LLVMIntULT, iy, cg_i64(cg, q->H), ""); /* 0 <= iy < H */
     conv_valid_columns(cg, q, r.kx.iv, y_ok, &r.lo, &r.hi);
     r.x_row = cg_add(cg, cg_mul(cg, cg_add(cg, cg_mul(cg, r.ci.iv, cg_i64(cg, q->H)), iy), cg_i64(cg, q->W)),

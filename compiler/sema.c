@@ -725,6 +725,54 @@ static Value op_conv2d(Sema *s, Scope *scope, const Expr *call, Bound *b) {
     return tensor_value(n);
 }
 
+/* conv1d: [c,t] -> [f, (t+2p-k)/s+1], weight [f,c,k]; lowered as conv2d over [c,1,t] */
+static Value op_conv1d(Sema *s, Scope *scope, const Expr *call, Bound *b) {
+    const Node *x = value_node(s, b->values[0]);
+    int64_t f = (int64_t)b->values[1].number, k = (int64_t)b->values[2].number, stride = (int64_t)b->values[3].number;
+    if (x->shape.rank != 2) {
+        diag_error(s->diag, call->span, "conv1d expects an input of shape [c,t], got %s", sema_shape(s, &x->shape));
+        if (x->shape.rank == 1) diag_note(s->diag, SPAN_NONE, "reshape it first: x -> reshape(1, %lld) -> conv1d(...)", (long long)x->size);
+        return value_error();
+    }
+    int64_t pad;
+    if (b->values[4].kind == VAL_STRING) {
+        if (stride != 1 || k % 2 == 0) {
+            diag_error(s->diag, b->spans[4], "pad=\"same\" needs stride 1 and an odd kernel size (got stride %lld, k %lld)",
+                       (long long)stride, (long long)k);
+            return value_error();
+        }
+        pad = (k - 1) / 2;
+    } else {
+        pad = (int64_t)b->values[4].number;
+    }
+    int64_t c = x->shape.dims[0], t = x->shape.dims[1];
+    if (t + 2 * pad < k) {
+        diag_error(s->diag, call->span, "conv1d kernel %lld does not fit the input %s with pad %lld", (long long)k,
+                   sema_shape(s, &x->shape), (long long)pad);
+        return value_error();
+    }
+    if ((double)c * (double)k * (double)f * (double)t > 1099511627776.0) {
+        diag_error(s->diag, call->span, "conv1d needs more than 2^40 multiply-adds per example");
+        return value_error();
+    }
+    const char *layer = sema_layer_name(s, scope, "conv1d", b);
+    if (!layer) return value_error();
+    Shape out = shape_make(2, (int64_t[]){f, (t + 2 * pad - k) / stride + 1});
+    Node *n = graph_add(s->graph, OP_CONV2D, call->span, &x->id, 1, out);
+    n->layer = layer;
+    n->units = f;
+    n->kernel_h = 1;
+    n->kernel_w = k;
+    n->stride = stride;
+    n->pad = pad;
+    n->weight = graph_add_param(s->graph, arena_printf(s->arena, "%s.weight", layer), shape_make(3, (int64_t[]){f, c, k}),
+                                NNRT_INIT_GLOROT_UNIFORM, c * k, f * k, n->id);
+    if (b->values[5].boolean)
+        n->bias = graph_add_param(s->graph, arena_printf(s->arena, "%s.bias", layer), shape_make(1, &f), NNRT_INIT_ZEROS,
+                                  c * k, f * k, n->id);
+    return tensor_value(n);
+}
+
 /* maxpool/avgpool(k, stride=k): [c,h,w] -> [c,(h-k)/s+1,(w-k)/s+1]; [c,t] -> [c,(t-k)/s+1] */
 static const ArgSpec pool_spec[] = {{"x", ARG_TENSOR, true, 0, NULL}, {"k", ARG_INT, true, 0, NULL},
                                     {"stride", ARG_INT, false, 0, NULL}, SPEC_END};
@@ -800,6 +848,7 @@ static const OpDef sema_ops[] = {
     {"dense", dense_spec, op_dense, false},
     {"flatten", unary_spec, op_flatten, false},
     {"conv2d", conv2d_spec, op_conv2d, false},
+    {"conv1d", conv2d_spec, op_conv1d, false},
     {"maxpool", pool_spec, op_maxpool, false},
     {"avgpool", pool_spec, op_avgpool, false},
     {"global_avgpool", unary_spec, op_global_avgpool, false},
@@ -825,7 +874,7 @@ enum { SEMA_OP_COUNT = sizeof sema_ops / sizeof sema_ops[0] };
 
 /* Ops of LANGUAGE.md that this compiler version does not implement yet: named in the message. */
 static const char *const sema_planned_ops[] = {
-    "conv1d", "concat", "batchnorm", "layernorm", "embedding",
+    "concat", "batchnorm", "layernorm", "embedding",
 };
 
 /* Extensions beyond v1 that LANGUAGE.md announces for later. */

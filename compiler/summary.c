@@ -47,7 +47,7 @@ static int64_t summary_flops(const Graph *g, const Node *n, int64_t *backward) {
     }
     case OP_CONV2D: {
         const Node *x = graph_node(g, n->inputs[0]);
-        int64_t pixels = n->shape.dims[1] * n->shape.dims[2];
+        int64_t pixels = n->size / n->units; /* output positions: oh*ow, or t' for conv1d */
         int64_t mac = 2 * x->shape.dims[0] * n->kernel_h * n->kernel_w * n->units * pixels;
         int64_t bias = n->bias >= 0 ? n->units * pixels : 0;
         *backward = 2 * mac + bias;
@@ -102,7 +102,10 @@ const char *summary_table(Arena *arena, const Model *m, const Plan *plan) {
         total_params += params;
         forward += flops;
         backward += back;
-        const char *op = n->op == OP_AFFINE ? "scale/shift" : graph_op_names[n->op];
+        const char *op = n->op == OP_AFFINE ? "scale/shift"
+                         : n->op == OP_CONV2D && n->shape.rank == 2 ? "conv1d" /* lowered as conv2d over [c,1,t] */
+                         : n->op == OP_REDUCE ? (n->scale == 1.0 ? "sum" : "mean")
+                                              : graph_op_names[n->op];
         const char *out = n->shape.rank ? shape_str(&n->shape, shape, sizeof shape) : "scalar";
         text_printf(&t, "%-28s %-14s %-16s %12lld %14lld\n", n->layer ? n->layer : "-", op, out, (long long)params, (long long)flops);
     }

@@ -376,6 +376,39 @@ def test_conv_forward_reference(args):
     check(worst < 1e-5, f"conv forward differs from NumPy by {worst}")
 
 
+def test_conv1d_forward_reference(args):
+    """conv1d with stride 2 and padding: predict's output equals NumPy; gradcheck passes and
+    catches a wrong convolution gradient."""
+    src = os.path.join(args.work, "c1.nn")
+    with open(src, "w") as f:
+        f.write("input x : float[3, 11]\ntarget t : float[24]\n"
+                "y = x -> conv1d(4, 3, stride=2, pad=1) -> flatten\nloss mse(y, t)\n")
+    exe = compile_model(args, src, "c1")
+    rng = np.random.default_rng(4)
+    w = rng.uniform(-0.5, 0.5, (4, 3, 3)).astype(np.float32).astype(np.float64)
+    b = rng.uniform(-0.2, 0.2, 4).astype(np.float32).astype(np.float64)
+    init = os.path.join(args.work, "w.safetensors")
+    write_safetensors(init, {"conv1d0.weight": w, "conv1d0.bias": b})
+    xs = rng.uniform(-1, 1, (3, 33)).astype(np.float32).astype(np.float64)
+    path = os.path.join(args.work, "x.csv")
+    with open(path, "w") as f:
+        f.write(",".join(f"x{i}" for i in range(33)) + "\n")
+        for row in xs:
+            f.write(",".join(repr(float(v)) for v in row) + "\n")
+    rows = [r for r in run([exe, "predict", "--load", init, path]).stdout.strip().split("\n") if r and not r[0].isalpha()]
+    worst = 0.0
+    for row, x in zip(rows, xs):
+        xp = np.pad(x.reshape(3, 11), ((0, 0), (1, 1)))
+        want = np.array([[np.sum(w[f] * xp[:, 2 * o:2 * o + 3]) + b[f] for o in range(6)] for f in range(4)])
+        worst = max(worst, float(np.max(np.abs(np.array([float(v) for v in row.split(",")]) - want.reshape(-1)))))
+    print(f"conv1d forward: max |nnc - numpy| = {worst:.3g}")
+    check(len(rows) == 3 and worst < 1e-5, f"conv1d forward differs from NumPy by {worst}")
+    exe = compile_model(args, os.path.join(MODELS, "conv1d.nn"), "good")
+    print(run([exe, "gradcheck", "--seed", "1"]).stdout.strip().split("\n")[-1])
+    exe = compile_model(args, os.path.join(MODELS, "conv1d.nn"), "bad", "--inject-grad-bug=conv2d")
+    check("FAIL" in run([exe, "gradcheck"], expect=1).stdout, "a wrong conv1d gradient was not caught")
+
+
 def test_conv_gradcheck(args):
     """gradcheck passes for convolutions, pools (2-D and 1-D), dropout, leaky_relu, residual
     sums; and fails when conv2d's or maxpool's backward rule is wrong."""
