@@ -16,6 +16,11 @@
  * Reductions (the input seen as [outer, A, inner] per example, A the reduced axis):
  *   reduce                  (y[outer,inner], x)   y = scale * sum_a x[outer, a, inner]
  *   reduce_grad             (dx[outer,A,inner], dy) dx = scale * dy, broadcast over a
+ * Layer normalization over the last axis (rows of L; xhat = (x - mean) * rstd, rstd = 1/sqrt(var + eps)):
+ *   layernorm               (y, x, w, b)   y = xhat w + b
+ *   layernorm_dx            (dx, dy, x, w) dx = rstd (g - mean(g) - xhat mean(g xhat)), g = dy w
+ *   layernorm_dw            (dw, dy, x)    dw = scale * sum_rows dy xhat
+ *   layernorm_db            (db, dy)       db = scale * sum_rows dy
  * Row-wise over the last axis (L elements per row):
  *   softmax                 (y, x)         y = exp(x - max) / sum
  *   log_softmax             (y, x)         y = x - max - log(sum exp(x - max))
@@ -215,6 +220,101 @@ LLVMValueRef cg_reduce_kernel(Cg *cg, const Node *node) {
     cg_loop_end(cg, &i);
     cg_loop_end(cg, &a);
     cg_loop_end(cg, &o);
+    cg_kernel_end(cg);
+    return fn;
+}
+
+/* mean and rstd of row `base` of x (L elements), into the variables given */
+static void cg_row_stats(Cg *cg, LLVMValueRef x, LLVMValueRef base, int64_t L, double eps, LLVMValueRef acc,
+                         LLVMValueRef *mean, LLVMValueRef *rstd) {
+    LLVMBuildStore(cg->b, cg_const(cg, 0), acc);
+    CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, L), "c");
+    LLVMBuildStore(cg->b, cg_fadd(cg, LLVMBuildLoad2(cg->b, cg->elem, acc, ""), cg_load(cg, x, cg_add(cg, base, c.iv))), acc);
+    cg_loop_end(cg, &c);
+    *mean = cg_fmul(cg, LLVMBuildLoad2(cg->b, cg->elem, acc, ""), cg_const(cg, 1.0 / (double)L));
+    LLVMBuildStore(cg->b, cg_const(cg, 0), acc);
+    CgLoop v = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, L), "c");
+    LLVMValueRef d = cg_fsub(cg, cg_load(cg, x, cg_add(cg, base, v.iv)), *mean);
+    LLVMBuildStore(cg->b, cg_fadd(cg, LLVMBuildLoad2(cg->b, cg->elem, acc, ""), cg_fmul(cg, d, d)), acc);
+    cg_loop_end(cg, &v);
+    LLVMValueRef var = cg_fmul(cg, LLVMBuildLoad2(cg->b, cg->elem, acc, ""), cg_const(cg, 1.0 / (double)L));
+    *rstd = cg_fdiv(cg, cg_const(cg, 1), cg_math(cg, "llvm.sqrt", cg_fadd(cg, var, cg_const(cg, eps))));
+}
+
+LLVMValueRef cg_layernorm_kernel(Cg *cg, const Node *node) {
+    char name[96];
+    snprintf(name, sizeof name, "k%d_%s_%s", node->id, graph_op_names[node->op], cg->f64 ? "f64" : "f32");
+    const Node *fwd = node->forward >= 0 ? graph_node(cg->g, node->forward) : node;
+    const Shape *shape = &graph_node(cg->g, fwd->inputs[0])->shape;
+    int64_t L = shape->dims[shape->rank - 1], per_example = shape_size(shape) / L;
+    double eps = fwd->alpha;
+    int ptrs = node->op == OP_LAYERNORM ? 4 : node->op == OP_LAYERNORM_DX ? 4 : node->op == OP_LAYERNORM_DW ? 3 : 2;
+    LLVMValueRef fn = cg_kernel_begin(cg, name, ptrs);
+    LLVMValueRef out = LLVMGetParam(fn, 0), p1 = LLVMGetParam(fn, 1);
+    LLVMValueRef p2 = ptrs > 2 ? LLVMGetParam(fn, 2) : NULL, p3 = ptrs > 3 ? LLVMGetParam(fn, 3) : NULL;
+    LLVMValueRef n = LLVMGetParam(fn, (unsigned)ptrs);
+    LLVMValueRef rows = cg_mul(cg, n, cg_i64(cg, per_example));
+    LLVMValueRef acc = cg_var(cg, cg->elem, "acc"), acc2 = cg_var(cg, cg->elem, "acc2");
+    if (node->op == OP_LAYERNORM_DW || node->op == OP_LAYERNORM_DB) {
+        CgLoop z = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, L), "z");
+        cg_store(cg, cg_const(cg, 0), out, z.iv);
+        cg_loop_end(cg, &z);
+    }
+    CgLoop r = cg_loop_begin(cg, cg_i64(cg, 0), rows, "r");
+    LLVMValueRef base = cg_mul(cg, r.iv, cg_i64(cg, L));
+    LLVMValueRef mean = NULL, rstd = NULL;
+    switch (node->op) {
+    case OP_LAYERNORM: { /* (y, x, w, b) */
+        cg_row_stats(cg, p1, base, L, eps, acc, &mean, &rstd);
+        CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, L), "c");
+        LLVMValueRef xhat = cg_fmul(cg, cg_fsub(cg, cg_load(cg, p1, cg_add(cg, base, c.iv)), mean), rstd);
+        cg_store(cg, cg_fadd(cg, cg_fmul(cg, xhat, cg_load(cg, p2, c.iv)), cg_load(cg, p3, c.iv)), out, cg_add(cg, base, c.iv));
+        cg_loop_end(cg, &c);
+        break;
+    }
+    case OP_LAYERNORM_DX: { /* (dx, dy, x, w) */
+        cg_row_stats(cg, p2, base, L, eps, acc, &mean, &rstd);
+        LLVMBuildStore(cg->b, cg_const(cg, 0), acc);
+        LLVMBuildStore(cg->b, cg_const(cg, 0), acc2);
+        CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, L), "c");
+        LLVMValueRef at = cg_add(cg, base, c.iv);
+        LLVMValueRef g = cg_fmul(cg, cg_load(cg, p1, at), cg_load(cg, p3, c.iv));
+        LLVMValueRef xhat = cg_fmul(cg, cg_fsub(cg, cg_load(cg, p2, at), mean), rstd);
+        LLVMBuildStore(cg->b, cg_fadd(cg, LLVMBuildLoad2(cg->b, cg->elem, acc, ""), g), acc);
+        LLVMBuildStore(cg->b, cg_fadd(cg, LLVMBuildLoad2(cg->b, cg->elem, acc2, ""), cg_fmul(cg, g, xhat)), acc2);
+        cg_loop_end(cg, &c);
+        LLVMValueRef mean_g = cg_fmul(cg, LLVMBuildLoad2(cg->b, cg->elem, acc, ""), cg_const(cg, 1.0 / (double)L));
+        LLVMValueRef mean_gx = cg_fmul(cg, LLVMBuildLoad2(cg->b, cg->elem, acc2, ""), cg_const(cg, 1.0 / (double)L));
+        CgLoop c2 = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, L), "c");
+        LLVMValueRef at2 = cg_add(cg, base, c2.iv);
+        LLVMValueRef g2 = cg_fmul(cg, cg_load(cg, p1, at2), cg_load(cg, p3, c2.iv));
+        LLVMValueRef xhat2 = cg_fmul(cg, cg_fsub(cg, cg_load(cg, p2, at2), mean), rstd);
+        LLVMValueRef dx = cg_fmul(cg, rstd, cg_fsub(cg, cg_fsub(cg, g2, mean_g), cg_fmul(cg, xhat2, mean_gx)));
+        cg_store(cg, dx, out, at2);
+        cg_loop_end(cg, &c2);
+        break;
+    }
+    case OP_LAYERNORM_DW: { /* (dw, dy, x) */
+        cg_row_stats(cg, p2, base, L, eps, acc, &mean, &rstd);
+        CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, L), "c");
+        LLVMValueRef at = cg_add(cg, base, c.iv);
+        LLVMValueRef xhat = cg_fmul(cg, cg_fsub(cg, cg_load(cg, p2, at), mean), rstd);
+        LLVMValueRef v = cg_fmul(cg, cg_load(cg, p1, at), xhat);
+        if (node->scale != 1.0) v = cg_fmul(cg, v, cg_const(cg, node->scale));
+        cg_store(cg, cg_fadd(cg, cg_load(cg, out, c.iv), v), out, c.iv);
+        cg_loop_end(cg, &c);
+        break;
+    }
+    default: { /* layernorm_db (db, dy) */
+        CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, L), "c");
+        LLVMValueRef v = cg_load(cg, p1, cg_add(cg, base, c.iv));
+        if (node->scale != 1.0) v = cg_fmul(cg, v, cg_const(cg, node->scale));
+        cg_store(cg, cg_fadd(cg, cg_load(cg, out, c.iv), v), out, c.iv);
+        cg_loop_end(cg, &c);
+        break;
+    }
+    }
+    cg_loop_end(cg, &r);
     cg_kernel_end(cg);
     return fn;
 }

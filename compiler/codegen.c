@@ -163,6 +163,8 @@ static LLVMValueRef cg_node_kernel(Cg *cg, const Node *n) {
         return cg_rowwise_kernel(cg, n);
     case OP_REDUCE: case OP_REDUCE_GRAD:
         return cg_reduce_kernel(cg, n);
+    case OP_LAYERNORM: case OP_LAYERNORM_DX: case OP_LAYERNORM_DW: case OP_LAYERNORM_DB:
+        return cg_layernorm_kernel(cg, n);
     default:
         return cg_elementwise_kernel(cg, n);
     }

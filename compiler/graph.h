@@ -70,7 +70,11 @@ typedef struct Shape {
     X(BCE, "bce")                /* sigmoid fused: mean of max(x,0) - x t + log(1 + exp(-|x|)) */ \
     X(BCE_GRAD, "bce_grad")      /* d = (sigmoid(x) - t) / (T n) */                               \
     X(REDUCE, "reduce")          /* sum over one axis, times scale (1/A for mean) */              \
-    X(REDUCE_GRAD, "reduce_grad") /* dx = dy * scale, broadcast along the axis */
+    X(REDUCE_GRAD, "reduce_grad") /* dx = dy * scale, broadcast along the axis */                 \
+    X(LAYERNORM, "layernorm")    /* over the last axis: (x - mean) / sqrt(var + eps) * w + b */   \
+    X(LAYERNORM_DX, "layernorm_dx")                                                               \
+    X(LAYERNORM_DW, "layernorm_dw") /* into the grad buffer: sum over rows of dy * xhat */        \
+    X(LAYERNORM_DB, "layernorm_db") /* into the grad buffer: sum over rows of dy */
 
 typedef enum OpKind {
 #define GRAPH_OP_ENUM(kind, name) OP_##kind,

@@ -646,6 +646,25 @@ static Value sema_reduce(Sema *s, const Expr *call, Bound *b, bool mean) {
 static Value op_mean(Sema *s, Scope *scope, const Expr *call, Bound *b) { (void)scope; return sema_reduce(s, call, b, true); }
 static Value op_sum(Sema *s, Scope *scope, const Expr *call, Bound *b) { (void)scope; return sema_reduce(s, call, b, false); }
 
+/* layernorm(eps=1e-5): normalizes the last axis; weight (ones) and bias (zeros) of its size */
+static const ArgSpec layernorm_spec[] = {{"x", ARG_TENSOR, true, 0, NULL}, {"eps", ARG_NUMBER, false, 1e-5, NULL}, SPEC_END};
+static Value op_layernorm(Sema *s, Scope *scope, const Expr *call, Bound *b) {
+    const Node *x = value_node(s, b->values[0]);
+    if (!(b->values[1].number > 0)) {
+        diag_error(s->diag, b->spans[1], "eps of layernorm must be positive, got %g", b->values[1].number);
+        return value_error();
+    }
+    const char *layer = sema_layer_name(s, scope, "layernorm", b);
+    if (!layer) return value_error();
+    int64_t d = x->shape.dims[x->shape.rank - 1];
+    Node *n = graph_add(s->graph, OP_LAYERNORM, call->span, &x->id, 1, x->shape);
+    n->layer = layer;
+    n->alpha = b->values[1].number;
+    n->weight = graph_add_param(s->graph, arena_printf(s->arena, "%s.weight", layer), shape_make(1, &d), NNRT_INIT_ONES, d, d, n->id);
+    n->bias = graph_add_param(s->graph, arena_printf(s->arena, "%s.bias", layer), shape_make(1, &d), NNRT_INIT_ZEROS, d, d, n->id);
+    return tensor_value(n);
+}
+
 /* reshape(d1, ..., d8): same element count, a view */
 static const ArgSpec reshape_spec[] = {{"x", ARG_TENSOR, true, 0, NULL}, {"d1", ARG_INT, true, 0, NULL},
                                        {"d2", ARG_INT, false, 0, NULL}, {"d3", ARG_INT, false, 0, NULL},
@@ -859,6 +878,7 @@ static const OpDef sema_ops[] = {
     {"log_softmax", unary_spec, op_log_softmax, false},
     {"reshape", reshape_spec, op_reshape, false},
     {"mean", reduce_spec, op_mean, false},
+    {"layernorm", layernorm_spec, op_layernorm, false},
     {"sum", reduce_spec, op_sum, false},
     {"bce", pred_target_spec, op_bce, true},
     {"relu", unary_spec, op_relu, false},
@@ -874,7 +894,7 @@ enum { SEMA_OP_COUNT = sizeof sema_ops / sizeof sema_ops[0] };
 
 /* Ops of LANGUAGE.md that this compiler version does not implement yet: named in the message. */
 static const char *const sema_planned_ops[] = {
-    "concat", "batchnorm", "layernorm", "embedding",
+    "concat", "batchnorm", "embedding",
 };
 
 /* Extensions beyond v1 that LANGUAGE.md announces for later. */

@@ -56,6 +56,9 @@ static int64_t summary_flops(const Graph *g, const Node *n, int64_t *backward) {
     case OP_MAXPOOL: case OP_AVGPOOL:
         *backward = n->size * n->kernel_h * n->kernel_w;
         return *backward;
+    case OP_LAYERNORM:
+        *backward = 10 * n->size;
+        return 6 * n->size;
     case OP_REDUCE:
         *backward = graph_node(g, n->inputs[0])->size;
         return *backward;

@@ -527,6 +527,38 @@ def test_more_ops_gradcheck(args):
         check("FAIL" in p.stdout + p.stderr, f"gradcheck with a wrong {op} gradient did not report FAIL")
 
 
+def test_layernorm_reference(args):
+    """layernorm over the last axis (eps, weight, bias) equals NumPy; gradcheck passes on [t,k]
+    and [k] inputs and catches a wrong layernorm gradient."""
+    src = os.path.join(args.work, "ln.nn")
+    with open(src, "w") as f:
+        f.write("input x : float[2, 5]\ntarget t : float[10]\ny = x -> layernorm(eps=0.01) -> flatten\nloss mse(y, t)\n")
+    exe = compile_model(args, src, "ln")
+    rng = np.random.default_rng(8)
+    w = rng.uniform(0.5, 1.5, 5).astype(np.float32).astype(np.float64)
+    b = rng.uniform(-0.5, 0.5, 5).astype(np.float32).astype(np.float64)
+    init = os.path.join(args.work, "w.safetensors")
+    write_safetensors(init, {"layernorm0.weight": w, "layernorm0.bias": b})
+    xs = rng.uniform(-2, 2, (3, 10)).astype(np.float32).astype(np.float64)
+    path = os.path.join(args.work, "x.csv")
+    with open(path, "w") as f:
+        f.write(",".join(f"x{i}" for i in range(10)) + "\n")
+        for row in xs:
+            f.write(",".join(repr(float(v)) for v in row) + "\n")
+    rows = [r for r in run([exe, "predict", "--load", init, path]).stdout.strip().split("\n") if r and not r[0].isalpha()]
+    x = xs.reshape(3, 2, 5)
+    want = (x - x.mean(axis=2, keepdims=True)) / np.sqrt(x.var(axis=2, keepdims=True) + 0.01) * w + b
+    got = np.array([[float(v) for v in r.split(",")] for r in rows])
+    err = float(np.max(np.abs(got - want.reshape(3, 10))))
+    print(f"layernorm forward: max |nnc - numpy| = {err:.3g}")
+    check(err < 1e-5, f"layernorm forward differs from NumPy by {err}")
+    exe = compile_model(args, os.path.join(MODELS, "layernorm.nn"), "good")
+    for seed in ["1", "2"]:
+        print(run([exe, "gradcheck", "--seed", seed]).stdout.strip().split("\n")[-1])
+    exe = compile_model(args, os.path.join(MODELS, "layernorm.nn"), "bad", "--inject-grad-bug=layernorm")
+    check("FAIL" in run([exe, "gradcheck"], expect=1).stdout, "a wrong layernorm gradient was not caught")
+
+
 TESTS = {name[5:]: fn for name, fn in globals().items() if name.startswith("test_")}
 
 
