@@ -100,6 +100,19 @@ static void ad_backward_rule(Ad *ad, const Node *n, int dy) {
     case OP_DROPOUT:
         ad_accumulate(ad, x->id, ad_node(ad, OP_DROPOUT_GRAD, dy, -1, x->shape, n)->id);
         break;
+    case OP_BATCHNORM: {
+        /* training-mode rules; batch statistics are recomputed from x */
+        Node *dw = ad_node(ad, OP_BATCHNORM_DW, dy, x->id, (Shape){0}, n);
+        dw->grad_param = n->weight;
+        Node *db = ad_node(ad, OP_BATCHNORM_DB, dy, -1, (Shape){0}, n);
+        db->grad_param = n->bias;
+        if (x->needs_grad) {
+            Node *dx = ad_node(ad, OP_BATCHNORM_DX, dy, x->id, x->shape, n);
+            dx->weight = n->weight;
+            ad_accumulate(ad, x->id, dx->id);
+        }
+        break;
+    }
     case OP_LAYERNORM: {
         /* every rule recomputes the row statistics from x instead of storing them */
         Node *dw = ad_node(ad, OP_LAYERNORM_DW, dy, x->id, (Shape){0}, n);

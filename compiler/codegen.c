@@ -165,6 +165,8 @@ static LLVMValueRef cg_node_kernel(Cg *cg, const Node *n) {
         return cg_reduce_kernel(cg, n);
     case OP_LAYERNORM: case OP_LAYERNORM_DX: case OP_LAYERNORM_DW: case OP_LAYERNORM_DB:
         return cg_layernorm_kernel(cg, n);
+    case OP_BATCHNORM: case OP_BATCHNORM_DX: case OP_BATCHNORM_DW: case OP_BATCHNORM_DB:
+        return cg_batchnorm_kernel(cg, n);
     default:
         return cg_elementwise_kernel(cg, n);
     }
@@ -226,13 +228,17 @@ static void cg_call_kernels(Cg *cg, const EntryArgs *a, EntryKind kind, LLVMValu
         for (int j = 0; j < n->input_count; j++) args[count++] = cg_node_pointer(cg, a, graph_node(g, n->inputs[j]));
         if (n->weight >= 0) args[count++] = cg_gep(cg, a->params, cg_i64(cg, graph_param(g, n->weight)->offset));
         if (n->bias >= 0) args[count++] = cg_gep(cg, a->params, cg_i64(cg, graph_param(g, n->bias)->offset));
+        if (n->running_mean >= 0) {
+            args[count++] = cg_gep(cg, a->params, cg_i64(cg, graph_param(g, n->running_mean)->offset));
+            args[count++] = cg_gep(cg, a->params, cg_i64(cg, graph_param(g, n->running_var)->offset));
+        }
         if (plan_scratch_elements(g, n) > 0) /* the fixed part after the per-example buffers */
             args[count++] = cg_gep(cg, a->ws, cg_mul(cg, cg_i64(cg, cg->plan->workspace_per_example), a->n));
         args[count++] = a->n;
         if ((n->op == OP_DROPOUT && a->training) || n->op == OP_DROPOUT_GRAD) args[count++] = a->seed;
         LLVMValueRef fn = kernels[i];
-        /* Dropout is the one op whose kernel differs between training and inference. */
-        bool mode_specific = n->op == OP_DROPOUT;
+        /* Dropout and batchnorm kernels differ between training and inference. */
+        bool mode_specific = n->op == OP_DROPOUT || n->op == OP_BATCHNORM;
         if (mode_specific) fn = NULL;
         if (!fn) {
             LLVMBasicBlockRef here = LLVMGetInsertBlock(cg->b);

@@ -56,6 +56,7 @@ Node *graph_add(Graph *g, OpKind op, Span span, const int *inputs, int input_cou
     n->shape = shape;
     n->size = shape_size(&shape);
     n->weight = n->bias = n->grad_param = n->sum_slot = n->view_of = n->forward = -1;
+    n->running_mean = n->running_var = -1;
     n->positions = 1;
     n->scale = 1.0;
     n->fused_act = OP_INPUT;

@@ -74,7 +74,11 @@ typedef struct Shape {
     X(LAYERNORM, "layernorm")    /* over the last axis: (x - mean) / sqrt(var + eps) * w + b */   \
     X(LAYERNORM_DX, "layernorm_dx")                                                               \
     X(LAYERNORM_DW, "layernorm_dw") /* into the grad buffer: sum over rows of dy * xhat */        \
-    X(LAYERNORM_DB, "layernorm_db") /* into the grad buffer: sum over rows of dy */
+    X(LAYERNORM_DB, "layernorm_db") /* into the grad buffer: sum over rows of dy */                \
+    X(BATCHNORM, "batchnorm")    /* per channel; batch statistics in training, running in eval */ \
+    X(BATCHNORM_DX, "batchnorm_dx")                                                               \
+    X(BATCHNORM_DW, "batchnorm_dw") /* into the grad buffer */                                    \
+    X(BATCHNORM_DB, "batchnorm_db") /* into the grad buffer */
 
 typedef enum OpKind {
 #define GRAPH_OP_ENUM(kind, name) OP_##kind,
@@ -95,6 +99,7 @@ typedef struct Node {
     Shape shape;        /* per example; rank 0 = scalar (losses, metrics) */
     int64_t size;       /* elements per example */
     int weight, bias;   /* parameter indices, -1 when absent */
+    int running_mean, running_var; /* batchnorm's buffers (non-trainable parameters); else -1 */
     int grad_param;     /* DENSE_DW, DENSE_DB: the parameter whose gradient this node writes; else -1 */
     int sum_slot;       /* losses and metrics: index into the step's sums; else -1 */
     int64_t units;      /* dense: output features */
@@ -102,7 +107,8 @@ typedef struct Node {
     double scale, shift;/* AFFINE */
     OpKind fused_act;   /* DENSE: activation applied in the same kernel (OP_INPUT = none) */
     int64_t kernel_h, kernel_w, stride, pad; /* conv2d and pools ([c,t] pools: kernel_h = 1) */
-    double alpha;       /* leaky_relu slope; dropout probability */
+    double alpha;       /* leaky_relu slope; dropout probability; layernorm/batchnorm eps */
+    double momentum;    /* batchnorm running-statistics momentum */
     int axis;           /* REDUCE: the axis of the forward input that is summed */
     int view_of;        /* views (flatten, fused activations): the node whose buffer this is; else -1 */
     bool backward;      /* appended by autodiff */

@@ -665,6 +665,36 @@ static Value op_layernorm(Sema *s, Scope *scope, const Expr *call, Bound *b) {
     return tensor_value(n);
 }
 
+/* batchnorm(momentum=0.1, eps=1e-5): per channel of [c,h,w]/[c,t], per feature of [k] */
+static const ArgSpec batchnorm_spec[] = {{"x", ARG_TENSOR, true, 0, NULL}, {"momentum", ARG_NUMBER, false, 0.1, NULL},
+                                         {"eps", ARG_NUMBER, false, 1e-5, NULL}, SPEC_END};
+static Value op_batchnorm(Sema *s, Scope *scope, const Expr *call, Bound *b) {
+    const Node *x = value_node(s, b->values[0]);
+    if (!(b->values[1].number >= 0 && b->values[1].number <= 1)) {
+        diag_error(s->diag, b->spans[1], "momentum of batchnorm must be in [0, 1], got %g", b->values[1].number);
+        return value_error();
+    }
+    if (!(b->values[2].number > 0)) {
+        diag_error(s->diag, b->spans[2], "eps of batchnorm must be positive, got %g", b->values[2].number);
+        return value_error();
+    }
+    const char *layer = sema_layer_name(s, scope, "batchnorm", b);
+    if (!layer) return value_error();
+    int64_t c = x->shape.dims[0];
+    Shape per_channel = shape_make(1, &c);
+    Node *n = graph_add(s->graph, OP_BATCHNORM, call->span, &x->id, 1, x->shape);
+    n->layer = layer;
+    n->momentum = b->values[1].number;
+    n->alpha = b->values[2].number;
+    n->weight = graph_add_param(s->graph, arena_printf(s->arena, "%s.weight", layer), per_channel, NNRT_INIT_ONES, c, c, n->id);
+    n->bias = graph_add_param(s->graph, arena_printf(s->arena, "%s.bias", layer), per_channel, NNRT_INIT_ZEROS, c, c, n->id);
+    n->running_mean = graph_add_param(s->graph, arena_printf(s->arena, "%s.running_mean", layer), per_channel, NNRT_INIT_ZEROS, c, c, n->id);
+    n->running_var = graph_add_param(s->graph, arena_printf(s->arena, "%s.running_var", layer), per_channel, NNRT_INIT_ONES, c, c, n->id);
+    graph_param(s->graph, n->running_mean)->trainable = false;
+    graph_param(s->graph, n->running_var)->trainable = false;
+    return tensor_value(n);
+}
+
 /* reshape(d1, ..., d8): same element count, a view */
 static const ArgSpec reshape_spec[] = {{"x", ARG_TENSOR, true, 0, NULL}, {"d1", ARG_INT, true, 0, NULL},
                                        {"d2", ARG_INT, false, 0, NULL}, {"d3", ARG_INT, false, 0, NULL},
@@ -879,6 +909,7 @@ static const OpDef sema_ops[] = {
     {"reshape", reshape_spec, op_reshape, false},
     {"mean", reduce_spec, op_mean, false},
     {"layernorm", layernorm_spec, op_layernorm, false},
+    {"batchnorm", batchnorm_spec, op_batchnorm, false},
     {"sum", reduce_spec, op_sum, false},
     {"bce", pred_target_spec, op_bce, true},
     {"relu", unary_spec, op_relu, false},
@@ -894,7 +925,7 @@ enum { SEMA_OP_COUNT = sizeof sema_ops / sizeof sema_ops[0] };
 
 /* Ops of LANGUAGE.md that this compiler version does not implement yet: named in the message. */
 static const char *const sema_planned_ops[] = {
-    "concat", "batchnorm", "embedding",
+    "concat", "embedding",
 };
 
 /* Extensions beyond v1 that LANGUAGE.md announces for later. */

@@ -56,7 +56,7 @@ static int64_t summary_flops(const Graph *g, const Node *n, int64_t *backward) {
     case OP_MAXPOOL: case OP_AVGPOOL:
         *backward = n->size * n->kernel_h * n->kernel_w;
         return *backward;
-    case OP_LAYERNORM:
+    case OP_LAYERNORM: case OP_BATCHNORM:
         *backward = 10 * n->size;
         return 6 * n->size;
     case OP_REDUCE:

@@ -264,9 +264,10 @@ def test_fashion_train_small(args):
 
 
 def test_gradcheck(args):
-    """gradcheck passes on correct models and fails (exit 1) on a deliberately wrong backward rule."""
-    for source in [os.path.join(EXAMPLES, "fashion_mlp.nn"), os.path.join(MODELS, "sgd_mlp.nn"),
-                   os.path.join(MODELS, "regression.nn")]:
+    """gradcheck passes on every example and on the test models, and fails (exit 1) on a
+    deliberately wrong backward rule."""
+    examples = sorted(os.path.join(EXAMPLES, f) for f in os.listdir(EXAMPLES) if f.endswith(".nn"))
+    for source in examples + [os.path.join(MODELS, "sgd_mlp.nn"), os.path.join(MODELS, "regression.nn")]:
         exe = compile_model(args, source, "good")
         p = run([exe, "gradcheck"])
         print(p.stdout.strip().split("\n")[-1])
@@ -557,6 +558,54 @@ def test_layernorm_reference(args):
         print(run([exe, "gradcheck", "--seed", seed]).stdout.strip().split("\n")[-1])
     exe = compile_model(args, os.path.join(MODELS, "layernorm.nn"), "bad", "--inject-grad-bug=layernorm")
     check("FAIL" in run([exe, "gradcheck"], expect=1).stdout, "a wrong layernorm gradient was not caught")
+
+
+def test_batchnorm_reference(args):
+    """batchnorm: one training step updates running_mean/var as PyTorch does (momentum, unbiased
+    variance); predict uses the running statistics; gradcheck passes (also in a residual block)
+    and catches a wrong batchnorm gradient."""
+    src = os.path.join(args.work, "bn.nn")
+    with open(src, "w") as f:
+        f.write("input x : float[3, 2, 2]\ntarget t : float[12]\ny = x -> batchnorm(momentum=0.5, eps=0.001) -> flatten\n"
+                "loss mse(y, t)\ntrain { optimizer = sgd(lr=1e-30) }\n")
+    exe = compile_model(args, src, "bn")
+    rng = np.random.default_rng(12)
+    xs = rng.uniform(-2, 2, (4, 12)).astype(np.float32).astype(np.float64)
+    ts = rng.uniform(-1, 1, (4, 12)).astype(np.float32).astype(np.float64)
+    path = os.path.join(args.work, "d.csv")
+    with open(path, "w") as f:
+        f.write(",".join([f"x{i}" for i in range(12)] + [f"t{i}" for i in range(12)]) + "\n")
+        for x, t in zip(xs, ts):
+            f.write(",".join(repr(float(v)) for v in list(x) + list(t)) + "\n")
+    ckpt = os.path.join(args.work, "bn.safetensors")
+    targets = ",".join(f"t{i}" for i in range(12))
+    run([exe, "train", "--data", f'csv("{path}", target="{targets}")', "--validate", "none", "--epochs", "1",
+         "--batch", "4", "--no-shuffle", "--save", ckpt, "--quiet"])
+    got, _ = read_safetensors(ckpt)
+    per_channel = xs.reshape(4, 3, 4).transpose(1, 0, 2).reshape(3, -1)
+    want_mean = 0.5 * 0 + 0.5 * per_channel.mean(axis=1)
+    want_var = 0.5 * 1 + 0.5 * per_channel.var(axis=1, ddof=1)
+    err = max(float(np.max(np.abs(got["batchnorm0.running_mean"] - want_mean))),
+              float(np.max(np.abs(got["batchnorm0.running_var"] - want_var))))
+    print(f"batchnorm running statistics: max |nnc - numpy| = {err:.3g}")
+    check(err < 1e-5, f"running statistics differ from NumPy by {err}")
+    xpath = os.path.join(args.work, "x.csv")
+    with open(xpath, "w") as f:
+        f.write(",".join(f"x{i}" for i in range(12)) + "\n")
+        for x in xs:
+            f.write(",".join(repr(float(v)) for v in x) + "\n")
+    rows = [r for r in run([exe, "predict", "--load", ckpt, xpath]).stdout.strip().split("\n") if r and not r[0].isalpha()]
+    w, b = got["batchnorm0.weight"], got["batchnorm0.bias"]
+    x = xs.reshape(4, 3, 4)
+    want = ((x - want_mean[None, :, None]) / np.sqrt(want_var[None, :, None] + 0.001) * w[None, :, None] + b[None, :, None])
+    err = float(np.max(np.abs(np.array([[float(v) for v in r.split(",")] for r in rows]) - want.reshape(4, 12))))
+    print(f"batchnorm inference: max |nnc - numpy| = {err:.3g}")
+    check(err < 1e-5, f"inference output differs from NumPy by {err}")
+    exe = compile_model(args, os.path.join(MODELS, "batchnorm.nn"), "good")
+    for seed in ["1", "2"]:
+        print(run([exe, "gradcheck", "--seed", seed]).stdout.strip().split("\n")[-1])
+    exe = compile_model(args, os.path.join(MODELS, "batchnorm.nn"), "bad", "--inject-grad-bug=batchnorm")
+    check("FAIL" in run([exe, "gradcheck"], expect=1).stdout, "a wrong batchnorm gradient was not caught")
 
 
 TESTS = {name[5:]: fn for name, fn in globals().items() if name.startswith("test_")}

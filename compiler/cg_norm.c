@@ -1,0 +1,135 @@
+/* cg_norm.c — batch normalization kernels.
+ *
+ * Legend: the input is [n, C, HW] (channels first; a [k] input is C = k, HW = 1), N = n * HW
+ * values per channel, xhat = (x - mean) * rstd, rstd = 1 / sqrt(var + eps), var biased.
+ *   batchnorm (training)  (y, x, w, b, running_mean, running_var)
+ *              batch statistics; y = xhat w + b; running = (1-m) running + m stat (unbiased var)
+ *   batchnorm (inference) (y, x, w, b, running_mean, running_var)  with the running statistics
+ *   batchnorm_dx (dx, dy, x, w)   dx = rstd (g - mean(g) - xhat mean(g xhat)), g = dy w
+ *   batchnorm_dw (dw, dy, x)      dw[c] = scale * sum dy xhat
+ *   batchnorm_db (db, dy)         db[c] = scale * sum dy
+ * Statistics are recomputed from x in the backward rules rather than stored. */
+#include <stdio.h>
+
+#include "cg.h"
+
+typedef struct ChannelLoop {
+    CgLoop b, j;
+    LLVMValueRef index; /* of element (b, c, j) */
+} ChannelLoop;
+
+/* for b < n, j < HW: the elements of channel c */
+static ChannelLoop channel_begin(Cg *cg, LLVMValueRef c, LLVMValueRef n, int64_t C, int64_t HW) {
+    ChannelLoop l;
+    l.b = cg_loop_begin(cg, cg_i64(cg, 0), n, "b");
+    LLVMValueRef row = cg_add(cg, cg_mul(cg, l.b.iv, cg_i64(cg, C * HW)), cg_mul(cg, c, cg_i64(cg, HW)));
+    l.j = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, HW), "j");
+    l.index = cg_add(cg, row, l.j.iv);
+    return l;
+}
+
+static void channel_end(Cg *cg, ChannelLoop *l) {
+    cg_loop_end(cg, &l->j);
+    cg_loop_end(cg, &l->b);
+}
+
+static LLVMValueRef load_var(Cg *cg, LLVMValueRef var) { return LLVMBuildLoad2(cg->b, cg->elem, var, ""); }
+static void add_to(Cg *cg, LLVMValueRef var, LLVMValueRef v) { LLVMBuildStore(cg->b, cg_fadd(cg, load_var(cg, var), v), var); }
+
+/* Batch mean and rstd of channel c (and the biased variance). */
+static void channel_stats(Cg *cg, LLVMValueRef x, LLVMValueRef c, LLVMValueRef n, int64_t C, int64_t HW, double eps,
+                          LLVMValueRef acc, LLVMValueRef inv_count, LLVMValueRef *mean, LLVMValueRef *var, LLVMValueRef *rstd) {
+    LLVMBuildStore(cg->b, cg_const(cg, 0), acc);
+    ChannelLoop l = channel_begin(cg, c, n, C, HW);
+    add_to(cg, acc, cg_load(cg, x, l.index));
+    channel_end(cg, &l);
+    *mean = cg_fmul(cg, load_var(cg, acc), inv_count);
+    LLVMBuildStore(cg->b, cg_const(cg, 0), acc);
+    ChannelLoop v = channel_begin(cg, c, n, C, HW);
+    LLVMValueRef d = cg_fsub(cg, cg_load(cg, x, v.index), *mean);
+    add_to(cg, acc, cg_fmul(cg, d, d));
+    channel_end(cg, &v);
+    *var = cg_fmul(cg, load_var(cg, acc), inv_count);
+    *rstd = cg_fdiv(cg, cg_const(cg, 1), cg_math(cg, "llvm.sqrt", cg_fadd(cg, *var, cg_const(cg, eps))));
+}
+
+LLVMValueRef cg_batchnorm_kernel(Cg *cg, const Node *node) {
+    char name[96];
+    const Node *fwd = node->forward >= 0 ? graph_node(cg->g, node->forward) : node;
+    bool inference = node->op == OP_BATCHNORM && !cg->training;
+    snprintf(name, sizeof name, "k%d_%s%s_%s", node->id, graph_op_names[node->op], inference ? "_eval" : "", cg->f64 ? "f64" : "f32");
+    const Shape *shape = &graph_node(cg->g, fwd->inputs[0])->shape;
+    int64_t C = shape->dims[0], HW = shape_size(shape) / C;
+    double eps = fwd->alpha, m = fwd->momentum;
+    int ptrs = node->op == OP_BATCHNORM ? 6 : node->op == OP_BATCHNORM_DX ? 4 : node->op == OP_BATCHNORM_DW ? 3 : 2;
+    LLVMValueRef fn = cg_kernel_begin(cg, name, ptrs);
+    LLVMValueRef p[6];
+    for (int i = 0; i < ptrs; i++) p[i] = LLVMGetParam(fn, (unsigned)i);
+    LLVMValueRef n = LLVMGetParam(fn, (unsigned)ptrs);
+    LLVMValueRef acc = cg_var(cg, cg->elem, "acc"), acc2 = cg_var(cg, cg->elem, "acc2");
+    LLVMValueRef count = cg_mul(cg, n, cg_i64(cg, HW));
+    LLVMValueRef inv_count = cg_fdiv(cg, cg_const(cg, 1), cg_n_as_elem(cg, count));
+    CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, C), "c");
+    LLVMValueRef mean, var, rstd;
+    switch (node->op) {
+    case OP_BATCHNORM: { /* (y, x, w, b, running_mean, running_var) */
+        if (inference) {
+            mean = cg_load(cg, p[4], c.iv);
+            rstd = cg_fdiv(cg, cg_const(cg, 1), cg_math(cg, "llvm.sqrt", cg_fadd(cg, cg_load(cg, p[5], c.iv), cg_const(cg, eps))));
+        } else {
+            channel_stats(cg, p[1], c.iv, n, C, HW, eps, acc, inv_count, &mean, &var, &rstd);
+            /* running statistics, PyTorch's convention: the unbiased variance (N/(N-1)) */
+            LLVMValueRef nf = cg_n_as_elem(cg, count);
+            LLVMValueRef more = LLVMBuildICmp(cg->b, LLVMIntSGT, count, cg_i64(cg, 1), "");
+            LLVMValueRef unbiased = LLVMBuildSelect(cg->b, more, cg_fdiv(cg, cg_fmul(cg, var, nf), cg_fsub(cg, nf, cg_const(cg, 1))), var, "");
+            LLVMValueRef keep = cg_const(cg, 1 - m), take = cg_const(cg, m);
+            cg_store(cg, cg_fadd(cg, cg_fmul(cg, keep, cg_load(cg, p[4], c.iv)), cg_fmul(cg, take, mean)), p[4], c.iv);
+            cg_store(cg, cg_fadd(cg, cg_fmul(cg, keep, cg_load(cg, p[5], c.iv)), cg_fmul(cg, take, unbiased)), p[5], c.iv);
+        }
+        LLVMValueRef w = cg_load(cg, p[2], c.iv), b = cg_load(cg, p[3], c.iv);
+        ChannelLoop l = channel_begin(cg, c.iv, n, C, HW);
+        LLVMValueRef xhat = cg_fmul(cg, cg_fsub(cg, cg_load(cg, p[1], l.index), mean), rstd);
+        cg_store(cg, cg_fadd(cg, cg_fmul(cg, xhat, w), b), p[0], l.index);
+        channel_end(cg, &l);
+        break;
+    }
+    case OP_BATCHNORM_DX: { /* (dx, dy, x, w) */
+        channel_stats(cg, p[2], c.iv, n, C, HW, eps, acc, inv_count, &mean, &var, &rstd);
+        LLVMValueRef w = cg_load(cg, p[3], c.iv);
+        LLVMBuildStore(cg->b, cg_const(cg, 0), acc);
+        LLVMBuildStore(cg->b, cg_const(cg, 0), acc2);
+        ChannelLoop s = channel_begin(cg, c.iv, n, C, HW);
+        LLVMValueRef g = cg_fmul(cg, cg_load(cg, p[1], s.index), w);
+        add_to(cg, acc, g);
+        add_to(cg, acc2, cg_fmul(cg, g, cg_fmul(cg, cg_fsub(cg, cg_load(cg, p[2], s.index), mean), rstd)));
+        channel_end(cg, &s);
+        LLVMValueRef mean_g = cg_fmul(cg, load_var(cg, acc), inv_count), mean_gx = cg_fmul(cg, load_var(cg, acc2), inv_count);
+        ChannelLoop l = channel_begin(cg, c.iv, n, C, HW);
+        LLVMValueRef g2 = cg_fmul(cg, cg_load(cg, p[1], l.index), w);
+        LLVMValueRef xhat = cg_fmul(cg, cg_fsub(cg, cg_load(cg, p[2], l.index), mean), rstd);
+        cg_store(cg, cg_fmul(cg, rstd, cg_fsub(cg, cg_fsub(cg, g2, mean_g), cg_fmul(cg, xhat, mean_gx))), p[0], l.index);
+        channel_end(cg, &l);
+        break;
+    }
+    case OP_BATCHNORM_DW: { /* (dw, dy, x) */
+        channel_stats(cg, p[2], c.iv, n, C, HW, eps, acc, inv_count, &mean, &var, &rstd);
+        LLVMBuildStore(cg->b, cg_const(cg, 0), acc2);
+        ChannelLoop l = channel_begin(cg, c.iv, n, C, HW);
+        add_to(cg, acc2, cg_fmul(cg, cg_load(cg, p[1], l.index), cg_fmul(cg, cg_fsub(cg, cg_load(cg, p[2], l.index), mean), rstd)));
+        channel_end(cg, &l);
+        cg_store(cg, cg_fmul(cg, load_var(cg, acc2), cg_const(cg, node->scale)), p[0], c.iv);
+        break;
+    }
+    default: { /* batchnorm_db (db, dy) */
+        LLVMBuildStore(cg->b, cg_const(cg, 0), acc);
+        ChannelLoop l = channel_begin(cg, c.iv, n, C, HW);
+        add_to(cg, acc, cg_load(cg, p[1], l.index));
+        channel_end(cg, &l);
+        cg_store(cg, cg_fmul(cg, load_var(cg, acc), cg_const(cg, node->scale)), p[0], c.iv);
+        break;
+    }
+    }
+    cg_loop_end(cg, &c);
+    cg_kernel_end(cg);
+    return fn;
+}
