@@ -100,6 +100,11 @@ static void ad_backward_rule(Ad *ad, const Node *n, int dy) {
     case OP_DROPOUT:
         ad_accumulate(ad, x->id, ad_node(ad, OP_DROPOUT_GRAD, dy, -1, x->shape, n)->id);
         break;
+    case OP_EMBEDDING: { /* token ids have no gradient; only the looked-up rows do */
+        Node *dw = ad_node(ad, OP_EMBEDDING_DW, dy, x->id, (Shape){0}, n);
+        dw->grad_param = n->weight;
+        break;
+    }
     case OP_BATCHNORM: {
         /* training-mode rules; batch statistics are recomputed from x */
         Node *dw = ad_node(ad, OP_BATCHNORM_DW, dy, x->id, (Shape){0}, n);

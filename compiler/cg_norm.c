@@ -1,4 +1,4 @@
-/* cg_norm.c — batch normalization kernels.
+/* cg_norm.c — batch normalization and embedding kernels.
  *
  * Legend: the input is [n, C, HW] (channels first; a [k] input is C = k, HW = 1), N = n * HW
  * values per channel, xhat = (x - mean) * rstd, rstd = 1 / sqrt(var + eps), var biased.
@@ -130,6 +130,43 @@ LLVMValueRef cg_batchnorm_kernel(Cg *cg, const Node *node) {
     }
     }
     cg_loop_end(cg, &c);
+    cg_kernel_end(cg);
+    return fn;
+}
+
+/* embedding (y[n,T,D], ids[n,T], W[V,D]):  y[b,i,:] = W[id,:]
+ * embedding_dw (dW[V,D], dy[n,T,D], ids):   dW[id,:] += scale * dy[b,i,:]  (zeroed first)
+ * Ids arrive as exactly-representable floats (the ABI) and were range-checked by the runtime;
+ * they are clamped anyway so a bad id can never address outside the table. */
+LLVMValueRef cg_embedding_kernel(Cg *cg, const Node *node) {
+    char name[96];
+    snprintf(name, sizeof name, "k%d_%s_%s", node->id, graph_op_names[node->op], cg->f64 ? "f64" : "f32");
+    const Node *fwd = node->forward >= 0 ? graph_node(cg->g, node->forward) : node;
+    int64_t T = graph_node(cg->g, fwd->inputs[0])->size, V = fwd->units, D = fwd->shape.dims[1];
+    LLVMValueRef fn = cg_kernel_begin(cg, name, 3);
+    LLVMValueRef out = LLVMGetParam(fn, 0), a = LLVMGetParam(fn, 1), b = LLVMGetParam(fn, 2), n = LLVMGetParam(fn, 3);
+    LLVMValueRef ids = node->op == OP_EMBEDDING ? a : b, rows = node->op == OP_EMBEDDING ? b : a;
+    if (node->op == OP_EMBEDDING_DW) {
+        CgLoop z = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, V * D), "z");
+        cg_store(cg, cg_const(cg, 0), out, z.iv);
+        cg_loop_end(cg, &z);
+    }
+    CgLoop i = cg_loop_begin(cg, cg_i64(cg, 0), cg_mul(cg, n, cg_i64(cg, T)), "i");
+    LLVMValueRef id = LLVMBuildFPToSI(cg->b, cg_load(cg, ids, i.iv), cg->i64, "");
+    id = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, id, cg_i64(cg, 0), ""), cg_i64(cg, 0), id, "");
+    id = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSGE, id, cg_i64(cg, V), ""), cg_i64(cg, V - 1), id, "");
+    LLVMValueRef table_row = cg_mul(cg, id, cg_i64(cg, D)), seq_row = cg_mul(cg, i.iv, cg_i64(cg, D));
+    CgLoop d = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, D), "d");
+    if (node->op == OP_EMBEDDING) {
+        cg_store(cg, cg_load(cg, rows, cg_add(cg, table_row, d.iv)), out, cg_add(cg, seq_row, d.iv));
+    } else {
+        LLVMValueRef at = cg_add(cg, table_row, d.iv);
+        LLVMValueRef v = cg_load(cg, rows, cg_add(cg, seq_row, d.iv));
+        if (node->scale != 1.0) v = cg_fmul(cg, v, cg_const(cg, node->scale));
+        cg_store(cg, cg_fadd(cg, cg_load(cg, out, at), v), out, at);
+    }
+    cg_loop_end(cg, &d);
+    cg_loop_end(cg, &i);
     cg_kernel_end(cg);
     return fn;
 }

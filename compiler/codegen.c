@@ -167,6 +167,8 @@ static LLVMValueRef cg_node_kernel(Cg *cg, const Node *n) {
         return cg_layernorm_kernel(cg, n);
     case OP_BATCHNORM: case OP_BATCHNORM_DX: case OP_BATCHNORM_DW: case OP_BATCHNORM_DB:
         return cg_batchnorm_kernel(cg, n);
+    case OP_EMBEDDING: case OP_EMBEDDING_DW:
+        return cg_embedding_kernel(cg, n);
     default:
         return cg_elementwise_kernel(cg, n);
     }

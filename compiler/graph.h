@@ -78,7 +78,9 @@ typedef struct Shape {
     X(BATCHNORM, "batchnorm")    /* per channel; batch statistics in training, running in eval */ \
     X(BATCHNORM_DX, "batchnorm_dx")                                                               \
     X(BATCHNORM_DW, "batchnorm_dw") /* into the grad buffer */                                    \
-    X(BATCHNORM_DB, "batchnorm_db") /* into the grad buffer */
+    X(BATCHNORM_DB, "batchnorm_db") /* into the grad buffer */                                    \
+    X(EMBEDDING, "embedding")    /* int[t] ids -> [t,dim] rows of the weight */                   \
+    X(EMBEDDING_DW, "embedding_dw") /* into the grad buffer: rows scatter-added */
 
 typedef enum OpKind {
 #define GRAPH_OP_ENUM(kind, name) OP_##kind,

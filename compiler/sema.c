@@ -261,6 +261,12 @@ static bool sema_check_arg_kind(Sema *s, const char *op, const ArgSpec *spec, Va
     if (v->kind == VAL_ERROR) return false;
     switch (spec->kind) {
     case ARG_TENSOR:
+        if (v->kind == VAL_TENSOR && s->model->input_kind == NNRT_INPUT_INT && v->node == s->graph->input &&
+            strcmp(op, "embedding") != 0) {
+            diag_error(s->diag, span, "%s cannot take token ids; an int[t] input feeds 'embedding' first", op);
+            diag_note(s->diag, SPAN_NONE, "e.g. %s -> embedding(vocab, 32) -> ...", s->model->input_name);
+            return false;
+        }
         if (v->kind == VAL_TENSOR) return true;
         if (v->kind == VAL_TARGET && s->in_loss_or_metric) {
             diag_error(s->diag, span, "%s expects a tensor computed by the model for '%s', got the target", op, spec->name);
@@ -695,6 +701,35 @@ static Value op_batchnorm(Sema *s, Scope *scope, const Expr *call, Bound *b) {
     return tensor_value(n);
 }
 
+/* embedding(vocab, dim): int[t] token ids -> [t, dim]; weight [vocab, dim] */
+static const ArgSpec embedding_spec[] = {{"x", ARG_TENSOR, true, 0, NULL}, {"vocab", ARG_INT, true, 0, NULL},
+                                         {"dim", ARG_INT, true, 0, NULL}, SPEC_END};
+static Value op_embedding(Sema *s, Scope *scope, const Expr *call, Bound *b) {
+    const Node *x = value_node(s, b->values[0]);
+    if (s->model->input_kind != NNRT_INPUT_INT || x->id != s->graph->input) {
+        diag_error(s->diag, b->spans[0], "embedding takes token ids: the model's int[t] input, got a tensor of shape %s",
+                   sema_shape(s, &x->shape));
+        diag_note(s->diag, SPAN_NONE, "declare the input as 'input tokens : int[t]'");
+        return value_error();
+    }
+    int64_t vocab = (int64_t)b->values[1].number, dim = (int64_t)b->values[2].number;
+    if ((double)vocab * (double)dim > 4294967296.0) {
+        diag_error(s->diag, call->span, "embedding(%lld, %lld) has more than 2^32 parameters", (long long)vocab, (long long)dim);
+        return value_error();
+    }
+    const char *layer = sema_layer_name(s, scope, "embedding", b);
+    if (!layer) return value_error();
+    Node *n = graph_add(s->graph, OP_EMBEDDING, call->span, &x->id, 1, shape_make(2, (int64_t[]){x->size, dim}));
+    n->layer = layer;
+    n->units = vocab;
+    /* PyTorch initializes embeddings N(0,1); uniform Glorot keeps nnc's init kinds few */
+    n->weight = graph_add_param(s->graph, arena_printf(s->arena, "%s.weight", layer), shape_make(2, (int64_t[]){vocab, dim}),
+                                NNRT_INIT_GLOROT_UNIFORM, dim, dim, n->id);
+    /* the runtime refuses ids the smallest vocabulary cannot take */
+    if (!s->model->input_vocab || vocab < s->model->input_vocab) s->model->input_vocab = vocab;
+    return tensor_value(n);
+}
+
 /* reshape(d1, ..., d8): same element count, a view */
 static const ArgSpec reshape_spec[] = {{"x", ARG_TENSOR, true, 0, NULL}, {"d1", ARG_INT, true, 0, NULL},
                                        {"d2", ARG_INT, false, 0, NULL}, {"d3", ARG_INT, false, 0, NULL},
@@ -909,6 +944,7 @@ static const OpDef sema_ops[] = {
     {"reshape", reshape_spec, op_reshape, false},
     {"mean", reduce_spec, op_mean, false},
     {"layernorm", layernorm_spec, op_layernorm, false},
+    {"embedding", embedding_spec, op_embedding, false},
     {"batchnorm", batchnorm_spec, op_batchnorm, false},
     {"sum", reduce_spec, op_sum, false},
     {"bce", pred_target_spec, op_bce, true},
@@ -925,7 +961,7 @@ enum { SEMA_OP_COUNT = sizeof sema_ops / sizeof sema_ops[0] };
 
 /* Ops of LANGUAGE.md that this compiler version does not implement yet: named in the message. */
 static const char *const sema_planned_ops[] = {
-    "concat", "embedding",
+    "concat",
 };
 
 /* Extensions beyond v1 that LANGUAGE.md announces for later. */
@@ -1398,15 +1434,16 @@ static bool sema_input(Sema *s, const Stmt *st) {
         return false;
     }
     if (!sema_dims(s, s->global, st->type, &shape)) return false;
-    if (strcmp(elem, "int") == 0) {
-        diag_error(s->diag, st->type->elem_span, "int[t] inputs need 'embedding', which this version of nnc does not support yet");
+    bool ids = strcmp(elem, "int") == 0;
+    if (ids && shape.rank != 1) {
+        diag_error(s->diag, st->type->span, "an int input is a sequence of token ids: int[t], one dimension");
         return false;
     }
     Node *n = graph_add(s->graph, OP_INPUT, st->span, NULL, 0, shape);
     n->layer = st->name;
     s->graph->input = n->id;
     m->input_name = st->name;
-    m->input_kind = NNRT_INPUT_FLOAT;
+    m->input_kind = ids ? NNRT_INPUT_INT : NNRT_INPUT_FLOAT;
     m->input_shape = shape;
     sema_bind(s, s->global, st->name, st->name_span, tensor_value(n));
     return true;

@@ -608,6 +608,38 @@ def test_batchnorm_reference(args):
     check("FAIL" in run([exe, "gradcheck"], expect=1).stdout, "a wrong batchnorm gradient was not caught")
 
 
+def test_embedding_reference(args):
+    """embedding over int[t] token ids: predict returns the looked-up rows; an id outside the
+    vocabulary is a clear error naming the place; gradcheck passes and catches a wrong gradient."""
+    src = os.path.join(args.work, "emb.nn")
+    with open(src, "w") as f:
+        f.write("input tokens : int[4]\ntarget t : float[12]\ny = tokens -> embedding(5, 3) -> flatten\nloss mse(y, t)\n")
+    exe = compile_model(args, src, "emb")
+    rng = np.random.default_rng(2)
+    w = rng.uniform(-1, 1, (5, 3)).astype(np.float32).astype(np.float64)
+    init = os.path.join(args.work, "w.safetensors")
+    write_safetensors(init, {"embedding0.weight": w})
+    ids = np.array([[0, 4, 2, 2], [3, 1, 0, 4]])
+    path = os.path.join(args.work, "ids.csv")
+    with open(path, "w") as f:
+        f.write("a,b,c,d\n" + "".join(",".join(str(v) for v in row) + "\n" for row in ids))
+    rows = [r for r in run([exe, "predict", "--load", init, path]).stdout.strip().split("\n") if r and not r[0].isalpha()]
+    got = np.array([[float(v) for v in r.split(",")] for r in rows])
+    err = float(np.max(np.abs(got - w[ids].reshape(2, 12))))
+    print(f"embedding lookup: max |nnc - numpy| = {err:.3g}")
+    check(err < 1e-7, f"embedding rows differ from the table by {err}")
+    with open(path, "a") as f:
+        f.write("1,2,5,0\n")
+    p = run([exe, "predict", "--load", init, path], expect=1)
+    print(p.stderr.strip())
+    check("ids.csv" in p.stderr and "5" in p.stderr, f"an out-of-range id was not reported clearly:\n{p.stderr}")
+    exe = compile_model(args, os.path.join(MODELS, "embedding.nn"), "good")
+    for seed in ["1", "2"]:
+        print(run([exe, "gradcheck", "--seed", seed]).stdout.strip().split("\n")[-1])
+    exe = compile_model(args, os.path.join(MODELS, "embedding.nn"), "bad", "--inject-grad-bug=embedding")
+    check("FAIL" in run([exe, "gradcheck"], expect=1).stdout, "a wrong embedding gradient was not caught")
+
+
 TESTS = {name[5:]: fn for name, fn in globals().items() if name.startswith("test_")}
 
 
