@@ -100,6 +100,20 @@ static void ad_backward_rule(Ad *ad, const Node *n, int dy) {
     case OP_DROPOUT:
         ad_accumulate(ad, x->id, ad_node(ad, OP_DROPOUT_GRAD, dy, -1, x->shape, n)->id);
         break;
+    case OP_CONCAT: {
+        int64_t offset = 0;
+        for (int k = 0; k < n->input_count; k++) {
+            const Node *in = graph_node(g, n->inputs[k]);
+            if (in->needs_grad) {
+                Node *slice = ad_node(ad, OP_CONCAT_SLICE, dy, -1, in->shape, n);
+                slice->axis = n->axis;
+                slice->stride = offset;
+                ad_accumulate(ad, in->id, slice->id);
+            }
+            offset += in->shape.dims[n->axis];
+        }
+        break;
+    }
     case OP_EMBEDDING: { /* token ids have no gradient; only the looked-up rows do */
         Node *dw = ad_node(ad, OP_EMBEDDING_DW, dy, x->id, (Shape){0}, n);
         dw->grad_param = n->weight;

@@ -87,7 +87,8 @@ LLVMValueRef cg_rowwise_kernel(Cg *cg, const Node *node);
 LLVMValueRef cg_reduce_kernel(Cg *cg, const Node *node);
 LLVMValueRef cg_layernorm_kernel(Cg *cg, const Node *node);      /* layernorm and its gradients */
 LLVMValueRef cg_batchnorm_kernel(Cg *cg, const Node *node);      /* batchnorm and its gradients */
-LLVMValueRef cg_embedding_kernel(Cg *cg, const Node *node);      /* embedding lookup and its gradient */         /* mean/sum over an axis and its grad */        /* softmax, log_softmax, their grads */
+LLVMValueRef cg_embedding_kernel(Cg *cg, const Node *node);      /* embedding lookup and its gradient */
+LLVMValueRef cg_concat_kernel(Cg *cg, const Node *node);         /* concat and its slices */         /* mean/sum over an axis and its grad */        /* softmax, log_softmax, their grads */
 LLVMValueRef cg_activation(Cg *cg, OpKind act, LLVMValueRef x);  /* relu/tanh/sigmoid of one value */
 
 #endif

@@ -170,3 +170,37 @@ LLVMValueRef cg_embedding_kernel(Cg *cg, const Node *node) {
     cg_kernel_end(cg);
     return fn;
 }
+
+/* concat (y, x0, ..., xk): y viewed as [n*outer, A, inner], input i fills A_i rows from its offset
+ * concat_slice (dx, dy): the inverse copy for one input (offset along the axis in `stride`) */
+LLVMValueRef cg_concat_kernel(Cg *cg, const Node *node) {
+    char name[96];
+    snprintf(name, sizeof name, "k%d_%s_%s", node->id, graph_op_names[node->op], cg->f64 ? "f64" : "f32");
+    const Node *whole = node->op == OP_CONCAT ? node : graph_node(cg->g, node->forward);
+    int axis = whole->axis;
+    int64_t outer = 1, inner = 1, A = whole->shape.dims[axis];
+    for (int d = 0; d < axis; d++) outer *= whole->shape.dims[d];
+    for (int d = axis + 1; d < whole->shape.rank; d++) inner *= whole->shape.dims[d];
+    int parts = node->op == OP_CONCAT ? node->input_count : 1;
+    LLVMValueRef fn = cg_kernel_begin(cg, name, 1 + parts);
+    LLVMValueRef out = LLVMGetParam(fn, 0), n = LLVMGetParam(fn, (unsigned)(1 + parts));
+    int64_t offset = node->op == OP_CONCAT ? 0 : node->stride;
+    for (int k = 0; k < parts; k++) {
+        const Node *part = node->op == OP_CONCAT ? graph_node(cg->g, node->inputs[k]) : node;
+        int64_t a = part->shape.dims[axis], block = a * inner;
+        LLVMValueRef src = LLVMGetParam(fn, (unsigned)(1 + k));
+        CgLoop r = cg_loop_begin(cg, cg_i64(cg, 0), cg_mul(cg, n, cg_i64(cg, outer)), "r");
+        LLVMValueRef whole_at = cg_add(cg, cg_mul(cg, r.iv, cg_i64(cg, A * inner)), cg_i64(cg, offset * inner));
+        LLVMValueRef part_at = cg_mul(cg, r.iv, cg_i64(cg, block));
+        CgLoop e = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, block), "e");
+        if (node->op == OP_CONCAT)
+            cg_store(cg, cg_load(cg, src, cg_add(cg, part_at, e.iv)), out, cg_add(cg, whole_at, e.iv));
+        else
+            cg_store(cg, cg_load(cg, src, cg_add(cg, whole_at, e.iv)), out, cg_add(cg, part_at, e.iv));
+        cg_loop_end(cg, &e);
+        cg_loop_end(cg, &r);
+        offset += a;
+    }
+    cg_kernel_end(cg);
+    return fn;
+}

@@ -169,6 +169,8 @@ static LLVMValueRef cg_node_kernel(Cg *cg, const Node *n) {
         return cg_batchnorm_kernel(cg, n);
     case OP_EMBEDDING: case OP_EMBEDDING_DW:
         return cg_embedding_kernel(cg, n);
+    case OP_CONCAT: case OP_CONCAT_SLICE:
+        return cg_concat_kernel(cg, n);
     default:
         return cg_elementwise_kernel(cg, n);
     }

@@ -80,7 +80,9 @@ typedef struct Shape {
     X(BATCHNORM_DW, "batchnorm_dw") /* into the grad buffer */                                    \
     X(BATCHNORM_DB, "batchnorm_db") /* into the grad buffer */                                    \
     X(EMBEDDING, "embedding")    /* int[t] ids -> [t,dim] rows of the weight */                   \
-    X(EMBEDDING_DW, "embedding_dw") /* into the grad buffer: rows scatter-added */
+    X(EMBEDDING_DW, "embedding_dw") /* into the grad buffer: rows scatter-added */                \
+    X(CONCAT, "concat")          /* inputs joined along `axis` */                                 \
+    X(CONCAT_SLICE, "concat_slice") /* the part of dy one input contributed (offset in `stride`) */
 
 typedef enum OpKind {
 #define GRAPH_OP_ENUM(kind, name) OP_##kind,

@@ -730,6 +730,43 @@ static Value op_embedding(Sema *s, Scope *scope, const Expr *call, Bound *b) {
     return tensor_value(n);
 }
 
+/* concat(a, b, c?, d?, axis=0): shapes equal except on the axis, which adds up */
+static const ArgSpec concat_spec[] = {{"a", ARG_TENSOR, true, 0, NULL}, {"b", ARG_TENSOR, true, 0, NULL},
+                                      {"c", ARG_TENSOR, false, 0, NULL}, {"d", ARG_TENSOR, false, 0, NULL},
+                                      {"axis", ARG_NUMBER, false, 0, NULL}, SPEC_END};
+static Value op_concat(Sema *s, Scope *scope, const Expr *call, Bound *b) {
+    (void)scope;
+    const Node *first = value_node(s, b->values[0]);
+    int rank = first->shape.rank;
+    double axis_value = b->values[4].number;
+    if (axis_value != floor(axis_value) || axis_value < -rank || axis_value >= rank) {
+        diag_error(s->diag, b->spans[4], "axis %g is out of range for inputs of shape %s (valid: %d to %d)", axis_value,
+                   sema_shape(s, &first->shape), -rank, rank - 1);
+        return value_error();
+    }
+    int axis = (int)axis_value < 0 ? (int)axis_value + rank : (int)axis_value;
+    int inputs[4], count = 0;
+    Shape out = first->shape;
+    out.dims[axis] = 0;
+    for (int i = 0; i < 4; i++) {
+        if (!b->given[i]) continue;
+        const Node *x = value_node(s, b->values[i]);
+        bool same = x->shape.rank == rank;
+        for (int d = 0; same && d < rank; d++)
+            if (d != axis && x->shape.dims[d] != first->shape.dims[d]) same = false;
+        if (!same) {
+            diag_error(s->diag, b->spans[i], "concat along axis %d needs shapes equal except on that axis: %s and %s", axis,
+                       sema_shape(s, &first->shape), sema_shape(s, &x->shape));
+            return value_error();
+        }
+        out.dims[axis] += x->shape.dims[axis];
+        inputs[count++] = x->id;
+    }
+    Node *n = graph_add(s->graph, OP_CONCAT, call->span, inputs, count, out);
+    n->axis = axis;
+    return tensor_value(n);
+}
+
 /* reshape(d1, ..., d8): same element count, a view */
 static const ArgSpec reshape_spec[] = {{"x", ARG_TENSOR, true, 0, NULL}, {"d1", ARG_INT, true, 0, NULL},
                                        {"d2", ARG_INT, false, 0, NULL}, {"d3", ARG_INT, false, 0, NULL},
@@ -945,6 +982,7 @@ static const OpDef sema_ops[] = {
     {"mean", reduce_spec, op_mean, false},
     {"layernorm", layernorm_spec, op_layernorm, false},
     {"embedding", embedding_spec, op_embedding, false},
+    {"concat", concat_spec, op_concat, false},
     {"batchnorm", batchnorm_spec, op_batchnorm, false},
     {"sum", reduce_spec, op_sum, false},
     {"bce", pred_target_spec, op_bce, true},
@@ -958,11 +996,6 @@ static const OpDef sema_ops[] = {
     {"rmse", pred_target_spec, op_rmse, true},
 };
 enum { SEMA_OP_COUNT = sizeof sema_ops / sizeof sema_ops[0] };
-
-/* Ops of LANGUAGE.md that this compiler version does not implement yet: named in the message. */
-static const char *const sema_planned_ops[] = {
-    "concat",
-};
 
 /* Extensions beyond v1 that LANGUAGE.md announces for later. */
 static const char *const sema_extension_ops[] = {"lstm", "gru"};
@@ -1175,15 +1208,11 @@ static Value sema_call(Sema *s, Scope *scope, const Expr *call) {
             diag_error(s->diag, call->name_span, "'%s' is %s, not an operation", call->text, value_kind_name(b->value.kind));
             return value_error();
         }
-        bool planned = false, extension = false;
-        for (size_t i = 0; i < sizeof sema_planned_ops / sizeof sema_planned_ops[0]; i++)
-            planned |= strcmp(sema_planned_ops[i], call->text) == 0;
+        bool extension = false;
         for (size_t i = 0; i < sizeof sema_extension_ops / sizeof sema_extension_ops[0]; i++)
             extension |= strcmp(sema_extension_ops[i], call->text) == 0;
-        const char *guess = planned || extension ? NULL : sema_guess_callee(s, call->text);
-        if (planned)
-            diag_error(s->diag, call->name_span, "operation '%s' is not supported by this version of nnc yet", call->text);
-        else if (extension)
+        const char *guess = extension ? NULL : sema_guess_callee(s, call->text);
+        if (extension)
             diag_error(s->diag, call->name_span, "operation '%s' is a planned extension that this version of nnc does not support", call->text);
         else if (guess)
             diag_error(s->diag, call->name_span, "unknown operation '%s'; did you mean '%s'?", call->text, guess);
@@ -1660,8 +1689,6 @@ static void sema_check_names(Sema *s, Scope *locals, const Expr *e) {
     }
     case EXPR_CALL: {
         bool known = sema_find_op(e->text) || sema_find_def(s, e->text) || sema_lookup(locals, e->text);
-        for (size_t i = 0; i < sizeof sema_planned_ops / sizeof sema_planned_ops[0]; i++)
-            known |= strcmp(sema_planned_ops[i], e->text) == 0;
         for (size_t i = 0; i < sizeof sema_extension_ops / sizeof sema_extension_ops[0]; i++)
             known |= strcmp(sema_extension_ops[i], e->text) == 0;
         if (!known) {

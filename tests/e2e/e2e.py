@@ -640,6 +640,30 @@ def test_embedding_reference(args):
     check("FAIL" in run([exe, "gradcheck"], expect=1).stdout, "a wrong embedding gradient was not caught")
 
 
+def test_concat_reference(args):
+    """concat along axis 1 equals numpy.concatenate; gradcheck passes on concats of two and three
+    tensors (negative axis, axis 0) and catches a wrong concat gradient."""
+    src = os.path.join(args.work, "cat.nn")
+    with open(src, "w") as f:
+        f.write("input x : float[2, 3]\ntarget t : float[12]\ny = concat(x, x * 2 - 1, axis=1) -> flatten\nloss mse(y, t)\n")
+    exe = compile_model(args, src, "cat")
+    xs = np.random.default_rng(3).uniform(-1, 1, (2, 6)).astype(np.float32).astype(np.float64)
+    path = os.path.join(args.work, "x.csv")
+    with open(path, "w") as f:
+        f.write(",".join(f"x{i}" for i in range(6)) + "\n" + "".join(",".join(repr(float(v)) for v in r) + "\n" for r in xs))
+    rows = [r for r in run([exe, "predict", "--load", make_empty_ckpt(args), path]).stdout.strip().split("\n") if r and not r[0].isalpha()]
+    x = xs.reshape(2, 2, 3)
+    want = np.concatenate([x, x * 2 - 1], axis=2).reshape(2, 12)
+    err = float(np.max(np.abs(np.array([[float(v) for v in r.split(",")] for r in rows]) - want)))
+    print(f"concat forward: max |nnc - numpy| = {err:.3g}")
+    check(err < 1e-6, f"concat differs from NumPy by {err}")
+    exe = compile_model(args, os.path.join(MODELS, "concat.nn"), "good")
+    for seed in ["1", "2"]:
+        print(run([exe, "gradcheck", "--seed", seed]).stdout.strip().split("\n")[-1])
+    exe = compile_model(args, os.path.join(MODELS, "concat.nn"), "bad", "--inject-grad-bug=concat")
+    check("FAIL" in run([exe, "gradcheck"], expect=1).stdout, "a wrong concat gradient was not caught")
+
+
 TESTS = {name[5:]: fn for name, fn in globals().items() if name.startswith("test_")}
 
 
