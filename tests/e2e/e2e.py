@@ -178,6 +178,32 @@ def compare(got, want, tol, what):
     check(worst <= tol, f"{what}: weights differ from the reference by {worst} > {tol}")
 
 
+def write_features_csv(path, xs, prefix="x"):
+    """A header and one row per example; float64 values that are exact float32 numbers."""
+    with open(path, "w") as f:
+        f.write(",".join(f"{prefix}{i}" for i in range(xs.shape[1])) + "\n")
+        for row in xs:
+            f.write(",".join(repr(float(v)) for v in row) + "\n")
+    return path
+
+
+def predict_rows(exe, ckpt, data):
+    """predict's output as a float array, one row per example (the header line skipped)."""
+    out = run([exe, "predict", "--load", ckpt, data]).stdout.strip().split("\n")
+    return np.array([[float(v) for v in r.split(",")] for r in out if r and not r[0].isalpha()])
+
+
+def check_gradcheck(args, model, seeds, bugs):
+    """gradcheck passes for each seed, and fails (exit 1, FAIL) for each injected wrong rule."""
+    exe = compile_model(args, os.path.join(MODELS, model), "good")
+    for seed in seeds:
+        print(model, run([exe, "gradcheck", "--seed", seed]).stdout.strip().split("\n")[-1])
+    for op in bugs:
+        exe = compile_model(args, os.path.join(MODELS, model), "bad", f"--inject-grad-bug={op}")
+        p = run([exe, "gradcheck"], expect=1)
+        check("FAIL" in p.stdout + p.stderr, f"{model}: gradcheck with a wrong {op} gradient did not report FAIL")
+
+
 # ---------------------------------------------------------------- tests
 
 def test_sgd_reference(args):
@@ -391,23 +417,15 @@ def test_conv1d_forward_reference(args):
     init = os.path.join(args.work, "w.safetensors")
     write_safetensors(init, {"conv1d0.weight": w, "conv1d0.bias": b})
     xs = rng.uniform(-1, 1, (3, 33)).astype(np.float32).astype(np.float64)
-    path = os.path.join(args.work, "x.csv")
-    with open(path, "w") as f:
-        f.write(",".join(f"x{i}" for i in range(33)) + "\n")
-        for row in xs:
-            f.write(",".join(repr(float(v)) for v in row) + "\n")
-    rows = [r for r in run([exe, "predict", "--load", init, path]).stdout.strip().split("\n") if r and not r[0].isalpha()]
+    got = predict_rows(exe, init, write_features_csv(os.path.join(args.work, "x.csv"), xs))
     worst = 0.0
-    for row, x in zip(rows, xs):
+    for row, x in zip(got, xs):
         xp = np.pad(x.reshape(3, 11), ((0, 0), (1, 1)))
         want = np.array([[np.sum(w[f] * xp[:, 2 * o:2 * o + 3]) + b[f] for o in range(6)] for f in range(4)])
-        worst = max(worst, float(np.max(np.abs(np.array([float(v) for v in row.split(",")]) - want.reshape(-1)))))
+        worst = max(worst, float(np.max(np.abs(row - want.reshape(-1)))))
     print(f"conv1d forward: max |nnc - numpy| = {worst:.3g}")
-    check(len(rows) == 3 and worst < 1e-5, f"conv1d forward differs from NumPy by {worst}")
-    exe = compile_model(args, os.path.join(MODELS, "conv1d.nn"), "good")
-    print(run([exe, "gradcheck", "--seed", "1"]).stdout.strip().split("\n")[-1])
-    exe = compile_model(args, os.path.join(MODELS, "conv1d.nn"), "bad", "--inject-grad-bug=conv2d")
-    check("FAIL" in run([exe, "gradcheck"], expect=1).stdout, "a wrong conv1d gradient was not caught")
+    check(len(got) == 3 and worst < 1e-5, f"conv1d forward differs from NumPy by {worst}")
+    check_gradcheck(args, "conv1d.nn", ["1"], ["conv2d"])
 
 
 def test_conv_gradcheck(args):
@@ -515,17 +533,8 @@ def make_empty_ckpt(args):
 def test_more_ops_gradcheck(args):
     """gradcheck passes for reshape, gelu, softmax, log_softmax, bce, mean and sum (with fan-out),
     and fails when one of their backward rules (or tanh's, or add's) is wrong."""
-    exe = compile_model(args, os.path.join(MODELS, "more_ops.nn"), "good")
-    for seed in ["1", "2", "3"]:
-        print(run([exe, "gradcheck", "--seed", seed]).stdout.strip().split("\n")[-1])
-    exe = compile_model(args, os.path.join(MODELS, "reduce.nn"), "reduce")
-    for seed in ["1", "2"]:
-        print(run([exe, "gradcheck", "--seed", seed]).stdout.strip().split("\n")[-1])
-    for model, op in [("more_ops", "gelu"), ("more_ops", "softmax"), ("more_ops", "log_softmax"), ("reduce", "reduce"),
-                      ("reduce", "tanh"), ("reduce", "add")]:
-        exe = compile_model(args, os.path.join(MODELS, model + ".nn"), "bad", f"--inject-grad-bug={op}")
-        p = run([exe, "gradcheck"], expect=1)
-        check("FAIL" in p.stdout + p.stderr, f"gradcheck with a wrong {op} gradient did not report FAIL")
+    check_gradcheck(args, "more_ops.nn", ["1", "2", "3"], ["gelu", "softmax", "log_softmax"])
+    check_gradcheck(args, "reduce.nn", ["1", "2"], ["reduce", "tanh", "add"])
 
 
 def test_layernorm_reference(args):
@@ -541,23 +550,13 @@ def test_layernorm_reference(args):
     init = os.path.join(args.work, "w.safetensors")
     write_safetensors(init, {"layernorm0.weight": w, "layernorm0.bias": b})
     xs = rng.uniform(-2, 2, (3, 10)).astype(np.float32).astype(np.float64)
-    path = os.path.join(args.work, "x.csv")
-    with open(path, "w") as f:
-        f.write(",".join(f"x{i}" for i in range(10)) + "\n")
-        for row in xs:
-            f.write(",".join(repr(float(v)) for v in row) + "\n")
-    rows = [r for r in run([exe, "predict", "--load", init, path]).stdout.strip().split("\n") if r and not r[0].isalpha()]
+    got = predict_rows(exe, init, write_features_csv(os.path.join(args.work, "x.csv"), xs))
     x = xs.reshape(3, 2, 5)
     want = (x - x.mean(axis=2, keepdims=True)) / np.sqrt(x.var(axis=2, keepdims=True) + 0.01) * w + b
-    got = np.array([[float(v) for v in r.split(",")] for r in rows])
     err = float(np.max(np.abs(got - want.reshape(3, 10))))
     print(f"layernorm forward: max |nnc - numpy| = {err:.3g}")
     check(err < 1e-5, f"layernorm forward differs from NumPy by {err}")
-    exe = compile_model(args, os.path.join(MODELS, "layernorm.nn"), "good")
-    for seed in ["1", "2"]:
-        print(run([exe, "gradcheck", "--seed", seed]).stdout.strip().split("\n")[-1])
-    exe = compile_model(args, os.path.join(MODELS, "layernorm.nn"), "bad", "--inject-grad-bug=layernorm")
-    check("FAIL" in run([exe, "gradcheck"], expect=1).stdout, "a wrong layernorm gradient was not caught")
+    check_gradcheck(args, "layernorm.nn", ["1", "2"], ["layernorm"])
 
 
 def test_batchnorm_reference(args):
@@ -589,23 +588,14 @@ def test_batchnorm_reference(args):
               float(np.max(np.abs(got["batchnorm0.running_var"] - want_var))))
     print(f"batchnorm running statistics: max |nnc - numpy| = {err:.3g}")
     check(err < 1e-5, f"running statistics differ from NumPy by {err}")
-    xpath = os.path.join(args.work, "x.csv")
-    with open(xpath, "w") as f:
-        f.write(",".join(f"x{i}" for i in range(12)) + "\n")
-        for x in xs:
-            f.write(",".join(repr(float(v)) for v in x) + "\n")
-    rows = [r for r in run([exe, "predict", "--load", ckpt, xpath]).stdout.strip().split("\n") if r and not r[0].isalpha()]
+    predicted = predict_rows(exe, ckpt, write_features_csv(os.path.join(args.work, "x.csv"), xs))
     w, b = got["batchnorm0.weight"], got["batchnorm0.bias"]
     x = xs.reshape(4, 3, 4)
     want = ((x - want_mean[None, :, None]) / np.sqrt(want_var[None, :, None] + 0.001) * w[None, :, None] + b[None, :, None])
-    err = float(np.max(np.abs(np.array([[float(v) for v in r.split(",")] for r in rows]) - want.reshape(4, 12))))
+    err = float(np.max(np.abs(predicted - want.reshape(4, 12))))
     print(f"batchnorm inference: max |nnc - numpy| = {err:.3g}")
     check(err < 1e-5, f"inference output differs from NumPy by {err}")
-    exe = compile_model(args, os.path.join(MODELS, "batchnorm.nn"), "good")
-    for seed in ["1", "2"]:
-        print(run([exe, "gradcheck", "--seed", seed]).stdout.strip().split("\n")[-1])
-    exe = compile_model(args, os.path.join(MODELS, "batchnorm.nn"), "bad", "--inject-grad-bug=batchnorm")
-    check("FAIL" in run([exe, "gradcheck"], expect=1).stdout, "a wrong batchnorm gradient was not caught")
+    check_gradcheck(args, "batchnorm.nn", ["1", "2"], ["batchnorm"])
 
 
 def test_embedding_reference(args):
@@ -623,9 +613,7 @@ def test_embedding_reference(args):
     path = os.path.join(args.work, "ids.csv")
     with open(path, "w") as f:
         f.write("a,b,c,d\n" + "".join(",".join(str(v) for v in row) + "\n" for row in ids))
-    rows = [r for r in run([exe, "predict", "--load", init, path]).stdout.strip().split("\n") if r and not r[0].isalpha()]
-    got = np.array([[float(v) for v in r.split(",")] for r in rows])
-    err = float(np.max(np.abs(got - w[ids].reshape(2, 12))))
+    err = float(np.max(np.abs(predict_rows(exe, init, path) - w[ids].reshape(2, 12))))
     print(f"embedding lookup: max |nnc - numpy| = {err:.3g}")
     check(err < 1e-7, f"embedding rows differ from the table by {err}")
     with open(path, "a") as f:
@@ -633,11 +621,7 @@ def test_embedding_reference(args):
     p = run([exe, "predict", "--load", init, path], expect=1)
     print(p.stderr.strip())
     check("ids.csv" in p.stderr and "5" in p.stderr, f"an out-of-range id was not reported clearly:\n{p.stderr}")
-    exe = compile_model(args, os.path.join(MODELS, "embedding.nn"), "good")
-    for seed in ["1", "2"]:
-        print(run([exe, "gradcheck", "--seed", seed]).stdout.strip().split("\n")[-1])
-    exe = compile_model(args, os.path.join(MODELS, "embedding.nn"), "bad", "--inject-grad-bug=embedding")
-    check("FAIL" in run([exe, "gradcheck"], expect=1).stdout, "a wrong embedding gradient was not caught")
+    check_gradcheck(args, "embedding.nn", ["1", "2"], ["embedding"])
 
 
 def test_concat_reference(args):
@@ -648,20 +632,12 @@ def test_concat_reference(args):
         f.write("input x : float[2, 3]\ntarget t : float[12]\ny = concat(x, x * 2 - 1, axis=1) -> flatten\nloss mse(y, t)\n")
     exe = compile_model(args, src, "cat")
     xs = np.random.default_rng(3).uniform(-1, 1, (2, 6)).astype(np.float32).astype(np.float64)
-    path = os.path.join(args.work, "x.csv")
-    with open(path, "w") as f:
-        f.write(",".join(f"x{i}" for i in range(6)) + "\n" + "".join(",".join(repr(float(v)) for v in r) + "\n" for r in xs))
-    rows = [r for r in run([exe, "predict", "--load", make_empty_ckpt(args), path]).stdout.strip().split("\n") if r and not r[0].isalpha()]
+    got = predict_rows(exe, make_empty_ckpt(args), write_features_csv(os.path.join(args.work, "x.csv"), xs))
     x = xs.reshape(2, 2, 3)
-    want = np.concatenate([x, x * 2 - 1], axis=2).reshape(2, 12)
-    err = float(np.max(np.abs(np.array([[float(v) for v in r.split(",")] for r in rows]) - want)))
+    err = float(np.max(np.abs(got - np.concatenate([x, x * 2 - 1], axis=2).reshape(2, 12))))
     print(f"concat forward: max |nnc - numpy| = {err:.3g}")
     check(err < 1e-6, f"concat differs from NumPy by {err}")
-    exe = compile_model(args, os.path.join(MODELS, "concat.nn"), "good")
-    for seed in ["1", "2"]:
-        print(run([exe, "gradcheck", "--seed", seed]).stdout.strip().split("\n")[-1])
-    exe = compile_model(args, os.path.join(MODELS, "concat.nn"), "bad", "--inject-grad-bug=concat")
-    check("FAIL" in run([exe, "gradcheck"], expect=1).stdout, "a wrong concat gradient was not caught")
+    check_gradcheck(args, "concat.nn", ["1", "2"], ["concat"])
 
 
 TESTS = {name[5:]: fn for name, fn in globals().items() if name.startswith("test_")}
