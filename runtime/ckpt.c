@@ -7,7 +7,8 @@
  *
  * Writing: the whole file goes to FILE.tmp.<pid> in the same directory, is flushed and fsynced,
  * renamed over FILE, and the directory is fsynced — a crash leaves either the old file or the new
- * one, never a mix. Any failure removes the temporary file.
+ * one, never a mix. Any failure removes the temporary file; a process killed mid-save leaves its
+ * FILE.tmp.<pid> beside FILE, and the next successful save of FILE removes it (its pid is dead).
  *
  * Reading treats the file as untrusted, with the same checks as the reference implementation:
  * bounded header (100 MB), valid JSON, F32 dtype, shape x 4 == end - begin, tensors tiling the
@@ -15,12 +16,15 @@
  */
 #include "nnrt_internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #define HEADER_MAX 100000000ull /* the reference implementation's limit */
@@ -89,6 +93,41 @@ static void fsync_dir_of(const char *path) {
     free(dir);
 }
 
+/* A save killed between creating FILE.tmp.<pid> and the rename (SIGKILL, a crash) leaves that
+ * file beside FILE — never in its place. The next successful save of FILE removes those whose
+ * process no longer exists; a live process's file (another run saving to the same name) is left
+ * alone. Best effort: nothing here can fail the save. */
+static void remove_stale_temps(const char *path) {
+    char *dir = nnrt_strdup(path);
+    if (!dir) return;
+    char *slash = strrchr(dir, '/');
+    const char *base = slash ? path + (slash - dir) + 1 : path;
+    if (slash == dir) slash[1] = 0;
+    else if (slash) *slash = 0;
+    else strcpy(dir, ".");
+    size_t blen = strlen(base);
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        const char *n = e->d_name;
+        if (strncmp(n, base, blen) != 0 || strncmp(n + blen, ".tmp.", 5) != 0) continue;
+        const char *digits = n + blen + 5;
+        size_t nd = strspn(digits, "0123456789");
+        if (nd == 0 || nd > 9 || digits[nd] != 0) continue;
+        long pid = strtol(digits, NULL, 10);
+        if (pid <= 0 || pid == (long)getpid()) continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue; /* alive (or not ours to ask) */
+        size_t len = strlen(dir) + strlen(n) + 2;
+        char *full = nnrt_alloc(len, 1, "a path");
+        if (!full) break;
+        snprintf(full, len, "%s/%s", dir, n);
+        remove(full);
+        free(full);
+    }
+    if (d) closedir(d);
+    free(dir);
+}
+
 int nnrt_ckpt_write(const char *path, const NnrtTensorOut *t, int nt, const char *const *meta,
                     int nmeta) {
     NnrtBuf h = {0};
@@ -138,6 +177,7 @@ int nnrt_ckpt_write(const char *path, const NnrtTensorOut *t, int nt, const char
         remove(tmp);
         nnrt_note("nothing was written to '%s'; a previous checkpoint there is intact", path);
     } else {
+        remove_stale_temps(path);
         fsync_dir_of(path);
     }
     free(tmp);

@@ -1,115 +1,124 @@
 /* data_csv.c — CSV data sets: a header row, then one row per example.
  *
- *   file  = [ header ] { row }           blank lines are skipped; CRLF and a UTF-8 BOM are accepted
- *   row   = cell { "," cell } newline
+ *   file  = [ BOM ] [ header ] { row }    blank lines are skipped
+ *   row   = cell { "," cell } newline     newline = LF or CRLF (a CR alone is an error)
  *   cell  = spaces ( '"' { char | '""' } '"' | { char - ',' - newline } ) spaces
  *
  * The target column(s) are chosen by name (`target="label"`, or `target="a,b,c"` for a float
  * target with several values), by 0-based number (`target_column=N`), or default to the model's
  * target name (header) / the last column(s) (no header). Every other column is a feature, in file
- * order, and their count must equal the model's input size. Empty cells and NA/NaN/N/A/null/? are
- * "missing": an error, or with missing="skip" the row is dropped. Errors are reported as
- * `file:line:column: error: message`, line and column 1-based (column counts bytes).
+ * order, and their count must equal the model's input size. Header names must be non-empty and
+ * distinct. Empty cells and NA/NaN/N/A/null/? are "missing": an error, or with missing="skip"
+ * the row is dropped. Numbers are strict decimals (no hex, inf, nan) within float32's range; class
+ * labels are integers in range. A NUL byte anywhere is an error (a binary file). Errors are
+ * reported as `file:line:column: error: message`, line and column 1-based (the column counts
+ * bytes, after a BOM on line 1); gzip-level errors as `error: file: byte offset N: ...`.
  *
- * The whole file is read into memory (gzip is decompressed transparently by zlib); cells are
- * parsed in place.
+ * The file is streamed (gzip is recognized by content and decompressed on the fly): a buffer holds
+ * the current row, whose cells are parsed in place, and values go straight into float arrays that
+ * grow as rows arrive. Memory is the parsed data plus one row of text, never the whole file; the
+ * parsed data may not exceed 16 GiB and one row 256 MiB.
  */
 #include "nnrt_internal.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
-#define CSV_MAX_BYTES (16ull << 30)
+#define CSV_MAX_BYTES (16ull << 30)   /* parsed values */
+#define CSV_MAX_ROW (256u << 20)      /* text of one row */
+#define CSV_CHUNK (1u << 16)
 
 typedef struct Cell {
-    char *s; /* NUL-terminated in place once the row is complete */
+    size_t off;    /* in the reader's buffer while the row is being read */
+    char *s;       /* NUL-terminated in place once the row is complete */
     size_t len;
     int64_t line, col;
 } Cell;
 
 typedef struct Reader {
     const char *path;
-    char *buf;
-    size_t size, pos, line_start;
+    NnrtStream *in;
+    char *buf;          /* buf[0..size) holds the current row (and what follows it) */
+    size_t cap, size, pos;
+    size_t line_start;  /* index of the current line's first byte: columns count from it */
+    size_t row_start;   /* index of the current row's first byte: what must stay buffered */
     int64_t line;
+    int eof, failed;
     Cell *cells;
-    int ncells, cap;
+    int ncells, ccap;
 } Reader;
 
-static int read_all(const char *path, char **out, size_t *size) {
-    gzFile f = gzopen(path, "rb");
-    if (!f) {
-        nnrt_error("cannot open data file '%s': %s", path, errno ? strerror(errno) : "out of memory");
-        return -1;
-    }
-    size_t cap = 1u << 16, n = 0;
-    char *b = nnrt_alloc(cap + 1, 1, "the CSV file");
-    for (;;) {
-        if (!b) {
-            gzclose(f);
-            return -1;
+/* Reads more of the file after buf[size]. Returns 1 if bytes arrived, 0 at the end or after an
+ * error (r->failed, reported). */
+static int fill(Reader *r) {
+    if (r->eof || r->failed) return 0;
+    if (r->size == r->cap) {
+        if (r->size - r->row_start >= CSV_MAX_ROW) {
+            nnrt_error_at(r->path, r->line, 1, "this row is longer than the %u MiB limit (not a "
+                          "CSV file, or a quoted cell that never ends?)", CSV_MAX_ROW >> 20);
+            r->failed = 1;
+            return 0;
         }
-        if (n == cap) {
-            if (cap >= CSV_MAX_BYTES) {
-                nnrt_error("%s: the file is larger than the 16 GiB limit", path);
-                free(b);
-                gzclose(f);
-                return -1;
-            }
-            cap *= 2;
-            char *nb = realloc(b, cap + 1);
-            if (!nb) nnrt_error("out of memory reading '%s'", path);
-            else b = nb;
-            if (!nb) {
-                free(b);
-                b = NULL;
-                continue;
-            }
+        size_t ncap = r->cap ? r->cap * 2 : CSV_CHUNK;
+        char *nb = realloc(r->buf, ncap + 1); /* + 1: room to terminate the last cell */
+        if (!nb) {
+            nnrt_error("out of memory reading '%s'", r->path);
+            r->failed = 1;
+            return 0;
         }
-        size_t want = cap - n > (1u << 30) ? (1u << 30) : cap - n;
-        int k = gzread(f, b + n, (unsigned)want);
-        if (k <= 0) break;
-        n += (size_t)k;
+        r->buf = nb;
+        r->cap = ncap;
     }
-    int err = Z_OK;
-    const char *msg = gzerror(f, &err);
-    size_t plen = strlen(path);
-    if (strncmp(msg, path, plen) == 0 && msg[plen] == ':') msg += plen + 1; /* zlib adds the path */
-    if (err != Z_OK) {
-        nnrt_error("%s: byte offset %zu: %s (%s)", path, n,
-                   err == Z_BUF_ERROR ? "truncated gzip stream" : "corrupt gzip data", msg + (*msg == ' '));
-        free(b);
-        gzclose(f);
-        return -1;
+    size_t k = nnrt_stream_read(r->in, r->buf + r->size, r->cap - r->size);
+    r->size += k;
+    if (k < 1) {
+        r->eof = 1;
+        r->failed = nnrt_stream_failed(r->in);
     }
-    gzclose(f);
-    b[n] = 0;
-    *out = b;
-    *size = n;
-    return 0;
+    return k > 0;
 }
 
-static int push_cell(Reader *r, char *s, size_t len, int64_t line, int64_t col) {
-    if (r->ncells == r->cap) {
-        int ncap = r->cap ? r->cap * 2 : 64;
+/* Between rows: drops the bytes already parsed once they are more than half the buffer, so the
+ * copying costs O(1) per byte read. */
+static void compact(Reader *r) {
+    size_t keep = r->pos; /* == line_start: rows end with their newline */
+    if (keep <= r->cap / 2) return;
+    memmove(r->buf, r->buf + keep, r->size - keep);
+    r->size -= keep;
+    r->pos -= keep;
+    r->line_start -= keep;
+}
+
+static int push_cell(Reader *r, size_t off, size_t len, int64_t line, int64_t col) {
+    if (r->ncells == r->ccap) {
+        if (r->ccap >= (1 << 28)) {
+            nnrt_error_at(r->path, line, col, "too many columns");
+            return -1;
+        }
+        int ncap = r->ccap ? r->ccap * 2 : 64;
         Cell *nc = realloc(r->cells, sizeof(Cell) * (size_t)ncap);
         if (!nc) {
             nnrt_error("out of memory reading '%s'", r->path);
             return -1;
         }
         r->cells = nc;
-        r->cap = ncap;
+        r->ccap = ncap;
     }
-    r->cells[r->ncells++] = (Cell){s, len, line, col};
+    r->cells[r->ncells++] = (Cell){off, NULL, len, line, col};
     return 0;
 }
 
-static int at_end(const Reader *r) { return r->pos >= r->size; }
-static char cur(const Reader *r) { return at_end(r) ? 0 : r->buf[r->pos]; }
+/* The byte at pos + ahead, or -1 at the end of the data. */
+static int peek(Reader *r, size_t ahead) {
+    while (r->pos + ahead >= r->size)
+        if (!fill(r)) return -1;
+    return (unsigned char)r->buf[r->pos + ahead];
+}
+static int cur(Reader *r) { return peek(r, 0); }
 static int64_t column(const Reader *r) { return (int64_t)(r->pos - r->line_start) + 1; }
 static void newline(Reader *r) {
     r->pos++;
@@ -117,71 +126,112 @@ static void newline(Reader *r) {
     r->line_start = r->pos;
 }
 
+static int bad_byte(Reader *r, int c) {
+    if (c == 0) {
+        nnrt_error_at(r->path, r->line, column(r), "NUL byte in the text (is this a binary file?)");
+        return 1;
+    }
+    if (c == '\r' && peek(r, 1) != '\n' && !r->failed) {
+        nnrt_error_at(r->path, r->line, column(r), "carriage return without a line feed (only "
+                      "LF and CRLF line endings are supported)");
+        return 1;
+    }
+    return 0;
+}
+
 /* Next non-blank row into r->cells. Returns 1, 0 at end of file, -1 on error (reported). */
 static int next_row(Reader *r) {
     for (;;) { /* skip blank lines */
-        size_t p = r->pos;
-        while (p < r->size && (r->buf[p] == ' ' || r->buf[p] == '\t' || r->buf[p] == '\r')) p++;
-        if (p >= r->size) {
-            r->pos = r->size;
-            return 0;
-        }
-        if (r->buf[p] != '\n') break;
-        r->pos = p;
+        compact(r);
+        r->row_start = r->pos;
+        int c;
+        while ((c = cur(r)) == ' ' || c == '\t' || (c == '\r' && peek(r, 1) == '\n')) r->pos++;
+        if (r->failed) return -1;
+        if (c < 0) return 0;
+        if (c != '\n') break;
         newline(r);
     }
     r->ncells = 0;
     for (;;) {
-        while (cur(r) == ' ' || cur(r) == '\t') r->pos++;
+        int c;
+        while ((c = cur(r)) == ' ' || c == '\t') r->pos++;
         int64_t line = r->line, col = column(r);
-        char *start = r->buf + r->pos, *w = start;
-        if (cur(r) == '"') {
+        size_t start, w;
+        if (c == '"') {
             r->pos++;
-            start = w = r->buf + r->pos;
+            start = w = r->pos;
             for (;;) {
-                if (at_end(r)) {
-                    nnrt_error_at(r->path, line, col, "unterminated quoted cell");
+                c = cur(r);
+                if (c < 0) {
+                    if (!r->failed) nnrt_error_at(r->path, line, col, "unterminated quoted cell");
                     return -1;
                 }
-                char c = r->buf[r->pos];
                 if (c == '"') {
-                    if (r->pos + 1 < r->size && r->buf[r->pos + 1] == '"') {
-                        *w++ = '"';
+                    if (peek(r, 1) == '"') {
+                        r->buf[w++] = '"';
                         r->pos += 2;
                         continue;
                     }
                     r->pos++;
                     break;
                 }
-                if (c == '\n') {
-                    *w++ = c;
-                    newline(r);
-                    continue;
+                if (c == 0 || (c == '\r' && bad_byte(r, c))) {
+                    if (c == 0) bad_byte(r, c);
+                    return -1;
                 }
-                *w++ = c;
-                r->pos++;
+                r->buf[w++] = (char)c;
+                if (c == '\n') newline(r);
+                else r->pos++;
             }
-            while (cur(r) == ' ' || cur(r) == '\t' || cur(r) == '\r') r->pos++;
-            if (!at_end(r) && cur(r) != ',' && cur(r) != '\n') {
-                nnrt_error_at(r->path, r->line, column(r),
-                              "unexpected character '%c' after a closing quote", cur(r));
+            while ((c = cur(r)) == ' ' || c == '\t' || (c == '\r' && peek(r, 1) == '\n')) r->pos++;
+            if (c >= 0 && c != ',' && c != '\n') {
+                if (c == 0 || c == '\r') bad_byte(r, c);
+                else if (isprint(c))
+                    nnrt_error_at(r->path, r->line, column(r),
+                                  "unexpected character '%c' after a closing quote", c);
+                else
+                    nnrt_error_at(r->path, r->line, column(r),
+                                  "unexpected byte 0x%02x after a closing quote", (unsigned)c);
                 return -1;
             }
         } else {
-            while (!at_end(r) && cur(r) != ',' && cur(r) != '\n') r->pos++;
-            w = r->buf + r->pos;
-            while (w > start && (w[-1] == ' ' || w[-1] == '\t' || w[-1] == '\r')) w--;
+            start = r->pos;
+            for (;;) { /* the hot loop: scan what is buffered, refill only at its end */
+                const char *p = r->buf + r->pos, *e = r->buf + r->size;
+                while (p < e && *p != ',' && *p != '\n' && *p != '\r' && *p != 0) p++;
+                r->pos = (size_t)(p - r->buf);
+                if (p == e) {
+                    if (!fill(r)) {
+                        c = -1;
+                        break;
+                    }
+                    continue;
+                }
+                c = (unsigned char)*p;
+                if (c == ',' || c == '\n') break;
+                if (bad_byte(r, c)) return -1;
+                r->pos++; /* a CR before LF: trimmed below */
+            }
+            w = r->pos;
+            while (w > start && (r->buf[w - 1] == ' ' || r->buf[w - 1] == '\t' || r->buf[w - 1] == '\r'))
+                w--;
         }
-        if (push_cell(r, start, (size_t)(w - start), line, col) != 0) return -1;
-        if (cur(r) == ',') {
+        if (r->failed) return -1;
+        if (push_cell(r, start, w - start, line, col) != 0) return -1;
+        if (c == ',') {
             r->pos++;
             continue;
         }
-        if (cur(r) == '\n') newline(r);
+        if (c == '\n') newline(r);
         break;
     }
-    /* every terminator position has been consumed, so terminating in place is safe */
-    for (int i = 0; i < r->ncells; i++) r->cells[i].s[r->cells[i].len] = 0;
+    /* every terminator position has been consumed (or is the spare byte after the data), so
+     * terminating in place is safe; the buffer does not move until the next call */
+    for (int i = 0; i < r->ncells; i++) {
+        Cell *cell = &r->cells[i];
+        cell->s = r->buf + cell->off;
+        cell->s[cell->len] = 0;
+    }
     return 1;
 }
 
@@ -192,22 +242,22 @@ static int is_missing(const char *s) {
     return 0;
 }
 
-/* Strict decimal number: digits, sign, point, exponent; nothing else (no hex, inf, nan). */
+/* Strict decimal number: digits, sign, point, exponent; nothing else (no hex, inf, nan).
+ * Returns 0, -1 when it is not a number, -2 when it overflows a double (*v is then +-HUGE_VAL). */
 static int parse_number(const char *s, double *v) {
     for (const char *p = s; *p; p++)
         if (!isdigit((unsigned char)*p) && !strchr("+-.eE", *p)) return -1;
     char *end;
     errno = 0;
     *v = strtod(s, &end);
-    if (end == s || *end || !isfinite(*v)) return -1;
-    return 0;
+    if (end == s || *end) return -1;
+    return isfinite(*v) ? 0 : -2;
 }
 
 typedef struct Layout {
     int ncols;
     int *role;    /* per column: -1 ignored, 0 feature, 1 + k target value k */
-    char **names; /* per column, for messages */
-    char (*generated)[24];
+    char **names; /* per column (owned copies: the header's text, or the column number) */
 } Layout;
 
 static void list_columns(const Layout *L) {
@@ -343,18 +393,38 @@ static int store_row(const NnrtModel *m, const NnrtCsvOpts *o, const Layout *L, 
                           txt, cell->len ? "'" : "", col);
             return -1;
         }
-        if (parse_number(cell->s, &v) != 0) {
+        int num = parse_number(cell->s, &v);
+        if (num == -1 && strncmp(cell->s, "\xEF\xBB\xBF", 3) == 0) {
+            nnrt_error_at(r->path, cell->line, cell->col, "a byte order mark (bytes EF BB BF) in "
+                          "the middle of the file; one may only start it (were files "
+                          "concatenated?)");
+            return -1;
+        }
+        if (num == -1) {
             CELL_TEXT(cell, c);
             nnrt_error_at(r->path, cell->line, cell->col, "cannot read '%s' as a number (column '%s')",
                           txt, col);
+            return -1;
+        }
+        int is_class = L->role[c] > 0 && m->target_kind == NNRT_TARGET_CLASS;
+        if (!is_class && !(fabs(v) <= FLT_MAX)) {
+            /* stored as float32: a larger value would silently become infinity */
+            CELL_TEXT(cell, c);
+            nnrt_error_at(r->path, cell->line, cell->col, "'%s' is out of the float32 range "
+                          "(column '%s'; the largest magnitude is about 3.4e38)", txt, col);
             return -1;
         }
         if (L->role[c] == 0) {
             if (m->input_kind == NNRT_INPUT_INT &&
                 (v != floor(v) || v < 0 || (m->input_vocab > 0 && v >= (double)m->input_vocab))) {
                 CELL_TEXT(cell, c);
-                nnrt_error_at(r->path, cell->line, cell->col, "token id '%s' in column '%s' must "
-                              "be an integer in 0..%lld", txt, col, (long long)m->input_vocab - 1);
+                if (m->input_vocab > 0)
+                    nnrt_error_at(r->path, cell->line, cell->col, "token id '%s' in column '%s' "
+                                  "must be an integer in 0..%lld", txt, col,
+                                  (long long)m->input_vocab - 1);
+                else
+                    nnrt_error_at(r->path, cell->line, cell->col, "token id '%s' in column '%s' "
+                                  "must be a non-negative integer", txt, col);
                 return -1;
             }
             d->x_f32[row * d->input_size + f++] = (float)v;
@@ -381,15 +451,88 @@ static int store_row(const NnrtModel *m, const NnrtCsvOpts *o, const Layout *L, 
     return 1;
 }
 
+/* Column names from the header: none may be empty or repeat (names select the target). */
+static int check_header(const Reader *r, const Layout *L) {
+    for (int c = 0; c < L->ncols; c++)
+        if (!L->names[c][0]) {
+            nnrt_error_at(r->path, r->cells[c].line, r->cells[c].col, "column %d of the header has "
+                          "no name", c + 1);
+            if (c == L->ncols - 1 && c > 0)
+                nnrt_hint("a comma at the end of the header line makes an unnamed last column");
+            else if (c == 0)
+                nnrt_hint("pandas writes its index as an unnamed first column: save with "
+                          "to_csv(..., index=False)");
+            return -1;
+        }
+    int *ix = nnrt_alloc((size_t)L->ncols, sizeof(int), "CSV columns");
+    if (!ix) return -1;
+    for (int c = 0; c < L->ncols; c++) ix[c] = c;
+    /* sort column numbers by name (then number): duplicates end up next to each other */
+    for (int gap = L->ncols / 2; gap > 0; gap /= 2) /* shell sort: no comparator context in qsort */
+        for (int i = gap; i < L->ncols; i++)
+            for (int j = i - gap; j >= 0; j -= gap) {
+                int a = ix[j], b = ix[j + gap];
+                int cmp = strcmp(L->names[a], L->names[b]);
+                if (cmp < 0 || (cmp == 0 && a < b)) break;
+                ix[j] = b;
+                ix[j + gap] = a;
+            }
+    int dup = -1, first = -1;
+    for (int i = 1; i < L->ncols; i++)
+        if (strcmp(L->names[ix[i - 1]], L->names[ix[i]]) == 0 && (dup < 0 || ix[i] < dup)) {
+            dup = ix[i];
+            first = ix[i - 1];
+        }
+    free(ix);
+    if (dup < 0) return 0;
+    char clean[80];
+    nnrt_error_at(r->path, r->cells[dup].line, r->cells[dup].col, "duplicate column name '%s' "
+                  "(columns %d and %d)", nnrt_printable(L->names[dup], clean, sizeof clean),
+                  first + 1, dup + 1);
+    return -1;
+}
+
+/* Room for one more row in the growing value arrays. */
+static int reserve_row(const NnrtModel *m, const NnrtCsvOpts *o, Reader *r, int64_t rows,
+                       int64_t *cap, NnrtData *d) {
+    if (rows < *cap) return 0;
+    size_t yb = m->target_kind == NNRT_TARGET_CLASS ? sizeof(int32_t)
+                                                    : sizeof(float) * (size_t)d->target_size;
+    uint64_t per = sizeof(float) * (uint64_t)d->input_size + (o->need_target ? yb : 0);
+    int64_t ncap = *cap ? *cap * 2 : 1024;
+    if ((uint64_t)ncap > CSV_MAX_BYTES / per) ncap = (int64_t)(CSV_MAX_BYTES / per);
+    if (ncap <= rows) {
+        nnrt_error_at(r->path, r->cells[0].line, 1, "the data set is larger than the 16 GiB "
+                      "limit (%lld rows of %llu bytes)", (long long)rows, (unsigned long long)per);
+        return -1;
+    }
+    float *x = realloc(d->x_f32, (size_t)ncap * sizeof(float) * (size_t)d->input_size);
+    if (!x) goto oom;
+    d->x_f32 = x;
+    d->own[0] = x;
+    if (o->need_target) {
+        void *y = realloc(d->own[1], (size_t)ncap * yb);
+        if (!y) goto oom;
+        d->own[1] = y;
+        if (m->target_kind == NNRT_TARGET_CLASS) d->y_class = y;
+        else d->y_f32 = y;
+    }
+    *cap = ncap;
+    return 0;
+oom:
+    nnrt_error("out of memory: cannot hold %lld rows of '%s'", (long long)ncap, r->path);
+    return -1;
+}
+
 int nnrt_csv_load(const NnrtModel *m, const char *path, const NnrtCsvOpts *o, NnrtData *d) {
     Reader r = {0};
     r.path = path;
     r.line = 1;
-    if (read_all(path, &r.buf, &r.size) != 0) return -1;
-    d->own[2] = r.buf;
+    r.in = nnrt_stream_open(path);
+    if (!r.in) return -1;
     Layout L = {0};
     int rc = -1;
-    if (r.size >= 3 && memcmp(r.buf, "\xEF\xBB\xBF", 3) == 0) r.pos = r.line_start = 3;
+    if (cur(&r) == 0xEF && peek(&r, 1) == 0xBB && peek(&r, 2) == 0xBF) r.pos = r.line_start = 3;
     int got = next_row(&r);
     if (got <= 0) {
         if (got == 0)
@@ -400,38 +543,22 @@ int nnrt_csv_load(const NnrtModel *m, const char *path, const NnrtCsvOpts *o, Nn
     L.ncols = r.ncells;
     L.role = nnrt_zalloc((size_t)L.ncols, sizeof(int), "CSV columns");
     L.names = nnrt_zalloc((size_t)L.ncols, sizeof(char *), "CSV columns");
-    L.generated = nnrt_zalloc((size_t)L.ncols, sizeof *L.generated, "CSV columns");
-    if (!L.role || !L.names || !L.generated) goto done;
+    if (!L.role || !L.names) goto done;
     for (int c = 0; c < L.ncols; c++) {
-        snprintf(L.generated[c], sizeof L.generated[c], "%d", c);
-        L.names[c] = o->header ? r.cells[c].s : L.generated[c];
+        char number[24];
+        snprintf(number, sizeof number, "%d", c);
+        if (!(L.names[c] = nnrt_strdup(o->header ? r.cells[c].s : number))) goto done;
     }
+    if (o->header && check_header(&r, &L) != 0) goto done;
     if (plan_layout(m, o, &L, path, o->header) != 0) goto done;
 
-    /* an upper bound on the rows: one per remaining newline, plus a last unterminated one */
-    int64_t upper = 1;
-    for (size_t p = 0; p < r.size; p++) upper += r.buf[p] == '\n';
     d->input_size = m->input_size;
     d->target_size = m->target_kind == NNRT_TARGET_CLASS ? 1 : m->target_size;
-    if ((uint64_t)upper > CSV_MAX_BYTES / 4 / (uint64_t)(m->input_size + d->target_size)) {
-        nnrt_error("%s: too many rows for the 16 GiB limit", path);
-        goto done;
-    }
-    d->x_f32 = nnrt_alloc((size_t)(upper * m->input_size), sizeof(float), "the CSV features");
-    d->own[0] = d->x_f32;
-    if (!d->x_f32) goto done;
-    if (o->need_target) {
-        size_t tb = m->target_kind == NNRT_TARGET_CLASS ? sizeof(int32_t) : sizeof(float) * (size_t)d->target_size;
-        void *y = nnrt_alloc((size_t)upper, tb, "the CSV targets");
-        d->own[1] = y;
-        if (!y) goto done;
-        if (m->target_kind == NNRT_TARGET_CLASS) d->y_class = y;
-        else d->y_f32 = y;
-        d->has_targets = 1;
-    }
-    int64_t rows = 0, skipped = 0;
+    d->has_targets = o->need_target;
+    int64_t rows = 0, skipped = 0, cap = 0;
     if (o->header) got = next_row(&r);
     while (got == 1) {
+        if (reserve_row(m, o, &r, rows, &cap, d) != 0) goto done;
         int s = store_row(m, o, &L, &r, rows, d);
         if (s < 0) goto done;
         if (s == 1) rows++;
@@ -446,17 +573,18 @@ int nnrt_csv_load(const NnrtModel *m, const char *path, const NnrtCsvOpts *o, Nn
     if (skipped)
         nnrt_note("%s: skipped %lld row%s with missing values (missing=\"skip\")", path,
                   (long long)skipped, skipped == 1 ? "" : "s");
+    if (rows < cap) { /* give back the unused tail (a failure just keeps it) */
+        float *x = realloc(d->x_f32, (size_t)rows * sizeof(float) * (size_t)d->input_size);
+        if (x) d->x_f32 = d->own[0] = x;
+    }
     d->count = rows;
     rc = 0;
 done:
+    for (int c = 0; L.names && c < L.ncols; c++) free(L.names[c]);
     free(L.role);
     free(L.names);
-    free(L.generated);
     free(r.cells);
-    if (rc == 0) {
-        /* the file text was only needed for parsing (header names point into it) */
-        free(d->own[2]);
-        d->own[2] = NULL;
-    }
+    free(r.buf);
+    nnrt_stream_close(r.in);
     return rc;
 }

@@ -5,22 +5,22 @@
  *   dims   = ndims x uint32, big-endian    dims[0] is the example count
  *   data   = product(dims) bytes           exactly: a short file or trailing bytes is an error
  *
- * zlib's gzread reads plain and gzip files alike. Every error names the file and the byte offset
- * (in the decompressed stream) where the problem is. Sizes are checked before allocating so a
- * corrupt header cannot ask for absurd memory. Images stay uint8; a 256-entry table maps each byte
+ * stream.c reads plain and gzip files alike (by content, not name). Every error names the file and
+ * the byte offset (in the decompressed stream) where the problem is. Sizes are checked before
+ * allocating: against the 16 GiB limit, then against what the rest of the file can hold (its
+ * size, or for gzip deflate's largest expansion of it), so a corrupt header never makes the loader
+ * ask for memory the file cannot fill. Images stay uint8; a 256-entry table maps each byte
  * to byte * scale (computed in double, rounded once) when batches are gathered.
  */
 #include "nnrt_internal.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 #define IDX_MAX_BYTES (16ull << 30) /* refuse data sets larger than 16 GiB */
 
 typedef struct IdxReader {
-    gzFile f;
+    NnrtStream *s;
     const char *path;
     uint64_t offset; /* bytes consumed so far (decompressed) */
 } IdxReader;
@@ -37,37 +37,18 @@ static const char *type_name(int t) {
     return "unknown";
 }
 
-/* Reads up to n bytes; returns how many arrived (short at end of file or on a gzip error). */
-static uint64_t read_some(IdxReader *r, unsigned char *p, uint64_t n) {
-    uint64_t got = 0;
-    while (got < n) {
-        uint64_t chunk = n - got;
-        if (chunk > (1u << 30)) chunk = 1u << 30;
-        int k = gzread(r->f, p + got, (unsigned)chunk);
-        if (k <= 0) break;
-        got += (uint64_t)k;
-    }
-    return got;
+static int ends_with_gz(const char *path) {
+    size_t n = strlen(path);
+    return n >= 3 && strcmp(path + n - 3, ".gz") == 0;
 }
 
-/* zlib's message without the "path: " prefix it adds. */
-static const char *gz_message(IdxReader *r, int *err) {
-    const char *msg = gzerror(r->f, err);
-    size_t n = strlen(r->path);
-    if (strncmp(msg, r->path, n) == 0 && msg[n] == ':' && msg[n + 1] == ' ') msg += n + 2;
-    return msg;
-}
-
-/* Reports that only `got` of the `n` bytes of `what` starting at r->offset arrived. */
+/* Reports that only `got` of the `n` bytes of `what` starting at r->offset arrived (unless the
+ * stream already reported a gzip or read error). */
 static void report_short(IdxReader *r, uint64_t got, uint64_t n, const char *what) {
-    int err = Z_OK;
-    const char *msg = gz_message(r, &err);
+    if (nnrt_stream_failed(r->s)) return;
     unsigned long long at = (unsigned long long)(r->offset + got);
-    if (err == Z_BUF_ERROR)
-        nnrt_error("%s: byte offset %llu: truncated gzip stream: the compressed file ends early "
-                   "(expected %llu bytes of %s)", r->path, at, (unsigned long long)n, what);
-    else if (err != Z_OK)
-        nnrt_error("%s: byte offset %llu: corrupt gzip data (%s)", r->path, at, msg);
+    if (at == 0 && nnrt_stream_is_gzip(r->s))
+        nnrt_error("%s: byte offset 0: the file is empty (gzip data that decompresses to 0 bytes)", r->path);
     else if (at == 0)
         nnrt_error("%s: byte offset 0: the file is empty", r->path);
     else
@@ -77,7 +58,7 @@ static void report_short(IdxReader *r, uint64_t got, uint64_t n, const char *wha
 }
 
 static int read_exact(IdxReader *r, void *buf, uint64_t n, const char *what) {
-    uint64_t got = read_some(r, buf, n);
+    uint64_t got = nnrt_stream_read(r->s, buf, (size_t)n);
     if (got != n) {
         report_short(r, got, n, what);
         return -1;
@@ -86,13 +67,28 @@ static int read_exact(IdxReader *r, void *buf, uint64_t n, const char *what) {
     return 0;
 }
 
-/* Reads n bytes into a buffer that grows as data arrives, so a header that lies about the size
- * costs at most twice the real data, never the advertised amount. */
+/* Refuses, before allocating, n bytes of `what` that the rest of the file cannot hold: a plain
+ * file's size is exact, a gzip file's compressed size bounds what it can expand to. */
+static int check_room(IdxReader *r, uint64_t n, const char *what) {
+    uint64_t room = nnrt_stream_bound(r->s);
+    if (n <= room) return 0;
+    if (!nnrt_stream_is_gzip(r->s))
+        report_short(r, room, n, what);
+    else
+        nnrt_error("%s: byte offset %llu: the header describes %llu bytes of %s, more than the "
+                   "rest of this gzip file can hold (a corrupt header?)", r->path,
+                   (unsigned long long)r->offset, (unsigned long long)n, what);
+    return -1;
+}
+
+/* Reads n bytes into a buffer that grows as data arrives, so even where the file size does not
+ * bound the data (a pipe), a header that lies costs at most twice the real data. */
 static uint8_t *read_growing(IdxReader *r, uint64_t n, const char *what) {
+    if (check_room(r, n, what) != 0) return NULL;
     uint64_t cap = n < (64u << 20) ? n : (64u << 20), got = 0;
     uint8_t *buf = nnrt_alloc((size_t)cap, 1, what);
     while (buf) {
-        uint64_t k = read_some(r, buf + got, cap - got);
+        uint64_t k = nnrt_stream_read(r->s, buf + got, (size_t)(cap - got));
         got += k;
         if (got == n) {
             r->offset += n;
@@ -116,29 +112,16 @@ static uint8_t *read_growing(IdxReader *r, uint64_t n, const char *what) {
     return NULL;
 }
 
-/* After the data: nothing may follow, and a gzip stream must end cleanly. */
+/* After the data: nothing may follow (a gzip stream's own end is checked by the stream). */
 static int expect_end(IdxReader *r) {
     unsigned char extra;
-    int k = gzread(r->f, &extra, 1);
-    if (k == 1) {
+    if (nnrt_stream_read(r->s, &extra, 1) == 1) {
         nnrt_error("%s: byte offset %llu: unexpected trailing data after the %llu bytes the "
                    "header describes", r->path, (unsigned long long)r->offset,
                    (unsigned long long)r->offset);
         return -1;
     }
-    int err = Z_OK;
-    const char *msg = gz_message(r, &err);
-    if (err == Z_BUF_ERROR) {
-        nnrt_error("%s: byte offset %llu: truncated gzip stream: the compressed file ends early",
-                   r->path, (unsigned long long)r->offset);
-        return -1;
-    }
-    if (err != Z_OK) {
-        nnrt_error("%s: byte offset %llu: corrupt gzip data (%s)", r->path,
-                   (unsigned long long)r->offset, msg);
-        return -1;
-    }
-    return 0;
+    return nnrt_stream_failed(r->s) ? -1 : 0;
 }
 
 /* magic and dims; checks type 0x08 and the rank range [min_rank, max_rank]. */
@@ -149,6 +132,9 @@ static int read_header(IdxReader *r, int min_rank, int max_rank, uint32_t *dims,
         nnrt_error("%s: byte offset 0: bad magic number 0x%02x%02x%02x%02x: not an IDX file (IDX "
                    "files start with the bytes 00 00 08 <rank>)", r->path, magic[0], magic[1],
                    magic[2], magic[3]);
+        if (ends_with_gz(r->path) && !nnrt_stream_is_gzip(r->s))
+            nnrt_note("'%s' is named .gz but is not gzip-compressed; it was read as it is",
+                      r->path);
         return -1;
     }
     if (magic[2] != 0x08) {
@@ -157,8 +143,14 @@ static int read_header(IdxReader *r, int min_rank, int max_rank, uint32_t *dims,
         return -1;
     }
     if (magic[3] < min_rank || magic[3] > max_rank) {
-        nnrt_error("%s: byte offset 3: %d dimensions; expected %s%d", r->path, magic[3],
-                   min_rank == max_rank ? "" : "at least ", min_rank);
+        if (min_rank == max_rank)
+            nnrt_error("%s: byte offset 3: %d dimensions; expected %d", r->path, magic[3], min_rank);
+        else if (magic[3] < min_rank)
+            nnrt_error("%s: byte offset 3: %d dimensions; expected at least %d", r->path, magic[3],
+                       min_rank);
+        else
+            nnrt_error("%s: byte offset 3: %d dimensions; at most %d are supported", r->path,
+                       magic[3], max_rank);
         return -1;
     }
     *rank = magic[3];
@@ -168,16 +160,6 @@ static int read_header(IdxReader *r, int min_rank, int max_rank, uint32_t *dims,
         dims[i] = (uint32_t)b[4 * i] << 24 | (uint32_t)b[4 * i + 1] << 16 |
                   (uint32_t)b[4 * i + 2] << 8 | (uint32_t)b[4 * i + 3];
     return 0;
-}
-
-static gzFile open_gz(const char *path) {
-    gzFile f = gzopen(path, "rb");
-    if (!f) {
-        nnrt_error("cannot open data file '%s': %s", path, errno ? strerror(errno) : "out of memory");
-        return NULL;
-    }
-    gzbuffer(f, 1u << 17);
-    return f;
 }
 
 static void format_dims(const uint32_t *dims, int n, char *out, size_t cap) {
@@ -190,8 +172,8 @@ static void format_dims(const uint32_t *dims, int n, char *out, size_t cap) {
 }
 
 static int load_images(const NnrtModel *m, const char *path, NnrtData *out) {
-    IdxReader r = {open_gz(path), path, 0};
-    if (!r.f) return -1;
+    IdxReader r = {nnrt_stream_open(path), path, 0};
+    if (!r.s) return -1;
     uint32_t dims[NNRT_MAX_RANK];
     int rank, rc = -1;
     if (read_header(&r, 1, NNRT_MAX_RANK, dims, &rank) != 0) goto done;
@@ -210,15 +192,17 @@ static int load_images(const NnrtModel *m, const char *path, NnrtData *out) {
     }
     char shape[128];
     format_dims(dims + 1, rank - 1, shape, sizeof shape);
+    /* the size first: a header asking for absurd memory is most likely corrupt */
+    if (per != 0 && count > IDX_MAX_BYTES / per) {
+        nnrt_error("%s: byte offset 4: %llu examples of %s bytes are %.0f bytes, more than the "
+                   "16 GiB limit (a corrupt header?)", path, (unsigned long long)count, shape,
+                   (double)count * (double)per);
+        goto done;
+    }
     if (per != (uint64_t)m->input_size) {
         nnrt_error("%s: byte offset 8: each example has %s = %llu values, but input '%s' of the "
                    "model has %lld", path, shape, (unsigned long long)per,
                    m->input_name ? m->input_name : "x", (long long)m->input_size);
-        goto done;
-    }
-    if (per != 0 && count > IDX_MAX_BYTES / per) {
-        nnrt_error("%s: byte offset 4: %llu examples of %llu bytes is more than the 16 GiB limit "
-                   "(a corrupt header?)", path, (unsigned long long)count, (unsigned long long)per);
         goto done;
     }
     uint8_t *x = read_growing(&r, count * per, "image data");
@@ -239,13 +223,13 @@ static int load_images(const NnrtModel *m, const char *path, NnrtData *out) {
     out->input_size = m->input_size;
     rc = 0;
 done:
-    gzclose(r.f);
+    nnrt_stream_close(r.s);
     return rc;
 }
 
 static int load_labels(const NnrtModel *m, const char *path, NnrtData *out) {
-    IdxReader r = {open_gz(path), path, 0};
-    if (!r.f) return -1;
+    IdxReader r = {nnrt_stream_open(path), path, 0};
+    if (!r.s) return -1;
     uint32_t dims[1];
     int rank, rc = -1;
     if (read_header(&r, 1, 1, dims, &rank) != 0) goto done;
@@ -278,7 +262,7 @@ static int load_labels(const NnrtModel *m, const char *path, NnrtData *out) {
     out->target_size = 1;
     rc = 0;
 done:
-    gzclose(r.f);
+    nnrt_stream_close(r.s);
     return rc;
 }
 

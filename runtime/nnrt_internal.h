@@ -94,6 +94,21 @@ uint64_t nnrt_mix_seed(uint64_t seed, uint64_t domain, uint64_t index);
 void nnrt_init_params(const NnrtModel *m, uint64_t seed, float *f32, double *f64);
 void nnrt_shuffle(int64_t *order, int64_t n, uint64_t seed, int64_t epoch);
 
+/* ---- stream.c: data files, plain or gzip (recognized by content, not name) --------------------- */
+typedef struct NnrtStream NnrtStream;
+NnrtStream *nnrt_stream_open(const char *path);     /* NULL after reporting */
+/* Up to n bytes; fewer only at the end of the data, and 0 from the read that meets an error on
+ * (reported once, with the byte offset; nnrt_stream_failed tells which). Bytes after the end of a
+ * gzip stream that do not start another member are an error. */
+size_t nnrt_stream_read(NnrtStream *s, void *buf, size_t n);
+int nnrt_stream_failed(const NnrtStream *s);
+int nnrt_stream_is_gzip(const NnrtStream *s);
+uint64_t nnrt_stream_offset(const NnrtStream *s);   /* decompressed bytes delivered so far */
+/* The most bytes the rest of the file can still deliver (exact for plain files, deflate's
+ * largest expansion of the compressed bytes left for gzip); UINT64_MAX when unknown. */
+uint64_t nnrt_stream_bound(const NnrtStream *s);
+void nnrt_stream_close(NnrtStream *s);
+
 /* ---- dataset.c, data_idx.c, data_csv.c --------------------------------------------------------- */
 typedef struct NnrtData {
     char *label;          /* the spec text or path, for messages */
@@ -271,6 +286,8 @@ typedef struct NnrtTrainState {
     float *std_mean, *std_std; /* standardization statistics, or NULL */
     double best_val;        /* early stopping: best validation loss so far (INFINITY: none) */
     int64_t best_epoch, wait;
+    float *best_params;     /* early stopping: the parameters of best_epoch, or NULL; saved as
+                             * __best.<name> while they differ from params (wait > 0) */
 } NnrtTrainState;
 int nnrt_state_save(const NnrtTrainState *s, const char *path);
 /* Loads model tensors (required, exact shapes), standardization stats (if any), and — when

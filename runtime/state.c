@@ -3,6 +3,9 @@
  * Tensors, in this order:
  *     <param name>                         every model tensor (buffers too), PyTorch layout
  *     __standardize.mean, __standardize.std    [input_size], when the data was standardized
+ *     __best.<param name>                  every model tensor as of the best validation epoch, when
+ *                                          early stopping tracks one and it is not the last epoch
+ *                                          (so a resumed run can still restore it)
  *     optimizer.<state>.<param name>       per trainable tensor: momentum | adam_m, adam_v |
  *                                          rmsprop_square_avg (+ momentum)
  * Metadata (strings): format "nnc-1", model, source_hash, epoch (completed), step (optimizer
@@ -31,7 +34,7 @@ static void format_shape(int32_t rank, const int64_t *dims, char *out, size_t ca
 int nnrt_state_save(const NnrtTrainState *s, const char *path) {
     const NnrtModel *m = s->model;
     int nbuf = nnrt_optim_buffer_count(&s->opt);
-    int cap = m->param_tensor_count * (1 + nbuf) + 2;
+    int cap = m->param_tensor_count * (2 + nbuf) + 2;
     NnrtTensorOut *t = nnrt_zalloc((size_t)cap, sizeof *t, "the checkpoint");
     char **names = nnrt_zalloc((size_t)cap, sizeof *names, "the checkpoint");
     int nt = 0, rc = -1;
@@ -44,6 +47,16 @@ int nnrt_state_save(const NnrtTrainState *s, const char *path) {
         t[nt++] = (NnrtTensorOut){"__standardize.mean", 1, &m->input_size, s->std_mean, m->input_size};
         t[nt++] = (NnrtTensorOut){"__standardize.std", 1, &m->input_size, s->std_std, m->input_size};
     }
+    if (s->best_params && s->wait > 0)
+        for (int32_t i = 0; i < m->param_tensor_count; i++) {
+            const NnrtParam *p = &m->params[i];
+            size_t len = strlen(p->name) + 8;
+            char *name = nnrt_alloc(len, 1, "the checkpoint");
+            if (!name) goto done;
+            names[nt] = name;
+            snprintf(name, len, "__best.%s", p->name);
+            t[nt++] = (NnrtTensorOut){name, p->rank, p->dims, s->best_params + p->offset, p->size};
+        }
     for (int b = 0; b < nbuf; b++) {
         for (int32_t i = 0; i < m->param_tensor_count; i++) {
             const NnrtParam *p = &m->params[i];
@@ -123,7 +136,8 @@ static int load_model_tensors(const NnrtModel *m, const NnrtCkpt *c, float *para
     for (int i = 0; i < c->nt; i++) {
         const char *n = c->t[i].name;
         if (!is_model_param(m, n) && strncmp(n, "optimizer.", 10) != 0 &&
-            strcmp(n, "__standardize.mean") != 0 && strcmp(n, "__standardize.std") != 0)
+            strcmp(n, "__standardize.mean") != 0 && strcmp(n, "__standardize.std") != 0 &&
+            !(strncmp(n, "__best.", 7) == 0 && is_model_param(m, n + 7)))
             add_name(unexpected, sizeof unexpected, &nunexpected, n);
     }
     if (nmissing) {
@@ -183,6 +197,40 @@ static int meta_int(const NnrtCkpt *c, const char *key, int64_t *out) {
     return 0;
 }
 
+/* __best.<name> for every model tensor with its exact shape, or none at all. */
+static int load_best(NnrtTrainState *s, const NnrtCkpt *c) {
+    const NnrtModel *m = s->model;
+    int found = 0;
+    for (int32_t i = 0; i < m->param_tensor_count; i++) {
+        char name[512];
+        snprintf(name, sizeof name, "__best.%s", m->params[i].name);
+        const NnrtTensorIn *t = nnrt_ckpt_find(c, name);
+        if (!t) continue;
+        int same = t->rank == m->params[i].rank;
+        for (int32_t d = 0; same && d < t->rank; d++) same = t->dims[d] == m->params[i].dims[d];
+        if (!same) {
+            nnrt_error("checkpoint '%s': tensor '%s' does not have the shape of '%s'", c->path,
+                       name, m->params[i].name);
+            return -1;
+        }
+        found++;
+    }
+    if (found == 0) return 0;
+    if (found != m->param_tensor_count) {
+        nnrt_error("checkpoint '%s': it holds __best.* tensors for %d of the %d model tensors",
+                   c->path, found, (int)m->param_tensor_count);
+        return -1;
+    }
+    s->best_params = nnrt_alloc((size_t)m->param_count, sizeof(float), "the best parameters");
+    if (!s->best_params) return -1;
+    for (int32_t i = 0; i < m->param_tensor_count; i++) {
+        char name[512];
+        snprintf(name, sizeof name, "__best.%s", m->params[i].name);
+        nnrt_ckpt_copy_f32(nnrt_ckpt_find(c, name), s->best_params + m->params[i].offset);
+    }
+    return 0;
+}
+
 int nnrt_state_load(NnrtTrainState *s, const NnrtCkpt *c, int resume, int *resumed) {
     const NnrtModel *m = s->model;
     *resumed = 0;
@@ -234,12 +282,17 @@ int nnrt_state_load(NnrtTrainState *s, const NnrtCkpt *c, int resume, int *resum
     if (nnrt_ckpt_meta(c, "epochs_without_improvement") &&
         meta_int(c, "epochs_without_improvement", &v) == 0)
         s->wait = v;
+    free(s->best_params);
+    s->best_params = NULL;
+    if (load_best(s, c) != 0) return -1;
     *resumed = 1;
     return 0;
 }
 
 void nnrt_state_free(NnrtTrainState *s) {
     free(s->params);
+    free(s->best_params);
+    s->best_params = NULL;
     free(s->std_mean);
     free(s->std_std);
     nnrt_optim_state_free(&s->ost);

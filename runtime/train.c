@@ -193,7 +193,7 @@ static void diverged(const Run *r, const char *what, int64_t epoch, int64_t step
     nnrt_error("%s at epoch %lld, step %lld (batch of %lld examples)", what, (long long)epoch,
                (long long)step, (long long)n);
     nnrt_hint("lower the learning rate (--lr), or clip the gradient norm (--clip 1, or "
-              "clip = 1 in the train block)");
+              "clip = 1 in the train block); extreme values in the data can do this too");
     if (r->cfg->save && r->saved_epoch >= 0)
         nnrt_note("the checkpoint '%s' from epoch %lld is untouched", r->cfg->save,
                   (long long)r->saved_epoch);
@@ -227,7 +227,12 @@ static int report_epoch(Run *r, int64_t e, const double *ts, const double *vs, d
     do {                                                                                           \
         double f_ = (value);                                                                       \
         nnrt_buf_printf(&b, ",\"%s\":", key);                                                      \
-        if (isfinite(f_)) nnrt_buf_printf(&b, "%.17g", f_);                                        \
+        if (isfinite(f_)) { /* the shortest text that reads back as the same double */          \
+            char t_[40];                                                                           \
+            nnrt_fmt_double(t_, f_);                                                               \
+            nnrt_buf_puts(&b, t_);                                                                 \
+            if (!strpbrk(t_, ".e")) nnrt_buf_puts(&b, ".0"); /* stays a float for readers */       \
+        }                                                                                          \
         else nnrt_buf_puts(&b, "null");                                                            \
     } while (0)
     FIELD("train_loss", ts[0] / (double)n);
@@ -304,8 +309,20 @@ static int epochs_loop(Run *r) {
                 st->best_val = vl;
                 st->best_epoch = e + 1;
                 st->wait = 0;
+                if (!st->best_params &&
+                    !(st->best_params = nnrt_alloc((size_t)m->param_count, sizeof(float),
+                                                   "the best parameters")))
+                    return -1;
+                memcpy(st->best_params, st->params, sizeof(float) * (size_t)m->param_count);
             } else if (++st->wait >= cfg->early_stop) {
                 stop = 1;
+                /* like Keras' restore_best_weights: the run ends with the best epoch's weights
+                 * (the optimizer state and counters stay those of the last epoch) */
+                if (st->best_params) {
+                    memcpy(st->params, st->best_params, sizeof(float) * (size_t)m->param_count);
+                    free(st->best_params);
+                    st->best_params = NULL;
+                }
             }
         }
         if (cfg->save) {
@@ -315,7 +332,8 @@ static int epochs_loop(Run *r) {
         if (stop) {
             if (!cfg->quiet)
                 printf("early stop: the validation loss has not improved for %lld epochs (best "
-                       "%.4f at epoch %lld)\n", (long long)st->wait, st->best_val,
+                       "%.4f at epoch %lld); keeping the weights of epoch %lld\n",
+                       (long long)st->wait, st->best_val, (long long)st->best_epoch,
                        (long long)st->best_epoch);
             break;
         }
@@ -366,6 +384,12 @@ int nnrt_cmd_train(const NnrtModel *m, const NnrtRunConfig *cfg) {
         if (resumed && !cfg->quiet)
             printf("resuming from '%s' after epoch %lld (step %lld)\n", cfg->load,
                    (long long)r.st.epoch, (long long)r.st.ost.step);
+        /* a run that stopped early ended with its best weights, which it does not save twice */
+        if (resumed && cfg->early_stop > 0 && r.st.wait > 0 && !r.st.best_params) {
+            r.st.best_params = nnrt_alloc((size_t)m->param_count, sizeof(float), "the best parameters");
+            if (!r.st.best_params) goto done;
+            memcpy(r.st.best_params, r.st.params, sizeof(float) * (size_t)m->param_count);
+        }
     }
     if (load_data(&r) != 0 || alloc_buffers(&r) != 0) goto done;
     if (cfg->log && !(r.log = fopen(cfg->log, "a"))) {

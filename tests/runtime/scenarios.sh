@@ -9,11 +9,18 @@
 # python3 (standard library only) is used for binary edits and JSON checks.
 set -u
 name=$1
-FIX=$2/nnrt_fixture
-REG=$2/nnrt_fixture_regression
+# NNRT_FIXTURE_SUFFIX=_asan runs the sanitized fixtures instead
+FIX=$2/nnrt_fixture${NNRT_FIXTURE_SUFFIX:-}
+REG=$2/nnrt_fixture_regression${NNRT_FIXTURE_SUFFIX:-}
+ASAN_OPTIONS=${ASAN_OPTIONS:-exitcode=86:detect_leaks=1}
+UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:exitcode=86:print_stacktrace=1}
+export ASAN_OPTIONS UBSAN_OPTIONS
 DATA=$3
 W=$4/$name
 rm -rf "$W" && mkdir -p "$W" && cd "$W" || exit 2
+# the IDX files runtime.setup generated
+IDX=$4/idx
+[ -d "$IDX" ] || IDX=$4/../idx
 
 fail() { echo "FAIL ($name): $*" >&2; exit 1; }
 # run CMD...: must exit 0
@@ -30,6 +37,28 @@ same() { cmp -s "$1" "$2" || fail "$1 and $2 differ"; }
 # epoch lines without the timing fields, which legitimately differ between runs
 untimed() { sed -E 's/  [0-9.]+s  [0-9]+ samples\/s$//' "$1"; }
 field() { sed -E "s/.* $1 ([-0-9.e+]+).*/\1/"; }
+
+# st_dump FILE [PREFIX]: one line per tensor whose name starts with PREFIX ("name shape sha1 of
+# the bytes"), then "meta key=value" lines (python3)
+st_dump() {
+  python3 - "$@" <<'PY' || fail "st_dump $*"
+import hashlib, json, struct, sys
+raw = open(sys.argv[1], 'rb').read()
+prefix = sys.argv[2] if len(sys.argv) > 2 else ''
+n = struct.unpack('<Q', raw[:8])[0]
+h = json.loads(raw[8:8 + n])
+data = raw[8 + n:]
+for k, v in h.items():
+    if k != '__metadata__' and k.startswith(prefix):
+        b, e = v['data_offsets']
+        print(k, v['shape'], hashlib.sha1(data[b:e]).hexdigest())
+for k, v in sorted(h.get('__metadata__', {}).items()):
+    print('meta %s=%s' % (k, v))
+PY
+}
+# model_tensors FILE: the st_dump lines of the model's own tensors (no optimizer.*, __*, meta)
+model_tensors() { st_dump "$1" | grep -v -e '^optimizer\.' -e '^__' -e '^meta '; }
+meta() { st_dump "$1" | sed -n "s/^meta $2=//p"; }
 
 # patch FILE OLD NEW [COUNT]: replace the first occurrence of bytes OLD by NEW (python3)
 patch() {
@@ -53,7 +82,7 @@ learns)
   awk -v a="$first" -v b="$last" -v acc="$acc" 'BEGIN { exit !(b < 0.7 * a && acc >= 0.8) }' ||
     fail "loss $first -> $last, val_accuracy $acc"
   # IDX data trains too (plain and gzip), with the banner when not --quiet
-  run "$FIX" train --data "idx(\"$W/../idx/img.idx.gz\", \"$W/../idx/lbl.idx\", scale=1/255)" \
+  run "$FIX" train --data "idx(\"$IDX/img.idx.gz\", \"$IDX/lbl.idx\", scale=1/255)" \
       --validate none --epochs 2 > idx.txt
   grep -q '^model fixture: 15 parameters in 2 tensors (+1 buffer values)' idx.txt || fail "banner"
   grep -q '^data: 12 training examples$' idx.txt || fail "banner data line"
@@ -73,6 +102,14 @@ deterministic)
   run "$REG" train --quiet --save r1.st > /dev/null
   run "$REG" train --quiet --save r2.st > /dev/null
   same r1.st r2.st
+  # same seed and thread count: the same bytes (the thread count is recorded, not stored; with
+  # generated kernels --threads 1 and 2 may differ in the last bits, so that is not compared)
+  run "$FIX" train --epochs 2 --quiet --threads 2 --save t1.st > /dev/null
+  run "$FIX" train --epochs 2 --quiet --threads 2 --save t2.st > /dev/null
+  same t1.st t2.st
+  run "$REG" train --quiet --threads 3 --save rt1.st > /dev/null
+  run "$REG" train --quiet --threads 3 --save rt2.st > /dev/null
+  same rt1.st rt2.st
   ls | grep -q tmp && fail "temporary files left behind"
   # the checkpoint names the model's tensors and metadata
   grep -aq '"linear.weight":{"dtype":"F32","shape":\[3,4\]' a.st || fail "header"
@@ -168,14 +205,31 @@ corrupt)
   same good.st keep.st
   ;;
 diverge)
-  # a huge learning rate: clear error, exit 1, last good checkpoint untouched
+  # a huge learning rate: the loss overflows at epoch 2, step 2; exit 1, the error names epoch and
+  # step, and the last good checkpoint (epoch 1) is untouched and still loads
   run "$REG" train --epochs 1 --quiet --save ok.st > /dev/null
   cp ok.st copy.st
-  ERE="error: loss became (NaN|infinite) at epoch 2, step [0-9]+ \(batch of [0-9]+ examples\)"
+  ERE="^error: loss became infinite at epoch 2, step 2 \(batch of 16 examples\)$"
   fails "$REG" train --load ok.st --epochs 3 --lr 1e30 --save ok.st --quiet
-  grep -q "hint: lower the learning rate" err.txt || fail "no hint"
-  grep -q "the checkpoint 'ok.st' from epoch 1 is untouched" err.txt || fail "no note"
+  grep -q "^hint: lower the learning rate" err.txt || fail "no hint"
+  grep -q "^note: the checkpoint 'ok.st' from epoch 1 is untouched$" err.txt || fail "no note"
+  [ "$(grep -c '^epoch' out.txt)" -eq 0 ] || fail "epoch 2 was reported"
   same ok.st copy.st
+  run "$REG" eval --load ok.st > /dev/null
+  run "$REG" train --load ok.st --epochs 2 --save ok2.st --quiet > /dev/null
+  ls | grep -q tmp && fail "temporary files left behind"
+  # a NaN loss (inf - inf in the softmax, from values near the float32 limit), mid-run
+  run "$FIX" train --epochs 1 --quiet --save c.st > /dev/null
+  cp c.st c0.st
+  ERE="^error: loss became NaN at epoch 2, step 1 \(batch of 3 examples\)$"
+  fails "$FIX" train --load c.st --epochs 2 --data "$DATA/extreme_values.csv" --validate none --save c.st --quiet
+  grep -q "^note: the checkpoint 'c.st' from epoch 1 is untouched$" err.txt || fail "no note (NaN)"
+  same c.st c0.st
+  # diverging before the first save: nothing is written at all
+  ERE="^error: loss became infinite at epoch 1, step 2 \(batch of 16 examples\)$"
+  fails "$REG" train --epochs 3 --lr 1e30 --save new.st --quiet
+  grep -q "^note: nothing was saved to 'new.st'$" err.txt || fail "no note (nothing saved)"
+  [ ! -e new.st ] || fail "new.st was written"
   ls | grep -q tmp && fail "temporary files left behind"
   # an unwritable destination: error, exit 1, nothing left behind
   ERE="cannot create checkpoint '$W/no/such/dir/x.st'"
@@ -221,7 +275,7 @@ predict)
   awk -F, 'NR > 1 { s = $1 + $2 + $3; if (s < 0.999 || s > 1.001) exit 1;
                     m = 1; for (i = 2; i <= 3; i++) if ($i > $m) m = i;
                     if ($4 != m - 1) exit 1 }' p1.csv || fail "probabilities/arg-max"
-  run "$FIX" predict --load p.st "$W/../idx/img.idx" > pi.csv
+  run "$FIX" predict --load p.st "$IDX/img.idx" > pi.csv
   [ "$(wc -l < pi.csv)" -eq 13 ] || fail "idx rows"
   run "$FIX" eval --load p.st --data "$DATA/valid.csv" > e1.txt
   grep -Eq '^examples 24  loss [0-9.]+  accuracy [0-9.]+$' e1.txt || fail "eval output"
@@ -242,15 +296,127 @@ predict)
   awk -v r="$rmse" 'BEGIN { exit !(r < 0.25) }' || fail "regression did not learn: rmse $rmse"
   ;;
 early_stop)
-  # a large learning rate overshoots: training stops once val_loss has not improved for 2 epochs
+  # a large learning rate overshoots: training stops once val_loss has not improved for 2 epochs,
+  # and the checkpoint then holds the weights of the best validation epoch (epoch 2 here)
   run "$FIX" train --epochs 30 --lr 2 --early-stop 2 --save es.st > es.txt
-  grep -Eq '^early stop: the validation loss has not improved for 2 epochs \(best [0-9.]+ at epoch [0-9]+\)$' es.txt ||
-    fail "no early stop"
-  [ "$(grep -c '^epoch' es.txt)" -lt 30 ] || fail "ran all epochs"
+  grep -Eq '^early stop: the validation loss has not improved for 2 epochs \(best [0-9.]+ at epoch 2\); keeping the weights of epoch 2$' es.txt ||
+    { cat es.txt >&2; fail "no early stop at epoch 4 with the best at epoch 2"; }
+  [ "$(grep -c '^epoch' es.txt)" -eq 4 ] || fail "expected 4 epochs"
+  [ "$(meta es.st epoch)" = 4 ] && [ "$(meta es.st best_epoch)" = 2 ] &&
+    [ "$(meta es.st epochs_without_improvement)" = 2 ] || fail "metadata: epoch/best_epoch/wait"
+  # the same run cut at epoch 2: identical model tensors (weights and buffers), bit for bit
+  run "$FIX" train --epochs 2 --lr 2 --early-stop 2 --save best.st > best.txt
+  model_tensors es.st > a.txt
+  model_tensors best.st > b.txt
+  same a.txt b.txt
+  # ... and not those of the last epoch
+  run "$FIX" train --epochs 4 --lr 2 --save last.st > /dev/null
+  model_tensors last.st > c.txt
+  ! cmp -s a.txt c.txt || fail "the checkpoint holds the last epoch's weights"
+  ! st_dump es.st | grep -q '^__best' || fail "a stopped run's checkpoint keeps __best.* tensors"
+  # eval of the checkpoint reproduces epoch 2's validation loss
+  run "$FIX" eval --load es.st > ev.txt
+  v2=$(grep '^epoch 2/' es.txt | field val_loss)
+  ev=$(field loss < ev.txt)
+  awk -v a="$v2" -v b="$ev" 'BEGIN { d = a - b; exit !(d < 0.00006 && d > -0.00006) }' ||
+    fail "eval loss $ev is not epoch 2's val_loss $v2"
+  # killed after epoch 3 (best still epoch 2): the checkpoint carries the best weights as __best.*,
+  # so the resumed run stops the same way, with the same bytes
+  run "$FIX" train --epochs 3 --lr 2 --early-stop 2 --save mid.st > /dev/null
+  st_dump mid.st | grep -q '^__best.linear.weight \[3, 4\]' || fail "no __best.* tensors"
+  st_dump mid.st | sed -n 's/^__best\.//p' > d.txt
+  same d.txt b.txt
+  run "$FIX" eval --load mid.st > /dev/null  # eval and predict accept (and ignore) __best.*
+  run "$FIX" train --load mid.st --epochs 30 --lr 2 --early-stop 2 --save mid.st > mid.txt
+  grep -q 'keeping the weights of epoch 2$' mid.txt || fail "resumed run did not stop at epoch 4"
+  same es.st mid.st
   # resuming a run that stopped early has nothing to do
   run "$FIX" train --load es.st --epochs 30 --lr 2 --early-stop 2 --save es2.st > /dev/null 2> err.txt
   grep -q "stopped early after epoch" err.txt || fail "no note on resume"
   same es.st es2.st
+  # a larger patience continues from the best weights (epoch 2's), not the last ones
+  run "$FIX" train --load es.st --epochs 5 --lr 2 --early-stop 5 --save more.st > more.txt
+  grep -q '^epoch 5/5' more.txt || fail "did not continue"
+  ;;
+sigkill)
+  # Training killed with SIGKILL at 32 moments drawn from a fixed seed, while it saves a checkpoint
+  # after every epoch (an epoch of 10000 examples takes about a ms, and so does a save with its
+  # fsyncs, so many kills land mid-save; the count is printed, not asserted). After every
+  # kill: the checkpoint, once there, is never missing, loads (eval), and resumes and finishes an
+  # epoch; only FILE.tmp.<pid> files (never in place of FILE) may be left, and the next save
+  # removes them. At the end the run resumed 32 times is bit-identical to an uninterrupted one.
+  "$2/nnrt_mkdata" --csv 10000 big.csv || fail "mkdata"
+  T="--data big.csv --validate none --quiet"
+  epoch_of() { grep -ao '"epoch":"[0-9]*"' "$1" | tr -dc 0-9; }
+  # kill times scale with how long loading and one epoch take here (sanitizer builds are slower)
+  t0=$(date +%s%N)
+  run "$FIX" train $T --epochs 1 --save probe.st > /dev/null
+  t1=$(( ($(date +%s%N) - t0) / 1000000 )) 2> /dev/null || t1=50
+  [ "$t1" -gt 0 ] 2> /dev/null || t1=50
+  x=20240611 kills=0 mid_save=0 last=0
+  while [ $kills -lt 32 ]; do
+    x=$(( x * 16807 % 2147483647 ))
+    ms=$(( t1 / 2 + x % (2 * t1 + 20) ))
+    had=0 load=
+    [ -e ck.st ] && had=1 load="--load ck.st"
+    "$FIX" train $T --epochs 1000000 --save ck.st $load > /dev/null 2> run.err &
+    pid=$!
+    sleep "$((ms / 1000)).$(printf '%03d' $((ms % 1000)))"
+    kill -9 $pid 2> /dev/null
+    wait $pid
+    st=$?
+    kills=$((kills + 1))
+    [ $st -eq 137 ] || { cat run.err >&2; fail "kill $kills: exit status $st, expected 137 (SIGKILL)"; }
+    [ -e "ck.st.tmp.$pid" ] && mid_save=$((mid_save + 1))
+    stray=$(ls | grep '^ck\.st' | grep -v -e '^ck\.st$' -e '^ck\.st\.tmp\.[0-9]*$')
+    [ -z "$stray" ] || fail "kill $kills: unexpected files $stray"
+    [ $had -eq 0 ] || [ -e ck.st ] || fail "kill $kills: the checkpoint disappeared"
+    [ -e ck.st ] || continue
+    run "$FIX" eval --load ck.st --data big.csv > /dev/null
+    e=$(epoch_of ck.st)
+    [ "$e" -ge "$last" ] || fail "kill $kills: the checkpoint went back from epoch $last to $e"
+    last=$e
+    run "$FIX" train $T --load ck.st --epochs $((e + 1)) --save next.st > /dev/null
+    [ "$(epoch_of next.st)" -eq $((e + 1)) ] || fail "kill $kills: resuming did not finish epoch $((e + 1))"
+  done
+  [ -e ck.st ] || fail "no checkpoint was ever saved"
+  n=$(( $(epoch_of ck.st) + 2 ))
+  run "$FIX" train $T --load ck.st --epochs $n --save ck.st > /dev/null
+  ! ls | grep -q '\.tmp\.' || fail "stale temporary files survived a save: $(ls | grep '\.tmp\.')"
+  run "$FIX" train $T --epochs $n --save ref.st > /dev/null
+  same ck.st ref.st
+  # only temporary files of dead processes are removed, and only those of this checkpoint
+  : > ck.st.tmp.999999999; : > ck.st.tmp.1; : > ck.st.tmp.12x; : > other.st.tmp.999999999
+  run "$FIX" train $T --load ck.st --epochs $((n + 1)) --save ck.st > /dev/null
+  [ ! -e ck.st.tmp.999999999 ] || fail "a dead process's temporary file was not removed"
+  [ -e ck.st.tmp.1 ] || fail "the temporary file of a live process (pid 1) was removed"
+  [ -e ck.st.tmp.12x ] && [ -e other.st.tmp.999999999 ] || fail "a file that is not ours was removed"
+  echo "sigkill: $kills kills $((t1 / 2))..$((t1 / 2 + 2 * t1 + 19)) ms into a run (a 1-epoch run takes ${t1} ms), $mid_save of them during a save; after $n epochs identical to an uninterrupted run"
+  ;;
+bounded)
+  # Loading under a 24 MB address-space limit (not registered for sanitizer builds, which reserve
+  # terabytes of shadow memory). IDX headers advertising 8 GiB (under the 16 GiB limit) and 10^12
+  # bytes are refused before anything is allocated for the data: from the file size for a plain
+  # file, from deflate's largest expansion for gzip, from the limit for absurd sizes.
+  lim() { (ulimit -v 24000 && exec "$@"); }
+  ERE="^error: $IDX/eight_gib.idx: byte offset 16: unexpected end of file: expected 8589934592 bytes of image data, the file has only 0$"
+  fails lim "$FIX" train --epochs 1 --validate none --data "idx(\"$IDX/eight_gib.idx\", \"$IDX/lbl.idx\")"
+  ERE="^error: $IDX/eight_gib.idx.gz: byte offset 16: the header describes 8589934592 bytes of image data, more than the rest of this gzip file can hold"
+  fails lim "$FIX" train --epochs 1 --validate none --data "idx(\"$IDX/eight_gib.idx.gz\", \"$IDX/lbl.idx\")"
+  ERE="^error: $IDX/tera.idx: byte offset 4: 1000000 examples of 1000x1000 bytes are 1000000000000 bytes, more than the 16 GiB limit"
+  fails lim "$FIX" train --epochs 1 --validate none --data "idx(\"$IDX/tera.idx\", \"$IDX/lbl.idx\")"
+  # CSV streams: 33 MB of text (200000 rows of 40-character numbers) holds 4 MB of values, and
+  # loads and trains within the same 24 MB (reading the whole text first would not fit)
+  "$2/nnrt_mkdata" --csv 200000 wide.csv 40 || fail "mkdata"
+  [ "$(wc -c < wide.csv)" -gt 30000000 ] || fail "wide.csv is too small to prove anything"
+  run lim "$FIX" train --epochs 1 --quiet --validate none --data wide.csv > wide.txt
+  grep -q '^epoch 1/1  train_loss' wide.txt || fail "wide.csv did not train"
+  # the same under gzip
+  gzip -1 -c wide.csv > wide.csv.gz && rm wide.csv || fail "gzip"
+  run lim "$FIX" train --epochs 1 --quiet --validate none --data wide.csv.gz > wide_gz.txt
+  untimed wide.txt > a.txt
+  untimed wide_gz.txt > b.txt
+  same a.txt b.txt
   ;;
 *)
   echo "unknown scenario '$name'" >&2
