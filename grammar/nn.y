@@ -137,6 +137,7 @@ static Expr *new_binary(ParseState *ps, char op, Expr *lhs, Expr *rhs, Span span
 %type <expr> expr callee sum product unary primary
 %type <args> args args_opt
 %type <arg> arg
+%type <text> keyword
 %type <params> def_params def_params_opt
 %type <param> def_param
 %type <type> type
@@ -260,6 +261,16 @@ args:
 arg:
     expr                              { $$ = new_arg(ps, NULL, SPAN_NONE, $1); }
   | IDENT '=' expr                    { $$ = new_arg(ps, $1, @1, $3); }
+  | keyword '=' expr                  { $$ = new_arg(ps, $1, @1, $3); }
+  ;
+
+/* Keywords may name keyword arguments: csv(path, target="label") is the contract's own form.
+ * No expression starts with a keyword, so this adds no ambiguity. */
+keyword:
+    KW_MODEL    { $$ = "model"; }   | KW_PARAM  { $$ = "param"; }  | KW_INPUT  { $$ = "input"; }
+  | KW_TARGET   { $$ = "target"; }  | KW_DEF    { $$ = "def"; }    | KW_RETURN { $$ = "return"; }
+  | KW_LOSS     { $$ = "loss"; }    | KW_METRIC { $$ = "metric"; } | KW_TRAIN  { $$ = "train"; }
+  | KW_OUTPUT   { $$ = "output"; }
   ;
 
 %%
