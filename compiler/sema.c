@@ -792,6 +792,18 @@ static Value op_reshape(Sema *s, Scope *scope, const Expr *call, Bound *b) {
 }
 
 
+/* The padding of conv2d/conv1d (argument 4): a number, or "same" = (k-1)/2, which keeps the
+ * size only at stride 1 with an odd kernel. Returns -1 after reporting. */
+static int64_t sema_conv_pad(Sema *s, const Bound *b, int64_t stride, int64_t k) {
+    if (b->values[4].kind != VAL_STRING) return (int64_t)b->values[4].number;
+    if (stride != 1 || k % 2 == 0) {
+        diag_error(s->diag, b->spans[4], "pad=\"same\" needs stride 1 and an odd kernel size (got stride %lld, k %lld)",
+                   (long long)stride, (long long)k);
+        return -1;
+    }
+    return (k - 1) / 2;
+}
+
 /* conv2d: [c,h,w] -> [f, (h+2p-k)/s+1, (w+2p-k)/s+1]; pad="same" keeps h,w (stride 1, odd k) */
 static const ArgSpec conv2d_spec[] = {{"x", ARG_TENSOR, true, 0, NULL}, {"f", ARG_INT, true, 0, NULL},
                                       {"k", ARG_INT, true, 0, NULL}, {"stride", ARG_INT, false, 1, NULL},
@@ -806,17 +818,8 @@ static Value op_conv2d(Sema *s, Scope *scope, const Expr *call, Bound *b) {
             diag_note(s->diag, SPAN_NONE, "reshape it first: x -> reshape(1, %lld, %lld) -> conv2d(...)", (long long)side, (long long)side);
         return value_error();
     }
-    int64_t pad;
-    if (b->values[4].kind == VAL_STRING) { /* "same" */
-        if (stride != 1 || k % 2 == 0) {
-            diag_error(s->diag, b->spans[4], "pad=\"same\" needs stride 1 and an odd kernel size (got stride %lld, k %lld)",
-                       (long long)stride, (long long)k);
-            return value_error();
-        }
-        pad = (k - 1) / 2;
-    } else {
-        pad = (int64_t)b->values[4].number;
-    }
+    int64_t pad = sema_conv_pad(s, b, stride, k);
+    if (pad < 0) return value_error();
     int64_t h = x->shape.dims[1], w = x->shape.dims[2];
     if (h + 2 * pad < k || w + 2 * pad < k) {
         diag_error(s->diag, call->span, "conv2d kernel %lldx%lld does not fit the input %s with pad %lld", (long long)k,
@@ -855,17 +858,8 @@ static Value op_conv1d(Sema *s, Scope *scope, const Expr *call, Bound *b) {
         if (x->shape.rank == 1) diag_note(s->diag, SPAN_NONE, "reshape it first: x -> reshape(1, %lld) -> conv1d(...)", (long long)x->size);
         return value_error();
     }
-    int64_t pad;
-    if (b->values[4].kind == VAL_STRING) {
-        if (stride != 1 || k % 2 == 0) {
-            diag_error(s->diag, b->spans[4], "pad=\"same\" needs stride 1 and an odd kernel size (got stride %lld, k %lld)",
-                       (long long)stride, (long long)k);
-            return value_error();
-        }
-        pad = (k - 1) / 2;
-    } else {
-        pad = (int64_t)b->values[4].number;
-    }
+    int64_t pad = sema_conv_pad(s, b, stride, k);
+    if (pad < 0) return value_error();
     int64_t c = x->shape.dims[0], t = x->shape.dims[1];
     if (t + 2 * pad < k) {
         diag_error(s->diag, call->span, "conv1d kernel %lld does not fit the input %s with pad %lld", (long long)k,
