@@ -52,7 +52,7 @@ static void usage(FILE *out) {
             "  -O0..-O3              optimization level (default -O2)\n"
             "  -D NAME=VALUE         override `param NAME`\n"
             "  --emit=KIND           exe (default), obj, asm or llvm\n"
-            "  --target-cpu=CPU      native (default), x86-64-v3, x86-64-v4, generic, ...\n"
+            "  --target-cpu=CPU      native (default), generic, x86-64, x86-64-v2, x86-64-v3, x86-64-v4\n"
             "  --dump-tokens, --dump-ast, --dump-graph   print a stage's result and stop\n"
             "  --time                print the time each stage took\n"
             "  -v                    print the link command\n"
@@ -100,7 +100,15 @@ static int parse_options(int argc, char **argv, Options *o) {
             else if (strcmp(k, "llvm") == 0) o->emit = EMIT_LLVM;
             else { fprintf(stderr, "nnc: error: unknown --emit kind '%s' (exe, obj, asm or llvm)\n", k); return 1; }
         } else if (strncmp(a, "--target-cpu=", 13) == 0) {
+            /* LLVM aborts on CPU names it does not know, so only the portable levels are taken. */
+            static const char *const cpus[] = {"native", "generic", "x86-64", "x86-64-v2", "x86-64-v3", "x86-64-v4"};
             o->cpu = a + 13;
+            bool known = false;
+            for (size_t c = 0; c < sizeof cpus / sizeof cpus[0]; c++) known |= strcmp(o->cpu, cpus[c]) == 0;
+            if (!known) {
+                fprintf(stderr, "nnc: error: unknown --target-cpu '%s' (use native, generic, x86-64, x86-64-v2, x86-64-v3 or x86-64-v4)\n", o->cpu);
+                return 1;
+            }
         } else if (strcmp(a, "--dump-tokens") == 0) o->dump_tokens = true;
         else if (strcmp(a, "--dump-ast") == 0) o->dump_ast = true;
         else if (strcmp(a, "--dump-graph") == 0) o->dump_graph = true;

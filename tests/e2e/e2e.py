@@ -653,6 +653,22 @@ def test_small_examples_train(args):
         check(good(last[key]), f"{model}: {key} {last[key]} is not good enough")
 
 
+def test_target_cpus(args):
+    """Executables built for generic x86-64, x86-64-v3 (AVX2) and x86-64-v4 (AVX-512) train to the
+    same weights as the native build, up to rounding (FMA and vector width differ)."""
+    ip, lp = fashion_subset(args.work, 640)
+    weights = {}
+    for cpu in ["native", "generic", "x86-64-v3", "x86-64-v4"]:
+        exe = compile_model(args, os.path.join(EXAMPLES, "fashion_cnn.nn"), "cnn-" + cpu, f"--target-cpu={cpu}")
+        ckpt = os.path.join(args.work, cpu + ".safetensors")
+        run([exe, "train", "--data", idx_spec(ip, lp), "--validate", "none", "--epochs", "1", "--save", ckpt, "--quiet"])
+        weights[cpu], _ = read_safetensors(ckpt)
+    for cpu in ["generic", "x86-64-v3", "x86-64-v4"]:
+        diff = max(float(np.max(np.abs(weights[cpu][k] - weights["native"][k]))) for k in weights["native"])
+        print(f"{cpu}: max |w - w_native| after 10 steps = {diff:.3g}")
+        check(diff < 1e-3, f"{cpu}: weights differ from the native build by {diff}")
+
+
 TESTS = {name[5:]: fn for name, fn in globals().items() if name.startswith("test_")}
 
 
