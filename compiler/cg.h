@@ -31,6 +31,7 @@ typedef struct Cg {
 typedef struct CgLoop {
     LLVMBasicBlockRef header, body, exit;
     LLVMValueRef iv;
+    bool no_unroll;   /* set before cg_loop_end: the body is already wide (GEMM reductions) */
 } CgLoop;
 
 /* for (iv = lo; iv < hi; iv++) — leaves the builder in the body. */

@@ -98,6 +98,7 @@ static void cg_gemm_tile(Cg *cg, const CgGemm *g, LLVMValueRef i0, int64_t j0, G
             LLVMBuildStore(cg->b, cg_fadd(cg, old, cg_fmul(cg, a, bv[v])), acc[r][v]);
         }
     }
+    p.no_unroll = true;
     cg_loop_end(cg, &p);
 
     for (int v = 0; v < t.nv; v++) {

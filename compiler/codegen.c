@@ -5,6 +5,8 @@
  * (workspace offset * n). Kernels are specialized per node and element type (cg_*.c). */
 #include "codegen.h"
 
+#include <llvm-c/DebugInfo.h>
+
 #include <stdio.h>
 #include <string.h>
 
@@ -82,7 +84,7 @@ LLVMValueRef cg_to_double(Cg *cg, LLVMValueRef x) {
 LLVMValueRef cg_n_as_elem(Cg *cg, LLVMValueRef n) { return LLVMBuildSIToFP(cg->b, n, cg->elem, ""); }
 
 CgLoop cg_loop_begin(Cg *cg, LLVMValueRef lo, LLVMValueRef hi, const char *name) {
-    CgLoop loop;
+    CgLoop loop = {0};
     LLVMBasicBlockRef pre = LLVMGetInsertBlock(cg->b);
     loop.header = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, name);
     loop.body = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "body");
@@ -97,10 +99,23 @@ CgLoop cg_loop_begin(Cg *cg, LLVMValueRef lo, LLVMValueRef hi, const char *name)
     return loop;
 }
 
+/* !llvm.loop !{self, !{"llvm.loop.unroll.disable"}} on a latch branch */
+static void cg_disable_unroll(Cg *cg, LLVMValueRef branch) {
+    const char *text = "llvm.loop.unroll.disable";
+    LLVMMetadataRef name = LLVMMDStringInContext2(cg->ctx, text, strlen(text));
+    LLVMMetadataRef property = LLVMMDNodeInContext2(cg->ctx, &name, 1);
+    LLVMMetadataRef self = LLVMTemporaryMDNode(cg->ctx, NULL, 0);
+    LLVMMetadataRef ops[2] = {self, property};
+    LLVMMetadataRef loop_id = LLVMMDNodeInContext2(cg->ctx, ops, 2);
+    LLVMMetadataReplaceAllUsesWith(self, loop_id); /* makes the node refer to itself, as loop IDs do */
+    LLVMSetMetadata(branch, LLVMGetMDKindIDInContext(cg->ctx, "llvm.loop", 9), LLVMMetadataAsValue(cg->ctx, loop_id));
+}
+
 void cg_loop_end(Cg *cg, CgLoop *loop) {
     LLVMValueRef next = LLVMBuildNSWAdd(cg->b, loop->iv, cg_i64(cg, 1), "");
     LLVMBasicBlockRef latch = LLVMGetInsertBlock(cg->b);
-    LLVMBuildBr(cg->b, loop->header);
+    LLVMValueRef branch = LLVMBuildBr(cg->b, loop->header);
+    if (loop->no_unroll) cg_disable_unroll(cg, branch);
     LLVMAddIncoming(loop->iv, &next, &latch, 1);
     LLVMPositionBuilderAtEnd(cg->b, loop->exit);
 }
