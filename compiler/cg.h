@@ -58,9 +58,10 @@ LLVMValueRef cg_max(Cg *cg, LLVMValueRef a, LLVMValueRef b);
 LLVMValueRef cg_to_double(Cg *cg, LLVMValueRef x);
 LLVMValueRef cg_n_as_elem(Cg *cg, LLVMValueRef n);
 
-/* Starts an internal kernel with `ptr_count` pointer arguments then i64 n; returns the function.
- * The builder is left in its body; finish with cg_kernel_end. */
-LLVMValueRef cg_kernel_begin(Cg *cg, const char *name, int ptr_count);
+/* Starts the internal kernel of `node` ("k<id>_<op>[_eval]_<f32|f64>") with `ptr_count` pointer
+ * arguments then i64 n; returns the function. The builder is left in its body; finish with
+ * cg_kernel_end. */
+LLVMValueRef cg_kernel_begin(Cg *cg, const Node *node, int ptr_count);
 void cg_kernel_end(Cg *cg);
 
 /* C = scale * A B (+ bias) (act): see cg_gemm.c for the index conventions. */
@@ -83,7 +84,7 @@ LLVMValueRef cg_elementwise_kernel(Cg *cg, const Node *node);    /* activations,
 LLVMValueRef cg_loss_kernel(Cg *cg, const Node *node);           /* losses, metrics, their grads */
 LLVMValueRef cg_conv_kernel(Cg *cg, const Node *node);           /* conv2d and pools, with their grads */
 /* Starts a kernel like cg_kernel_begin with one extra trailing i64 argument (the step seed). */
-LLVMValueRef cg_kernel_begin_seeded(Cg *cg, const char *name, int ptr_count);
+LLVMValueRef cg_kernel_begin_seeded(Cg *cg, const Node *node, int ptr_count);
 LLVMValueRef cg_rowwise_kernel(Cg *cg, const Node *node);
 LLVMValueRef cg_reduce_kernel(Cg *cg, const Node *node);
 LLVMValueRef cg_layernorm_kernel(Cg *cg, const Node *node);      /* layernorm and its gradients */

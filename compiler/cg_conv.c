@@ -17,7 +17,6 @@
  *   avgpool_grad (dx, dy)   dy / (KH*KW) to every position of the window
  * The convolution products run on the register-blocked micro-kernel of cg_gemm.c. */
 #include <math.h>
-#include <stdio.h>
 
 #include "cg.h"
 
@@ -27,7 +26,7 @@ typedef struct ConvGeometry {
 
 /* Geometry from the forward node (backward nodes link to theirs) and its input's shape. */
 static ConvGeometry conv_geometry(const Graph *g, const Node *node) {
-    const Node *fwd = node->forward >= 0 ? graph_node(g, node->forward) : node;
+    const Node *fwd = graph_forward_of(g, node);
     const Shape *s = &graph_node(g, fwd->inputs[0])->shape;
     ConvGeometry q;
     q.C = s->dims[0];
@@ -283,20 +282,18 @@ static void emit_pool(Cg *cg, const Node *node, const ConvGeometry *q) {
 }
 
 LLVMValueRef cg_conv_kernel(Cg *cg, const Node *node) {
-    char name[96];
-    snprintf(name, sizeof name, "k%d_%s_%s", node->id, graph_op_names[node->op], cg->f64 ? "f64" : "f32");
     ConvGeometry q = conv_geometry(cg->g, node);
     LLVMValueRef fn;
     switch (node->op) {
     case OP_CONV2D:
-        fn = cg_kernel_begin(cg, name, node->bias >= 0 ? 5 : 4);
+        fn = cg_kernel_begin(cg, node, node->bias >= 0 ? 5 : 4);
         emit_conv_forward(cg, node, &q);
         break;
-    case OP_CONV2D_DW: fn = cg_kernel_begin(cg, name, 4); emit_conv_dw(cg, node, &q); break;
-    case OP_CONV2D_DB: fn = cg_kernel_begin(cg, name, 2); emit_conv_db(cg, node, &q); break;
-    case OP_CONV2D_DX: fn = cg_kernel_begin(cg, name, 4); emit_conv_dx(cg, &q); break;
-    case OP_MAXPOOL_GRAD: fn = cg_kernel_begin(cg, name, 4); emit_pool(cg, node, &q); break;
-    default: fn = cg_kernel_begin(cg, name, 2); emit_pool(cg, node, &q); break;
+    case OP_CONV2D_DW: fn = cg_kernel_begin(cg, node, 4); emit_conv_dw(cg, node, &q); break;
+    case OP_CONV2D_DB: fn = cg_kernel_begin(cg, node, 2); emit_conv_db(cg, node, &q); break;
+    case OP_CONV2D_DX: fn = cg_kernel_begin(cg, node, 4); emit_conv_dx(cg, &q); break;
+    case OP_MAXPOOL_GRAD: fn = cg_kernel_begin(cg, node, 4); emit_pool(cg, node, &q); break;
+    default: fn = cg_kernel_begin(cg, node, 2); emit_pool(cg, node, &q); break;
     }
     cg_kernel_end(cg);
     return fn;

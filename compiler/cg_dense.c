@@ -9,7 +9,6 @@
  *   dense_db  (db[N], dy[R,N])                  db = sum_r dy[r]
  *
  * All three products run on the register-blocked micro-kernel of cg_gemm.c. */
-#include <stdio.h>
 
 #include "cg.h"
 
@@ -89,8 +88,6 @@ static void cg_dense_db(Cg *cg, const Node *node) {
 }
 
 LLVMValueRef cg_dense_kernel(Cg *cg, const Node *node) {
-    char name[96];
-    snprintf(name, sizeof name, "k%d_%s_%s", node->id, graph_op_names[node->op], cg->f64 ? "f64" : "f32");
     /* K, the input features, is the last dimension of the forward input. */
     const Graph *g = cg->g;
     int64_t K;
@@ -98,14 +95,14 @@ LLVMValueRef cg_dense_kernel(Cg *cg, const Node *node) {
     case OP_DENSE: {
         const Node *x = graph_node(g, node->inputs[0]);
         K = x->shape.dims[x->shape.rank - 1];
-        LLVMValueRef fn = cg_kernel_begin(cg, name, node->bias >= 0 ? 5 : 4); /* + scratch */
+        LLVMValueRef fn = cg_kernel_begin(cg, node, node->bias >= 0 ? 5 : 4); /* + scratch */
         cg_dense_forward(cg, node, K);
         cg_kernel_end(cg);
         return fn;
     }
     case OP_DENSE_DX: {
         K = node->shape.dims[node->shape.rank - 1];
-        LLVMValueRef fn = cg_kernel_begin(cg, name, 3);
+        LLVMValueRef fn = cg_kernel_begin(cg, node, 3);
         cg_dense_dx(cg, node, K);
         cg_kernel_end(cg);
         return fn;
@@ -113,13 +110,13 @@ LLVMValueRef cg_dense_kernel(Cg *cg, const Node *node) {
     case OP_DENSE_DW: {
         const Node *x = graph_node(g, node->inputs[1]);
         K = x->shape.dims[x->shape.rank - 1];
-        LLVMValueRef fn = cg_kernel_begin(cg, name, 3);
+        LLVMValueRef fn = cg_kernel_begin(cg, node, 3);
         cg_dense_dw(cg, node, K);
         cg_kernel_end(cg);
         return fn;
     }
     default: {
-        LLVMValueRef fn = cg_kernel_begin(cg, name, 2);
+        LLVMValueRef fn = cg_kernel_begin(cg, node, 2);
         cg_dense_db(cg, node);
         cg_kernel_end(cg);
         return fn;

@@ -29,7 +29,6 @@
  * The dropout mask is a counter-based hash of (step seed, layer, element index): nothing is
  * stored between forward and backward, and the mask is the same in float32 and float64. */
 #include <math.h>
-#include <stdio.h>
 
 #include "cg.h"
 
@@ -72,12 +71,9 @@ static LLVMValueRef cg_dropout_keep(Cg *cg, LLVMValueRef seed, int salt, LLVMVal
 }
 
 LLVMValueRef cg_elementwise_kernel(Cg *cg, const Node *node) {
-    char name[96];
     bool seeded = node->op == OP_DROPOUT_GRAD || (node->op == OP_DROPOUT && cg->training);
-    snprintf(name, sizeof name, "k%d_%s%s_%s", node->id, graph_op_names[node->op],
-             node->op == OP_DROPOUT && !cg->training ? "_eval" : "", cg->f64 ? "f64" : "f32");
     int inputs = node->input_count;
-    LLVMValueRef fn = seeded ? cg_kernel_begin_seeded(cg, name, 1 + inputs) : cg_kernel_begin(cg, name, 1 + inputs);
+    LLVMValueRef fn = seeded ? cg_kernel_begin_seeded(cg, node, 1 + inputs) : cg_kernel_begin(cg, node, 1 + inputs);
     LLVMValueRef out = LLVMGetParam(fn, 0);
     LLVMValueRef a = LLVMGetParam(fn, 1);
     LLVMValueRef b = inputs > 1 ? LLVMGetParam(fn, 2) : NULL;
@@ -144,11 +140,9 @@ LLVMValueRef cg_elementwise_kernel(Cg *cg, const Node *node) {
 }
 
 LLVMValueRef cg_rowwise_kernel(Cg *cg, const Node *node) {
-    char name[96];
-    snprintf(name, sizeof name, "k%d_%s_%s", node->id, graph_op_names[node->op], cg->f64 ? "f64" : "f32");
     int64_t L = node->shape.dims[node->shape.rank - 1];
     bool grad = node->op == OP_SOFTMAX_GRAD || node->op == OP_LOG_SOFTMAX_GRAD;
-    LLVMValueRef fn = cg_kernel_begin(cg, name, grad ? 3 : 2);
+    LLVMValueRef fn = cg_kernel_begin(cg, node, grad ? 3 : 2);
     LLVMValueRef out = LLVMGetParam(fn, 0), a = LLVMGetParam(fn, 1), y = grad ? LLVMGetParam(fn, 2) : NULL;
     LLVMValueRef n = LLVMGetParam(fn, grad ? 3 : 2);
     LLVMValueRef rows = cg_mul(cg, n, cg_i64(cg, node->size / L));
@@ -192,14 +186,12 @@ LLVMValueRef cg_rowwise_kernel(Cg *cg, const Node *node) {
 }
 
 LLVMValueRef cg_reduce_kernel(Cg *cg, const Node *node) {
-    char name[96];
-    snprintf(name, sizeof name, "k%d_%s_%s", node->id, graph_op_names[node->op], cg->f64 ? "f64" : "f32");
-    const Node *fwd = node->forward >= 0 ? graph_node(cg->g, node->forward) : node;
+    const Node *fwd = graph_forward_of(cg->g, node);
     const Shape *in = &graph_node(cg->g, fwd->inputs[0])->shape;
     int64_t outer = 1, inner = 1, A = in->dims[fwd->axis];
     for (int d = 0; d < fwd->axis; d++) outer *= in->dims[d];
     for (int d = fwd->axis + 1; d < in->rank; d++) inner *= in->dims[d];
-    LLVMValueRef fn = cg_kernel_begin(cg, name, 2);
+    LLVMValueRef fn = cg_kernel_begin(cg, node, 2);
     LLVMValueRef out = LLVMGetParam(fn, 0), src = LLVMGetParam(fn, 1), n = LLVMGetParam(fn, 2);
     LLVMValueRef scale = cg_const(cg, node->scale);
     CgLoop o = cg_loop_begin(cg, cg_i64(cg, 0), cg_mul(cg, n, cg_i64(cg, outer)), "o"); /* example and outer index */
@@ -242,14 +234,12 @@ static void cg_row_stats(Cg *cg, LLVMValueRef x, LLVMValueRef base, int64_t L, d
 }
 
 LLVMValueRef cg_layernorm_kernel(Cg *cg, const Node *node) {
-    char name[96];
-    snprintf(name, sizeof name, "k%d_%s_%s", node->id, graph_op_names[node->op], cg->f64 ? "f64" : "f32");
-    const Node *fwd = node->forward >= 0 ? graph_node(cg->g, node->forward) : node;
+    const Node *fwd = graph_forward_of(cg->g, node);
     const Shape *shape = &graph_node(cg->g, fwd->inputs[0])->shape;
     int64_t L = shape->dims[shape->rank - 1], per_example = shape_size(shape) / L;
     double eps = fwd->alpha;
     int ptrs = node->op == OP_LAYERNORM ? 4 : node->op == OP_LAYERNORM_DX ? 4 : node->op == OP_LAYERNORM_DW ? 3 : 2;
-    LLVMValueRef fn = cg_kernel_begin(cg, name, ptrs);
+    LLVMValueRef fn = cg_kernel_begin(cg, node, ptrs);
     LLVMValueRef out = LLVMGetParam(fn, 0), p1 = LLVMGetParam(fn, 1);
     LLVMValueRef p2 = ptrs > 2 ? LLVMGetParam(fn, 2) : NULL, p3 = ptrs > 3 ? LLVMGetParam(fn, 3) : NULL;
     LLVMValueRef n = LLVMGetParam(fn, (unsigned)ptrs);

@@ -10,7 +10,6 @@
  *   bce                 (sum, x[n,T], t[n,T])                sum += mean_T max(x,0) - x t + log(1 + exp(-|x|))
  *   bce_grad            (d[n,T], x, t)                       d = (sigmoid(x) - t) / (T n)
  * Per-batch sums accumulate in double, in example order, so they are deterministic. */
-#include <stdio.h>
 
 #include "cg.h"
 
@@ -45,11 +44,9 @@ static void cg_add_to_total(Cg *cg, LLVMValueRef total, LLVMValueRef value_f64) 
 }
 
 LLVMValueRef cg_loss_kernel(Cg *cg, const Node *node) {
-    char name[96];
-    snprintf(name, sizeof name, "k%d_%s_%s", node->id, graph_op_names[node->op], cg->f64 ? "f64" : "f32");
     const Node *pred = graph_node(cg->g, node->inputs[0]);
     int64_t C = pred->size;
-    LLVMValueRef fn = cg_kernel_begin(cg, name, 3);
+    LLVMValueRef fn = cg_kernel_begin(cg, node, 3);
     LLVMValueRef out = LLVMGetParam(fn, 0), l = LLVMGetParam(fn, 1), y = LLVMGetParam(fn, 2);
     LLVMValueRef n = LLVMGetParam(fn, 3);
     LLVMValueRef total = cg_var(cg, cg->f64_type, "total");

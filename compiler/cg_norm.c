@@ -9,7 +9,6 @@
  *   batchnorm_dw (dw, dy, x)      dw[c] = scale * sum dy xhat
  *   batchnorm_db (db, dy)         db[c] = scale * sum dy
  * Statistics are recomputed from x in the backward rules rather than stored. */
-#include <stdio.h>
 
 #include "cg.h"
 
@@ -54,15 +53,13 @@ static void channel_stats(Cg *cg, LLVMValueRef x, LLVMValueRef c, LLVMValueRef n
 }
 
 LLVMValueRef cg_batchnorm_kernel(Cg *cg, const Node *node) {
-    char name[96];
-    const Node *fwd = node->forward >= 0 ? graph_node(cg->g, node->forward) : node;
+    const Node *fwd = graph_forward_of(cg->g, node);
     bool inference = node->op == OP_BATCHNORM && !cg->training;
-    snprintf(name, sizeof name, "k%d_%s%s_%s", node->id, graph_op_names[node->op], inference ? "_eval" : "", cg->f64 ? "f64" : "f32");
     const Shape *shape = &graph_node(cg->g, fwd->inputs[0])->shape;
     int64_t C = shape->dims[0], HW = shape_size(shape) / C;
     double eps = fwd->alpha, m = fwd->momentum;
     int ptrs = node->op == OP_BATCHNORM ? 6 : node->op == OP_BATCHNORM_DX ? 4 : node->op == OP_BATCHNORM_DW ? 3 : 2;
-    LLVMValueRef fn = cg_kernel_begin(cg, name, ptrs);
+    LLVMValueRef fn = cg_kernel_begin(cg, node, ptrs);
     LLVMValueRef p[6];
     for (int i = 0; i < ptrs; i++) p[i] = LLVMGetParam(fn, (unsigned)i);
     LLVMValueRef n = LLVMGetParam(fn, (unsigned)ptrs);
@@ -139,11 +136,9 @@ LLVMValueRef cg_batchnorm_kernel(Cg *cg, const Node *node) {
  * Ids arrive as exactly-representable floats (the ABI) and were range-checked by the runtime;
  * they are clamped anyway so a bad id can never address outside the table. */
 LLVMValueRef cg_embedding_kernel(Cg *cg, const Node *node) {
-    char name[96];
-    snprintf(name, sizeof name, "k%d_%s_%s", node->id, graph_op_names[node->op], cg->f64 ? "f64" : "f32");
-    const Node *fwd = node->forward >= 0 ? graph_node(cg->g, node->forward) : node;
+    const Node *fwd = graph_forward_of(cg->g, node);
     int64_t T = graph_node(cg->g, fwd->inputs[0])->size, V = fwd->units, D = fwd->shape.dims[1];
-    LLVMValueRef fn = cg_kernel_begin(cg, name, 3);
+    LLVMValueRef fn = cg_kernel_begin(cg, node, 3);
     LLVMValueRef out = LLVMGetParam(fn, 0), a = LLVMGetParam(fn, 1), b = LLVMGetParam(fn, 2), n = LLVMGetParam(fn, 3);
     LLVMValueRef ids = node->op == OP_EMBEDDING ? a : b, rows = node->op == OP_EMBEDDING ? b : a;
     if (node->op == OP_EMBEDDING_DW) {
@@ -174,15 +169,13 @@ LLVMValueRef cg_embedding_kernel(Cg *cg, const Node *node) {
 /* concat (y, x0, ..., xk): y viewed as [n*outer, A, inner], input i fills A_i rows from its offset
  * concat_slice (dx, dy): the inverse copy for one input (offset along the axis in `stride`) */
 LLVMValueRef cg_concat_kernel(Cg *cg, const Node *node) {
-    char name[96];
-    snprintf(name, sizeof name, "k%d_%s_%s", node->id, graph_op_names[node->op], cg->f64 ? "f64" : "f32");
     const Node *whole = node->op == OP_CONCAT ? node : graph_node(cg->g, node->forward);
     int axis = whole->axis;
     int64_t outer = 1, inner = 1, A = whole->shape.dims[axis];
     for (int d = 0; d < axis; d++) outer *= whole->shape.dims[d];
     for (int d = axis + 1; d < whole->shape.rank; d++) inner *= whole->shape.dims[d];
     int parts = node->op == OP_CONCAT ? node->input_count : 1;
-    LLVMValueRef fn = cg_kernel_begin(cg, name, 1 + parts);
+    LLVMValueRef fn = cg_kernel_begin(cg, node, 1 + parts);
     LLVMValueRef out = LLVMGetParam(fn, 0), n = LLVMGetParam(fn, (unsigned)(1 + parts));
     int64_t offset = node->op == OP_CONCAT ? 0 : node->stride;
     for (int k = 0; k < parts; k++) {

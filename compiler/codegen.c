@@ -133,7 +133,12 @@ static void cg_mark_unoptimized_if_f64(Cg *cg, LLVMValueRef fn) {
     cg_set_attr(cg, fn, LLVMAttributeFunctionIndex, "noinline");
 }
 
-static LLVMValueRef cg_kernel_begin_with(Cg *cg, const char *name, int ptr_count, int i64_count) {
+static LLVMValueRef cg_kernel_begin_with(Cg *cg, const Node *node, int ptr_count, int i64_count) {
+    /* Dropout and batchnorm have a second, inference-mode kernel for the same node. */
+    bool inference_variant = (node->op == OP_DROPOUT || node->op == OP_BATCHNORM) && !cg->training;
+    char name[96];
+    snprintf(name, sizeof name, "k%d_%s%s_%s", node->id, graph_op_names[node->op], inference_variant ? "_eval" : "",
+             cg->f64 ? "f64" : "f32");
     LLVMTypeRef params[12];
     for (int i = 0; i < ptr_count; i++) params[i] = cg->ptr;
     for (int i = 0; i < i64_count; i++) params[ptr_count + i] = cg->i64;
@@ -155,8 +160,8 @@ static LLVMValueRef cg_kernel_begin_with(Cg *cg, const char *name, int ptr_count
     return fn;
 }
 
-LLVMValueRef cg_kernel_begin(Cg *cg, const char *name, int ptr_count) { return cg_kernel_begin_with(cg, name, ptr_count, 1); }
-LLVMValueRef cg_kernel_begin_seeded(Cg *cg, const char *name, int ptr_count) { return cg_kernel_begin_with(cg, name, ptr_count, 2); }
+LLVMValueRef cg_kernel_begin(Cg *cg, const Node *node, int ptr_count) { return cg_kernel_begin_with(cg, node, ptr_count, 1); }
+LLVMValueRef cg_kernel_begin_seeded(Cg *cg, const Node *node, int ptr_count) { return cg_kernel_begin_with(cg, node, ptr_count, 2); }
 
 void cg_kernel_end(Cg *cg) { LLVMBuildRetVoid(cg->b); }
 

@@ -87,6 +87,10 @@ int graph_storage(const Graph *g, int id) {
     return id;
 }
 
+const Node *graph_forward_of(const Graph *g, const Node *node) {
+    return node->forward >= 0 ? graph_node(g, node->forward) : node;
+}
+
 void graph_dump(FILE *out, const Graph *g) {
     char buf[128];
     for (int i = 0; i < g->nodes.len; i++) {

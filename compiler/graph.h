@@ -156,6 +156,8 @@ Shape shape_make(int rank, const int64_t *dims);
 bool shape_equal(const Shape *a, const Shape *b);
 /* The node that owns the buffer a node reads or writes (follows views). */
 int graph_storage(const Graph *g, int id);
+/* The forward node a backward node differentiates (its geometry and attributes); else itself. */
+const Node *graph_forward_of(const Graph *g, const Node *node);
 void graph_dump(FILE *out, const Graph *g);
 
 #endif

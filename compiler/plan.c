@@ -35,7 +35,7 @@ int64_t plan_scratch_elements(const Graph *g, const Node *node) {
     switch (node->op) {
     case OP_DENSE: return graph_param(g, node->weight)->size;
     case OP_CONV2D: case OP_CONV2D_DW: case OP_CONV2D_DX: {
-        const Node *fwd = node->forward >= 0 ? graph_node(g, node->forward) : node;
+        const Node *fwd = graph_forward_of(g, node);
         const Node *x = graph_node(g, fwd->inputs[0]);
         int64_t ckk = x->shape.dims[0] * fwd->kernel_h * fwd->kernel_w, ohw = fwd->size / fwd->units;
         /* im2col; the weight gradient also keeps dy^T of one example and dW^T */
