@@ -43,6 +43,18 @@ static void cg_add_to_total(Cg *cg, LLVMValueRef total, LLVMValueRef value_f64) 
     LLVMBuildStore(cg->b, LLVMBuildFAdd(cg->b, old, value_f64, ""), total);
 }
 
+/* One element's term of the losses and metrics that average over the target's elements. */
+static LLVMValueRef cg_elementwise_loss(Cg *cg, OpKind op, LLVMValueRef x, LLVMValueRef t) {
+    if (op == OP_BCE) {
+        /* the stable form of -t log(sigmoid(x)) - (1-t) log(1 - sigmoid(x)) */
+        LLVMValueRef softplus = cg_math(cg, "llvm.log", cg_fadd(cg, cg_const(cg, 1),
+                                        cg_math(cg, "llvm.exp", LLVMBuildFNeg(cg->b, cg_math(cg, "llvm.fabs", x), ""))));
+        return cg_fadd(cg, cg_fsub(cg, cg_max(cg, x, cg_const(cg, 0)), cg_fmul(cg, x, t)), softplus);
+    }
+    LLVMValueRef diff = cg_fsub(cg, x, t);
+    return op == OP_MAE ? cg_math(cg, "llvm.fabs", diff) : cg_fmul(cg, diff, diff);
+}
+
 LLVMValueRef cg_loss_kernel(Cg *cg, const Node *node) {
     const Node *pred = graph_node(cg->g, node->inputs[0]);
     int64_t C = pred->size;
@@ -81,36 +93,11 @@ LLVMValueRef cg_loss_kernel(Cg *cg, const Node *node) {
         cg_add_to_total(cg, total, LLVMBuildUIToFP(cg->b, hit, cg->f64_type, ""));
         break;
     }
-    case OP_BCE: {
-        /* the stable form of -t log(sigmoid(x)) - (1-t) log(1 - sigmoid(x)) */
+    case OP_MSE: case OP_RMSE: case OP_MAE: case OP_BCE: {
         LLVMBuildStore(cg->b, cg_const(cg, 0), sum_var);
         CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, C), "c");
         LLVMValueRef at = cg_add(cg, base, c.iv);
-        LLVMValueRef x = cg_load(cg, l, at), t = cg_load(cg, y, at);
-        LLVMValueRef softplus = cg_math(cg, "llvm.log", cg_fadd(cg, cg_const(cg, 1),
-                                        cg_math(cg, "llvm.exp", LLVMBuildFNeg(cg->b, cg_math(cg, "llvm.fabs", x), ""))));
-        LLVMValueRef term = cg_fadd(cg, cg_fsub(cg, cg_max(cg, x, cg_const(cg, 0)), cg_fmul(cg, x, t)), softplus);
-        LLVMBuildStore(cg->b, cg_fadd(cg, LLVMBuildLoad2(cg->b, cg->elem, sum_var, ""), term), sum_var);
-        cg_loop_end(cg, &c);
-        LLVMValueRef mean = cg_fdiv(cg, LLVMBuildLoad2(cg->b, cg->elem, sum_var, ""), cg_const(cg, (double)C));
-        cg_add_to_total(cg, total, cg_to_double(cg, mean));
-        break;
-    }
-    case OP_BCE_GRAD: {
-        LLVMValueRef factor = cg_fmul(cg, cg_const(cg, 1.0 / (double)C), inv_n);
-        CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, C), "c");
-        LLVMValueRef at = cg_add(cg, base, c.iv);
-        LLVMValueRef p = cg_activation(cg, OP_SIGMOID, cg_load(cg, l, at));
-        cg_store(cg, cg_fmul(cg, cg_fsub(cg, p, cg_load(cg, y, at)), factor), out, at);
-        cg_loop_end(cg, &c);
-        break;
-    }
-    case OP_MSE: case OP_RMSE: case OP_MAE: {
-        LLVMBuildStore(cg->b, cg_const(cg, 0), sum_var);
-        CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, C), "c");
-        LLVMValueRef at = cg_add(cg, base, c.iv);
-        LLVMValueRef diff = cg_fsub(cg, cg_load(cg, l, at), cg_load(cg, y, at));
-        LLVMValueRef term = node->op == OP_MAE ? cg_math(cg, "llvm.fabs", diff) : cg_fmul(cg, diff, diff);
+        LLVMValueRef term = cg_elementwise_loss(cg, node->op, cg_load(cg, l, at), cg_load(cg, y, at));
         LLVMBuildStore(cg->b, cg_fadd(cg, LLVMBuildLoad2(cg->b, cg->elem, sum_var, ""), term), sum_var);
         cg_loop_end(cg, &c);
         LLVMValueRef mean = cg_fdiv(cg, LLVMBuildLoad2(cg->b, cg->elem, sum_var, ""), cg_const(cg, (double)C));
@@ -130,12 +117,15 @@ LLVMValueRef cg_loss_kernel(Cg *cg, const Node *node) {
         cg_loop_end(cg, &c);
         break;
     }
-    case OP_MSE_GRAD: {
-        LLVMValueRef factor = cg_fmul(cg, cg_const(cg, 2.0 / (double)C), inv_n);
+    case OP_MSE_GRAD:
+    case OP_BCE_GRAD: {
+        /* mse: 2 (p - t) / (T n);  bce: (sigmoid(x) - t) / (T n) */
+        LLVMValueRef factor = cg_fmul(cg, cg_const(cg, (node->op == OP_MSE_GRAD ? 2.0 : 1.0) / (double)C), inv_n);
         CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, C), "c");
         LLVMValueRef at = cg_add(cg, base, c.iv);
-        LLVMValueRef diff = cg_fsub(cg, cg_load(cg, l, at), cg_load(cg, y, at));
-        cg_store(cg, cg_fmul(cg, diff, factor), out, at);
+        LLVMValueRef p = cg_load(cg, l, at);
+        if (node->op == OP_BCE_GRAD) p = cg_activation(cg, OP_SIGMOID, p);
+        cg_store(cg, cg_fmul(cg, cg_fsub(cg, p, cg_load(cg, y, at)), factor), out, at);
         cg_loop_end(cg, &c);
         break;
     }
