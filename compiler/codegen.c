@@ -133,9 +133,11 @@ static void cg_mark_unoptimized_if_f64(Cg *cg, LLVMValueRef fn) {
     cg_set_attr(cg, fn, LLVMAttributeFunctionIndex, "noinline");
 }
 
+/* Dropout and batchnorm are the ops whose kernels differ between training and inference. */
+static bool cg_mode_specific(OpKind op) { return op == OP_DROPOUT || op == OP_BATCHNORM; }
+
 static LLVMValueRef cg_kernel_begin_with(Cg *cg, const Node *node, int ptr_count, int i64_count) {
-    /* Dropout and batchnorm have a second, inference-mode kernel for the same node. */
-    bool inference_variant = (node->op == OP_DROPOUT || node->op == OP_BATCHNORM) && !cg->training;
+    bool inference_variant = cg_mode_specific(node->op) && !cg->training;
     char name[96];
     snprintf(name, sizeof name, "k%d_%s%s_%s", node->id, graph_op_names[node->op], inference_variant ? "_eval" : "",
              cg->f64 ? "f64" : "f32");
@@ -261,8 +263,7 @@ static void cg_call_kernels(Cg *cg, const EntryArgs *a, EntryKind kind, LLVMValu
         args[count++] = a->n;
         if ((n->op == OP_DROPOUT && a->training) || n->op == OP_DROPOUT_GRAD) args[count++] = a->seed;
         LLVMValueRef fn = kernels[i];
-        /* Dropout and batchnorm kernels differ between training and inference. */
-        bool mode_specific = n->op == OP_DROPOUT || n->op == OP_BATCHNORM;
+        bool mode_specific = cg_mode_specific(n->op); /* not cached: built per entry point */
         if (mode_specific) fn = NULL;
         if (!fn) {
             LLVMBasicBlockRef here = LLVMGetInsertBlock(cg->b);
