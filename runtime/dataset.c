@@ -291,23 +291,39 @@ void nnrt_data_free(NnrtData *d) {
     memset(d, 0, sizeof *d);
 }
 
-void nnrt_data_gather(const NnrtData *d, const int64_t *idx, int64_t start, int64_t n, float *x,
-                      void *y) {
+typedef struct GatherJob {
+    const NnrtData *d;
+    const int64_t *idx;
+    int64_t start;
+    float *x;
+    void *y;
+} GatherJob;
+
+/* Examples [begin, end) of the batch; each writes only its own rows, so the split is free. */
+static void gather_examples(void *ctx, int64_t begin, int64_t end) {
+    const GatherJob *j = ctx;
+    const NnrtData *d = j->d;
     int64_t isz = d->input_size, tsz = d->target_size;
-    for (int64_t k = 0; k < n; k++) {
-        int64_t e = idx ? idx[k] : start + k;
-        float *dst = x + k * isz;
+    for (int64_t k = begin; k < end; k++) {
+        int64_t e = j->idx ? j->idx[k] : j->start + k;
+        float *dst = j->x + k * isz;
         if (d->x_u8) {
             const uint8_t *src = d->x_u8 + e * isz;
-            for (int64_t j = 0; j < isz; j++) dst[j] = d->lut[src[j]];
+            for (int64_t i = 0; i < isz; i++) dst[i] = d->lut[src[i]];
         } else {
             memcpy(dst, d->x_f32 + e * isz, (size_t)isz * sizeof(float));
         }
-        if (!y) continue;
-        if (d->y_class) ((int32_t *)y)[k] = d->y_class[e];
+        if (!j->y) continue;
+        if (d->y_class) ((int32_t *)j->y)[k] = d->y_class[e];
         else if (d->y_f32)
-            memcpy((float *)y + k * tsz, d->y_f32 + e * tsz, (size_t)tsz * sizeof(float));
+            memcpy((float *)j->y + k * tsz, d->y_f32 + e * tsz, (size_t)tsz * sizeof(float));
     }
+}
+
+void nnrt_data_gather(const NnrtData *d, const int64_t *idx, int64_t start, int64_t n, float *x,
+                      void *y) {
+    GatherJob job = {d, idx, start, x, y};
+    nnrt_parallel_for(n, gather_examples, &job);
 }
 
 int nnrt_standardize_compute(const NnrtData *d, float *mean, float *std) {

@@ -168,7 +168,7 @@ void nnrt_optim_state_free(NnrtOptState *st) {
 
 /* torch.optim.SGD: d = g + wd*p; buf = d (first step) or mu*buf + d; d = nesterov ? d + mu*buf
  * : buf; p -= lr*d */
-static void sgd_range(const NnrtOptConfig *c, NnrtOptState *st, float *p, const float *g,
+static inline __attribute__((always_inline)) void sgd_range(const NnrtOptConfig *c, NnrtOptState *st, float *p, const float *g,
                       int64_t lo, int64_t hi, double lr) {
     const float wd = (float)c->weight_decay, mu = (float)c->momentum, neg_lr = (float)-lr;
     float *buf = st->buf[0];
@@ -207,7 +207,7 @@ static inline __attribute__((always_inline)) void adam_loop(
     }
 }
 
-static void adam_range(const NnrtOptConfig *c, NnrtOptState *st, float *p, const float *g,
+static inline __attribute__((always_inline)) void adam_range(const NnrtOptConfig *c, NnrtOptState *st, float *p, const float *g,
                        int64_t lo, int64_t hi, double lr) {
     const double t = (double)st->step;
     const double bc1 = 1.0 - pow(c->beta1, t), bc2 = 1.0 - pow(c->beta2, t);
@@ -236,7 +236,7 @@ static void adam_range(const NnrtOptConfig *c, NnrtOptState *st, float *p, const
 /* torch.optim.RMSprop (centered=False):
  *   g += wd*p; sq = alpha*sq + (1-alpha)*g*g; avg = sqrt(sq) + eps
  *   momentum: buf = mu*buf + g/avg; p -= lr*buf      else: p -= lr * g/avg                   */
-static void rmsprop_range(const NnrtOptConfig *c, NnrtOptState *st, float *p, const float *g,
+static inline __attribute__((always_inline)) void rmsprop_range(const NnrtOptConfig *c, NnrtOptState *st, float *p, const float *g,
                           int64_t lo, int64_t hi, double lr) {
     const float alpha = (float)c->alpha, c1 = (float)(1.0 - c->alpha), eps = (float)c->eps;
     const float wd = (float)c->weight_decay, mu = (float)c->momentum, neg_lr = (float)-lr;
@@ -257,20 +257,50 @@ static void rmsprop_range(const NnrtOptConfig *c, NnrtOptState *st, float *p, co
     }
 }
 
+/* The update is element-wise, so any split of the flat parameter vector gives the same bytes:
+ * chunks of OPTIM_CHUNK elements (cut at tensor boundaries too) go to the thread pool, and each
+ * chunk's loop is compiled for AVX-512 / AVX2 / baseline with the best picked at load time
+ * (-ffp-contract=off keeps every clone rounding each operation the same way). */
+enum { OPTIM_CHUNK = 1 << 14 };
+
+typedef struct OptimJob {
+    const NnrtOptConfig *c;
+    NnrtOptState *st;
+    const NnrtModel *m;
+    float *params;
+    const float *grads;
+    double lr;
+} OptimJob;
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define OPTIM_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define OPTIM_CLONES
+#endif
+
+OPTIM_CLONES static void optim_chunks(void *ctx, int64_t begin, int64_t end) {
+    const OptimJob *j = ctx;
+    int64_t lo_all = begin * OPTIM_CHUNK, hi_all = end * OPTIM_CHUNK;
+    for (int32_t t = 0; t < j->m->param_tensor_count; t++) {
+        const NnrtParam *pp = &j->m->params[t];
+        if (!pp->trainable) continue;
+        int64_t lo = pp->offset > lo_all ? pp->offset : lo_all;
+        int64_t hi = pp->offset + pp->size < hi_all ? pp->offset + pp->size : hi_all;
+        if (lo >= hi) continue;
+        switch (j->c->kind) {
+        case NNRT_OPT_SGD: sgd_range(j->c, j->st, j->params, j->grads, lo, hi, j->lr); break;
+        case NNRT_OPT_ADAM:
+        case NNRT_OPT_ADAMW: adam_range(j->c, j->st, j->params, j->grads, lo, hi, j->lr); break;
+        case NNRT_OPT_RMSPROP: rmsprop_range(j->c, j->st, j->params, j->grads, lo, hi, j->lr); break;
+        }
+    }
+}
+
 void nnrt_optim_step(const NnrtOptConfig *c, NnrtOptState *st, const NnrtModel *m, float *params,
                      const float *grads, double lr) {
     st->step++;
-    for (int32_t t = 0; t < m->param_tensor_count; t++) {
-        const NnrtParam *pp = &m->params[t];
-        if (!pp->trainable) continue;
-        int64_t lo = pp->offset, hi = pp->offset + pp->size;
-        switch (c->kind) {
-        case NNRT_OPT_SGD: sgd_range(c, st, params, grads, lo, hi, lr); break;
-        case NNRT_OPT_ADAM:
-        case NNRT_OPT_ADAMW: adam_range(c, st, params, grads, lo, hi, lr); break;
-        case NNRT_OPT_RMSPROP: rmsprop_range(c, st, params, grads, lo, hi, lr); break;
-        }
-    }
+    OptimJob job = {c, st, m, params, grads, lr};
+    nnrt_parallel_for((m->param_count + OPTIM_CHUNK - 1) / OPTIM_CHUNK, optim_chunks, &job);
 }
 
 double nnrt_clip_grads(const NnrtModel *m, float *grads, double max_norm) {
