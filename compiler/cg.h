@@ -64,6 +64,13 @@ LLVMValueRef cg_n_as_elem(Cg *cg, LLVMValueRef n);
 LLVMValueRef cg_kernel_begin(Cg *cg, const Node *node, int ptr_count);
 void cg_kernel_end(Cg *cg);
 
+/* Emits body(values, begin, end) over [0, count) split across the runtime's threads (see
+ * cg_parallel.c); inside the body, `values` are the task's copies of the caller's values (at most
+ * 16). serial (or an f64 kernel) emits the body inline on [0, count). */
+typedef void (*CgParallelBody)(Cg *cg, LLVMValueRef *values, LLVMValueRef begin, LLVMValueRef end, void *user);
+void cg_parallel_for(Cg *cg, LLVMValueRef count, LLVMValueRef *values, int value_count, bool serial,
+                     CgParallelBody body, void *user);
+
 /* C = scale * A B (+ bias) (act): see cg_gemm.c for the index conventions. */
 typedef struct CgGemm {
     LLVMValueRef c, a, b, bias; /* bias may be NULL */
@@ -74,6 +81,8 @@ typedef struct CgGemm {
     OpKind act;                 /* OP_INPUT for none; relu or sigmoid (vector-safe) */
     bool row_bias;              /* bias is per row i (conv) instead of per column j (dense) */
     bool accumulate;            /* C += result instead of C = result */
+    bool serial;                /* never split across threads (the caller already is a task) */
+    bool b_transposed;          /* B(p,j) = b[j*b_rs + p]: dot-product tiles, no packing */
 } CgGemm;
 void cg_gemm(Cg *cg, const CgGemm *g);
 

@@ -3,7 +3,7 @@
  * Legend: R = rows = n * positions (dense over [t,k] treats every position as a row),
  *         K = input features, N = output units. Weight W is [N,K] (PyTorch's layout).
  *
- *   dense     (y[R,N], x[R,K], W[N,K], b[N]?, scratch[K,N])   y = act(x W^T + b)
+ *   dense     (y[R,N], x[R,K], W[N,K], b[N]?)   y = act(x W^T + b)
  *   dense_dx  (dx[R,K], dy[R,N], W[N,K])        dx = dy W
  *   dense_dw  (dW[N,K], dy[R,N], x[R,K])        dW = dy^T x
  *   dense_db  (db[N], dy[R,N])                  db = sum_r dy[r]
@@ -12,34 +12,20 @@
 
 #include "cg.h"
 
-/* y = act(x W^T + b): W^T is packed into scratch [K,N] so the product streams rows of it. */
+/* y = act(x W^T + b): rows of x and of W are both contiguous in k, so the product runs on the
+ * dot-product tiles (b_transposed) and reads W where it is stored: no per-step packing. */
 static void cg_dense_forward(Cg *cg, const Node *node, int64_t K) {
     int64_t N = node->units;
     bool has_bias = node->bias >= 0;
     LLVMValueRef y = LLVMGetParam(cg->fn, 0), x = LLVMGetParam(cg->fn, 1), w = LLVMGetParam(cg->fn, 2);
     LLVMValueRef bias = has_bias ? LLVMGetParam(cg->fn, 3) : NULL;
-    LLVMValueRef scratch = LLVMGetParam(cg->fn, has_bias ? 4 : 3);
-    LLVMValueRef n = LLVMGetParam(cg->fn, has_bias ? 5 : 4);
-    /* Transpose in blocks of 16 rows of W: the 16 source lines stay in L1 while k runs, and
-     * every write is contiguous. */
-    for (int pass = 0; pass < 2; pass++) {
-        int64_t full = N / 16 * 16;
-        if (pass == 1 && full == N) break;
-        CgLoop ob = cg_loop_begin(cg, cg_i64(cg, pass ? full / 16 : 0), cg_i64(cg, pass ? full / 16 + 1 : full / 16), "ob");
-        LLVMValueRef o0 = cg_mul(cg, ob.iv, cg_i64(cg, 16));
-        CgLoop k = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, K), "k");
-        CgLoop o = cg_loop_begin(cg, o0, cg_add(cg, o0, cg_i64(cg, pass ? N - full : 16)), "o");
-        cg_store(cg, cg_load(cg, w, cg_add(cg, cg_mul(cg, o.iv, cg_i64(cg, K)), k.iv)), scratch,
-                 cg_add(cg, cg_mul(cg, k.iv, cg_i64(cg, N)), o.iv));
-        cg_loop_end(cg, &o);
-        cg_loop_end(cg, &k);
-        cg_loop_end(cg, &ob);
-    }
+    LLVMValueRef n = LLVMGetParam(cg->fn, has_bias ? 4 : 3);
     LLVMValueRef rows = cg_mul(cg, n, cg_i64(cg, node->positions));
     /* tanh has no vector form here: it runs as a separate pass after the product */
     bool act_in_gemm = node->fused_act == OP_RELU || node->fused_act == OP_SIGMOID;
-    CgGemm g = {.c = y, .a = x, .b = scratch, .bias = bias, .M = rows, .P = cg_i64(cg, K), .J = N,
-                .a_rs = K, .a_cs = 1, .b_rs = N, .c_rs = N, .scale = 1.0, .act = act_in_gemm ? node->fused_act : OP_INPUT};
+    CgGemm g = {.c = y, .a = x, .b = w, .bias = bias, .M = rows, .P = cg_i64(cg, K), .J = N,
+                .a_rs = K, .a_cs = 1, .b_rs = K, .c_rs = N, .scale = 1.0, .act = act_in_gemm ? node->fused_act : OP_INPUT,
+                .b_transposed = true};
     cg_gemm(cg, &g);
     if (node->fused_act != OP_INPUT && !act_in_gemm) {
         CgLoop i = cg_loop_begin(cg, cg_i64(cg, 0), cg_mul(cg, rows, cg_i64(cg, N)), "i");
@@ -95,7 +81,7 @@ LLVMValueRef cg_dense_kernel(Cg *cg, const Node *node) {
     case OP_DENSE: {
         const Node *x = graph_node(g, node->inputs[0]);
         K = x->shape.dims[x->shape.rank - 1];
-        LLVMValueRef fn = cg_kernel_begin(cg, node, node->bias >= 0 ? 5 : 4); /* + scratch */
+        LLVMValueRef fn = cg_kernel_begin(cg, node, node->bias >= 0 ? 4 : 3);
         cg_dense_forward(cg, node, K);
         cg_kernel_end(cg);
         return fn;

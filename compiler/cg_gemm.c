@@ -73,8 +73,20 @@ static void cg_vstore(Cg *cg, LLVMValueRef value, LLVMValueRef base, LLVMValueRe
     LLVMBuildCall2(cg->b, LLVMIntrinsicGetType(cg->ctx, id, types, 2), fn, args, 4, "");
 }
 
+/* The stores of one tile row: scale, bias, accumulate, activation, then C(row, col ..). */
+static void cg_gemm_store(Cg *cg, const CgGemm *g, LLVMValueRef row, LLVMValueRef col, LLVMValueRef value, unsigned lanes,
+                          int used, LLVMValueRef bias) {
+    if (g->scale != 1.0) value = cg_fmul(cg, value, cg_splat(cg, cg_const(cg, g->scale), lanes));
+    if (bias) value = cg_fadd(cg, value, bias);
+    if (g->bias && g->row_bias) value = cg_fadd(cg, value, cg_splat(cg, cg_load(cg, g->bias, row), lanes));
+    LLVMValueRef at = cg_add(cg, cg_mul(cg, row, cg_i64(cg, g->c_rs)), col);
+    if (g->accumulate) value = cg_fadd(cg, value, cg_vload(cg, g->c, at, lanes, used));
+    if (g->act != OP_INPUT) value = cg_activation(cg, g->act, value);
+    cg_vstore(cg, value, g->c, at, lanes, used);
+}
+
 /* One tile of C at rows [i0, i0+mr) and columns [j0, j0 + ...). */
-static void cg_gemm_tile(Cg *cg, const CgGemm *g, LLVMValueRef i0, int64_t j0, GemmTile t, unsigned lanes) {
+static void cg_gemm_tile(Cg *cg, const CgGemm *g, LLVMValueRef i0, LLVMValueRef j0, GemmTile t, unsigned lanes) {
     LLVMTypeRef vec = LLVMVectorType(cg->elem, lanes);
     LLVMValueRef acc[GEMM_MR][GEMM_NR];
     for (int r = 0; r < t.mr; r++)
@@ -86,7 +98,7 @@ static void cg_gemm_tile(Cg *cg, const CgGemm *g, LLVMValueRef i0, int64_t j0, G
     for (int r = 0; r < t.mr; r++) row_a[r] = cg_mul(cg, cg_add(cg, i0, cg_i64(cg, r)), cg_i64(cg, g->a_rs));
 
     CgLoop p = cg_loop_begin(cg, cg_i64(cg, 0), g->P, "p");
-    LLVMValueRef b_row = cg_add(cg, cg_mul(cg, p.iv, cg_i64(cg, g->b_rs)), cg_i64(cg, j0));
+    LLVMValueRef b_row = cg_add(cg, cg_mul(cg, p.iv, cg_i64(cg, g->b_rs)), j0);
     LLVMValueRef bv[GEMM_NR];
     for (int v = 0; v < t.nv; v++)
         bv[v] = cg_vload(cg, g->b, cg_add(cg, b_row, cg_i64(cg, v * (int64_t)lanes)), lanes, v == t.nv - 1 ? t.last_lanes : (int)lanes);
@@ -103,31 +115,96 @@ static void cg_gemm_tile(Cg *cg, const CgGemm *g, LLVMValueRef i0, int64_t j0, G
 
     for (int v = 0; v < t.nv; v++) {
         int used = v == t.nv - 1 ? t.last_lanes : (int)lanes;
-        LLVMValueRef col = cg_i64(cg, j0 + v * (int64_t)lanes);
+        LLVMValueRef col = cg_add(cg, j0, cg_i64(cg, v * (int64_t)lanes));
         LLVMValueRef bias = g->bias && !g->row_bias ? cg_vload(cg, g->bias, col, lanes, used) : NULL;
-        for (int r = 0; r < t.mr; r++) {
-            LLVMValueRef row = cg_add(cg, i0, cg_i64(cg, r));
-            LLVMValueRef value = LLVMBuildLoad2(cg->b, vec, acc[r][v], "");
-            if (g->scale != 1.0) value = cg_fmul(cg, value, cg_splat(cg, cg_const(cg, g->scale), lanes));
-            if (bias) value = cg_fadd(cg, value, bias);
-            if (g->bias && g->row_bias) value = cg_fadd(cg, value, cg_splat(cg, cg_load(cg, g->bias, row), lanes));
-            LLVMValueRef at = cg_add(cg, cg_mul(cg, row, cg_i64(cg, g->c_rs)), col);
-            if (g->accumulate) value = cg_fadd(cg, value, cg_vload(cg, g->c, at, lanes, used));
-            if (g->act != OP_INPUT) value = cg_activation(cg, g->act, value);
-            cg_vstore(cg, value, g->c, at, lanes, used);
-        }
+        for (int r = 0; r < t.mr; r++)
+            cg_gemm_store(cg, g, cg_add(cg, i0, cg_i64(cg, r)), col, LLVMBuildLoad2(cg->b, vec, acc[r][v], ""), lanes, used, bias);
     }
 }
 
-/* All column tiles of `mr` rows starting at row i0. */
+/* Sums each of `lanes` vectors across its lanes: result lane k = sum of vs[k]. A tree of
+ * shuffles: each level halves the partial sums per output and doubles the outputs per vector. */
+static LLVMValueRef cg_transpose_sum(Cg *cg, LLVMValueRef *vs, unsigned lanes) {
+    for (unsigned count = lanes, s = lanes; count > 1; count /= 2, s /= 2) {
+        LLVMValueRef lo_idx[64], hi_idx[64];
+        unsigned k = 0;
+        for (unsigned src = 0; src < 2; src++)
+            for (unsigned q = 0; q < lanes / s; q++)
+                for (unsigned t = 0; t < s / 2; t++, k++) {
+                    lo_idx[k] = LLVMConstInt(cg->i32, src * lanes + q * s + t, 0);
+                    hi_idx[k] = LLVMConstInt(cg->i32, src * lanes + q * s + t + s / 2, 0);
+                }
+        for (unsigned i = 0; i < count / 2; i++) {
+            LLVMValueRef lo = LLVMBuildShuffleVector(cg->b, vs[2 * i], vs[2 * i + 1], LLVMConstVector(lo_idx, lanes), "");
+            LLVMValueRef hi = LLVMBuildShuffleVector(cg->b, vs[2 * i], vs[2 * i + 1], LLVMConstVector(hi_idx, lanes), "");
+            vs[i] = cg_fadd(cg, lo, hi);
+        }
+    }
+    return vs[0];
+}
+
+/* B stored transposed (B(p,j) = b[j*b_rs + p], A contiguous in p too): a tile of mr rows x nc
+ * columns keeps one vector accumulator per output over p (lanes-wide steps, a masked last one),
+ * then one shuffle tree sums them all. Row r of the tile is lanes [r*NC, r*NC + nc). */
+static void cg_gemm_tile_nt(Cg *cg, const CgGemm *g, LLVMValueRef i0, LLVMValueRef j0, int mr, int nc, unsigned lanes) {
+    const int NC = (int)lanes / GEMM_MR;
+    LLVMTypeRef vec = LLVMVectorType(cg->elem, lanes);
+    int64_t P = LLVMConstIntGetSExtValue(g->P), full = P / lanes;
+    int tail = (int)(P % lanes);
+    LLVMValueRef acc[64] = {0};
+    for (int r = 0; r < mr; r++)
+        for (int c = 0; c < nc; c++) {
+            acc[r * NC + c] = cg_var(cg, vec, "acc");
+            LLVMBuildStore(cg->b, LLVMConstNull(vec), acc[r * NC + c]);
+        }
+    LLVMValueRef row_a[GEMM_MR], row_b[16];
+    for (int r = 0; r < mr; r++) row_a[r] = cg_mul(cg, cg_add(cg, i0, cg_i64(cg, r)), cg_i64(cg, g->a_rs));
+    for (int c = 0; c < nc; c++) row_b[c] = cg_mul(cg, cg_add(cg, j0, cg_i64(cg, c)), cg_i64(cg, g->b_rs));
+    for (int part = 0; part < 2; part++) {
+        if (part == 0 ? full == 0 : tail == 0) continue;
+        CgLoop p = cg_loop_begin(cg, cg_i64(cg, part ? full : 0), cg_i64(cg, part ? full + 1 : full), "p");
+        LLVMValueRef at = cg_mul(cg, p.iv, cg_i64(cg, lanes));
+        int used = part ? tail : (int)lanes;
+        LLVMValueRef av[GEMM_MR], bv[16];
+        for (int r = 0; r < mr; r++) av[r] = cg_vload(cg, g->a, cg_add(cg, row_a[r], at), lanes, used);
+        for (int c = 0; c < nc; c++) bv[c] = cg_vload(cg, g->b, cg_add(cg, row_b[c], at), lanes, used);
+        for (int r = 0; r < mr; r++)
+            for (int c = 0; c < nc; c++) {
+                LLVMValueRef old = LLVMBuildLoad2(cg->b, vec, acc[r * NC + c], "");
+                LLVMBuildStore(cg->b, cg_fadd(cg, old, cg_fmul(cg, av[r], bv[c])), acc[r * NC + c]);
+            }
+        p.no_unroll = true;
+        cg_loop_end(cg, &p);
+    }
+    LLVMValueRef sums[64];
+    for (unsigned k = 0; k < lanes; k++)
+        sums[k] = acc[k] ? LLVMBuildLoad2(cg->b, vec, acc[k], "") : LLVMConstNull(vec);
+    LLVMValueRef total = cg_transpose_sum(cg, sums, lanes);
+    LLVMValueRef bias = g->bias && !g->row_bias ? cg_vload(cg, g->bias, j0, (unsigned)nc, nc) : NULL;
+    for (int r = 0; r < mr; r++) {
+        LLVMValueRef idx[16];
+        for (int c = 0; c < nc; c++) idx[c] = LLVMConstInt(cg->i32, (unsigned)(r * NC + c), 0);
+        LLVMValueRef row = LLVMBuildShuffleVector(cg->b, total, LLVMGetUndef(vec), LLVMConstVector(idx, (unsigned)nc), "");
+        cg_gemm_store(cg, g, cg_add(cg, i0, cg_i64(cg, r)), j0, row, (unsigned)nc, nc, bias);
+    }
+}
+
+/* All column tiles of `mr` rows starting at row i0: a loop over the full tiles, then the rest. */
 static void cg_gemm_rows(Cg *cg, const CgGemm *g, LLVMValueRef i0, int mr, unsigned lanes) {
-    int64_t full_vectors = g->J / lanes;
-    int tail = (int)(g->J % lanes);
-    int64_t j0 = 0;
-    for (; j0 + GEMM_NR * (int64_t)lanes <= full_vectors * (int64_t)lanes; j0 += GEMM_NR * (int64_t)lanes)
-        cg_gemm_tile(cg, g, i0, j0, (GemmTile){mr, GEMM_NR, (int)lanes}, lanes);
-    int rest = (int)((full_vectors * (int64_t)lanes - j0) / lanes) + (tail ? 1 : 0);
-    if (rest > 0) cg_gemm_tile(cg, g, i0, j0, (GemmTile){mr, rest, tail ? tail : (int)lanes}, lanes);
+    int64_t width = g->b_transposed ? (int64_t)lanes / GEMM_MR : GEMM_NR * (int64_t)lanes; /* columns per full tile */
+    int64_t tiles = g->J / width, rest = g->J - tiles * width;
+    if (tiles > 0) {
+        CgLoop jt = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, tiles), "jt");
+        LLVMValueRef j0 = cg_mul(cg, jt.iv, cg_i64(cg, width));
+        if (g->b_transposed) cg_gemm_tile_nt(cg, g, i0, j0, mr, (int)width, lanes);
+        else cg_gemm_tile(cg, g, i0, j0, (GemmTile){mr, GEMM_NR, (int)lanes}, lanes);
+        jt.no_unroll = true;
+        cg_loop_end(cg, &jt);
+    }
+    if (rest == 0) return;
+    LLVMValueRef j0 = cg_i64(cg, tiles * width);
+    if (g->b_transposed) cg_gemm_tile_nt(cg, g, i0, j0, mr, (int)rest, lanes);
+    else cg_gemm_tile(cg, g, i0, j0, (GemmTile){mr, (int)((rest + lanes - 1) / lanes), rest % lanes ? (int)(rest % lanes) : (int)lanes}, lanes);
 }
 
 /* Row blocks [begin, end) of MR rows each; the last block may hold fewer rows, done one by one.
@@ -149,6 +226,7 @@ static void cg_gemm_blocks(Cg *cg, const CgGemm *g, LLVMValueRef begin, LLVMValu
     cg_loop_end(cg, &i);
     LLVMBuildBr(cg->b, join_bb);
     LLVMPositionBuilderAtEnd(cg->b, join_bb);
+    t.no_unroll = true;
     cg_loop_end(cg, &t);
 }
 
@@ -159,56 +237,31 @@ static int64_t cg_const_or(LLVMValueRef v, int64_t fallback) {
     return LLVMIsAConstantInt(v) ? LLVMConstIntGetSExtValue(v) : fallback;
 }
 
+typedef struct GemmTask {
+    const CgGemm *g;
+    unsigned lanes;
+} GemmTask;
+
+/* The task body: the operands (c, a, b, bias, M, P) come from the task's context. */
+static void cg_gemm_task(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValueRef end, void *user) {
+    const GemmTask *t = user;
+    CgGemm inner = *t->g;
+    inner.c = v[0];
+    inner.a = v[1];
+    inner.b = v[2];
+    inner.bias = t->g->bias ? v[3] : NULL;
+    if (!LLVMIsAConstantInt(inner.M)) inner.M = v[4];
+    if (!LLVMIsAConstantInt(inner.P)) inner.P = v[5];
+    cg_gemm_blocks(cg, &inner, begin, end, t->lanes);
+}
+
 void cg_gemm(Cg *cg, const CgGemm *g) {
     /* 64-byte vectors: 16 floats or 8 doubles (two halves on AVX2 targets, still correct). */
     unsigned lanes = cg->f64 ? 8 : 16;
     LLVMValueRef blocks = LLVMBuildSDiv(cg->b, cg_add(cg, g->M, cg_i64(cg, GEMM_MR - 1)), cg_i64(cg, GEMM_MR), "");
     /* A runtime M is the batch (times positions): assume 64 rows when estimating the work. */
     int64_t work = cg_const_or(g->M, 64) * cg_const_or(g->P, 64) * g->J;
-    if (cg->f64 || work < GEMM_PARALLEL_MIN_FMAS) {
-        cg_gemm_blocks(cg, g, cg_i64(cg, 0), blocks, lanes);
-        return;
-    }
-    /* Outline the blocks into task(ctx, begin, end) and hand them to nnrt_parallel_for; ctx
-     * carries the operands (pointers and the runtime sizes). */
-    LLVMTypeRef fields[6] = {cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->i64, cg->i64};
-    LLVMTypeRef ctx_type = LLVMStructTypeInContext(cg->ctx, fields, 6, false);
     LLVMValueRef values[6] = {g->c, g->a, g->b, g->bias ? g->bias : LLVMConstNull(cg->ptr), g->M, g->P};
-    LLVMValueRef ctx = cg_var(cg, ctx_type, "gemm_ctx");
-    for (unsigned i = 0; i < 6; i++) LLVMBuildStore(cg->b, values[i], LLVMBuildStructGEP2(cg->b, ctx_type, ctx, i, ""));
-
-    LLVMValueRef saved_fn = cg->fn;
-    LLVMBasicBlockRef saved_entry = cg->entry_block, saved_block = LLVMGetInsertBlock(cg->b);
-    LLVMTypeRef task_params[3] = {cg->ptr, cg->i64, cg->i64};
-    LLVMTypeRef task_type = LLVMFunctionType(cg->void_type, task_params, 3, false);
-    char name[128];
-    snprintf(name, sizeof name, "%s.rows", LLVMGetValueName(saved_fn));
-    LLVMValueRef task = LLVMAddFunction(cg->mod, name, task_type);
-    LLVMSetLinkage(task, LLVMInternalLinkage);
-    cg->fn = task;
-    cg->entry_block = LLVMAppendBasicBlockInContext(cg->ctx, task, "entry");
-    LLVMPositionBuilderAtEnd(cg->b, cg->entry_block);
-    LLVMValueRef arg = LLVMGetParam(task, 0);
-    LLVMValueRef loaded[6];
-    for (unsigned i = 0; i < 6; i++)
-        loaded[i] = LLVMBuildLoad2(cg->b, fields[i], LLVMBuildStructGEP2(cg->b, ctx_type, arg, i, ""), "");
-    CgGemm inner = *g;
-    inner.c = loaded[0];
-    inner.a = loaded[1];
-    inner.b = loaded[2];
-    inner.bias = g->bias ? loaded[3] : NULL;
-    inner.M = loaded[4];
-    inner.P = loaded[5];
-    cg_gemm_blocks(cg, &inner, LLVMGetParam(task, 1), LLVMGetParam(task, 2), lanes);
-    LLVMBuildRetVoid(cg->b);
-    cg->fn = saved_fn;
-    cg->entry_block = saved_entry;
-    LLVMPositionBuilderAtEnd(cg->b, saved_block);
-
-    LLVMTypeRef pf_params[3] = {cg->i64, cg->ptr, cg->ptr};
-    LLVMTypeRef pf_type = LLVMFunctionType(cg->void_type, pf_params, 3, false);
-    LLVMValueRef pf = LLVMGetNamedFunction(cg->mod, "nnrt_parallel_for");
-    if (!pf) pf = LLVMAddFunction(cg->mod, "nnrt_parallel_for", pf_type);
-    LLVMValueRef args[3] = {blocks, task, ctx};
-    LLVMBuildCall2(cg->b, pf_type, pf, args, 3, "");
+    GemmTask task = {g, lanes};
+    cg_parallel_for(cg, blocks, values, 6, g->serial || work < GEMM_PARALLEL_MIN_FMAS, cg_gemm_task, &task);
 }

@@ -33,7 +33,6 @@ static void plan_fuse(Graph *g) {
 
 int64_t plan_scratch_elements(const Graph *g, const Node *node) {
     switch (node->op) {
-    case OP_DENSE: return graph_param(g, node->weight)->size;
     case OP_CONV2D: case OP_CONV2D_DW: case OP_CONV2D_DX: {
         const Node *fwd = graph_forward_of(g, node);
         const Node *x = graph_node(g, fwd->inputs[0]);

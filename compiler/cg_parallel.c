@@ -1,0 +1,54 @@
+/* cg_parallel.c — outlining a loop body into a task for the runtime's thread pool.
+ *
+ * cg_parallel_for(count, values, body) emits body(values, begin, end) for [0, count): the body
+ * is built once inside a new internal function task(ctx, begin, end), whose ctx is a struct of
+ * the values it reads (pointers and runtime sizes), and the caller hands the task to
+ * nnrt_parallel_for. The pool cuts [0, count) into one contiguous chunk per thread; a body that
+ * writes disjoint outputs per index therefore computes the same bytes for any thread count.
+ * f64 kernels (gradient checking) and `serial` requests run the body inline on [0, count). */
+#include <stdio.h>
+
+#include "cg.h"
+
+enum { CG_PARALLEL_MAX_VALUES = 16 };
+
+void cg_parallel_for(Cg *cg, LLVMValueRef count, LLVMValueRef *values, int value_count, bool serial,
+                     CgParallelBody body, void *user) {
+    if (serial || cg->f64) {
+        body(cg, values, cg_i64(cg, 0), count, user);
+        return;
+    }
+    LLVMTypeRef fields[CG_PARALLEL_MAX_VALUES];
+    for (int i = 0; i < value_count; i++) fields[i] = LLVMTypeOf(values[i]);
+    LLVMTypeRef ctx_type = LLVMStructTypeInContext(cg->ctx, fields, (unsigned)value_count, false);
+    LLVMValueRef ctx = cg_var(cg, ctx_type, "task_ctx");
+    for (int i = 0; i < value_count; i++)
+        LLVMBuildStore(cg->b, values[i], LLVMBuildStructGEP2(cg->b, ctx_type, ctx, (unsigned)i, ""));
+
+    LLVMValueRef saved_fn = cg->fn;
+    LLVMBasicBlockRef saved_entry = cg->entry_block, saved_block = LLVMGetInsertBlock(cg->b);
+    LLVMTypeRef task_params[3] = {cg->ptr, cg->i64, cg->i64};
+    LLVMTypeRef task_type = LLVMFunctionType(cg->void_type, task_params, 3, false);
+    char name[160];
+    snprintf(name, sizeof name, "%s.task", LLVMGetValueName(saved_fn)); /* LLVM numbers repeats */
+    LLVMValueRef task = LLVMAddFunction(cg->mod, name, task_type);
+    LLVMSetLinkage(task, LLVMInternalLinkage);
+    cg->fn = task;
+    cg->entry_block = LLVMAppendBasicBlockInContext(cg->ctx, task, "entry");
+    LLVMPositionBuilderAtEnd(cg->b, cg->entry_block);
+    LLVMValueRef arg = LLVMGetParam(task, 0), loaded[CG_PARALLEL_MAX_VALUES];
+    for (int i = 0; i < value_count; i++)
+        loaded[i] = LLVMBuildLoad2(cg->b, fields[i], LLVMBuildStructGEP2(cg->b, ctx_type, arg, (unsigned)i, ""), "");
+    body(cg, loaded, LLVMGetParam(task, 1), LLVMGetParam(task, 2), user);
+    LLVMBuildRetVoid(cg->b);
+    cg->fn = saved_fn;
+    cg->entry_block = saved_entry;
+    LLVMPositionBuilderAtEnd(cg->b, saved_block);
+
+    LLVMTypeRef pf_params[3] = {cg->i64, cg->ptr, cg->ptr};
+    LLVMTypeRef pf_type = LLVMFunctionType(cg->void_type, pf_params, 3, false);
+    LLVMValueRef pf = LLVMGetNamedFunction(cg->mod, "nnrt_parallel_for");
+    if (!pf) pf = LLVMAddFunction(cg->mod, "nnrt_parallel_for", pf_type);
+    LLVMValueRef args[3] = {count, task, ctx};
+    LLVMBuildCall2(cg->b, pf_type, pf, args, 3, "");
+}
