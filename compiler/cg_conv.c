@@ -15,7 +15,11 @@
  *   maxpool_grad (dx, dy, x, y)   dy goes to the first position of the window equal to the max
  *   avgpool    (y, x)       mean over each window (global_avgpool: one window of H x W)
  *   avgpool_grad (dx, dy)   dy / (KH*KW) to every position of the window
- * The convolution products run on the register-blocked micro-kernel of cg_gemm.c. */
+ * The convolution products run on the register-blocked micro-kernel of cg_gemm.c. Threads: conv
+ * kernels cut the batch into PLAN_CONV_CHUNKS fixed chunks, each with its own scratch slot (the
+ * scratch above is per slot), run by the pool (im2col, product and col2im all in the task);
+ * conv2d_dw sums the chunks' dW^T in chunk order afterwards. Pools and conv2d_db split examples
+ * or filters. No result depends on the thread count. */
 #include <math.h>
 
 #include "cg.h"
@@ -129,43 +133,93 @@ static LLVMValueRef example_ptr(Cg *cg, LLVMValueRef base, LLVMValueRef b, int64
     return cg_gep(cg, base, cg_mul(cg, b, cg_i64(cg, size)));
 }
 
-static void emit_conv_forward(Cg *cg, const Node *node, const ConvGeometry *q) {
-    bool has_bias = node->bias >= 0;
-    LLVMValueRef y = LLVMGetParam(cg->fn, 0), x = LLVMGetParam(cg->fn, 1), w = LLVMGetParam(cg->fn, 2);
-    LLVMValueRef bias = has_bias ? LLVMGetParam(cg->fn, 3) : NULL;
-    LLVMValueRef col = LLVMGetParam(cg->fn, has_bias ? 4 : 3), n = LLVMGetParam(cg->fn, has_bias ? 5 : 4);
-    int64_t ckk = q->C * q->KH * q->KW, ohw = q->OH * q->OW;
-    bool act_in_gemm = node->fused_act == OP_RELU || node->fused_act == OP_SIGMOID;
-    CgLoop b = cg_loop_begin(cg, cg_i64(cg, 0), n, "b");
-    emit_im2col(cg, q, example_ptr(cg, x, b.iv, q->C * q->H * q->W), col, false);
-    LLVMValueRef y_b = example_ptr(cg, y, b.iv, q->F * ohw);
-    CgGemm g = {.c = y_b, .a = w, .b = col, .bias = bias, .row_bias = true, .M = cg_i64(cg, q->F), .P = cg_i64(cg, ckk),
-                .J = ohw, .a_rs = ckk, .a_cs = 1, .b_rs = ohw, .c_rs = ohw, .scale = 1.0,
-                .act = act_in_gemm ? node->fused_act : OP_INPUT};
-    cg_gemm(cg, &g);
-    if (node->fused_act != OP_INPUT && !act_in_gemm) {
-        CgLoop i = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->F * ohw), "i");
-        cg_store(cg, cg_activation(cg, node->fused_act, cg_load(cg, y_b, i.iv)), y_b, i.iv);
-        cg_loop_end(cg, &i);
-    }
-    cg_loop_end(cg, &b);
+/* What a task body needs besides its values: the node and its geometry. */
+typedef struct ConvTask {
+    const Node *node;
+    const ConvGeometry *q;
+    int64_t slot;      /* elements of one chunk's scratch slot */
+} ConvTask;
+
+/* Loop over the chunks [begin, end) of the batch: examples [c*n/CHUNKS, (c+1)*n/CHUNKS), each
+ * chunk with its scratch slot. Leaves the builder in the per-example loop; close both loops with
+ * conv_chunks_end. */
+typedef struct ConvChunks {
+    CgLoop chunk, b;
+    LLVMValueRef slot;  /* this chunk's scratch */
+} ConvChunks;
+
+static void conv_chunk_examples_begin(Cg *cg, ConvChunks *k, LLVMValueRef n) {
+    LLVMValueRef chunks = cg_i64(cg, PLAN_CONV_CHUNKS);
+    LLVMValueRef lo = LLVMBuildSDiv(cg->b, cg_mul(cg, k->chunk.iv, n), chunks, "");
+    LLVMValueRef hi = LLVMBuildSDiv(cg->b, cg_mul(cg, cg_add(cg, k->chunk.iv, cg_i64(cg, 1)), n), chunks, "");
+    k->b = cg_loop_begin(cg, lo, hi, "b");
 }
 
-/* dW^T[CKK,F] accumulates col_b dy_b^T over the batch (contiguous im2col, and only the small
- * dy_b is transposed); one transpose at the end writes dW[F,CKK] in PyTorch's layout. */
-static void emit_conv_dw(Cg *cg, const Node *node, const ConvGeometry *q) {
-    LLVMValueRef dw = LLVMGetParam(cg->fn, 0), dy = LLVMGetParam(cg->fn, 1), x = LLVMGetParam(cg->fn, 2);
-    LLVMValueRef scratch = LLVMGetParam(cg->fn, 3), n = LLVMGetParam(cg->fn, 4);
+static ConvChunks conv_chunks_begin(Cg *cg, LLVMValueRef begin, LLVMValueRef end, LLVMValueRef n, LLVMValueRef scratch,
+                                    int64_t slot, bool with_examples) {
+    ConvChunks k;
+    k.chunk = cg_loop_begin(cg, begin, end, "chunk");
+    k.chunk.no_unroll = true;
+    k.slot = cg_gep(cg, scratch, cg_mul(cg, k.chunk.iv, cg_i64(cg, slot)));
+    if (with_examples) conv_chunk_examples_begin(cg, &k, n);
+    return k;
+}
+
+static void conv_chunks_end(Cg *cg, ConvChunks *k) {
+    cg_loop_end(cg, &k->b);
+    cg_loop_end(cg, &k->chunk);
+}
+
+static void conv_run_chunks(Cg *cg, LLVMValueRef *values, int count, CgParallelBody body, const ConvTask *t) {
+    cg_parallel_for(cg, cg_i64(cg, PLAN_CONV_CHUNKS), values, count, false, body, (void *)t);
+}
+
+/* values: y, x, Wt, bias (or null), scratch, n */
+static void conv_forward_chunks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValueRef end, void *user) {
+    const ConvTask *t = user;
+    const ConvGeometry *q = t->q;
     int64_t ckk = q->C * q->KH * q->KW, ohw = q->OH * q->OW;
-    LLVMValueRef col = scratch;                                   /* [CKK, OHW] */
-    LLVMValueRef dyt = cg_gep(cg, scratch, cg_i64(cg, ckk * ohw)); /* [OHW, F] */
-    LLVMValueRef dwt = cg_gep(cg, scratch, cg_i64(cg, ckk * ohw + ohw * q->F)); /* [CKK, F] */
+    bool act_in_gemm = t->node->fused_act == OP_RELU || t->node->fused_act == OP_SIGMOID;
+    ConvChunks k = conv_chunks_begin(cg, begin, end, v[5], v[4], t->slot, true);
+    emit_im2col(cg, q, example_ptr(cg, v[1], k.b.iv, q->C * q->H * q->W), k.slot, false);
+    LLVMValueRef y_b = example_ptr(cg, v[0], k.b.iv, q->F * ohw);
+    CgGemm g = {.c = y_b, .a = v[2], .b = k.slot, .bias = t->node->bias >= 0 ? v[3] : NULL, .row_bias = true,
+                .M = cg_i64(cg, q->F), .P = cg_i64(cg, ckk), .J = ohw, .a_rs = ckk, .a_cs = 1, .b_rs = ohw, .c_rs = ohw,
+                .scale = 1.0, .act = act_in_gemm ? t->node->fused_act : OP_INPUT, .serial = true};
+    cg_gemm(cg, &g);
+    if (t->node->fused_act != OP_INPUT && !act_in_gemm) {
+        CgLoop i = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->F * ohw), "i");
+        cg_store(cg, cg_activation(cg, t->node->fused_act, cg_load(cg, y_b, i.iv)), y_b, i.iv);
+        cg_loop_end(cg, &i);
+    }
+    conv_chunks_end(cg, &k);
+}
+
+static void emit_conv_forward(Cg *cg, const Node *node, const ConvGeometry *q) {
+    bool has_bias = node->bias >= 0;
+    LLVMValueRef v[6] = {LLVMGetParam(cg->fn, 0), LLVMGetParam(cg->fn, 1), LLVMGetParam(cg->fn, 2),
+                         has_bias ? LLVMGetParam(cg->fn, 3) : LLVMConstNull(cg->ptr), LLVMGetParam(cg->fn, has_bias ? 4 : 3),
+                         LLVMGetParam(cg->fn, has_bias ? 5 : 4)};
+    ConvTask t = {node, q, plan_conv_slot_elements(cg->g, node)};
+    conv_run_chunks(cg, v, 6, conv_forward_chunks, &t);
+}
+
+/* values: dW, dy, x, scratch, n. Each chunk accumulates its dW^T[CKK,F] = sum_b col_b dy_b^T
+ * (contiguous im2col, and only the small dy_b is transposed) in its slot. */
+static void conv_dw_chunks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValueRef end, void *user) {
+    const ConvTask *t = user;
+    const ConvGeometry *q = t->q;
+    int64_t ckk = q->C * q->KH * q->KW, ohw = q->OH * q->OW;
+    ConvChunks k = conv_chunks_begin(cg, begin, end, v[4], v[3], t->slot, false);
+    LLVMValueRef col = k.slot;                                          /* [CKK, OHW] */
+    LLVMValueRef dyt = cg_gep(cg, k.slot, cg_i64(cg, ckk * ohw));       /* [OHW, F] */
+    LLVMValueRef dwt = cg_gep(cg, k.slot, cg_i64(cg, ckk * ohw + ohw * q->F)); /* [CKK, F] */
     CgLoop z = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, ckk * q->F), "z");
     cg_store(cg, cg_const(cg, 0), dwt, z.iv);
     cg_loop_end(cg, &z);
-    CgLoop b = cg_loop_begin(cg, cg_i64(cg, 0), n, "b");
-    emit_im2col(cg, q, example_ptr(cg, x, b.iv, q->C * q->H * q->W), col, false);
-    LLVMValueRef dy_b = example_ptr(cg, dy, b.iv, q->F * ohw);
+    conv_chunk_examples_begin(cg, &k, v[4]);
+    emit_im2col(cg, q, example_ptr(cg, v[2], k.b.iv, q->C * q->H * q->W), col, false);
+    LLVMValueRef dy_b = example_ptr(cg, v[1], k.b.iv, q->F * ohw);
     CgLoop f = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->F), "f");
     CgLoop j = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, ohw), "j");
     cg_store(cg, cg_load(cg, dy_b, cg_add(cg, cg_mul(cg, f.iv, cg_i64(cg, ohw)), j.iv)), dyt,
@@ -173,66 +227,108 @@ static void emit_conv_dw(Cg *cg, const Node *node, const ConvGeometry *q) {
     cg_loop_end(cg, &j);
     cg_loop_end(cg, &f);
     CgGemm g = {.c = dwt, .a = col, .b = dyt, .M = cg_i64(cg, ckk), .P = cg_i64(cg, ohw), .J = q->F,
-                .a_rs = ohw, .a_cs = 1, .b_rs = q->F, .c_rs = q->F, .scale = 1.0, .act = OP_INPUT, .accumulate = true};
+                .a_rs = ohw, .a_cs = 1, .b_rs = q->F, .c_rs = q->F, .scale = 1.0, .act = OP_INPUT, .accumulate = true,
+                .serial = true};
     cg_gemm(cg, &g);
-    cg_loop_end(cg, &b);
-    CgLoop o = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->F), "o");
+    conv_chunks_end(cg, &k);
+}
+
+/* values: dW, scratch. Filters [begin, end): dW[o,p] = scale * sum over chunks, in chunk order,
+ * of their dW^T[p,o] — PyTorch's layout. */
+static void conv_dw_reduce(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValueRef end, void *user) {
+    const ConvTask *t = user;
+    const ConvGeometry *q = t->q;
+    int64_t ckk = q->C * q->KH * q->KW, ohw = q->OH * q->OW;
+    LLVMValueRef dwt0 = cg_gep(cg, v[1], cg_i64(cg, ckk * ohw + ohw * q->F));
+    CgLoop o = cg_loop_begin(cg, begin, end, "o");
     CgLoop p = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, ckk), "p");
-    LLVMValueRef v = cg_load(cg, dwt, cg_add(cg, cg_mul(cg, p.iv, cg_i64(cg, q->F)), o.iv));
-    if (node->scale != 1.0) v = cg_fmul(cg, v, cg_const(cg, node->scale));
-    cg_store(cg, v, dw, cg_add(cg, cg_mul(cg, o.iv, cg_i64(cg, ckk)), p.iv));
+    LLVMValueRef at = cg_add(cg, cg_mul(cg, p.iv, cg_i64(cg, q->F)), o.iv);
+    LLVMValueRef sum = cg_load(cg, dwt0, at);
+    for (int c = 1; c < PLAN_CONV_CHUNKS; c++) sum = cg_fadd(cg, sum, cg_load(cg, dwt0, cg_add(cg, at, cg_i64(cg, c * t->slot))));
+    if (t->node->scale != 1.0) sum = cg_fmul(cg, sum, cg_const(cg, t->node->scale));
+    cg_store(cg, sum, v[0], cg_add(cg, cg_mul(cg, o.iv, cg_i64(cg, ckk)), p.iv));
     cg_loop_end(cg, &p);
     cg_loop_end(cg, &o);
 }
 
-static void emit_conv_db(Cg *cg, const Node *node, const ConvGeometry *q) {
-    LLVMValueRef db = LLVMGetParam(cg->fn, 0), dy = LLVMGetParam(cg->fn, 1), n = LLVMGetParam(cg->fn, 2);
+static void emit_conv_dw(Cg *cg, const Node *node, const ConvGeometry *q) {
+    LLVMValueRef v[5];
+    for (int i = 0; i < 5; i++) v[i] = LLVMGetParam(cg->fn, (unsigned)i);
+    ConvTask t = {node, q, plan_conv_slot_elements(cg->g, node)};
+    conv_run_chunks(cg, v, 5, conv_dw_chunks, &t);
+    LLVMValueRef r[2] = {v[0], v[3]};
+    cg_parallel_for(cg, cg_i64(cg, q->F), r, 2, false, conv_dw_reduce, &t);
+}
+
+/* values: db, dy, n. Filters [begin, end): db[f] = sum_b,j dy[b,f,j]. */
+static void conv_db_filters(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValueRef end, void *user) {
+    const ConvTask *t = user;
+    const ConvGeometry *q = t->q;
     int64_t ohw = q->OH * q->OW;
     LLVMValueRef sum = cg_var(cg, cg->elem, "sum");
-    CgLoop f = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->F), "f");
+    CgLoop f = cg_loop_begin(cg, begin, end, "f");
     LLVMBuildStore(cg->b, cg_const(cg, 0), sum);
-    CgLoop b = cg_loop_begin(cg, cg_i64(cg, 0), n, "b");
+    CgLoop b = cg_loop_begin(cg, cg_i64(cg, 0), v[2], "b");
     LLVMValueRef row = cg_add(cg, cg_mul(cg, b.iv, cg_i64(cg, q->F * ohw)), cg_mul(cg, f.iv, cg_i64(cg, ohw)));
     CgLoop j = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, ohw), "j");
-    LLVMBuildStore(cg->b, cg_fadd(cg, LLVMBuildLoad2(cg->b, cg->elem, sum, ""), cg_load(cg, dy, cg_add(cg, row, j.iv))), sum);
+    LLVMBuildStore(cg->b, cg_fadd(cg, LLVMBuildLoad2(cg->b, cg->elem, sum, ""), cg_load(cg, v[1], cg_add(cg, row, j.iv))), sum);
     cg_loop_end(cg, &j);
     cg_loop_end(cg, &b);
-    LLVMValueRef v = LLVMBuildLoad2(cg->b, cg->elem, sum, "");
-    if (node->scale != 1.0) v = cg_fmul(cg, v, cg_const(cg, node->scale));
-    cg_store(cg, v, db, f.iv);
+    LLVMValueRef total = LLVMBuildLoad2(cg->b, cg->elem, sum, "");
+    if (t->node->scale != 1.0) total = cg_fmul(cg, total, cg_const(cg, t->node->scale));
+    cg_store(cg, total, v[0], f.iv);
     cg_loop_end(cg, &f);
 }
 
-static void emit_conv_dx(Cg *cg, const ConvGeometry *q) {
-    LLVMValueRef dx = LLVMGetParam(cg->fn, 0), dy = LLVMGetParam(cg->fn, 1), w = LLVMGetParam(cg->fn, 2);
-    LLVMValueRef dcol = LLVMGetParam(cg->fn, 3), n = LLVMGetParam(cg->fn, 4);
-    int64_t ckk = q->C * q->KH * q->KW, ohw = q->OH * q->OW;
-    CgLoop b = cg_loop_begin(cg, cg_i64(cg, 0), n, "b");
-    CgGemm g = {.c = dcol, .a = w, .b = example_ptr(cg, dy, b.iv, q->F * ohw), .M = cg_i64(cg, ckk), .P = cg_i64(cg, q->F),
-                .J = ohw, .a_rs = 1, .a_cs = ckk, .b_rs = ohw, .c_rs = ohw, .scale = 1.0, .act = OP_INPUT};
-    cg_gemm(cg, &g);
-    emit_col2im(cg, q, dcol, example_ptr(cg, dx, b.iv, q->C * q->H * q->W));
-    cg_loop_end(cg, &b);
+static void emit_conv_db(Cg *cg, const Node *node, const ConvGeometry *q) {
+    LLVMValueRef v[3] = {LLVMGetParam(cg->fn, 0), LLVMGetParam(cg->fn, 1), LLVMGetParam(cg->fn, 2)};
+    ConvTask t = {node, q, 0};
+    cg_parallel_for(cg, cg_i64(cg, q->F), v, 3, false, conv_db_filters, &t);
 }
 
-/* Pools: one loop nest over (b, c, oy, ox) and the window (ky, kx). */
-static void emit_pool(Cg *cg, const Node *node, const ConvGeometry *q) {
+/* values: dx, dy, Wt, scratch, n.  Per example: dcol = Wt^T dy_b, then col2im. */
+static void conv_dx_chunks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValueRef end, void *user) {
+    const ConvTask *t = user;
+    const ConvGeometry *q = t->q;
+    int64_t ckk = q->C * q->KH * q->KW, ohw = q->OH * q->OW;
+    ConvChunks k = conv_chunks_begin(cg, begin, end, v[4], v[3], t->slot, true);
+    CgGemm g = {.c = k.slot, .a = v[2], .b = example_ptr(cg, v[1], k.b.iv, q->F * ohw), .M = cg_i64(cg, ckk),
+                .P = cg_i64(cg, q->F), .J = ohw, .a_rs = 1, .a_cs = ckk, .b_rs = ohw, .c_rs = ohw, .scale = 1.0,
+                .act = OP_INPUT, .serial = true};
+    cg_gemm(cg, &g);
+    emit_col2im(cg, q, k.slot, example_ptr(cg, v[0], k.b.iv, q->C * q->H * q->W));
+    conv_chunks_end(cg, &k);
+}
+
+static void emit_conv_dx(Cg *cg, const Node *node, const ConvGeometry *q) {
+    LLVMValueRef v[5];
+    for (int i = 0; i < 5; i++) v[i] = LLVMGetParam(cg->fn, (unsigned)i);
+    ConvTask t = {node, q, plan_conv_slot_elements(cg->g, node)};
+    conv_run_chunks(cg, v, 5, conv_dx_chunks, &t);
+}
+
+/* Pools: examples [begin, end) (each writes only its own output), then a loop nest over (c, oy,
+ * ox) and the window (ky, kx). values: out, in, then x, y (maxpool_grad), then n. */
+static void pool_examples(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValueRef end, void *user) {
+    const ConvTask *t = user;
+    const Node *node = t->node;
+    const ConvGeometry *q = t->q;
     bool grad = node->op == OP_MAXPOOL_GRAD || node->op == OP_AVGPOOL_GRAD;
     bool max = node->op == OP_MAXPOOL || node->op == OP_MAXPOOL_GRAD;
-    LLVMValueRef out = LLVMGetParam(cg->fn, 0), in = LLVMGetParam(cg->fn, 1);
-    LLVMValueRef x = node->op == OP_MAXPOOL_GRAD ? LLVMGetParam(cg->fn, 2) : NULL;
-    LLVMValueRef y = node->op == OP_MAXPOOL_GRAD ? LLVMGetParam(cg->fn, 3) : NULL;
-    LLVMValueRef n = LLVMGetParam(cg->fn, node->op == OP_MAXPOOL_GRAD ? 4 : 2);
+    LLVMValueRef out = v[0], in = v[1];
+    LLVMValueRef x = node->op == OP_MAXPOOL_GRAD ? v[2] : NULL;
+    LLVMValueRef y = node->op == OP_MAXPOOL_GRAD ? v[3] : NULL;
     int64_t in_size = q->C * q->H * q->W, out_size = q->C * q->OH * q->OW;
     LLVMValueRef acc = cg_var(cg, cg->elem, "acc");
     LLVMValueRef found = cg_var(cg, cg->i1, "found");
     LLVMValueRef inv = cg_const(cg, 1.0 / (double)(q->KH * q->KW));
+    CgLoop b = cg_loop_begin(cg, begin, end, "b");
     if (grad) { /* dx starts at zero; windows may overlap when stride < kernel */
-        CgLoop z = cg_loop_begin(cg, cg_i64(cg, 0), cg_mul(cg, n, cg_i64(cg, in_size)), "z");
-        cg_store(cg, cg_const(cg, 0), out, z.iv);
+        LLVMValueRef base = cg_mul(cg, b.iv, cg_i64(cg, in_size));
+        CgLoop z = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, in_size), "z");
+        cg_store(cg, cg_const(cg, 0), out, cg_add(cg, base, z.iv));
         cg_loop_end(cg, &z);
     }
-    CgLoop b = cg_loop_begin(cg, cg_i64(cg, 0), n, "b");
     CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->C), "c");
     LLVMValueRef in_base = cg_add(cg, cg_mul(cg, b.iv, cg_i64(cg, in_size)), cg_mul(cg, c.iv, cg_i64(cg, q->H * q->W)));
     LLVMValueRef out_base = cg_add(cg, cg_mul(cg, b.iv, cg_i64(cg, out_size)), cg_mul(cg, c.iv, cg_i64(cg, q->OH * q->OW)));
@@ -281,6 +377,14 @@ static void emit_pool(Cg *cg, const Node *node, const ConvGeometry *q) {
     cg_loop_end(cg, &b);
 }
 
+static void emit_pool(Cg *cg, const Node *node, const ConvGeometry *q) {
+    int count = node->op == OP_MAXPOOL_GRAD ? 5 : 3;
+    LLVMValueRef v[5];
+    for (int i = 0; i < count; i++) v[i] = LLVMGetParam(cg->fn, (unsigned)i);
+    ConvTask t = {node, q, 0};
+    cg_parallel_for(cg, v[count - 1], v, count, false, pool_examples, &t);
+}
+
 LLVMValueRef cg_conv_kernel(Cg *cg, const Node *node) {
     ConvGeometry q = conv_geometry(cg->g, node);
     LLVMValueRef fn;
@@ -291,7 +395,7 @@ LLVMValueRef cg_conv_kernel(Cg *cg, const Node *node) {
         break;
     case OP_CONV2D_DW: fn = cg_kernel_begin(cg, node, 4); emit_conv_dw(cg, node, &q); break;
     case OP_CONV2D_DB: fn = cg_kernel_begin(cg, node, 2); emit_conv_db(cg, node, &q); break;
-    case OP_CONV2D_DX: fn = cg_kernel_begin(cg, node, 4); emit_conv_dx(cg, &q); break;
+    case OP_CONV2D_DX: fn = cg_kernel_begin(cg, node, 4); emit_conv_dx(cg, node, &q); break;
     case OP_MAXPOOL_GRAD: fn = cg_kernel_begin(cg, node, 4); emit_pool(cg, node, &q); break;
     default: fn = cg_kernel_begin(cg, node, 2); emit_pool(cg, node, &q); break;
     }

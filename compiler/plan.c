@@ -31,17 +31,21 @@ static void plan_fuse(Graph *g) {
     }
 }
 
-int64_t plan_scratch_elements(const Graph *g, const Node *node) {
+int64_t plan_conv_slot_elements(const Graph *g, const Node *node) {
     switch (node->op) {
     case OP_CONV2D: case OP_CONV2D_DW: case OP_CONV2D_DX: {
         const Node *fwd = graph_forward_of(g, node);
         const Node *x = graph_node(g, fwd->inputs[0]);
         int64_t ckk = x->shape.dims[0] * fwd->kernel_h * fwd->kernel_w, ohw = fwd->size / fwd->units;
-        /* im2col; the weight gradient also keeps dy^T of one example and dW^T */
+        /* im2col; the weight gradient also keeps dy^T of one example and the chunk's dW^T */
         return ckk * ohw + (node->op == OP_CONV2D_DW ? (ohw + ckk) * fwd->units : 0);
     }
     default: return 0;
     }
+}
+
+int64_t plan_scratch_elements(const Graph *g, const Node *node) {
+    return PLAN_CONV_CHUNKS * plan_conv_slot_elements(g, node);
 }
 
 typedef struct Interval {

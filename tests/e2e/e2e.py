@@ -443,19 +443,20 @@ def test_conv_gradcheck(args):
 
 
 def test_threads_deterministic(args):
-    """--threads 1 and --threads 2 give bit-identical checkpoints (dense and conv kernels split
+    """--threads 1, 2 and 3 give bit-identical checkpoints (dense and conv kernels split
     their row blocks across threads), and two runs with the same seed are identical."""
     ip, lp = fashion_subset(args.work, 640)
     for model in ["fashion_mlp", "fashion_cnn"]:
         exe = compile_model(args, os.path.join(EXAMPLES, model + ".nn"), model)
         blobs = []
-        for threads in ["1", "2", "2"]:
+        for threads in ["1", "2", "2", "3"]:
             ckpt = os.path.join(args.work, f"{model}-{threads}-{len(blobs)}.safetensors")
             run([exe, "train", "--data", idx_spec(ip, lp), "--validate", "none", "--epochs", "1",
                  "--threads", threads, "--save", ckpt, "--quiet"])
             blobs.append(open(ckpt, "rb").read())
         check(blobs[0] == blobs[1], f"{model}: --threads 2 changed the weights")
         check(blobs[1] == blobs[2], f"{model}: two runs with the same seed differ")
+        check(blobs[0] == blobs[3], f"{model}: --threads 3 changed the weights")
         print(f"{model}: identical checkpoints for 1 and 2 threads")
 
 
