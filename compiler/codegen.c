@@ -241,9 +241,49 @@ static LLVMValueRef cg_node_pointer(Cg *cg, const EntryArgs *a, const Node *n) {
     return NULL;
 }
 
-static void cg_call_kernels(Cg *cg, const EntryArgs *a, EntryKind kind, LLVMValueRef *kernels) {
+/* The per-kernel profile of train_step_profiled: one NnrtKernelInfo constant per kernel call. */
+typedef struct CgProfile {
+    LLVMValueRef *infos;
+    int count;
+} CgProfile;
+
+static LLVMValueRef cg_string(Cg *cg, const char *s);
+
+/* Floating-point operations per example of a node's matrix products (0 for other kernels). */
+static int64_t cg_node_flops(const Graph *g, const Node *n) {
+    const Node *fwd = graph_forward_of(g, n);
+    const Node *x = graph_node(g, fwd->inputs[0]);
+    switch (n->op) {
+    case OP_DENSE: case OP_DENSE_DX: case OP_DENSE_DW:
+        return 2 * fwd->positions * x->shape.dims[x->shape.rank - 1] * fwd->units;
+    case OP_CONV2D: case OP_CONV2D_DX: case OP_CONV2D_DW:
+        return 2 * fwd->size * x->shape.dims[0] * fwd->kernel_h * fwd->kernel_w;
+    default: return 0;
+    }
+}
+
+/* nnrt_profile_mark(kernel) */
+static void cg_profile_mark(Cg *cg, int kernel) {
+    LLVMTypeRef type = LLVMFunctionType(cg->void_type, &cg->i32, 1, false);
+    LLVMValueRef fn = LLVMGetNamedFunction(cg->mod, "nnrt_profile_mark");
+    if (!fn) fn = LLVMAddFunction(cg->mod, "nnrt_profile_mark", type);
+    LLVMValueRef arg = LLVMConstInt(cg->i32, (unsigned long long)(int64_t)kernel, true);
+    LLVMBuildCall2(cg->b, type, fn, &arg, 1, "");
+}
+
+static void cg_profile_kernel(Cg *cg, CgProfile *prof, const Node *n) {
+    const Node *fwd = graph_forward_of(cg->g, n);
+    char name[160];
+    snprintf(name, sizeof name, "%s %s", graph_op_names[n->op], fwd->layer ? fwd->layer : "");
+    LLVMValueRef fields[2] = {cg_string(cg, name), cg_i64(cg, cg_node_flops(cg->g, n))};
+    prof->infos[prof->count] = LLVMConstStructInContext(cg->ctx, fields, 2, false);
+    cg_profile_mark(cg, prof->count++);
+}
+
+static void cg_call_kernels(Cg *cg, const EntryArgs *a, EntryKind kind, LLVMValueRef *kernels, CgProfile *prof) {
     const Graph *g = cg->g;
     bool *need = cg_needed(cg, kind);
+    if (prof) cg_profile_mark(cg, -1);
     for (int i = 0; i < g->nodes.len; i++) {
         const Node *n = graph_node(g, i);
         if (!need[i] || n->view_of >= 0 || n->op == OP_INPUT || n->op == OP_TARGET) continue;
@@ -277,6 +317,7 @@ static void cg_call_kernels(Cg *cg, const EntryArgs *a, EntryKind kind, LLVMValu
             LLVMPositionBuilderAtEnd(cg->b, here);
         }
         LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(fn), fn, args, (unsigned)count, "");
+        if (prof) cg_profile_kernel(cg, prof, n);
     }
     if (kind == ENTRY_TRAIN) {
         /* Parameters no node differentiates (off the loss's path) get zero gradients. */
@@ -332,7 +373,7 @@ static void cg_select_type(Cg *cg, bool f64) {
 
 /* train_step(params, grads, x, y, ws, n, seed, sums) / eval_step(params, x, y, ws, n, sums) /
  * infer(params, x, ws, n, out) */
-static LLVMValueRef cg_entry(Cg *cg, EntryKind kind, bool f64, const char *name, LLVMValueRef *kernels) {
+static LLVMValueRef cg_entry(Cg *cg, EntryKind kind, bool f64, const char *name, LLVMValueRef *kernels, CgProfile *prof) {
     cg_select_type(cg, f64);
     LLVMTypeRef p = cg->ptr;
     LLVMTypeRef train_params[] = {p, p, p, p, p, cg->i64, cg->i64, p};
@@ -373,7 +414,7 @@ static LLVMValueRef cg_entry(Cg *cg, EntryKind kind, bool f64, const char *name,
         a.n = LLVMGetParam(fn, 3);
         a.out = LLVMGetParam(fn, 4);
     }
-    cg_call_kernels(cg, &a, kind, kernels);
+    cg_call_kernels(cg, &a, kind, kernels, prof);
     if (kind == ENTRY_INFER) cg_emit_output(cg, &a);
     LLVMBuildRetVoid(cg->b);
     return fn;
@@ -415,7 +456,7 @@ static int cg_uses_rng(const Graph *g) {
 }
 
 /* Mirrors struct NnrtParam / NnrtTrainDefaults / NnrtModel in nnrt.h, field by field. */
-static void cg_descriptor(Cg *cg, const CodegenInfo *info, LLVMValueRef *entries) {
+static void cg_descriptor(Cg *cg, const CodegenInfo *info, LLVMValueRef *entries, const CgProfile *prof) {
     const Model *m = cg->model;
     const Graph *g = cg->g;
     LLVMTypeRef dims_type = LLVMArrayType2(cg->i64, NNRT_MAX_RANK);
@@ -450,6 +491,10 @@ static void cg_descriptor(Cg *cg, const CodegenInfo *info, LLVMValueRef *entries
     (void)defaults_fields;
     LLVMValueRef defaults = LLVMConstStructInContext(cg->ctx, defaults_values, 9, false);
 
+    LLVMTypeRef kernel_fields[2] = {cg->ptr, cg->i64};
+    LLVMTypeRef kernel_type = LLVMStructTypeInContext(cg->ctx, kernel_fields, 2, false);
+    LLVMValueRef kernel_table = cg_const_global(cg, LLVMConstArray2(kernel_type, prof->infos, (uint64_t)prof->count), "nnc.kernels");
+
     const Node *output = graph_node(g, g->output);
     Shape target_shape = m->target_kind == NNRT_TARGET_CLASS ? shape_make(1, (int64_t[]){1}) : m->target_shape;
     LLVMValueRef fields[] = {
@@ -468,6 +513,7 @@ static void cg_descriptor(Cg *cg, const CodegenInfo *info, LLVMValueRef *entries
         cg_i32c(cg, cg_uses_rng(g)),
         defaults,
         entries[0], entries[1], entries[2], entries[3],
+        entries[4], cg_i32c(cg, prof->count), kernel_table,
     };
     LLVMValueRef descriptor = LLVMConstStructInContext(cg->ctx, fields, sizeof fields / sizeof fields[0], false);
     LLVMValueRef global = LLVMAddGlobal(cg->mod, LLVMTypeOf(descriptor), "nnrt_model");
@@ -489,12 +535,14 @@ LLVMModuleRef cg_build_module(LLVMContextRef context, const Model *model, const 
     int count = model->graph->nodes.len;
     LLVMValueRef *kernels32 = ARENA_ARRAY(model->graph->arena, LLVMValueRef, count);
     LLVMValueRef *kernels64 = ARENA_ARRAY(model->graph->arena, LLVMValueRef, count);
-    LLVMValueRef entries[4];
-    entries[0] = cg_entry(&cg, ENTRY_TRAIN, false, "nnc_train_step", kernels32);
-    entries[1] = cg_entry(&cg, ENTRY_EVAL, false, "nnc_eval_step", kernels32);
-    entries[2] = cg_entry(&cg, ENTRY_INFER, false, "nnc_infer", kernels32);
-    entries[3] = cg_entry(&cg, ENTRY_TRAIN, true, "nnc_train_step_f64", kernels64);
-    cg_descriptor(&cg, info, entries);
+    LLVMValueRef entries[5];
+    CgProfile prof = {ARENA_ARRAY(model->graph->arena, LLVMValueRef, count + 1), 0};
+    entries[0] = cg_entry(&cg, ENTRY_TRAIN, false, "nnc_train_step", kernels32, NULL);
+    entries[1] = cg_entry(&cg, ENTRY_EVAL, false, "nnc_eval_step", kernels32, NULL);
+    entries[2] = cg_entry(&cg, ENTRY_INFER, false, "nnc_infer", kernels32, NULL);
+    entries[3] = cg_entry(&cg, ENTRY_TRAIN, true, "nnc_train_step_f64", kernels64, NULL);
+    entries[4] = cg_entry(&cg, ENTRY_TRAIN, false, "nnc_train_step_profiled", kernels32, &prof);
+    cg_descriptor(&cg, info, entries, &prof);
     LLVMDisposeBuilder(cg.b);
     return cg.mod;
 }

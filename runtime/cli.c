@@ -8,6 +8,7 @@
  *   ./model predict   --load FILE INPUT [--batch B] [--threads T]
  *   ./model gradcheck [--seed S]
  *   ./model summary
+ *   ./model bench     [--batch B] [--threads T] [--steps N] [--seed S]
  *   ./model --help
  *
  * Options take their value as the next argument or after '='. Defaults come from the model's
@@ -23,12 +24,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_GRADCHECK = 8, CMD_SUMMARY = 16 };
+enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_GRADCHECK = 8, CMD_SUMMARY = 16, CMD_BENCH = 32 };
 
 typedef enum OptId {
     OPT_EPOCHS, OPT_BATCH, OPT_LR, OPT_SEED, OPT_THREADS, OPT_DATA, OPT_VALIDATE, OPT_OPTIMIZER,
     OPT_SCHEDULE, OPT_CLIP, OPT_EARLY_STOP, OPT_SAVE, OPT_LOAD, OPT_LOG, OPT_NO_SHUFFLE, OPT_QUIET,
-    OPT_COUNT
+    OPT_STEPS, OPT_COUNT
 } OptId;
 
 typedef enum ValKind { V_FLAG, V_COUNT, V_COUNT0, V_SEED, V_POSITIVE, V_NONNEG, V_STR } ValKind;
@@ -42,10 +43,10 @@ typedef struct Opt {
 
 static const Opt opts[OPT_COUNT] = {
     [OPT_EPOCHS] = {"--epochs", V_COUNT, CMD_TRAIN, "N", "total number of epochs"},
-    [OPT_BATCH] = {"--batch", V_COUNT, CMD_TRAIN | CMD_EVAL | CMD_PREDICT, "B", "mini-batch size"},
+    [OPT_BATCH] = {"--batch", V_COUNT, CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_BENCH, "B", "mini-batch size"},
     [OPT_LR] = {"--lr", V_POSITIVE, CMD_TRAIN, "X", "learning rate (overrides the optimizer's)"},
-    [OPT_SEED] = {"--seed", V_SEED, CMD_TRAIN | CMD_GRADCHECK, "S", "seed for init, shuffling, dropout"},
-    [OPT_THREADS] = {"--threads", V_COUNT, CMD_TRAIN | CMD_EVAL | CMD_PREDICT, "T", "worker threads"},
+    [OPT_SEED] = {"--seed", V_SEED, CMD_TRAIN | CMD_GRADCHECK | CMD_BENCH, "S", "seed for init, shuffling, dropout"},
+    [OPT_THREADS] = {"--threads", V_COUNT, CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_BENCH, "T", "worker threads"},
     [OPT_DATA] = {"--data", V_STR, CMD_TRAIN | CMD_EVAL, "SPEC", "training data (eval: data to evaluate)"},
     [OPT_VALIDATE] = {"--validate", V_STR, CMD_TRAIN, "SPEC", "validation data, split(F), or none"},
     [OPT_OPTIMIZER] = {"--optimizer", V_STR, CMD_TRAIN, "SPEC", "e.g. sgd(lr=0.1, momentum=0.9)"},
@@ -57,6 +58,7 @@ static const Opt opts[OPT_COUNT] = {
     [OPT_LOG] = {"--log", V_STR, CMD_TRAIN, "FILE", "append one JSON object per epoch"},
     [OPT_NO_SHUFFLE] = {"--no-shuffle", V_FLAG, CMD_TRAIN, NULL, "visit examples in file order"},
     [OPT_QUIET] = {"--quiet", V_FLAG, CMD_TRAIN | CMD_EVAL | CMD_PREDICT, NULL, "no banner or progress bar"},
+    [OPT_STEPS] = {"--steps", V_COUNT, CMD_BENCH, "N", "timed steps (default 100)"},
 };
 
 static const struct {
@@ -69,6 +71,7 @@ static const struct {
     {"predict", CMD_PREDICT, "print one CSV row of outputs per example of INPUT"},
     {"gradcheck", CMD_GRADCHECK, "compare analytic gradients with finite differences"},
     {"summary", CMD_SUMMARY, "print the layer table (as `nnc summary`)"},
+    {"bench", CMD_BENCH, "time a training step kernel by kernel (synthetic batch)"},
 };
 #define NCOMMANDS ((int)(sizeof commands / sizeof *commands))
 
@@ -93,7 +96,8 @@ static void print_help(const NnrtModel *m, const char *prog) {
     }
     printf("\n  eval      --load FILE [--data SPEC] [--batch B]   (default data: validate, else data)\n"
            "  predict   --load FILE INPUT [--batch B]   INPUT: file.csv, an IDX images file, or a spec\n"
-           "  gradcheck [--seed S]\n");
+           "  gradcheck [--seed S]\n"
+           "  bench     [--batch B] [--threads T] [--steps N] [--seed S]\n");
     printf("\ndata specs:\n"
            "  idx(\"images.gz\", \"labels.gz\", scale=1)     IDX files, plain or gzip\n"
            "  csv(\"f.csv\", target=\"col\", header=true, standardize=false, missing=\"error\"|\"skip\")\n"
@@ -184,6 +188,7 @@ static int set_option(OptId id, const char *val, NnrtRunConfig *cfg) {
     }
     switch (id) {
     case OPT_EPOCHS: cfg->epochs = iv; break;
+    case OPT_STEPS: cfg->steps = iv; break;
     case OPT_BATCH: cfg->batch = iv, cfg->given |= NNRT_GIVEN_BATCH; break;
     case OPT_LR: cfg->lr = dv, cfg->given |= NNRT_GIVEN_LR; break;
     case OPT_THREADS: cfg->threads = iv; break;
@@ -236,6 +241,7 @@ static void defaults_from_model(const NnrtModel *m, NnrtRunConfig *cfg) {
     const NnrtTrainDefaults *d = &m->defaults;
     cfg->epochs = d->epochs > 0 ? d->epochs : 1;
     cfg->batch = d->batch > 0 ? d->batch : 32;
+    cfg->steps = 100;
     cfg->seed = d->seed >= 0 ? (uint64_t)d->seed : 0;
     cfg->threads = 1;
     cfg->lr = NAN;
@@ -277,7 +283,7 @@ int nnrt_main(const NnrtModel *m, int argc, char **argv) {
     const char *prog = argc > 0 && argv[0] ? argv[0] : "model";
     if (check_model(m) != 0) return 2;
     if (argc < 2) {
-        fprintf(stderr, "usage: %s train|eval|predict|gradcheck|summary [OPTIONS]\n", prog);
+        fprintf(stderr, "usage: %s train|eval|predict|gradcheck|summary|bench [OPTIONS]\n", prog);
         fprintf(stderr, "run '%s --help' for details\n", prog);
         return 1;
     }
@@ -294,7 +300,7 @@ int nnrt_main(const NnrtModel *m, int argc, char **argv) {
         for (int i = 0; i < NCOMMANDS; i++) names[i] = commands[i].name;
         const char *sug = nnrt_suggest(cmd, names, NCOMMANDS);
         if (sug) nnrt_error("unknown command '%s'; did you mean '%s'?", cmd, sug);
-        else nnrt_error("unknown command '%s' (expected train, eval, predict, gradcheck or summary)", cmd);
+        else nnrt_error("unknown command '%s' (expected train, eval, predict, gradcheck, summary or bench)", cmd);
         nnrt_hint("run '%s --help' for the commands and options", prog);
         return 1;
     }
@@ -350,6 +356,7 @@ int nnrt_main(const NnrtModel *m, int argc, char **argv) {
     case CMD_EVAL: status = nnrt_cmd_eval(m, &cfg); break;
     case CMD_PREDICT: status = nnrt_cmd_predict(m, &cfg, input); break;
     case CMD_GRADCHECK: status = nnrt_cmd_gradcheck(m, cfg.seed); break;
+    case CMD_BENCH: status = nnrt_cmd_bench(m, &cfg); break;
     default: print_summary(m); status = 0; break;
     }
     nnrt_threads_stop();

@@ -29,6 +29,24 @@ typedef struct GC {
     uint64_t step_seed;
 } GC;
 
+void nnrt_synthetic_batch(const NnrtModel *m, NnrtRng *rng, int64_t n, double *x, void *y) {
+    for (int64_t i = 0; i < n * m->input_size; i++) {
+        if (m->input_kind == NNRT_INPUT_INT) {
+            uint64_t vocab = m->input_vocab > 0 ? (uint64_t)m->input_vocab : 16;
+            x[i] = (double)nnrt_rng_below(rng, vocab);
+        } else {
+            x[i] = 2.0 * nnrt_rng_uniform(rng) - 1.0;
+        }
+    }
+    int64_t tsz = m->target_kind == NNRT_TARGET_CLASS ? 1 : m->target_size;
+    for (int64_t i = 0; i < n * tsz; i++) {
+        if (m->target_kind == NNRT_TARGET_CLASS)
+            ((int32_t *)y)[i] = (int32_t)nnrt_rng_below(rng, (uint64_t)m->target_classes);
+        else
+            ((double *)y)[i] = nnrt_rng_uniform(rng);
+    }
+}
+
 static double mean_loss(GC *c) {
     const NnrtModel *m = c->m;
     for (int32_t t = 0; t < m->param_tensor_count; t++) {
@@ -145,20 +163,7 @@ int nnrt_cmd_gradcheck(const NnrtModel *m, uint64_t seed) {
     memcpy(c.p, c.p0, sizeof(double) * P);
     NnrtRng rng;
     nnrt_rng_seed(&rng, seed, NNRT_STREAM_GRADCHECK, 0);
-    for (int64_t i = 0; i < GC_BATCH * m->input_size; i++) {
-        if (m->input_kind == NNRT_INPUT_INT) {
-            uint64_t vocab = m->input_vocab > 0 ? (uint64_t)m->input_vocab : 16;
-            c.x[i] = (double)nnrt_rng_below(&rng, vocab);
-        } else {
-            c.x[i] = 2.0 * nnrt_rng_uniform(&rng) - 1.0;
-        }
-    }
-    for (int64_t i = 0; i < GC_BATCH * tsz; i++) {
-        if (m->target_kind == NNRT_TARGET_CLASS)
-            ((int32_t *)c.y)[i] = (int32_t)nnrt_rng_below(&rng, (uint64_t)m->target_classes);
-        else
-            ((double *)c.y)[i] = nnrt_rng_uniform(&rng);
-    }
+    nnrt_synthetic_batch(m, &rng, GC_BATCH, c.x, c.y);
     c.step_seed = nnrt_mix_seed(seed, NNRT_STREAM_STEP, 0);
 
     double base = mean_loss(&c);

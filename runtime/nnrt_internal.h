@@ -259,6 +259,7 @@ void nnrt_ckpt_free(NnrtCkpt *c);
 /* ---- state.c: the model's whole training state <-> a checkpoint ------------------------------- */
 typedef struct NnrtRunConfig {
     int64_t epochs, batch, threads, early_stop;
+    int64_t steps;         /* bench: timed steps */
     uint64_t seed;
     double lr;             /* NAN: the optimizer spec's own lr */
     double clip;
@@ -301,6 +302,11 @@ int nnrt_cmd_train(const NnrtModel *m, const NnrtRunConfig *cfg);
 int nnrt_cmd_eval(const NnrtModel *m, const NnrtRunConfig *cfg);
 int nnrt_cmd_predict(const NnrtModel *m, const NnrtRunConfig *cfg, const char *input);
 int nnrt_cmd_gradcheck(const NnrtModel *m, uint64_t seed);
+/* A synthetic batch of n examples from rng: float inputs U(-1,1), token ids below the vocabulary,
+ * class targets in range (int32 y), float targets U(0,1) (double y). */
+void nnrt_synthetic_batch(const NnrtModel *m, NnrtRng *rng, int64_t n, double *x, void *y);
+/* bench.c: `./model bench`, per-kernel time and GFLOP/s of train_step. */
+int nnrt_cmd_bench(const NnrtModel *m, const NnrtRunConfig *cfg);
 /* Evaluates `d` in batches with eval_step; sums has 1 + metric_count entries. */
 int nnrt_evaluate(const NnrtModel *m, const float *params, const NnrtData *d, int64_t batch,
                   void *ws, float *x, void *y, double *sums);

@@ -34,7 +34,7 @@
 extern "C" {
 #endif
 
-#define NNRT_ABI_VERSION 2
+#define NNRT_ABI_VERSION 3
 #define NNRT_MAX_RANK 8
 
 /* How a parameter tensor is initialized (deterministically from the seed). */
@@ -98,6 +98,12 @@ typedef void (*NnrtEvalStep)(const float *params, const float *x, const void *y,
 /* Forward only, inference mode; writes the output tensor [n, output_size]. */
 typedef void (*NnrtInfer)(const float *params, const float *x, void *ws, int64_t n, float *out);
 
+/* One kernel of train_step, for the per-kernel profile. */
+typedef struct NnrtKernelInfo {
+    const char *name;             /* "dense_dw hidden1.weight": the op and the tensor it serves */
+    int64_t flops_per_example;    /* floating-point operations of its products (0: not a product) */
+} NnrtKernelInfo;
+
 typedef struct NnrtModel {
     int32_t abi_version;          /* NNRT_ABI_VERSION */
     const char *name;             /* `model NAME`, or the file's stem */
@@ -145,6 +151,13 @@ typedef struct NnrtModel {
     NnrtEvalStep eval_step;
     NnrtInfer infer;
     NnrtTrainStepF64 train_step_f64;  /* same computation in double precision, for gradcheck */
+
+    /* `./model bench`: train_step_profiled is train_step calling nnrt_profile_mark(-1) first and
+     * nnrt_profile_mark(k) after kernel k of `kernels` (kernel_count entries, in call order).
+     * NULL/0 in a hand-written descriptor: the command then reports only whole steps. */
+    NnrtTrainStepF32 train_step_profiled;
+    int32_t kernel_count;
+    const NnrtKernelInfo *kernels;
 } NnrtModel;
 
 /* The descriptor every generated object defines. */
@@ -155,6 +168,10 @@ extern const NnrtModel nnrt_model;
  * depend only on count and the thread count. Safe to call with count 0 or 1 (runs inline). */
 typedef void (*NnrtTask)(void *ctx, int64_t begin, int64_t end);
 void nnrt_parallel_for(int64_t count, NnrtTask task, void *ctx);
+
+/* Profiling hook of train_step_profiled: kernel -1 starts a step, kernel k >= 0 charges the time
+ * since the previous mark to kernel k. */
+void nnrt_profile_mark(int32_t kernel);
 
 /* Runtime entry point used by the runtime's main(); exposed so tests can drive a model
  * descriptor written by hand. Returns the process exit status. */

@@ -641,6 +641,33 @@ def test_concat_reference(args):
     check_gradcheck(args, "concat.nn", ["1", "2"], ["concat"])
 
 
+def test_bench_command(args):
+    """`./model bench` lists every kernel of train_step in call order with the MFLOP of its
+    product computed by hand (dense: 2*B*K*N; conv2d: 2*B*F*C*KH*KW*OH*OW), then the optimizer."""
+    cases = {
+        "fashion_mlp": [("dense dense0", 2 * 784 * 256), ("dense dense1", 2 * 256 * 128), ("dense dense2", 2 * 128 * 10),
+                        ("dense_dw dense2", 2 * 128 * 10), ("dense_dx dense2", 2 * 128 * 10),
+                        ("dense_dw dense1", 2 * 256 * 128), ("dense_dx dense1", 2 * 256 * 128), ("dense_dw dense0", 2 * 784 * 256)],
+        "fashion_cnn": [("conv2d conv_block0.conv2d0", 2 * 32 * 9 * 784), ("conv2d conv_block1.conv2d0", 2 * 64 * 288 * 196),
+                        ("conv2d_dw conv_block1.conv2d0", 2 * 64 * 288 * 196), ("conv2d_dx conv_block1.conv2d0", 2 * 64 * 288 * 196),
+                        ("conv2d_dw conv_block0.conv2d0", 2 * 32 * 9 * 784)],
+    }
+    batch = 8
+    for model, expected in cases.items():
+        exe = compile_model(args, os.path.join(EXAMPLES, model + ".nn"), model)
+        out = run([exe, "bench", "--batch", str(batch), "--steps", "3", "--threads", "2"]).stdout
+        rows = [line for line in out.splitlines() if line and not line.startswith(("bench:", "step ", "kernel"))]
+        products = [(" ".join(r.split()[:2]), float(r.split()[-2])) for r in rows if len(r.split()) == 6]
+        for name, flops in expected:
+            got = [mflop for n, mflop in products if n == name]
+            check(got and abs(got[0] - flops * batch / 1e6) < 1e-3, f"{model}: {name}: expected {flops * batch / 1e6:.3f} MFLOP, rows:\n{out}")
+        names = [n for n, _ in products]
+        order = [names.index(name) for name, _ in expected]
+        check(order == sorted(order), f"{model}: kernels not in call order:\n{out}")
+        check(rows[-2].startswith("optimizer (adam)") and rows[-1].startswith("profiled step"), f"{model}: no optimizer/total rows:\n{out}")
+        print(f"{model}: {len(rows) - 2} kernels profiled; products match the hand-computed MFLOP")
+
+
 def test_small_examples_train(args):
     """The shipped-data examples train as written: token_bag (embedding over token ids) above 0.9
     validation accuracy, seattle_weather (real tabular regression, standardized features) under

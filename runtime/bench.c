@@ -1,0 +1,128 @@
+/* bench.c — the `bench` command: where a training step's time goes, kernel by kernel.
+ *
+ *   ./model bench [--batch B] [--threads T] [--steps N] [--seed S]
+ *
+ * Runs train_step + the optimizer on one synthetic batch (as gradcheck draws it) for N timed
+ * steps after N/5 warm-up steps, then N steps of train_step_profiled, which calls
+ * nnrt_profile_mark after every kernel. Prints per kernel: milliseconds per step, its share of the
+ * profiled step, and for the matrix products (dense, conv2d and their dx/dw) the MFLOP per step
+ * (from the operation counts nnc puts in the descriptor) and GFLOP/s. The profiled step is a little slower than the plain
+ * one (one clock read per kernel); the totals show both. Nothing is written. */
+#include "nnrt_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Written only by the thread that runs train_step_profiled (the marks sit between kernels). */
+static struct {
+    double *seconds;
+    int32_t count;
+    double last;
+} nnrt_profile;
+
+void nnrt_profile_mark(int32_t kernel) {
+    double now = nnrt_now();
+    if (kernel >= 0 && kernel < nnrt_profile.count) nnrt_profile.seconds[kernel] += now - nnrt_profile.last;
+    nnrt_profile.last = now;
+}
+
+typedef struct Bench {
+    const NnrtModel *m;
+    NnrtOptConfig opt;
+    NnrtOptState ost;
+    float *params, *grads, *x;
+    void *y, *ws;
+    double sums[64];
+    int64_t n;
+} Bench;
+
+/* Seconds for `steps` optimizer steps and train steps (with `step`), separately. */
+static void run_steps(Bench *b, NnrtTrainStepF32 step, int64_t steps, double *train_s, double *optim_s) {
+    *train_s = *optim_s = 0;
+    for (int64_t k = 0; k < steps; k++) {
+        double t0 = nnrt_now();
+        step(b->params, b->grads, b->x, b->y, b->ws, b->n, (uint64_t)k, b->sums);
+        double t1 = nnrt_now();
+        nnrt_optim_step(&b->opt, &b->ost, b->m, b->params, b->grads, b->opt.lr);
+        *train_s += t1 - t0;
+        *optim_s += nnrt_now() - t1;
+    }
+}
+
+static void print_row(const char *name, double seconds, double step_seconds, double flops) {
+    printf("%-36s %9.3f %7.1f%%", name, 1e3 * seconds, 100.0 * seconds / step_seconds);
+    if (flops > 0) printf(" %10.3f %9.1f", flops / 1e6, flops / seconds / 1e9);
+    printf("\n");
+}
+
+int nnrt_cmd_bench(const NnrtModel *m, const NnrtRunConfig *cfg) {
+    Bench b = {.m = m, .n = cfg->batch};
+    int64_t steps = cfg->steps, warmup = steps / 5 + 1;
+    int64_t tsz = m->target_kind == NNRT_TARGET_CLASS ? 1 : m->target_size;
+    size_t P = (size_t)m->param_count;
+    int status = 1;
+    double *xd = NULL, *yd = NULL;
+    if (m->metric_count + 1 > (int32_t)(sizeof b.sums / sizeof *b.sums)) {
+        nnrt_error("bench: the model has more metrics than the bench supports (%d)", m->metric_count);
+        return 1;
+    }
+    if (nnrt_optim_parse(m->defaults.optimizer ? m->defaults.optimizer : "adam()", "optimizer", &b.opt) != 0) return 1;
+    if (nnrt_optim_state_init(&b.opt, m->param_count, &b.ost) != 0) return 1;
+    b.params = nnrt_alloc(P, sizeof(float), "the parameters");
+    b.grads = nnrt_zalloc(P, sizeof(float), "the gradients");
+    b.x = nnrt_alloc((size_t)(b.n * m->input_size), sizeof(float), "the inputs");
+    b.y = nnrt_alloc((size_t)(b.n * tsz), sizeof(float), "the targets");
+    xd = nnrt_alloc((size_t)(b.n * m->input_size), sizeof(double), "the inputs");
+    yd = nnrt_alloc((size_t)(b.n * tsz), sizeof(double), "the targets");
+    b.ws = nnrt_alloc_aligned(nnrt_workspace_bytes(m, b.n, sizeof(float)), "the workspace");
+    nnrt_profile.count = m->train_step_profiled ? m->kernel_count : 0;
+    nnrt_profile.seconds = nnrt_zalloc((size_t)nnrt_profile.count + 1, sizeof(double), "the profile");
+    if (!b.params || !b.grads || !b.x || !b.y || !xd || !yd || !b.ws || !nnrt_profile.seconds) goto done;
+
+    nnrt_init_params(m, cfg->seed, b.params, NULL);
+    NnrtRng rng;
+    nnrt_rng_seed(&rng, cfg->seed, NNRT_STREAM_GRADCHECK, 0);
+    nnrt_synthetic_batch(m, &rng, b.n, xd, m->target_kind == NNRT_TARGET_CLASS ? b.y : (void *)yd);
+    for (int64_t i = 0; i < b.n * m->input_size; i++) b.x[i] = (float)xd[i];
+    if (m->target_kind != NNRT_TARGET_CLASS)
+        for (int64_t i = 0; i < b.n * tsz; i++) ((float *)b.y)[i] = (float)yd[i];
+
+    double train_s, optim_s, prof_s, prof_optim_s;
+    run_steps(&b, m->train_step, warmup, &train_s, &optim_s);
+    run_steps(&b, m->train_step, steps, &train_s, &optim_s);
+    double step_s = (train_s + optim_s) / (double)steps;
+    int64_t total_flops = 0;
+    for (int32_t k = 0; k < nnrt_profile.count; k++) total_flops += m->kernels[k].flops_per_example;
+
+    printf("bench: model %s, batch %lld, %lld steps after %lld warm-up steps\n", m->name ? m->name : "?",
+           (long long)b.n, (long long)steps, (long long)warmup);
+    printf("step (train_step + optimizer): %.3f ms, %.0f samples/s, %.1f GFLOP/s in the products\n\n",
+           1e3 * step_s, (double)b.n / step_s, (double)(total_flops * b.n) / (train_s / (double)steps) / 1e9);
+    if (nnrt_profile.count > 0) {
+        run_steps(&b, m->train_step_profiled, steps, &prof_s, &prof_optim_s);
+        double per_step = (prof_s + prof_optim_s) / (double)steps;
+        printf("%-36s %9s %8s %10s %9s\n", "kernel", "ms/step", "share", "MFLOP", "GFLOP/s");
+        for (int32_t k = 0; k < nnrt_profile.count; k++)
+            print_row(m->kernels[k].name, nnrt_profile.seconds[k] / (double)steps, per_step,
+                      (double)(m->kernels[k].flops_per_example * b.n));
+        char name[64];
+        snprintf(name, sizeof name, "optimizer (%s)", nnrt_optim_kind_name(b.opt.kind));
+        print_row(name, prof_optim_s / (double)steps, per_step, 0);
+        print_row("profiled step", per_step, per_step, (double)(total_flops * b.n));
+    }
+    status = 0;
+done:
+    free(nnrt_profile.seconds);
+    nnrt_profile.seconds = NULL;
+    nnrt_profile.count = 0;
+    free(b.params);
+    free(b.grads);
+    free(b.x);
+    free(b.y);
+    free(xd);
+    free(yd);
+    free(b.ws);
+    nnrt_optim_state_free(&b.ost);
+    return status;
+}
