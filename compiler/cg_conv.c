@@ -6,8 +6,8 @@
  *
  *   conv2d     (y[n,F,OHW], x[n,C,H,W], Wt[F,CKK], b[F]?, scratch[CKK,OHW])
  *              col = im2col(x_b);  y_b = act(Wt col + b)              (GEMM: M=F, P=CKK, J=OHW)
- *   conv2d_dw  (dW[F,CKK], dy, x, scratch[CKK,OHW | OHW,F | CKK,F])
- *              dW^T = sum_b col_b dy_b^T, then transposed             (GEMM: M=CKK, P=OHW, J=F)
+ *   conv2d_dw  (dW[F,CKK], dy, x, scratch[CKK,OHW | F,CKK])
+ *              dW = sum_b dy_b col_b^T (dot-product tiles)            (GEMM: M=F, P=OHW, J=CKK)
  *   conv2d_db  (db[F], dy)                db[f] = sum_b,j dy[b,f,j]
  *   conv2d_dx  (dx, dy, Wt, scratch[CKK,OHW])
  *              dcol = Wt^T dy_b; dx_b = col2im(dcol)                   (GEMM: M=CKK, P=F, J=OHW)
@@ -18,7 +18,7 @@
  * The convolution products run on the register-blocked micro-kernel of cg_gemm.c. Threads: conv
  * kernels cut the batch into PLAN_CONV_CHUNKS fixed chunks, each with its own scratch slot (the
  * scratch above is per slot), run by the pool (im2col, product and col2im all in the task);
- * conv2d_dw sums the chunks' dW^T in chunk order afterwards. Pools and conv2d_db split examples
+ * conv2d_dw sums the chunks' partial dW in chunk order afterwards. Pools and conv2d_db split examples
  * or filters. No result depends on the thread count. */
 #include <math.h>
 
@@ -204,51 +204,41 @@ static void emit_conv_forward(Cg *cg, const Node *node, const ConvGeometry *q) {
     conv_run_chunks(cg, v, 6, conv_forward_chunks, &t);
 }
 
-/* values: dW, dy, x, scratch, n. Each chunk accumulates its dW^T[CKK,F] = sum_b col_b dy_b^T
- * (contiguous im2col, and only the small dy_b is transposed) in its slot. */
+/* values: dW, dy, x, scratch, n. Each chunk accumulates its partial dW[F,CKK] = sum_b dy_b col_b^T
+ * in its slot: rows of dy_b and of col_b are both contiguous over the output positions, so the
+ * product runs on the dot-product tiles and nothing is transposed. */
 static void conv_dw_chunks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValueRef end, void *user) {
     const ConvTask *t = user;
     const ConvGeometry *q = t->q;
     int64_t ckk = q->C * q->KH * q->KW, ohw = q->OH * q->OW;
     ConvChunks k = conv_chunks_begin(cg, begin, end, v[4], v[3], t->slot, false);
-    LLVMValueRef col = k.slot;                                          /* [CKK, OHW] */
-    LLVMValueRef dyt = cg_gep(cg, k.slot, cg_i64(cg, ckk * ohw));       /* [OHW, F] */
-    LLVMValueRef dwt = cg_gep(cg, k.slot, cg_i64(cg, ckk * ohw + ohw * q->F)); /* [CKK, F] */
+    LLVMValueRef col = k.slot;                                    /* [CKK, OHW] */
+    LLVMValueRef dwp = cg_gep(cg, k.slot, cg_i64(cg, ckk * ohw)); /* [F, CKK] */
     CgLoop z = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, ckk * q->F), "z");
-    cg_store(cg, cg_const(cg, 0), dwt, z.iv);
+    cg_store(cg, cg_const(cg, 0), dwp, z.iv);
     cg_loop_end(cg, &z);
     conv_chunk_examples_begin(cg, &k, v[4]);
     emit_im2col(cg, q, example_ptr(cg, v[2], k.b.iv, q->C * q->H * q->W), col, false);
-    LLVMValueRef dy_b = example_ptr(cg, v[1], k.b.iv, q->F * ohw);
-    CgLoop f = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->F), "f");
-    CgLoop j = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, ohw), "j");
-    cg_store(cg, cg_load(cg, dy_b, cg_add(cg, cg_mul(cg, f.iv, cg_i64(cg, ohw)), j.iv)), dyt,
-             cg_add(cg, cg_mul(cg, j.iv, cg_i64(cg, q->F)), f.iv));
-    cg_loop_end(cg, &j);
-    cg_loop_end(cg, &f);
-    CgGemm g = {.c = dwt, .a = col, .b = dyt, .M = cg_i64(cg, ckk), .P = cg_i64(cg, ohw), .J = q->F,
-                .a_rs = ohw, .a_cs = 1, .b_rs = q->F, .c_rs = q->F, .scale = 1.0, .act = OP_INPUT, .accumulate = true,
-                .serial = true};
+    CgGemm g = {.c = dwp, .a = example_ptr(cg, v[1], k.b.iv, q->F * ohw), .b = col, .M = cg_i64(cg, q->F),
+                .P = cg_i64(cg, ohw), .J = ckk, .a_rs = ohw, .a_cs = 1, .b_rs = ohw, .c_rs = ckk, .scale = 1.0,
+                .act = OP_INPUT, .accumulate = true, .serial = true, .b_transposed = true};
     cg_gemm(cg, &g);
     conv_chunks_end(cg, &k);
 }
 
 /* values: dW, scratch. Filters [begin, end): dW[o,p] = scale * sum over chunks, in chunk order,
- * of their dW^T[p,o] — PyTorch's layout. */
+ * of their partial dW[o,p]. */
 static void conv_dw_reduce(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValueRef end, void *user) {
     const ConvTask *t = user;
     const ConvGeometry *q = t->q;
     int64_t ckk = q->C * q->KH * q->KW, ohw = q->OH * q->OW;
-    LLVMValueRef dwt0 = cg_gep(cg, v[1], cg_i64(cg, ckk * ohw + ohw * q->F));
-    CgLoop o = cg_loop_begin(cg, begin, end, "o");
-    CgLoop p = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, ckk), "p");
-    LLVMValueRef at = cg_add(cg, cg_mul(cg, p.iv, cg_i64(cg, q->F)), o.iv);
-    LLVMValueRef sum = cg_load(cg, dwt0, at);
-    for (int c = 1; c < PLAN_CONV_CHUNKS; c++) sum = cg_fadd(cg, sum, cg_load(cg, dwt0, cg_add(cg, at, cg_i64(cg, c * t->slot))));
+    LLVMValueRef dwp0 = cg_gep(cg, v[1], cg_i64(cg, ckk * ohw));
+    CgLoop i = cg_loop_begin(cg, cg_mul(cg, begin, cg_i64(cg, ckk)), cg_mul(cg, end, cg_i64(cg, ckk)), "i");
+    LLVMValueRef sum = cg_load(cg, dwp0, i.iv);
+    for (int c = 1; c < PLAN_CONV_CHUNKS; c++) sum = cg_fadd(cg, sum, cg_load(cg, dwp0, cg_add(cg, i.iv, cg_i64(cg, c * t->slot))));
     if (t->node->scale != 1.0) sum = cg_fmul(cg, sum, cg_const(cg, t->node->scale));
-    cg_store(cg, sum, v[0], cg_add(cg, cg_mul(cg, o.iv, cg_i64(cg, ckk)), p.iv));
-    cg_loop_end(cg, &p);
-    cg_loop_end(cg, &o);
+    cg_store(cg, sum, v[0], i.iv);
+    cg_loop_end(cg, &i);
 }
 
 static void emit_conv_dw(Cg *cg, const Node *node, const ConvGeometry *q) {

@@ -70,16 +70,20 @@ static LLVMValueRef cg_dropout_keep(Cg *cg, LLVMValueRef seed, int salt, LLVMVal
     return LLVMBuildICmp(cg->b, LLVMIntUGE, top24, cg_i64(cg, (int64_t)ceil(p * 16777216.0)), "");
 }
 
-LLVMValueRef cg_elementwise_kernel(Cg *cg, const Node *node) {
-    bool seeded = node->op == OP_DROPOUT_GRAD || (node->op == OP_DROPOUT && cg->training);
-    int inputs = node->input_count;
-    LLVMValueRef fn = seeded ? cg_kernel_begin_seeded(cg, node, 1 + inputs) : cg_kernel_begin(cg, node, 1 + inputs);
-    LLVMValueRef out = LLVMGetParam(fn, 0);
-    LLVMValueRef a = LLVMGetParam(fn, 1);
-    LLVMValueRef b = inputs > 1 ? LLVMGetParam(fn, 2) : NULL;
-    LLVMValueRef n = LLVMGetParam(fn, (unsigned)(1 + inputs));
-    LLVMValueRef total = cg_mul(cg, n, cg_i64(cg, node->size));
-    CgLoop i = cg_loop_begin(cg, cg_i64(cg, 0), total, "i");
+typedef struct ElementwiseTask {
+    const Node *node;
+    bool seeded;
+} ElementwiseTask;
+
+/* values: out, a, b (or a), seed (or 0). Examples [begin, end): element i of the batch's
+ * flattened buffers. */
+static void elementwise_examples(Cg *cg, LLVMValueRef *values, LLVMValueRef begin, LLVMValueRef end, void *user) {
+    const ElementwiseTask *t = user;
+    const Node *node = t->node;
+    bool seeded = t->seeded;
+    LLVMValueRef out = values[0], a = values[1], b = node->input_count > 1 ? values[2] : NULL;
+    LLVMValueRef size = cg_i64(cg, node->size);
+    CgLoop i = cg_loop_begin(cg, cg_mul(cg, begin, size), cg_mul(cg, end, size), "i");
     LLVMValueRef x = cg_load(cg, a, i.iv);
     LLVMValueRef y = b ? cg_load(cg, b, i.iv) : NULL;
     LLVMValueRef v = NULL;
@@ -107,7 +111,7 @@ LLVMValueRef cg_elementwise_kernel(Cg *cg, const Node *node) {
     case OP_DROPOUT_GRAD: {
         if (!seeded) { v = x; break; } /* inference: identity */
         const Node *layer = node->op == OP_DROPOUT ? node : graph_node(cg->g, node->forward);
-        LLVMValueRef seed = LLVMGetParam(fn, (unsigned)(2 + inputs));
+        LLVMValueRef seed = values[3];
         LLVMValueRef keep = cg_dropout_keep(cg, seed, layer->id, i.iv, layer->alpha);
         v = LLVMBuildSelect(cg->b, keep, cg_fmul(cg, x, cg_const(cg, 1.0 / (1.0 - layer->alpha))), cg_const(cg, 0), "");
         break;
@@ -135,6 +139,20 @@ LLVMValueRef cg_elementwise_kernel(Cg *cg, const Node *node) {
     }
     cg_store(cg, v, out, i.iv);
     cg_loop_end(cg, &i);
+}
+
+/* Elements per example from which a kernel is split across threads (conv activations). */
+enum { ELEMENTWISE_PARALLEL_MIN = 4096 };
+
+LLVMValueRef cg_elementwise_kernel(Cg *cg, const Node *node) {
+    bool seeded = node->op == OP_DROPOUT_GRAD || (node->op == OP_DROPOUT && cg->training);
+    int inputs = node->input_count;
+    LLVMValueRef fn = seeded ? cg_kernel_begin_seeded(cg, node, 1 + inputs) : cg_kernel_begin(cg, node, 1 + inputs);
+    LLVMValueRef values[4] = {LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), LLVMGetParam(fn, inputs > 1 ? 2 : 1),
+                              seeded ? LLVMGetParam(fn, (unsigned)(2 + inputs)) : cg_i64(cg, 0)};
+    ElementwiseTask task = {node, seeded};
+    cg_parallel_for(cg, LLVMGetParam(fn, (unsigned)(1 + inputs)), values, 4, node->size < ELEMENTWISE_PARALLEL_MIN,
+                    elementwise_examples, &task);
     cg_kernel_end(cg);
     return fn;
 }

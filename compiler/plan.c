@@ -37,8 +37,8 @@ int64_t plan_conv_slot_elements(const Graph *g, const Node *node) {
         const Node *fwd = graph_forward_of(g, node);
         const Node *x = graph_node(g, fwd->inputs[0]);
         int64_t ckk = x->shape.dims[0] * fwd->kernel_h * fwd->kernel_w, ohw = fwd->size / fwd->units;
-        /* im2col; the weight gradient also keeps dy^T of one example and the chunk's dW^T */
-        return ckk * ohw + (node->op == OP_CONV2D_DW ? (ohw + ckk) * fwd->units : 0);
+        /* im2col; the weight gradient also keeps the chunk's partial dW */
+        return ckk * ohw + (node->op == OP_CONV2D_DW ? ckk * fwd->units : 0);
     }
     default: return 0;
     }
