@@ -64,6 +64,12 @@ LLVMValueRef cg_n_as_elem(Cg *cg, LLVMValueRef n);
 LLVMValueRef cg_kernel_begin(Cg *cg, const Node *node, int ptr_count);
 void cg_kernel_end(Cg *cg);
 
+/* Masked vector access of `lanes` elements at base[index] (cg_gemm.c); cg_lanes_below(count)
+ * is the mask of the lanes below a runtime count. */
+LLVMValueRef cg_vload_masked(Cg *cg, LLVMValueRef base, LLVMValueRef index, unsigned lanes, LLVMValueRef mask);
+void cg_vstore_masked(Cg *cg, LLVMValueRef value, LLVMValueRef base, LLVMValueRef index, LLVMValueRef mask);
+LLVMValueRef cg_lanes_below(Cg *cg, LLVMValueRef count, unsigned lanes);
+
 /* Emits body(values, begin, end) over [0, count) split across the runtime's threads (see
  * cg_parallel.c); inside the body, `values` are the task's copies of the caller's values (at most
  * 16). serial (or an f64 kernel) emits the body inline on [0, count). */

@@ -97,14 +97,34 @@ static void conv_rows_end(Cg *cg, ConvRows *r) {
     cg_loop_end(cg, &r->ci);
 }
 
+/* for (ox = lo; ox < hi; ox += lanes): the vector loop of a stride-1 window row, whose lanes
+ * below `count` (= hi - ox) are inside the image. Close with cg_loop_end. */
+static CgLoop conv_row_vectors(Cg *cg, LLVMValueRef lo, LLVMValueRef hi, unsigned lanes, LLVMValueRef *ox, LLVMValueRef *mask) {
+    LLVMValueRef width = cg_i64(cg, lanes);
+    LLVMValueRef steps = LLVMBuildSDiv(cg->b, cg_add(cg, LLVMBuildSub(cg->b, hi, lo, ""), cg_i64(cg, lanes - 1)), width, "");
+    CgLoop k = cg_loop_begin(cg, cg_i64(cg, 0), steps, "ov");
+    *ox = cg_add(cg, lo, cg_mul(cg, k.iv, width));
+    *mask = cg_lanes_below(cg, LLVMBuildSub(cg->b, hi, *ox, ""), lanes);
+    return k;
+}
+
 /* im2col of one example: col[(ci*KH+ky)*KW+kx, oy*OW+ox] (or col^T when `transposed`), zeros
- * where the window reads outside the image. */
+ * where the window reads outside the image. Stride 1 copies the inside part with masked vectors. */
 static void emit_im2col(Cg *cg, const ConvGeometry *q, LLVMValueRef x_b, LLVMValueRef col, bool transposed) {
     int64_t ckk = q->C * q->KH * q->KW, ohw = q->OH * q->OW;
+    unsigned lanes = cg->f64 ? 8 : 16;
     ConvRows r = conv_rows_begin(cg, q);
     LLVMValueRef row = cg_mul(cg, r.oy.iv, cg_i64(cg, q->OW));
     LLVMValueRef bounds[4] = {cg_i64(cg, 0), r.lo, r.hi, cg_i64(cg, q->OW)};
     for (int part = 0; part < 3; part++) {
+        if (part == 1 && q->S == 1 && !transposed) {
+            LLVMValueRef ox, mask;
+            CgLoop k = conv_row_vectors(cg, r.lo, r.hi, lanes, &ox, &mask);
+            LLVMValueRef v = cg_vload_masked(cg, x_b, cg_add(cg, r.x_row, ox), lanes, mask);
+            cg_vstore_masked(cg, v, col, cg_add(cg, cg_mul(cg, r.p, cg_i64(cg, ohw)), cg_add(cg, row, ox)), mask);
+            cg_loop_end(cg, &k);
+            continue;
+        }
         CgLoop ox = cg_loop_begin(cg, bounds[part], bounds[part + 1], "ox");
         LLVMValueRef v = part == 1 ? cg_load(cg, x_b, cg_add(cg, r.x_row, cg_mul(cg, ox.iv, cg_i64(cg, q->S)))) : cg_const(cg, 0);
         LLVMValueRef j = cg_add(cg, row, ox.iv);
@@ -122,10 +142,20 @@ static void emit_col2im(Cg *cg, const ConvGeometry *q, LLVMValueRef dcol, LLVMVa
     cg_loop_end(cg, &z);
     ConvRows r = conv_rows_begin(cg, q);
     LLVMValueRef src_row = cg_add(cg, cg_mul(cg, r.p, cg_i64(cg, ohw)), cg_mul(cg, r.oy.iv, cg_i64(cg, q->OW)));
-    CgLoop ox = cg_loop_begin(cg, r.lo, r.hi, "ox");
-    LLVMValueRef dst = cg_add(cg, r.x_row, cg_mul(cg, ox.iv, cg_i64(cg, q->S)));
-    cg_store(cg, cg_fadd(cg, cg_load(cg, dx_b, dst), cg_load(cg, dcol, cg_add(cg, src_row, ox.iv))), dx_b, dst);
-    cg_loop_end(cg, &ox);
+    if (q->S == 1) { /* distinct lanes, distinct pixels: the same additions as the scalar loop */
+        unsigned lanes = cg->f64 ? 8 : 16;
+        LLVMValueRef ox, mask;
+        CgLoop k = conv_row_vectors(cg, r.lo, r.hi, lanes, &ox, &mask);
+        LLVMValueRef dst = cg_add(cg, r.x_row, ox);
+        LLVMValueRef sum = cg_fadd(cg, cg_vload_masked(cg, dx_b, dst, lanes, mask), cg_vload_masked(cg, dcol, cg_add(cg, src_row, ox), lanes, mask));
+        cg_vstore_masked(cg, sum, dx_b, dst, mask);
+        cg_loop_end(cg, &k);
+    } else {
+        CgLoop ox = cg_loop_begin(cg, r.lo, r.hi, "ox");
+        LLVMValueRef dst = cg_add(cg, r.x_row, cg_mul(cg, ox.iv, cg_i64(cg, q->S)));
+        cg_store(cg, cg_fadd(cg, cg_load(cg, dx_b, dst), cg_load(cg, dcol, cg_add(cg, src_row, ox.iv))), dx_b, dst);
+        cg_loop_end(cg, &ox);
+    }
     conv_rows_end(cg, &r);
 }
 

@@ -41,36 +41,46 @@ static LLVMValueRef cg_mask(Cg *cg, unsigned lanes, int used) {
     return LLVMConstVector(bits, lanes);
 }
 
-/* Vector load/store of `lanes` elements at base[index]; masked when used < lanes. */
-static LLVMValueRef cg_vload(Cg *cg, LLVMValueRef base, LLVMValueRef index, unsigned lanes, int used) {
+LLVMValueRef cg_vload_masked(Cg *cg, LLVMValueRef base, LLVMValueRef index, unsigned lanes, LLVMValueRef mask) {
     LLVMTypeRef vec = LLVMVectorType(cg->elem, lanes);
-    LLVMValueRef ptr = cg_gep(cg, base, index);
-    if (used == (int)lanes) {
-        LLVMValueRef v = LLVMBuildLoad2(cg->b, vec, ptr, "");
-        LLVMSetAlignment(v, cg->f64 ? 8 : 4);
-        return v;
-    }
     LLVMTypeRef types[2] = {vec, cg->ptr};
     const char *name = "llvm.masked.load";
     unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
     LLVMValueRef fn = LLVMGetIntrinsicDeclaration(cg->mod, id, types, 2);
-    LLVMValueRef args[4] = {ptr, LLVMConstInt(cg->i32, cg->f64 ? 8 : 4, 0), cg_mask(cg, lanes, used), LLVMConstNull(vec)};
+    LLVMValueRef args[4] = {cg_gep(cg, base, index), LLVMConstInt(cg->i32, cg->f64 ? 8 : 4, 0), mask, LLVMConstNull(vec)};
     return LLVMBuildCall2(cg->b, LLVMIntrinsicGetType(cg->ctx, id, types, 2), fn, args, 4, "");
 }
 
-static void cg_vstore(Cg *cg, LLVMValueRef value, LLVMValueRef base, LLVMValueRef index, unsigned lanes, int used) {
-    LLVMValueRef ptr = cg_gep(cg, base, index);
-    if (used == (int)lanes) {
-        LLVMValueRef st = LLVMBuildStore(cg->b, value, ptr);
-        LLVMSetAlignment(st, cg->f64 ? 8 : 4);
-        return;
-    }
+void cg_vstore_masked(Cg *cg, LLVMValueRef value, LLVMValueRef base, LLVMValueRef index, LLVMValueRef mask) {
     LLVMTypeRef types[2] = {LLVMTypeOf(value), cg->ptr};
     const char *name = "llvm.masked.store";
     unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
     LLVMValueRef fn = LLVMGetIntrinsicDeclaration(cg->mod, id, types, 2);
-    LLVMValueRef args[4] = {value, ptr, LLVMConstInt(cg->i32, cg->f64 ? 8 : 4, 0), cg_mask(cg, lanes, used)};
+    LLVMValueRef args[4] = {value, cg_gep(cg, base, index), LLVMConstInt(cg->i32, cg->f64 ? 8 : 4, 0), mask};
     LLVMBuildCall2(cg->b, LLVMIntrinsicGetType(cg->ctx, id, types, 2), fn, args, 4, "");
+}
+
+LLVMValueRef cg_lanes_below(Cg *cg, LLVMValueRef count, unsigned lanes) {
+    LLVMValueRef idx[64];
+    for (unsigned i = 0; i < lanes; i++) idx[i] = cg_i64(cg, i);
+    return LLVMBuildICmp(cg->b, LLVMIntSLT, LLVMConstVector(idx, lanes), cg_splat(cg, count, lanes), "");
+}
+
+/* Vector load/store of `lanes` elements at base[index]; masked when used < lanes. */
+static LLVMValueRef cg_vload(Cg *cg, LLVMValueRef base, LLVMValueRef index, unsigned lanes, int used) {
+    if (used < (int)lanes) return cg_vload_masked(cg, base, index, lanes, cg_mask(cg, lanes, used));
+    LLVMValueRef v = LLVMBuildLoad2(cg->b, LLVMVectorType(cg->elem, lanes), cg_gep(cg, base, index), "");
+    LLVMSetAlignment(v, cg->f64 ? 8 : 4);
+    return v;
+}
+
+static void cg_vstore(Cg *cg, LLVMValueRef value, LLVMValueRef base, LLVMValueRef index, unsigned lanes, int used) {
+    if (used < (int)lanes) {
+        cg_vstore_masked(cg, value, base, index, cg_mask(cg, lanes, used));
+        return;
+    }
+    LLVMValueRef st = LLVMBuildStore(cg->b, value, cg_gep(cg, base, index));
+    LLVMSetAlignment(st, cg->f64 ? 8 : 4);
 }
 
 /* The stores of one tile row: scale, bias, accumulate, activation, then C(row, col ..). */
