@@ -379,6 +379,8 @@ static void pool_examples(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValue
         LLVMValueRef equal = LLVMBuildFCmp(cg->b, LLVMRealOEQ, cg_load(cg, x, at), target, "");
         LLVMValueRef hit = LLVMBuildAnd(cg->b, equal, LLVMBuildNot(cg->b, seen, ""), "");
         LLVMBuildStore(cg->b, LLVMBuildOr(cg->b, seen, hit, ""), found);
+        if (node->fused_act == OP_RELU_GRAD) /* fused relu_grad: nothing flows where the max is <= 0 */
+            hit = LLVMBuildAnd(cg->b, hit, LLVMBuildFCmp(cg->b, LLVMRealOGT, target, cg_const(cg, 0), ""), "");
         LLVMValueRef add = LLVMBuildSelect(cg->b, hit, dy, cg_const(cg, 0), "");
         cg_store(cg, cg_fadd(cg, cg_load(cg, out, at), add), out, at);
         break;

@@ -2,7 +2,8 @@
  *
  * 1. Fusion: a dense or conv2d layer whose only consumer is relu/tanh/sigmoid computes the activation in
  *    its own kernel; the activation node becomes a view of the dense node's buffer. The backward
- *    rules need only the activation's output, so nothing is lost.
+ *    rules need only the activation's output, so nothing is lost. Backward: relu_grad of a
+ *    maxpool_grad over the same relu output is applied inside the pool's kernel.
  * 2. Liveness: a buffer lives from the node that writes it to the last node that reads it (in
  *    the training step's order, which contains the eval and inference orders).
  * 3. Offsets: greedy first-fit of those intervals in a workspace measured in elements per
@@ -28,6 +29,19 @@ static void plan_fuse(Graph *g) {
         if ((dense->op != OP_DENSE && dense->op != OP_CONV2D) || dense->fused_act != OP_INPUT || uses[dense->id] != 1) continue;
         dense->fused_act = act->op;
         act->view_of = dense->id;
+    }
+    /* relu_grad(maxpool_grad(dy, r, y), r): the pool's gradient lands only where r is its window's
+     * maximum, so masking by r > 0 equals masking by max > 0; the pool kernel applies the mask and
+     * relu_grad becomes a view of its buffer (one pass less over the largest activations). */
+    for (int i = g->forward_count; i < count; i++) {
+        Node *relu_grad = graph_node(g, i);
+        if (relu_grad->op != OP_RELU_GRAD) continue;
+        Node *pool_grad = graph_node(g, relu_grad->inputs[0]);
+        if (pool_grad->op != OP_MAXPOOL_GRAD || uses[pool_grad->id] != 1 || pool_grad->inputs[1] != relu_grad->inputs[1] ||
+            pool_grad->fused_act != OP_INPUT)
+            continue;
+        pool_grad->fused_act = OP_RELU_GRAD;
+        relu_grad->view_of = pool_grad->id;
     }
 }
 
