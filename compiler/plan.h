@@ -26,14 +26,8 @@ typedef struct Plan {
 } Plan;
 
 Plan *plan_build(Arena *arena, Graph *g);
-/* Convolution kernels cut the batch into this many fixed chunks (example ranges that depend only
- * on n) run by the thread pool; each chunk has its own scratch slot, and the weight gradient sums
- * the chunks' partial sums in chunk order, so results do not depend on the thread count. */
-enum { PLAN_CONV_CHUNKS = 8 };
 /* Elements of scratch (in the workspace's fixed part, after the per-example buffers) a node's
- * kernel needs: PLAN_CONV_CHUNKS slots of im2col matrix for conv2d and its gradients. */
+ * kernel needs (its op family's scratch rule: e.g. the im2col slots of conv2d and its gradients). */
 int64_t plan_scratch_elements(const Graph *g, const Node *node);
-/* Elements of one chunk's slot of that scratch. */
-int64_t plan_conv_slot_elements(const Graph *g, const Node *node);
 
 #endif
