@@ -257,19 +257,21 @@ static inline __attribute__((always_inline)) void rmsprop_range(const NnrtOptCon
     }
 }
 
-/* The update is element-wise, so any split of the flat parameter vector gives the same bytes:
- * chunks of OPTIM_CHUNK elements (cut at tensor boundaries too) go to the thread pool, and each
- * chunk's loop is compiled for AVX-512 / AVX2 / baseline with the best picked at load time
- * (-ffp-contract=off keeps every clone rounding each operation the same way). */
-enum { OPTIM_CHUNK = 1 << 14 };
+/* The update is element-wise, so any split of the parameters gives the same bytes. Each large
+ * tensor is split across the thread pool in blocks of 4 rows (dims[0]) — the row blocks in which
+ * the generated weight-gradient kernels split dW — so each thread mostly updates the rows whose
+ * gradient it has just written, while they are in its own cache. The chunk loops are compiled for
+ * AVX-512 / AVX2 / baseline with the best picked at load time (-ffp-contract=off keeps every
+ * clone rounding each operation the same way). */
+enum { OPTIM_ROWS = 4, OPTIM_PARALLEL_MIN = 1 << 14 };
 
 typedef struct OptimJob {
     const NnrtOptConfig *c;
     NnrtOptState *st;
-    const NnrtModel *m;
     float *params;
     const float *grads;
     double lr;
+    int64_t offset, size, block; /* the tensor, and elements per block of rows */
 } OptimJob;
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
@@ -278,29 +280,31 @@ typedef struct OptimJob {
 #define OPTIM_CLONES
 #endif
 
-OPTIM_CLONES static void optim_chunks(void *ctx, int64_t begin, int64_t end) {
+/* Blocks [begin, end) of one tensor. */
+OPTIM_CLONES static void optim_blocks(void *ctx, int64_t begin, int64_t end) {
     const OptimJob *j = ctx;
-    int64_t lo_all = begin * OPTIM_CHUNK, hi_all = end * OPTIM_CHUNK;
-    for (int32_t t = 0; t < j->m->param_tensor_count; t++) {
-        const NnrtParam *pp = &j->m->params[t];
-        if (!pp->trainable) continue;
-        int64_t lo = pp->offset > lo_all ? pp->offset : lo_all;
-        int64_t hi = pp->offset + pp->size < hi_all ? pp->offset + pp->size : hi_all;
-        if (lo >= hi) continue;
-        switch (j->c->kind) {
-        case NNRT_OPT_SGD: sgd_range(j->c, j->st, j->params, j->grads, lo, hi, j->lr); break;
-        case NNRT_OPT_ADAM:
-        case NNRT_OPT_ADAMW: adam_range(j->c, j->st, j->params, j->grads, lo, hi, j->lr); break;
-        case NNRT_OPT_RMSPROP: rmsprop_range(j->c, j->st, j->params, j->grads, lo, hi, j->lr); break;
-        }
+    int64_t lo = j->offset + begin * j->block, hi = j->offset + end * j->block;
+    if (hi > j->offset + j->size) hi = j->offset + j->size;
+    switch (j->c->kind) {
+    case NNRT_OPT_SGD: sgd_range(j->c, j->st, j->params, j->grads, lo, hi, j->lr); break;
+    case NNRT_OPT_ADAM:
+    case NNRT_OPT_ADAMW: adam_range(j->c, j->st, j->params, j->grads, lo, hi, j->lr); break;
+    case NNRT_OPT_RMSPROP: rmsprop_range(j->c, j->st, j->params, j->grads, lo, hi, j->lr); break;
     }
 }
 
 void nnrt_optim_step(const NnrtOptConfig *c, NnrtOptState *st, const NnrtModel *m, float *params,
                      const float *grads, double lr) {
     st->step++;
-    OptimJob job = {c, st, m, params, grads, lr};
-    nnrt_parallel_for((m->param_count + OPTIM_CHUNK - 1) / OPTIM_CHUNK, optim_chunks, &job);
+    for (int32_t t = 0; t < m->param_tensor_count; t++) {
+        const NnrtParam *pp = &m->params[t];
+        if (!pp->trainable || pp->size == 0) continue;
+        int64_t rows = pp->rank > 0 && pp->dims[0] > 0 ? pp->dims[0] : 1;
+        OptimJob job = {c, st, params, grads, lr, pp->offset, pp->size, pp->size / rows * OPTIM_ROWS};
+        int64_t blocks = (rows + OPTIM_ROWS - 1) / OPTIM_ROWS;
+        if (pp->size < OPTIM_PARALLEL_MIN) optim_blocks(&job, 0, blocks);
+        else nnrt_parallel_for(blocks, optim_blocks, &job);
+    }
 }
 
 double nnrt_clip_grads(const NnrtModel *m, float *grads, double max_norm) {
