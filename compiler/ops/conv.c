@@ -540,7 +540,11 @@ static void pool_examples(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValue
     LLVMValueRef found = cg_var(cg, cg->i1, "found");
     LLVMValueRef inv = cg_const(cg, 1.0 / (double)(q->KH * q->KW));
     CgLoop b = cg_loop_begin(cg, begin, end, "b");
-    if (grad) { /* dx starts at zero; windows may overlap when stride < kernel */
+    /* Windows that tile the input exactly (stride = kernel, no leftover rows or columns) write
+     * every dx element once: no zeroing, no read-modify-write. Otherwise dx starts at zero and
+     * overlapping windows (stride < kernel) add up. */
+    bool tiles = q->S == q->KH && q->S == q->KW && q->OH * q->S == q->H && q->OW * q->S == q->W;
+    if (grad && !tiles) {
         LLVMValueRef base = cg_mul(cg, b.iv, cg_i64(cg, in_size));
         CgLoop z = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, in_size), "z");
         cg_store(cg, cg_const(cg, 0), out, cg_add(cg, base, z.iv));
@@ -579,11 +583,11 @@ static void pool_examples(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValue
         if (node->fused_act == OP_RELU_GRAD) /* fused relu_grad: nothing flows where the max is <= 0 */
             hit = LLVMBuildAnd(cg->b, hit, LLVMBuildFCmp(cg->b, LLVMRealOGT, target, cg_const(cg, 0), ""), "");
         LLVMValueRef add = LLVMBuildSelect(cg->b, hit, dy, cg_const(cg, 0), "");
-        cg_store(cg, cg_fadd(cg, cg_load(cg, out, at), add), out, at);
+        cg_store(cg, tiles ? add : cg_fadd(cg, cg_load(cg, out, at), add), out, at);
         break;
     }
     default: /* avgpool_grad */
-        cg_store(cg, cg_fadd(cg, cg_load(cg, out, at), cg_fmul(cg, dy, inv)), out, at);
+        cg_store(cg, tiles ? cg_fmul(cg, dy, inv) : cg_fadd(cg, cg_load(cg, out, at), cg_fmul(cg, dy, inv)), out, at);
         break;
     }
     cg_loop_end(cg, &kx);
