@@ -19,7 +19,10 @@
 
 #include "cg.h"
 
-enum { GEMM_MR = 4, GEMM_NR = 4 };
+/* GEMM_NR_MAX: a last tile of up to 6 vectors absorbs the 1-2 leftover vectors of a row (24
+ * accumulators + 6 B vectors + 1 broadcast fit the 32 vector registers), so no thin tile with
+ * too few independent accumulators to hide the FMA latency remains. */
+enum { GEMM_MR = 4, GEMM_NR = 4, GEMM_NR_MAX = 6 };
 
 typedef struct GemmTile {
     int mr;          /* rows in this tile */
@@ -98,7 +101,7 @@ static void cg_gemm_store(Cg *cg, const CgGemm *g, LLVMValueRef row, LLVMValueRe
 /* One tile of C at rows [i0, i0+mr) and columns [j0, j0 + ...). */
 static void cg_gemm_tile(Cg *cg, const CgGemm *g, LLVMValueRef i0, LLVMValueRef j0, GemmTile t, unsigned lanes) {
     LLVMTypeRef vec = LLVMVectorType(cg->elem, lanes);
-    LLVMValueRef acc[GEMM_MR][GEMM_NR];
+    LLVMValueRef acc[GEMM_MR][GEMM_NR_MAX];
     for (int r = 0; r < t.mr; r++)
         for (int v = 0; v < t.nv; v++) {
             acc[r][v] = cg_var(cg, vec, "acc");
@@ -109,7 +112,7 @@ static void cg_gemm_tile(Cg *cg, const CgGemm *g, LLVMValueRef i0, LLVMValueRef 
 
     CgLoop p = cg_loop_begin(cg, cg_i64(cg, 0), g->P, "p");
     LLVMValueRef b_row = cg_add(cg, cg_mul(cg, p.iv, cg_i64(cg, g->b_rs)), j0);
-    LLVMValueRef bv[GEMM_NR];
+    LLVMValueRef bv[GEMM_NR_MAX];
     for (int v = 0; v < t.nv; v++)
         bv[v] = cg_vload(cg, g->b, cg_add(cg, b_row, cg_i64(cg, v * (int64_t)lanes)), lanes, v == t.nv - 1 ? t.last_lanes : (int)lanes);
     LLVMValueRef a_col = cg_mul(cg, p.iv, cg_i64(cg, g->a_cs));
@@ -217,6 +220,25 @@ static void cg_gemm_rows(Cg *cg, const CgGemm *g, LLVMValueRef i0, int mr, unsig
     else cg_gemm_tile(cg, g, i0, j0, (GemmTile){mr, (int)((rest + lanes - 1) / lanes), rest % lanes ? (int)(rest % lanes) : (int)lanes}, lanes);
 }
 
+/* cg_gemm_rows for the broadcast tiles when the row ends in 1-2 leftover vectors: the last full
+ * tile takes them (one wider tile instead of a latency-bound thin one). */
+static void cg_gemm_rows_merged(Cg *cg, const CgGemm *g, LLVMValueRef i0, int mr, unsigned lanes) {
+    int64_t width = GEMM_NR * (int64_t)lanes, tiles = g->J / width, rest = g->J - tiles * width;
+    int64_t rest_vectors = (rest + (int64_t)lanes - 1) / (int64_t)lanes;
+    if (g->b_transposed || tiles == 0 || rest == 0 || GEMM_NR + rest_vectors > GEMM_NR_MAX) {
+        cg_gemm_rows(cg, g, i0, mr, lanes);
+        return;
+    }
+    if (tiles > 1) {
+        CgLoop jt = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, tiles - 1), "jt");
+        cg_gemm_tile(cg, g, i0, cg_mul(cg, jt.iv, cg_i64(cg, width)), (GemmTile){mr, GEMM_NR, (int)lanes}, lanes);
+        jt.no_unroll = true;
+        cg_loop_end(cg, &jt);
+    }
+    GemmTile last = {mr, (int)(GEMM_NR + rest_vectors), rest % lanes ? (int)(rest % lanes) : (int)lanes};
+    cg_gemm_tile(cg, g, i0, cg_i64(cg, (tiles - 1) * width), last, lanes);
+}
+
 /* Row blocks [begin, end) of MR rows each; the last block may hold fewer rows, done one by one.
  * Serial and threaded runs use the same tiles, so every element sees the same arithmetic. */
 static void cg_gemm_blocks(Cg *cg, const CgGemm *g, LLVMValueRef begin, LLVMValueRef end, unsigned lanes) {
@@ -228,7 +250,7 @@ static void cg_gemm_blocks(Cg *cg, const CgGemm *g, LLVMValueRef begin, LLVMValu
     LLVMBasicBlockRef join_bb = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "join");
     LLVMBuildCondBr(cg->b, full, full_bb, part_bb);
     LLVMPositionBuilderAtEnd(cg->b, full_bb);
-    cg_gemm_rows(cg, g, row0, GEMM_MR, lanes);
+    cg_gemm_rows_merged(cg, g, row0, GEMM_MR, lanes);
     LLVMBuildBr(cg->b, join_bb);
     LLVMPositionBuilderAtEnd(cg->b, part_bb);
     CgLoop i = cg_loop_begin(cg, row0, g->M, "i");
