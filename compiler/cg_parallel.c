@@ -3,8 +3,9 @@
  * cg_parallel_for(count, values, body) emits body(values, begin, end) for [0, count): the body
  * is built once inside a new internal function task(ctx, begin, end), whose ctx is a struct of
  * the values it reads (pointers and runtime sizes), and the caller hands the task to
- * nnrt_parallel_for. The pool cuts [0, count) into one contiguous chunk per thread; a body that
- * writes disjoint outputs per index therefore computes the same bytes for any thread count.
+ * nnrt_parallel_for. The pool's threads claim pieces of [0, count) as they become free; a body
+ * that writes disjoint outputs per index, each computed the same way in any range, therefore
+ * gives the same bytes for any thread count and any timing.
  * f64 kernels (gradient checking) and `serial` requests run the body inline on [0, count). */
 #include <stdio.h>
 

@@ -163,9 +163,10 @@ typedef struct NnrtModel {
 /* The descriptor every generated object defines. */
 extern const NnrtModel nnrt_model;
 
-/* Work splitting for generated kernels: runs task(ctx, begin, end) over [0, count) cut into one
- * contiguous chunk per thread (--threads), and returns when every chunk is done. The chunk bounds
- * depend only on count and the thread count. Safe to call with count 0 or 1 (runs inline). */
+/* Work splitting for generated kernels: runs task(ctx, begin, end) over [0, count) cut into
+ * pieces that the --threads threads (the caller included) claim until none is left, and returns
+ * when every piece is done. Which thread runs a piece is up to timing, so a task must compute each
+ * index the same way whatever range it comes in. Safe to call with count 0 or 1 (runs inline). */
 typedef void (*NnrtTask)(void *ctx, int64_t begin, int64_t end);
 void nnrt_parallel_for(int64_t count, NnrtTask task, void *ctx);
 
