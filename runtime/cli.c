@@ -110,6 +110,9 @@ static void print_help(const NnrtModel *m, const char *prog) {
     if (d->clip > 0) printf(", clip %g", d->clip);
     if (d->early_stop > 0) printf(", early_stop %lld", (long long)d->early_stop);
     printf(", threads 1\n");
+    if (strcmp(nnrt_comm_name(), "none") != 0)
+        printf("\ndata-parallel (%s): mpirun -np N %s train ...  splits each batch over N ranks;\n"
+               "  results do not depend on N; rank 0 prints, logs and saves\n", nnrt_comm_name(), prog);
 }
 
 /* Is the descriptor sane? A failure here is a compiler bug, not a user error. */
