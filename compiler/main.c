@@ -1,7 +1,7 @@
 /* main.c — the nnc driver: command line, reading the source, running the stages in order and
  * stopping between stages when one reported errors.
  *
- *   nnc FILE.nn [-o OUT] [-O0|-O1|-O2|-O3] [-D NAME=VALUE]... [--emit=exe|obj|asm|llvm]
+ *   nnc FILE.nn [-o OUT] [-O0|-O1|-O2|-O3] [-D NAME=VALUE]... [--emit=exe|obj|asm|llvm] [--mpi]
  *   nnc check FILE.nn          diagnostics only
  *   nnc summary FILE.nn        the layer table
  * Exit status: 0 success, 1 errors in the user's input, 2 internal failures. */
@@ -38,7 +38,7 @@ typedef struct Options {
     const char *cpu;
     Define defines[MAX_DEFINES];
     int define_count;
-    bool dump_tokens, dump_ast, dump_graph, timing, verbose;
+    bool dump_tokens, dump_ast, dump_graph, timing, verbose, mpi;
     const char *inject_grad_bug;
 } Options;
 
@@ -55,6 +55,7 @@ static void usage(FILE *out) {
             "  --target-cpu=CPU      native (default), generic, x86-64, x86-64-v2, x86-64-v3, x86-64-v4\n"
             "  --dump-tokens, --dump-ast, --dump-graph   print a stage's result and stop\n"
             "  --time                print the time each stage took\n"
+            "  --mpi                 link the MPI runtime: the executable trains data-parallel under mpirun\n"
             "  -v                    print the link command\n"
             "  --version, --help\n");
 }
@@ -114,6 +115,7 @@ static int parse_options(int argc, char **argv, Options *o) {
         else if (strcmp(a, "--dump-graph") == 0) o->dump_graph = true;
         else if (strcmp(a, "--time") == 0) o->timing = true;
         else if (strcmp(a, "-v") == 0) o->verbose = true;
+        else if (strcmp(a, "--mpi") == 0) o->mpi = true;
         else if (strncmp(a, "--inject-grad-bug=", 18) == 0) o->inject_grad_bug = a + 18;
         else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) { usage(stdout); exit(0); }
         else if (strcmp(a, "--version") == 0) { printf("nnc %s (LLVM 19)\n", NNC_VERSION); exit(0); }
@@ -131,6 +133,11 @@ static int parse_options(int argc, char **argv, Options *o) {
     if (!o->input) {
         fprintf(stderr, "nnc: error: no input file\n");
         usage(stderr);
+        return 1;
+    }
+    if (o->mpi && !target_have_mpi()) {
+        fprintf(stderr, "nnc: error: --mpi: this nnc was built without MPI (CMake found no MPI C library)\n"
+                        "hint: install Open MPI (Debian: apt-get install openmpi-bin libopenmpi-dev) and rebuild nnc\n");
         return 1;
     }
     return 0;
@@ -254,7 +261,8 @@ static int compile(const Options *o, Arena *arena) {
     TargetOptions target = {.opt_level = o->opt_level, .cpu = o->cpu, .emit = o->emit, .verbose = o->verbose};
     static const char *const suffix[] = {"", ".o", ".s", ".ll"};
     target.output = o->output ? o->output : arena_printf(arena, "%s%s", file_stem(arena, o->input), suffix[o->emit]);
-    if (o->emit == EMIT_EXE) target.runtime_lib = target_find_runtime();
+    target.mpi = o->mpi;
+    if (o->emit == EMIT_EXE) target.runtime_lib = target_find_runtime(o->mpi);
     status = target_emit(module, &target);
     LLVMDisposeModule(module);
     LLVMContextDispose(context);
