@@ -3,7 +3,7 @@
  * Both files go through the front end (parse + sema, no code generation) and their summary rows
  * (summary_layers, the rows `nnc summary` prints) are aligned like `diff` aligns lines: a weighted
  * longest common subsequence in which two layers may pair only when their op is the same, and a
- * pair scores higher when the name and then the output shape agree too. So an inserted layer shows
+ * pair scores higher when the output shape and then the name agree too. So an inserted layer shows
  * up as one '+' row even when it renumbers the automatic names after it (dense1 -> dense2), and a
  * widened layer is one '~' row rather than a removal and an addition. */
 #include <inttypes.h>
@@ -25,7 +25,10 @@ typedef struct DiffRow {
 
 static int pair_score(const SummaryLayer *a, const SummaryLayer *b) {
     if (strcmp(a->op, b->op) != 0) return 0;
-    return 1 + (strcmp(a->name, b->name) == 0) * 2 + (strcmp(a->shape, b->shape) == 0);
+    /* Shapes weigh more than names: inserting a layer renumbers the automatic names after it
+     * (dense1 -> dense2) but leaves their shapes alone. "-" (unnamed steps) says nothing. */
+    bool same_name = strcmp(a->name, b->name) == 0 && strcmp(a->name, "-") != 0;
+    return 1 + 2 * (strcmp(a->shape, b->shape) == 0) + same_name;
 }
 
 static int align(Arena *arena, const SummaryLayers *la, const SummaryLayers *lb, DiffRow *rows) {
