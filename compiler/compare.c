@@ -392,15 +392,20 @@ static void format_clock(char *buf, size_t size, double seconds) {
     else snprintf(buf, size, "%ld:%02ld", s / 60, s % 60);
 }
 
+/* NULL when the job succeeded, else its last error line, or how it ended. */
+static const char *job_failure(Arena *arena, const Job *job) {
+    if (job->exit_status == 0) return NULL;
+    const char *line = job_error_line(arena, job->output_path);
+    if (line) return line;
+    if (job->exit_status > 128) return arena_printf(arena, "killed by signal %d (see %s)", job->exit_status - 128, job->output_path);
+    return arena_printf(arena, "exit status %d (see %s)", job->exit_status, job->output_path);
+}
+
 static void compile_done(void *context, Job *job) {
     Progress *p = context;
     Config *cfg = &p->configs[job->index];
     cfg->compile_seconds = job->seconds;
-    if (job->exit_status != 0) {
-        const char *line = job_error_line(p->arena, job->output_path);
-        cfg->error = line ? line : arena_printf(p->arena, "the compiler exited with status %d (see %s)",
-                                                job->exit_status, job->output_path);
-    }
+    cfg->error = job_failure(p->arena, job);
     p->done++;
     fprintf(stderr, "nnc compare: compiled %d of %d: %s (%s, %.2fs)\n", p->done, p->total, cfg->label,
             cfg->error ? "failed" : "ok", job->seconds);
@@ -410,12 +415,7 @@ static void train_done(void *context, Job *job) {
     Progress *p = context;
     Run *run = &p->runs[job->index];
     run->seconds = job->seconds;
-    if (job->exit_status != 0) {
-        const char *line = job_error_line(p->arena, job->output_path);
-        run->error = line ? line
-                          : job->exit_status > 128 ? arena_printf(p->arena, "killed by signal %d", job->exit_status - 128)
-                                                   : arena_printf(p->arena, "exit status %d", job->exit_status);
-    }
+    run->error = job_failure(p->arena, job);
     p->done++;
     p->busy_seconds += job->seconds;
     double elapsed = now() - p->start;

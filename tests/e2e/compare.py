@@ -20,7 +20,6 @@ import re
 import shutil
 import statistics
 import struct
-import subprocess
 import sys
 import xml.etree.ElementTree as ET
 import zlib
@@ -29,21 +28,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SEATTLE = os.path.normpath(os.path.join(HERE, "..", "..", "examples", "data", "seattle_weather.csv"))
 
 
-class Failure(Exception):
-    pass
-
-
-def check(cond, msg):
-    if not cond:
-        raise Failure(msg)
-
-
-def run(cmd, expect=0, **kw):
-    p = subprocess.run(cmd, capture_output=True, text=True, **kw)
-    if expect is not None and p.returncode != expect:
-        raise Failure(f"{' '.join(cmd)}: exit {p.returncode}, expected {expect}\n"
-                      f"stdout:\n{p.stdout}\nstderr:\n{p.stderr}")
-    return p
+sys.path.insert(0, HERE)
+from e2e import Failure, check, run  # noqa: E402  (the suite's helpers)
 
 
 def regression_design(name, body, metrics, optimizer="adam(lr=3e-3)", params=""):
