@@ -698,12 +698,17 @@ static bool write_plots(Arena *arena, const CompareOptions *o, const Config *con
     PlotPanel *panels = ARENA_ARRAY(arena, PlotPanel, panel_count);
     const char **labels = ARENA_ARRAY(arena, const char *, config_count);
     for (int c = 0; c < config_count; c++) labels[c] = configs[c].error ? arena_printf(arena, "%s (failed)", configs[c].label) : configs[c].label;
+    /* Without validation data in any run (validate = none), the training curves are drawn. */
+    bool validated = false;
+    for (int r = 0; r < config_count * o->seeds; r++)
+        for (int e = 0; !runs[r].error && e < runs[r].log.rows; e++) validated |= isfinite(runlog_value(&runs[r].log, e, "val_loss"));
+    const char *prefix = validated ? "val" : "train", *words = validated ? "validation" : "training";
     for (int p = 0; p < panel_count; p++) {
         PlotLine *lines = ARENA_ARRAY(arena, PlotLine, config_count);
-        const char *key = p == 0 ? "val_loss" : arena_printf(arena, "val_%s", metrics[p - 1]);
+        const char *key = arena_printf(arena, "%s_%s", prefix, p == 0 ? "loss" : metrics[p - 1]);
         for (int c = 0; c < config_count; c++)
             lines[c] = mean_curve(arena, &runs[(size_t)c * (size_t)o->seeds], o->seeds, key, c);
-        panels[p] = (PlotPanel){.title = p == 0 ? "validation loss" : arena_printf(arena, "validation %s", metrics[p - 1]),
+        panels[p] = (PlotPanel){.title = arena_printf(arena, "%s %s", words, p == 0 ? "loss" : metrics[p - 1]),
                                 .line_count = config_count,
                                 .lines = lines};
     }

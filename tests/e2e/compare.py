@@ -12,6 +12,7 @@ compare_table  compares designs on the Seattle weather CSV (examples/data) with 
 compare_usage  bad command lines: exact messages, exit status 1, nothing written.
 """
 import argparse
+import collections
 import csv
 import json
 import math
@@ -103,7 +104,7 @@ def paeth(a, b, c):
 
 def decode_png(path):
     """Checks the chunk structure and CRCs, inflates IDAT and undoes the row filters; returns
-    (width, height, set of RGB pixels)."""
+    (width, height, Counter of RGB pixels)."""
     data = open(path, "rb").read()
     check(data[:8] == PNG_SIGNATURE, f"{path}: not a PNG signature")
     pos, chunks = 8, []
@@ -121,7 +122,7 @@ def decode_png(path):
     raw = zlib.decompress(b"".join(body for kind, body in chunks if kind == b"IDAT"))
     stride = width * bpp
     check(len(raw) == height * (stride + 1), f"{path}: {len(raw)} bytes of pixel data for {width}x{height}")
-    pixels, prev = set(), bytearray(stride)
+    pixels, prev = collections.Counter(), bytearray(stride)
     for y in range(height):
         f, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
         for i in range(stride):
@@ -133,18 +134,26 @@ def decode_png(path):
     return width, height, pixels
 
 
-def check_plots(out, series):
+TAB10 = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75)]
+
+
+def check_plots(out, drawn, legend_only=()):
+    """Series in `drawn` have curves: their colour (matplotlib's tab10, in table order) covers far
+    more pixels than a legend entry, which is all that series in `legend_only` (failed rows) get."""
     width, height, pixels = decode_png(os.path.join(out, "curves.png"))
     check(width >= 400 and height >= 300, f"curves.png is {width}x{height}")
-    # Every series' colour (matplotlib's tab10, in table order) is drawn somewhere.
-    tab10 = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75)]
-    for k in range(series):
-        check(bytes(tab10[k]) in pixels, f"curves.png: no pixel of series {k}'s colour {tab10[k]}")
+    count = [pixels[bytes(c)] for c in TAB10]
+    legend = 60  # a 28x2.5 px legend line: at most 2 rows of 28 fully covered pixels
+    for k in legend_only:
+        check(0 < count[k] <= legend, f"curves.png: failed series {k} has {count[k]} pixels of its colour: {count}")
+    for k in drawn:
+        check(count[k] > 3 * legend, f"curves.png: series {k} has only {count[k]} pixels of its colour: {count}")
     root = ET.parse(os.path.join(out, "curves.svg")).getroot()
     check(root.tag == "{http://www.w3.org/2000/svg}svg", f"curves.svg: root is {root.tag}")
     check(root.get("viewBox") == f"0 0 {width} {height}", f"curves.svg: viewBox {root.get('viewBox')}")
     strokes = {e.get("style", "") for e in root.iter() if "stroke:rgb" in e.get("style", "")}
     colours = {re.search(r"stroke:(rgb\([^)]*\))", s).group(1) for s in strokes}
+    series = len(drawn) + len(legend_only)
     check(len(colours) >= series, f"curves.svg: {len(colours)} stroke colours for {series} series")
 
 
@@ -247,7 +256,19 @@ def test_compare_table(args):
     check(len(table) == 7 and table[0].split()[:3] == ["design", "overrides", "params"], f"stdout:\n{p.stdout}")
     check("failed: bad.nn:5:12: error:" in table[5] and "failed: seed 1: loss became" in table[6], f"stdout:\n{p.stdout}")
 
-    check_plots(out, series=6)
+    # Series 2 (reg_b) is drawn, but reg_b_copy's identical curves cover it.
+    check_plots(out, drawn=(0, 1, 3), legend_only=(4, 5))
+
+    # Without validation data the table's validation cells stay empty and the plots show the
+    # training curves.
+    p = run([args.nnc, "compare", "reg_b.nn", "--seeds", "1", "--epochs", "2", "--validate", "none",
+             "--out", "out_noval"], cwd=work)
+    with open(os.path.join(work, "out_noval", "results.csv")) as f:
+        (row,) = list(csv.DictReader(f))
+    log = read_log(os.path.join(work, "out_noval", "runs", "reg_b", "seed1", "log.jsonl"))
+    check(row["status"] == "ok" and row["final_val_loss_mean"] == "" and row["best_val_mae_mean"] == "" and
+          float(row["final_train_loss_mean"]) == log[-1]["train_loss"], f"--validate none: {row}")
+    check_plots(os.path.join(work, "out_noval"), drawn=(0,))
 
 
 def test_compare_usage(args):
