@@ -282,13 +282,22 @@ static bool make_dirs(const char *path) {
  * or -1 after an error message. */
 static int plan_configs(Arena *arena, CompareOptions *o, Config *configs) {
     int count = 0;
-    FILE *null_out = fopen("/dev/null", "w");
+    /* The first analysis only finds the params each design declares; its diagnostics are
+     * reported per row below, with the overrides applied. */
+    char *discard = NULL;
+    size_t discard_len = 0;
+    FILE *null_out = open_memstream(&discard, &discard_len);
+    if (!null_out) {
+        fprintf(stderr, "nnc compare: error: out of memory\n");
+        return -1;
+    }
     for (int d = 0; d < o->design_count; d++) {
         const char *path = o->designs[d];
         int length;
         char *text = source_read(path, &length); /* a missing file is a usage error, not a row */
         if (!text) {
             fclose(null_out);
+            free(discard);
             return -1;
         }
         free(text);
@@ -308,6 +317,7 @@ static int plan_configs(Arena *arena, CompareOptions *o, Config *configs) {
         if (count + combos > MAX_CONFIGS) {
             fprintf(stderr, "nnc compare: error: more than %d designs and combinations; sweep fewer values\n", MAX_CONFIGS);
             fclose(null_out);
+            free(discard);
             return -1;
         }
         const char *stem = source_model_name(arena, path);
@@ -377,6 +387,7 @@ static int plan_configs(Arena *arena, CompareOptions *o, Config *configs) {
         }
     }
     fclose(null_out);
+    free(discard);
     for (int s = 0; s < o->sweep_count; s++)
         if (!o->sweeps[s].used) {
             fprintf(stderr, "nnc compare: error: -D %s: no design declares `param %s`\n", o->sweeps[s].name,
