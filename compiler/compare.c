@@ -72,6 +72,8 @@ typedef struct Progress {
     Run *runs;
     int total, done, jobs;
     double start, busy_seconds;
+    const Job *train_jobs; /* for the runs still going */
+    int train_job_count;
 } Progress;
 
 static double now(void) {
@@ -430,7 +432,16 @@ static void train_done(void *context, Job *job) {
     p->done++;
     p->busy_seconds += job->seconds;
     double elapsed = now() - p->start;
-    double left = p->busy_seconds / p->done * (p->total - p->done) / p->jobs;
+    /* Time left: each run still going needs about the average minus what it has had, each run
+     * not started yet the average; `jobs` of them proceed at once. */
+    double average = p->busy_seconds / p->done, left = 0;
+    int going = 0;
+    for (int j = 0; j < p->train_job_count; j++)
+        if (p->train_jobs[j].running) {
+            going++;
+            left += fmax(0, average - (now() - p->train_jobs[j].started_at));
+        }
+    left = (left + average * (p->total - p->done - going)) / p->jobs;
     char e[32], l[32];
     format_clock(e, sizeof e, elapsed);
     format_clock(l, sizeof l, left);
@@ -835,7 +846,8 @@ int compare_main(int argc, char **argv) {
         }
     fprintf(stderr, "nnc compare: %d training run%s (%d at a time, %d thread%s each)\n", to_train, to_train == 1 ? "" : "s",
             o.jobs, o.threads, o.threads == 1 ? "" : "s");
-    progress = (Progress){.arena = arena, .configs = configs, .runs = runs, .total = to_train, .jobs = o.jobs, .start = now()};
+    progress = (Progress){.arena = arena, .configs = configs, .runs = runs, .total = to_train, .jobs = o.jobs,
+                          .start = now(), .train_jobs = trains, .train_job_count = run_count};
     if (jobs_run(trains, run_count, o.jobs, train_done, &progress) != 0) goto done;
 
     /* Logs, and the union of the metrics (in the order the designs name them). */

@@ -22,6 +22,9 @@ int diff_main(int argc, char **argv);
 typedef struct Job {
     char **argv;
     const char *output_path;
+    /* set while it runs (monotonic clock), for estimates of the time left */
+    double started_at;
+    bool running;
     /* filled in when it ends */
     int exit_status;  /* 0..255, or 128 + signal */
     double seconds;   /* wall clock */
@@ -30,7 +33,7 @@ typedef struct Job {
     int index;
 } Job;
 
-/* Called as each job ends, in the order they end. */
+/* Called as each job ends, in the order they end (the job is no longer `running`). */
 typedef void JobDoneFn(void *context, Job *job);
 
 /* Starts the jobs in order, at most `parallel` at a time, and waits for all. Jobs whose argv is NULL

@@ -72,6 +72,8 @@ int jobs_run(Job *jobs, int count, int parallel, JobDoneFn *done, void *context)
                 continue;
             }
             pids[s] = pid;
+            job->started_at = started[s];
+            job->running = true;
             running++;
         }
         if (running == 0) break;
@@ -87,6 +89,7 @@ int jobs_run(Job *jobs, int count, int parallel, JobDoneFn *done, void *context)
             if (pids[s] != pid) continue;
             Job *job = &jobs[slot_job[s]];
             job->seconds = monotonic_seconds() - started[s];
+            job->running = false;
             job->exit_status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
             pids[s] = 0;
             running--;
