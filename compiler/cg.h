@@ -1,5 +1,6 @@
-/* cg.h — internals shared by the code generator's files (codegen.c and the per-op-family
- * kernels cg_dense.c, cg_elementwise.c, cg_loss.c). Not a stage interface.
+/* cg.h — internals shared by the code generator's files: codegen.c (module, entry points),
+ * cg_gemm.c (the matrix-product micro-kernel) and the kernels of the op families in
+ * compiler/ops/. Not a stage interface.
  *
  * Every node becomes one internal kernel function per element type:
  *     void kernel(ptr noalias out..., ptr noalias in..., i64 n)
@@ -77,20 +78,8 @@ typedef struct CgGemm {
 } CgGemm;
 void cg_gemm(Cg *cg, const CgGemm *g);
 
-/* Per-family kernel builders. Each emits the kernel for one node and returns it; the caller
- * passes pointers in the order documented at each builder. */
-LLVMValueRef cg_dense_kernel(Cg *cg, const Node *node);          /* dense, dense_dx, dense_dw, dense_db */
-LLVMValueRef cg_elementwise_kernel(Cg *cg, const Node *node);    /* activations, their grads, + - * affine */
-LLVMValueRef cg_loss_kernel(Cg *cg, const Node *node);           /* losses, metrics, their grads */
-LLVMValueRef cg_conv_kernel(Cg *cg, const Node *node);           /* conv2d and pools, with their grads */
 /* Starts a kernel like cg_kernel_begin with one extra trailing i64 argument (the step seed). */
 LLVMValueRef cg_kernel_begin_seeded(Cg *cg, const Node *node, int ptr_count);
-LLVMValueRef cg_rowwise_kernel(Cg *cg, const Node *node);
-LLVMValueRef cg_reduce_kernel(Cg *cg, const Node *node);
-LLVMValueRef cg_layernorm_kernel(Cg *cg, const Node *node);      /* layernorm and its gradients */
-LLVMValueRef cg_batchnorm_kernel(Cg *cg, const Node *node);      /* batchnorm and its gradients */
-LLVMValueRef cg_embedding_kernel(Cg *cg, const Node *node);      /* embedding lookup and its gradient */
-LLVMValueRef cg_concat_kernel(Cg *cg, const Node *node);         /* concat and its slices */         /* mean/sum over an axis and its grad */        /* softmax, log_softmax, their grads */
 LLVMValueRef cg_activation(Cg *cg, OpKind act, LLVMValueRef x);  /* relu/tanh/sigmoid of one value */
 
 #endif

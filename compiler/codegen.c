@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cg.h"
+#include "ops.h"
 #include "nnrt.h"
 
 /* ---------------------------------------------------------------- IR helpers */
@@ -133,8 +134,8 @@ static void cg_mark_unoptimized_if_f64(Cg *cg, LLVMValueRef fn) {
     cg_set_attr(cg, fn, LLVMAttributeFunctionIndex, "noinline");
 }
 
-/* Dropout and batchnorm are the ops whose kernels differ between training and inference. */
-static bool cg_mode_specific(OpKind op) { return op == OP_DROPOUT || op == OP_BATCHNORM; }
+/* Ops whose kernels differ between training and inference (dropout, batchnorm). */
+static bool cg_mode_specific(OpKind op) { return (ops_kind_flags(op) & OPK_INFERENCE_VARIANT) != 0; }
 
 static LLVMValueRef cg_kernel_begin_with(Cg *cg, const Node *node, int ptr_count, int i64_count) {
     bool inference_variant = cg_mode_specific(node->op) && !cg->training;
@@ -171,32 +172,7 @@ void cg_kernel_end(Cg *cg) { LLVMBuildRetVoid(cg->b); }
 
 typedef enum EntryKind { ENTRY_TRAIN, ENTRY_EVAL, ENTRY_INFER } EntryKind;
 
-static LLVMValueRef cg_node_kernel(Cg *cg, const Node *n) {
-    switch (n->op) {
-    case OP_DENSE: case OP_DENSE_DX: case OP_DENSE_DW: case OP_DENSE_DB:
-        return cg_dense_kernel(cg, n);
-    case OP_CONV2D: case OP_CONV2D_DX: case OP_CONV2D_DW: case OP_CONV2D_DB:
-    case OP_MAXPOOL: case OP_MAXPOOL_GRAD: case OP_AVGPOOL: case OP_AVGPOOL_GRAD:
-        return cg_conv_kernel(cg, n);
-    case OP_CROSS_ENTROPY: case OP_MSE: case OP_ACCURACY: case OP_MAE: case OP_RMSE:
-    case OP_CROSS_ENTROPY_GRAD: case OP_MSE_GRAD: case OP_BCE: case OP_BCE_GRAD:
-        return cg_loss_kernel(cg, n);
-    case OP_SOFTMAX: case OP_SOFTMAX_GRAD: case OP_LOG_SOFTMAX: case OP_LOG_SOFTMAX_GRAD:
-        return cg_rowwise_kernel(cg, n);
-    case OP_REDUCE: case OP_REDUCE_GRAD:
-        return cg_reduce_kernel(cg, n);
-    case OP_LAYERNORM: case OP_LAYERNORM_DX: case OP_LAYERNORM_DW: case OP_LAYERNORM_DB:
-        return cg_layernorm_kernel(cg, n);
-    case OP_BATCHNORM: case OP_BATCHNORM_DX: case OP_BATCHNORM_DW: case OP_BATCHNORM_DB:
-        return cg_batchnorm_kernel(cg, n);
-    case OP_EMBEDDING: case OP_EMBEDDING_DW:
-        return cg_embedding_kernel(cg, n);
-    case OP_CONCAT: case OP_CONCAT_SLICE:
-        return cg_concat_kernel(cg, n);
-    default:
-        return cg_elementwise_kernel(cg, n);
-    }
-}
+static LLVMValueRef cg_node_kernel(Cg *cg, const Node *n) { return ops_family(n->op)->kernel(cg, n); }
 
 /* Which nodes an entry point must run: everything its roots depend on. */
 static bool *cg_needed(Cg *cg, EntryKind kind) {
@@ -261,7 +237,7 @@ static void cg_call_kernels(Cg *cg, const EntryArgs *a, EntryKind kind, LLVMValu
         if (plan_scratch_elements(g, n) > 0) /* the fixed part after the per-example buffers */
             args[count++] = cg_gep(cg, a->ws, cg_mul(cg, cg_i64(cg, cg->plan->workspace_per_example), a->n));
         args[count++] = a->n;
-        if ((n->op == OP_DROPOUT && a->training) || n->op == OP_DROPOUT_GRAD) args[count++] = a->seed;
+        if ((ops_kind_flags(n->op) & OPK_SEEDED) && (a->training || n->backward)) args[count++] = a->seed;
         LLVMValueRef fn = kernels[i];
         bool mode_specific = cg_mode_specific(n->op); /* not cached: built per entry point */
         if (mode_specific) fn = NULL;

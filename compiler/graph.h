@@ -39,7 +39,6 @@ typedef struct Shape {
     X(ACCURACY, "accuracy")                                                                       \
     X(MAE, "mae")                                                                                 \
     X(RMSE, "rmse")                                                                               \
-    X(SOFTMAX_OUT, "softmax_output") /* inference output of a classifier */                      \
     X(CROSS_ENTROPY_GRAD, "cross_entropy_grad")                                                   \
     X(MSE_GRAD, "mse_grad")                                                                       \
     X(DENSE_DX, "dense_dx")      /* dx = dy W */                                                  \

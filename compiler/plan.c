@@ -9,9 +9,13 @@
  *    example; every buffer is [n, size], so one offset scales with the batch. */
 #include "plan.h"
 
+#include "ops.h"
+
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "ops.h"
 
 static void plan_fuse(Graph *g) {
     int count = g->nodes.len;
@@ -23,26 +27,17 @@ static void plan_fuse(Graph *g) {
     if (g->output >= 0) uses[g->output]++;
     for (int i = 0; i < g->forward_count; i++) {
         Node *act = graph_node(g, i);
-        if (act->op != OP_RELU && act->op != OP_TANH && act->op != OP_SIGMOID) continue;
+        if (!(ops_kind_flags(act->op) & OPK_FUSABLE_ACTIVATION)) continue;
         Node *dense = graph_node(g, act->inputs[0]);
-        if ((dense->op != OP_DENSE && dense->op != OP_CONV2D) || dense->fused_act != OP_INPUT || uses[dense->id] != 1) continue;
+        if (!(ops_kind_flags(dense->op) & OPK_FUSES_ACTIVATION) || dense->fused_act != OP_INPUT || uses[dense->id] != 1) continue;
         dense->fused_act = act->op;
         act->view_of = dense->id;
     }
 }
 
 int64_t plan_scratch_elements(const Graph *g, const Node *node) {
-    switch (node->op) {
-    case OP_DENSE: return graph_param(g, node->weight)->size;
-    case OP_CONV2D: case OP_CONV2D_DW: case OP_CONV2D_DX: {
-        const Node *fwd = graph_forward_of(g, node);
-        const Node *x = graph_node(g, fwd->inputs[0]);
-        int64_t ckk = x->shape.dims[0] * fwd->kernel_h * fwd->kernel_w, ohw = fwd->size / fwd->units;
-        /* im2col; the weight gradient also keeps dy^T of one example and dW^T */
-        return ckk * ohw + (node->op == OP_CONV2D_DW ? (ohw + ckk) * fwd->units : 0);
-    }
-    default: return 0;
-    }
+    const OpFamily *family = ops_family(node->op);
+    return family && family->scratch ? family->scratch(g, node) : 0;
 }
 
 typedef struct Interval {

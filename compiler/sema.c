@@ -18,16 +18,7 @@
 #include <string.h>
 
 #include "nnrt.h"
-
-typedef enum ValueKind { VAL_ERROR, VAL_NUMBER, VAL_STRING, VAL_BOOL, VAL_TENSOR, VAL_TARGET } ValueKind;
-
-typedef struct Value {
-    ValueKind kind;
-    double number;
-    const char *string;
-    bool boolean;
-    int node;
-} Value;
+#include "ops.h"
 
 /* Limits that keep hostile or mistaken sources from hanging the compiler or overflowing sizes.
  * Each is far beyond any real model of this language version. */
@@ -153,7 +144,6 @@ typedef struct Sema {
     bool in_param;         /* evaluating a param's value */
 } Sema;
 
-static Value value_error(void) { return (Value){.kind = VAL_ERROR}; }
 static Value value_number(double x) { return (Value){.kind = VAL_NUMBER, .number = x}; }
 
 static const char *value_kind_name(ValueKind kind) {
@@ -205,27 +195,6 @@ static const char *sema_closest(Sema *s, const char *word, const char *const *ca
 }
 
 /* ---------------------------------------------------------------- op signatures */
-
-typedef enum ArgKind { ARG_TENSOR, ARG_TARGET, ARG_NUMBER, ARG_INT, ARG_BOOL, ARG_STRING, ARG_PAD } ArgKind;
-
-typedef struct ArgSpec {
-    const char *name;
-    ArgKind kind;
-    bool required;
-    double default_number; /* numbers, ints, bools */
-    const char *default_string;
-} ArgSpec;
-
-#define SPEC_END {NULL, 0, false, 0, NULL}
-
-typedef struct Bound {
-    Value values[8];
-    Span spans[8];
-    bool given[8];
-    const char *layer_name; /* name="..." */
-    Span layer_name_span;
-    Span call_span;
-} Bound;
 
 static int spec_count(const ArgSpec *spec) {
     int n = 0;
@@ -424,7 +393,7 @@ static bool sema_valid_layer_name(const char *name) {
     return true;
 }
 
-static const char *sema_layer_name(Sema *s, Scope *scope, const char *op, const Bound *b) {
+static const char *sema_name_layer(Sema *s, Scope *scope, const char *op, const Bound *b) {
     const char *name;
     if (b->layer_name) {
         if (!sema_valid_layer_name(b->layer_name)) {
@@ -462,17 +431,16 @@ static const char *sema_layer_name(Sema *s, Scope *scope, const char *op, const 
     return name;
 }
 
-static Value tensor_value(const Node *n) { return (Value){.kind = VAL_TENSOR, .node = n->id}; }
-static const Node *value_node(Sema *s, Value v) { return graph_node(s->graph, v.node); }
+const char *sema_layer_name(OpSema *os, const char *op, const Bound *b) { return sema_name_layer(os->sema, os->scope, op, b); }
 
-static const char *sema_shape(Sema *s, const Shape *shape) {
+const char *sema_shape(OpSema *s, const Shape *shape) {
     char buf[160];
     return arena_strdup(s->arena, shape_str(shape, buf, sizeof buf));
 }
 
 /* Size limits of one layer, checked before it is built: per-example output elements, weights
  * (added to the model's total) and multiply-adds per example. Reports and returns false. */
-static bool sema_layer_fits(Sema *s, const Expr *call, double output_elements, double weights, double macs) {
+bool sema_layer_fits(OpSema *s, const Expr *call, double output_elements, double weights, double macs) {
     if (output_elements > SEMA_MAX_ELEMENTS) {
         diag_error(s->diag, call->span, "the output of %s would have %.4g elements per example; nnc supports at most 2^31",
                    call->text, output_elements);
@@ -491,71 +459,8 @@ static bool sema_layer_fits(Sema *s, const Expr *call, double output_elements, d
     return true;
 }
 
-typedef Value (*OpBuild)(Sema *s, Scope *scope, const Expr *call, Bound *b);
-
-typedef struct OpDef {
-    const char *name;
-    const ArgSpec *spec;
-    OpBuild build;
-    bool loss_or_metric;
-} OpDef;
-
-/* dense: [k] -> [n]; [t,k] -> [t,n] (the same weights at every position). */
-static const ArgSpec dense_spec[] = {{"x", ARG_TENSOR, true, 0, NULL}, {"n", ARG_INT, true, 0, NULL},
-                                     {"bias", ARG_BOOL, false, 1, NULL}, SPEC_END};
-static Value op_dense(Sema *s, Scope *scope, const Expr *call, Bound *b) {
-    const Node *x = value_node(s, b->values[0]);
-    int64_t units = (int64_t)b->values[1].number;
-    if (x->shape.rank != 1 && x->shape.rank != 2) {
-        diag_error(s->diag, call->span, "dense expects an input of shape [k] or [t,k], got %s", sema_shape(s, &x->shape));
-        diag_note(s->diag, SPAN_NONE, "insert 'flatten' first to make it [%lld]: x -> flatten -> %s(...)",
-                  (long long)x->size, call->text);
-        return value_error();
-    }
-    int64_t k = x->shape.dims[x->shape.rank - 1];
-    if (!sema_layer_fits(s, call, (double)units * (double)(x->size / k), (double)units * (double)k, (double)x->size * (double)units))
-        return value_error();
-    const char *layer = sema_layer_name(s, scope, "dense", b);
-    if (!layer) return value_error();
-    Shape out = x->shape;
-    out.dims[out.rank - 1] = units;
-    Node *n = graph_add(s->graph, OP_DENSE, call->span, &x->id, 1, out);
-    n->layer = layer;
-    n->units = units;
-    n->positions = x->shape.rank == 2 ? x->shape.dims[0] : 1;
-    n->weight = graph_add_param(s->graph, arena_printf(s->arena, "%s.weight", layer),
-                                shape_make(2, (int64_t[]){units, k}), NNRT_INIT_GLOROT_UNIFORM, k, units, n->id);
-    if (b->values[2].boolean)
-        n->bias = graph_add_param(s->graph, arena_printf(s->arena, "%s.bias", layer), shape_make(1, &units),
-                                  NNRT_INIT_ZEROS, k, units, n->id);
-    return tensor_value(n);
-}
-
-static const ArgSpec unary_spec[] = {{"x", ARG_TENSOR, true, 0, NULL}, SPEC_END};
-
-static Value op_flatten(Sema *s, Scope *scope, const Expr *call, Bound *b) {
-    (void)scope;
-    const Node *x = value_node(s, b->values[0]);
-    Shape out = shape_make(1, &x->size);
-    Node *n = graph_add(s->graph, OP_FLATTEN, call->span, &x->id, 1, out);
-    n->view_of = x->id;
-    return tensor_value(n);
-}
-
-static Value sema_elementwise(Sema *s, OpKind op, const Expr *call, Bound *b) {
-    const Node *x = value_node(s, b->values[0]);
-    Node *n = graph_add(s->graph, op, call->span, &x->id, 1, x->shape);
-    return tensor_value(n);
-}
-static Value op_relu(Sema *s, Scope *scope, const Expr *call, Bound *b) { (void)scope; return sema_elementwise(s, OP_RELU, call, b); }
-static Value op_tanh(Sema *s, Scope *scope, const Expr *call, Bound *b) { (void)scope; return sema_elementwise(s, OP_TANH, call, b); }
-static Value op_sigmoid(Sema *s, Scope *scope, const Expr *call, Bound *b) { (void)scope; return sema_elementwise(s, OP_SIGMOID, call, b); }
-
-/* Losses and metrics: a prediction tensor and the target; they produce a per-batch sum. */
-static const ArgSpec pred_target_spec[] = {{"prediction", ARG_TENSOR, true, 0, NULL}, {"target", ARG_TARGET, true, 0, NULL}, SPEC_END};
-
 /* Where a tensor passed by name was computed, when that is not where it is passed. */
-static void sema_note_origin(Sema *s, const Node *x, Span used, const char *what) {
+void sema_note_origin(OpSema *s, const Node *x, Span used, const char *what) {
     if (x->span.begin < 0 || (x->span.begin == used.begin && x->span.end == used.end)) return;
     if (x->op == OP_INPUT)
         diag_note(s->diag, x->span, "'%s' is the model's input, declared here", x->layer);
@@ -563,449 +468,19 @@ static void sema_note_origin(Sema *s, const Node *x, Span used, const char *what
         diag_note(s->diag, x->span, "%s computed here", what);
 }
 
-/* cross_entropy / accuracy: logits [C] against class[C]. */
-static Value sema_class_loss(Sema *s, OpKind op, const Expr *call, Bound *b) {
-    const Node *x = value_node(s, b->values[0]);
-    const Node *t = value_node(s, b->values[1]);
-    Model *m = s->model;
-    if (m->target_kind != NNRT_TARGET_CLASS) {
-        diag_error(s->diag, b->spans[1], "%s needs a class target, but '%s' is float%s", call->text, m->target_name,
-                   sema_shape(s, &m->target_shape));
-        diag_note(s->diag, SPAN_NONE, "for real-valued targets use mse (loss) and mae or rmse (metrics)");
-        return value_error();
-    }
-    if (x->shape.rank != 1 || x->shape.dims[0] != m->target_classes) {
-        diag_error(s->diag, b->spans[0], "%s: the logits have shape %s but the target '%s' is class[%lld]", call->text,
-                   sema_shape(s, &x->shape), m->target_name, (long long)m->target_classes);
-        sema_note_origin(s, x, b->spans[0], "the logits are");
-        if (x->shape.rank == 1)
-            diag_note(s->diag, SPAN_NONE, "the last layer should produce %lld values, e.g. dense(%lld)",
-                      (long long)m->target_classes, (long long)m->target_classes);
-        else
-            diag_note(s->diag, SPAN_NONE, "flatten the logits and end with dense(%lld)", (long long)m->target_classes);
-        return value_error();
-    }
-    int inputs[2] = {x->id, t->id};
-    Node *n = graph_add(s->graph, op, call->span, inputs, 2, (Shape){0});
-    return tensor_value(n);
+static OpSema sema_for_ops(Sema *s, Scope *scope) {
+    return (OpSema){.arena = s->arena, .diag = s->diag, .graph = s->graph, .model = s->model, .sema = s, .scope = scope};
 }
-static Value op_cross_entropy(Sema *s, Scope *scope, const Expr *call, Bound *b) { (void)scope; return sema_class_loss(s, OP_CROSS_ENTROPY, call, b); }
-static Value op_accuracy(Sema *s, Scope *scope, const Expr *call, Bound *b) { (void)scope; return sema_class_loss(s, OP_ACCURACY, call, b); }
-
-/* mse / mae / rmse: prediction and float target of the same shape. */
-static Value sema_real_loss(Sema *s, OpKind op, const Expr *call, Bound *b) {
-    const Node *x = value_node(s, b->values[0]);
-    const Node *t = value_node(s, b->values[1]);
-    Model *m = s->model;
-    if (m->target_kind != NNRT_TARGET_FLOAT) {
-        diag_error(s->diag, b->spans[1], "%s needs a float target, but '%s' is class[%lld]", call->text, m->target_name,
-                   (long long)m->target_classes);
-        diag_note(s->diag, SPAN_NONE, "for class targets use cross_entropy (loss) and accuracy (metric)");
-        return value_error();
-    }
-    if (!shape_equal(&x->shape, &m->target_shape)) {
-        diag_error(s->diag, b->spans[0], "%s: the prediction has shape %s but the target '%s' has shape %s", call->text,
-                   sema_shape(s, &x->shape), m->target_name, sema_shape(s, &m->target_shape));
-        sema_note_origin(s, x, b->spans[0], "the prediction is");
-        if (m->target_shape.rank == 1)
-            diag_note(s->diag, SPAN_NONE, "end the model with dense(%lld) to predict %lld value%s",
-                      (long long)m->target_shape.dims[0], (long long)m->target_shape.dims[0],
-                      m->target_shape.dims[0] == 1 ? "" : "s");
-        return value_error();
-    }
-    int inputs[2] = {x->id, t->id};
-    Node *n = graph_add(s->graph, op, call->span, inputs, 2, (Shape){0});
-    return tensor_value(n);
-}
-static Value op_mse(Sema *s, Scope *scope, const Expr *call, Bound *b) { (void)scope; return sema_real_loss(s, OP_MSE, call, b); }
-static Value op_mae(Sema *s, Scope *scope, const Expr *call, Bound *b) { (void)scope; return sema_real_loss(s, OP_MAE, call, b); }
-static Value op_rmse(Sema *s, Scope *scope, const Expr *call, Bound *b) { (void)scope; return sema_real_loss(s, OP_RMSE, call, b); }
-/* bce(logits, float target): the sigmoid is fused; targets in [0, 1] */
-static Value op_bce(Sema *s, Scope *scope, const Expr *call, Bound *b) { (void)scope; return sema_real_loss(s, OP_BCE, call, b); }
-
-static Value op_gelu(Sema *s, Scope *scope, const Expr *call, Bound *b) { (void)scope; return sema_elementwise(s, OP_GELU, call, b); }
-static Value op_softmax(Sema *s, Scope *scope, const Expr *call, Bound *b) { (void)scope; return sema_elementwise(s, OP_SOFTMAX, call, b); }
-static Value op_log_softmax(Sema *s, Scope *scope, const Expr *call, Bound *b) { (void)scope; return sema_elementwise(s, OP_LOG_SOFTMAX, call, b); }
-
-/* mean/sum(axis=0): drops the axis (negative counts from the end); reducing a [k] input
- * leaves [1], so every tensor keeps at least one dimension. */
-static const ArgSpec reduce_spec[] = {{"x", ARG_TENSOR, true, 0, NULL}, {"axis", ARG_NUMBER, false, 0, NULL}, SPEC_END};
-static Value sema_reduce(Sema *s, const Expr *call, Bound *b, bool mean) {
-    const Node *x = value_node(s, b->values[0]);
-    double axis_value = b->values[1].number;
-    int rank = x->shape.rank;
-    if (axis_value != floor(axis_value) || axis_value < -rank || axis_value >= rank) {
-        diag_error(s->diag, b->spans[1], "axis %g is out of range for an input of shape %s (valid: %d to %d)", axis_value,
-                   sema_shape(s, &x->shape), -rank, rank - 1);
-        return value_error();
-    }
-    int axis = (int)axis_value < 0 ? (int)axis_value + rank : (int)axis_value;
-    Shape out = {0};
-    for (int d = 0; d < rank; d++)
-        if (d != axis) out.dims[out.rank++] = x->shape.dims[d];
-    if (out.rank == 0) out = shape_make(1, (int64_t[]){1});
-    Node *n = graph_add(s->graph, OP_REDUCE, call->span, &x->id, 1, out);
-    n->axis = axis;
-    n->scale = mean ? 1.0 / (double)x->shape.dims[axis] : 1.0;
-    return tensor_value(n);
-}
-static Value op_mean(Sema *s, Scope *scope, const Expr *call, Bound *b) { (void)scope; return sema_reduce(s, call, b, true); }
-static Value op_sum(Sema *s, Scope *scope, const Expr *call, Bound *b) { (void)scope; return sema_reduce(s, call, b, false); }
-
-/* layernorm(eps=1e-5): normalizes the last axis; weight (ones) and bias (zeros) of its size */
-static const ArgSpec layernorm_spec[] = {{"x", ARG_TENSOR, true, 0, NULL}, {"eps", ARG_NUMBER, false, 1e-5, NULL}, SPEC_END};
-static Value op_layernorm(Sema *s, Scope *scope, const Expr *call, Bound *b) {
-    const Node *x = value_node(s, b->values[0]);
-    if (!(b->values[1].number > 0)) {
-        diag_error(s->diag, b->spans[1], "eps of layernorm must be positive, got %g", b->values[1].number);
-        return value_error();
-    }
-    const char *layer = sema_layer_name(s, scope, "layernorm", b);
-    if (!layer) return value_error();
-    int64_t d = x->shape.dims[x->shape.rank - 1];
-    Node *n = graph_add(s->graph, OP_LAYERNORM, call->span, &x->id, 1, x->shape);
-    n->layer = layer;
-    n->alpha = b->values[1].number;
-    n->weight = graph_add_param(s->graph, arena_printf(s->arena, "%s.weight", layer), shape_make(1, &d), NNRT_INIT_ONES, d, d, n->id);
-    n->bias = graph_add_param(s->graph, arena_printf(s->arena, "%s.bias", layer), shape_make(1, &d), NNRT_INIT_ZEROS, d, d, n->id);
-    return tensor_value(n);
-}
-
-/* batchnorm(momentum=0.1, eps=1e-5): per channel of [c,h,w]/[c,t], per feature of [k] */
-static const ArgSpec batchnorm_spec[] = {{"x", ARG_TENSOR, true, 0, NULL}, {"momentum", ARG_NUMBER, false, 0.1, NULL},
-                                         {"eps", ARG_NUMBER, false, 1e-5, NULL}, SPEC_END};
-static Value op_batchnorm(Sema *s, Scope *scope, const Expr *call, Bound *b) {
-    const Node *x = value_node(s, b->values[0]);
-    if (!(b->values[1].number >= 0 && b->values[1].number <= 1)) {
-        diag_error(s->diag, b->spans[1], "momentum of batchnorm must be in [0, 1], got %g", b->values[1].number);
-        return value_error();
-    }
-    if (!(b->values[2].number > 0)) {
-        diag_error(s->diag, b->spans[2], "eps of batchnorm must be positive, got %g", b->values[2].number);
-        return value_error();
-    }
-    const char *layer = sema_layer_name(s, scope, "batchnorm", b);
-    if (!layer) return value_error();
-    int64_t c = x->shape.dims[0];
-    Shape per_channel = shape_make(1, &c);
-    Node *n = graph_add(s->graph, OP_BATCHNORM, call->span, &x->id, 1, x->shape);
-    n->layer = layer;
-    n->momentum = b->values[1].number;
-    n->alpha = b->values[2].number;
-    n->weight = graph_add_param(s->graph, arena_printf(s->arena, "%s.weight", layer), per_channel, NNRT_INIT_ONES, c, c, n->id);
-    n->bias = graph_add_param(s->graph, arena_printf(s->arena, "%s.bias", layer), per_channel, NNRT_INIT_ZEROS, c, c, n->id);
-    n->running_mean = graph_add_param(s->graph, arena_printf(s->arena, "%s.running_mean", layer), per_channel, NNRT_INIT_ZEROS, c, c, n->id);
-    n->running_var = graph_add_param(s->graph, arena_printf(s->arena, "%s.running_var", layer), per_channel, NNRT_INIT_ONES, c, c, n->id);
-    graph_param(s->graph, n->running_mean)->trainable = false;
-    graph_param(s->graph, n->running_var)->trainable = false;
-    return tensor_value(n);
-}
-
-/* embedding(vocab, dim): int[t] token ids -> [t, dim]; weight [vocab, dim] */
-static const ArgSpec embedding_spec[] = {{"x", ARG_TENSOR, true, 0, NULL}, {"vocab", ARG_INT, true, 0, NULL},
-                                         {"dim", ARG_INT, true, 0, NULL}, SPEC_END};
-static Value op_embedding(Sema *s, Scope *scope, const Expr *call, Bound *b) {
-    const Node *x = value_node(s, b->values[0]);
-    if (s->model->input_kind != NNRT_INPUT_INT || x->id != s->graph->input) {
-        diag_error(s->diag, b->spans[0], "embedding takes token ids: the model's int[t] input, got a tensor of shape %s",
-                   sema_shape(s, &x->shape));
-        diag_note(s->diag, SPAN_NONE, "declare the input as 'input tokens : int[t]'");
-        return value_error();
-    }
-    int64_t vocab = (int64_t)b->values[1].number, dim = (int64_t)b->values[2].number;
-    if ((double)vocab * (double)dim > 4294967296.0) {
-        diag_error(s->diag, call->span, "embedding(%lld, %lld) has more than 2^32 parameters", (long long)vocab, (long long)dim);
-        return value_error();
-    }
-    const char *layer = sema_layer_name(s, scope, "embedding", b);
-    if (!layer) return value_error();
-    Node *n = graph_add(s->graph, OP_EMBEDDING, call->span, &x->id, 1, shape_make(2, (int64_t[]){x->size, dim}));
-    n->layer = layer;
-    n->units = vocab;
-    /* PyTorch initializes embeddings N(0,1); uniform Glorot keeps nnc's init kinds few */
-    n->weight = graph_add_param(s->graph, arena_printf(s->arena, "%s.weight", layer), shape_make(2, (int64_t[]){vocab, dim}),
-                                NNRT_INIT_GLOROT_UNIFORM, dim, dim, n->id);
-    /* the runtime refuses ids the smallest vocabulary cannot take */
-    if (!s->model->input_vocab || vocab < s->model->input_vocab) s->model->input_vocab = vocab;
-    return tensor_value(n);
-}
-
-/* concat(a, b, c?, d?, axis=0): shapes equal except on the axis, which adds up */
-static const ArgSpec concat_spec[] = {{"a", ARG_TENSOR, true, 0, NULL}, {"b", ARG_TENSOR, true, 0, NULL},
-                                      {"c", ARG_TENSOR, false, 0, NULL}, {"d", ARG_TENSOR, false, 0, NULL},
-                                      {"axis", ARG_NUMBER, false, 0, NULL}, SPEC_END};
-static Value op_concat(Sema *s, Scope *scope, const Expr *call, Bound *b) {
-    (void)scope;
-    const Node *first = value_node(s, b->values[0]);
-    int rank = first->shape.rank;
-    double axis_value = b->values[4].number;
-    if (axis_value != floor(axis_value) || axis_value < -rank || axis_value >= rank) {
-        diag_error(s->diag, b->spans[4], "axis %g is out of range for inputs of shape %s (valid: %d to %d)", axis_value,
-                   sema_shape(s, &first->shape), -rank, rank - 1);
-        return value_error();
-    }
-    int axis = (int)axis_value < 0 ? (int)axis_value + rank : (int)axis_value;
-    int inputs[4], count = 0;
-    Shape out = first->shape;
-    out.dims[axis] = 0;
-    for (int i = 0; i < 4; i++) {
-        if (!b->given[i]) continue;
-        const Node *x = value_node(s, b->values[i]);
-        bool same = x->shape.rank == rank;
-        for (int d = 0; same && d < rank; d++)
-            if (d != axis && x->shape.dims[d] != first->shape.dims[d]) same = false;
-        if (!same) {
-            diag_error(s->diag, b->spans[i], "concat along axis %d needs shapes equal except on that axis: %s and %s", axis,
-                       sema_shape(s, &first->shape), sema_shape(s, &x->shape));
-            return value_error();
-        }
-        out.dims[axis] += x->shape.dims[axis];
-        inputs[count++] = x->id;
-    }
-    Node *n = graph_add(s->graph, OP_CONCAT, call->span, inputs, count, out);
-    n->axis = axis;
-    return tensor_value(n);
-}
-
-/* reshape(d1, ..., d8): same element count, a view */
-static const ArgSpec reshape_spec[] = {{"x", ARG_TENSOR, true, 0, NULL}, {"d1", ARG_INT, true, 0, NULL},
-                                       {"d2", ARG_INT, false, 0, NULL}, {"d3", ARG_INT, false, 0, NULL},
-                                       {"d4", ARG_INT, false, 0, NULL}, {"d5", ARG_INT, false, 0, NULL},
-                                       {"d6", ARG_INT, false, 0, NULL}, {"d7", ARG_INT, false, 0, NULL}, SPEC_END};
-static Value op_reshape(Sema *s, Scope *scope, const Expr *call, Bound *b) {
-    (void)scope;
-    const Node *x = value_node(s, b->values[0]);
-    Shape out = {0};
-    double product = 1;
-    for (int i = 1; i < 8 && b->given[i]; i++) {
-        out.dims[out.rank++] = (int64_t)b->values[i].number;
-        product *= b->values[i].number;
-    }
-    if (product != (double)x->size) {
-        diag_error(s->diag, call->span, "reshape to %s needs %.0f elements, but the input %s has %lld", sema_shape(s, &out), product,
-                   sema_shape(s, &x->shape), (long long)x->size);
-        return value_error();
-    }
-    Node *n = graph_add(s->graph, OP_RESHAPE, call->span, &x->id, 1, out);
-    n->view_of = x->id;
-    return tensor_value(n);
-}
-
-
-/* The padding of conv2d/conv1d (argument 4): a number, or "same" = (k-1)/2, which keeps the
- * size only at stride 1 with an odd kernel. Returns -1 after reporting. */
-static int64_t sema_conv_pad(Sema *s, const Bound *b, int64_t stride, int64_t k) {
-    if (b->values[4].kind != VAL_STRING) return (int64_t)b->values[4].number;
-    if (stride != 1 || k % 2 == 0) {
-        diag_error(s->diag, b->spans[4], "pad=\"same\" needs stride 1 and an odd kernel size (got stride %lld, k %lld)",
-                   (long long)stride, (long long)k);
-        return -1;
-    }
-    return (k - 1) / 2;
-}
-
-/* conv2d: [c,h,w] -> [f, (h+2p-k)/s+1, (w+2p-k)/s+1]; pad="same" keeps h,w (stride 1, odd k) */
-static const ArgSpec conv2d_spec[] = {{"x", ARG_TENSOR, true, 0, NULL}, {"f", ARG_INT, true, 0, NULL},
-                                      {"k", ARG_INT, true, 0, NULL}, {"stride", ARG_INT, false, 1, NULL},
-                                      {"pad", ARG_PAD, false, 0, NULL}, {"bias", ARG_BOOL, false, 1, NULL}, SPEC_END};
-static Value op_conv2d(Sema *s, Scope *scope, const Expr *call, Bound *b) {
-    const Node *x = value_node(s, b->values[0]);
-    int64_t f = (int64_t)b->values[1].number, k = (int64_t)b->values[2].number, stride = (int64_t)b->values[3].number;
-    if (x->shape.rank != 3) {
-        diag_error(s->diag, call->span, "conv2d expects an input of shape [c,h,w], got %s", sema_shape(s, &x->shape));
-        int64_t side = (int64_t)floor(sqrt((double)x->size) + 0.5);
-        if (x->shape.rank == 1 && side * side == x->size)
-            diag_note(s->diag, SPAN_NONE, "reshape it first: x -> reshape(1, %lld, %lld) -> conv2d(...)", (long long)side, (long long)side);
-        return value_error();
-    }
-    int64_t pad = sema_conv_pad(s, b, stride, k);
-    if (pad < 0) return value_error();
-    int64_t h = x->shape.dims[1], w = x->shape.dims[2];
-    if (h + 2 * pad < k || w + 2 * pad < k) {
-        diag_error(s->diag, call->span, "conv2d kernel %lldx%lld does not fit the input %s with pad %lld", (long long)k,
-                   (long long)k, sema_shape(s, &x->shape), (long long)pad);
-        if (k % 2 == 1) diag_note(s->diag, SPAN_NONE, "pad=%lld (or pad=\"same\") keeps the size at stride 1", (long long)(k - 1) / 2);
-        return value_error();
-    }
-    int64_t c = x->shape.dims[0];
-    /* In doubles: k*k*c can overflow int64 before any limit applies. */
-    double out_h = (double)((h + 2 * pad - k) / stride + 1), out_w = (double)((w + 2 * pad - k) / stride + 1);
-    double weights = (double)f * (double)c * (double)k * (double)k;
-    if (!sema_layer_fits(s, call, (double)f * out_h * out_w, weights, weights * out_h * out_w)) return value_error();
-    const char *layer = sema_layer_name(s, scope, "conv2d", b);
-    if (!layer) return value_error();
-    Shape out = shape_make(3, (int64_t[]){f, (h + 2 * pad - k) / stride + 1, (w + 2 * pad - k) / stride + 1});
-    Node *n = graph_add(s->graph, OP_CONV2D, call->span, &x->id, 1, out);
-    n->layer = layer;
-    n->units = f;
-    n->kernel_h = n->kernel_w = k;
-    n->stride = stride;
-    n->pad = pad;
-    n->weight = graph_add_param(s->graph, arena_printf(s->arena, "%s.weight", layer), shape_make(4, (int64_t[]){f, c, k, k}),
-                                NNRT_INIT_GLOROT_UNIFORM, c * k * k, f * k * k, n->id);
-    if (b->values[5].boolean)
-        n->bias = graph_add_param(s->graph, arena_printf(s->arena, "%s.bias", layer), shape_make(1, &f), NNRT_INIT_ZEROS,
-                                  c * k * k, f * k * k, n->id);
-    return tensor_value(n);
-}
-
-/* conv1d: [c,t] -> [f, (t+2p-k)/s+1], weight [f,c,k]; lowered as conv2d over [c,1,t] */
-static Value op_conv1d(Sema *s, Scope *scope, const Expr *call, Bound *b) {
-    const Node *x = value_node(s, b->values[0]);
-    int64_t f = (int64_t)b->values[1].number, k = (int64_t)b->values[2].number, stride = (int64_t)b->values[3].number;
-    if (x->shape.rank != 2) {
-        diag_error(s->diag, call->span, "conv1d expects an input of shape [c,t], got %s", sema_shape(s, &x->shape));
-        if (x->shape.rank == 1) diag_note(s->diag, SPAN_NONE, "reshape it first: x -> reshape(1, %lld) -> conv1d(...)", (long long)x->size);
-        return value_error();
-    }
-    int64_t pad = sema_conv_pad(s, b, stride, k);
-    if (pad < 0) return value_error();
-    int64_t c = x->shape.dims[0], t = x->shape.dims[1];
-    if (t + 2 * pad < k) {
-        diag_error(s->diag, call->span, "conv1d kernel %lld does not fit the input %s with pad %lld", (long long)k,
-                   sema_shape(s, &x->shape), (long long)pad);
-        return value_error();
-    }
-    if ((double)c * (double)k * (double)f * (double)t > 1099511627776.0) {
-        diag_error(s->diag, call->span, "conv1d needs more than 2^40 multiply-adds per example");
-        return value_error();
-    }
-    const char *layer = sema_layer_name(s, scope, "conv1d", b);
-    if (!layer) return value_error();
-    Shape out = shape_make(2, (int64_t[]){f, (t + 2 * pad - k) / stride + 1});
-    Node *n = graph_add(s->graph, OP_CONV2D, call->span, &x->id, 1, out);
-    n->layer = layer;
-    n->units = f;
-    n->kernel_h = 1;
-    n->kernel_w = k;
-    n->stride = stride;
-    n->pad = pad;
-    n->weight = graph_add_param(s->graph, arena_printf(s->arena, "%s.weight", layer), shape_make(3, (int64_t[]){f, c, k}),
-                                NNRT_INIT_GLOROT_UNIFORM, c * k, f * k, n->id);
-    if (b->values[5].boolean)
-        n->bias = graph_add_param(s->graph, arena_printf(s->arena, "%s.bias", layer), shape_make(1, &f), NNRT_INIT_ZEROS,
-                                  c * k, f * k, n->id);
-    return tensor_value(n);
-}
-
-/* maxpool/avgpool(k, stride=k): [c,h,w] -> [c,(h-k)/s+1,(w-k)/s+1]; [c,t] -> [c,(t-k)/s+1] */
-static const ArgSpec pool_spec[] = {{"x", ARG_TENSOR, true, 0, NULL}, {"k", ARG_INT, true, 0, NULL},
-                                    {"stride", ARG_INT, false, 0, NULL}, SPEC_END};
-static Value sema_pool(Sema *s, OpKind op, const Expr *call, Bound *b) {
-    const Node *x = value_node(s, b->values[0]);
-    int64_t k = (int64_t)b->values[1].number;
-    int64_t stride = b->given[2] ? (int64_t)b->values[2].number : k;
-    if (x->shape.rank != 3 && x->shape.rank != 2) {
-        diag_error(s->diag, call->span, "%s expects an input of shape [c,h,w] or [c,t], got %s", call->text, sema_shape(s, &x->shape));
-        return value_error();
-    }
-    int64_t h = x->shape.rank == 3 ? x->shape.dims[1] : 1, w = x->shape.dims[x->shape.rank - 1];
-    int64_t kh = x->shape.rank == 3 ? k : 1;
-    if (h < kh || w < k) {
-        diag_error(s->diag, call->span, "%s window %lld is larger than the input %s", call->text, (long long)k, sema_shape(s, &x->shape));
-        return value_error();
-    }
-    Shape out = x->shape;
-    if (x->shape.rank == 3) out.dims[1] = (h - kh) / stride + 1;
-    out.dims[out.rank - 1] = (w - k) / stride + 1;
-    Node *n = graph_add(s->graph, op, call->span, &x->id, 1, out);
-    n->kernel_h = kh;
-    n->kernel_w = k;
-    n->stride = stride;
-    return tensor_value(n);
-}
-static Value op_maxpool(Sema *s, Scope *scope, const Expr *call, Bound *b) { (void)scope; return sema_pool(s, OP_MAXPOOL, call, b); }
-static Value op_avgpool(Sema *s, Scope *scope, const Expr *call, Bound *b) { (void)scope; return sema_pool(s, OP_AVGPOOL, call, b); }
-
-/* global_avgpool: [c,h,w] or [c,t] -> [c], one window over everything but the channels */
-static Value op_global_avgpool(Sema *s, Scope *scope, const Expr *call, Bound *b) {
-    (void)scope;
-    const Node *x = value_node(s, b->values[0]);
-    if (x->shape.rank != 3 && x->shape.rank != 2) {
-        diag_error(s->diag, call->span, "global_avgpool expects an input of shape [c,h,w] or [c,t], got %s", sema_shape(s, &x->shape));
-        return value_error();
-    }
-    Node *n = graph_add(s->graph, OP_AVGPOOL, call->span, &x->id, 1, shape_make(1, &x->shape.dims[0]));
-    n->kernel_h = x->shape.rank == 3 ? x->shape.dims[1] : 1;
-    n->kernel_w = x->shape.dims[x->shape.rank - 1];
-    n->stride = 1;
-    return tensor_value(n);
-}
-
-static const ArgSpec leaky_relu_spec[] = {{"x", ARG_TENSOR, true, 0, NULL}, {"alpha", ARG_NUMBER, false, 0.01, NULL}, SPEC_END};
-static Value op_leaky_relu(Sema *s, Scope *scope, const Expr *call, Bound *b) {
-    (void)scope;
-    const Node *x = value_node(s, b->values[0]);
-    if (!(b->values[1].number >= 0)) {
-        diag_error(s->diag, b->spans[1], "alpha of leaky_relu must be zero or positive, got %g", b->values[1].number);
-        return value_error();
-    }
-    Node *n = graph_add(s->graph, OP_LEAKY_RELU, call->span, &x->id, 1, x->shape);
-    n->alpha = b->values[1].number;
-    return tensor_value(n);
-}
-
-static const ArgSpec dropout_spec[] = {{"x", ARG_TENSOR, true, 0, NULL}, {"p", ARG_NUMBER, true, 0, NULL}, SPEC_END};
-static Value op_dropout(Sema *s, Scope *scope, const Expr *call, Bound *b) {
-    (void)scope;
-    const Node *x = value_node(s, b->values[0]);
-    double p = b->values[1].number;
-    if (!(p >= 0 && p < 1)) {
-        diag_error(s->diag, b->spans[1], "dropout probability must be in [0, 1), got %g", p);
-        return value_error();
-    }
-    Node *n = graph_add(s->graph, OP_DROPOUT, call->span, &x->id, 1, x->shape);
-    n->alpha = p;
-    return tensor_value(n);
-}
-
-static const OpDef sema_ops[] = {
-    {"dense", dense_spec, op_dense, false},
-    {"flatten", unary_spec, op_flatten, false},
-    {"conv2d", conv2d_spec, op_conv2d, false},
-    {"conv1d", conv2d_spec, op_conv1d, false},
-    {"maxpool", pool_spec, op_maxpool, false},
-    {"avgpool", pool_spec, op_avgpool, false},
-    {"global_avgpool", unary_spec, op_global_avgpool, false},
-    {"leaky_relu", leaky_relu_spec, op_leaky_relu, false},
-    {"dropout", dropout_spec, op_dropout, false},
-    {"gelu", unary_spec, op_gelu, false},
-    {"softmax", unary_spec, op_softmax, false},
-    {"log_softmax", unary_spec, op_log_softmax, false},
-    {"reshape", reshape_spec, op_reshape, false},
-    {"mean", reduce_spec, op_mean, false},
-    {"layernorm", layernorm_spec, op_layernorm, false},
-    {"embedding", embedding_spec, op_embedding, false},
-    {"concat", concat_spec, op_concat, false},
-    {"batchnorm", batchnorm_spec, op_batchnorm, false},
-    {"sum", reduce_spec, op_sum, false},
-    {"bce", pred_target_spec, op_bce, true},
-    {"relu", unary_spec, op_relu, false},
-    {"tanh", unary_spec, op_tanh, false},
-    {"sigmoid", unary_spec, op_sigmoid, false},
-    {"cross_entropy", pred_target_spec, op_cross_entropy, true},
-    {"mse", pred_target_spec, op_mse, true},
-    {"accuracy", pred_target_spec, op_accuracy, true},
-    {"mae", pred_target_spec, op_mae, true},
-    {"rmse", pred_target_spec, op_rmse, true},
-};
-enum { SEMA_OP_COUNT = sizeof sema_ops / sizeof sema_ops[0] };
 
 /* Extensions beyond v1 that LANGUAGE.md announces for later. */
 static const char *const sema_extension_ops[] = {"lstm", "gru"};
 
-static const OpDef *sema_find_op(const char *name) {
-    for (int i = 0; i < SEMA_OP_COUNT; i++)
-        if (strcmp(sema_ops[i].name, name) == 0) return &sema_ops[i];
-    return NULL;
-}
-
 /* Names a misspelt callee could have meant: ops and blocks. */
 static const char *sema_guess_callee(Sema *s, const char *name) {
-    const char *names[SEMA_OP_COUNT + 64];
-    int n = 0;
-    for (int i = 0; i < SEMA_OP_COUNT; i++) names[n++] = sema_ops[i].name;
-    for (int i = 0; i < s->defs.len && n < SEMA_OP_COUNT + 64; i++) names[n++] = ((const Stmt *)s->defs.items[i])->name;
+    enum { MAX_NAMES = 128 };
+    const char *names[MAX_NAMES];
+    int n = ops_surface_names(names, MAX_NAMES - 64);
+    for (int i = 0; i < s->defs.len && n < MAX_NAMES; i++) names[n++] = ((const Stmt *)s->defs.items[i])->name;
     return sema_closest(s, name, names, n);
 }
 
@@ -1195,7 +670,7 @@ static Value sema_instantiate(Sema *s, Scope *scope, const Expr *call, const Stm
 static Value sema_call(Sema *s, Scope *scope, const Expr *call) {
     const Stmt *def = sema_find_def(s, call->text);
     if (def) return sema_instantiate(s, scope, call, def);
-    const OpDef *op = sema_find_op(call->text);
+    const OpSurface *op = ops_find_surface(call->text);
     if (!op) {
         Binding *b = sema_lookup(scope, call->text);
         if (b) {
@@ -1222,7 +697,8 @@ static Value sema_call(Sema *s, Scope *scope, const Expr *call) {
     }
     Bound bound;
     if (!sema_bind_args(s, scope, call, op->spec, !op->loss_or_metric, &bound)) return value_error();
-    return op->build(s, scope, call, &bound);
+    OpSema os = sema_for_ops(s, scope);
+    return op->rule(&os, call, &bound);
 }
 
 static Value sema_binary(Sema *s, Scope *scope, const Expr *e) {
@@ -1258,46 +734,8 @@ static Value sema_binary(Sema *s, Scope *scope, const Expr *e) {
             diag_error(s->diag, bad_expr->span, "'%c' needs numbers or tensors, got %s", e->op, value_kind_name(bad->kind));
         return value_error();
     }
-    if (a.kind == VAL_TENSOR && b.kind == VAL_TENSOR) {
-        const Node *x = value_node(s, a), *y = value_node(s, b);
-        if (e->op == '/') {
-            diag_error(s->diag, e->span, "'/' between two tensors is not supported; divide by a constant instead");
-            return value_error();
-        }
-        if (!shape_equal(&x->shape, &y->shape)) {
-            diag_error(s->diag, e->span, "'%c' needs tensors of the same shape, got %s and %s", e->op,
-                       sema_shape(s, &x->shape), sema_shape(s, &y->shape));
-            return value_error();
-        }
-        int inputs[2] = {x->id, y->id};
-        OpKind op = e->op == '+' ? OP_ADD : e->op == '-' ? OP_SUB : OP_MUL;
-        return tensor_value(graph_add(s->graph, op, e->span, inputs, 2, x->shape));
-    }
-    /* tensor with scalar: one affine node x*scale + shift */
-    bool tensor_left = a.kind == VAL_TENSOR;
-    const Node *x = value_node(s, tensor_left ? a : b);
-    double c = tensor_left ? b.number : a.number;
-    double scale = 1, shift = 0;
-    switch (e->op) {
-    case '+': shift = c; break;
-    case '-': if (tensor_left) shift = -c; else { scale = -1; shift = c; } break;
-    case '*': scale = c; break;
-    default:
-        if (!tensor_left) {
-            diag_error(s->diag, e->span, "dividing a constant by a tensor is not supported");
-            return value_error();
-        }
-        if (c == 0) {
-            diag_error(s->diag, e->rhs->span, "division of a tensor by zero");
-            return value_error();
-        }
-        scale = 1 / c;
-        break;
-    }
-    Node *n = graph_add(s->graph, OP_AFFINE, e->span, &x->id, 1, x->shape);
-    n->scale = scale;
-    n->shift = shift;
-    return tensor_value(n);
+    OpSema os = sema_for_ops(s, scope);
+    return ops_arithmetic_rule(&os, e, a, b);
 }
 
 /* A name that is not bound where a param's value uses it: declared later, or a tensor. */
@@ -1354,9 +792,9 @@ static Value sema_expr_inner(Sema *s, Scope *scope, const Expr *e) {
         if (b) return b->value;
         if (strcmp(e->text, "true") == 0) return (Value){.kind = VAL_BOOL, .boolean = true};
         if (strcmp(e->text, "false") == 0) return (Value){.kind = VAL_BOOL, .boolean = false};
-        if (sema_find_op(e->text) || sema_find_def(s, e->text)) {
+        if (ops_find_surface(e->text) || sema_find_def(s, e->text)) {
             diag_error(s->diag, e->span, "'%s' is %s; apply it with '->' or call it: x -> %s(...)", e->text,
-                       sema_find_op(e->text) ? "an operation" : "a block", e->text);
+                       ops_find_surface(e->text) ? "an operation" : "a block", e->text);
             return value_error();
         }
         if (s->in_param && !diag_muted(s->diag) && sema_param_name_error(s, e)) return value_error();
@@ -1375,7 +813,7 @@ static Value sema_expr_inner(Sema *s, Scope *scope, const Expr *e) {
         Value v = sema_expr(s, scope, e->lhs);
         if (v.kind == VAL_NUMBER) return value_number(-v.number);
         if (v.kind == VAL_TENSOR) {
-            Node *n = graph_add(s->graph, OP_AFFINE, e->span, &v.node, 1, value_node(s, v)->shape);
+            Node *n = graph_add(s->graph, OP_AFFINE, e->span, &v.node, 1, graph_node(s->graph, v.node)->shape);
             n->scale = -1;
             return tensor_value(n);
         }
@@ -1552,7 +990,7 @@ static const Node *sema_objective(Sema *s, Scope *scope, const Stmt *st, const c
     Value v = sema_call(s, scope, e);
     s->in_loss_or_metric = false;
     if (v.kind != VAL_TENSOR) return NULL;
-    return value_node(s, v);
+    return graph_node(s->graph, v.node);
 }
 
 static const char *const sema_stmt_keywords[] = {
@@ -1672,7 +1110,7 @@ static void sema_check_names(Sema *s, Scope *locals, const Expr *e) {
     switch (e->kind) {
     case EXPR_NAME: {
         if (sema_lookup(locals, e->text) || strcmp(e->text, "true") == 0 || strcmp(e->text, "false") == 0 ||
-            sema_find_op(e->text) || sema_find_def(s, e->text))
+            ops_find_surface(e->text) || sema_find_def(s, e->text))
             return;
         const char *name_guess = sema_guess_name(s, locals, e->text);
         if (name_guess)
@@ -1682,7 +1120,7 @@ static void sema_check_names(Sema *s, Scope *locals, const Expr *e) {
         return;
     }
     case EXPR_CALL: {
-        bool known = sema_find_op(e->text) || sema_find_def(s, e->text) || sema_lookup(locals, e->text);
+        bool known = ops_find_surface(e->text) || sema_find_def(s, e->text) || sema_lookup(locals, e->text);
         for (size_t i = 0; i < sizeof sema_extension_ops / sizeof sema_extension_ops[0]; i++)
             known |= strcmp(sema_extension_ops[i], e->text) == 0;
         if (!known) {
@@ -2058,7 +1496,7 @@ Model *sema_analyze(Arena *arena, Diag *diag, const Ast *ast, Define *defines, i
             if (prev) {
                 diag_error(diag, st->name_span, "block '%s' is defined twice", st->name);
                 diag_note(diag, prev->name_span, "first defined here");
-            } else if (sema_find_op(st->name)) {
+            } else if (ops_find_surface(st->name)) {
                 diag_error(diag, st->name_span, "a block cannot be named '%s': that is an operation", st->name);
             } else {
                 ptrvec_push(arena, &s->defs, (void *)st);

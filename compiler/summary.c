@@ -2,6 +2,8 @@
  * FLOPs count a multiply-add as 2; activations count 1 per element. */
 #include "summary.h"
 
+#include "ops.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -35,45 +37,15 @@ static void text_printf(Text *t, const char *fmt, ...) {
 
 /* Forward FLOPs per example of one node; *backward gets the backward pass's. */
 static int64_t summary_flops(const Graph *g, const Node *n, int64_t *backward) {
+    const OpFamily *family = ops_family(n->op);
     *backward = 0;
-    switch (n->op) {
-    case OP_DENSE: {
-        const Node *x = graph_node(g, n->inputs[0]);
-        int64_t k = x->shape.dims[x->shape.rank - 1];
-        int64_t mac = 2 * k * n->units * n->positions;
-        int64_t bias = n->bias >= 0 ? n->units * n->positions : 0;
-        *backward = 2 * mac + bias; /* dW and dx, plus db */
-        return mac + bias;
-    }
-    case OP_CONV2D: {
-        const Node *x = graph_node(g, n->inputs[0]);
-        int64_t pixels = n->size / n->units; /* output positions: oh*ow, or t' for conv1d */
-        int64_t mac = 2 * x->shape.dims[0] * n->kernel_h * n->kernel_w * n->units * pixels;
-        int64_t bias = n->bias >= 0 ? n->units * pixels : 0;
-        *backward = 2 * mac + bias;
-        return mac + bias;
-    }
-    case OP_MAXPOOL: case OP_AVGPOOL:
-        *backward = n->size * n->kernel_h * n->kernel_w;
-        return *backward;
-    case OP_LAYERNORM: case OP_BATCHNORM:
-        *backward = 10 * n->size;
-        return 6 * n->size;
-    case OP_REDUCE:
-        *backward = graph_node(g, n->inputs[0])->size;
-        return *backward;
-    case OP_LEAKY_RELU: case OP_DROPOUT: case OP_GELU: case OP_SOFTMAX: case OP_LOG_SOFTMAX:
-    case OP_RELU: case OP_TANH: case OP_SIGMOID: case OP_ADD: case OP_SUB: case OP_MUL: case OP_AFFINE:
-        *backward = n->size;
-        return n->size;
-    case OP_CROSS_ENTROPY: case OP_MSE: case OP_BCE: {
-        const Node *x = graph_node(g, n->inputs[0]);
-        *backward = 3 * x->size;
-        return 3 * x->size;
-    }
-    default:
-        return 0;
-    }
+    return family && family->flops ? family->flops(g, n, backward) : 0;
+}
+
+static const char *summary_op_label(const Node *n) {
+    const OpFamily *family = ops_family(n->op);
+    const char *label = family && family->label ? family->label(n) : NULL;
+    return label ? label : graph_op_names[n->op];
 }
 
 static void human(char *buf, size_t size, double v, const char *unit) {
@@ -101,10 +73,7 @@ SummaryLayers summary_layers(Arena *arena, const Model *m) {
         out.params += row->params;
         out.forward_flops += row->flops;
         out.backward_flops += row->backward_flops;
-        row->op = n->op == OP_AFFINE ? "scale/shift"
-                  : n->op == OP_CONV2D && n->shape.rank == 2 ? "conv1d" /* lowered as conv2d over [c,1,t] */
-                  : n->op == OP_REDUCE ? (n->scale == 1.0 ? "sum" : "mean")
-                                       : graph_op_names[n->op];
+        row->op = summary_op_label(n);
         row->shape = arena_strdup(arena, n->shape.rank ? shape_str(&n->shape, shape, sizeof shape) : "scalar");
         row->name = n->layer ? n->layer : "-";
     }

@@ -107,11 +107,15 @@ char *nnrt_strdup(const char *s) {
     return p;
 }
 
-void nnrt_fmt_double(char out[40], double v) {
+/* The shortest of %.15g..%.17g that reads back as v. (Formatted into a local buffer: gcc 12
+ * with UBSan warns about a "null destination" when snprintf writes through a parameter.) */
+void nnrt_fmt_double(char out[static 40], double v) {
+    char text[40];
     for (int prec = 15; prec <= 17; prec++) {
-        snprintf(out, 40, "%.*g", prec, v);
-        if (prec == 17 || strtod(out, NULL) == v) return;
+        snprintf(text, sizeof text, "%.*g", prec, v);
+        if (prec == 17 || strtod(text, NULL) == v) break;
     }
+    memcpy(out, text, sizeof text);
 }
 
 /* Case-insensitive Levenshtein distance, bounded to short words (option and column names). */

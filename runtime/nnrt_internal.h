@@ -36,7 +36,7 @@ void *nnrt_zalloc(size_t count, size_t elem, const char *what);
 void *nnrt_alloc_aligned(size_t bytes, const char *what); /* 64-byte aligned, zeroed */
 char *nnrt_strdup(const char *s);
 /* Shortest "%.Ng" that reads back as the same double (like Python's repr). */
-void nnrt_fmt_double(char out[40], double v);
+void nnrt_fmt_double(char out[static 40], double v);
 /* Closest candidate by edit distance (case-insensitive), or NULL when none is close. */
 const char *nnrt_suggest(const char *word, const char *const *cands, int n);
 double nnrt_now(void); /* monotonic seconds */

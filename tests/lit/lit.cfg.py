@@ -19,5 +19,9 @@ config.substitutions.append(("%examples", lit_config.params["examples"]))
 config.substitutions.append(("%python", sys.executable))
 config.substitutions.append(("%bounded", sys.executable + " " + os.path.join(os.path.dirname(__file__), "inputs", "bounded.py")))
 config.environment["FILECHECK_OPTS"] = "--dump-input=fail"
+# ASan reserves terabytes of address space for its shadow: bounded.py then skips its
+# address-space limit and allows more time (a sanitized nnc is several times slower).
+if lit_config.params.get("sanitized", "0") in ("1", "ON", "TRUE", "true"):
+    config.environment["NNC_SANITIZED"] = "1"
 llvm_bin = lit_config.params.get("llvm_bin", "/usr/lib/llvm-19/bin")
 config.environment["PATH"] = os.pathsep.join([llvm_bin, config.environment.get("PATH", "")])

@@ -1,5 +1,8 @@
-/* cg_elementwise.c — element-wise kernels over n * size elements.
+/* elementwise.c — the element-wise and row-wise ops: activations, dropout, softmax and the
+ * tensor arithmetic of expressions (+ - * with tensors and scalars). Shape rules (the output
+ * has the input's shape), backward rules, kernels, costs.
  *
+ * Kernels, over n * size elements:
  *   relu/tanh/sigmoid       (y, x)         y = act(x)
  *   relu_grad               (dx, dy, y)    dx = y > 0 ? dy : 0
  *   tanh_grad               (dx, dy, y)    dx = dy (1 - y^2)
@@ -12,15 +15,6 @@
  *   dropout_grad            (dx, dy, seed) dx = keep ? dy / (1-p) : 0, the same mask
  *   gelu                    (y, x)         y = x Phi(x)
  *   gelu_grad               (dx, dy, x)    dx = dy (Phi(x) + x phi(x))
- *   flatten, reshape        views: never lowered
- * Reductions (the input seen as [outer, A, inner] per example, A the reduced axis):
- *   reduce                  (y[outer,inner], x)   y = scale * sum_a x[outer, a, inner]
- *   reduce_grad             (dx[outer,A,inner], dy) dx = scale * dy, broadcast over a
- * Layer normalization over the last axis (rows of L; xhat = (x - mean) * rstd, rstd = 1/sqrt(var + eps)):
- *   layernorm               (y, x, w, b)   y = xhat w + b
- *   layernorm_dx            (dx, dy, x, w) dx = rstd (g - mean(g) - xhat mean(g xhat)), g = dy w
- *   layernorm_dw            (dw, dy, x)    dw = scale * sum_rows dy xhat
- *   layernorm_db            (db, dy)       db = scale * sum_rows dy
  * Row-wise over the last axis (L elements per row):
  *   softmax                 (y, x)         y = exp(x - max) / sum
  *   log_softmax             (y, x)         y = x - max - log(sum exp(x - max))
@@ -31,6 +25,151 @@
 #include <math.h>
 
 #include "cg.h"
+#include "ops.h"
+
+/* ---------------------------------------------------------------- shape rules */
+
+static const ArgSpec unary_spec[] = {{"x", ARG_TENSOR, true, 0, NULL}, SPEC_END};
+
+static Value same_shape(OpSema *s, OpKind op, const Expr *call, Bound *b) {
+    const Node *x = value_node(s, b->values[0]);
+    return tensor_value(graph_add(s->graph, op, call->span, &x->id, 1, x->shape));
+}
+static Value relu_rule(OpSema *s, const Expr *call, Bound *b) { return same_shape(s, OP_RELU, call, b); }
+static Value tanh_rule(OpSema *s, const Expr *call, Bound *b) { return same_shape(s, OP_TANH, call, b); }
+static Value sigmoid_rule(OpSema *s, const Expr *call, Bound *b) { return same_shape(s, OP_SIGMOID, call, b); }
+static Value gelu_rule(OpSema *s, const Expr *call, Bound *b) { return same_shape(s, OP_GELU, call, b); }
+/* softmax and log_softmax normalize the last axis */
+static Value softmax_rule(OpSema *s, const Expr *call, Bound *b) { return same_shape(s, OP_SOFTMAX, call, b); }
+static Value log_softmax_rule(OpSema *s, const Expr *call, Bound *b) { return same_shape(s, OP_LOG_SOFTMAX, call, b); }
+
+static const ArgSpec leaky_relu_spec[] = {{"x", ARG_TENSOR, true, 0, NULL}, {"alpha", ARG_NUMBER, false, 0.01, NULL}, SPEC_END};
+static Value leaky_relu_rule(OpSema *s, const Expr *call, Bound *b) {
+    const Node *x = value_node(s, b->values[0]);
+    if (!(b->values[1].number >= 0)) {
+        diag_error(s->diag, b->spans[1], "alpha of leaky_relu must be zero or positive, got %g", b->values[1].number);
+        return value_error();
+    }
+    Node *n = graph_add(s->graph, OP_LEAKY_RELU, call->span, &x->id, 1, x->shape);
+    n->alpha = b->values[1].number;
+    return tensor_value(n);
+}
+
+static const ArgSpec dropout_spec[] = {{"x", ARG_TENSOR, true, 0, NULL}, {"p", ARG_NUMBER, true, 0, NULL}, SPEC_END};
+static Value dropout_rule(OpSema *s, const Expr *call, Bound *b) {
+    const Node *x = value_node(s, b->values[0]);
+    double p = b->values[1].number;
+    if (!(p >= 0 && p < 1)) {
+        diag_error(s->diag, b->spans[1], "dropout probability must be in [0, 1), got %g", p);
+        return value_error();
+    }
+    Node *n = graph_add(s->graph, OP_DROPOUT, call->span, &x->id, 1, x->shape);
+    n->alpha = p;
+    return tensor_value(n);
+}
+
+Value ops_arithmetic_rule(OpSema *s, const Expr *e, Value a, Value b) {
+    if (a.kind == VAL_TENSOR && b.kind == VAL_TENSOR) {
+        const Node *x = value_node(s, a), *y = value_node(s, b);
+        if (e->op == '/') {
+            diag_error(s->diag, e->span, "'/' between two tensors is not supported; divide by a constant instead");
+            return value_error();
+        }
+        if (!shape_equal(&x->shape, &y->shape)) {
+            diag_error(s->diag, e->span, "'%c' needs tensors of the same shape, got %s and %s", e->op,
+                       sema_shape(s, &x->shape), sema_shape(s, &y->shape));
+            return value_error();
+        }
+        int inputs[2] = {x->id, y->id};
+        OpKind op = e->op == '+' ? OP_ADD : e->op == '-' ? OP_SUB : OP_MUL;
+        return tensor_value(graph_add(s->graph, op, e->span, inputs, 2, x->shape));
+    }
+    /* tensor with scalar: one affine node x*scale + shift */
+    bool tensor_left = a.kind == VAL_TENSOR;
+    const Node *x = value_node(s, tensor_left ? a : b);
+    double c = tensor_left ? b.number : a.number;
+    double scale = 1, shift = 0;
+    switch (e->op) {
+    case '+': shift = c; break;
+    case '-': if (tensor_left) shift = -c; else { scale = -1; shift = c; } break;
+    case '*': scale = c; break;
+    default:
+        if (!tensor_left) {
+            diag_error(s->diag, e->span, "dividing a constant by a tensor is not supported");
+            return value_error();
+        }
+        if (c == 0) {
+            diag_error(s->diag, e->rhs->span, "division of a tensor by zero");
+            return value_error();
+        }
+        scale = 1 / c;
+        break;
+    }
+    Node *n = graph_add(s->graph, OP_AFFINE, e->span, &x->id, 1, x->shape);
+    n->scale = scale;
+    n->shift = shift;
+    return tensor_value(n);
+}
+
+/* ---------------------------------------------------------------- backward rules */
+
+static void elementwise_backward(Ad *ad, const Node *n, int dy) {
+    const Graph *g = ad_graph(ad);
+    const Node *x = graph_node(g, n->inputs[0]);
+    switch (n->op) {
+    case OP_LEAKY_RELU: /* the sign of x decides */
+        ad_accumulate(ad, x->id, ad_node(ad, OP_LEAKY_RELU_GRAD, dy, x->id, x->shape, n)->id);
+        break;
+    case OP_DROPOUT: /* the same mask, recomputed from the step seed */
+        ad_accumulate(ad, x->id, ad_node(ad, OP_DROPOUT_GRAD, dy, -1, x->shape, n)->id);
+        break;
+    case OP_GELU:
+        ad_accumulate(ad, x->id, ad_node(ad, OP_GELU_GRAD, dy, x->id, x->shape, n)->id);
+        break;
+    case OP_SOFTMAX:
+    case OP_LOG_SOFTMAX: {
+        /* both rules need only the forward output y */
+        OpKind rule = n->op == OP_SOFTMAX ? OP_SOFTMAX_GRAD : OP_LOG_SOFTMAX_GRAD;
+        ad_accumulate(ad, x->id, ad_node(ad, rule, dy, n->id, x->shape, n)->id);
+        break;
+    }
+    case OP_RELU:
+    case OP_TANH:
+    case OP_SIGMOID: {
+        /* each rule needs only the forward output y */
+        OpKind rule = n->op == OP_RELU ? OP_RELU_GRAD : n->op == OP_TANH ? OP_TANH_GRAD : OP_SIGMOID_GRAD;
+        ad_accumulate(ad, x->id, ad_node(ad, rule, dy, n->id, x->shape, n)->id);
+        break;
+    }
+    case OP_ADD:
+    case OP_SUB:
+        ad_accumulate(ad, n->inputs[0], dy);
+        if (n->op == OP_ADD) {
+            ad_accumulate(ad, n->inputs[1], dy);
+        } else if (graph_node(g, n->inputs[1])->needs_grad) {
+            Node *neg = ad_node(ad, OP_AFFINE, dy, -1, n->shape, n);
+            neg->scale = -1;
+            ad_accumulate(ad, n->inputs[1], neg->id);
+        }
+        break;
+    case OP_MUL: /* d(a*b) = dy*b, dy*a */
+        if (graph_node(g, n->inputs[0])->needs_grad)
+            ad_accumulate(ad, n->inputs[0], ad_node(ad, OP_MUL, dy, n->inputs[1], n->shape, n)->id);
+        if (graph_node(g, n->inputs[1])->needs_grad)
+            ad_accumulate(ad, n->inputs[1], ad_node(ad, OP_MUL, dy, n->inputs[0], n->shape, n)->id);
+        break;
+    case OP_AFFINE: {
+        Node *d = ad_node(ad, OP_AFFINE, dy, -1, n->shape, n);
+        d->scale = n->scale;
+        ad_accumulate(ad, x->id, d->id);
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+/* ---------------------------------------------------------------- kernels */
 
 /* x may be a scalar or a vector (relu and sigmoid); tanh is scalar only (a libm call). */
 LLVMValueRef cg_activation(Cg *cg, OpKind act, LLVMValueRef x) {
@@ -70,7 +209,7 @@ static LLVMValueRef cg_dropout_keep(Cg *cg, LLVMValueRef seed, int salt, LLVMVal
     return LLVMBuildICmp(cg->b, LLVMIntUGE, top24, cg_i64(cg, (int64_t)ceil(p * 16777216.0)), "");
 }
 
-LLVMValueRef cg_elementwise_kernel(Cg *cg, const Node *node) {
+static LLVMValueRef elementwise_kernel(Cg *cg, const Node *node) {
     bool seeded = node->op == OP_DROPOUT_GRAD || (node->op == OP_DROPOUT && cg->training);
     int inputs = node->input_count;
     LLVMValueRef fn = seeded ? cg_kernel_begin_seeded(cg, node, 1 + inputs) : cg_kernel_begin(cg, node, 1 + inputs);
@@ -139,7 +278,7 @@ LLVMValueRef cg_elementwise_kernel(Cg *cg, const Node *node) {
     return fn;
 }
 
-LLVMValueRef cg_rowwise_kernel(Cg *cg, const Node *node) {
+static LLVMValueRef rowwise_kernel(Cg *cg, const Node *node) {
     int64_t L = node->shape.dims[node->shape.rank - 1];
     bool grad = node->op == OP_SOFTMAX_GRAD || node->op == OP_LOG_SOFTMAX_GRAD;
     LLVMValueRef fn = cg_kernel_begin(cg, node, grad ? 3 : 2);
@@ -185,126 +324,54 @@ LLVMValueRef cg_rowwise_kernel(Cg *cg, const Node *node) {
     return fn;
 }
 
-LLVMValueRef cg_reduce_kernel(Cg *cg, const Node *node) {
-    const Node *fwd = graph_forward_of(cg->g, node);
-    const Shape *in = &graph_node(cg->g, fwd->inputs[0])->shape;
-    int64_t outer = 1, inner = 1, A = in->dims[fwd->axis];
-    for (int d = 0; d < fwd->axis; d++) outer *= in->dims[d];
-    for (int d = fwd->axis + 1; d < in->rank; d++) inner *= in->dims[d];
-    LLVMValueRef fn = cg_kernel_begin(cg, node, 2);
-    LLVMValueRef out = LLVMGetParam(fn, 0), src = LLVMGetParam(fn, 1), n = LLVMGetParam(fn, 2);
-    LLVMValueRef scale = cg_const(cg, node->scale);
-    CgLoop o = cg_loop_begin(cg, cg_i64(cg, 0), cg_mul(cg, n, cg_i64(cg, outer)), "o"); /* example and outer index */
-    LLVMValueRef small = cg_mul(cg, o.iv, cg_i64(cg, inner)), big = cg_mul(cg, o.iv, cg_i64(cg, A * inner));
-    if (node->op == OP_REDUCE) {
-        CgLoop z = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, inner), "z");
-        cg_store(cg, cg_const(cg, 0), out, cg_add(cg, small, z.iv));
-        cg_loop_end(cg, &z);
-    }
-    CgLoop a = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, A), "a");
-    CgLoop i = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, inner), "i");
-    LLVMValueRef at_small = cg_add(cg, small, i.iv);
-    LLVMValueRef at_big = cg_add(cg, big, cg_add(cg, cg_mul(cg, a.iv, cg_i64(cg, inner)), i.iv));
-    if (node->op == OP_REDUCE)
-        cg_store(cg, cg_fadd(cg, cg_load(cg, out, at_small), cg_fmul(cg, cg_load(cg, src, at_big), scale)), out, at_small);
-    else
-        cg_store(cg, cg_fmul(cg, cg_load(cg, src, at_small), scale), out, at_big);
-    cg_loop_end(cg, &i);
-    cg_loop_end(cg, &a);
-    cg_loop_end(cg, &o);
-    cg_kernel_end(cg);
-    return fn;
-}
 
-/* mean and rstd of row `base` of x (L elements), into the variables given */
-static void cg_row_stats(Cg *cg, LLVMValueRef x, LLVMValueRef base, int64_t L, double eps, LLVMValueRef acc,
-                         LLVMValueRef *mean, LLVMValueRef *rstd) {
-    LLVMBuildStore(cg->b, cg_const(cg, 0), acc);
-    CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, L), "c");
-    LLVMBuildStore(cg->b, cg_fadd(cg, LLVMBuildLoad2(cg->b, cg->elem, acc, ""), cg_load(cg, x, cg_add(cg, base, c.iv))), acc);
-    cg_loop_end(cg, &c);
-    *mean = cg_fmul(cg, LLVMBuildLoad2(cg->b, cg->elem, acc, ""), cg_const(cg, 1.0 / (double)L));
-    LLVMBuildStore(cg->b, cg_const(cg, 0), acc);
-    CgLoop v = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, L), "c");
-    LLVMValueRef d = cg_fsub(cg, cg_load(cg, x, cg_add(cg, base, v.iv)), *mean);
-    LLVMBuildStore(cg->b, cg_fadd(cg, LLVMBuildLoad2(cg->b, cg->elem, acc, ""), cg_fmul(cg, d, d)), acc);
-    cg_loop_end(cg, &v);
-    LLVMValueRef var = cg_fmul(cg, LLVMBuildLoad2(cg->b, cg->elem, acc, ""), cg_const(cg, 1.0 / (double)L));
-    *rstd = cg_fdiv(cg, cg_const(cg, 1), cg_math(cg, "llvm.sqrt", cg_fadd(cg, var, cg_const(cg, eps))));
-}
-
-LLVMValueRef cg_layernorm_kernel(Cg *cg, const Node *node) {
-    const Node *fwd = graph_forward_of(cg->g, node);
-    const Shape *shape = &graph_node(cg->g, fwd->inputs[0])->shape;
-    int64_t L = shape->dims[shape->rank - 1], per_example = shape_size(shape) / L;
-    double eps = fwd->alpha;
-    int ptrs = node->op == OP_LAYERNORM ? 4 : node->op == OP_LAYERNORM_DX ? 4 : node->op == OP_LAYERNORM_DW ? 3 : 2;
-    LLVMValueRef fn = cg_kernel_begin(cg, node, ptrs);
-    LLVMValueRef out = LLVMGetParam(fn, 0), p1 = LLVMGetParam(fn, 1);
-    LLVMValueRef p2 = ptrs > 2 ? LLVMGetParam(fn, 2) : NULL, p3 = ptrs > 3 ? LLVMGetParam(fn, 3) : NULL;
-    LLVMValueRef n = LLVMGetParam(fn, (unsigned)ptrs);
-    LLVMValueRef rows = cg_mul(cg, n, cg_i64(cg, per_example));
-    LLVMValueRef acc = cg_var(cg, cg->elem, "acc"), acc2 = cg_var(cg, cg->elem, "acc2");
-    if (node->op == OP_LAYERNORM_DW || node->op == OP_LAYERNORM_DB) {
-        CgLoop z = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, L), "z");
-        cg_store(cg, cg_const(cg, 0), out, z.iv);
-        cg_loop_end(cg, &z);
-    }
-    CgLoop r = cg_loop_begin(cg, cg_i64(cg, 0), rows, "r");
-    LLVMValueRef base = cg_mul(cg, r.iv, cg_i64(cg, L));
-    LLVMValueRef mean = NULL, rstd = NULL;
+static LLVMValueRef elementwise_family_kernel(Cg *cg, const Node *node) {
     switch (node->op) {
-    case OP_LAYERNORM: { /* (y, x, w, b) */
-        cg_row_stats(cg, p1, base, L, eps, acc, &mean, &rstd);
-        CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, L), "c");
-        LLVMValueRef xhat = cg_fmul(cg, cg_fsub(cg, cg_load(cg, p1, cg_add(cg, base, c.iv)), mean), rstd);
-        cg_store(cg, cg_fadd(cg, cg_fmul(cg, xhat, cg_load(cg, p2, c.iv)), cg_load(cg, p3, c.iv)), out, cg_add(cg, base, c.iv));
-        cg_loop_end(cg, &c);
-        break;
+    case OP_SOFTMAX: case OP_SOFTMAX_GRAD: case OP_LOG_SOFTMAX: case OP_LOG_SOFTMAX_GRAD: return rowwise_kernel(cg, node);
+    default: return elementwise_kernel(cg, node);
     }
-    case OP_LAYERNORM_DX: { /* (dx, dy, x, w) */
-        cg_row_stats(cg, p2, base, L, eps, acc, &mean, &rstd);
-        LLVMBuildStore(cg->b, cg_const(cg, 0), acc);
-        LLVMBuildStore(cg->b, cg_const(cg, 0), acc2);
-        CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, L), "c");
-        LLVMValueRef at = cg_add(cg, base, c.iv);
-        LLVMValueRef g = cg_fmul(cg, cg_load(cg, p1, at), cg_load(cg, p3, c.iv));
-        LLVMValueRef xhat = cg_fmul(cg, cg_fsub(cg, cg_load(cg, p2, at), mean), rstd);
-        LLVMBuildStore(cg->b, cg_fadd(cg, LLVMBuildLoad2(cg->b, cg->elem, acc, ""), g), acc);
-        LLVMBuildStore(cg->b, cg_fadd(cg, LLVMBuildLoad2(cg->b, cg->elem, acc2, ""), cg_fmul(cg, g, xhat)), acc2);
-        cg_loop_end(cg, &c);
-        LLVMValueRef mean_g = cg_fmul(cg, LLVMBuildLoad2(cg->b, cg->elem, acc, ""), cg_const(cg, 1.0 / (double)L));
-        LLVMValueRef mean_gx = cg_fmul(cg, LLVMBuildLoad2(cg->b, cg->elem, acc2, ""), cg_const(cg, 1.0 / (double)L));
-        CgLoop c2 = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, L), "c");
-        LLVMValueRef at2 = cg_add(cg, base, c2.iv);
-        LLVMValueRef g2 = cg_fmul(cg, cg_load(cg, p1, at2), cg_load(cg, p3, c2.iv));
-        LLVMValueRef xhat2 = cg_fmul(cg, cg_fsub(cg, cg_load(cg, p2, at2), mean), rstd);
-        LLVMValueRef dx = cg_fmul(cg, rstd, cg_fsub(cg, cg_fsub(cg, g2, mean_g), cg_fmul(cg, xhat2, mean_gx)));
-        cg_store(cg, dx, out, at2);
-        cg_loop_end(cg, &c2);
-        break;
-    }
-    case OP_LAYERNORM_DW: { /* (dw, dy, x) */
-        cg_row_stats(cg, p2, base, L, eps, acc, &mean, &rstd);
-        CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, L), "c");
-        LLVMValueRef at = cg_add(cg, base, c.iv);
-        LLVMValueRef xhat = cg_fmul(cg, cg_fsub(cg, cg_load(cg, p2, at), mean), rstd);
-        LLVMValueRef v = cg_fmul(cg, cg_load(cg, p1, at), xhat);
-        if (node->scale != 1.0) v = cg_fmul(cg, v, cg_const(cg, node->scale));
-        cg_store(cg, cg_fadd(cg, cg_load(cg, out, c.iv), v), out, c.iv);
-        cg_loop_end(cg, &c);
-        break;
-    }
-    default: { /* layernorm_db (db, dy) */
-        CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, L), "c");
-        LLVMValueRef v = cg_load(cg, p1, cg_add(cg, base, c.iv));
-        if (node->scale != 1.0) v = cg_fmul(cg, v, cg_const(cg, node->scale));
-        cg_store(cg, cg_fadd(cg, cg_load(cg, out, c.iv), v), out, c.iv);
-        cg_loop_end(cg, &c);
-        break;
-    }
-    }
-    cg_loop_end(cg, &r);
-    cg_kernel_end(cg);
-    return fn;
 }
+
+/* ---------------------------------------------------------------- costs and the table entry */
+
+/* one FLOP per element each way (exp, erf and tanh count as one) */
+static int64_t elementwise_flops(const Graph *g, const Node *n, int64_t *backward) {
+    (void)g;
+    *backward = n->size;
+    return n->size;
+}
+
+static const char *elementwise_label(const Node *n) { return n->op == OP_AFFINE ? "scale/shift" : NULL; }
+
+static const OpSurface elementwise_surface[] = {
+    {"leaky_relu", leaky_relu_spec, leaky_relu_rule, false},
+    {"dropout", dropout_spec, dropout_rule, false},
+    {"gelu", unary_spec, gelu_rule, false},
+    {"softmax", unary_spec, softmax_rule, false},
+    {"log_softmax", unary_spec, log_softmax_rule, false},
+    {"relu", unary_spec, relu_rule, false},
+    {"tanh", unary_spec, tanh_rule, false},
+    {"sigmoid", unary_spec, sigmoid_rule, false},
+    {NULL, NULL, NULL, false},
+};
+static const OpKind elementwise_kinds[] = {
+    OP_RELU, OP_TANH, OP_SIGMOID, OP_ADD, OP_SUB, OP_MUL, OP_AFFINE, OP_RELU_GRAD, OP_TANH_GRAD, OP_SIGMOID_GRAD,
+    OP_LEAKY_RELU, OP_LEAKY_RELU_GRAD, OP_DROPOUT, OP_DROPOUT_GRAD, OP_GELU, OP_GELU_GRAD,
+    OP_SOFTMAX, OP_SOFTMAX_GRAD, OP_LOG_SOFTMAX, OP_LOG_SOFTMAX_GRAD, OP_COUNT,
+};
+/* relu and sigmoid have vector forms inside the GEMM; tanh runs as a pass over the output */
+static const OpKindFlags elementwise_flags[] = {
+    {OP_RELU, OPK_FUSABLE_ACTIVATION}, {OP_TANH, OPK_FUSABLE_ACTIVATION}, {OP_SIGMOID, OPK_FUSABLE_ACTIVATION},
+    {OP_DROPOUT, OPK_INFERENCE_VARIANT | OPK_SEEDED}, {OP_DROPOUT_GRAD, OPK_SEEDED}, {OP_COUNT, 0},
+};
+
+const OpFamily ops_elementwise = {
+    .name = "elementwise",
+    .surface = elementwise_surface,
+    .kinds = elementwise_kinds,
+    .backward = elementwise_backward,
+    .kernel = elementwise_family_kernel,
+    .flops = elementwise_flops,
+    .label = elementwise_label,
+    .flags = elementwise_flags,
+};

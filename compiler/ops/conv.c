@@ -1,4 +1,9 @@
-/* cg_conv.c — convolution and pooling kernels, forward and backward.
+/* conv.c — convolution and pooling: shape rules, backward rules, kernels, costs.
+ *
+ * conv2d(f, k, stride=1, pad=0|"same", bias=true): [c,h,w] -> [f,(h+2p-k)/s+1,(w+2p-k)/s+1]
+ * conv1d(same arguments):                           [c,t] -> [f,(t+2p-k)/s+1], weight [f,c,k]
+ * maxpool/avgpool(k, stride=k): [c,h,w] -> [c,(h-k)/s+1,(w-k)/s+1]; [c,t] -> [c,(t-k)/s+1]
+ * global_avgpool: [c,h,w] or [c,t] -> [c], one window over everything but the channels
  *
  * conv1d is conv2d on [c,1,t] with a 1 x K window, padded along t only.
  * Legend: C input channels, H x W input size, F filters, K kernel, S stride, P padding,
@@ -19,6 +24,183 @@
 #include <math.h>
 
 #include "cg.h"
+#include "nnrt.h"
+#include "ops.h"
+
+/* ---------------------------------------------------------------- shape rules */
+
+/* The padding (argument 4): a number, or "same" = (k-1)/2, which keeps the size only at
+ * stride 1 with an odd kernel. Returns -1 after reporting. */
+static int64_t conv_pad(OpSema *s, const Bound *b, int64_t stride, int64_t k) {
+    if (b->values[4].kind != VAL_STRING) return (int64_t)b->values[4].number;
+    if (stride != 1 || k % 2 == 0) {
+        diag_error(s->diag, b->spans[4], "pad=\"same\" needs stride 1 and an odd kernel size (got stride %lld, k %lld)",
+                   (long long)stride, (long long)k);
+        return -1;
+    }
+    return (k - 1) / 2;
+}
+
+static const ArgSpec conv_spec[] = {{"x", ARG_TENSOR, true, 0, NULL}, {"f", ARG_INT, true, 0, NULL},
+                                    {"k", ARG_INT, true, 0, NULL}, {"stride", ARG_INT, false, 1, NULL},
+                                    {"pad", ARG_PAD, false, 0, NULL}, {"bias", ARG_BOOL, false, 1, NULL}, SPEC_END};
+
+/* The conv node with its weight [f, c, k...] (weight_rank 4 or 3) and bias; fan-in c*kh*kw. */
+static Value conv_node(OpSema *s, const Expr *call, Bound *b, const char *op, Shape out, int64_t kh, int64_t kw,
+                       int64_t stride, int64_t pad) {
+    const Node *x = value_node(s, b->values[0]);
+    int64_t f = out.dims[0], c = x->shape.dims[0];
+    const char *layer = sema_layer_name(s, op, b);
+    if (!layer) return value_error();
+    Node *n = graph_add(s->graph, OP_CONV2D, call->span, &x->id, 1, out);
+    n->layer = layer;
+    n->units = f;
+    n->kernel_h = kh;
+    n->kernel_w = kw;
+    n->stride = stride;
+    n->pad = pad;
+    Shape weight = kh == 1 && x->shape.rank == 2 ? shape_make(3, (int64_t[]){f, c, kw}) : shape_make(4, (int64_t[]){f, c, kh, kw});
+    n->weight = graph_add_param(s->graph, arena_printf(s->arena, "%s.weight", layer), weight, NNRT_INIT_GLOROT_UNIFORM,
+                                c * kh * kw, f * kh * kw, n->id);
+    if (b->values[5].boolean)
+        n->bias = graph_add_param(s->graph, arena_printf(s->arena, "%s.bias", layer), shape_make(1, &f), NNRT_INIT_ZEROS,
+                                  c * kh * kw, f * kh * kw, n->id);
+    return tensor_value(n);
+}
+
+static Value conv2d_rule(OpSema *s, const Expr *call, Bound *b) {
+    const Node *x = value_node(s, b->values[0]);
+    int64_t f = (int64_t)b->values[1].number, k = (int64_t)b->values[2].number, stride = (int64_t)b->values[3].number;
+    if (x->shape.rank != 3) {
+        diag_error(s->diag, call->span, "conv2d expects an input of shape [c,h,w], got %s", sema_shape(s, &x->shape));
+        int64_t side = (int64_t)floor(sqrt((double)x->size) + 0.5);
+        if (x->shape.rank == 1 && side * side == x->size)
+            diag_note(s->diag, SPAN_NONE, "reshape it first: x -> reshape(1, %lld, %lld) -> conv2d(...)", (long long)side, (long long)side);
+        return value_error();
+    }
+    int64_t pad = conv_pad(s, b, stride, k);
+    if (pad < 0) return value_error();
+    int64_t h = x->shape.dims[1], w = x->shape.dims[2];
+    if (h + 2 * pad < k || w + 2 * pad < k) {
+        diag_error(s->diag, call->span, "conv2d kernel %lldx%lld does not fit the input %s with pad %lld", (long long)k,
+                   (long long)k, sema_shape(s, &x->shape), (long long)pad);
+        if (k % 2 == 1) diag_note(s->diag, SPAN_NONE, "pad=%lld (or pad=\"same\") keeps the size at stride 1", (long long)(k - 1) / 2);
+        return value_error();
+    }
+    int64_t c = x->shape.dims[0];
+    /* In doubles: k*k*c can overflow int64 before any limit applies. */
+    double out_h = (double)((h + 2 * pad - k) / stride + 1), out_w = (double)((w + 2 * pad - k) / stride + 1);
+    double weights = (double)f * (double)c * (double)k * (double)k;
+    if (!sema_layer_fits(s, call, (double)f * out_h * out_w, weights, weights * out_h * out_w)) return value_error();
+    Shape out = shape_make(3, (int64_t[]){f, (h + 2 * pad - k) / stride + 1, (w + 2 * pad - k) / stride + 1});
+    return conv_node(s, call, b, "conv2d", out, k, k, stride, pad);
+}
+
+/* conv1d is lowered as conv2d over [c,1,t] */
+static Value conv1d_rule(OpSema *s, const Expr *call, Bound *b) {
+    const Node *x = value_node(s, b->values[0]);
+    int64_t f = (int64_t)b->values[1].number, k = (int64_t)b->values[2].number, stride = (int64_t)b->values[3].number;
+    if (x->shape.rank != 2) {
+        diag_error(s->diag, call->span, "conv1d expects an input of shape [c,t], got %s", sema_shape(s, &x->shape));
+        if (x->shape.rank == 1) diag_note(s->diag, SPAN_NONE, "reshape it first: x -> reshape(1, %lld) -> conv1d(...)", (long long)x->size);
+        return value_error();
+    }
+    int64_t pad = conv_pad(s, b, stride, k);
+    if (pad < 0) return value_error();
+    int64_t c = x->shape.dims[0], t = x->shape.dims[1];
+    if (t + 2 * pad < k) {
+        diag_error(s->diag, call->span, "conv1d kernel %lld does not fit the input %s with pad %lld", (long long)k,
+                   sema_shape(s, &x->shape), (long long)pad);
+        return value_error();
+    }
+    if ((double)c * (double)k * (double)f * (double)t > 1099511627776.0) {
+        diag_error(s->diag, call->span, "conv1d needs more than 2^40 multiply-adds per example");
+        return value_error();
+    }
+    return conv_node(s, call, b, "conv1d", shape_make(2, (int64_t[]){f, (t + 2 * pad - k) / stride + 1}), 1, k, stride, pad);
+}
+
+static const ArgSpec pool_spec[] = {{"x", ARG_TENSOR, true, 0, NULL}, {"k", ARG_INT, true, 0, NULL},
+                                    {"stride", ARG_INT, false, 0, NULL}, SPEC_END};
+static Value pool_rule(OpSema *s, OpKind op, const Expr *call, Bound *b) {
+    const Node *x = value_node(s, b->values[0]);
+    int64_t k = (int64_t)b->values[1].number;
+    int64_t stride = b->given[2] ? (int64_t)b->values[2].number : k;
+    if (x->shape.rank != 3 && x->shape.rank != 2) {
+        diag_error(s->diag, call->span, "%s expects an input of shape [c,h,w] or [c,t], got %s", call->text, sema_shape(s, &x->shape));
+        return value_error();
+    }
+    int64_t h = x->shape.rank == 3 ? x->shape.dims[1] : 1, w = x->shape.dims[x->shape.rank - 1];
+    int64_t kh = x->shape.rank == 3 ? k : 1;
+    if (h < kh || w < k) {
+        diag_error(s->diag, call->span, "%s window %lld is larger than the input %s", call->text, (long long)k, sema_shape(s, &x->shape));
+        return value_error();
+    }
+    Shape out = x->shape;
+    if (x->shape.rank == 3) out.dims[1] = (h - kh) / stride + 1;
+    out.dims[out.rank - 1] = (w - k) / stride + 1;
+    Node *n = graph_add(s->graph, op, call->span, &x->id, 1, out);
+    n->kernel_h = kh;
+    n->kernel_w = k;
+    n->stride = stride;
+    return tensor_value(n);
+}
+static Value maxpool_rule(OpSema *s, const Expr *call, Bound *b) { return pool_rule(s, OP_MAXPOOL, call, b); }
+static Value avgpool_rule(OpSema *s, const Expr *call, Bound *b) { return pool_rule(s, OP_AVGPOOL, call, b); }
+
+static const ArgSpec global_avgpool_spec[] = {{"x", ARG_TENSOR, true, 0, NULL}, SPEC_END};
+static Value global_avgpool_rule(OpSema *s, const Expr *call, Bound *b) {
+    const Node *x = value_node(s, b->values[0]);
+    if (x->shape.rank != 3 && x->shape.rank != 2) {
+        diag_error(s->diag, call->span, "global_avgpool expects an input of shape [c,h,w] or [c,t], got %s", sema_shape(s, &x->shape));
+        return value_error();
+    }
+    Node *n = graph_add(s->graph, OP_AVGPOOL, call->span, &x->id, 1, shape_make(1, &x->shape.dims[0]));
+    n->kernel_h = x->shape.rank == 3 ? x->shape.dims[1] : 1;
+    n->kernel_w = x->shape.dims[x->shape.rank - 1];
+    n->stride = 1;
+    return tensor_value(n);
+}
+
+/* ---------------------------------------------------------------- backward rules */
+
+static void conv_backward(Ad *ad, const Node *n, int dy) {
+    Graph *g = ad_graph(ad);
+    const Node *x = graph_node(g, n->inputs[0]);
+    switch (n->op) {
+    case OP_CONV2D: {
+        /* dW = sum_b dy_b colT_b,  db = sum dy,  dx = col2im(W^T dy) */
+        Node *dw = ad_node(ad, OP_CONV2D_DW, dy, x->id, (Shape){0}, n);
+        dw->grad_param = n->weight;
+        if (n->bias >= 0) {
+            Node *db = ad_node(ad, OP_CONV2D_DB, dy, -1, (Shape){0}, n);
+            db->grad_param = n->bias;
+        }
+        if (x->needs_grad) {
+            Node *dx = ad_node(ad, OP_CONV2D_DX, dy, -1, x->shape, n);
+            dx->weight = n->weight;
+            ad_accumulate(ad, x->id, dx->id);
+        }
+        break;
+    }
+    case OP_MAXPOOL: {
+        /* the gradient goes to the first maximum of each window: needs x and y */
+        int inputs[3] = {dy, x->id, n->id};
+        Node *dx = graph_add(g, OP_MAXPOOL_GRAD, n->span, inputs, 3, x->shape);
+        dx->backward = true;
+        dx->forward = n->id;
+        ad_accumulate(ad, x->id, dx->id);
+        break;
+    }
+    case OP_AVGPOOL:
+        ad_accumulate(ad, x->id, ad_node(ad, OP_AVGPOOL_GRAD, dy, -1, x->shape, n)->id);
+        break;
+    default:
+        break;
+    }
+}
+
+/* ---------------------------------------------------------------- kernels */
 
 typedef struct ConvGeometry {
     int64_t C, H, W, F, KH, KW, S, P, PH, OH, OW; /* P pads the width, PH the height (0 for [c,t]) */
@@ -281,7 +463,7 @@ static void emit_pool(Cg *cg, const Node *node, const ConvGeometry *q) {
     cg_loop_end(cg, &b);
 }
 
-LLVMValueRef cg_conv_kernel(Cg *cg, const Node *node) {
+static LLVMValueRef conv_kernel(Cg *cg, const Node *node) {
     ConvGeometry q = conv_geometry(cg->g, node);
     LLVMValueRef fn;
     switch (node->op) {
@@ -298,3 +480,58 @@ LLVMValueRef cg_conv_kernel(Cg *cg, const Node *node) {
     cg_kernel_end(cg);
     return fn;
 }
+
+/* ---------------------------------------------------------------- costs and the table entry */
+
+static int64_t conv_flops(const Graph *g, const Node *n, int64_t *backward) {
+    *backward = 0;
+    if (n->op == OP_CONV2D) {
+        const Node *x = graph_node(g, n->inputs[0]);
+        int64_t pixels = n->size / n->units; /* output positions: oh*ow, or t' for conv1d */
+        int64_t mac = 2 * x->shape.dims[0] * n->kernel_h * n->kernel_w * n->units * pixels;
+        int64_t bias = n->bias >= 0 ? n->units * pixels : 0;
+        *backward = 2 * mac + bias;
+        return mac + bias;
+    }
+    if (n->op == OP_MAXPOOL || n->op == OP_AVGPOOL) {
+        *backward = n->size * n->kernel_h * n->kernel_w;
+        return *backward;
+    }
+    return 0;
+}
+
+static int64_t conv_scratch(const Graph *g, const Node *node) {
+    if (node->op != OP_CONV2D && node->op != OP_CONV2D_DW && node->op != OP_CONV2D_DX) return 0;
+    const Node *fwd = graph_forward_of(g, node);
+    const Node *x = graph_node(g, fwd->inputs[0]);
+    int64_t ckk = x->shape.dims[0] * fwd->kernel_h * fwd->kernel_w, ohw = fwd->size / fwd->units;
+    /* im2col; the weight gradient also keeps dy^T of one example and dW^T */
+    return ckk * ohw + (node->op == OP_CONV2D_DW ? (ohw + ckk) * fwd->units : 0);
+}
+
+/* conv1d is a conv2d node over [c,t] */
+static const char *conv_label(const Node *n) { return n->op == OP_CONV2D && n->shape.rank == 2 ? "conv1d" : NULL; }
+
+static const OpSurface conv_surface[] = {
+    {"conv2d", conv_spec, conv2d_rule, false},
+    {"conv1d", conv_spec, conv1d_rule, false},
+    {"maxpool", pool_spec, maxpool_rule, false},
+    {"avgpool", pool_spec, avgpool_rule, false},
+    {"global_avgpool", global_avgpool_spec, global_avgpool_rule, false},
+    {NULL, NULL, NULL, false},
+};
+static const OpKind conv_kinds[] = {OP_CONV2D, OP_CONV2D_DX, OP_CONV2D_DW, OP_CONV2D_DB, OP_MAXPOOL,
+                                    OP_MAXPOOL_GRAD, OP_AVGPOOL, OP_AVGPOOL_GRAD, OP_COUNT};
+static const OpKindFlags conv_flags[] = {{OP_CONV2D, OPK_FUSES_ACTIVATION}, {OP_COUNT, 0}};
+
+const OpFamily ops_conv = {
+    .name = "conv",
+    .surface = conv_surface,
+    .kinds = conv_kinds,
+    .backward = conv_backward,
+    .kernel = conv_kernel,
+    .flops = conv_flops,
+    .scratch = conv_scratch,
+    .label = conv_label,
+    .flags = conv_flags,
+};

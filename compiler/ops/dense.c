@@ -1,4 +1,6 @@
-/* cg_dense.c — dense (fully connected) kernels, forward and backward.
+/* dense.c — the dense (fully connected) layer: shape rule, backward rule, kernels, cost.
+ *
+ * dense(n, bias=true): [k] -> [n]; [t,k] -> [t,n] with the same weights at every position.
  *
  * Legend: R = rows = n * positions (dense over [t,k] treats every position as a row),
  *         K = input features, N = output units. Weight W is [N,K] (PyTorch's layout).
@@ -11,6 +13,67 @@
  * All three products run on the register-blocked micro-kernel of cg_gemm.c. */
 
 #include "cg.h"
+#include "nnrt.h"
+#include "ops.h"
+
+/* ---------------------------------------------------------------- shape rule */
+
+static const ArgSpec dense_spec[] = {{"x", ARG_TENSOR, true, 0, NULL}, {"n", ARG_INT, true, 0, NULL},
+                                     {"bias", ARG_BOOL, false, 1, NULL}, SPEC_END};
+
+static Value dense_rule(OpSema *s, const Expr *call, Bound *b) {
+    const Node *x = value_node(s, b->values[0]);
+    int64_t units = (int64_t)b->values[1].number;
+    if (x->shape.rank != 1 && x->shape.rank != 2) {
+        diag_error(s->diag, call->span, "dense expects an input of shape [k] or [t,k], got %s", sema_shape(s, &x->shape));
+        diag_note(s->diag, SPAN_NONE, "insert 'flatten' first to make it [%lld]: x -> flatten -> %s(...)",
+                  (long long)x->size, call->text);
+        return value_error();
+    }
+    int64_t k = x->shape.dims[x->shape.rank - 1];
+    if (!sema_layer_fits(s, call, (double)units * (double)(x->size / k), (double)units * (double)k, (double)x->size * (double)units))
+        return value_error();
+    const char *layer = sema_layer_name(s, "dense", b);
+    if (!layer) return value_error();
+    Shape out = x->shape;
+    out.dims[out.rank - 1] = units;
+    Node *n = graph_add(s->graph, OP_DENSE, call->span, &x->id, 1, out);
+    n->layer = layer;
+    n->units = units;
+    n->positions = x->shape.rank == 2 ? x->shape.dims[0] : 1;
+    n->weight = graph_add_param(s->graph, arena_printf(s->arena, "%s.weight", layer),
+                                shape_make(2, (int64_t[]){units, k}), NNRT_INIT_GLOROT_UNIFORM, k, units, n->id);
+    if (b->values[2].boolean)
+        n->bias = graph_add_param(s->graph, arena_printf(s->arena, "%s.bias", layer), shape_make(1, &units),
+                                  NNRT_INIT_ZEROS, k, units, n->id);
+    return tensor_value(n);
+}
+
+/* ---------------------------------------------------------------- backward rule */
+
+/* y = x W^T + b:  dW = dy^T x,  db = sum dy,  dx = dy W */
+static void dense_backward(Ad *ad, const Node *n, int dy) {
+    const Node *x = graph_node(ad_graph(ad), n->inputs[0]);
+    Node *dw = ad_node(ad, OP_DENSE_DW, dy, x->id, (Shape){0}, n);
+    dw->grad_param = n->weight;
+    dw->units = n->units;
+    dw->positions = n->positions;
+    if (n->bias >= 0) {
+        Node *db = ad_node(ad, OP_DENSE_DB, dy, -1, (Shape){0}, n);
+        db->grad_param = n->bias;
+        db->units = n->units;
+        db->positions = n->positions;
+    }
+    if (x->needs_grad) {
+        Node *dx = ad_node(ad, OP_DENSE_DX, dy, -1, x->shape, n);
+        dx->weight = n->weight;
+        dx->units = n->units;
+        dx->positions = n->positions;
+        ad_accumulate(ad, x->id, dx->id);
+    }
+}
+
+/* ---------------------------------------------------------------- kernels */
 
 /* y = act(x W^T + b): W^T is packed into scratch [K,N] so the product streams rows of it. */
 static void cg_dense_forward(Cg *cg, const Node *node, int64_t K) {
@@ -87,7 +150,7 @@ static void cg_dense_db(Cg *cg, const Node *node) {
     cg_loop_end(cg, &r);
 }
 
-LLVMValueRef cg_dense_kernel(Cg *cg, const Node *node) {
+static LLVMValueRef dense_kernel(Cg *cg, const Node *node) {
     /* K, the input features, is the last dimension of the forward input. */
     const Graph *g = cg->g;
     int64_t K;
@@ -123,3 +186,34 @@ LLVMValueRef cg_dense_kernel(Cg *cg, const Node *node) {
     }
     }
 }
+
+/* ---------------------------------------------------------------- cost and the table entry */
+
+static int64_t dense_flops(const Graph *g, const Node *n, int64_t *backward) {
+    *backward = 0;
+    if (n->op != OP_DENSE) return 0;
+    const Node *x = graph_node(g, n->inputs[0]);
+    int64_t k = x->shape.dims[x->shape.rank - 1];
+    int64_t mac = 2 * k * n->units * n->positions;
+    int64_t bias = n->bias >= 0 ? n->units * n->positions : 0;
+    *backward = 2 * mac + bias; /* dW and dx, plus db */
+    return mac + bias;
+}
+
+/* the forward pass packs W^T */
+static int64_t dense_scratch(const Graph *g, const Node *n) { return n->op == OP_DENSE ? graph_param(g, n->weight)->size : 0; }
+
+static const OpSurface dense_surface[] = {{"dense", dense_spec, dense_rule, false}, {NULL, NULL, NULL, false}};
+static const OpKind dense_kinds[] = {OP_DENSE, OP_DENSE_DX, OP_DENSE_DW, OP_DENSE_DB, OP_COUNT};
+static const OpKindFlags dense_flags[] = {{OP_DENSE, OPK_FUSES_ACTIVATION}, {OP_COUNT, 0}};
+
+const OpFamily ops_dense = {
+    .name = "dense",
+    .surface = dense_surface,
+    .kinds = dense_kinds,
+    .backward = dense_backward,
+    .kernel = dense_kernel,
+    .flops = dense_flops,
+    .scratch = dense_scratch,
+    .flags = dense_flags,
+};

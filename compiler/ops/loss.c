@@ -1,6 +1,12 @@
-/* cg_loss.c — losses, metrics and the losses' gradients.
+/* loss.c — losses and metrics: shape rules, the losses' gradients (the root of the backward
+ * pass), kernels, costs.
  *
- * Legend: C = classes (logits per example), T = target elements per example.
+ * cross_entropy / accuracy (logits [C], class target with C classes)
+ * mse / mae / rmse / bce   (prediction and float target of the same shape; bce takes logits:
+ *                           the sigmoid is fused, targets in [0, 1])
+ * Each produces a per-batch sum; the runtime divides by the examples seen.
+ *
+ * Kernels. Legend: C = classes (logits per example), T = target elements per example.
  *   cross_entropy       (sum: f64*, logits[n,C], y: i32[n])  sum += logsumexp(l) - l[y]
  *   accuracy            (sum, logits, y)                     sum += argmax(l) == y
  *   mse / rmse          (sum, p[n,T], t[n,T])                sum += mean_T (p - t)^2
@@ -12,6 +18,85 @@
  * Per-batch sums accumulate in double, in example order, so they are deterministic. */
 
 #include "cg.h"
+#include "nnrt.h"
+#include "ops.h"
+
+/* ---------------------------------------------------------------- shape rules */
+
+static const ArgSpec pred_target_spec[] = {{"prediction", ARG_TENSOR, true, 0, NULL}, {"target", ARG_TARGET, true, 0, NULL}, SPEC_END};
+
+static Value class_loss_rule(OpSema *s, OpKind op, const Expr *call, Bound *b) {
+    const Node *x = value_node(s, b->values[0]);
+    const Node *t = value_node(s, b->values[1]);
+    Model *m = s->model;
+    if (m->target_kind != NNRT_TARGET_CLASS) {
+        diag_error(s->diag, b->spans[1], "%s needs a class target, but '%s' is float%s", call->text, m->target_name,
+                   sema_shape(s, &m->target_shape));
+        diag_note(s->diag, SPAN_NONE, "for real-valued targets use mse (loss) and mae or rmse (metrics)");
+        return value_error();
+    }
+    if (x->shape.rank != 1 || x->shape.dims[0] != m->target_classes) {
+        diag_error(s->diag, b->spans[0], "%s: the logits have shape %s but the target '%s' is class[%lld]", call->text,
+                   sema_shape(s, &x->shape), m->target_name, (long long)m->target_classes);
+        sema_note_origin(s, x, b->spans[0], "the logits are");
+        if (x->shape.rank == 1)
+            diag_note(s->diag, SPAN_NONE, "the last layer should produce %lld values, e.g. dense(%lld)",
+                      (long long)m->target_classes, (long long)m->target_classes);
+        else
+            diag_note(s->diag, SPAN_NONE, "flatten the logits and end with dense(%lld)", (long long)m->target_classes);
+        return value_error();
+    }
+    int inputs[2] = {x->id, t->id};
+    Node *n = graph_add(s->graph, op, call->span, inputs, 2, (Shape){0});
+    return tensor_value(n);
+}
+static Value cross_entropy_rule(OpSema *s, const Expr *call, Bound *b) { return class_loss_rule(s, OP_CROSS_ENTROPY, call, b); }
+static Value accuracy_rule(OpSema *s, const Expr *call, Bound *b) { return class_loss_rule(s, OP_ACCURACY, call, b); }
+
+static Value real_loss_rule(OpSema *s, OpKind op, const Expr *call, Bound *b) {
+    const Node *x = value_node(s, b->values[0]);
+    const Node *t = value_node(s, b->values[1]);
+    Model *m = s->model;
+    if (m->target_kind != NNRT_TARGET_FLOAT) {
+        diag_error(s->diag, b->spans[1], "%s needs a float target, but '%s' is class[%lld]", call->text, m->target_name,
+                   (long long)m->target_classes);
+        diag_note(s->diag, SPAN_NONE, "for class targets use cross_entropy (loss) and accuracy (metric)");
+        return value_error();
+    }
+    if (!shape_equal(&x->shape, &m->target_shape)) {
+        diag_error(s->diag, b->spans[0], "%s: the prediction has shape %s but the target '%s' has shape %s", call->text,
+                   sema_shape(s, &x->shape), m->target_name, sema_shape(s, &m->target_shape));
+        sema_note_origin(s, x, b->spans[0], "the prediction is");
+        if (m->target_shape.rank == 1)
+            diag_note(s->diag, SPAN_NONE, "end the model with dense(%lld) to predict %lld value%s",
+                      (long long)m->target_shape.dims[0], (long long)m->target_shape.dims[0],
+                      m->target_shape.dims[0] == 1 ? "" : "s");
+        return value_error();
+    }
+    int inputs[2] = {x->id, t->id};
+    Node *n = graph_add(s->graph, op, call->span, inputs, 2, (Shape){0});
+    return tensor_value(n);
+}
+static Value mse_rule(OpSema *s, const Expr *call, Bound *b) { return real_loss_rule(s, OP_MSE, call, b); }
+static Value mae_rule(OpSema *s, const Expr *call, Bound *b) { return real_loss_rule(s, OP_MAE, call, b); }
+static Value rmse_rule(OpSema *s, const Expr *call, Bound *b) { return real_loss_rule(s, OP_RMSE, call, b); }
+static Value bce_rule(OpSema *s, const Expr *call, Bound *b) { return real_loss_rule(s, OP_BCE, call, b); }
+
+/* ---------------------------------------------------------------- backward rule */
+
+/* The loss is the root (dy = -1): its gradient for the mean over the batch, fused with
+ * log-softmax (cross_entropy), the sigmoid (bce) or the square (mse). Metrics have none. */
+static void loss_backward(Ad *ad, const Node *loss, int dy) {
+    (void)dy;
+    OpKind rule = loss->op == OP_CROSS_ENTROPY ? OP_CROSS_ENTROPY_GRAD : loss->op == OP_BCE ? OP_BCE_GRAD
+                  : loss->op == OP_MSE         ? OP_MSE_GRAD
+                                               : OP_COUNT;
+    const Node *pred = graph_node(ad_graph(ad), loss->inputs[0]);
+    if (rule == OP_COUNT || !pred->needs_grad) return;
+    ad_accumulate(ad, pred->id, ad_node(ad, rule, pred->id, loss->inputs[1], pred->shape, loss)->id);
+}
+
+/* ---------------------------------------------------------------- kernels */
 
 static LLVMValueRef cg_class_of(Cg *cg, LLVMValueRef y, LLVMValueRef r) {
     LLVMValueRef at = LLVMBuildInBoundsGEP2(cg->b, cg->i32, y, &r, 1, "");
@@ -55,7 +140,7 @@ static LLVMValueRef cg_elementwise_loss(Cg *cg, OpKind op, LLVMValueRef x, LLVMV
     return op == OP_MAE ? cg_math(cg, "llvm.fabs", diff) : cg_fmul(cg, diff, diff);
 }
 
-LLVMValueRef cg_loss_kernel(Cg *cg, const Node *node) {
+static LLVMValueRef loss_kernel(Cg *cg, const Node *node) {
     const Node *pred = graph_node(cg->g, node->inputs[0]);
     int64_t C = pred->size;
     LLVMValueRef fn = cg_kernel_begin(cg, node, 3);
@@ -137,3 +222,34 @@ LLVMValueRef cg_loss_kernel(Cg *cg, const Node *node) {
     cg_kernel_end(cg);
     return fn;
 }
+
+/* ---------------------------------------------------------------- costs and the table entry */
+
+static int64_t loss_flops(const Graph *g, const Node *n, int64_t *backward) {
+    *backward = 0;
+    if (n->op != OP_CROSS_ENTROPY && n->op != OP_MSE && n->op != OP_BCE) return 0; /* metrics: not part of training */
+    const Node *x = graph_node(g, n->inputs[0]);
+    *backward = 3 * x->size;
+    return 3 * x->size;
+}
+
+static const OpSurface loss_surface[] = {
+    {"bce", pred_target_spec, bce_rule, true},
+    {"cross_entropy", pred_target_spec, cross_entropy_rule, true},
+    {"mse", pred_target_spec, mse_rule, true},
+    {"accuracy", pred_target_spec, accuracy_rule, true},
+    {"mae", pred_target_spec, mae_rule, true},
+    {"rmse", pred_target_spec, rmse_rule, true},
+    {NULL, NULL, NULL, false},
+};
+static const OpKind loss_kinds[] = {OP_CROSS_ENTROPY, OP_MSE, OP_ACCURACY, OP_MAE, OP_RMSE, OP_BCE,
+                                    OP_CROSS_ENTROPY_GRAD, OP_MSE_GRAD, OP_BCE_GRAD, OP_COUNT};
+
+const OpFamily ops_loss = {
+    .name = "loss",
+    .surface = loss_surface,
+    .kinds = loss_kinds,
+    .backward = loss_backward,
+    .kernel = loss_kernel,
+    .flops = loss_flops,
+};

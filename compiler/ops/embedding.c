@@ -1,0 +1,94 @@
+/* embedding.c — token-id embedding: shape rule, backward rule, kernels.
+ *
+ * embedding(vocab, dim): the model's int[t] token ids -> [t, dim]; weight [vocab, dim]. The
+ * runtime refuses ids outside the smallest vocabulary of the model, naming the example. */
+#include "cg.h"
+#include "nnrt.h"
+#include "ops.h"
+
+/* ---------------------------------------------------------------- shape rule */
+
+static const ArgSpec embedding_spec[] = {{"x", ARG_TENSOR, true, 0, NULL}, {"vocab", ARG_INT, true, 0, NULL},
+                                         {"dim", ARG_INT, true, 0, NULL}, SPEC_END};
+static Value embedding_rule(OpSema *s, const Expr *call, Bound *b) {
+    const Node *x = value_node(s, b->values[0]);
+    if (s->model->input_kind != NNRT_INPUT_INT || x->id != s->graph->input) {
+        diag_error(s->diag, b->spans[0], "embedding takes token ids: the model's int[t] input, got a tensor of shape %s",
+                   sema_shape(s, &x->shape));
+        diag_note(s->diag, SPAN_NONE, "declare the input as 'input tokens : int[t]'");
+        return value_error();
+    }
+    int64_t vocab = (int64_t)b->values[1].number, dim = (int64_t)b->values[2].number;
+    if ((double)vocab * (double)dim > 4294967296.0) {
+        diag_error(s->diag, call->span, "embedding(%lld, %lld) has more than 2^32 parameters", (long long)vocab, (long long)dim);
+        return value_error();
+    }
+    const char *layer = sema_layer_name(s, "embedding", b);
+    if (!layer) return value_error();
+    Node *n = graph_add(s->graph, OP_EMBEDDING, call->span, &x->id, 1, shape_make(2, (int64_t[]){x->size, dim}));
+    n->layer = layer;
+    n->units = vocab;
+    /* PyTorch initializes embeddings N(0,1); uniform Glorot keeps nnc's init kinds few */
+    n->weight = graph_add_param(s->graph, arena_printf(s->arena, "%s.weight", layer), shape_make(2, (int64_t[]){vocab, dim}),
+                                NNRT_INIT_GLOROT_UNIFORM, dim, dim, n->id);
+    if (!s->model->input_vocab || vocab < s->model->input_vocab) s->model->input_vocab = vocab;
+    return tensor_value(n);
+}
+
+/* ---------------------------------------------------------------- backward rule */
+
+/* token ids have no gradient; only the looked-up rows do */
+static void embedding_backward(Ad *ad, const Node *n, int dy) {
+    Node *dw = ad_node(ad, OP_EMBEDDING_DW, dy, n->inputs[0], (Shape){0}, n);
+    dw->grad_param = n->weight;
+}
+
+/* ---------------------------------------------------------------- kernels */
+
+/* embedding (y[n,T,D], ids[n,T], W[V,D]):  y[b,i,:] = W[id,:]
+ * embedding_dw (dW[V,D], dy[n,T,D], ids):   dW[id,:] += scale * dy[b,i,:]  (zeroed first)
+ * Ids arrive as exactly-representable floats (the ABI) and were range-checked by the runtime;
+ * they are clamped anyway so a bad id can never address outside the table. */
+static LLVMValueRef embedding_kernel(Cg *cg, const Node *node) {
+    const Node *fwd = graph_forward_of(cg->g, node);
+    int64_t T = graph_node(cg->g, fwd->inputs[0])->size, V = fwd->units, D = fwd->shape.dims[1];
+    LLVMValueRef fn = cg_kernel_begin(cg, node, 3);
+    LLVMValueRef out = LLVMGetParam(fn, 0), a = LLVMGetParam(fn, 1), b = LLVMGetParam(fn, 2), n = LLVMGetParam(fn, 3);
+    LLVMValueRef ids = node->op == OP_EMBEDDING ? a : b, rows = node->op == OP_EMBEDDING ? b : a;
+    if (node->op == OP_EMBEDDING_DW) {
+        CgLoop z = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, V * D), "z");
+        cg_store(cg, cg_const(cg, 0), out, z.iv);
+        cg_loop_end(cg, &z);
+    }
+    CgLoop i = cg_loop_begin(cg, cg_i64(cg, 0), cg_mul(cg, n, cg_i64(cg, T)), "i");
+    LLVMValueRef id = LLVMBuildFPToSI(cg->b, cg_load(cg, ids, i.iv), cg->i64, "");
+    id = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, id, cg_i64(cg, 0), ""), cg_i64(cg, 0), id, "");
+    id = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSGE, id, cg_i64(cg, V), ""), cg_i64(cg, V - 1), id, "");
+    LLVMValueRef table_row = cg_mul(cg, id, cg_i64(cg, D)), seq_row = cg_mul(cg, i.iv, cg_i64(cg, D));
+    CgLoop d = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, D), "d");
+    if (node->op == OP_EMBEDDING) {
+        cg_store(cg, cg_load(cg, rows, cg_add(cg, table_row, d.iv)), out, cg_add(cg, seq_row, d.iv));
+    } else {
+        LLVMValueRef at = cg_add(cg, table_row, d.iv);
+        LLVMValueRef v = cg_load(cg, rows, cg_add(cg, seq_row, d.iv));
+        if (node->scale != 1.0) v = cg_fmul(cg, v, cg_const(cg, node->scale));
+        cg_store(cg, cg_fadd(cg, cg_load(cg, out, at), v), out, at);
+    }
+    cg_loop_end(cg, &d);
+    cg_loop_end(cg, &i);
+    cg_kernel_end(cg);
+    return fn;
+}
+
+/* ---------------------------------------------------------------- the table entry (a lookup: no FLOPs counted) */
+
+static const OpSurface embedding_surface[] = {{"embedding", embedding_spec, embedding_rule, false}, {NULL, NULL, NULL, false}};
+static const OpKind embedding_kinds[] = {OP_EMBEDDING, OP_EMBEDDING_DW, OP_COUNT};
+
+const OpFamily ops_embedding = {
+    .name = "embedding",
+    .surface = embedding_surface,
+    .kinds = embedding_kinds,
+    .backward = embedding_backward,
+    .kernel = embedding_kernel,
+};

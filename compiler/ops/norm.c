@@ -1,0 +1,340 @@
+/* norm.c — batch and layer normalization: shape rules, backward rules, kernels, costs.
+ *
+ * batchnorm(momentum=0.1, eps=1e-5): per channel of [c,h,w]/[c,t], per feature of [k]; weight,
+ *   bias and the running mean and variance (buffers) of size c. Batch statistics in training,
+ *   running statistics in evaluation and inference.
+ * layernorm(eps=1e-5): normalizes the last axis; weight (ones) and bias (zeros) of its size.
+ *
+ * Batchnorm kernels. Legend: the input is [n, C, HW] (channels first; a [k] input is C = k, HW = 1), N = n * HW
+ * values per channel, xhat = (x - mean) * rstd, rstd = 1 / sqrt(var + eps), var biased.
+ *   batchnorm (training)  (y, x, w, b, running_mean, running_var)
+ *              batch statistics; y = xhat w + b; running = (1-m) running + m stat (unbiased var)
+ *   batchnorm (inference) (y, x, w, b, running_mean, running_var)  with the running statistics
+ *   batchnorm_dx (dx, dy, x, w)   dx = rstd (g - mean(g) - xhat mean(g xhat)), g = dy w
+ *   batchnorm_dw (dw, dy, x)      dw[c] = scale * sum dy xhat
+ *   batchnorm_db (db, dy)         db[c] = scale * sum dy
+ * Layernorm kernels, over rows of L (the last axis; xhat = (x - mean) * rstd):
+ *   layernorm               (y, x, w, b)   y = xhat w + b
+ *   layernorm_dx            (dx, dy, x, w) dx = rstd (g - mean(g) - xhat mean(g xhat)), g = dy w
+ *   layernorm_dw            (dw, dy, x)    dw = scale * sum_rows dy xhat
+ *   layernorm_db            (db, dy)       db = scale * sum_rows dy
+ * Statistics are recomputed from x in the backward rules rather than stored. */
+
+#include "cg.h"
+#include "nnrt.h"
+#include "ops.h"
+
+/* ---------------------------------------------------------------- shape rules */
+
+static const ArgSpec layernorm_spec[] = {{"x", ARG_TENSOR, true, 0, NULL}, {"eps", ARG_NUMBER, false, 1e-5, NULL}, SPEC_END};
+static Value layernorm_rule(OpSema *s, const Expr *call, Bound *b) {
+    const Node *x = value_node(s, b->values[0]);
+    if (!(b->values[1].number > 0)) {
+        diag_error(s->diag, b->spans[1], "eps of layernorm must be positive, got %g", b->values[1].number);
+        return value_error();
+    }
+    const char *layer = sema_layer_name(s, "layernorm", b);
+    if (!layer) return value_error();
+    int64_t d = x->shape.dims[x->shape.rank - 1];
+    Node *n = graph_add(s->graph, OP_LAYERNORM, call->span, &x->id, 1, x->shape);
+    n->layer = layer;
+    n->alpha = b->values[1].number;
+    n->weight = graph_add_param(s->graph, arena_printf(s->arena, "%s.weight", layer), shape_make(1, &d), NNRT_INIT_ONES, d, d, n->id);
+    n->bias = graph_add_param(s->graph, arena_printf(s->arena, "%s.bias", layer), shape_make(1, &d), NNRT_INIT_ZEROS, d, d, n->id);
+    return tensor_value(n);
+}
+
+static const ArgSpec batchnorm_spec[] = {{"x", ARG_TENSOR, true, 0, NULL}, {"momentum", ARG_NUMBER, false, 0.1, NULL},
+                                         {"eps", ARG_NUMBER, false, 1e-5, NULL}, SPEC_END};
+static Value batchnorm_rule(OpSema *s, const Expr *call, Bound *b) {
+    const Node *x = value_node(s, b->values[0]);
+    if (!(b->values[1].number >= 0 && b->values[1].number <= 1)) {
+        diag_error(s->diag, b->spans[1], "momentum of batchnorm must be in [0, 1], got %g", b->values[1].number);
+        return value_error();
+    }
+    if (!(b->values[2].number > 0)) {
+        diag_error(s->diag, b->spans[2], "eps of batchnorm must be positive, got %g", b->values[2].number);
+        return value_error();
+    }
+    const char *layer = sema_layer_name(s, "batchnorm", b);
+    if (!layer) return value_error();
+    int64_t c = x->shape.dims[0];
+    Shape per_channel = shape_make(1, &c);
+    Node *n = graph_add(s->graph, OP_BATCHNORM, call->span, &x->id, 1, x->shape);
+    n->layer = layer;
+    n->momentum = b->values[1].number;
+    n->alpha = b->values[2].number;
+    n->weight = graph_add_param(s->graph, arena_printf(s->arena, "%s.weight", layer), per_channel, NNRT_INIT_ONES, c, c, n->id);
+    n->bias = graph_add_param(s->graph, arena_printf(s->arena, "%s.bias", layer), per_channel, NNRT_INIT_ZEROS, c, c, n->id);
+    n->running_mean = graph_add_param(s->graph, arena_printf(s->arena, "%s.running_mean", layer), per_channel, NNRT_INIT_ZEROS, c, c, n->id);
+    n->running_var = graph_add_param(s->graph, arena_printf(s->arena, "%s.running_var", layer), per_channel, NNRT_INIT_ONES, c, c, n->id);
+    graph_param(s->graph, n->running_mean)->trainable = false;
+    graph_param(s->graph, n->running_var)->trainable = false;
+    return tensor_value(n);
+}
+
+/* ---------------------------------------------------------------- backward rule */
+
+/* Both norms: dw = sum dy xhat, db = sum dy, dx through the statistics. Every rule recomputes
+ * the statistics from x instead of storing them (batchnorm: training-mode rules). */
+static void norm_backward(Ad *ad, const Node *n, int dy) {
+    const Node *x = graph_node(ad_graph(ad), n->inputs[0]);
+    bool batch = n->op == OP_BATCHNORM;
+    Node *dw = ad_node(ad, batch ? OP_BATCHNORM_DW : OP_LAYERNORM_DW, dy, x->id, (Shape){0}, n);
+    dw->grad_param = n->weight;
+    Node *db = ad_node(ad, batch ? OP_BATCHNORM_DB : OP_LAYERNORM_DB, dy, -1, (Shape){0}, n);
+    db->grad_param = n->bias;
+    if (x->needs_grad) {
+        Node *dx = ad_node(ad, batch ? OP_BATCHNORM_DX : OP_LAYERNORM_DX, dy, x->id, x->shape, n);
+        dx->weight = n->weight;
+        ad_accumulate(ad, x->id, dx->id);
+    }
+}
+
+/* ---------------------------------------------------------------- kernels */
+
+typedef struct ChannelLoop {
+    CgLoop b, j;
+    LLVMValueRef index; /* of element (b, c, j) */
+} ChannelLoop;
+
+/* for b < n, j < HW: the elements of channel c */
+static ChannelLoop channel_begin(Cg *cg, LLVMValueRef c, LLVMValueRef n, int64_t C, int64_t HW) {
+    ChannelLoop l;
+    l.b = cg_loop_begin(cg, cg_i64(cg, 0), n, "b");
+    LLVMValueRef row = cg_add(cg, cg_mul(cg, l.b.iv, cg_i64(cg, C * HW)), cg_mul(cg, c, cg_i64(cg, HW)));
+    l.j = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, HW), "j");
+    l.index = cg_add(cg, row, l.j.iv);
+    return l;
+}
+
+static void channel_end(Cg *cg, ChannelLoop *l) {
+    cg_loop_end(cg, &l->j);
+    cg_loop_end(cg, &l->b);
+}
+
+static LLVMValueRef load_var(Cg *cg, LLVMValueRef var) { return LLVMBuildLoad2(cg->b, cg->elem, var, ""); }
+static void add_to(Cg *cg, LLVMValueRef var, LLVMValueRef v) { LLVMBuildStore(cg->b, cg_fadd(cg, load_var(cg, var), v), var); }
+
+/* Batch mean and rstd of channel c (and the biased variance). */
+static void channel_stats(Cg *cg, LLVMValueRef x, LLVMValueRef c, LLVMValueRef n, int64_t C, int64_t HW, double eps,
+                          LLVMValueRef acc, LLVMValueRef inv_count, LLVMValueRef *mean, LLVMValueRef *var, LLVMValueRef *rstd) {
+    LLVMBuildStore(cg->b, cg_const(cg, 0), acc);
+    ChannelLoop l = channel_begin(cg, c, n, C, HW);
+    add_to(cg, acc, cg_load(cg, x, l.index));
+    channel_end(cg, &l);
+    *mean = cg_fmul(cg, load_var(cg, acc), inv_count);
+    LLVMBuildStore(cg->b, cg_const(cg, 0), acc);
+    ChannelLoop v = channel_begin(cg, c, n, C, HW);
+    LLVMValueRef d = cg_fsub(cg, cg_load(cg, x, v.index), *mean);
+    add_to(cg, acc, cg_fmul(cg, d, d));
+    channel_end(cg, &v);
+    *var = cg_fmul(cg, load_var(cg, acc), inv_count);
+    *rstd = cg_fdiv(cg, cg_const(cg, 1), cg_math(cg, "llvm.sqrt", cg_fadd(cg, *var, cg_const(cg, eps))));
+}
+
+static LLVMValueRef batchnorm_kernel(Cg *cg, const Node *node) {
+    const Node *fwd = graph_forward_of(cg->g, node);
+    bool inference = node->op == OP_BATCHNORM && !cg->training;
+    const Shape *shape = &graph_node(cg->g, fwd->inputs[0])->shape;
+    int64_t C = shape->dims[0], HW = shape_size(shape) / C;
+    double eps = fwd->alpha, m = fwd->momentum;
+    int ptrs = node->op == OP_BATCHNORM ? 6 : node->op == OP_BATCHNORM_DX ? 4 : node->op == OP_BATCHNORM_DW ? 3 : 2;
+    LLVMValueRef fn = cg_kernel_begin(cg, node, ptrs);
+    LLVMValueRef p[6];
+    for (int i = 0; i < ptrs; i++) p[i] = LLVMGetParam(fn, (unsigned)i);
+    LLVMValueRef n = LLVMGetParam(fn, (unsigned)ptrs);
+    LLVMValueRef acc = cg_var(cg, cg->elem, "acc"), acc2 = cg_var(cg, cg->elem, "acc2");
+    LLVMValueRef count = cg_mul(cg, n, cg_i64(cg, HW));
+    LLVMValueRef inv_count = cg_fdiv(cg, cg_const(cg, 1), cg_n_as_elem(cg, count));
+    CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, C), "c");
+    LLVMValueRef mean, var, rstd;
+    switch (node->op) {
+    case OP_BATCHNORM: { /* (y, x, w, b, running_mean, running_var) */
+        if (inference) {
+            mean = cg_load(cg, p[4], c.iv);
+            rstd = cg_fdiv(cg, cg_const(cg, 1), cg_math(cg, "llvm.sqrt", cg_fadd(cg, cg_load(cg, p[5], c.iv), cg_const(cg, eps))));
+        } else {
+            channel_stats(cg, p[1], c.iv, n, C, HW, eps, acc, inv_count, &mean, &var, &rstd);
+            /* running statistics, PyTorch's convention: the unbiased variance (N/(N-1)) */
+            LLVMValueRef nf = cg_n_as_elem(cg, count);
+            LLVMValueRef more = LLVMBuildICmp(cg->b, LLVMIntSGT, count, cg_i64(cg, 1), "");
+            LLVMValueRef unbiased = LLVMBuildSelect(cg->b, more, cg_fdiv(cg, cg_fmul(cg, var, nf), cg_fsub(cg, nf, cg_const(cg, 1))), var, "");
+            LLVMValueRef keep = cg_const(cg, 1 - m), take = cg_const(cg, m);
+            cg_store(cg, cg_fadd(cg, cg_fmul(cg, keep, cg_load(cg, p[4], c.iv)), cg_fmul(cg, take, mean)), p[4], c.iv);
+            cg_store(cg, cg_fadd(cg, cg_fmul(cg, keep, cg_load(cg, p[5], c.iv)), cg_fmul(cg, take, unbiased)), p[5], c.iv);
+        }
+        LLVMValueRef w = cg_load(cg, p[2], c.iv), b = cg_load(cg, p[3], c.iv);
+        ChannelLoop l = channel_begin(cg, c.iv, n, C, HW);
+        LLVMValueRef xhat = cg_fmul(cg, cg_fsub(cg, cg_load(cg, p[1], l.index), mean), rstd);
+        cg_store(cg, cg_fadd(cg, cg_fmul(cg, xhat, w), b), p[0], l.index);
+        channel_end(cg, &l);
+        break;
+    }
+    case OP_BATCHNORM_DX: { /* (dx, dy, x, w) */
+        channel_stats(cg, p[2], c.iv, n, C, HW, eps, acc, inv_count, &mean, &var, &rstd);
+        LLVMValueRef w = cg_load(cg, p[3], c.iv);
+        LLVMBuildStore(cg->b, cg_const(cg, 0), acc);
+        LLVMBuildStore(cg->b, cg_const(cg, 0), acc2);
+        ChannelLoop s = channel_begin(cg, c.iv, n, C, HW);
+        LLVMValueRef g = cg_fmul(cg, cg_load(cg, p[1], s.index), w);
+        add_to(cg, acc, g);
+        add_to(cg, acc2, cg_fmul(cg, g, cg_fmul(cg, cg_fsub(cg, cg_load(cg, p[2], s.index), mean), rstd)));
+        channel_end(cg, &s);
+        LLVMValueRef mean_g = cg_fmul(cg, load_var(cg, acc), inv_count), mean_gx = cg_fmul(cg, load_var(cg, acc2), inv_count);
+        ChannelLoop l = channel_begin(cg, c.iv, n, C, HW);
+        LLVMValueRef g2 = cg_fmul(cg, cg_load(cg, p[1], l.index), w);
+        LLVMValueRef xhat = cg_fmul(cg, cg_fsub(cg, cg_load(cg, p[2], l.index), mean), rstd);
+        cg_store(cg, cg_fmul(cg, rstd, cg_fsub(cg, cg_fsub(cg, g2, mean_g), cg_fmul(cg, xhat, mean_gx))), p[0], l.index);
+        channel_end(cg, &l);
+        break;
+    }
+    case OP_BATCHNORM_DW: { /* (dw, dy, x) */
+        channel_stats(cg, p[2], c.iv, n, C, HW, eps, acc, inv_count, &mean, &var, &rstd);
+        LLVMBuildStore(cg->b, cg_const(cg, 0), acc2);
+        ChannelLoop l = channel_begin(cg, c.iv, n, C, HW);
+        add_to(cg, acc2, cg_fmul(cg, cg_load(cg, p[1], l.index), cg_fmul(cg, cg_fsub(cg, cg_load(cg, p[2], l.index), mean), rstd)));
+        channel_end(cg, &l);
+        cg_store(cg, cg_fmul(cg, load_var(cg, acc2), cg_const(cg, node->scale)), p[0], c.iv);
+        break;
+    }
+    default: { /* batchnorm_db (db, dy) */
+        LLVMBuildStore(cg->b, cg_const(cg, 0), acc);
+        ChannelLoop l = channel_begin(cg, c.iv, n, C, HW);
+        add_to(cg, acc, cg_load(cg, p[1], l.index));
+        channel_end(cg, &l);
+        cg_store(cg, cg_fmul(cg, load_var(cg, acc), cg_const(cg, node->scale)), p[0], c.iv);
+        break;
+    }
+    }
+    cg_loop_end(cg, &c);
+    cg_kernel_end(cg);
+    return fn;
+}
+
+/* mean and rstd of row `base` of x (L elements), into the variables given */
+static void cg_row_stats(Cg *cg, LLVMValueRef x, LLVMValueRef base, int64_t L, double eps, LLVMValueRef acc,
+                         LLVMValueRef *mean, LLVMValueRef *rstd) {
+    LLVMBuildStore(cg->b, cg_const(cg, 0), acc);
+    CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, L), "c");
+    LLVMBuildStore(cg->b, cg_fadd(cg, LLVMBuildLoad2(cg->b, cg->elem, acc, ""), cg_load(cg, x, cg_add(cg, base, c.iv))), acc);
+    cg_loop_end(cg, &c);
+    *mean = cg_fmul(cg, LLVMBuildLoad2(cg->b, cg->elem, acc, ""), cg_const(cg, 1.0 / (double)L));
+    LLVMBuildStore(cg->b, cg_const(cg, 0), acc);
+    CgLoop v = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, L), "c");
+    LLVMValueRef d = cg_fsub(cg, cg_load(cg, x, cg_add(cg, base, v.iv)), *mean);
+    LLVMBuildStore(cg->b, cg_fadd(cg, LLVMBuildLoad2(cg->b, cg->elem, acc, ""), cg_fmul(cg, d, d)), acc);
+    cg_loop_end(cg, &v);
+    LLVMValueRef var = cg_fmul(cg, LLVMBuildLoad2(cg->b, cg->elem, acc, ""), cg_const(cg, 1.0 / (double)L));
+    *rstd = cg_fdiv(cg, cg_const(cg, 1), cg_math(cg, "llvm.sqrt", cg_fadd(cg, var, cg_const(cg, eps))));
+}
+
+static LLVMValueRef layernorm_kernel(Cg *cg, const Node *node) {
+    const Node *fwd = graph_forward_of(cg->g, node);
+    const Shape *shape = &graph_node(cg->g, fwd->inputs[0])->shape;
+    int64_t L = shape->dims[shape->rank - 1], per_example = shape_size(shape) / L;
+    double eps = fwd->alpha;
+    int ptrs = node->op == OP_LAYERNORM ? 4 : node->op == OP_LAYERNORM_DX ? 4 : node->op == OP_LAYERNORM_DW ? 3 : 2;
+    LLVMValueRef fn = cg_kernel_begin(cg, node, ptrs);
+    LLVMValueRef out = LLVMGetParam(fn, 0), p1 = LLVMGetParam(fn, 1);
+    LLVMValueRef p2 = ptrs > 2 ? LLVMGetParam(fn, 2) : NULL, p3 = ptrs > 3 ? LLVMGetParam(fn, 3) : NULL;
+    LLVMValueRef n = LLVMGetParam(fn, (unsigned)ptrs);
+    LLVMValueRef rows = cg_mul(cg, n, cg_i64(cg, per_example));
+    LLVMValueRef acc = cg_var(cg, cg->elem, "acc"), acc2 = cg_var(cg, cg->elem, "acc2");
+    if (node->op == OP_LAYERNORM_DW || node->op == OP_LAYERNORM_DB) {
+        CgLoop z = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, L), "z");
+        cg_store(cg, cg_const(cg, 0), out, z.iv);
+        cg_loop_end(cg, &z);
+    }
+    CgLoop r = cg_loop_begin(cg, cg_i64(cg, 0), rows, "r");
+    LLVMValueRef base = cg_mul(cg, r.iv, cg_i64(cg, L));
+    LLVMValueRef mean = NULL, rstd = NULL;
+    switch (node->op) {
+    case OP_LAYERNORM: { /* (y, x, w, b) */
+        cg_row_stats(cg, p1, base, L, eps, acc, &mean, &rstd);
+        CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, L), "c");
+        LLVMValueRef xhat = cg_fmul(cg, cg_fsub(cg, cg_load(cg, p1, cg_add(cg, base, c.iv)), mean), rstd);
+        cg_store(cg, cg_fadd(cg, cg_fmul(cg, xhat, cg_load(cg, p2, c.iv)), cg_load(cg, p3, c.iv)), out, cg_add(cg, base, c.iv));
+        cg_loop_end(cg, &c);
+        break;
+    }
+    case OP_LAYERNORM_DX: { /* (dx, dy, x, w) */
+        cg_row_stats(cg, p2, base, L, eps, acc, &mean, &rstd);
+        LLVMBuildStore(cg->b, cg_const(cg, 0), acc);
+        LLVMBuildStore(cg->b, cg_const(cg, 0), acc2);
+        CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, L), "c");
+        LLVMValueRef at = cg_add(cg, base, c.iv);
+        LLVMValueRef g = cg_fmul(cg, cg_load(cg, p1, at), cg_load(cg, p3, c.iv));
+        LLVMValueRef xhat = cg_fmul(cg, cg_fsub(cg, cg_load(cg, p2, at), mean), rstd);
+        LLVMBuildStore(cg->b, cg_fadd(cg, LLVMBuildLoad2(cg->b, cg->elem, acc, ""), g), acc);
+        LLVMBuildStore(cg->b, cg_fadd(cg, LLVMBuildLoad2(cg->b, cg->elem, acc2, ""), cg_fmul(cg, g, xhat)), acc2);
+        cg_loop_end(cg, &c);
+        LLVMValueRef mean_g = cg_fmul(cg, LLVMBuildLoad2(cg->b, cg->elem, acc, ""), cg_const(cg, 1.0 / (double)L));
+        LLVMValueRef mean_gx = cg_fmul(cg, LLVMBuildLoad2(cg->b, cg->elem, acc2, ""), cg_const(cg, 1.0 / (double)L));
+        CgLoop c2 = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, L), "c");
+        LLVMValueRef at2 = cg_add(cg, base, c2.iv);
+        LLVMValueRef g2 = cg_fmul(cg, cg_load(cg, p1, at2), cg_load(cg, p3, c2.iv));
+        LLVMValueRef xhat2 = cg_fmul(cg, cg_fsub(cg, cg_load(cg, p2, at2), mean), rstd);
+        LLVMValueRef dx = cg_fmul(cg, rstd, cg_fsub(cg, cg_fsub(cg, g2, mean_g), cg_fmul(cg, xhat2, mean_gx)));
+        cg_store(cg, dx, out, at2);
+        cg_loop_end(cg, &c2);
+        break;
+    }
+    case OP_LAYERNORM_DW: { /* (dw, dy, x) */
+        cg_row_stats(cg, p2, base, L, eps, acc, &mean, &rstd);
+        CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, L), "c");
+        LLVMValueRef at = cg_add(cg, base, c.iv);
+        LLVMValueRef xhat = cg_fmul(cg, cg_fsub(cg, cg_load(cg, p2, at), mean), rstd);
+        LLVMValueRef v = cg_fmul(cg, cg_load(cg, p1, at), xhat);
+        if (node->scale != 1.0) v = cg_fmul(cg, v, cg_const(cg, node->scale));
+        cg_store(cg, cg_fadd(cg, cg_load(cg, out, c.iv), v), out, c.iv);
+        cg_loop_end(cg, &c);
+        break;
+    }
+    default: { /* layernorm_db (db, dy) */
+        CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, L), "c");
+        LLVMValueRef v = cg_load(cg, p1, cg_add(cg, base, c.iv));
+        if (node->scale != 1.0) v = cg_fmul(cg, v, cg_const(cg, node->scale));
+        cg_store(cg, cg_fadd(cg, cg_load(cg, out, c.iv), v), out, c.iv);
+        cg_loop_end(cg, &c);
+        break;
+    }
+    }
+    cg_loop_end(cg, &r);
+    cg_kernel_end(cg);
+    return fn;
+}
+
+static LLVMValueRef norm_kernel(Cg *cg, const Node *node) {
+    switch (node->op) {
+    case OP_BATCHNORM: case OP_BATCHNORM_DX: case OP_BATCHNORM_DW: case OP_BATCHNORM_DB: return batchnorm_kernel(cg, node);
+    default: return layernorm_kernel(cg, node);
+    }
+}
+
+/* ---------------------------------------------------------------- costs and the table entry */
+
+static int64_t norm_flops(const Graph *g, const Node *n, int64_t *backward) {
+    (void)g;
+    *backward = 10 * n->size;
+    return 6 * n->size;
+}
+
+static const OpSurface norm_surface[] = {
+    {"layernorm", layernorm_spec, layernorm_rule, false},
+    {"batchnorm", batchnorm_spec, batchnorm_rule, false},
+    {NULL, NULL, NULL, false},
+};
+static const OpKind norm_kinds[] = {OP_LAYERNORM, OP_LAYERNORM_DX, OP_LAYERNORM_DW, OP_LAYERNORM_DB, OP_BATCHNORM,
+                                    OP_BATCHNORM_DX, OP_BATCHNORM_DW, OP_BATCHNORM_DB, OP_COUNT};
+static const OpKindFlags norm_flags[] = {{OP_BATCHNORM, OPK_INFERENCE_VARIANT}, {OP_COUNT, 0}};
+
+const OpFamily ops_norm = {
+    .name = "norm",
+    .surface = norm_surface,
+    .kinds = norm_kinds,
+    .backward = norm_backward,
+    .kernel = norm_kernel,
+    .flops = norm_flops,
+    .flags = norm_flags,
+};
