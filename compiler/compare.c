@@ -7,7 +7,15 @@
  * designs see the same split and the same example order (the runtime's shuffle depends only on the
  * seed and the number of examples). Compiles are `nnc` itself as a subprocess (the same path as a
  * user's build; an LLVM failure in one design cannot take the comparison down), and training runs
- * are subprocesses too (a NaN or a crash is one failed row). */
+ * are subprocesses too (a NaN or a crash is one failed row).
+ *
+ * With --mpi, `mpirun -np N nnc compare --mpi ...` starts one nnc per rank (nnc itself needs no
+ * MPI library: it reads the rank and size mpirun gives every process). Run k belongs to rank
+ * k mod N; each rank compiles the designs its runs need for its own host's CPU and trains them
+ * with its own cores, writing into DIR, which must be one shared directory (a cluster's shared
+ * file system). Each rank then writes a status file per run and a marker naming the job; rank 0
+ * waits for every marker, reads the statuses and writes the table and plots. A rank that dies
+ * ends the whole job (mpirun's rule), so rank 0 never waits forever. */
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -41,7 +49,14 @@ typedef struct CompareOptions {
     long long epochs, batch; /* 0 = each design's train block */
     const char *data, *validate, *out;
     int jobs, threads; /* 0 = the measured default (see compare_defaults) */
+    bool mpi;          /* spread the runs over mpirun's ranks */
 } CompareOptions;
+
+/* This process's place in an `mpirun` job: rank 0 of 1 without --mpi. */
+typedef struct Ranks {
+    int rank, size;
+    const char *job; /* an id of the mpirun job ("" when mpirun gives none) */
+} Ranks;
 
 /* A design with one combination of overrides: one row of the table. */
 typedef struct Config {
@@ -74,6 +89,7 @@ typedef struct Progress {
     double start, busy_seconds;
     const Job *train_jobs; /* for the runs still going */
     int train_job_count;
+    const char *who;       /* "nnc compare", or "nnc compare (rank R)" */
 } Progress;
 
 static double now(void) {
@@ -97,6 +113,8 @@ static void compare_usage(FILE *out) {
             "  --out DIR           where results go (default compare-out)\n"
             "  --jobs J            training runs at a time (default: one per core)\n"
             "  --threads T         threads per training run (default: cores / jobs, so 1)\n"
+            "  --mpi               spread the runs over the ranks of mpirun (DIR must be shared):\n"
+            "                      mpirun -np N nnc compare --mpi A.nn B.nn ...\n"
             "exit status: 0 when every run trained, 1 otherwise (bad usage, a design that does not\n"
             "compile, a run that failed); failed runs are rows of the table, the others still run\n");
 }
@@ -203,6 +221,8 @@ static int parse_compare_options(Arena *arena, int argc, char **argv, CompareOpt
         } else if (strcmp(name, "--threads") == 0) {
             if ((v = positive(name, value, 256)) < 0) return 1;
             o->threads = (int)v;
+        } else if (strcmp(a, "--mpi") == 0) {
+            o->mpi = true;
         } else if (strcmp(name, "--data") == 0) o->data = value;
         else if (strcmp(name, "--validate") == 0) o->validate = value;
         else if (strcmp(name, "--out") == 0) {
@@ -420,7 +440,7 @@ static void compile_done(void *context, Job *job) {
     cfg->compile_seconds = job->seconds;
     cfg->error = job_failure(p->arena, job);
     p->done++;
-    fprintf(stderr, "nnc compare: compiled %d of %d: %s (%s, %.2fs)\n", p->done, p->total, cfg->label,
+    fprintf(stderr, "%s: compiled %d of %d: %s (%s, %.2fs)\n", p->who, p->done, p->total, cfg->label,
             cfg->error ? "failed" : "ok", job->seconds);
 }
 
@@ -445,9 +465,9 @@ static void train_done(void *context, Job *job) {
     char e[32], l[32];
     format_clock(e, sizeof e, elapsed);
     format_clock(l, sizeof l, left);
-    fprintf(stderr, "nnc compare: run %d of %d: %s seed %d %s (%.1fs); elapsed %s, about %s left\n", p->done,
+    fprintf(stderr, "%s: run %d of %d: %s seed %d %s (%.1fs); elapsed %s, about %s left\n", p->who, p->done,
             p->total, run->config->label, run->seed, run->error ? "FAILED" : "ok", job->seconds, e, l);
-    if (run->error) fprintf(stderr, "nnc compare:   %s (output: %s)\n", run->error, job->output_path);
+    if (run->error) fprintf(stderr, "%s:   %s (output: %s)\n", p->who, run->error, job->output_path);
 }
 
 /* ---- statistics and the table ---- */
@@ -751,6 +771,85 @@ static const char *self_path(Arena *arena, const char *argv0) {
     return argv0;
 }
 
+/* ---- --mpi: the runs spread over the ranks ---- */
+
+/* The rank and size mpirun gave this process: Open MPI's variables, or the PMI ones of MPICH's
+ * Hydra. False after an error message when there are none (not started by mpirun). */
+static bool mpi_ranks(Ranks *r) {
+    const char *rank = getenv("OMPI_COMM_WORLD_RANK"), *size = getenv("OMPI_COMM_WORLD_SIZE");
+    if (!rank || !size) rank = getenv("PMI_RANK"), size = getenv("PMI_SIZE");
+    char *end1 = NULL, *end2 = NULL;
+    long rv = rank ? strtol(rank, &end1, 10) : -1, sv = size ? strtol(size, &end2, 10) : -1;
+    if (!rank || !size || *end1 || *end2 || sv < 1 || sv > 100000 || rv < 0 || rv >= sv) {
+        fprintf(stderr, "nnc compare: error: --mpi spreads the runs over the ranks of mpirun, but this nnc was not "
+                        "started by mpirun; run: mpirun -np N nnc compare --mpi ...\n");
+        return false;
+    }
+    r->rank = (int)rv;
+    r->size = (int)sv;
+    const char *job = getenv("PMIX_NAMESPACE");
+    if (!job) job = getenv("OMPI_MCA_ess_base_jobid");
+    if (!job) job = getenv("PMI_KVSNAME");
+    r->job = job ? job : "";
+    return true;
+}
+
+static int run_owner(const Ranks *ranks, int run_index) { return run_index % ranks->size; }
+static const char *rank_marker(Arena *arena, const CompareOptions *o, int rank) {
+    return arena_printf(arena, "%s/rank%d.done", o->out, rank);
+}
+static const char *run_status_path(Arena *arena, const Run *run) { return arena_printf(arena, "%s/status", run->dir); }
+
+/* What rank 0 needs of a run another rank trained: how it ended, its time, the compile's time. */
+static bool write_run_status(Arena *arena, const Run *run, const Ranks *ranks) {
+    const char *text = arena_printf(arena, "rank %d\nseconds %.17g\ncompile_seconds %.17g\nerror %s\n", ranks->rank,
+                                    run->seconds, run->config->compile_seconds, run->error ? run->error : "");
+    return write_file_atomic(run_status_path(arena, run), text, strlen(text));
+}
+
+static bool read_run_status(Arena *arena, Run *run, int *rank) {
+    const char *path = run_status_path(arena, run);
+    FILE *f = fopen(path, "r");
+    char line[4096];
+    double seconds = 0, compile_seconds = 0;
+    bool ok = f && fgets(line, sizeof line, f) && sscanf(line, "rank %d", rank) == 1 && fgets(line, sizeof line, f) &&
+              sscanf(line, "seconds %lf", &seconds) == 1 && fgets(line, sizeof line, f) &&
+              sscanf(line, "compile_seconds %lf", &compile_seconds) == 1 && fgets(line, sizeof line, f) &&
+              strncmp(line, "error ", 6) == 0;
+    if (f) fclose(f);
+    if (!ok) {
+        run->error = arena_printf(arena, "rank %d wrote no readable status (%s)", *rank, path);
+        return false;
+    }
+    line[strcspn(line, "\n")] = '\0';
+    run->seconds = seconds;
+    run->error = line[6] ? arena_strdup(arena, line + 6) : NULL;
+    if (run->config->compile_seconds == 0) run->config->compile_seconds = compile_seconds;
+    return true;
+}
+
+/* Rank 0: waits until every other rank has marked this job done (a rank that dies ends the job). */
+static void wait_for_ranks(Arena *arena, const CompareOptions *o, const Ranks *ranks) {
+    for (int r = 1; r < ranks->size; r++) {
+        const char *marker = rank_marker(arena, o, r);
+        bool told = false;
+        for (;;) {
+            char job[512] = "";
+            FILE *f = fopen(marker, "r");
+            if (f) {
+                if (!fgets(job, sizeof job, f)) job[0] = '\0';
+                fclose(f);
+                job[strcspn(job, "\n")] = '\0';
+                if (strcmp(job, ranks->job) == 0) break; /* not a marker left by an earlier job */
+            }
+            if (!told) fprintf(stderr, "nnc compare: waiting for rank %d to finish its runs\n", r);
+            told = true;
+            struct timespec pause = {0, 200 * 1000 * 1000};
+            nanosleep(&pause, NULL);
+        }
+    }
+}
+
 int compare_main(int argc, char **argv) {
     Arena *arena = arena_new();
     CompareOptions o;
@@ -759,12 +858,30 @@ int compare_main(int argc, char **argv) {
     Config *configs = ARENA_ARRAY(arena, Config, MAX_CONFIGS);
     int config_count = plan_configs(arena, &o, configs);
     if (config_count < 0) goto done;
-    int compiled_rows = 0;
-    for (int c = 0; c < config_count; c++) compiled_rows += !configs[c].error;
-    compare_defaults(&o, compiled_rows * o.seeds);
-    if (!make_dirs(o.out)) goto done;
+    Ranks ranks = {.rank = 0, .size = 1, .job = ""};
+    if (o.mpi && !mpi_ranks(&ranks)) goto done;
+    const char *who = ranks.size > 1 ? arena_printf(arena, "nnc compare (rank %d of %d)", ranks.rank, ranks.size) : "nnc compare";
+    /* This rank's share: the runs it owns, and the designs they need (compiled here, for this
+     * host's CPU, into a directory of this rank's). */
+    bool *needed = ARENA_ARRAY(arena, bool, config_count);
+    bool *front_end_failed = ARENA_ARRAY(arena, bool, config_count); /* known alike on every rank */
+    int owned_runs = 0;
+    for (int c = 0; c < config_count; c++) front_end_failed[c] = configs[c].error != NULL;
     for (int c = 0; c < config_count; c++)
-        if (!make_dirs(configs[c].dir)) goto done;
+        for (int s = 0; s < o.seeds; s++)
+            if (!configs[c].error && run_owner(&ranks, c * o.seeds + s) == ranks.rank) {
+                needed[c] = true;
+                owned_runs++;
+            }
+    compare_defaults(&o, owned_runs);
+    if (!make_dirs(o.out)) goto done;
+    if (ranks.size > 1) remove(rank_marker(arena, &o, ranks.rank));
+    for (int c = 0; c < config_count; c++) {
+        if (ranks.size > 1)
+            configs[c].exe = arena_printf(arena, "%s/rank%d/%s", configs[c].dir, ranks.rank, source_model_name(arena, configs[c].path));
+        if (!make_dirs(configs[c].dir) || (ranks.size > 1 && needed[c] && !make_dirs(arena_printf(arena, "%s/rank%d", configs[c].dir, ranks.rank))))
+            goto done;
+    }
     if (!o.data)
         for (int c = 1; c < config_count; c++)
             if (configs[c].data_spec && configs[0].data_spec && strcmp(configs[c].data_spec, configs[0].data_spec) != 0) {
@@ -782,7 +899,7 @@ int compare_main(int argc, char **argv) {
     int to_compile = 0;
     for (int c = 0; c < config_count; c++) {
         Config *cfg = &configs[c];
-        if (cfg->error) continue; /* its front end failed: nothing to compile */
+        if (cfg->error || !needed[c]) continue; /* front end failed (nothing to compile), or not this rank's */
         char **args = ARENA_ARRAY(arena, char *, 5 + 2 * cfg->define_count);
         int a = 0;
         args[a++] = (char *)nnc;
@@ -795,10 +912,12 @@ int compare_main(int argc, char **argv) {
         }
         args[a] = NULL;
         remove(cfg->exe);
-        compiles[c] = (Job){.argv = args, .output_path = arena_printf(arena, "%s/compile.txt", cfg->dir), .index = c};
+        const char *output = ranks.size > 1 ? arena_printf(arena, "%s/rank%d/compile.txt", cfg->dir, ranks.rank)
+                                            : arena_printf(arena, "%s/compile.txt", cfg->dir);
+        compiles[c] = (Job){.argv = args, .output_path = output, .index = c};
         to_compile++;
     }
-    Progress progress = {.arena = arena, .configs = configs, .total = to_compile, .jobs = o.jobs, .start = start};
+    Progress progress = {.arena = arena, .configs = configs, .total = to_compile, .jobs = o.jobs, .start = start, .who = who};
     if (jobs_run(compiles, config_count, cores > 0 ? (int)cores : 1, compile_done, &progress) != 0) goto done;
 
     /* Training runs, seeds 1..N for every row. */
@@ -819,7 +938,9 @@ int compare_main(int argc, char **argv) {
                 run->error = configs[c].error;
                 continue;
             }
+            if (run_owner(&ranks, c * o.seeds + s) != ranks.rank) continue; /* another rank's: never touched here */
             if (!make_dirs(run->dir)) goto done;
+            remove(run_status_path(arena, run));
             /* --log appends: a previous comparison's lines must not be read as this one's. */
             remove(run->log_path);
             remove(run->checkpoint_path);
@@ -844,11 +965,31 @@ int compare_main(int argc, char **argv) {
             trains[c * o.seeds + s] = (Job){.argv = args, .output_path = run->output_path, .index = c * o.seeds + s};
             to_train++;
         }
-    fprintf(stderr, "nnc compare: %d training run%s (%d at a time, %d thread%s each)\n", to_train, to_train == 1 ? "" : "s",
+    fprintf(stderr, "%s: %d training run%s (%d at a time, %d thread%s each)\n", who, to_train, to_train == 1 ? "" : "s",
             o.jobs, o.threads, o.threads == 1 ? "" : "s");
     progress = (Progress){.arena = arena, .configs = configs, .runs = runs, .total = to_train, .jobs = o.jobs,
-                          .start = now(), .train_jobs = trains, .train_job_count = run_count};
+                          .start = now(), .train_jobs = trains, .train_job_count = run_count, .who = who};
     if (jobs_run(trains, run_count, o.jobs, train_done, &progress) != 0) goto done;
+
+    if (ranks.size > 1) {
+        /* Every run this rank owns, trained or failed (a compile that failed here fails its runs). */
+        for (int r = 0; r < run_count; r++)
+            if (run_owner(&ranks, r) == ranks.rank && !front_end_failed[r / o.seeds] && !write_run_status(arena, &runs[r], &ranks))
+                goto done;
+        if (ranks.rank != 0) {
+            /* Exit 0 even when runs failed: a nonzero exit would make mpirun end rank 0 before the table. */
+            const char *job = arena_printf(arena, "%s\n", ranks.job);
+            if (!write_file_atomic(rank_marker(arena, &o, ranks.rank), job, strlen(job))) goto done;
+            fprintf(stderr, "%s: done; rank 0 writes the table\n", who);
+            status = 0;
+            goto done;
+        }
+        wait_for_ranks(arena, &o, &ranks);
+        for (int r = 0; r < run_count; r++) {
+            int rank = run_owner(&ranks, r);
+            if (rank != 0 && !front_end_failed[r / o.seeds]) (void)read_run_status(arena, &runs[r], &rank);
+        }
+    }
 
     /* Logs, and the union of the metrics (in the order the designs name them). */
     const char **metrics = ARENA_ARRAY(arena, const char *, 64);

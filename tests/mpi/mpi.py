@@ -299,6 +299,60 @@ def test_fault_data_rank(ctx):
     check(not os.path.exists(ckpt), "a checkpoint was written")
 
 
+def read_jsonl(path):
+    import json
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def test_compare_ranks(ctx):
+    """`mpirun -np 2 nnc compare --mpi`: the runs are spread over both ranks, and the table and every
+    run's curve equal those of the same comparison in one process (timings aside)."""
+    import csv
+    sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
+    from compare import DESIGNS  # noqa: E402  (the Seattle-weather designs of the compare tests)
+    names = ["reg_a.nn", "reg_b.nn", "nan.nn"]
+    for name in names:
+        with open(os.path.join(ctx.work, name), "w") as f:
+            f.write(DESIGNS[name])
+    common = names + ["-D", "width=4,16", "--seeds", "2", "--epochs", "4"]
+    # Without mpirun, --mpi is a usage error, and nothing is written.
+    p = run([ctx.args.nnc, "compare", "--mpi", *common, "--out", "none"], expect=1, cwd=ctx.work, env=ctx.env)
+    check("nnc compare: error: --mpi spreads the runs over the ranks of mpirun, but this nnc was not started by "
+          "mpirun; run: mpirun -np N nnc compare --mpi ..." in p.stderr, f"no usage error:\n{p.stderr}")
+    check(not os.path.exists(os.path.join(ctx.work, "none")), "--mpi without mpirun wrote files")
+    # nan.nn diverges: both exit 1, with the failure in the table.
+    run([ctx.args.nnc, "compare", *common, "--out", "single"], expect=1, cwd=ctx.work, env=ctx.env)
+    p = run(mpirun_cmd(2, ctx.args.nnc, "compare", "--mpi", *common, "--out", "spread"), expect=1, cwd=ctx.work,
+            env=ctx.env)
+    check("nnc compare (rank 1 of 2): done; rank 0 writes the table" in p.stderr, f"rank 1 did not report:\n{p.stderr}")
+
+    def table(out):
+        with open(os.path.join(ctx.work, out, "results.csv")) as f:
+            rows = list(csv.DictReader(f))
+        timing = ("compile_seconds", "seconds_per_epoch_mean", "seconds_per_epoch_std")
+        return [{k: v for k, v in r.items() if k not in timing} for r in rows]
+
+    single, spread = table("single"), table("spread")
+    check(len(single) == 4 and single == spread, f"tables differ:\n{single}\n{spread}")
+    check([r["status"] for r in spread] == ["ok", "ok", "ok", "failed"], f"statuses: {[r['status'] for r in spread]}")
+    owners = set()
+    for design in ("reg_a-width=4", "reg_a-width=16", "reg_b", "nan"):
+        for seed in (1, 2):
+            run_dir = os.path.join(ctx.work, "spread", "runs", design, f"seed{seed}")
+            with open(os.path.join(run_dir, "status")) as f:
+                owners.add(f.readline().strip())
+            if design == "nan":
+                continue
+            a = read_jsonl(os.path.join(ctx.work, "single", "runs", design, f"seed{seed}", "log.jsonl"))
+            b = read_jsonl(os.path.join(run_dir, "log.jsonl"))
+            strip = lambda rows: [{k: v for k, v in r.items() if k not in ("seconds", "samples_per_sec")} for r in rows]
+            check(strip(a) == strip(b), f"{design} seed {seed}: curves differ between 1 process and 2 ranks")
+            expect_identical(os.path.join(ctx.work, "single", "runs", design, f"seed{seed}", "model.safetensors"),
+                             os.path.join(run_dir, "model.safetensors"), f"{design} seed {seed}")
+    check(owners == {"rank 0", "rank 1"}, f"runs were not spread over both ranks: {owners}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("test")
