@@ -241,14 +241,15 @@ static void banner(const Run *r) {
     if (buffers) printf(" (+%lld buffer values)", (long long)buffers);
     printf("\ndata: %lld training examples", (long long)r->train.count);
     if (r->have_val) printf(", %lld validation examples", (long long)r->val.count);
-    printf("\ntraining: %lld epochs, batch %lld, %s, schedule %s, seed %llu",
-           (long long)r->cfg->epochs, (long long)r->st.batch, r->st.opt_text, r->st.sched_text,
-           (unsigned long long)r->st.seed);
-    if (r->st.clip > 0) printf(", clip %g", r->st.clip);
-    printf(", threads %lld", (long long)r->cfg->threads);
+    /* Two lines, so that the banner fits 120 columns whatever the optimizer's settings. */
+    printf("\ntraining: %lld epoch%s, batch %lld, seed %llu, threads %lld", (long long)r->cfg->epochs,
+           r->cfg->epochs == 1 ? "" : "s", (long long)r->st.batch, (unsigned long long)r->st.seed,
+           (long long)r->cfg->threads);
     if (r->comm->size > 1)
         printf(", %d ranks (%s; %lld gradient bucket%s)", r->comm->size, nnrt_comm_name(),
                (long long)r->buckets, r->buckets == 1 ? "" : "s");
+    printf("\noptimizer: %s, schedule %s", r->st.opt_text, r->st.sched_text);
+    if (r->st.clip > 0) printf(", clip %g", r->st.clip);
     printf("\n");
     fflush(stdout);
 }
