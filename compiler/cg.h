@@ -26,6 +26,7 @@ typedef struct Cg {
     bool training;         /* the kernel is for train_step (dropout active) */
     LLVMTypeRef elem, i1, i32, i64, f64_type, ptr, void_type;
     LLVMValueRef fn;       /* function being built */
+    LLVMValueRef shard;    /* its `const NnrtShard *` argument, or NULL (see cg_batch_total) */
     LLVMBasicBlockRef entry_block;
 } Cg;
 
@@ -58,6 +59,14 @@ LLVMValueRef cg_libm(Cg *cg, const char *name, LLVMValueRef x);      /* "tanh": 
 LLVMValueRef cg_max(Cg *cg, LLVMValueRef a, LLVMValueRef b);
 LLVMValueRef cg_to_double(Cg *cg, LLVMValueRef x);
 LLVMValueRef cg_n_as_elem(Cg *cg, LLVMValueRef n);
+
+/* The global batch of data-parallel training, for kernels that take the shard (codegen.c decides
+ * which): its example count (n itself in kernels without a shard), the global index of the
+ * kernel's first example (0 without a shard), and an in-place sum over the ranks of `count`
+ * doubles at `buf` (nothing without a shard). */
+LLVMValueRef cg_batch_total(Cg *cg, LLVMValueRef n);
+LLVMValueRef cg_batch_first(Cg *cg);
+void cg_allreduce_sum(Cg *cg, LLVMValueRef buf, int64_t count);
 
 /* Starts the internal kernel of `node` ("k<id>_<op>[_eval]_<f32|f64>") with `ptr_count` pointer
  * arguments then i64 n; returns the function. The builder is left in its body; finish with

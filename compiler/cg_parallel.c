@@ -19,14 +19,21 @@ void cg_parallel_for(Cg *cg, LLVMValueRef count, LLVMValueRef *values, int value
         body(cg, values, cg_i64(cg, 0), count, user);
         return;
     }
-    LLVMTypeRef fields[CG_PARALLEL_MAX_VALUES];
-    for (int i = 0; i < value_count; i++) fields[i] = LLVMTypeOf(values[i]);
-    LLVMTypeRef ctx_type = LLVMStructTypeInContext(cg->ctx, fields, (unsigned)value_count, false);
+    /* the kernel's shard argument (cg->shard) travels too: cg_batch_first & co. read it */
+    LLVMValueRef all[CG_PARALLEL_MAX_VALUES + 1];
+    for (int i = 0; i < value_count; i++) all[i] = values[i];
+    bool shard = cg->shard != NULL;
+    if (shard) all[value_count] = cg->shard;
+    int count_all = value_count + (shard ? 1 : 0);
+    values = all;
+    LLVMTypeRef fields[CG_PARALLEL_MAX_VALUES + 1];
+    for (int i = 0; i < count_all; i++) fields[i] = LLVMTypeOf(values[i]);
+    LLVMTypeRef ctx_type = LLVMStructTypeInContext(cg->ctx, fields, (unsigned)count_all, false);
     LLVMValueRef ctx = cg_var(cg, ctx_type, "task_ctx");
-    for (int i = 0; i < value_count; i++)
+    for (int i = 0; i < count_all; i++)
         LLVMBuildStore(cg->b, values[i], LLVMBuildStructGEP2(cg->b, ctx_type, ctx, (unsigned)i, ""));
 
-    LLVMValueRef saved_fn = cg->fn;
+    LLVMValueRef saved_fn = cg->fn, saved_shard = cg->shard;
     LLVMBasicBlockRef saved_entry = cg->entry_block, saved_block = LLVMGetInsertBlock(cg->b);
     LLVMTypeRef task_params[3] = {cg->ptr, cg->i64, cg->i64};
     LLVMTypeRef task_type = LLVMFunctionType(cg->void_type, task_params, 3, false);
@@ -37,12 +44,14 @@ void cg_parallel_for(Cg *cg, LLVMValueRef count, LLVMValueRef *values, int value
     cg->fn = task;
     cg->entry_block = LLVMAppendBasicBlockInContext(cg->ctx, task, "entry");
     LLVMPositionBuilderAtEnd(cg->b, cg->entry_block);
-    LLVMValueRef arg = LLVMGetParam(task, 0), loaded[CG_PARALLEL_MAX_VALUES];
-    for (int i = 0; i < value_count; i++)
+    LLVMValueRef arg = LLVMGetParam(task, 0), loaded[CG_PARALLEL_MAX_VALUES + 1];
+    for (int i = 0; i < count_all; i++)
         loaded[i] = LLVMBuildLoad2(cg->b, fields[i], LLVMBuildStructGEP2(cg->b, ctx_type, arg, (unsigned)i, ""), "");
+    if (shard) cg->shard = loaded[value_count];
     body(cg, loaded, LLVMGetParam(task, 1), LLVMGetParam(task, 2), user);
     LLVMBuildRetVoid(cg->b);
     cg->fn = saved_fn;
+    cg->shard = saved_shard;
     cg->entry_block = saved_entry;
     LLVMPositionBuilderAtEnd(cg->b, saved_block);
 

@@ -137,15 +137,44 @@ static void cg_mark_unoptimized_if_f64(Cg *cg, LLVMValueRef fn) {
 /* Ops whose kernels differ between training and inference (dropout, batchnorm). */
 static bool cg_mode_specific(OpKind op) { return (ops_kind_flags(op) & OPK_INFERENCE_VARIANT) != 0; }
 
+/* ---------------------------------------------------------------- the global batch (NnrtShard)
+ * Kernels whose result depends on the whole batch rather than on their own examples take the
+ * train step's `const NnrtShard *` as a trailing argument (their families flag them
+ * OPK_GLOBAL_BATCH): the loss gradients (1 / total), dropout in training (global example index)
+ * and batchnorm's training statistics (allreduce_sum). */
+static bool cg_sharded(const Node *n, bool training) {
+    return (ops_kind_flags(n->op) & OPK_GLOBAL_BATCH) && (training || n->backward);
+}
+
+/* struct NnrtShard { i64 total; i64 first; ptr allreduce_sum; ptr comm; } */
+static LLVMValueRef cg_shard_field(Cg *cg, unsigned field, LLVMTypeRef type) {
+    LLVMTypeRef fields[] = {cg->i64, cg->i64, cg->ptr, cg->ptr};
+    LLVMTypeRef shard_type = LLVMStructTypeInContext(cg->ctx, fields, 4, false);
+    return LLVMBuildLoad2(cg->b, type, LLVMBuildStructGEP2(cg->b, shard_type, cg->shard, field, ""), "");
+}
+
+LLVMValueRef cg_batch_total(Cg *cg, LLVMValueRef n) { return cg->shard ? cg_shard_field(cg, 0, cg->i64) : n; }
+LLVMValueRef cg_batch_first(Cg *cg) { return cg->shard ? cg_shard_field(cg, 1, cg->i64) : cg_i64(cg, 0); }
+
+void cg_allreduce_sum(Cg *cg, LLVMValueRef buf, int64_t count) {
+    if (!cg->shard) return;
+    LLVMTypeRef params[] = {cg->ptr, cg->ptr, cg->i64};
+    LLVMTypeRef type = LLVMFunctionType(cg->void_type, params, 3, false);
+    LLVMValueRef args[] = {cg->shard, buf, cg_i64(cg, count)};
+    LLVMBuildCall2(cg->b, type, cg_shard_field(cg, 2, cg->ptr), args, 3, "");
+}
+
 static LLVMValueRef cg_kernel_begin_with(Cg *cg, const Node *node, int ptr_count, int i64_count) {
     bool inference_variant = cg_mode_specific(node->op) && !cg->training;
     char name[96];
     snprintf(name, sizeof name, "k%d_%s%s_%s", node->id, graph_op_names[node->op], inference_variant ? "_eval" : "",
              cg->f64 ? "f64" : "f32");
-    LLVMTypeRef params[12];
+    LLVMTypeRef params[13];
     for (int i = 0; i < ptr_count; i++) params[i] = cg->ptr;
     for (int i = 0; i < i64_count; i++) params[ptr_count + i] = cg->i64;
-    LLVMTypeRef type = LLVMFunctionType(cg->void_type, params, (unsigned)(ptr_count + i64_count), false);
+    bool sharded = cg_sharded(node, cg->training);
+    if (sharded) params[ptr_count + i64_count] = cg->ptr;
+    LLVMTypeRef type = LLVMFunctionType(cg->void_type, params, (unsigned)(ptr_count + i64_count + sharded), false);
     LLVMValueRef fn = LLVMAddFunction(cg->mod, name, type);
     LLVMSetLinkage(fn, LLVMInternalLinkage);
     /* Buffers never overlap (the plan guarantees it): noalias lets LLVM vectorize freely. */
@@ -158,6 +187,7 @@ static LLVMValueRef cg_kernel_begin_with(Cg *cg, const Node *node, int ptr_count
     if (!cg->f64) cg_set_attr(cg, fn, LLVMAttributeFunctionIndex, "noinline");
     cg_mark_unoptimized_if_f64(cg, fn);
     cg->fn = fn;
+    cg->shard = sharded ? LLVMGetParam(fn, (unsigned)(ptr_count + i64_count)) : NULL;
     cg->entry_block = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry");
     LLVMPositionBuilderAtEnd(cg->b, cg->entry_block);
     return fn;
@@ -197,7 +227,7 @@ static bool *cg_needed(Cg *cg, EntryKind kind) {
 }
 
 typedef struct EntryArgs {
-    LLVMValueRef params, grads, x, y, ws, n, seed, sums, out;
+    LLVMValueRef params, grads, x, y, ws, n, seed, sums, out, shard;
     bool training;
 } EntryArgs;
 
@@ -278,17 +308,19 @@ static void cg_call_kernels(Cg *cg, const EntryArgs *a, EntryKind kind, LLVMValu
             args[count++] = cg_gep(cg, a->ws, cg_mul(cg, cg_i64(cg, cg->plan->workspace_per_example), a->n));
         args[count++] = a->n;
         if ((ops_kind_flags(n->op) & OPK_SEEDED) && (a->training || n->backward)) args[count++] = a->seed;
+        if (cg_sharded(n, a->training)) args[count++] = a->shard;
         LLVMValueRef fn = kernels[i];
         bool mode_specific = cg_mode_specific(n->op); /* not cached: built per entry point */
         if (mode_specific) fn = NULL;
         if (!fn) {
             LLVMBasicBlockRef here = LLVMGetInsertBlock(cg->b);
-            LLVMValueRef saved_fn = cg->fn;
+            LLVMValueRef saved_fn = cg->fn, saved_shard = cg->shard;
             LLVMBasicBlockRef saved_entry = cg->entry_block;
             cg->training = a->training;
             fn = cg_node_kernel(cg, n);
             if (!mode_specific) kernels[i] = fn;
             cg->fn = saved_fn;
+            cg->shard = saved_shard;
             cg->entry_block = saved_entry;
             LLVMPositionBuilderAtEnd(cg->b, here);
         }
@@ -347,21 +379,22 @@ static void cg_select_type(Cg *cg, bool f64) {
     cg->elem = f64 ? cg->f64_type : LLVMFloatTypeInContext(cg->ctx);
 }
 
-/* train_step(params, grads, x, y, ws, n, seed, sums) / eval_step(params, x, y, ws, n, sums) /
+/* train_step(params, grads, x, y, ws, n, seed, sums, shard) / eval_step(params, x, y, ws, n, sums) /
  * infer(params, x, ws, n, out) */
 static LLVMValueRef cg_entry(Cg *cg, EntryKind kind, bool f64, const char *name, LLVMValueRef *kernels, CgProfile *prof) {
     cg_select_type(cg, f64);
     LLVMTypeRef p = cg->ptr;
-    LLVMTypeRef train_params[] = {p, p, p, p, p, cg->i64, cg->i64, p};
+    LLVMTypeRef train_params[] = {p, p, p, p, p, cg->i64, cg->i64, p, p};
     LLVMTypeRef eval_params[] = {p, p, p, p, cg->i64, p};
     LLVMTypeRef infer_params[] = {p, p, p, cg->i64, p};
-    LLVMTypeRef type = kind == ENTRY_TRAIN  ? LLVMFunctionType(cg->void_type, train_params, 8, false)
+    LLVMTypeRef type = kind == ENTRY_TRAIN  ? LLVMFunctionType(cg->void_type, train_params, 9, false)
                        : kind == ENTRY_EVAL ? LLVMFunctionType(cg->void_type, eval_params, 6, false)
                                             : LLVMFunctionType(cg->void_type, infer_params, 5, false);
     LLVMValueRef fn = LLVMAddFunction(cg->mod, name, type);
     LLVMSetLinkage(fn, LLVMInternalLinkage);
     cg_mark_unoptimized_if_f64(cg, fn);
     cg->fn = fn;
+    cg->shard = NULL;
     cg->entry_block = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry");
     LLVMPositionBuilderAtEnd(cg->b, cg->entry_block);
     EntryArgs a = {0};
@@ -375,6 +408,7 @@ static LLVMValueRef cg_entry(Cg *cg, EntryKind kind, bool f64, const char *name,
         a.n = LLVMGetParam(fn, 5);
         a.seed = LLVMGetParam(fn, 6);
         a.sums = LLVMGetParam(fn, 7);
+        a.shard = LLVMGetParam(fn, 8);
         a.training = true;
     } else if (kind == ENTRY_EVAL) {
         a.params = LLVMGetParam(fn, 0);

@@ -1,9 +1,11 @@
 /* main.c — the nnc driver: command line, reading the source, running the stages in order and
  * stopping between stages when one reported errors.
  *
- *   nnc FILE.nn [-o OUT] [-O0|-O1|-O2|-O3] [-D NAME=VALUE]... [--emit=exe|obj|asm|llvm]
+ *   nnc FILE.nn [-o OUT] [-O0|-O1|-O2|-O3] [-D NAME=VALUE]... [--emit=exe|obj|asm|llvm] [--mpi]
  *   nnc check FILE.nn          diagnostics only
  *   nnc summary FILE.nn        the layer table
+ *   nnc compare A.nn B.nn ...  train several designs alike; table and plots (compare.c)
+ *   nnc diff A.nn B.nn         layer-by-layer changes (diff.c)
  * Exit status: 0 success, 1 errors in the user's input, 2 internal failures. */
 #include <errno.h>
 #include <limits.h>
@@ -17,15 +19,17 @@
 #include "arena.h"
 #include "autodiff.h"
 #include "codegen.h"
+#include "compare.h"
 #include "diag.h"
 #include "graph.h"
 #include "parse.h"
 #include "plan.h"
 #include "sema.h"
+#include "source.h"
 #include "summary.h"
 #include "target.h"
 
-enum { MAX_SOURCE_BYTES = 4 << 20, MAX_DEFINES = 64 };
+enum { MAX_DEFINES = 64 };
 
 typedef enum Command { CMD_BUILD, CMD_CHECK, CMD_SUMMARY } Command;
 
@@ -38,7 +42,7 @@ typedef struct Options {
     const char *cpu;
     Define defines[MAX_DEFINES];
     int define_count;
-    bool dump_tokens, dump_ast, dump_graph, timing, verbose;
+    bool dump_tokens, dump_ast, dump_graph, timing, verbose, mpi;
     const char *inject_grad_bug;
 } Options;
 
@@ -47,6 +51,9 @@ static void usage(FILE *out) {
             "usage: nnc FILE.nn [-o OUT] [-O0|-O1|-O2|-O3] [-D NAME=VALUE]... [--emit=exe|obj|asm|llvm]\n"
             "       nnc check FILE.nn      report diagnostics only (exit 0 when clean)\n"
             "       nnc summary FILE.nn    print every layer's shape, parameters and FLOPs\n"
+            "       nnc compare A.nn B.nn ... [-D NAME=V1,V2]... [--seeds N] [--epochs E] [--out DIR]\n"
+            "                              train designs alike; table, plots, logs (nnc compare --help)\n"
+            "       nnc diff A.nn B.nn     what changed between two designs, layer by layer\n"
             "options:\n"
             "  -o OUT                output path (default: the file's stem; '-' = stdout for asm/llvm)\n"
             "  -O0..-O3              optimization level (default -O2)\n"
@@ -55,6 +62,7 @@ static void usage(FILE *out) {
             "  --target-cpu=CPU      native (default), generic, x86-64, x86-64-v2, x86-64-v3, x86-64-v4\n"
             "  --dump-tokens, --dump-ast, --dump-graph   print a stage's result and stop\n"
             "  --time                print the time each stage took\n"
+            "  --mpi                 link the MPI runtime: the executable trains data-parallel under mpirun\n"
             "  -v                    print the link command\n"
             "  --version, --help\n");
 }
@@ -114,6 +122,7 @@ static int parse_options(int argc, char **argv, Options *o) {
         else if (strcmp(a, "--dump-graph") == 0) o->dump_graph = true;
         else if (strcmp(a, "--time") == 0) o->timing = true;
         else if (strcmp(a, "-v") == 0) o->verbose = true;
+        else if (strcmp(a, "--mpi") == 0) o->mpi = true;
         else if (strncmp(a, "--inject-grad-bug=", 18) == 0) o->inject_grad_bug = a + 18;
         else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) { usage(stdout); exit(0); }
         else if (strcmp(a, "--version") == 0) { printf("nnc %s (LLVM 19)\n", NNC_VERSION); exit(0); }
@@ -133,56 +142,12 @@ static int parse_options(int argc, char **argv, Options *o) {
         usage(stderr);
         return 1;
     }
+    if (o->mpi && !target_have_mpi()) {
+        fprintf(stderr, "nnc: error: --mpi: this nnc was built without MPI (CMake found no MPI C library)\n"
+                        "hint: install Open MPI (Debian: apt-get install openmpi-bin libopenmpi-dev) and rebuild nnc\n");
+        return 1;
+    }
     return 0;
-}
-
-/* Reads the whole file; NULL after an error message. */
-static char *read_source(const char *path, int *length) {
-    struct stat st;
-    if (stat(path, &st) != 0) {
-        fprintf(stderr, "nnc: error: cannot open '%s': %s\n", path, strerror(errno));
-        return NULL;
-    }
-    if (S_ISDIR(st.st_mode)) {
-        fprintf(stderr, "nnc: error: '%s' is a directory, not a .nn file\n", path);
-        return NULL;
-    }
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "nnc: error: cannot open '%s': %s\n", path, strerror(errno));
-        return NULL;
-    }
-    char *text = malloc(MAX_SOURCE_BYTES + 1);
-    if (!text) { fclose(f); fprintf(stderr, "nnc: error: out of memory\n"); return NULL; }
-    size_t n = fread(text, 1, MAX_SOURCE_BYTES + 1, f);
-    bool failed = ferror(f);
-    fclose(f);
-    if (failed) {
-        fprintf(stderr, "nnc: error: cannot read '%s'\n", path);
-        free(text);
-        return NULL;
-    }
-    if (n > MAX_SOURCE_BYTES) {
-        fprintf(stderr, "nnc: error: '%s' is larger than %d MiB; a .nn file describes a model, not data\n", path, MAX_SOURCE_BYTES >> 20);
-        free(text);
-        return NULL;
-    }
-    text[n] = '\0';
-    *length = (int)n;
-    return text;
-}
-
-/* "dir/fashion_mlp.nn" -> "fashion_mlp" */
-static char *file_stem(Arena *arena, const char *path) {
-    const char *base = strrchr(path, '/');
-    base = base ? base + 1 : path;
-    const char *dot = strrchr(base, '.');
-    size_t len = dot && dot != base ? (size_t)(dot - base) : strlen(base);
-    char *stem = arena_strndup(arena, base, len);
-    /* A model name must be usable as a file name and in messages. */
-    for (char *c = stem; *c; c++)
-        if (!(*c == '_' || *c == '-' || (*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z'))) *c = '_';
-    return stem;
 }
 
 static const char *source_hash(Arena *arena, const char *text, int length) {
@@ -197,7 +162,7 @@ static const char *source_hash(Arena *arena, const char *text, int length) {
 static int compile(const Options *o, Arena *arena) {
     double t0 = now_seconds();
     int length = 0;
-    char *text = read_source(o->input, &length);
+    char *text = source_read(o->input, &length);
     if (!text) return 1;
     Diag diag;
     diag_init(&diag, o->input, text, length, stderr);
@@ -213,7 +178,7 @@ static int compile(const Options *o, Arena *arena) {
         status = 0;
         goto done;
     }
-    Model *model = sema_analyze(arena, &diag, ast, (Define *)o->defines, o->define_count, file_stem(arena, o->input));
+    Model *model = sema_analyze(arena, &diag, ast, (Define *)o->defines, o->define_count, source_model_name(arena, o->input));
     if (!model) goto done;
     double t_front = now_seconds();
     if (!ad_append_backward(model->graph, o->inject_grad_bug)) {
@@ -253,8 +218,9 @@ static int compile(const Options *o, Arena *arena) {
     }
     TargetOptions target = {.opt_level = o->opt_level, .cpu = o->cpu, .emit = o->emit, .verbose = o->verbose};
     static const char *const suffix[] = {"", ".o", ".s", ".ll"};
-    target.output = o->output ? o->output : arena_printf(arena, "%s%s", file_stem(arena, o->input), suffix[o->emit]);
-    if (o->emit == EMIT_EXE) target.runtime_lib = target_find_runtime();
+    target.output = o->output ? o->output : arena_printf(arena, "%s%s", source_model_name(arena, o->input), suffix[o->emit]);
+    target.mpi = o->mpi;
+    if (o->emit == EMIT_EXE) target.runtime_lib = target_find_runtime(o->mpi);
     status = target_emit(module, &target);
     LLVMDisposeModule(module);
     LLVMContextDispose(context);
@@ -269,6 +235,8 @@ done:
 }
 
 int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "compare") == 0) return compare_main(argc, argv);
+    if (argc > 1 && strcmp(argv[1], "diff") == 0) return diff_main(argc, argv);
     Options options;
     if (parse_options(argc, argv, &options) != 0) return 1;
     Arena *arena = arena_new();

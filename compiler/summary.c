@@ -55,12 +55,9 @@ static void human(char *buf, size_t size, double v, const char *unit) {
     else snprintf(buf, size, "%.0f %s", v, unit);
 }
 
-const char *summary_table(Arena *arena, const Model *m, const Plan *plan) {
+SummaryLayers summary_layers(Arena *arena, const Model *m) {
     const Graph *g = m->graph;
-    Text t = {.arena = arena};
-    text_printf(&t, "model %s\n", m->name);
-    text_printf(&t, "%-28s %-14s %-16s %12s %14s\n", "layer", "op", "output", "params", "FLOPs");
-    int64_t total_params = 0, forward = 0, backward = 0;
+    SummaryLayers out = {.items = arena_alloc(arena, sizeof(SummaryLayer) * (size_t)(g->forward_count + 1))};
     char shape[128];
     for (int i = 0; i < g->forward_count; i++) {
         const Node *n = graph_node(g, i);
@@ -69,18 +66,30 @@ const char *summary_table(Arena *arena, const Model *m, const Plan *plan) {
         for (int j = 0; j < g->metrics.len; j++)
             if (g->metrics.items[j] == n) is_metric = true;
         if (is_metric) continue;
-        int64_t params = 0;
-        if (n->weight >= 0) params += graph_param(g, n->weight)->size;
-        if (n->bias >= 0) params += graph_param(g, n->bias)->size;
-        int64_t back;
-        int64_t flops = summary_flops(g, n, &back);
-        total_params += params;
-        forward += flops;
-        backward += back;
-        const char *op = summary_op_label(n);
-        const char *out = n->shape.rank ? shape_str(&n->shape, shape, sizeof shape) : "scalar";
-        text_printf(&t, "%-28s %-14s %-16s %12lld %14lld\n", n->layer ? n->layer : "-", op, out, (long long)params, (long long)flops);
+        SummaryLayer *row = &out.items[out.count++];
+        if (n->weight >= 0) row->params += graph_param(g, n->weight)->size;
+        if (n->bias >= 0) row->params += graph_param(g, n->bias)->size;
+        row->flops = summary_flops(g, n, &row->backward_flops);
+        out.params += row->params;
+        out.forward_flops += row->flops;
+        out.backward_flops += row->backward_flops;
+        row->op = summary_op_label(n);
+        row->shape = arena_strdup(arena, n->shape.rank ? shape_str(&n->shape, shape, sizeof shape) : "scalar");
+        row->name = n->layer ? n->layer : "-";
     }
+    return out;
+}
+
+const char *summary_table(Arena *arena, const Model *m, const Plan *plan) {
+    Text t = {.arena = arena};
+    text_printf(&t, "model %s\n", m->name);
+    text_printf(&t, "%-28s %-14s %-16s %12s %14s\n", "layer", "op", "output", "params", "FLOPs");
+    SummaryLayers layers = summary_layers(arena, m);
+    for (int i = 0; i < layers.count; i++) {
+        const SummaryLayer *r = &layers.items[i];
+        text_printf(&t, "%-28s %-14s %-16s %12lld %14lld\n", r->name, r->op, r->shape, (long long)r->params, (long long)r->flops);
+    }
+    int64_t total_params = layers.params, forward = layers.forward_flops, backward = layers.backward_flops;
     char a[64], b[64], c[64];
     text_printf(&t, "\n");
     human(a, sizeof a, (double)total_params * 4, "B");

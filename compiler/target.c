@@ -2,6 +2,8 @@
  * checked and every message disposed. */
 #include "target.h"
 
+#include "nnc_mpi.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <llvm-c/Analysis.h>
@@ -19,9 +21,10 @@
 
 extern char **environ;
 
-const char *target_find_runtime(void) {
+const char *target_find_runtime(bool mpi) {
     static char path[PATH_MAX];
-    const char *env = getenv("NNC_RUNTIME");
+    const char *lib = mpi ? "libnnrt_mpi.a" : "libnnrt.a";
+    const char *env = getenv(mpi ? "NNC_RUNTIME_MPI" : "NNC_RUNTIME");
     if (env && *env) return env;
     char exe[PATH_MAX - 32];
     ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -30,17 +33,20 @@ const char *target_find_runtime(void) {
         char *slash = strrchr(exe, '/');
         if (slash) {
             *slash = '\0';
-            snprintf(path, sizeof path, "%s/libnnrt.a", exe);
+            snprintf(path, sizeof path, "%s/%s", exe, lib);
             if (access(path, R_OK) == 0) return path;
-            snprintf(path, sizeof path, "%s/../lib/nnc/libnnrt.a", exe);
+            snprintf(path, sizeof path, "%s/../lib/nnc/%s", exe, lib);
             if (access(path, R_OK) == 0) return path;
         }
     }
 #ifdef NNC_INSTALL_RUNTIME
-    if (access(NNC_INSTALL_RUNTIME, R_OK) == 0) return NNC_INSTALL_RUNTIME;
+    snprintf(path, sizeof path, "%s/%s", NNC_INSTALL_RUNTIME, lib);
+    if (access(path, R_OK) == 0) return path;
 #endif
     return NULL;
 }
+
+bool target_have_mpi(void) { return NNC_HAVE_MPI; }
 
 static LLVMTargetMachineRef target_machine(const TargetOptions *o, char **triple_out) {
     LLVMInitializeNativeTarget();
@@ -170,17 +176,24 @@ int target_emit(LLVMModuleRef module, const TargetOptions *o) {
         return 0;
     }
     if (!o->runtime_lib) {
-        fprintf(stderr, "nnc: internal error: cannot find the runtime library libnnrt.a (set NNC_RUNTIME to its path)\n");
+        fprintf(stderr, "nnc: internal error: cannot find the runtime library %s (set %s to its path)\n",
+                o->mpi ? "libnnrt_mpi.a" : "libnnrt.a", o->mpi ? "NNC_RUNTIME_MPI" : "NNC_RUNTIME");
         unlink(object);
         return 2;
     }
     char linked[PATH_MAX];
     snprintf(linked, sizeof linked, "%s.%ld.tmp", o->output, (long)getpid());
+    char *argv[24] = {"cc", "-o", linked, object, (char *)o->runtime_lib, "-lz", "-lm", "-lpthread"};
+    int argc = 8;
 #ifdef NNC_RUNTIME_LINK_FLAG
-    char *argv[] = {"cc", "-o", linked, object, (char *)o->runtime_lib, "-lz", "-lm", "-lpthread", NNC_RUNTIME_LINK_FLAG, NULL};
-#else
-    char *argv[] = {"cc", "-o", linked, object, (char *)o->runtime_lib, "-lz", "-lm", "-lpthread", NULL};
+    argv[argc++] = NNC_RUNTIME_LINK_FLAG;
 #endif
+#if NNC_HAVE_MPI
+    /* the MPI libraries found when nnc was built (CMake's FindMPI), after the runtime using them */
+    static const char *const mpi_args[] = {NNC_MPI_LINK_ARGS NULL};
+    for (int i = 0; o->mpi && mpi_args[i] && argc < 23; i++) argv[argc++] = (char *)mpi_args[i];
+#endif
+    argv[argc] = NULL;
     int rc = target_spawn(argv, o->verbose);
     unlink(object);
     if (rc != 0) {

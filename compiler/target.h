@@ -4,6 +4,7 @@
 #define NNC_TARGET_H
 
 #include <llvm-c/Core.h>
+#include <stdbool.h>
 
 typedef enum EmitKind { EMIT_EXE, EMIT_OBJ, EMIT_ASM, EMIT_LLVM } EmitKind;
 
@@ -12,14 +13,18 @@ typedef struct TargetOptions {
     const char *cpu;        /* NULL or "native": the host; else an LLVM CPU name such as x86-64-v3 */
     EmitKind emit;
     const char *output;     /* path; "-" is stdout for asm and llvm */
-    const char *runtime_lib;/* libnnrt.a, for EMIT_EXE */
+    const char *runtime_lib;/* libnnrt.a (libnnrt_mpi.a with mpi), for EMIT_EXE */
+    bool mpi;               /* link the MPI runtime and the MPI libraries */
     int verbose;
 } TargetOptions;
 
 /* Returns 0 on success; 1 when the output cannot be written (a user-facing problem); 2 for
  * internal failures (invalid IR, LLVM errors, the linker failing). Consumes nothing. */
 int target_emit(LLVMModuleRef module, const TargetOptions *options);
-/* Where the runtime library is: $NNC_RUNTIME, beside the nnc executable, or the install path. */
-const char *target_find_runtime(void);
+/* Where the runtime library is (libnnrt.a, or libnnrt_mpi.a for mpi): $NNC_RUNTIME (or
+ * $NNC_RUNTIME_MPI), beside the nnc executable, or the install path. NULL when it is nowhere. */
+const char *target_find_runtime(bool mpi);
+/* Was this nnc built with an MPI library to link `--mpi` models against? */
+bool target_have_mpi(void);
 
 #endif

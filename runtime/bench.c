@@ -42,7 +42,9 @@ static void run_steps(Bench *b, NnrtTrainStepF32 step, int64_t steps, double *tr
     *train_s = *optim_s = 0;
     for (int64_t k = 0; k < steps; k++) {
         double t0 = nnrt_now();
-        step(b->params, b->grads, b->x, b->y, b->ws, b->n, (uint64_t)k, b->sums);
+        const NnrtComm alone = {.rank = 0, .size = 1};
+        NnrtShard shard = nnrt_shard(&alone, b->n, 0);
+        step(b->params, b->grads, b->x, b->y, b->ws, b->n, (uint64_t)k, b->sums, &shard);
         double t1 = nnrt_now();
         nnrt_optim_step(&b->opt, &b->ost, b->m, b->params, b->grads, b->opt.lr);
         *train_s += t1 - t0;

@@ -114,6 +114,9 @@ static void print_help(const NnrtModel *m, const char *prog) {
     if (d->clip > 0) printf(", clip %g", d->clip);
     if (d->early_stop > 0) printf(", early_stop %lld", (long long)d->early_stop);
     printf(", threads 1\n");
+    if (strcmp(nnrt_comm_name(), "none") != 0)
+        printf("\ndata-parallel (%s): mpirun -np N %s train ...  splits each batch over N ranks;\n"
+               "  results do not depend on N; rank 0 prints, logs and saves\n", nnrt_comm_name(), prog);
 }
 
 /* Is the descriptor sane? A failure here is a compiler bug, not a user error. */
@@ -279,8 +282,11 @@ static void print_summary(const NnrtModel *m) {
     printf("%-32s %-20s %12lld\n", "total", "", (long long)total);
 }
 
-int nnrt_main(const NnrtModel *m, int argc, char **argv) {
+static int run_command(const NnrtModel *m, int argc, char **argv, const NnrtComm *comm) {
     const char *prog = argc > 0 && argv[0] ? argv[0] : "model";
+    /* train and eval split their work over the ranks; everything else runs on rank 0 alone */
+    if (comm->rank != 0 && !(argc > 1 && (!strcmp(argv[1], "train") || !strcmp(argv[1], "eval"))))
+        return 0;
     if (check_model(m) != 0) return 2;
     if (argc < 2) {
         fprintf(stderr, "usage: %s train|eval|predict|gradcheck|summary|bench [OPTIONS]\n", prog);
@@ -306,6 +312,7 @@ int nnrt_main(const NnrtModel *m, int argc, char **argv) {
     }
     NnrtRunConfig cfg;
     defaults_from_model(m, &cfg);
+    cfg.comm = comm;
     const char *input = NULL;
     for (int i = 2; i < argc; i++) {
         const char *arg = argv[i];
@@ -360,5 +367,14 @@ int nnrt_main(const NnrtModel *m, int argc, char **argv) {
     default: print_summary(m); status = 0; break;
     }
     nnrt_threads_stop();
+    return status;
+}
+
+int nnrt_main(const NnrtModel *m, int argc, char **argv) {
+    NnrtComm comm;
+    if (nnrt_comm_start(&comm, &argc, &argv) != 0) return 1;
+    if (comm.size > 1) nnrt_log_set_rank(comm.rank);
+    int status = run_command(m, argc, argv, &comm);
+    nnrt_comm_finish(&comm, status);
     return status;
 }

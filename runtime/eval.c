@@ -9,6 +9,8 @@
  *         Prints CSV on stdout: `p0,...,p{C-1},class` for class probabilities, `y0,...` otherwise,
  *         numbers as %.9g (enough to read back the same float32).
  * Standardization statistics stored in the checkpoint are applied to the data in both commands.
+ * Under mpirun (libnnrt_mpi.a) eval splits the examples over the ranks and rank 0 prints the
+ * result; predict runs on rank 0 alone (nnrt_main).
  */
 #include "nnrt_internal.h"
 
@@ -107,11 +109,13 @@ int nnrt_cmd_eval(const NnrtModel *m, const NnrtRunConfig *cfg) {
     }
     if (alloc_batch(m, batch, 0, &s) != 0) goto done;
     double sums[1 + MAX_METRICS];
-    nnrt_evaluate(m, s.params, d, batch, s.ws, s.x, s.y, sums);
-    printf("examples %lld  loss %.6f", (long long)d->count, sums[0] / (double)d->count);
-    for (int i = 0; i < m->metric_count; i++)
-        printf("  %s %.6f", m->metric_names[i], nnrt_metric_value(m, i, sums, d->count));
-    printf("\n");
+    nnrt_evaluate(m, s.params, d, batch, s.ws, s.x, s.y, sums, cfg->comm);
+    if (cfg->comm->rank == 0) {
+        printf("examples %lld  loss %.6f", (long long)d->count, sums[0] / (double)d->count);
+        for (int i = 0; i < m->metric_count; i++)
+            printf("  %s %.6f", m->metric_names[i], nnrt_metric_value(m, i, sums, d->count));
+        printf("\n");
+    }
     rc = 0;
 done:
     infer_free(&s);

@@ -55,7 +55,9 @@ static double mean_loss(GC *c) {
             memcpy(c->p + pp->offset, c->p0 + pp->offset, sizeof(double) * (size_t)pp->size);
     }
     memset(c->sums, 0, sizeof(double) * (size_t)(1 + m->metric_count));
-    m->train_step_f64(c->p, c->g, c->x, c->y, c->ws, GC_BATCH, c->step_seed, c->sums);
+    const NnrtComm alone = {.rank = 0, .size = 1};
+    NnrtShard shard = nnrt_shard(&alone, GC_BATCH, 0);
+    m->train_step_f64(c->p, c->g, c->x, c->y, c->ws, GC_BATCH, c->step_seed, c->sums, &shard);
     return c->sums[0] / GC_BATCH;
 }
 

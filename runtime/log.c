@@ -14,8 +14,20 @@
 #include <string.h>
 #include <time.h>
 
+/* The rank of this process in a data-parallel job of several ranks, else -1. Set once by
+ * nnrt_main before any command runs and only read afterwards: every diagnostic then says which
+ * rank it comes from, without threading the rank through every function that can fail. */
+static int nnrt_log_rank = -1;
+
+void nnrt_log_set_rank(int rank) { nnrt_log_rank = rank; }
+
+static void rank_prefix(void) {
+    if (nnrt_log_rank >= 0) fprintf(stderr, "rank %d: ", nnrt_log_rank);
+}
+
 static void vreport(const char *prefix, const char *fmt, va_list ap) {
     fflush(stdout); /* keep stdout and stderr in order when both go to one terminal */
+    rank_prefix();
     fputs(prefix, stderr);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
@@ -31,6 +43,7 @@ void nnrt_error(const char *fmt, ...) {
 void nnrt_error_at(const char *file, int64_t line, int64_t col, const char *fmt, ...) {
     va_list ap;
     fflush(stdout);
+    rank_prefix();
     fprintf(stderr, "%s:%lld:%lld: error: ", file, (long long)line, (long long)col);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "comm.h"
 #include "nnrt.h"
 
 #if defined(__GNUC__)
@@ -30,6 +31,8 @@ void nnrt_error_at(const char *file, int64_t line, int64_t col, const char *fmt,
 void nnrt_warning(const char *fmt, ...) NNRT_PRINTF(1, 2);      /* "warning: ..." */
 void nnrt_note(const char *fmt, ...) NNRT_PRINTF(1, 2);         /* "note: ..." */
 void nnrt_hint(const char *fmt, ...) NNRT_PRINTF(1, 2);         /* "hint: ..." */
+/* In a job of several ranks every diagnostic above starts with `rank R: `; set once at start. */
+void nnrt_log_set_rank(int rank);
 /* malloc/calloc that report "out of memory" naming `what` and return NULL on failure. */
 void *nnrt_alloc(size_t count, size_t elem, const char *what);
 void *nnrt_zalloc(size_t count, size_t elem, const char *what);
@@ -267,6 +270,7 @@ typedef struct NnrtRunConfig {
     const char *save, *load, *log;
     int shuffle, quiet;
     unsigned given;        /* NNRT_GIVEN_* bits: what the command line set explicitly */
+    const NnrtComm *comm;  /* this process's place among the ranks (rank 0 of 1 without MPI) */
 } NnrtRunConfig;
 enum {
     NNRT_GIVEN_SEED = 1u << 0, NNRT_GIVEN_BATCH = 1u << 1, NNRT_GIVEN_OPTIMIZER = 1u << 2,
@@ -307,9 +311,13 @@ int nnrt_cmd_gradcheck(const NnrtModel *m, uint64_t seed);
 void nnrt_synthetic_batch(const NnrtModel *m, NnrtRng *rng, int64_t n, double *x, void *y);
 /* bench.c: `./model bench`, per-kernel time and GFLOP/s of train_step. */
 int nnrt_cmd_bench(const NnrtModel *m, const NnrtRunConfig *cfg);
-/* Evaluates `d` in batches with eval_step; sums has 1 + metric_count entries. */
+/* Evaluates `d` in batches with eval_step; sums has 1 + metric_count entries. With several ranks
+ * each evaluates a contiguous share of the examples and the sums are added over the ranks. */
 int nnrt_evaluate(const NnrtModel *m, const float *params, const NnrtData *d, int64_t batch,
-                  void *ws, float *x, void *y, double *sums);
+                  void *ws, float *x, void *y, double *sums, const NnrtComm *comm);
+/* The shard of a train_step call: examples [first, first + n) of a global batch of `total`,
+ * batchnorm's sums going through nnrt_comm_sum_f64 on comm. */
+NnrtShard nnrt_shard(const NnrtComm *comm, int64_t total, int64_t first);
 /* Reduced metric i from sums over count examples (mean or root-mean). */
 double nnrt_metric_value(const NnrtModel *m, int i, const double *sums, int64_t count);
 size_t nnrt_workspace_bytes(const NnrtModel *m, int64_t n, size_t elem);

@@ -7,6 +7,14 @@
  *       optimizer step with the epoch's scheduled learning rate
  *   evaluate the validation set, print/log the epoch, save the checkpoint atomically.
  *
+ * Data-parallel training (libnnrt_mpi.a under mpirun, `size` ranks): every rank loads the data,
+ * shuffles it identically (same seed) and walks the same global batches; rank r computes the
+ * contiguous slice [nb r / size, nb (r+1) / size) of each batch of nb examples. train_step gives
+ * each rank its share of the global mean-loss gradient (NnrtShard), so summing the shares over the
+ * ranks (MPI_Allreduce in buckets of whole parameter tensors, NNRT_BUCKET_BYTES each) yields the
+ * single-process gradient; every rank then applies the same update to the same parameters.
+ * Validation is split the same way and its sums added. Rank 0 alone prints, logs and saves.
+ *
  * Settings come from the command line, else (when resuming) the checkpoint's metadata, else the
  * model's train block. Everything that influences the weights is a function of (seed, epoch,
  * step) and the data, so a run resumed from epoch k's checkpoint is bit-identical to an
@@ -21,6 +29,14 @@
 
 #define MAX_METRICS 64
 
+/* Gradient buckets: consecutive parameter tensors are summed over the ranks in one MPI_Allreduce
+ * of at least this many bytes (a larger tensor is a bucket of its own). 1 MiB is far above the
+ * size where the latency of a call stops mattering on common networks (~64 KiB) and still splits
+ * big models into several messages. Overlapping them with the backward pass would need the
+ * generated step to hand over each tensor's gradient as it completes; the ABI's step is one call,
+ * so the buckets are reduced after it returns. */
+enum { NNRT_BUCKET_BYTES = 1 << 20 };
+
 typedef struct Run {
     const NnrtModel *m;
     const NnrtRunConfig *cfg;
@@ -34,7 +50,31 @@ typedef struct Run {
     int64_t bcap;        /* examples the batch buffers hold: min(batch, largest data set) */
     int64_t saved_epoch; /* epoch of the state in the --save file, -1 if none of ours */
     FILE *log;
+    const NnrtComm *comm;
+    int leader;          /* rank 0: prints, logs and saves */
+    int64_t *bucket_end; /* gradient bucket k is [bucket_end[k-1], bucket_end[k]) of the flat buffer */
+    int buckets;
 } Run;
+
+static void shard_allreduce(const NnrtShard *shard, double *buf, int64_t count) {
+    nnrt_comm_sum_f64(shard->comm, buf, count);
+}
+
+NnrtShard nnrt_shard(const NnrtComm *comm, int64_t total, int64_t first) {
+    NnrtShard s = {.total = total, .first = first, .allreduce_sum = shard_allreduce, .comm = (void *)comm};
+    return s;
+}
+
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* This rank's contiguous share [*lo, *hi) of count items. */
+static void rank_slice(const NnrtComm *c, int64_t count, int64_t *lo, int64_t *hi) {
+    *lo = count * c->rank / c->size;
+    *hi = count * (c->rank + 1) / c->size;
+}
 
 size_t nnrt_workspace_bytes(const NnrtModel *m, int64_t n, size_t elem) {
     if (m->workspace_fixed < 0 || m->workspace_per_example < 0) return SIZE_MAX;
@@ -49,16 +89,19 @@ double nnrt_metric_value(const NnrtModel *m, int i, const double *sums, int64_t 
 }
 
 int nnrt_evaluate(const NnrtModel *m, const float *params, const NnrtData *d, int64_t batch,
-                  void *ws, float *x, void *y, double *sums) {
+                  void *ws, float *x, void *y, double *sums, const NnrtComm *comm) {
     int nm = m->metric_count;
     for (int i = 0; i <= nm; i++) sums[i] = 0;
-    for (int64_t start = 0; start < d->count; start += batch) {
-        int64_t nb = d->count - start < batch ? d->count - start : batch;
+    int64_t lo, hi;
+    rank_slice(comm, d->count, &lo, &hi);
+    for (int64_t start = lo; start < hi; start += batch) {
+        int64_t nb = hi - start < batch ? hi - start : batch;
         double s[1 + MAX_METRICS] = {0};
         nnrt_data_gather(d, NULL, start, nb, x, y);
         m->eval_step(params, x, y, ws, nb, s);
         for (int i = 0; i <= nm; i++) sums[i] += s[i];
     }
+    nnrt_comm_sum_f64(comm, sums, 1 + nm);
     return 0;
 }
 
@@ -160,7 +203,30 @@ static int alloc_buffers(Run *r) {
     r->y = nnrt_alloc((size_t)(r->bcap * tsz), 4, "the target batch");
     r->ws = nnrt_alloc_aligned(nnrt_workspace_bytes(m, r->bcap, sizeof(float)), "the workspace");
     r->order = nnrt_alloc((size_t)r->train.count, sizeof(int64_t), "the example order");
-    return r->grads && r->x && r->y && r->ws && r->order ? 0 : -1;
+    r->bucket_end = nnrt_alloc((size_t)m->param_tensor_count + 1, sizeof(int64_t), "the gradient buckets");
+    if (!r->grads || !r->x || !r->y || !r->ws || !r->order || !r->bucket_end) return -1;
+    /* tensors tile the flat buffer; a bucket closes at the first tensor end NNRT_BUCKET_BYTES past
+     * its start */
+    int64_t *ends = r->bucket_end;
+    for (int32_t i = 0; i < m->param_tensor_count; i++) ends[i] = m->params[i].offset + m->params[i].size;
+    qsort(ends, (size_t)m->param_tensor_count, sizeof *ends, cmp_i64);
+    int64_t begin = 0;
+    r->buckets = 0;
+    for (int32_t i = 0; i < m->param_tensor_count; i++) {
+        int last = i + 1 == m->param_tensor_count;
+        if (last || (ends[i] - begin) * (int64_t)sizeof(float) >= NNRT_BUCKET_BYTES)
+            begin = ends[r->buckets++] = last ? m->param_count : ends[i];
+    }
+    return 0;
+}
+
+/* Sums the ranks' shares of the gradient, bucket by bucket. */
+static void reduce_grads(Run *r) {
+    if (r->comm->size < 2) return;
+    for (int k = 0; k < r->buckets; k++) {
+        int64_t from = k ? r->bucket_end[k - 1] : 0;
+        nnrt_comm_sum_f32(r->comm, r->grads + from, r->bucket_end[k] - from);
+    }
 }
 
 static void banner(const Run *r) {
@@ -175,11 +241,16 @@ static void banner(const Run *r) {
     if (buffers) printf(" (+%lld buffer values)", (long long)buffers);
     printf("\ndata: %lld training examples", (long long)r->train.count);
     if (r->have_val) printf(", %lld validation examples", (long long)r->val.count);
-    printf("\ntraining: %lld epochs, batch %lld, %s, schedule %s, seed %llu",
-           (long long)r->cfg->epochs, (long long)r->st.batch, r->st.opt_text, r->st.sched_text,
-           (unsigned long long)r->st.seed);
+    /* Two lines, so that the banner fits 120 columns whatever the optimizer's settings. */
+    printf("\ntraining: %lld epoch%s, batch %lld, seed %llu, threads %lld", (long long)r->cfg->epochs,
+           r->cfg->epochs == 1 ? "" : "s", (long long)r->st.batch, (unsigned long long)r->st.seed,
+           (long long)r->cfg->threads);
+    if (r->comm->size > 1)
+        printf(", %d ranks (%s; %lld gradient bucket%s)", r->comm->size, nnrt_comm_name(),
+               (long long)r->buckets, r->buckets == 1 ? "" : "s");
+    printf("\noptimizer: %s, schedule %s", r->st.opt_text, r->st.sched_text);
     if (r->st.clip > 0) printf(", clip %g", r->st.clip);
-    printf(", threads %lld\n", (long long)r->cfg->threads);
+    printf("\n");
     fflush(stdout);
 }
 
@@ -207,6 +278,7 @@ static int report_epoch(Run *r, int64_t e, const double *ts, const double *vs, d
     const NnrtModel *m = r->m;
     int64_t n = r->train.count;
     double rate = secs > 0 ? (double)n / secs : 0;
+    if (!r->leader) return 0;
     printf("epoch %lld/%lld  train_loss %.4f", (long long)e + 1, (long long)r->cfg->epochs,
            ts[0] / (double)n);
     for (int i = 0; i < m->metric_count; i++)
@@ -254,6 +326,46 @@ static int report_epoch(Run *r, int64_t e, const double *ts, const double *vs, d
     return ok ? 0 : -1;
 }
 
+static int64_t params_hash(const NnrtModel *m, const float *p) {
+    uint64_t h = 1469598103934665603ull; /* FNV-1a 64 over the bytes */
+    const unsigned char *b = (const unsigned char *)p;
+    for (size_t i = 0; i < sizeof(float) * (size_t)m->param_count; i++) h = (h ^ b[i]) * 1099511628211ull;
+    return (int64_t)(h >> 1);
+}
+
+/* Do all ranks hold what rank 0 holds: the same data sizes and settings before training (epoch 0
+ * here means "at the start"), the same parameters after each epoch? A rank that differs names the
+ * first difference; then every rank returns -1 and the job stops. */
+static int same_on_all_ranks(Run *r, int64_t epoch) {
+    enum { N_CHECKS = 8 };
+    static const char *const what[N_CHECKS] = {
+        "the number of training examples", "the number of validation examples", "the batch size",
+        "the seed", "the completed epochs", "the optimizer steps", "the example size",
+        "the parameters (hash)"};
+    int64_t mine[N_CHECKS] = {r->train.count, r->have_val ? r->val.count : -1, r->st.batch,
+                              (int64_t)(r->st.seed >> 1), r->st.epoch, r->st.ost.step,
+                              r->m->input_size, params_hash(r->m, r->st.params)};
+    int64_t root[N_CHECKS];
+    memcpy(root, mine, sizeof root);
+    nnrt_comm_broadcast(r->comm, root, sizeof root);
+    int64_t differs = 0;
+    for (int i = 0; i < N_CHECKS && !differs; i++) {
+        if (mine[i] == root[i]) continue;
+        differs = 1;
+        if (epoch == 0)
+            nnrt_error("%s differs from rank 0's (%lld here, %lld on rank 0)", what[i],
+                       (long long)mine[i], (long long)root[i]);
+        else
+            nnrt_error("after epoch %lld %s differ from rank 0's (the MPI reductions did not give "
+                       "every rank the same result)", (long long)epoch, what[i]);
+        if (epoch == 0)
+            nnrt_hint("every rank must see the same data files, checkpoint and options (on several "
+                      "hosts: a shared file system, or identical copies)");
+    }
+    nnrt_comm_max_i64(r->comm, &differs, 1);
+    return differs ? -1 : 0;
+}
+
 /* Runs epochs st.epoch .. epochs-1. Returns 0, or -1 after reporting. */
 static int epochs_loop(Run *r) {
     const NnrtModel *m = r->m;
@@ -276,15 +388,20 @@ static int epochs_loop(Run *r) {
         for (int64_t k = 0; k < steps; k++) {
             int64_t start = k * B, nb = n - start < B ? n - start : B;
             double s[1 + MAX_METRICS] = {0};
-            nnrt_data_gather(&r->train, r->order + start, 0, nb, r->x, r->y);
+            int64_t lo, hi; /* this rank's slice of the global batch */
+            rank_slice(r->comm, nb, &lo, &hi);
+            nnrt_data_gather(&r->train, r->order + start + lo, 0, hi - lo, r->x, r->y);
             uint64_t step_seed = nnrt_mix_seed(st->seed, NNRT_STREAM_STEP, (uint64_t)st->ost.step);
-            m->train_step(st->params, r->grads, r->x, r->y, r->ws, nb, step_seed, s);
+            NnrtShard shard = nnrt_shard(r->comm, nb, lo);
+            m->train_step(st->params, r->grads, r->x, r->y, r->ws, hi - lo, step_seed, s, &shard);
+            nnrt_comm_sum_f64(r->comm, s, 1 + nm);
             if (!isfinite(s[0])) {
                 nnrt_progress_end(&bar);
                 diverged(r, isnan(s[0]) ? "loss became NaN" : "loss became infinite", e + 1, k + 1, nb);
                 return -1;
             }
             for (int i = 0; i <= nm; i++) ts[i] += s[i];
+            reduce_grads(r);
             if (st->clip > 0) nnrt_clip_grads(m, r->grads, st->clip);
             nnrt_optim_step(&st->opt, &st->ost, m, st->params, r->grads, lr);
             nnrt_progress_update(&bar, start + nb, ts[0] / (double)(start + nb));
@@ -296,7 +413,8 @@ static int epochs_loop(Run *r) {
                      steps, B);
             return -1;
         }
-        if (r->have_val) nnrt_evaluate(m, st->params, &r->val, B, r->ws, r->x, r->y, vs);
+        if (r->comm->size > 1 && same_on_all_ranks(r, e + 1) != 0) return -1;
+        if (r->have_val) nnrt_evaluate(m, st->params, &r->val, B, r->ws, r->x, r->y, vs, r->comm);
         if (report_epoch(r, e, ts, vs, secs, lr) != 0) return -1;
         st->epoch = e + 1;
         int stop = 0;
@@ -344,6 +462,15 @@ static int epochs_loop(Run *r) {
 int nnrt_cmd_train(const NnrtModel *m, const NnrtRunConfig *cfg) {
     Run r;
     memset(&r, 0, sizeof r);
+    NnrtRunConfig follower; /* ranks other than 0 print nothing and write no file */
+    if (cfg->comm->rank != 0) {
+        follower = *cfg;
+        follower.quiet = 1;
+        follower.save = follower.log = NULL;
+        cfg = &follower;
+    }
+    r.comm = cfg->comm;
+    r.leader = cfg->comm->rank == 0;
     r.m = m;
     r.cfg = cfg;
     r.st.model = m;
@@ -392,6 +519,7 @@ int nnrt_cmd_train(const NnrtModel *m, const NnrtRunConfig *cfg) {
         }
     }
     if (load_data(&r) != 0 || alloc_buffers(&r) != 0) goto done;
+    if (r.comm->size > 1 && same_on_all_ranks(&r, 0) != 0) goto done;
     if (cfg->log && !(r.log = fopen(cfg->log, "a"))) {
         nnrt_error("cannot open the log file '%s' for appending", cfg->log);
         goto done;
@@ -410,6 +538,7 @@ done:
     free(r.y);
     free(r.ws);
     free(r.order);
+    free(r.bucket_end);
     nnrt_state_free(&r.st);
     return rc;
 }

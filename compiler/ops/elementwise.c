@@ -20,7 +20,8 @@
  *   log_softmax             (y, x)         y = x - max - log(sum exp(x - max))
  *   softmax_grad            (dx, dy, y)    dx = y (dy - sum(dy y))
  *   log_softmax_grad        (dx, dy, y)    dx = dy - exp(y) sum(dy)
- * The dropout mask is a counter-based hash of (step seed, layer, element index): nothing is
+ * The dropout mask is a counter-based hash of (step seed, layer, element index in the global
+ * batch, i.e. counted from the shard's first example): nothing is
  * stored between forward and backward, and the mask is the same in float32 and float64. */
 #include <math.h>
 
@@ -251,7 +252,9 @@ static void elementwise_examples(Cg *cg, LLVMValueRef *values, LLVMValueRef begi
         if (!seeded) { v = x; break; } /* inference: identity */
         const Node *layer = node->op == OP_DROPOUT ? node : graph_node(cg->g, node->forward);
         LLVMValueRef seed = values[3];
-        LLVMValueRef keep = cg_dropout_keep(cg, seed, layer->id, i.iv, layer->alpha);
+        /* the element's index in the global batch: masks do not depend on how it is split */
+        LLVMValueRef global = cg_add(cg, i.iv, cg_mul(cg, cg_batch_first(cg), cg_i64(cg, node->size)));
+        LLVMValueRef keep = cg_dropout_keep(cg, seed, layer->id, global, layer->alpha);
         v = LLVMBuildSelect(cg->b, keep, cg_fmul(cg, x, cg_const(cg, 1.0 / (1.0 - layer->alpha))), cg_const(cg, 0), "");
         break;
     }
@@ -380,7 +383,8 @@ static const OpKind elementwise_kinds[] = {
 /* relu and sigmoid have vector forms inside the GEMM; tanh runs as a pass over the output */
 static const OpKindFlags elementwise_flags[] = {
     {OP_RELU, OPK_FUSABLE_ACTIVATION}, {OP_TANH, OPK_FUSABLE_ACTIVATION}, {OP_SIGMOID, OPK_FUSABLE_ACTIVATION},
-    {OP_DROPOUT, OPK_INFERENCE_VARIANT | OPK_SEEDED}, {OP_DROPOUT_GRAD, OPK_SEEDED}, {OP_COUNT, 0},
+    {OP_DROPOUT, OPK_INFERENCE_VARIANT | OPK_SEEDED | OPK_GLOBAL_BATCH}, {OP_DROPOUT_GRAD, OPK_SEEDED | OPK_GLOBAL_BATCH},
+    {OP_COUNT, 0},
 };
 
 const OpFamily ops_elementwise = {

@@ -11,10 +11,11 @@
  *   accuracy            (sum, logits, y)                     sum += argmax(l) == y
  *   mse / rmse          (sum, p[n,T], t[n,T])                sum += mean_T (p - t)^2
  *   mae                 (sum, p, t)                          sum += mean_T |p - t|
- *   cross_entropy_grad  (d[n,C], logits, y)                  d = (softmax(l) - onehot(y)) / n
- *   mse_grad            (d[n,T], p, t)                       d = 2 (p - t) / (T n)
+ *   cross_entropy_grad  (d[n,C], logits, y)                  d = (softmax(l) - onehot(y)) / N
+ *   mse_grad            (d[n,T], p, t)                       d = 2 (p - t) / (T N)
  *   bce                 (sum, x[n,T], t[n,T])                sum += mean_T max(x,0) - x t + log(1 + exp(-|x|))
- *   bce_grad            (d[n,T], x, t)                       d = (sigmoid(x) - t) / (T n)
+ *   bce_grad            (d[n,T], x, t)                       d = (sigmoid(x) - t) / (T N)
+ * N is the global batch (NnrtShard.total): n in a single process.
  * Per-batch sums accumulate in double, in example order, so they are deterministic. */
 
 #include "cg.h"
@@ -151,7 +152,8 @@ static LLVMValueRef loss_kernel(Cg *cg, const Node *node) {
     LLVMValueRef sum_var = cg_var(cg, cg->elem, "sum");
     LLVMValueRef best_var = cg_var(cg, cg->i64, "best");
     LLVMBuildStore(cg->b, LLVMConstReal(cg->f64_type, 0), total);
-    LLVMValueRef inv_n = cg_fdiv(cg, cg_const(cg, 1), cg_n_as_elem(cg, n));
+    /* the gradients are of the mean over the global batch (n itself outside data-parallel runs) */
+    LLVMValueRef inv_n = cg_fdiv(cg, cg_const(cg, 1), cg_n_as_elem(cg, cg_batch_total(cg, n)));
 
     CgLoop r = cg_loop_begin(cg, cg_i64(cg, 0), n, "r");
     LLVMValueRef base = cg_mul(cg, r.iv, cg_i64(cg, C));
@@ -244,6 +246,10 @@ static const OpSurface loss_surface[] = {
 };
 static const OpKind loss_kinds[] = {OP_CROSS_ENTROPY, OP_MSE, OP_ACCURACY, OP_MAE, OP_RMSE, OP_BCE,
                                     OP_CROSS_ENTROPY_GRAD, OP_MSE_GRAD, OP_BCE_GRAD, OP_COUNT};
+/* the gradients are of the mean over the global batch */
+static const OpKindFlags loss_flags[] = {
+    {OP_CROSS_ENTROPY_GRAD, OPK_GLOBAL_BATCH}, {OP_MSE_GRAD, OPK_GLOBAL_BATCH}, {OP_BCE_GRAD, OPK_GLOBAL_BATCH}, {OP_COUNT, 0},
+};
 
 const OpFamily ops_loss = {
     .name = "loss",
@@ -252,4 +258,5 @@ const OpFamily ops_loss = {
     .backward = loss_backward,
     .kernel = loss_kernel,
     .flops = loss_flops,
+    .flags = loss_flags,
 };

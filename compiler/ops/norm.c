@@ -18,7 +18,10 @@
  *   layernorm_dx            (dx, dy, x, w) dx = rstd (g - mean(g) - xhat mean(g xhat)), g = dy w
  *   layernorm_dw            (dw, dy, x)    dw = scale * sum_rows dy xhat
  *   layernorm_db            (db, dy)       db = scale * sum_rows dy
- * Statistics are recomputed from x in the backward rules rather than stored. */
+ * Statistics are recomputed from x in the backward rules rather than stored. Batchnorm's training
+ * statistics are those of the global batch (NnrtShard): N counts every rank's examples, and the
+ * per-channel sums (sum x, sum (x - mean)^2, and dx's sum g and sum g xhat) are summed over the
+ * ranks before use. Layernorm's are per example and need nothing of the kind. */
 
 #include "cg.h"
 #include "nnrt.h"
@@ -116,20 +119,45 @@ static void channel_end(Cg *cg, ChannelLoop *l) {
 static LLVMValueRef load_var(Cg *cg, LLVMValueRef var) { return LLVMBuildLoad2(cg->b, cg->elem, var, ""); }
 static void add_to(Cg *cg, LLVMValueRef var, LLVMValueRef v) { LLVMBuildStore(cg->b, cg_fadd(cg, load_var(cg, var), v), var); }
 
-/* Batch mean and rstd of channel c (and the biased variance). */
-static void channel_stats(Cg *cg, LLVMValueRef x, LLVMValueRef c, LLVMValueRef n, int64_t C, int64_t HW, double eps,
-                          LLVMValueRef acc, LLVMValueRef inv_count, LLVMValueRef *mean, LLVMValueRef *var, LLVMValueRef *rstd) {
+/* Per-channel sums live in double arrays [C] so that they can be summed over the ranks
+ * (cg_allreduce_sum) before use; in a single process the round trip through double is exact. */
+static LLVMValueRef sums_array(Cg *cg, int64_t count, const char *name) { return cg_var(cg, LLVMArrayType2(cg->f64_type, (uint64_t)count), name); }
+static LLVMValueRef sums_at(Cg *cg, LLVMValueRef arr, LLVMValueRef i) { return LLVMBuildInBoundsGEP2(cg->b, cg->f64_type, arr, &i, 1, ""); }
+static void sums_store(Cg *cg, LLVMValueRef arr, LLVMValueRef i, LLVMValueRef v) { LLVMBuildStore(cg->b, cg_to_double(cg, v), sums_at(cg, arr, i)); }
+static LLVMValueRef sums_load(Cg *cg, LLVMValueRef arr, LLVMValueRef i) {
+    LLVMValueRef d = LLVMBuildLoad2(cg->b, cg->f64_type, sums_at(cg, arr, i), "");
+    return cg->f64 ? d : LLVMBuildFPTrunc(cg->b, d, cg->elem, "");
+}
+
+/* Batch statistics of every channel over the global batch, two passes: sum[c] = sum x, then
+ * sq[c] = sum (x - mean)^2, each summed over the ranks before use (see channel_stats). */
+static void batch_sums(Cg *cg, LLVMValueRef x, LLVMValueRef n, int64_t C, int64_t HW, LLVMValueRef acc, LLVMValueRef inv_count,
+                       LLVMValueRef sum, LLVMValueRef sq) {
+    CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, C), "c");
     LLVMBuildStore(cg->b, cg_const(cg, 0), acc);
-    ChannelLoop l = channel_begin(cg, c, n, C, HW);
+    ChannelLoop l = channel_begin(cg, c.iv, n, C, HW);
     add_to(cg, acc, cg_load(cg, x, l.index));
     channel_end(cg, &l);
-    *mean = cg_fmul(cg, load_var(cg, acc), inv_count);
+    sums_store(cg, sum, c.iv, load_var(cg, acc));
+    cg_loop_end(cg, &c);
+    cg_allreduce_sum(cg, sum, C);
+    CgLoop c2 = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, C), "c");
+    LLVMValueRef mean = cg_fmul(cg, sums_load(cg, sum, c2.iv), inv_count);
     LLVMBuildStore(cg->b, cg_const(cg, 0), acc);
-    ChannelLoop v = channel_begin(cg, c, n, C, HW);
-    LLVMValueRef d = cg_fsub(cg, cg_load(cg, x, v.index), *mean);
+    ChannelLoop v = channel_begin(cg, c2.iv, n, C, HW);
+    LLVMValueRef d = cg_fsub(cg, cg_load(cg, x, v.index), mean);
     add_to(cg, acc, cg_fmul(cg, d, d));
     channel_end(cg, &v);
-    *var = cg_fmul(cg, load_var(cg, acc), inv_count);
+    sums_store(cg, sq, c2.iv, load_var(cg, acc));
+    cg_loop_end(cg, &c2);
+    cg_allreduce_sum(cg, sq, C);
+}
+
+/* Mean, biased variance and rstd of channel c from batch_sums' arrays. */
+static void channel_stats(Cg *cg, LLVMValueRef sum, LLVMValueRef sq, LLVMValueRef c, double eps, LLVMValueRef inv_count,
+                          LLVMValueRef *mean, LLVMValueRef *var, LLVMValueRef *rstd) {
+    *mean = cg_fmul(cg, sums_load(cg, sum, c), inv_count);
+    *var = cg_fmul(cg, sums_load(cg, sq, c), inv_count);
     *rstd = cg_fdiv(cg, cg_const(cg, 1), cg_math(cg, "llvm.sqrt", cg_fadd(cg, *var, cg_const(cg, eps))));
 }
 
@@ -145,17 +173,43 @@ static LLVMValueRef batchnorm_kernel(Cg *cg, const Node *node) {
     for (int i = 0; i < ptrs; i++) p[i] = LLVMGetParam(fn, (unsigned)i);
     LLVMValueRef n = LLVMGetParam(fn, (unsigned)ptrs);
     LLVMValueRef acc = cg_var(cg, cg->elem, "acc"), acc2 = cg_var(cg, cg->elem, "acc2");
-    LLVMValueRef count = cg_mul(cg, n, cg_i64(cg, HW));
+    /* statistics are over the global batch: total examples times HW values per channel */
+    LLVMValueRef count = cg_mul(cg, cg_batch_total(cg, n), cg_i64(cg, HW));
     LLVMValueRef inv_count = cg_fdiv(cg, cg_const(cg, 1), cg_n_as_elem(cg, count));
+    LLVMValueRef sum = NULL, sq = NULL;
+    if (!inference && node->op != OP_BATCHNORM_DB) {
+        sum = sums_array(cg, C, "sum");
+        sq = sums_array(cg, C, "sq");
+        batch_sums(cg, node->op == OP_BATCHNORM ? p[1] : p[2], n, C, HW, acc, inv_count, sum, sq);
+    }
+    LLVMValueRef g_sums = NULL; /* batchnorm_dx: sum g and sum g xhat per channel, [2C] */
+    if (node->op == OP_BATCHNORM_DX) {
+        g_sums = sums_array(cg, 2 * C, "g_sums");
+        CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, C), "c");
+        LLVMValueRef mean, var, rstd;
+        channel_stats(cg, sum, sq, c.iv, eps, inv_count, &mean, &var, &rstd);
+        LLVMValueRef w = cg_load(cg, p[3], c.iv);
+        LLVMBuildStore(cg->b, cg_const(cg, 0), acc);
+        LLVMBuildStore(cg->b, cg_const(cg, 0), acc2);
+        ChannelLoop s = channel_begin(cg, c.iv, n, C, HW);
+        LLVMValueRef g = cg_fmul(cg, cg_load(cg, p[1], s.index), w);
+        add_to(cg, acc, g);
+        add_to(cg, acc2, cg_fmul(cg, g, cg_fmul(cg, cg_fsub(cg, cg_load(cg, p[2], s.index), mean), rstd)));
+        channel_end(cg, &s);
+        sums_store(cg, g_sums, c.iv, load_var(cg, acc));
+        sums_store(cg, g_sums, cg_add(cg, c.iv, cg_i64(cg, C)), load_var(cg, acc2));
+        cg_loop_end(cg, &c);
+        cg_allreduce_sum(cg, g_sums, 2 * C);
+    }
     CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, C), "c");
-    LLVMValueRef mean, var, rstd;
+    LLVMValueRef mean = NULL, var = NULL, rstd = NULL;
+    if (sum) channel_stats(cg, sum, sq, c.iv, eps, inv_count, &mean, &var, &rstd);
     switch (node->op) {
     case OP_BATCHNORM: { /* (y, x, w, b, running_mean, running_var) */
         if (inference) {
             mean = cg_load(cg, p[4], c.iv);
             rstd = cg_fdiv(cg, cg_const(cg, 1), cg_math(cg, "llvm.sqrt", cg_fadd(cg, cg_load(cg, p[5], c.iv), cg_const(cg, eps))));
         } else {
-            channel_stats(cg, p[1], c.iv, n, C, HW, eps, acc, inv_count, &mean, &var, &rstd);
             /* running statistics, PyTorch's convention: the unbiased variance (N/(N-1)) */
             LLVMValueRef nf = cg_n_as_elem(cg, count);
             LLVMValueRef more = LLVMBuildICmp(cg->b, LLVMIntSGT, count, cg_i64(cg, 1), "");
@@ -172,16 +226,9 @@ static LLVMValueRef batchnorm_kernel(Cg *cg, const Node *node) {
         break;
     }
     case OP_BATCHNORM_DX: { /* (dx, dy, x, w) */
-        channel_stats(cg, p[2], c.iv, n, C, HW, eps, acc, inv_count, &mean, &var, &rstd);
         LLVMValueRef w = cg_load(cg, p[3], c.iv);
-        LLVMBuildStore(cg->b, cg_const(cg, 0), acc);
-        LLVMBuildStore(cg->b, cg_const(cg, 0), acc2);
-        ChannelLoop s = channel_begin(cg, c.iv, n, C, HW);
-        LLVMValueRef g = cg_fmul(cg, cg_load(cg, p[1], s.index), w);
-        add_to(cg, acc, g);
-        add_to(cg, acc2, cg_fmul(cg, g, cg_fmul(cg, cg_fsub(cg, cg_load(cg, p[2], s.index), mean), rstd)));
-        channel_end(cg, &s);
-        LLVMValueRef mean_g = cg_fmul(cg, load_var(cg, acc), inv_count), mean_gx = cg_fmul(cg, load_var(cg, acc2), inv_count);
+        LLVMValueRef mean_g = cg_fmul(cg, sums_load(cg, g_sums, c.iv), inv_count);
+        LLVMValueRef mean_gx = cg_fmul(cg, sums_load(cg, g_sums, cg_add(cg, c.iv, cg_i64(cg, C))), inv_count);
         ChannelLoop l = channel_begin(cg, c.iv, n, C, HW);
         LLVMValueRef g2 = cg_fmul(cg, cg_load(cg, p[1], l.index), w);
         LLVMValueRef xhat = cg_fmul(cg, cg_fsub(cg, cg_load(cg, p[2], l.index), mean), rstd);
@@ -189,8 +236,7 @@ static LLVMValueRef batchnorm_kernel(Cg *cg, const Node *node) {
         channel_end(cg, &l);
         break;
     }
-    case OP_BATCHNORM_DW: { /* (dw, dy, x) */
-        channel_stats(cg, p[2], c.iv, n, C, HW, eps, acc, inv_count, &mean, &var, &rstd);
+    case OP_BATCHNORM_DW: { /* (dw, dy, x): this rank's share; the ranks' shares are summed with the gradients */
         LLVMBuildStore(cg->b, cg_const(cg, 0), acc2);
         ChannelLoop l = channel_begin(cg, c.iv, n, C, HW);
         add_to(cg, acc2, cg_fmul(cg, cg_load(cg, p[1], l.index), cg_fmul(cg, cg_fsub(cg, cg_load(cg, p[2], l.index), mean), rstd)));
@@ -327,7 +373,10 @@ static const OpSurface norm_surface[] = {
 };
 static const OpKind norm_kinds[] = {OP_LAYERNORM, OP_LAYERNORM_DX, OP_LAYERNORM_DW, OP_LAYERNORM_DB, OP_BATCHNORM,
                                     OP_BATCHNORM_DX, OP_BATCHNORM_DW, OP_BATCHNORM_DB, OP_COUNT};
-static const OpKindFlags norm_flags[] = {{OP_BATCHNORM, OPK_INFERENCE_VARIANT}, {OP_COUNT, 0}};
+static const OpKindFlags norm_flags[] = {
+    {OP_BATCHNORM, OPK_INFERENCE_VARIANT | OPK_GLOBAL_BATCH}, {OP_BATCHNORM_DX, OPK_GLOBAL_BATCH},
+    {OP_BATCHNORM_DW, OPK_GLOBAL_BATCH}, {OP_COUNT, 0},
+};
 
 const OpFamily ops_norm = {
     .name = "norm",

@@ -117,6 +117,8 @@ enum {
     OPK_SEEDED = 1 << 1,            /* its training kernel takes the step seed (random masks) */
     OPK_FUSABLE_ACTIVATION = 1 << 2,/* a producer may compute it in its own kernel */
     OPK_FUSES_ACTIVATION = 1 << 3,  /* computes a following fusable activation itself */
+    OPK_GLOBAL_BATCH = 1 << 4,      /* its training kernel depends on the whole (global) batch and
+                                       takes the step's NnrtShard (data-parallel training) */
 };
 
 typedef struct OpKindFlags {

@@ -20,8 +20,11 @@
  *   - Every entry point writes the batch's *sums* into `sums`: sums[0] is the sum over examples of
  *     the per-example loss; sums[1 + i] is the sum over examples of metric i's per-example value.
  *     The runtime divides by the example count (and takes sqrt for NNRT_METRIC_ROOT_MEAN).
- *   - The gradient written by train_step is that of the *mean* loss over the n examples, and it
- *     overwrites `grads` (no accumulation across calls).
+ *   - The gradient written by train_step is that of the *mean* loss over the shard's `total`
+ *     examples (the global batch, of which this call sees n), and it overwrites `grads` (no
+ *     accumulation across calls). In a single process total == n; in data-parallel training each
+ *     rank's gradient is its share of the global mean-loss gradient, so the ranks' gradients sum
+ *     to the single-process one (see NnrtShard).
  *
  * Everything here is versioned by NNRT_ABI_VERSION; the runtime refuses a model built for another.
  */
@@ -34,7 +37,7 @@
 extern "C" {
 #endif
 
-#define NNRT_ABI_VERSION 3
+#define NNRT_ABI_VERSION 4 /* v3: NnrtShard; v4: train_step_profiled and the kernel table */
 #define NNRT_MAX_RANK 8
 
 /* How a parameter tensor is initialized (deterministically from the seed). */
@@ -80,6 +83,25 @@ typedef struct NnrtTrainDefaults {
     int64_t early_stop;     /* patience in epochs; 0 means none */
 } NnrtTrainDefaults;
 
+/* Where one train_step call sits in the global batch (ABI v3). Data-parallel training splits a
+ * global batch of `total` examples into contiguous slices, one per rank; a call sees the n examples
+ * starting at global index `first`. What depends on the whole batch uses it:
+ *   - the loss gradient is scaled by 1 / total (the mean over the global batch);
+ *   - dropout draws the mask of element e of local example i from (seed, layer, (first + i) *
+ *     size + e): a function of the global example index, so masks do not depend on the rank count;
+ *   - batchnorm's per-channel sums (mean, variance, and the two sums of its backward rule) go
+ *     through allreduce_sum before use, so the statistics are those of the global batch.
+ * allreduce_sum replaces buf[0..count) by its elementwise sum over the ranks (the same result on
+ * every rank); every rank calls it the same number of times with the same counts (n may be 0).
+ * In a single process it returns at once. */
+typedef struct NnrtShard NnrtShard;
+struct NnrtShard {
+    int64_t total;
+    int64_t first;
+    void (*allreduce_sum)(const NnrtShard *shard, double *buf, int64_t count);
+    void *comm; /* the runtime's communicator; generated code never reads it */
+};
+
 /* Forward + backward on one batch, float32.
  *   params  [param_count]  (non-trainable buffers may be updated, e.g. running statistics)
  *   grads   [param_count]  overwritten with d(mean loss)/d(params)
@@ -87,11 +109,14 @@ typedef struct NnrtTrainDefaults {
  *   y       int32 [n] (class) or float [n, target_size]
  *   ws      workspace of workspace_bytes(n, sizeof(float)) bytes, 64-byte aligned
  *   seed    per-step seed for stochastic layers (dropout)
- *   sums    [1 + metric_count] */
+ *   sums    [1 + metric_count], over these n examples only
+ *   shard   the call's place in the global batch (never NULL) */
 typedef void (*NnrtTrainStepF32)(float *params, float *grads, const float *x, const void *y,
-                                 void *ws, int64_t n, uint64_t seed, double *sums);
+                                 void *ws, int64_t n, uint64_t seed, double *sums,
+                                 const NnrtShard *shard);
 typedef void (*NnrtTrainStepF64)(double *params, double *grads, const double *x, const void *y,
-                                 void *ws, int64_t n, uint64_t seed, double *sums);
+                                 void *ws, int64_t n, uint64_t seed, double *sums,
+                                 const NnrtShard *shard);
 /* Forward only, inference mode (no dropout, running statistics), loss and metric sums. */
 typedef void (*NnrtEvalStep)(const float *params, const float *x, const void *y, void *ws,
                              int64_t n, double *sums);

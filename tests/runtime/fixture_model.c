@@ -53,11 +53,12 @@
         }
 
 #ifndef FIXTURE_REGRESSION
-/* cross_entropy: loss_e = logsumexp(z_e) - z_e[y_e]; dz = (softmax(z) - onehot(y)) / n */
+/* cross_entropy: loss_e = logsumexp(z_e) - z_e[y_e]; dz = (softmax(z) - onehot(y)) / N */
 #define CLASSIFIER_STEP(T, EXP, LOG, name, bias_factor)                                            \
     static void name(T *params, T *grads, const T *x, const void *yv, void *ws, int64_t n,         \
-                     uint64_t seed, double *sums) {                                                \
+                     uint64_t seed, double *sums, const NnrtShard *shard) {                        \
         (void)seed;                                                                                \
+        const int64_t N = shard->total; /* the mean is over the global batch */                   \
         const int32_t *y = yv;                                                                     \
         T *z = ws;                                                                                 \
         FORWARD(T, params, x, n, z)                                                                \
@@ -73,7 +74,7 @@
             loss += (double)(LOG(s) + mx - ze[y[e]]);                                              \
             correct += arg == y[e];                                                                \
             for (int c = 0; c < C; c++) {                                                          \
-                T dz = (EXP(ze[c] - mx) / s - (c == y[e] ? 1 : 0)) / (T)n;                         \
+                T dz = (EXP(ze[c] - mx) / s - (c == y[e] ? 1 : 0)) / (T)N;                         \
                 grads[B_OFF + c] += (T)(bias_factor) * dz;                                         \
                 for (int k = 0; k < K; k++) grads[W_OFF + c * K + k] += dz * x[e * K + k];         \
             }                                                                                      \
@@ -163,11 +164,12 @@ const NnrtModel nnrt_model = {
 
 #else /* FIXTURE_REGRESSION */
 
-/* mse: loss_e = mean_c (z - t)^2; dz = 2 (z - t) / (C n); metrics mae, rmse (per element) */
+/* mse: loss_e = mean_c (z - t)^2; dz = 2 (z - t) / (C N); metrics mae, rmse (per element) */
 #define REGRESSION_STEP(T, name)                                                                   \
     static void name(T *params, T *grads, const T *x, const void *yv, void *ws, int64_t n,         \
-                     uint64_t seed, double *sums) {                                                \
+                     uint64_t seed, double *sums, const NnrtShard *shard) {                        \
         (void)seed;                                                                                \
+        const int64_t N = shard->total; /* the mean is over the global batch */                   \
         const T *t = yv;                                                                           \
         T *z = ws;                                                                                 \
         FORWARD(T, params, x, n, z)                                                                \
@@ -178,7 +180,7 @@ const NnrtModel nnrt_model = {
                 T d = z[e * C + c] - t[e * C + c];                                                 \
                 loss += (double)(d * d) / C;                                                       \
                 abs_err += fabs((double)d) / C;                                                    \
-                T dz = 2 * d / (T)(C * n);                                                         \
+                T dz = 2 * d / (T)(C * N);                                                         \
                 grads[B_OFF + c] += dz;                                                            \
                 for (int k = 0; k < K; k++) grads[W_OFF + c * K + k] += dz * x[e * K + k];         \
             }                                                                                      \
