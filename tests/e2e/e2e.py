@@ -446,8 +446,16 @@ def test_threads_deterministic(args):
     """--threads 1, 2 and 3 give bit-identical checkpoints (dense and conv kernels split
     their row blocks across threads), and two runs with the same seed are identical."""
     ip, lp = fashion_subset(args.work, 640)
-    for model in ["fashion_mlp", "fashion_cnn"]:
-        exe = compile_model(args, os.path.join(EXAMPLES, model + ".nn"), model)
+    # dropout over a conv output is large enough to run as a parallel task (its mask hashes the
+    # element's global index, read from the kernel's shard argument inside the task)
+    dropout_source = os.path.join(args.work, "conv_dropout.nn")
+    with open(dropout_source, "w") as f:
+        f.write("model conv_dropout\ninput image : float[1, 28, 28]\ntarget label : class[10]\n"
+                "logits = image -> conv2d(8, 3, pad=1) -> dropout(0.5) -> relu -> maxpool(2) -> flatten -> dense(10)\n"
+                "loss cross_entropy(logits, label)\n")
+    for model in ["fashion_mlp", "fashion_cnn", "conv_dropout"]:
+        source = dropout_source if model == "conv_dropout" else os.path.join(EXAMPLES, model + ".nn")
+        exe = compile_model(args, source, model)
         blobs = []
         for threads in ["1", "2", "2", "3"]:
             ckpt = os.path.join(args.work, f"{model}-{threads}-{len(blobs)}.safetensors")
