@@ -465,7 +465,7 @@ def test_threads_deterministic(args):
         check(blobs[0] == blobs[1], f"{model}: --threads 2 changed the weights")
         check(blobs[1] == blobs[2], f"{model}: two runs with the same seed differ")
         check(blobs[0] == blobs[3], f"{model}: --threads 3 changed the weights")
-        print(f"{model}: identical checkpoints for 1 and 2 threads")
+        print(f"{model}: identical checkpoints for 1, 2 and 3 threads")
 
 
 def test_activation_forward_reference(args):
