@@ -37,7 +37,9 @@ else:
     net = nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                         nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
                         nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, 10))
-opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+# PyTorch's faster paths, for a fair peer: the multi-tensor ("foreach") Adam, about 0.4 ms less per
+# step than 1.13's default per-parameter loop here, and gradients reset to None instead of zeroed.
+opt = torch.optim.Adam(net.parameters(), lr=1e-3, foreach=True)
 loss_fn = nn.CrossEntropyLoss()
 x, y = load("train")
 tx, ty = load("t10k")
@@ -47,7 +49,7 @@ for epoch in range(1, epochs + 1):
     start = time.perf_counter()
     for i in range(0, len(x), batch):
         idx = order[i:i + batch]
-        opt.zero_grad()
+        opt.zero_grad(set_to_none=True)
         loss = loss_fn(net(x[idx]), y[idx])
         loss.backward()
         opt.step()
