@@ -37,6 +37,12 @@ else:
     net = nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                         nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
                         nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, 10))
+# The same initialization as nnc (Glorot-uniform weights, zero biases), so that the two train the
+# same model and their accuracies differ only by the random draws.
+for layer in net:
+    if isinstance(layer, (nn.Linear, nn.Conv2d)):
+        nn.init.xavier_uniform_(layer.weight)
+        nn.init.zeros_(layer.bias)
 # PyTorch's faster paths, for a fair peer: the multi-tensor ("foreach") Adam, about 0.4 ms less per
 # step than 1.13's default per-parameter loop here, and gradients reset to None instead of zeroed.
 opt = torch.optim.Adam(net.parameters(), lr=1e-3, foreach=True)
