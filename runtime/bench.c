@@ -71,16 +71,25 @@ int nnrt_cmd_bench(const NnrtModel *m, const NnrtRunConfig *cfg) {
     }
     if (nnrt_optim_parse(m->defaults.optimizer ? m->defaults.optimizer : "adam()", "optimizer", &b.opt) != 0) return 1;
     if (nnrt_optim_state_init(&b.opt, m->param_count, &b.ost) != 0) return 1;
-    b.params = nnrt_alloc(P, sizeof(float), "the parameters");
-    b.grads = nnrt_zalloc(P, sizeof(float), "the gradients");
-    b.x = nnrt_alloc((size_t)(b.n * m->input_size), sizeof(float), "the inputs");
-    b.y = nnrt_alloc((size_t)(b.n * tsz), sizeof(float), "the targets");
-    xd = nnrt_alloc((size_t)(b.n * m->input_size), sizeof(double), "the inputs");
-    yd = nnrt_alloc((size_t)(b.n * tsz), sizeof(double), "the targets");
-    b.ws = nnrt_alloc_aligned(nnrt_workspace_bytes(m, b.n, sizeof(float)), "the workspace");
+    /* The batch is synthetic, so nothing bounds --batch but memory: B * (values per example)
+     * must not overflow before the allocations can report it. */
+    int64_t per_example = m->input_size > tsz ? m->input_size : tsz;
+    if (per_example > 0 && b.n > INT64_MAX / (int64_t)sizeof(double) / per_example) {
+        nnrt_error("--batch %lld is too large for bench (%lld values per example); choose a smaller --batch",
+                   (long long)b.n, (long long)per_example);
+        goto done;
+    }
+    /* One error for the first allocation that fails, not one per buffer. */
     nnrt_profile.count = m->train_step_profiled ? m->kernel_count : 0;
-    nnrt_profile.seconds = nnrt_zalloc((size_t)nnrt_profile.count + 1, sizeof(double), "the profile");
-    if (!b.params || !b.grads || !b.x || !b.y || !xd || !yd || !b.ws || !nnrt_profile.seconds) goto done;
+    if (!(b.params = nnrt_alloc(P, sizeof(float), "the parameters")) ||
+        !(b.grads = nnrt_zalloc(P, sizeof(float), "the gradients")) ||
+        !(b.x = nnrt_alloc((size_t)(b.n * m->input_size), sizeof(float), "the inputs")) ||
+        !(b.y = nnrt_alloc((size_t)(b.n * tsz), sizeof(float), "the targets")) ||
+        !(xd = nnrt_alloc((size_t)(b.n * m->input_size), sizeof(double), "the inputs")) ||
+        !(yd = nnrt_alloc((size_t)(b.n * tsz), sizeof(double), "the targets")) ||
+        !(b.ws = nnrt_alloc_aligned(nnrt_workspace_bytes(m, b.n, sizeof(float)), "the workspace")) ||
+        !(nnrt_profile.seconds = nnrt_zalloc((size_t)nnrt_profile.count + 1, sizeof(double), "the profile")))
+        goto done;
 
     nnrt_init_params(m, cfg->seed, b.params, NULL);
     NnrtRng rng;
