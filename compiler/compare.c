@@ -31,7 +31,7 @@
 #include "source.h"
 #include "summary.h"
 
-enum { MAX_SWEEPS = 16, MAX_CONFIGS = 1024, MAX_SEEDS = 1000 };
+enum { MAX_SWEEPS = 16, MAX_CONFIGS = 1024, MAX_SEEDS = 1000, MAX_SLUG = 200 };
 
 typedef struct Sweep {
     const char *name;
@@ -346,10 +346,6 @@ static int plan_configs(Arena *arena, CompareOptions *o, Config *configs) {
         for (int c = 0; c < combos; c++) {
             Config *cfg = &configs[count++];
             cfg->path = path;
-            char label[1024], slug[1024], overrides[1024];
-            snprintf(label, sizeof label, "%s", stem);
-            snprintf(slug, sizeof slug, "%s", stem);
-            overrides[0] = '\0';
             int rest = c;
             for (int k = n_applies - 1; k >= 0; k--) { /* the last -D varies fastest */
                 const Sweep *s = &o->sweeps[applies[k]];
@@ -357,33 +353,29 @@ static int plan_configs(Arena *arena, CompareOptions *o, Config *configs) {
                 rest /= s->count;
             }
             cfg->define_count = n_applies;
-            for (int k = 0; k < n_applies; k++) {
-                size_t l = strlen(overrides);
-                snprintf(overrides + l, sizeof overrides - l, "%s%s=%s", k ? " " : "", cfg->defines[k].name,
-                         cfg->defines[k].value_text);
-            }
-            if (n_applies) {
-                size_t l = strlen(label);
-                snprintf(label + l, sizeof label - l, " %s", overrides);
-                l = strlen(slug);
-                snprintf(slug + l, sizeof slug - l, "-%s", overrides);
-            }
+            /* Built in the arena, not fixed buffers: long -D values must reach the table whole. */
+            const char *overrides = "";
+            for (int k = 0; k < n_applies; k++)
+                overrides = arena_printf(arena, "%s%s%s=%s", overrides, k ? " " : "", cfg->defines[k].name,
+                                         cfg->defines[k].value_text);
+            cfg->overrides = overrides;
+            cfg->label = n_applies ? arena_printf(arena, "%s %s", stem, overrides) : stem;
+            char *slug = n_applies ? arena_printf(arena, "%s-%s", stem, overrides) : arena_strdup(arena, stem);
             for (char *p = slug; *p; p++) /* a directory name: no '/', no spaces */
                 if (!(*p == '_' || *p == '-' || *p == '.' || *p == '=' || (*p >= '0' && *p <= '9') ||
                       (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')))
                     *p = *p == ' ' ? '-' : '_';
+            /* One path component (NAME_MAX is 255 bytes), with room for the "-N" below. */
+            if (strlen(slug) > MAX_SLUG) slug[MAX_SLUG] = '\0';
             /* Two designs may share a file name (a/x.nn, b/x.nn): number the later ones. */
-            char unique[1100];
-            snprintf(unique, sizeof unique, "%s", slug);
+            const char *unique = slug;
             for (int n = 2;; n++) {
                 bool taken = false;
                 for (int j = 0; j < count - 1; j++) taken |= strcmp(configs[j].slug, unique) == 0;
                 if (!taken) break;
-                snprintf(unique, sizeof unique, "%s-%d", slug, n);
+                unique = arena_printf(arena, "%s-%d", slug, n);
             }
-            cfg->label = arena_strdup(arena, label);
-            cfg->slug = arena_strdup(arena, unique);
-            cfg->overrides = arena_strdup(arena, overrides);
+            cfg->slug = unique;
             cfg->dir = arena_printf(arena, "%s/runs/%s", o->out, cfg->slug);
             cfg->exe = arena_printf(arena, "%s/%s", cfg->dir, stem);
             /* The front end here gives parameters and FLOPs (and the reason when it fails); the

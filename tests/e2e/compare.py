@@ -310,6 +310,29 @@ def test_compare_usage(args):
         check(first == message, f"nnc diff {' '.join(extra)}:\n  got  {first!r}\n  want {message!r}")
 
 
+def test_compare_odd_inputs(args):
+    """Inputs at the edges that must still give a complete comparison: a -D value longer than a
+    file name may be (the run directory's name is shortened; the table keeps the whole value)."""
+    work = os.path.join(args.work, "compare_odd_inputs")
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    with open(os.path.join(work, "reg_a.nn"), "w") as f:
+        f.write(DESIGNS["reg_a.nn"])
+    long_value = "0" * 300 + "8"  # the number 8, written in 301 characters
+    p = run([args.nnc, "compare", "reg_a.nn", "-D", f"width=8,{long_value}", "--seeds", "1", "--epochs", "1",
+             "--out", "out"], expect=0, cwd=work)
+    runs = sorted(os.listdir(os.path.join(work, "out", "runs")))
+    check(len(runs) == 2 and all(len(r) <= 255 for r in runs), f"run directories: {[len(r) for r in runs]}")
+    with open(os.path.join(work, "out", "results.csv")) as f:
+        rows = list(csv.DictReader(f))
+    check([r["overrides"] for r in rows] == ["width=8", f"width={long_value}"],
+          f"overrides column: {[r['overrides'][:40] for r in rows]}")
+    check(rows[0]["parameters"] == rows[1]["parameters"] == "57", f"parameters: {[r['parameters'] for r in rows]}")
+    check(rows[0]["final_train_loss_mean"] == rows[1]["final_train_loss_mean"],
+          "width=8 and width=000...8 trained differently")
+    print(f"-D value of {len(long_value)} characters: run directories of {[len(r) for r in runs]} characters")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("test")
