@@ -315,6 +315,16 @@ static int plan_configs(Arena *arena, CompareOptions *o, Config *configs) {
     }
     for (int d = 0; d < o->design_count; d++) {
         const char *path = o->designs[d];
+        /* Each design is read several times (here, per row, by each compile): a pipe such as
+         * <(...) would be empty from the second read on, and a FIFO would block. */
+        struct stat st;
+        if (stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+            fprintf(stderr, "nnc compare: error: '%s' is not a regular file; nnc compare reads each design several "
+                            "times, so save it to a .nn file first\n", path);
+            fclose(null_out);
+            free(discard);
+            return -1;
+        }
         int length;
         char *text = source_read(path, &length); /* a missing file is a usage error, not a row */
         if (!text) {

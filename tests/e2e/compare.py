@@ -280,6 +280,9 @@ def test_compare_usage(args):
     cases = [
         ([], "nnc compare: error: no designs; give one or more .nn files"),
         (["missing.nn"], "nnc: error: cannot open 'missing.nn': No such file or directory"),
+        # not a regular file (a pipe from <(...) reads empty the second time): refused, not a row
+        (["reg_a.nn", "/dev/null"], "nnc compare: error: '/dev/null' is not a regular file; nnc compare reads each "
+                                    "design several times, so save it to a .nn file first"),
         (["reg_a.nn", "--seeds", "0"], "nnc compare: error: --seeds needs a whole number from 1 to 1000, not '0'"),
         (["reg_a.nn", "--seeds=two"], "nnc compare: error: --seeds needs a whole number from 1 to 1000, not 'two'"),
         (["reg_a.nn", "--epochs", "-3"], "nnc compare: error: --epochs needs a whole number from 1 to 1000000, not '-3'"),
