@@ -484,7 +484,9 @@ int nnrt_cmd_train(const NnrtModel *m, const NnrtRunConfig *cfg) {
     const char *format = have_ck ? nnrt_ckpt_meta(&ck, "format") : NULL;
     int usable = format && strcmp(format, "nnc-1") == 0;
     if (settings(&r, &ck, usable) != 0) goto done;
-    r.st.params = nnrt_alloc((size_t)m->param_count, sizeof(float), "the parameters");
+    /* zeroed: the alignment padding between tensors is never initialized otherwise, and the
+     * finiteness check and the ranks' parameter hash read the whole buffer */
+    r.st.params = nnrt_zalloc((size_t)m->param_count, sizeof(float), "the parameters");
     if (!r.st.params || nnrt_optim_state_init(&r.st.opt, m->param_count, &r.st.ost) != 0) goto done;
     nnrt_init_params(m, r.st.seed, r.st.params, NULL);
     if (have_ck) {

@@ -158,6 +158,24 @@ def test_matches_single(ctx):
     expect_identical(two_a, two_b, "two 2-rank runs")
 
 
+def test_padded_params(ctx):
+    """A small model whose tensors leave alignment padding in the flat parameter buffer (dense(8):
+    40 weights, then 8 floats of padding before the bias). The padding, never initialized, made
+    the ranks' parameter hashes differ, so every 2-rank run stopped before its first step."""
+    src = os.path.join(ctx.work, "padded.nn")
+    seattle = os.path.join(EXAMPLES, "data", "seattle_weather.csv")
+    with open(src, "w") as f:
+        f.write("input x : float[5]\ntarget y : float[1]\npred = x -> dense(8) -> relu -> dense(1)\n"
+                f"loss mse(pred, y)\ntrain {{\n  data = csv(\"{seattle}\", target=\"temp_max\", standardize=true)\n"
+                "  validate = split(0.2)\n  batch = 32\n}\n")
+    plain, mpi = ctx.compile(src, "padded", mpi=False), ctx.compile(src, "padded_mpi", mpi=True)
+    ref, two = ctx.path("padded_ref.st"), ctx.path("padded_two.st")
+    common = ["--optimizer", "sgd(lr=0.001, momentum=0.9)", "--epochs", "2", "--quiet"]
+    run([plain, "train", "--save", ref, *common])
+    run(mpirun_cmd(2, mpi, "train", "--save", two, *common), env=ctx.env, timeout=120)
+    expect_match(two, ref, "padded parameters: 2 ranks vs 1 process")
+
+
 def test_batchnorm_dropout(ctx):
     """A model with batchnorm (conv and dense) and dropout: 2 and 3 ranks (uneven slices of
     21/21/22) match 1 process within 1e-5, running statistics included; and the tolerance is
