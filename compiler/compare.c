@@ -387,7 +387,10 @@ static int plan_configs(Arena *arena, CompareOptions *o, Config *configs) {
             }
             cfg->slug = unique;
             cfg->dir = arena_printf(arena, "%s/runs/%s", o->out, cfg->slug);
-            cfg->exe = arena_printf(arena, "%s/%s", cfg->dir, stem);
+            /* The executable sits beside the seed<N> directories: a design named seed1.nn must
+             * not take the name of its own first run's directory. */
+            bool seed_name = strncmp(stem, "seed", 4) == 0 && stem[4] && strspn(stem + 4, "0123456789") == strlen(stem + 4);
+            cfg->exe = arena_printf(arena, "%s/%s%s", cfg->dir, stem, seed_name ? ".exe" : "");
             /* The front end here gives parameters and FLOPs (and the reason when it fails); the
              * compile itself runs as a subprocess, timed. */
             char *diag_text = NULL;

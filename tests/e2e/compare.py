@@ -315,7 +315,8 @@ def test_compare_usage(args):
 
 def test_compare_odd_inputs(args):
     """Inputs at the edges that must still give a complete comparison: a -D value longer than a
-    file name may be (the run directory's name is shortened; the table keeps the whole value)."""
+    file name may be (the run directory's name is shortened; the table keeps the whole value); a
+    design whose name is that of a run directory (seed1.nn)."""
     work = os.path.join(args.work, "compare_odd_inputs")
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
@@ -334,6 +335,14 @@ def test_compare_odd_inputs(args):
     check(rows[0]["final_train_loss_mean"] == rows[1]["final_train_loss_mean"],
           "width=8 and width=000...8 trained differently")
     print(f"-D value of {len(long_value)} characters: run directories of {[len(r) for r in runs]} characters")
+    # A design named like a run directory (seed1.nn): its executable must not take seed1/'s place.
+    with open(os.path.join(work, "seed1.nn"), "w") as f:
+        f.write(DESIGNS["reg_a.nn"])
+    run([args.nnc, "compare", "seed1.nn", "--seeds", "2", "--epochs", "1", "--out", "out_seed"], expect=0, cwd=work)
+    for seed in (1, 2):
+        ckpt = os.path.join(work, "out_seed", "runs", "seed1", f"seed{seed}", "model.safetensors")
+        check(os.path.isfile(ckpt), f"design seed1.nn: no checkpoint {ckpt}")
+    print("design seed1.nn: both seeds trained")
 
 
 def main():
