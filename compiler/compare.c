@@ -833,6 +833,34 @@ static bool read_run_status(Arena *arena, Run *run, int *rank) {
     return true;
 }
 
+/* DIR must be one directory that every rank sees. Rank 0 writes the job's id into DIR/rank0.job;
+ * every other rank waits for it (up to NNC_COMPARE_SHARE_WAIT seconds, default 60: a shared file
+ * system may show a new file late) and otherwise stops with exit status 1, which ends the job;
+ * without this check a DIR local to each host left rank 0 waiting forever for markers written
+ * elsewhere. */
+static bool dir_shared_with_rank0(Arena *arena, const CompareOptions *o, const Ranks *ranks, const char *who) {
+    const char *path = arena_printf(arena, "%s/rank0.job", o->out);
+    const char *job = arena_printf(arena, "%s\n", ranks->job);
+    if (ranks->rank == 0) return write_file_atomic(path, job, strlen(job));
+    const char *limit_text = getenv("NNC_COMPARE_SHARE_WAIT");
+    double limit = limit_text && atof(limit_text) > 0 ? atof(limit_text) : 60;
+    for (double start = now();;) {
+        char seen[512] = "";
+        FILE *f = fopen(path, "r");
+        if (f) {
+            if (!fgets(seen, sizeof seen, f)) seen[0] = '\0';
+            fclose(f);
+            if (strcmp(seen, job) == 0) return true;
+        }
+        if (now() - start > limit) break;
+        struct timespec pause = {0, 200 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+    fprintf(stderr, "%s: error: rank 0 has not written '%s' within %g s, so --out '%s' is not the directory rank 0 "
+                    "writes; --mpi needs DIR on a file system that every rank shares\n", who, path, limit, o->out);
+    return false;
+}
+
 /* Rank 0: waits until every other rank has marked this job done (a rank that dies ends the job). */
 static void wait_for_ranks(Arena *arena, const CompareOptions *o, const Ranks *ranks) {
     for (int r = 1; r < ranks->size; r++) {
@@ -881,6 +909,7 @@ int compare_main(int argc, char **argv) {
     compare_defaults(&o, owned_runs);
     if (!make_dirs(o.out)) goto done;
     if (ranks.size > 1) remove(rank_marker(arena, &o, ranks.rank));
+    if (ranks.size > 1 && !dir_shared_with_rank0(arena, &o, &ranks, who)) goto done;
     for (int c = 0; c < config_count; c++) {
         if (ranks.size > 1)
             configs[c].exe = arena_printf(arena, "%s/rank%d/%s", configs[c].dir, ranks.rank, source_model_name(arena, configs[c].path));

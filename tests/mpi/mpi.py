@@ -369,6 +369,18 @@ def test_compare_ranks(ctx):
             expect_identical(os.path.join(ctx.work, "single", "runs", design, f"seed{seed}", "model.safetensors"),
                              os.path.join(run_dir, "model.safetensors"), f"{design} seed {seed}")
     check(owners == {"rank 0", "rank 1"}, f"runs were not spread over both ranks: {owners}")
+    # DIR not shared (each rank in its own working directory, --out relative): rank 1 says so and
+    # the job ends; rank 0 used to wait forever for rank 1's marker.
+    for rank in (0, 1):
+        os.makedirs(os.path.join(ctx.work, f"host{rank}"), exist_ok=True)
+        shutil.copy(os.path.join(ctx.work, "reg_a.nn"), os.path.join(ctx.work, f"host{rank}", "reg_a.nn"))
+    rank_cmd = [ctx.args.nnc, "compare", "--mpi", "reg_a.nn", "--seeds", "2", "--epochs", "1", "--out", "local"]
+    env = dict(ctx.env, NNC_COMPARE_SHARE_WAIT="2")
+    p = run(mpirun_cmd(1, "-x", "NNC_COMPARE_SHARE_WAIT", "--wdir", os.path.join(ctx.work, "host0"), *rank_cmd)
+            + [":", "-np", "1", "--wdir", os.path.join(ctx.work, "host1"), *rank_cmd], expect=None, env=env, timeout=60)
+    want = ("nnc compare (rank 1 of 2): error: rank 0 has not written 'local/rank0.job' within 2 s, so --out 'local' "
+            "is not the directory rank 0 writes; --mpi needs DIR on a file system that every rank shares")
+    check(p.returncode != 0 and want in p.stderr, f"unshared DIR: exit {p.returncode}, stderr:\n{p.stderr}")
 
 
 def main():
