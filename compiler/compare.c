@@ -313,6 +313,7 @@ static int plan_configs(Arena *arena, CompareOptions *o, Config *configs) {
         fprintf(stderr, "nnc compare: error: out of memory\n");
         return -1;
     }
+    const char *unparsed = NULL;
     for (int d = 0; d < o->design_count; d++) {
         const char *path = o->designs[d];
         /* Each design is read several times (here, per row, by each compile): a pipe such as
@@ -335,6 +336,7 @@ static int plan_configs(Arena *arena, CompareOptions *o, Config *configs) {
         free(text);
         const Ast *ast = NULL;
         source_analyze(arena, path, NULL, 0, null_out, &ast);
+        if (!ast) unparsed = path; /* a syntax error hides the params it declares */
         int applies[MAX_SWEEPS], n_applies = 0;
         for (int s = 0; s < o->sweep_count; s++)
             if (design_declares(ast, o->sweeps[s].name)) {
@@ -417,8 +419,10 @@ static int plan_configs(Arena *arena, CompareOptions *o, Config *configs) {
     free(discard);
     for (int s = 0; s < o->sweep_count; s++)
         if (!o->sweeps[s].used) {
-            fprintf(stderr, "nnc compare: error: -D %s: no design declares `param %s`\n", o->sweeps[s].name,
+            fprintf(stderr, "nnc compare: error: -D %s: no design declares `param %s`", o->sweeps[s].name,
                     o->sweeps[s].name);
+            if (unparsed) fprintf(stderr, " (%s does not parse, so its params are unknown; fix it first)", unparsed);
+            fputc('\n', stderr);
             return -1;
         }
     return count;

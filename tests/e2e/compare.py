@@ -302,6 +302,14 @@ def test_compare_usage(args):
         check(first == message, f"nnc compare {' '.join(extra)}:\n  got  {first!r}\n  want {message!r}")
         check(p.stdout == "", f"nnc compare {' '.join(extra)} printed on stdout: {p.stdout!r}")
         check(sorted(os.listdir(work)) == ["reg_a.nn"], f"nnc compare {' '.join(extra)} left files: {os.listdir(work)}")
+    # A sweep over a design with a syntax error: the error says why its param is not found.
+    with open(os.path.join(work, "syntax.nn"), "w") as f:
+        f.write(DESIGNS["reg_a.nn"].replace("dense(width) ->", "dense(width) -> ->"))
+    p = run([args.nnc, "compare", "syntax.nn", "-D", "width=4,8"], expect=1, cwd=work)
+    want = ("nnc compare: error: -D width: no design declares `param width` (syntax.nn does not parse, so its params "
+            "are unknown; fix it first)")
+    check(p.stderr.splitlines()[-1:] == [want], f"sweep over a design that does not parse:\n{p.stderr}")
+    check(sorted(os.listdir(work)) == ["reg_a.nn", "syntax.nn"], f"a failed sweep left files: {os.listdir(work)}")
     for extra, message in [([], "nnc diff: error: needs two .nn files, e.g. nnc diff a.nn b.nn"),
                            (["reg_a.nn"], "nnc diff: error: needs two .nn files, e.g. nnc diff a.nn b.nn"),
                            (["reg_a.nn", "missing.nn"], "nnc: error: cannot open 'missing.nn': No such file or directory"),
