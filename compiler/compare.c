@@ -223,9 +223,14 @@ static int parse_compare_options(Arena *arena, int argc, char **argv, CompareOpt
             o->threads = (int)v;
         } else if (strcmp(a, "--mpi") == 0) {
             o->mpi = true;
-        } else if (strcmp(name, "--data") == 0) o->data = value;
-        else if (strcmp(name, "--validate") == 0) o->validate = value;
-        else if (strcmp(name, "--out") == 0) {
+        } else if (strcmp(name, "--data") == 0 || strcmp(name, "--validate") == 0) {
+            if (!*value) { /* else every run would fail with the same runtime error */
+                fprintf(stderr, "nnc compare: error: %s needs a data spec, e.g. %s\n", name,
+                        strcmp(name, "--data") == 0 ? "--data 'csv(\"train.csv\", target=\"y\")'" : "--validate 'split(0.1)'");
+                return 1;
+            }
+            *(strcmp(name, "--data") == 0 ? &o->data : &o->validate) = value;
+        } else if (strcmp(name, "--out") == 0) {
             if (!*value) {
                 fprintf(stderr, "nnc compare: error: --out needs a directory\n");
                 return 1;

@@ -287,6 +287,8 @@ def test_compare_usage(args):
         (["reg_a.nn", "--seeds=two"], "nnc compare: error: --seeds needs a whole number from 1 to 1000, not 'two'"),
         (["reg_a.nn", "--epochs", "-3"], "nnc compare: error: --epochs needs a whole number from 1 to 1000000, not '-3'"),
         (["reg_a.nn", "--jobs"], "nnc compare: error: --jobs needs a value"),
+        (["reg_a.nn", "--data="], "nnc compare: error: --data needs a data spec, e.g. --data 'csv(\"train.csv\", target=\"y\")'"),
+        (["reg_a.nn", "--validate", ""], "nnc compare: error: --validate needs a data spec, e.g. --validate 'split(0.1)'"),
         (["reg_a.nn", "-D", "width"], "nnc compare: error: -D needs NAME=VALUE or NAME=V1,V2,..., e.g. -D width=64,128, not 'width'"),
         (["reg_a.nn", "-Dwidth=4,,8"], "nnc compare: error: -D width: empty value in '4,,8' (write -D width=V1,V2,...)"),
         (["reg_a.nn", "-D", "width=4,4"], "nnc compare: error: -D width: the value '4' is listed twice"),
