@@ -343,7 +343,7 @@ static int same_on_all_ranks(Run *r, int64_t epoch) {
         "the seed", "the completed epochs", "the optimizer steps", "the example size",
         "the parameters (hash)"};
     int64_t mine[N_CHECKS] = {r->train.count, r->have_val ? r->val.count : -1, r->st.batch,
-                              (int64_t)(r->st.seed >> 1), r->st.epoch, r->st.ost.step,
+                              (int64_t)r->st.seed, r->st.epoch, r->st.ost.step,
                               r->m->input_size, params_hash(r->m, r->st.params)};
     int64_t root[N_CHECKS];
     memcpy(root, mine, sizeof root);
@@ -352,7 +352,10 @@ static int same_on_all_ranks(Run *r, int64_t epoch) {
     for (int i = 0; i < N_CHECKS && !differs; i++) {
         if (mine[i] == root[i]) continue;
         differs = 1;
-        if (epoch == 0)
+        if (epoch == 0 && i == 3) /* the seed is unsigned: all 64 bits, printed as given */
+            nnrt_error("%s differs from rank 0's (%llu here, %llu on rank 0)", what[i],
+                       (unsigned long long)mine[i], (unsigned long long)root[i]);
+        else if (epoch == 0)
             nnrt_error("%s differs from rank 0's (%lld here, %lld on rank 0)", what[i],
                        (long long)mine[i], (long long)root[i]);
         else

@@ -161,7 +161,8 @@ def test_matches_single(ctx):
 def test_padded_params(ctx):
     """A small model whose tensors leave alignment padding in the flat parameter buffer (dense(8):
     40 weights, then 8 floats of padding before the bias). The padding, never initialized, made
-    the ranks' parameter hashes differ, so every 2-rank run stopped before its first step."""
+    the ranks' parameter hashes differ, so every 2-rank run stopped before its first step. Then
+    ranks that differ only in the seed's lowest bit."""
     src = os.path.join(ctx.work, "padded.nn")
     seattle = os.path.join(EXAMPLES, "data", "seattle_weather.csv")
     with open(src, "w") as f:
@@ -174,6 +175,14 @@ def test_padded_params(ctx):
     run([plain, "train", "--save", ref, *common])
     run(mpirun_cmd(2, mpi, "train", "--save", two, *common), env=ctx.env, timeout=120)
     expect_match(two, ref, "padded parameters: 2 ranks vs 1 process")
+    # Ranks resuming the same checkpoint with seeds 2 and 3 (same parameters, different shuffles):
+    # stopped with the seeds named. Only seed >> 1 was compared, so this trained on silently, and
+    # seeds 2 and 4 were reported as "1" and "2".
+    resume = ["train", "--load", ref, "--epochs", "3", "--quiet"]
+    p = run(mpirun_cmd(1, mpi, *resume, "--seed", "2") + [":", "-np", "1", mpi, *resume, "--seed", "3"],
+            expect=None, env=ctx.env, timeout=120)
+    want = "rank 1: error: the seed differs from rank 0's (3 here, 2 on rank 0)"
+    check(p.returncode != 0 and want in p.stderr, f"seeds 2 and 3: exit {p.returncode}, stderr:\n{p.stderr}")
 
 
 def test_batchnorm_dropout(ctx):
