@@ -69,13 +69,16 @@ LLVMValueRef cg_batch_first(Cg *cg);
 void cg_allreduce_sum(Cg *cg, LLVMValueRef buf, int64_t count);
 
 /* Starts the internal kernel of `node` ("k<id>_<op>[_eval]_<f32|f64>") with `ptr_count` pointer
- * arguments then i64 n; returns the function. The builder is left in its body; finish with
+ * arguments then i64 n, then the i64 step seed when cg_seeded and the shard when the op needs the
+ * global batch (cg->shard); returns the function. The builder is left in its body; finish with
  * cg_kernel_end. */
 LLVMValueRef cg_kernel_begin(Cg *cg, const Node *node, int ptr_count);
 void cg_kernel_end(Cg *cg);
 
-/* Masked vector access of `lanes` elements at base[index] (cg_gemm.c); cg_lanes_below(count)
- * is the mask of the lanes below a runtime count. */
+/* Vector access of `lanes` elements at base[index] (cg_gemm.c): whole vectors, or masked ones;
+ * cg_lanes_below(count) is the mask of the lanes below a runtime count. */
+LLVMValueRef cg_vload_full(Cg *cg, LLVMValueRef base, LLVMValueRef index, unsigned lanes);
+void cg_vstore_full(Cg *cg, LLVMValueRef value, LLVMValueRef base, LLVMValueRef index);
 LLVMValueRef cg_vload_masked(Cg *cg, LLVMValueRef base, LLVMValueRef index, unsigned lanes, LLVMValueRef mask);
 void cg_vstore_masked(Cg *cg, LLVMValueRef value, LLVMValueRef base, LLVMValueRef index, LLVMValueRef mask);
 LLVMValueRef cg_lanes_below(Cg *cg, LLVMValueRef count, unsigned lanes);
@@ -102,8 +105,8 @@ typedef struct CgGemm {
 } CgGemm;
 void cg_gemm(Cg *cg, const CgGemm *g);
 
-/* Starts a kernel like cg_kernel_begin with one extra trailing i64 argument (the step seed). */
-LLVMValueRef cg_kernel_begin_seeded(Cg *cg, const Node *node, int ptr_count);
+/* Does `n`'s kernel take the step seed (an i64 after n, see cg_kernel_begin)? */
+bool cg_seeded(const Node *n, bool training);
 LLVMValueRef cg_activation(Cg *cg, OpKind act, LLVMValueRef x);  /* relu/tanh/sigmoid of one value */
 
 #endif

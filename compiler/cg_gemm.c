@@ -69,21 +69,26 @@ LLVMValueRef cg_lanes_below(Cg *cg, LLVMValueRef count, unsigned lanes) {
     return LLVMBuildICmp(cg->b, LLVMIntSLT, LLVMConstVector(idx, lanes), cg_splat(cg, count, lanes), "");
 }
 
-/* Vector load/store of `lanes` elements at base[index]; masked when used < lanes. */
-static LLVMValueRef cg_vload(Cg *cg, LLVMValueRef base, LLVMValueRef index, unsigned lanes, int used) {
-    if (used < (int)lanes) return cg_vload_masked(cg, base, index, lanes, cg_mask(cg, lanes, used));
+LLVMValueRef cg_vload_full(Cg *cg, LLVMValueRef base, LLVMValueRef index, unsigned lanes) {
     LLVMValueRef v = LLVMBuildLoad2(cg->b, LLVMVectorType(cg->elem, lanes), cg_gep(cg, base, index), "");
     LLVMSetAlignment(v, cg->f64 ? 8 : 4);
     return v;
 }
 
-static void cg_vstore(Cg *cg, LLVMValueRef value, LLVMValueRef base, LLVMValueRef index, unsigned lanes, int used) {
-    if (used < (int)lanes) {
-        cg_vstore_masked(cg, value, base, index, cg_mask(cg, lanes, used));
-        return;
-    }
+void cg_vstore_full(Cg *cg, LLVMValueRef value, LLVMValueRef base, LLVMValueRef index) {
     LLVMValueRef st = LLVMBuildStore(cg->b, value, cg_gep(cg, base, index));
     LLVMSetAlignment(st, cg->f64 ? 8 : 4);
+}
+
+/* Vector load/store of `lanes` elements at base[index]; masked when used < lanes. */
+static LLVMValueRef cg_vload(Cg *cg, LLVMValueRef base, LLVMValueRef index, unsigned lanes, int used) {
+    if (used < (int)lanes) return cg_vload_masked(cg, base, index, lanes, cg_mask(cg, lanes, used));
+    return cg_vload_full(cg, base, index, lanes);
+}
+
+static void cg_vstore(Cg *cg, LLVMValueRef value, LLVMValueRef base, LLVMValueRef index, unsigned lanes, int used) {
+    if (used < (int)lanes) cg_vstore_masked(cg, value, base, index, cg_mask(cg, lanes, used));
+    else cg_vstore_full(cg, value, base, index);
 }
 
 /* The stores of one tile row: scale, bias, accumulate, activation, then C(row, col ..). */

@@ -142,6 +142,9 @@ static bool cg_mode_specific(OpKind op) { return (ops_kind_flags(op) & OPK_INFER
  * train step's `const NnrtShard *` as a trailing argument (their families flag them
  * OPK_GLOBAL_BATCH): the loss gradients (1 / total), dropout in training (global example index)
  * and batchnorm's training statistics (allreduce_sum). */
+/* Kernels that take the step seed (dropout's masks; their families flag them OPK_SEEDED). */
+bool cg_seeded(const Node *n, bool training) { return (ops_kind_flags(n->op) & OPK_SEEDED) && (training || n->backward); }
+
 static bool cg_sharded(const Node *n, bool training) {
     return (ops_kind_flags(n->op) & OPK_GLOBAL_BATCH) && (training || n->backward);
 }
@@ -193,8 +196,9 @@ static LLVMValueRef cg_kernel_begin_with(Cg *cg, const Node *node, int ptr_count
     return fn;
 }
 
-LLVMValueRef cg_kernel_begin(Cg *cg, const Node *node, int ptr_count) { return cg_kernel_begin_with(cg, node, ptr_count, 1); }
-LLVMValueRef cg_kernel_begin_seeded(Cg *cg, const Node *node, int ptr_count) { return cg_kernel_begin_with(cg, node, ptr_count, 2); }
+LLVMValueRef cg_kernel_begin(Cg *cg, const Node *node, int ptr_count) {
+    return cg_kernel_begin_with(cg, node, ptr_count, cg_seeded(node, cg->training) ? 2 : 1);
+}
 
 void cg_kernel_end(Cg *cg) { LLVMBuildRetVoid(cg->b); }
 
@@ -307,7 +311,7 @@ static void cg_call_kernels(Cg *cg, const EntryArgs *a, EntryKind kind, LLVMValu
         if (plan_scratch_elements(g, n) > 0) /* the fixed part after the per-example buffers */
             args[count++] = cg_gep(cg, a->ws, cg_mul(cg, cg_i64(cg, cg->plan->workspace_per_example), a->n));
         args[count++] = a->n;
-        if ((ops_kind_flags(n->op) & OPK_SEEDED) && (a->training || n->backward)) args[count++] = a->seed;
+        if (cg_seeded(n, a->training)) args[count++] = a->seed;
         if (cg_sharded(n, a->training)) args[count++] = a->shard;
         LLVMValueRef fn = kernels[i];
         bool mode_specific = cg_mode_specific(n->op); /* not cached: built per entry point */

@@ -535,16 +535,6 @@ static bool pool_grad_by_rows(const Node *node, const ConvGeometry *q, bool tile
     return node->op == OP_MAXPOOL_GRAD && tiles && q->KH == 2 && q->KW == 2 && q->OW >= 4 && q->OW <= 64;
 }
 
-static LLVMValueRef pool_load_row(Cg *cg, LLVMTypeRef type, LLVMValueRef base, LLVMValueRef at) {
-    LLVMValueRef v = LLVMBuildLoad2(cg->b, type, cg_gep(cg, base, at), "");
-    LLVMSetAlignment(v, 4);
-    return v;
-}
-
-static void pool_store_row(Cg *cg, LLVMValueRef v, LLVMValueRef base, LLVMValueRef at) {
-    LLVMSetAlignment(LLVMBuildStore(cg->b, v, cg_gep(cg, base, at)), 4);
-}
-
 /* lanes first, first + step, ... (count of them) of the concatenation of a and b */
 static LLVMValueRef pool_shuffle(Cg *cg, LLVMValueRef a, LLVMValueRef b, int count, int first, int step, bool interleave) {
     LLVMValueRef idx[128];
@@ -558,15 +548,14 @@ static LLVMValueRef pool_shuffle(Cg *cg, LLVMValueRef a, LLVMValueRef b, int cou
 static void pool_grad_rows(Cg *cg, const Node *node, const ConvGeometry *q, LLVMValueRef *v, LLVMValueRef in_base,
                            LLVMValueRef out_base) {
     int ow = (int)q->OW;
-    LLVMTypeRef row_t = LLVMVectorType(cg->elem, (unsigned)(2 * ow)), half_t = LLVMVectorType(cg->elem, (unsigned)ow);
     LLVMValueRef dx = v[0], dy = v[1], x = v[2], y = v[3];
-    LLVMValueRef zero = LLVMConstNull(half_t);
+    LLVMValueRef zero = LLVMConstNull(LLVMVectorType(cg->elem, (unsigned)ow));
     CgLoop oy = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->OH), "oy");
     LLVMValueRef top = cg_add(cg, in_base, cg_mul(cg, oy.iv, cg_i64(cg, 2 * q->W)));
     LLVMValueRef bottom = cg_add(cg, top, cg_i64(cg, q->W));
     LLVMValueRef o = cg_add(cg, out_base, cg_mul(cg, oy.iv, cg_i64(cg, q->OW)));
-    LLVMValueRef r0 = pool_load_row(cg, row_t, x, top), r1 = pool_load_row(cg, row_t, x, bottom);
-    LLVMValueRef max = pool_load_row(cg, half_t, y, o), g = pool_load_row(cg, half_t, dy, o);
+    LLVMValueRef r0 = cg_vload_full(cg, x, top, (unsigned)(2 * ow)), r1 = cg_vload_full(cg, x, bottom, (unsigned)(2 * ow));
+    LLVMValueRef max = cg_vload_full(cg, y, o, (unsigned)ow), g = cg_vload_full(cg, dy, o, (unsigned)ow);
     LLVMValueRef pos[4] = {pool_shuffle(cg, r0, r0, ow, 0, 2, false), pool_shuffle(cg, r0, r0, ow, 1, 2, false),
                            pool_shuffle(cg, r1, r1, ow, 0, 2, false), pool_shuffle(cg, r1, r1, ow, 1, 2, false)};
     LLVMValueRef seen = NULL, out[4];
@@ -578,8 +567,8 @@ static void pool_grad_rows(Cg *cg, const Node *node, const ConvGeometry *q, LLVM
         if (flows) hit = LLVMBuildAnd(cg->b, hit, flows, ""); /* fused relu_grad: nothing flows where the max is <= 0 */
         out[k] = LLVMBuildSelect(cg->b, hit, g, zero, "");
     }
-    pool_store_row(cg, pool_shuffle(cg, out[0], out[1], 2 * ow, 0, 0, true), dx, top);
-    pool_store_row(cg, pool_shuffle(cg, out[2], out[3], 2 * ow, 0, 0, true), dx, bottom);
+    cg_vstore_full(cg, pool_shuffle(cg, out[0], out[1], 2 * ow, 0, 0, true), dx, top);
+    cg_vstore_full(cg, pool_shuffle(cg, out[2], out[3], 2 * ow, 0, 0, true), dx, bottom);
     cg_loop_end(cg, &oy);
 }
 

@@ -287,9 +287,9 @@ static void elementwise_examples(Cg *cg, LLVMValueRef *values, LLVMValueRef begi
 enum { ELEMENTWISE_PARALLEL_MIN = 4096 };
 
 static LLVMValueRef elementwise_kernel(Cg *cg, const Node *node) {
-    bool seeded = node->op == OP_DROPOUT_GRAD || (node->op == OP_DROPOUT && cg->training);
+    bool seeded = cg_seeded(node, cg->training);
     int inputs = node->input_count;
-    LLVMValueRef fn = seeded ? cg_kernel_begin_seeded(cg, node, 1 + inputs) : cg_kernel_begin(cg, node, 1 + inputs);
+    LLVMValueRef fn = cg_kernel_begin(cg, node, 1 + inputs); /* then n, and the seed when seeded */
     LLVMValueRef values[4] = {LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), LLVMGetParam(fn, inputs > 1 ? 2 : 1),
                               seeded ? LLVMGetParam(fn, (unsigned)(2 + inputs)) : cg_i64(cg, 0)};
     ElementwiseTask task = {node, seeded};
