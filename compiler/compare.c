@@ -842,6 +842,23 @@ static bool read_run_status(Arena *arena, Run *run, int *rank) {
     return true;
 }
 
+/* Does the file at `path` exist and name this job on its first line? (Markers of the ranks; a
+ * file an earlier job left behind names another job.) */
+static bool file_names_job(const char *path, const char *job) {
+    char seen[512] = "";
+    FILE *f = fopen(path, "r");
+    if (!f) return false;
+    if (!fgets(seen, sizeof seen, f)) seen[0] = '\0';
+    fclose(f);
+    seen[strcspn(seen, "\n")] = '\0';
+    return strcmp(seen, job) == 0;
+}
+
+static void pause_polling(void) {
+    struct timespec pause = {0, 200 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+}
+
 /* DIR must be one directory that every rank sees. Rank 0 writes the job's id into DIR/rank0.job;
  * every other rank waits for it (up to NNC_COMPARE_SHARE_WAIT seconds, default 60: a shared file
  * system may show a new file late) and otherwise stops with exit status 1, which ends the job;
@@ -853,42 +870,22 @@ static bool dir_shared_with_rank0(Arena *arena, const CompareOptions *o, const R
     if (ranks->rank == 0) return write_file_atomic(path, job, strlen(job));
     const char *limit_text = getenv("NNC_COMPARE_SHARE_WAIT");
     double limit = limit_text && atof(limit_text) > 0 ? atof(limit_text) : 60;
-    for (double start = now();;) {
-        char seen[512] = "";
-        FILE *f = fopen(path, "r");
-        if (f) {
-            if (!fgets(seen, sizeof seen, f)) seen[0] = '\0';
-            fclose(f);
-            if (strcmp(seen, job) == 0) return true;
+    for (double start = now(); !file_names_job(path, ranks->job); pause_polling())
+        if (now() - start > limit) {
+            fprintf(stderr, "%s: error: rank 0 has not written '%s' within %g s, so --out '%s' is not the directory rank 0 "
+                            "writes; --mpi needs DIR on a file system that every rank shares\n", who, path, limit, o->out);
+            return false;
         }
-        if (now() - start > limit) break;
-        struct timespec pause = {0, 200 * 1000 * 1000};
-        nanosleep(&pause, NULL);
-    }
-    fprintf(stderr, "%s: error: rank 0 has not written '%s' within %g s, so --out '%s' is not the directory rank 0 "
-                    "writes; --mpi needs DIR on a file system that every rank shares\n", who, path, limit, o->out);
-    return false;
+    return true;
 }
 
 /* Rank 0: waits until every other rank has marked this job done (a rank that dies ends the job). */
 static void wait_for_ranks(Arena *arena, const CompareOptions *o, const Ranks *ranks) {
     for (int r = 1; r < ranks->size; r++) {
         const char *marker = rank_marker(arena, o, r);
-        bool told = false;
-        for (;;) {
-            char job[512] = "";
-            FILE *f = fopen(marker, "r");
-            if (f) {
-                if (!fgets(job, sizeof job, f)) job[0] = '\0';
-                fclose(f);
-                job[strcspn(job, "\n")] = '\0';
-                if (strcmp(job, ranks->job) == 0) break; /* not a marker left by an earlier job */
-            }
-            if (!told) fprintf(stderr, "nnc compare: waiting for rank %d to finish its runs\n", r);
-            told = true;
-            struct timespec pause = {0, 200 * 1000 * 1000};
-            nanosleep(&pause, NULL);
-        }
+        if (file_names_job(marker, ranks->job)) continue;
+        fprintf(stderr, "nnc compare: waiting for rank %d to finish its runs\n", r);
+        while (!file_names_job(marker, ranks->job)) pause_polling();
     }
 }
 
