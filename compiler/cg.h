@@ -2,8 +2,7 @@
  * cg_gemm.c (the matrix-product micro-kernel) and the kernels of the op families in
  * compiler/ops/. Not a stage interface.
  *
- * Every node becomes one internal kernel function per element type:
- *     void kernel(ptr noalias out..., ptr noalias in..., i64 n)
+ * Every node becomes one internal kernel function per element type (arguments: CgKernelArgs)
  * with its shapes baked in as constants, so LLVM unrolls and vectorizes for the exact sizes. */
 #ifndef NNC_CG_H
 #define NNC_CG_H
@@ -14,6 +13,36 @@
 #include "graph.h"
 #include "plan.h"
 #include "sema.h"
+
+/* ---------------------------------------------------------------- a kernel's arguments
+ * One description of every kernel's argument list, used by the caller (codegen.c builds the
+ * call from it) and by the kernel (cg_kernel_begin declares the parameters from it; the family
+ * reads them by role), so no one counts argument positions by hand. The order is fixed:
+ *   output, inputs..., weight, bias, running_mean, running_var, scratch, n, seed, shard
+ * each present only when the node has it (weight/bias/running statistics: the node's parameter
+ * indices; scratch: the family's scratch hook; seed: cg_seeded; shard: OPK_GLOBAL_BATCH). */
+typedef enum CgArgRole {
+    CG_ARG_OUTPUT,       /* ptr: the node's buffer, its gradient buffer or its f64 sum slot */
+    CG_ARG_INPUT,        /* ptr: input `index` of the node */
+    CG_ARG_WEIGHT,       /* ptr: parameters */
+    CG_ARG_BIAS,
+    CG_ARG_RUNNING_MEAN, /* ptr: saved state (non-trainable parameters) */
+    CG_ARG_RUNNING_VAR,
+    CG_ARG_SCRATCH,      /* ptr: the batch-independent scratch workspace */
+    CG_ARG_BATCH,        /* i64: the examples of this call (n) */
+    CG_ARG_SEED,         /* i64: the step seed */
+    CG_ARG_SHARD,        /* ptr: the train step's const NnrtShard * */
+} CgArgRole;
+
+typedef struct CgArg {
+    CgArgRole role;
+    int index;           /* CG_ARG_INPUT: which input */
+} CgArg;
+
+typedef struct CgKernelArgs {
+    int count;
+    CgArg items[GRAPH_MAX_INPUTS + 9];
+} CgKernelArgs;
 
 typedef struct Cg {
     LLVMContextRef ctx;
@@ -27,6 +56,7 @@ typedef struct Cg {
     LLVMTypeRef elem, i1, i32, i64, f64_type, ptr, void_type;
     LLVMValueRef fn;       /* function being built */
     LLVMValueRef shard;    /* its `const NnrtShard *` argument, or NULL (see cg_batch_total) */
+    CgKernelArgs args;     /* the argument list of the kernel being built (cg_kernel_begin) */
     LLVMBasicBlockRef entry_block;
 } Cg;
 
@@ -68,11 +98,23 @@ LLVMValueRef cg_batch_total(Cg *cg, LLVMValueRef n);
 LLVMValueRef cg_batch_first(Cg *cg);
 void cg_allreduce_sum(Cg *cg, LLVMValueRef buf, int64_t count);
 
-/* Starts the internal kernel of `node` ("k<id>_<op>[_eval]_<f32|f64>") with `ptr_count` pointer
- * arguments then i64 n, then the i64 step seed when cg_seeded and the shard when the op needs the
- * global batch (cg->shard); returns the function. The builder is left in its body; finish with
- * cg_kernel_end. */
-LLVMValueRef cg_kernel_begin(Cg *cg, const Node *node, int ptr_count);
+/* The argument list of `node`'s kernel in a training (train_step) or other entry point. */
+CgKernelArgs cg_kernel_args(const Graph *g, const Node *node, bool training);
+
+/* Starts the internal kernel of `node` ("k<id>_<op>[_eval]_<f32|f64>") with the parameters
+ * cg_kernel_args gives; returns the function. The builder is left in its body; read the
+ * arguments with the accessors below and finish with cg_kernel_end. */
+LLVMValueRef cg_kernel_begin(Cg *cg, const Node *node);
+/* The current kernel's argument of `role` (input `index` for CG_ARG_INPUT); NULL when the
+ * kernel has none (no bias, not seeded, ...). */
+LLVMValueRef cg_arg(Cg *cg, CgArgRole role, int index);
+static inline LLVMValueRef cg_arg_out(Cg *cg) { return cg_arg(cg, CG_ARG_OUTPUT, 0); }
+static inline LLVMValueRef cg_arg_in(Cg *cg, int index) { return cg_arg(cg, CG_ARG_INPUT, index); }
+static inline LLVMValueRef cg_arg_weight(Cg *cg) { return cg_arg(cg, CG_ARG_WEIGHT, 0); }
+static inline LLVMValueRef cg_arg_bias(Cg *cg) { return cg_arg(cg, CG_ARG_BIAS, 0); }
+static inline LLVMValueRef cg_arg_scratch(Cg *cg) { return cg_arg(cg, CG_ARG_SCRATCH, 0); }
+static inline LLVMValueRef cg_arg_n(Cg *cg) { return cg_arg(cg, CG_ARG_BATCH, 0); }
+static inline LLVMValueRef cg_arg_seed(Cg *cg) { return cg_arg(cg, CG_ARG_SEED, 0); }
 void cg_kernel_end(Cg *cg);
 
 /* Vector access of `lanes` elements at base[index] (cg_gemm.c): whole vectors, or masked ones;
@@ -105,8 +147,6 @@ typedef struct CgGemm {
 } CgGemm;
 void cg_gemm(Cg *cg, const CgGemm *g);
 
-/* Does `n`'s kernel take the step seed (an i64 after n, see cg_kernel_begin)? */
-bool cg_seeded(const Node *n, bool training);
 LLVMValueRef cg_activation(Cg *cg, OpKind act, LLVMValueRef x);  /* relu/tanh/sigmoid of one value */
 
 #endif

@@ -143,7 +143,7 @@ static bool cg_mode_specific(OpKind op) { return (ops_kind_flags(op) & OPK_INFER
  * OPK_GLOBAL_BATCH): the loss gradients (1 / total), dropout in training (global example index)
  * and batchnorm's training statistics (allreduce_sum). */
 /* Kernels that take the step seed (dropout's masks; their families flag them OPK_SEEDED). */
-bool cg_seeded(const Node *n, bool training) { return (ops_kind_flags(n->op) & OPK_SEEDED) && (training || n->backward); }
+static bool cg_seeded(const Node *n, bool training) { return (ops_kind_flags(n->op) & OPK_SEEDED) && (training || n->backward); }
 
 static bool cg_sharded(const Node *n, bool training) {
     return (ops_kind_flags(n->op) & OPK_GLOBAL_BATCH) && (training || n->backward);
@@ -167,21 +167,44 @@ void cg_allreduce_sum(Cg *cg, LLVMValueRef buf, int64_t count) {
     LLVMBuildCall2(cg->b, type, cg_shard_field(cg, 2, cg->ptr), args, 3, "");
 }
 
-static LLVMValueRef cg_kernel_begin_with(Cg *cg, const Node *node, int ptr_count, int i64_count) {
+CgKernelArgs cg_kernel_args(const Graph *g, const Node *node, bool training) {
+    CgKernelArgs a = {0};
+    a.items[a.count++] = (CgArg){CG_ARG_OUTPUT, 0};
+    for (int j = 0; j < node->input_count; j++) a.items[a.count++] = (CgArg){CG_ARG_INPUT, j};
+    if (node->weight >= 0) a.items[a.count++] = (CgArg){CG_ARG_WEIGHT, 0};
+    if (node->bias >= 0) a.items[a.count++] = (CgArg){CG_ARG_BIAS, 0};
+    if (node->running_mean >= 0) a.items[a.count++] = (CgArg){CG_ARG_RUNNING_MEAN, 0};
+    if (node->running_var >= 0) a.items[a.count++] = (CgArg){CG_ARG_RUNNING_VAR, 0};
+    if (plan_scratch_elements(g, node) > 0) a.items[a.count++] = (CgArg){CG_ARG_SCRATCH, 0};
+    a.items[a.count++] = (CgArg){CG_ARG_BATCH, 0};
+    if (cg_seeded(node, training)) a.items[a.count++] = (CgArg){CG_ARG_SEED, 0};
+    if (cg_sharded(node, training)) a.items[a.count++] = (CgArg){CG_ARG_SHARD, 0};
+    return a;
+}
+
+static bool cg_arg_is_i64(CgArgRole role) { return role == CG_ARG_BATCH || role == CG_ARG_SEED; }
+
+LLVMValueRef cg_arg(Cg *cg, CgArgRole role, int index) {
+    for (int i = 0; i < cg->args.count; i++)
+        if (cg->args.items[i].role == role && cg->args.items[i].index == index) return LLVMGetParam(cg->fn, (unsigned)i);
+    return NULL;
+}
+
+LLVMValueRef cg_kernel_begin(Cg *cg, const Node *node) {
     bool inference_variant = cg_mode_specific(node->op) && !cg->training;
     char name[96];
     snprintf(name, sizeof name, "k%d_%s%s_%s", node->id, graph_op_names[node->op], inference_variant ? "_eval" : "",
              cg->f64 ? "f64" : "f32");
-    LLVMTypeRef params[13];
-    for (int i = 0; i < ptr_count; i++) params[i] = cg->ptr;
-    for (int i = 0; i < i64_count; i++) params[ptr_count + i] = cg->i64;
-    bool sharded = cg_sharded(node, cg->training);
-    if (sharded) params[ptr_count + i64_count] = cg->ptr;
-    LLVMTypeRef type = LLVMFunctionType(cg->void_type, params, (unsigned)(ptr_count + i64_count + sharded), false);
+    CgKernelArgs args = cg_kernel_args(cg->g, node, cg->training);
+    LLVMTypeRef params[sizeof args.items / sizeof args.items[0]];
+    for (int i = 0; i < args.count; i++) params[i] = cg_arg_is_i64(args.items[i].role) ? cg->i64 : cg->ptr;
+    LLVMTypeRef type = LLVMFunctionType(cg->void_type, params, (unsigned)args.count, false);
     LLVMValueRef fn = LLVMAddFunction(cg->mod, name, type);
     LLVMSetLinkage(fn, LLVMInternalLinkage);
-    /* Buffers never overlap (the plan guarantees it): noalias lets LLVM vectorize freely. */
-    for (int i = 0; i < ptr_count; i++) {
+    /* Buffers never overlap (the plan guarantees it): noalias lets LLVM vectorize freely. The
+     * shard is a descriptor, not a buffer. */
+    for (int i = 0; i < args.count; i++) {
+        if (cg_arg_is_i64(args.items[i].role) || args.items[i].role == CG_ARG_SHARD) continue;
         cg_set_attr(cg, fn, (unsigned)i + 1, "noalias");
         cg_set_attr(cg, fn, (unsigned)i + 1, "nocapture");
     }
@@ -190,14 +213,11 @@ static LLVMValueRef cg_kernel_begin_with(Cg *cg, const Node *node, int ptr_count
     if (!cg->f64) cg_set_attr(cg, fn, LLVMAttributeFunctionIndex, "noinline");
     cg_mark_unoptimized_if_f64(cg, fn);
     cg->fn = fn;
-    cg->shard = sharded ? LLVMGetParam(fn, (unsigned)(ptr_count + i64_count)) : NULL;
+    cg->args = args;
+    cg->shard = cg_arg(cg, CG_ARG_SHARD, 0);
     cg->entry_block = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry");
     LLVMPositionBuilderAtEnd(cg->b, cg->entry_block);
     return fn;
-}
-
-LLVMValueRef cg_kernel_begin(Cg *cg, const Node *node, int ptr_count) {
-    return cg_kernel_begin_with(cg, node, ptr_count, cg_seeded(node, cg->training) ? 2 : 1);
 }
 
 void cg_kernel_end(Cg *cg) { LLVMBuildRetVoid(cg->b); }
@@ -251,6 +271,28 @@ static LLVMValueRef cg_node_pointer(Cg *cg, const EntryArgs *a, const Node *n) {
     return NULL;
 }
 
+static LLVMValueRef cg_param_pointer(Cg *cg, const EntryArgs *a, int param) {
+    return cg_gep(cg, a->params, cg_i64(cg, graph_param(cg->g, param)->offset));
+}
+
+/* The value the caller passes for one argument of n's kernel (see cg_kernel_args). */
+static LLVMValueRef cg_arg_value(Cg *cg, const EntryArgs *a, const Node *n, CgArg arg) {
+    switch (arg.role) {
+    case CG_ARG_OUTPUT: return cg_node_pointer(cg, a, n);
+    case CG_ARG_INPUT: return cg_node_pointer(cg, a, graph_node(cg->g, n->inputs[arg.index]));
+    case CG_ARG_WEIGHT: return cg_param_pointer(cg, a, n->weight);
+    case CG_ARG_BIAS: return cg_param_pointer(cg, a, n->bias);
+    case CG_ARG_RUNNING_MEAN: return cg_param_pointer(cg, a, n->running_mean);
+    case CG_ARG_RUNNING_VAR: return cg_param_pointer(cg, a, n->running_var);
+    case CG_ARG_SCRATCH: /* the fixed part after the per-example buffers */
+        return cg_gep(cg, a->ws, cg_mul(cg, cg_i64(cg, cg->plan->workspace_per_example), a->n));
+    case CG_ARG_BATCH: return a->n;
+    case CG_ARG_SEED: return a->seed;
+    case CG_ARG_SHARD: return a->shard;
+    }
+    return NULL;
+}
+
 /* The per-kernel profile of train_step_profiled: one NnrtKernelInfo constant per kernel call. */
 typedef struct CgProfile {
     LLVMValueRef *infos;
@@ -298,33 +340,24 @@ static void cg_call_kernels(Cg *cg, const EntryArgs *a, EntryKind kind, LLVMValu
         const Node *n = graph_node(g, i);
         if (!need[i] || n->view_of >= 0 || n->op == OP_INPUT || n->op == OP_TARGET) continue;
         /* In eval/infer the loss kernel writes the loss slot; in train it does too. */
-        LLVMValueRef args[12];
-        int count = 0;
-        args[count++] = cg_node_pointer(cg, a, n);
-        for (int j = 0; j < n->input_count; j++) args[count++] = cg_node_pointer(cg, a, graph_node(g, n->inputs[j]));
-        if (n->weight >= 0) args[count++] = cg_gep(cg, a->params, cg_i64(cg, graph_param(g, n->weight)->offset));
-        if (n->bias >= 0) args[count++] = cg_gep(cg, a->params, cg_i64(cg, graph_param(g, n->bias)->offset));
-        if (n->running_mean >= 0) {
-            args[count++] = cg_gep(cg, a->params, cg_i64(cg, graph_param(g, n->running_mean)->offset));
-            args[count++] = cg_gep(cg, a->params, cg_i64(cg, graph_param(g, n->running_var)->offset));
-        }
-        if (plan_scratch_elements(g, n) > 0) /* the fixed part after the per-example buffers */
-            args[count++] = cg_gep(cg, a->ws, cg_mul(cg, cg_i64(cg, cg->plan->workspace_per_example), a->n));
-        args[count++] = a->n;
-        if (cg_seeded(n, a->training)) args[count++] = a->seed;
-        if (cg_sharded(n, a->training)) args[count++] = a->shard;
+        CgKernelArgs layout = cg_kernel_args(g, n, a->training);
+        LLVMValueRef args[sizeof layout.items / sizeof layout.items[0]];
+        for (int k = 0; k < layout.count; k++) args[k] = cg_arg_value(cg, a, n, layout.items[k]);
+        int count = layout.count;
         LLVMValueRef fn = kernels[i];
         bool mode_specific = cg_mode_specific(n->op); /* not cached: built per entry point */
         if (mode_specific) fn = NULL;
         if (!fn) {
             LLVMBasicBlockRef here = LLVMGetInsertBlock(cg->b);
             LLVMValueRef saved_fn = cg->fn, saved_shard = cg->shard;
+            CgKernelArgs saved_args = cg->args;
             LLVMBasicBlockRef saved_entry = cg->entry_block;
             cg->training = a->training;
             fn = cg_node_kernel(cg, n);
             if (!mode_specific) kernels[i] = fn;
             cg->fn = saved_fn;
             cg->shard = saved_shard;
+            cg->args = saved_args;
             cg->entry_block = saved_entry;
             LLVMPositionBuilderAtEnd(cg->b, here);
         }

@@ -81,7 +81,7 @@ typedef struct Shape {
     X(EMBEDDING, "embedding")    /* int[t] ids -> [t,dim] rows of the weight */                   \
     X(EMBEDDING_DW, "embedding_dw") /* into the grad buffer: rows scatter-added */                \
     X(CONCAT, "concat")          /* inputs joined along `axis` */                                 \
-    X(CONCAT_SLICE, "concat_slice") /* the part of dy one input contributed (offset in `stride`) */
+    X(CONCAT_SLICE, "concat_slice") /* the part of dy one input contributed (at slice_offset) */
 
 typedef enum OpKind {
 #define GRAPH_OP_ENUM(kind, name) OP_##kind,
@@ -110,7 +110,10 @@ typedef struct Node {
     double scale, shift;/* AFFINE */
     OpKind fused_act;   /* DENSE: activation applied in the same kernel (OP_INPUT = none) */
     int64_t kernel_h, kernel_w, stride, pad; /* conv2d and pools ([c,t] pools: kernel_h = 1) */
-    double alpha;       /* leaky_relu slope; dropout probability; layernorm/batchnorm eps */
+    int64_t slice_offset; /* CONCAT_SLICE: where its input's part starts within a row of dy */
+    double slope;       /* leaky_relu: the slope for x < 0 */
+    double drop_probability; /* dropout */
+    double eps;         /* layernorm, batchnorm: added to the variance */
     double momentum;    /* batchnorm running-statistics momentum */
     int axis;           /* REDUCE: the axis of the forward input that is summed */
     int view_of;        /* views (flatten, fused activations): the node whose buffer this is; else -1 */

@@ -423,10 +423,9 @@ static void conv_forward_chunks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLV
 }
 
 static void emit_conv_forward(Cg *cg, const Node *node, const ConvGeometry *q) {
-    bool has_bias = node->bias >= 0;
-    LLVMValueRef v[6] = {LLVMGetParam(cg->fn, 0), LLVMGetParam(cg->fn, 1), LLVMGetParam(cg->fn, 2),
-                         has_bias ? LLVMGetParam(cg->fn, 3) : LLVMConstNull(cg->ptr), LLVMGetParam(cg->fn, has_bias ? 4 : 3),
-                         LLVMGetParam(cg->fn, has_bias ? 5 : 4)};
+    LLVMValueRef bias = cg_arg_bias(cg);
+    LLVMValueRef v[6] = {cg_arg_out(cg), cg_arg_in(cg, 0), cg_arg_weight(cg), bias ? bias : LLVMConstNull(cg->ptr),
+                         cg_arg_scratch(cg), cg_arg_n(cg)};
     ConvTask t = {node, q, conv_slot_elements(cg->g, node)};
     conv_run_chunks(cg, v, 6, conv_forward_chunks, &t);
 }
@@ -469,8 +468,7 @@ static void conv_dw_reduce(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValu
 }
 
 static void emit_conv_dw(Cg *cg, const Node *node, const ConvGeometry *q) {
-    LLVMValueRef v[5];
-    for (int i = 0; i < 5; i++) v[i] = LLVMGetParam(cg->fn, (unsigned)i);
+    LLVMValueRef v[5] = {cg_arg_out(cg), cg_arg_in(cg, 0), cg_arg_in(cg, 1), cg_arg_scratch(cg), cg_arg_n(cg)};
     ConvTask t = {node, q, conv_slot_elements(cg->g, node)};
     conv_run_chunks(cg, v, 5, conv_dw_chunks, &t);
     LLVMValueRef r[2] = {v[0], v[3]};
@@ -498,7 +496,7 @@ static void conv_db_filters(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMVal
 }
 
 static void emit_conv_db(Cg *cg, const Node *node, const ConvGeometry *q) {
-    LLVMValueRef v[3] = {LLVMGetParam(cg->fn, 0), LLVMGetParam(cg->fn, 1), LLVMGetParam(cg->fn, 2)};
+    LLVMValueRef v[3] = {cg_arg_out(cg), cg_arg_in(cg, 0), cg_arg_n(cg)};
     ConvTask t = {node, q, 0};
     cg_parallel_for(cg, cg_i64(cg, q->F), v, 3, false, conv_db_filters, &t);
 }
@@ -518,8 +516,7 @@ static void conv_dx_chunks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValu
 }
 
 static void emit_conv_dx(Cg *cg, const Node *node, const ConvGeometry *q) {
-    LLVMValueRef v[5];
-    for (int i = 0; i < 5; i++) v[i] = LLVMGetParam(cg->fn, (unsigned)i);
+    LLVMValueRef v[5] = {cg_arg_out(cg), cg_arg_in(cg, 0), cg_arg_weight(cg), cg_arg_scratch(cg), cg_arg_n(cg)};
     ConvTask t = {node, q, conv_slot_elements(cg->g, node)};
     conv_run_chunks(cg, v, 5, conv_dx_chunks, &t);
 }
@@ -655,9 +652,12 @@ static void pool_examples(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValue
 }
 
 static void emit_pool(Cg *cg, const Node *node, const ConvGeometry *q) {
-    int count = node->op == OP_MAXPOOL_GRAD ? 5 : 3;
-    LLVMValueRef v[5];
-    for (int i = 0; i < count; i++) v[i] = LLVMGetParam(cg->fn, (unsigned)i);
+    /* values: out, the node's inputs (maxpool_grad: dy, x, y), n */
+    LLVMValueRef v[GRAPH_MAX_INPUTS + 2];
+    int count = 0;
+    v[count++] = cg_arg_out(cg);
+    for (int j = 0; j < node->input_count; j++) v[count++] = cg_arg_in(cg, j);
+    v[count++] = cg_arg_n(cg);
     ConvTask t = {node, q, 0};
     cg_parallel_for(cg, v[count - 1], v, count, false, pool_examples, &t);
 }
@@ -667,14 +667,14 @@ static LLVMValueRef conv_kernel(Cg *cg, const Node *node) {
     LLVMValueRef fn;
     switch (node->op) {
     case OP_CONV2D:
-        fn = cg_kernel_begin(cg, node, node->bias >= 0 ? 5 : 4);
+        fn = cg_kernel_begin(cg, node);
         emit_conv_forward(cg, node, &q);
         break;
-    case OP_CONV2D_DW: fn = cg_kernel_begin(cg, node, 4); emit_conv_dw(cg, node, &q); break;
-    case OP_CONV2D_DB: fn = cg_kernel_begin(cg, node, 2); emit_conv_db(cg, node, &q); break;
-    case OP_CONV2D_DX: fn = cg_kernel_begin(cg, node, 4); emit_conv_dx(cg, node, &q); break;
-    case OP_MAXPOOL_GRAD: fn = cg_kernel_begin(cg, node, 4); emit_pool(cg, node, &q); break;
-    default: fn = cg_kernel_begin(cg, node, 2); emit_pool(cg, node, &q); break;
+    case OP_CONV2D_DW: fn = cg_kernel_begin(cg, node); emit_conv_dw(cg, node, &q); break;
+    case OP_CONV2D_DB: fn = cg_kernel_begin(cg, node); emit_conv_db(cg, node, &q); break;
+    case OP_CONV2D_DX: fn = cg_kernel_begin(cg, node); emit_conv_dx(cg, node, &q); break;
+    case OP_MAXPOOL_GRAD: fn = cg_kernel_begin(cg, node); emit_pool(cg, node, &q); break;
+    default: fn = cg_kernel_begin(cg, node); emit_pool(cg, node, &q); break;
     }
     cg_kernel_end(cg);
     return fn;

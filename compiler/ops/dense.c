@@ -79,10 +79,9 @@ static void dense_backward(Ad *ad, const Node *n, int dy) {
  * dot-product tiles (b_transposed) and reads W where it is stored: no per-step packing. */
 static void cg_dense_forward(Cg *cg, const Node *node, int64_t K) {
     int64_t N = node->units;
-    bool has_bias = node->bias >= 0;
-    LLVMValueRef y = LLVMGetParam(cg->fn, 0), x = LLVMGetParam(cg->fn, 1), w = LLVMGetParam(cg->fn, 2);
-    LLVMValueRef bias = has_bias ? LLVMGetParam(cg->fn, 3) : NULL;
-    LLVMValueRef n = LLVMGetParam(cg->fn, has_bias ? 4 : 3);
+    LLVMValueRef y = cg_arg_out(cg), x = cg_arg_in(cg, 0), w = cg_arg_weight(cg);
+    LLVMValueRef bias = cg_arg_bias(cg);
+    LLVMValueRef n = cg_arg_n(cg);
     LLVMValueRef rows = cg_mul(cg, n, cg_i64(cg, node->positions));
     /* tanh has no vector form here: it runs as a separate pass after the product */
     bool act_in_gemm = node->fused_act == OP_RELU || node->fused_act == OP_SIGMOID;
@@ -100,8 +99,8 @@ static void cg_dense_forward(Cg *cg, const Node *node, int64_t K) {
 /* dx = dy W:  dx[r,k] = sum_o dy[r,o] W[o,k] */
 static void cg_dense_dx(Cg *cg, const Node *node, int64_t K) {
     int64_t N = node->units;
-    LLVMValueRef n = LLVMGetParam(cg->fn, 3);
-    CgGemm g = {.c = LLVMGetParam(cg->fn, 0), .a = LLVMGetParam(cg->fn, 1), .b = LLVMGetParam(cg->fn, 2),
+    LLVMValueRef n = cg_arg_n(cg);
+    CgGemm g = {.c = cg_arg_out(cg), .a = cg_arg_in(cg, 0), .b = cg_arg_weight(cg),
                 .M = cg_mul(cg, n, cg_i64(cg, node->positions)), .P = cg_i64(cg, N), .J = K,
                 .a_rs = N, .a_cs = 1, .b_rs = K, .c_rs = K, .scale = 1.0, .act = OP_INPUT};
     cg_gemm(cg, &g);
@@ -110,8 +109,8 @@ static void cg_dense_dx(Cg *cg, const Node *node, int64_t K) {
 /* dW = scale * dy^T x:  dW[o,k] = sum_r dy[r,o] x[r,k]   (scale is 1 except in fault-injection builds) */
 static void cg_dense_dw(Cg *cg, const Node *node, int64_t K) {
     int64_t N = node->units;
-    LLVMValueRef n = LLVMGetParam(cg->fn, 3);
-    CgGemm g = {.c = LLVMGetParam(cg->fn, 0), .a = LLVMGetParam(cg->fn, 1), .b = LLVMGetParam(cg->fn, 2),
+    LLVMValueRef n = cg_arg_n(cg);
+    CgGemm g = {.c = cg_arg_out(cg), .a = cg_arg_in(cg, 0), .b = cg_arg_in(cg, 1),
                 .M = cg_i64(cg, N), .P = cg_mul(cg, n, cg_i64(cg, node->positions)), .J = K,
                 .a_rs = 1, .a_cs = N, .b_rs = K, .c_rs = K, .scale = node->scale, .act = OP_INPUT};
     cg_gemm(cg, &g);
@@ -120,8 +119,8 @@ static void cg_dense_dw(Cg *cg, const Node *node, int64_t K) {
 /* db[:] = scale * sum_r dy[r,:] */
 static void cg_dense_db(Cg *cg, const Node *node) {
     int64_t N = node->units;
-    LLVMValueRef db = LLVMGetParam(cg->fn, 0), dy = LLVMGetParam(cg->fn, 1);
-    LLVMValueRef n = LLVMGetParam(cg->fn, 2);
+    LLVMValueRef db = cg_arg_out(cg), dy = cg_arg_in(cg, 0);
+    LLVMValueRef n = cg_arg_n(cg);
     LLVMValueRef rows = cg_mul(cg, n, cg_i64(cg, node->positions));
     CgLoop z = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, N), "z");
     cg_store(cg, cg_const(cg, 0), db, z.iv);
@@ -144,14 +143,14 @@ static LLVMValueRef dense_kernel(Cg *cg, const Node *node) {
     case OP_DENSE: {
         const Node *x = graph_node(g, node->inputs[0]);
         K = x->shape.dims[x->shape.rank - 1];
-        LLVMValueRef fn = cg_kernel_begin(cg, node, node->bias >= 0 ? 4 : 3);
+        LLVMValueRef fn = cg_kernel_begin(cg, node);
         cg_dense_forward(cg, node, K);
         cg_kernel_end(cg);
         return fn;
     }
     case OP_DENSE_DX: {
         K = node->shape.dims[node->shape.rank - 1];
-        LLVMValueRef fn = cg_kernel_begin(cg, node, 3);
+        LLVMValueRef fn = cg_kernel_begin(cg, node);
         cg_dense_dx(cg, node, K);
         cg_kernel_end(cg);
         return fn;
@@ -159,13 +158,13 @@ static LLVMValueRef dense_kernel(Cg *cg, const Node *node) {
     case OP_DENSE_DW: {
         const Node *x = graph_node(g, node->inputs[1]);
         K = x->shape.dims[x->shape.rank - 1];
-        LLVMValueRef fn = cg_kernel_begin(cg, node, 3);
+        LLVMValueRef fn = cg_kernel_begin(cg, node);
         cg_dense_dw(cg, node, K);
         cg_kernel_end(cg);
         return fn;
     }
     default: {
-        LLVMValueRef fn = cg_kernel_begin(cg, node, 2);
+        LLVMValueRef fn = cg_kernel_begin(cg, node);
         cg_dense_db(cg, node);
         cg_kernel_end(cg);
         return fn;

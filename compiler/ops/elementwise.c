@@ -52,7 +52,7 @@ static Value leaky_relu_rule(OpSema *s, const Expr *call, Bound *b) {
         return value_error();
     }
     Node *n = graph_add(s->graph, OP_LEAKY_RELU, call->span, &x->id, 1, x->shape);
-    n->alpha = b->values[1].number;
+    n->slope = b->values[1].number;
     return tensor_value(n);
 }
 
@@ -65,7 +65,7 @@ static Value dropout_rule(OpSema *s, const Expr *call, Bound *b) {
         return value_error();
     }
     Node *n = graph_add(s->graph, OP_DROPOUT, call->span, &x->id, 1, x->shape);
-    n->alpha = p;
+    n->drop_probability = p;
     return tensor_value(n);
 }
 
@@ -243,8 +243,8 @@ static void elementwise_examples(Cg *cg, LLVMValueRef *values, LLVMValueRef begi
     case OP_LEAKY_RELU_GRAD: {
         LLVMValueRef sign_of = node->op == OP_LEAKY_RELU ? x : y; /* the forward input decides */
         LLVMValueRef positive = LLVMBuildFCmp(cg->b, LLVMRealOGT, sign_of, cg_const(cg, 0), "");
-        double alpha = node->op == OP_LEAKY_RELU ? node->alpha : graph_node(cg->g, node->forward)->alpha;
-        v = LLVMBuildSelect(cg->b, positive, x, cg_fmul(cg, x, cg_const(cg, alpha)), "");
+        double slope = graph_forward_of(cg->g, node)->slope;
+        v = LLVMBuildSelect(cg->b, positive, x, cg_fmul(cg, x, cg_const(cg, slope)), "");
         break;
     }
     case OP_DROPOUT:
@@ -254,8 +254,8 @@ static void elementwise_examples(Cg *cg, LLVMValueRef *values, LLVMValueRef begi
         LLVMValueRef seed = values[3];
         /* the element's index in the global batch: masks do not depend on how it is split */
         LLVMValueRef global = cg_add(cg, i.iv, cg_mul(cg, cg_batch_first(cg), cg_i64(cg, node->size)));
-        LLVMValueRef keep = cg_dropout_keep(cg, seed, layer->id, global, layer->alpha);
-        v = LLVMBuildSelect(cg->b, keep, cg_fmul(cg, x, cg_const(cg, 1.0 / (1.0 - layer->alpha))), cg_const(cg, 0), "");
+        LLVMValueRef keep = cg_dropout_keep(cg, seed, layer->id, global, layer->drop_probability);
+        v = LLVMBuildSelect(cg->b, keep, cg_fmul(cg, x, cg_const(cg, 1.0 / (1.0 - layer->drop_probability))), cg_const(cg, 0), "");
         break;
     }
     case OP_GELU:
@@ -287,14 +287,12 @@ static void elementwise_examples(Cg *cg, LLVMValueRef *values, LLVMValueRef begi
 enum { ELEMENTWISE_PARALLEL_MIN = 4096 };
 
 static LLVMValueRef elementwise_kernel(Cg *cg, const Node *node) {
-    bool seeded = cg_seeded(node, cg->training);
-    int inputs = node->input_count;
-    LLVMValueRef fn = cg_kernel_begin(cg, node, 1 + inputs); /* then n, and the seed when seeded */
-    LLVMValueRef values[4] = {LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), LLVMGetParam(fn, inputs > 1 ? 2 : 1),
-                              seeded ? LLVMGetParam(fn, (unsigned)(2 + inputs)) : cg_i64(cg, 0)};
-    ElementwiseTask task = {node, seeded};
-    cg_parallel_for(cg, LLVMGetParam(fn, (unsigned)(1 + inputs)), values, 4, node->size < ELEMENTWISE_PARALLEL_MIN,
-                    elementwise_examples, &task);
+    LLVMValueRef fn = cg_kernel_begin(cg, node);
+    LLVMValueRef seed = cg_arg_seed(cg);
+    LLVMValueRef values[4] = {cg_arg_out(cg), cg_arg_in(cg, 0), cg_arg_in(cg, node->input_count > 1 ? 1 : 0),
+                              seed ? seed : cg_i64(cg, 0)};
+    ElementwiseTask task = {node, seed != NULL};
+    cg_parallel_for(cg, cg_arg_n(cg), values, 4, node->size < ELEMENTWISE_PARALLEL_MIN, elementwise_examples, &task);
     cg_kernel_end(cg);
     return fn;
 }
@@ -302,9 +300,9 @@ static LLVMValueRef elementwise_kernel(Cg *cg, const Node *node) {
 static LLVMValueRef rowwise_kernel(Cg *cg, const Node *node) {
     int64_t L = node->shape.dims[node->shape.rank - 1];
     bool grad = node->op == OP_SOFTMAX_GRAD || node->op == OP_LOG_SOFTMAX_GRAD;
-    LLVMValueRef fn = cg_kernel_begin(cg, node, grad ? 3 : 2);
-    LLVMValueRef out = LLVMGetParam(fn, 0), a = LLVMGetParam(fn, 1), y = grad ? LLVMGetParam(fn, 2) : NULL;
-    LLVMValueRef n = LLVMGetParam(fn, grad ? 3 : 2);
+    LLVMValueRef fn = cg_kernel_begin(cg, node);
+    LLVMValueRef out = cg_arg_out(cg), a = cg_arg_in(cg, 0), y = cg_arg_in(cg, 1); /* y: the gradients' forward output */
+    LLVMValueRef n = cg_arg_n(cg);
     LLVMValueRef rows = cg_mul(cg, n, cg_i64(cg, node->size / L));
     LLVMValueRef acc = cg_var(cg, cg->elem, "acc"), max_var = cg_var(cg, cg->elem, "max");
     CgLoop r = cg_loop_begin(cg, cg_i64(cg, 0), rows, "r");

@@ -52,9 +52,11 @@ static void embedding_backward(Ad *ad, const Node *n, int dy) {
 static LLVMValueRef embedding_kernel(Cg *cg, const Node *node) {
     const Node *fwd = graph_forward_of(cg->g, node);
     int64_t T = graph_node(cg->g, fwd->inputs[0])->size, V = fwd->units, D = fwd->shape.dims[1];
-    LLVMValueRef fn = cg_kernel_begin(cg, node, 3);
-    LLVMValueRef out = LLVMGetParam(fn, 0), a = LLVMGetParam(fn, 1), b = LLVMGetParam(fn, 2), n = LLVMGetParam(fn, 3);
-    LLVMValueRef ids = node->op == OP_EMBEDDING ? a : b, rows = node->op == OP_EMBEDDING ? b : a;
+    LLVMValueRef fn = cg_kernel_begin(cg, node);
+    /* embedding (y, ids, W); embedding_dw (dW, dy, ids) */
+    LLVMValueRef out = cg_arg_out(cg), n = cg_arg_n(cg);
+    LLVMValueRef ids = node->op == OP_EMBEDDING ? cg_arg_in(cg, 0) : cg_arg_in(cg, 1);
+    LLVMValueRef rows = node->op == OP_EMBEDDING ? cg_arg_weight(cg) : cg_arg_in(cg, 0);
     if (node->op == OP_EMBEDDING_DW) {
         CgLoop z = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, V * D), "z");
         cg_store(cg, cg_const(cg, 0), out, z.iv);

@@ -144,9 +144,9 @@ static LLVMValueRef cg_elementwise_loss(Cg *cg, OpKind op, LLVMValueRef x, LLVMV
 static LLVMValueRef loss_kernel(Cg *cg, const Node *node) {
     const Node *pred = graph_node(cg->g, node->inputs[0]);
     int64_t C = pred->size;
-    LLVMValueRef fn = cg_kernel_begin(cg, node, 3);
-    LLVMValueRef out = LLVMGetParam(fn, 0), l = LLVMGetParam(fn, 1), y = LLVMGetParam(fn, 2);
-    LLVMValueRef n = LLVMGetParam(fn, 3);
+    LLVMValueRef fn = cg_kernel_begin(cg, node);
+    LLVMValueRef out = cg_arg_out(cg), l = cg_arg_in(cg, 0), y = cg_arg_in(cg, 1);
+    LLVMValueRef n = cg_arg_n(cg);
     LLVMValueRef total = cg_var(cg, cg->f64_type, "total");
     LLVMValueRef max_var = cg_var(cg, cg->elem, "max");
     LLVMValueRef sum_var = cg_var(cg, cg->elem, "sum");

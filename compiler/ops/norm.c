@@ -41,7 +41,7 @@ static Value layernorm_rule(OpSema *s, const Expr *call, Bound *b) {
     int64_t d = x->shape.dims[x->shape.rank - 1];
     Node *n = graph_add(s->graph, OP_LAYERNORM, call->span, &x->id, 1, x->shape);
     n->layer = layer;
-    n->alpha = b->values[1].number;
+    n->eps = b->values[1].number;
     n->weight = graph_add_param(s->graph, arena_printf(s->arena, "%s.weight", layer), shape_make(1, &d), NNRT_INIT_ONES, d, d, n->id);
     n->bias = graph_add_param(s->graph, arena_printf(s->arena, "%s.bias", layer), shape_make(1, &d), NNRT_INIT_ZEROS, d, d, n->id);
     return tensor_value(n);
@@ -66,7 +66,7 @@ static Value batchnorm_rule(OpSema *s, const Expr *call, Bound *b) {
     Node *n = graph_add(s->graph, OP_BATCHNORM, call->span, &x->id, 1, x->shape);
     n->layer = layer;
     n->momentum = b->values[1].number;
-    n->alpha = b->values[2].number;
+    n->eps = b->values[2].number;
     n->weight = graph_add_param(s->graph, arena_printf(s->arena, "%s.weight", layer), per_channel, NNRT_INIT_ONES, c, c, n->id);
     n->bias = graph_add_param(s->graph, arena_printf(s->arena, "%s.bias", layer), per_channel, NNRT_INIT_ZEROS, c, c, n->id);
     n->running_mean = graph_add_param(s->graph, arena_printf(s->arena, "%s.running_mean", layer), per_channel, NNRT_INIT_ZEROS, c, c, n->id);
@@ -166,12 +166,13 @@ static LLVMValueRef batchnorm_kernel(Cg *cg, const Node *node) {
     bool inference = node->op == OP_BATCHNORM && !cg->training;
     const Shape *shape = &graph_node(cg->g, fwd->inputs[0])->shape;
     int64_t C = shape->dims[0], HW = shape_size(shape) / C;
-    double eps = fwd->alpha, m = fwd->momentum;
-    int ptrs = node->op == OP_BATCHNORM ? 6 : node->op == OP_BATCHNORM_DX ? 4 : node->op == OP_BATCHNORM_DW ? 3 : 2;
-    LLVMValueRef fn = cg_kernel_begin(cg, node, ptrs);
-    LLVMValueRef p[6];
-    for (int i = 0; i < ptrs; i++) p[i] = LLVMGetParam(fn, (unsigned)i);
-    LLVMValueRef n = LLVMGetParam(fn, (unsigned)ptrs);
+    double eps = fwd->eps, m = fwd->momentum;
+    LLVMValueRef fn = cg_kernel_begin(cg, node);
+    /* batchnorm (y, x, w, b, running_mean, running_var); batchnorm_dx (dx, dy, x, w);
+     * batchnorm_dw (dw, dy, x); batchnorm_db (db, dy) */
+    LLVMValueRef out = cg_arg_out(cg), in0 = cg_arg_in(cg, 0), in1 = cg_arg_in(cg, 1), w_arg = cg_arg_weight(cg);
+    LLVMValueRef x_arg = node->op == OP_BATCHNORM ? in0 : in1, dy_arg = in0;
+    LLVMValueRef n = cg_arg_n(cg);
     LLVMValueRef acc = cg_var(cg, cg->elem, "acc"), acc2 = cg_var(cg, cg->elem, "acc2");
     /* statistics are over the global batch: total examples times HW values per channel */
     LLVMValueRef count = cg_mul(cg, cg_batch_total(cg, n), cg_i64(cg, HW));
@@ -180,7 +181,7 @@ static LLVMValueRef batchnorm_kernel(Cg *cg, const Node *node) {
     if (!inference && node->op != OP_BATCHNORM_DB) {
         sum = sums_array(cg, C, "sum");
         sq = sums_array(cg, C, "sq");
-        batch_sums(cg, node->op == OP_BATCHNORM ? p[1] : p[2], n, C, HW, acc, inv_count, sum, sq);
+        batch_sums(cg, x_arg, n, C, HW, acc, inv_count, sum, sq);
     }
     LLVMValueRef g_sums = NULL; /* batchnorm_dx: sum g and sum g xhat per channel, [2C] */
     if (node->op == OP_BATCHNORM_DX) {
@@ -188,13 +189,13 @@ static LLVMValueRef batchnorm_kernel(Cg *cg, const Node *node) {
         CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, C), "c");
         LLVMValueRef mean, var, rstd;
         channel_stats(cg, sum, sq, c.iv, eps, inv_count, &mean, &var, &rstd);
-        LLVMValueRef w = cg_load(cg, p[3], c.iv);
+        LLVMValueRef w = cg_load(cg, w_arg, c.iv);
         LLVMBuildStore(cg->b, cg_const(cg, 0), acc);
         LLVMBuildStore(cg->b, cg_const(cg, 0), acc2);
         ChannelLoop s = channel_begin(cg, c.iv, n, C, HW);
-        LLVMValueRef g = cg_fmul(cg, cg_load(cg, p[1], s.index), w);
+        LLVMValueRef g = cg_fmul(cg, cg_load(cg, dy_arg, s.index), w);
         add_to(cg, acc, g);
-        add_to(cg, acc2, cg_fmul(cg, g, cg_fmul(cg, cg_fsub(cg, cg_load(cg, p[2], s.index), mean), rstd)));
+        add_to(cg, acc2, cg_fmul(cg, g, cg_fmul(cg, cg_fsub(cg, cg_load(cg, x_arg, s.index), mean), rstd)));
         channel_end(cg, &s);
         sums_store(cg, g_sums, c.iv, load_var(cg, acc));
         sums_store(cg, g_sums, cg_add(cg, c.iv, cg_i64(cg, C)), load_var(cg, acc2));
@@ -207,49 +208,49 @@ static LLVMValueRef batchnorm_kernel(Cg *cg, const Node *node) {
     switch (node->op) {
     case OP_BATCHNORM: { /* (y, x, w, b, running_mean, running_var) */
         if (inference) {
-            mean = cg_load(cg, p[4], c.iv);
-            rstd = cg_fdiv(cg, cg_const(cg, 1), cg_math(cg, "llvm.sqrt", cg_fadd(cg, cg_load(cg, p[5], c.iv), cg_const(cg, eps))));
+            mean = cg_load(cg, cg_arg(cg, CG_ARG_RUNNING_MEAN, 0), c.iv);
+            rstd = cg_fdiv(cg, cg_const(cg, 1), cg_math(cg, "llvm.sqrt", cg_fadd(cg, cg_load(cg, cg_arg(cg, CG_ARG_RUNNING_VAR, 0), c.iv), cg_const(cg, eps))));
         } else {
             /* running statistics, PyTorch's convention: the unbiased variance (N/(N-1)) */
             LLVMValueRef nf = cg_n_as_elem(cg, count);
             LLVMValueRef more = LLVMBuildICmp(cg->b, LLVMIntSGT, count, cg_i64(cg, 1), "");
             LLVMValueRef unbiased = LLVMBuildSelect(cg->b, more, cg_fdiv(cg, cg_fmul(cg, var, nf), cg_fsub(cg, nf, cg_const(cg, 1))), var, "");
             LLVMValueRef keep = cg_const(cg, 1 - m), take = cg_const(cg, m);
-            cg_store(cg, cg_fadd(cg, cg_fmul(cg, keep, cg_load(cg, p[4], c.iv)), cg_fmul(cg, take, mean)), p[4], c.iv);
-            cg_store(cg, cg_fadd(cg, cg_fmul(cg, keep, cg_load(cg, p[5], c.iv)), cg_fmul(cg, take, unbiased)), p[5], c.iv);
+            cg_store(cg, cg_fadd(cg, cg_fmul(cg, keep, cg_load(cg, cg_arg(cg, CG_ARG_RUNNING_MEAN, 0), c.iv)), cg_fmul(cg, take, mean)), cg_arg(cg, CG_ARG_RUNNING_MEAN, 0), c.iv);
+            cg_store(cg, cg_fadd(cg, cg_fmul(cg, keep, cg_load(cg, cg_arg(cg, CG_ARG_RUNNING_VAR, 0), c.iv)), cg_fmul(cg, take, unbiased)), cg_arg(cg, CG_ARG_RUNNING_VAR, 0), c.iv);
         }
-        LLVMValueRef w = cg_load(cg, p[2], c.iv), b = cg_load(cg, p[3], c.iv);
+        LLVMValueRef w = cg_load(cg, w_arg, c.iv), b = cg_load(cg, cg_arg_bias(cg), c.iv);
         ChannelLoop l = channel_begin(cg, c.iv, n, C, HW);
-        LLVMValueRef xhat = cg_fmul(cg, cg_fsub(cg, cg_load(cg, p[1], l.index), mean), rstd);
-        cg_store(cg, cg_fadd(cg, cg_fmul(cg, xhat, w), b), p[0], l.index);
+        LLVMValueRef xhat = cg_fmul(cg, cg_fsub(cg, cg_load(cg, x_arg, l.index), mean), rstd);
+        cg_store(cg, cg_fadd(cg, cg_fmul(cg, xhat, w), b), out, l.index);
         channel_end(cg, &l);
         break;
     }
     case OP_BATCHNORM_DX: { /* (dx, dy, x, w) */
-        LLVMValueRef w = cg_load(cg, p[3], c.iv);
+        LLVMValueRef w = cg_load(cg, w_arg, c.iv);
         LLVMValueRef mean_g = cg_fmul(cg, sums_load(cg, g_sums, c.iv), inv_count);
         LLVMValueRef mean_gx = cg_fmul(cg, sums_load(cg, g_sums, cg_add(cg, c.iv, cg_i64(cg, C))), inv_count);
         ChannelLoop l = channel_begin(cg, c.iv, n, C, HW);
-        LLVMValueRef g2 = cg_fmul(cg, cg_load(cg, p[1], l.index), w);
-        LLVMValueRef xhat = cg_fmul(cg, cg_fsub(cg, cg_load(cg, p[2], l.index), mean), rstd);
-        cg_store(cg, cg_fmul(cg, rstd, cg_fsub(cg, cg_fsub(cg, g2, mean_g), cg_fmul(cg, xhat, mean_gx))), p[0], l.index);
+        LLVMValueRef g2 = cg_fmul(cg, cg_load(cg, dy_arg, l.index), w);
+        LLVMValueRef xhat = cg_fmul(cg, cg_fsub(cg, cg_load(cg, x_arg, l.index), mean), rstd);
+        cg_store(cg, cg_fmul(cg, rstd, cg_fsub(cg, cg_fsub(cg, g2, mean_g), cg_fmul(cg, xhat, mean_gx))), out, l.index);
         channel_end(cg, &l);
         break;
     }
     case OP_BATCHNORM_DW: { /* (dw, dy, x): this rank's share; the ranks' shares are summed with the gradients */
         LLVMBuildStore(cg->b, cg_const(cg, 0), acc2);
         ChannelLoop l = channel_begin(cg, c.iv, n, C, HW);
-        add_to(cg, acc2, cg_fmul(cg, cg_load(cg, p[1], l.index), cg_fmul(cg, cg_fsub(cg, cg_load(cg, p[2], l.index), mean), rstd)));
+        add_to(cg, acc2, cg_fmul(cg, cg_load(cg, dy_arg, l.index), cg_fmul(cg, cg_fsub(cg, cg_load(cg, x_arg, l.index), mean), rstd)));
         channel_end(cg, &l);
-        cg_store(cg, cg_fmul(cg, load_var(cg, acc2), cg_const(cg, node->scale)), p[0], c.iv);
+        cg_store(cg, cg_fmul(cg, load_var(cg, acc2), cg_const(cg, node->scale)), out, c.iv);
         break;
     }
     default: { /* batchnorm_db (db, dy) */
         LLVMBuildStore(cg->b, cg_const(cg, 0), acc);
         ChannelLoop l = channel_begin(cg, c.iv, n, C, HW);
-        add_to(cg, acc, cg_load(cg, p[1], l.index));
+        add_to(cg, acc, cg_load(cg, dy_arg, l.index));
         channel_end(cg, &l);
-        cg_store(cg, cg_fmul(cg, load_var(cg, acc), cg_const(cg, node->scale)), p[0], c.iv);
+        cg_store(cg, cg_fmul(cg, load_var(cg, acc), cg_const(cg, node->scale)), out, c.iv);
         break;
     }
     }
@@ -279,12 +280,11 @@ static LLVMValueRef layernorm_kernel(Cg *cg, const Node *node) {
     const Node *fwd = graph_forward_of(cg->g, node);
     const Shape *shape = &graph_node(cg->g, fwd->inputs[0])->shape;
     int64_t L = shape->dims[shape->rank - 1], per_example = shape_size(shape) / L;
-    double eps = fwd->alpha;
-    int ptrs = node->op == OP_LAYERNORM ? 4 : node->op == OP_LAYERNORM_DX ? 4 : node->op == OP_LAYERNORM_DW ? 3 : 2;
-    LLVMValueRef fn = cg_kernel_begin(cg, node, ptrs);
-    LLVMValueRef out = LLVMGetParam(fn, 0), p1 = LLVMGetParam(fn, 1);
-    LLVMValueRef p2 = ptrs > 2 ? LLVMGetParam(fn, 2) : NULL, p3 = ptrs > 3 ? LLVMGetParam(fn, 3) : NULL;
-    LLVMValueRef n = LLVMGetParam(fn, (unsigned)ptrs);
+    double eps = fwd->eps;
+    LLVMValueRef fn = cg_kernel_begin(cg, node);
+    LLVMValueRef out = cg_arg_out(cg), n = cg_arg_n(cg), w = cg_arg_weight(cg);
+    bool forward = node->op == OP_LAYERNORM;
+    LLVMValueRef x = forward ? cg_arg_in(cg, 0) : cg_arg_in(cg, 1), dy = forward ? NULL : cg_arg_in(cg, 0);
     LLVMValueRef rows = cg_mul(cg, n, cg_i64(cg, per_example));
     LLVMValueRef acc = cg_var(cg, cg->elem, "acc"), acc2 = cg_var(cg, cg->elem, "acc2");
     if (node->op == OP_LAYERNORM_DW || node->op == OP_LAYERNORM_DB) {
@@ -297,21 +297,21 @@ static LLVMValueRef layernorm_kernel(Cg *cg, const Node *node) {
     LLVMValueRef mean = NULL, rstd = NULL;
     switch (node->op) {
     case OP_LAYERNORM: { /* (y, x, w, b) */
-        cg_row_stats(cg, p1, base, L, eps, acc, &mean, &rstd);
+        cg_row_stats(cg, x, base, L, eps, acc, &mean, &rstd);
         CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, L), "c");
-        LLVMValueRef xhat = cg_fmul(cg, cg_fsub(cg, cg_load(cg, p1, cg_add(cg, base, c.iv)), mean), rstd);
-        cg_store(cg, cg_fadd(cg, cg_fmul(cg, xhat, cg_load(cg, p2, c.iv)), cg_load(cg, p3, c.iv)), out, cg_add(cg, base, c.iv));
+        LLVMValueRef xhat = cg_fmul(cg, cg_fsub(cg, cg_load(cg, x, cg_add(cg, base, c.iv)), mean), rstd);
+        cg_store(cg, cg_fadd(cg, cg_fmul(cg, xhat, cg_load(cg, w, c.iv)), cg_load(cg, cg_arg_bias(cg), c.iv)), out, cg_add(cg, base, c.iv));
         cg_loop_end(cg, &c);
         break;
     }
     case OP_LAYERNORM_DX: { /* (dx, dy, x, w) */
-        cg_row_stats(cg, p2, base, L, eps, acc, &mean, &rstd);
+        cg_row_stats(cg, x, base, L, eps, acc, &mean, &rstd);
         LLVMBuildStore(cg->b, cg_const(cg, 0), acc);
         LLVMBuildStore(cg->b, cg_const(cg, 0), acc2);
         CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, L), "c");
         LLVMValueRef at = cg_add(cg, base, c.iv);
-        LLVMValueRef g = cg_fmul(cg, cg_load(cg, p1, at), cg_load(cg, p3, c.iv));
-        LLVMValueRef xhat = cg_fmul(cg, cg_fsub(cg, cg_load(cg, p2, at), mean), rstd);
+        LLVMValueRef g = cg_fmul(cg, cg_load(cg, dy, at), cg_load(cg, w, c.iv));
+        LLVMValueRef xhat = cg_fmul(cg, cg_fsub(cg, cg_load(cg, x, at), mean), rstd);
         LLVMBuildStore(cg->b, cg_fadd(cg, LLVMBuildLoad2(cg->b, cg->elem, acc, ""), g), acc);
         LLVMBuildStore(cg->b, cg_fadd(cg, LLVMBuildLoad2(cg->b, cg->elem, acc2, ""), cg_fmul(cg, g, xhat)), acc2);
         cg_loop_end(cg, &c);
@@ -319,19 +319,19 @@ static LLVMValueRef layernorm_kernel(Cg *cg, const Node *node) {
         LLVMValueRef mean_gx = cg_fmul(cg, LLVMBuildLoad2(cg->b, cg->elem, acc2, ""), cg_const(cg, 1.0 / (double)L));
         CgLoop c2 = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, L), "c");
         LLVMValueRef at2 = cg_add(cg, base, c2.iv);
-        LLVMValueRef g2 = cg_fmul(cg, cg_load(cg, p1, at2), cg_load(cg, p3, c2.iv));
-        LLVMValueRef xhat2 = cg_fmul(cg, cg_fsub(cg, cg_load(cg, p2, at2), mean), rstd);
+        LLVMValueRef g2 = cg_fmul(cg, cg_load(cg, dy, at2), cg_load(cg, w, c2.iv));
+        LLVMValueRef xhat2 = cg_fmul(cg, cg_fsub(cg, cg_load(cg, x, at2), mean), rstd);
         LLVMValueRef dx = cg_fmul(cg, rstd, cg_fsub(cg, cg_fsub(cg, g2, mean_g), cg_fmul(cg, xhat2, mean_gx)));
         cg_store(cg, dx, out, at2);
         cg_loop_end(cg, &c2);
         break;
     }
     case OP_LAYERNORM_DW: { /* (dw, dy, x) */
-        cg_row_stats(cg, p2, base, L, eps, acc, &mean, &rstd);
+        cg_row_stats(cg, x, base, L, eps, acc, &mean, &rstd);
         CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, L), "c");
         LLVMValueRef at = cg_add(cg, base, c.iv);
-        LLVMValueRef xhat = cg_fmul(cg, cg_fsub(cg, cg_load(cg, p2, at), mean), rstd);
-        LLVMValueRef v = cg_fmul(cg, cg_load(cg, p1, at), xhat);
+        LLVMValueRef xhat = cg_fmul(cg, cg_fsub(cg, cg_load(cg, x, at), mean), rstd);
+        LLVMValueRef v = cg_fmul(cg, cg_load(cg, dy, at), xhat);
         if (node->scale != 1.0) v = cg_fmul(cg, v, cg_const(cg, node->scale));
         cg_store(cg, cg_fadd(cg, cg_load(cg, out, c.iv), v), out, c.iv);
         cg_loop_end(cg, &c);
@@ -339,7 +339,7 @@ static LLVMValueRef layernorm_kernel(Cg *cg, const Node *node) {
     }
     default: { /* layernorm_db (db, dy) */
         CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, L), "c");
-        LLVMValueRef v = cg_load(cg, p1, cg_add(cg, base, c.iv));
+        LLVMValueRef v = cg_load(cg, dy, cg_add(cg, base, c.iv));
         if (node->scale != 1.0) v = cg_fmul(cg, v, cg_const(cg, node->scale));
         cg_store(cg, cg_fadd(cg, cg_load(cg, out, c.iv), v), out, c.iv);
         cg_loop_end(cg, &c);

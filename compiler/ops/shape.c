@@ -128,7 +128,7 @@ static void shape_backward(Ad *ad, const Node *n, int dy) {
             if (in->needs_grad) {
                 Node *slice = ad_node(ad, OP_CONCAT_SLICE, dy, -1, in->shape, n);
                 slice->axis = n->axis;
-                slice->stride = offset;
+                slice->slice_offset = offset;
                 ad_accumulate(ad, in->id, slice->id);
             }
             offset += in->shape.dims[n->axis];
@@ -154,8 +154,8 @@ static LLVMValueRef reduce_kernel(Cg *cg, const Node *node) {
     int64_t outer = 1, inner = 1, A = in->dims[fwd->axis];
     for (int d = 0; d < fwd->axis; d++) outer *= in->dims[d];
     for (int d = fwd->axis + 1; d < in->rank; d++) inner *= in->dims[d];
-    LLVMValueRef fn = cg_kernel_begin(cg, node, 2);
-    LLVMValueRef out = LLVMGetParam(fn, 0), src = LLVMGetParam(fn, 1), n = LLVMGetParam(fn, 2);
+    LLVMValueRef fn = cg_kernel_begin(cg, node);
+    LLVMValueRef out = cg_arg_out(cg), src = cg_arg_in(cg, 0), n = cg_arg_n(cg);
     LLVMValueRef scale = cg_const(cg, node->scale);
     CgLoop o = cg_loop_begin(cg, cg_i64(cg, 0), cg_mul(cg, n, cg_i64(cg, outer)), "o"); /* example and outer index */
     LLVMValueRef small = cg_mul(cg, o.iv, cg_i64(cg, inner)), big = cg_mul(cg, o.iv, cg_i64(cg, A * inner));
@@ -180,7 +180,7 @@ static LLVMValueRef reduce_kernel(Cg *cg, const Node *node) {
 }
 
 /* concat (y, x0, ..., xk): y viewed as [n*outer, A, inner], input i fills A_i rows from its offset
- * concat_slice (dx, dy): the inverse copy for one input (offset along the axis in `stride`) */
+ * concat_slice (dx, dy): the inverse copy for one input (from slice_offset along the axis) */
 static LLVMValueRef concat_kernel(Cg *cg, const Node *node) {
     const Node *whole = node->op == OP_CONCAT ? node : graph_node(cg->g, node->forward);
     int axis = whole->axis;
@@ -188,13 +188,13 @@ static LLVMValueRef concat_kernel(Cg *cg, const Node *node) {
     for (int d = 0; d < axis; d++) outer *= whole->shape.dims[d];
     for (int d = axis + 1; d < whole->shape.rank; d++) inner *= whole->shape.dims[d];
     int parts = node->op == OP_CONCAT ? node->input_count : 1;
-    LLVMValueRef fn = cg_kernel_begin(cg, node, 1 + parts);
-    LLVMValueRef out = LLVMGetParam(fn, 0), n = LLVMGetParam(fn, (unsigned)(1 + parts));
-    int64_t offset = node->op == OP_CONCAT ? 0 : node->stride;
+    LLVMValueRef fn = cg_kernel_begin(cg, node);
+    LLVMValueRef out = cg_arg_out(cg), n = cg_arg_n(cg);
+    int64_t offset = node->op == OP_CONCAT ? 0 : node->slice_offset;
     for (int k = 0; k < parts; k++) {
         const Node *part = node->op == OP_CONCAT ? graph_node(cg->g, node->inputs[k]) : node;
         int64_t a = part->shape.dims[axis], block = a * inner;
-        LLVMValueRef src = LLVMGetParam(fn, (unsigned)(1 + k));
+        LLVMValueRef src = cg_arg_in(cg, k);
         CgLoop r = cg_loop_begin(cg, cg_i64(cg, 0), cg_mul(cg, n, cg_i64(cg, outer)), "r");
         LLVMValueRef whole_at = cg_add(cg, cg_mul(cg, r.iv, cg_i64(cg, A * inner)), cg_i64(cg, offset * inner));
         LLVMValueRef part_at = cg_mul(cg, r.iv, cg_i64(cg, block));
