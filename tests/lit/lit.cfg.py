@@ -25,3 +25,12 @@ if lit_config.params.get("sanitized", "0") in ("1", "ON", "TRUE", "true"):
     config.environment["NNC_SANITIZED"] = "1"
 llvm_bin = lit_config.params.get("llvm_bin", "/usr/lib/llvm-19/bin")
 config.environment["PATH"] = os.pathsep.join([llvm_bin, config.environment.get("PATH", "")])
+# Executables built for x86-64-v4 run only on hosts with AVX-512 (the test machines vary).
+def host_has(flag):
+    try:
+        with open("/proc/cpuinfo") as f:
+            return any(line.startswith("flags") and flag in line.split() for line in f)
+    except OSError:
+        return False
+if host_has("avx512f"):
+    config.available_features.add("avx512")
