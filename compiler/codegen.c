@@ -301,17 +301,10 @@ typedef struct CgProfile {
 
 static LLVMValueRef cg_string(Cg *cg, const char *s);
 
-/* Floating-point operations per example of a node's matrix products (0 for other kernels). */
+/* Floating-point operations per example of a node's kernel in the profile (its family's). */
 static int64_t cg_node_flops(const Graph *g, const Node *n) {
-    const Node *fwd = graph_forward_of(g, n);
-    const Node *x = graph_node(g, fwd->inputs[0]);
-    switch (n->op) {
-    case OP_DENSE: case OP_DENSE_DX: case OP_DENSE_DW:
-        return 2 * fwd->positions * x->shape.dims[x->shape.rank - 1] * fwd->units;
-    case OP_CONV2D: case OP_CONV2D_DX: case OP_CONV2D_DW:
-        return 2 * fwd->size * x->shape.dims[0] * fwd->kernel_h * fwd->kernel_w;
-    default: return 0;
-    }
+    const OpFamily *family = ops_family(n->op);
+    return family && family->kernel_flops ? family->kernel_flops(g, n) : 0;
 }
 
 /* nnrt_profile_mark(kernel) */
@@ -338,7 +331,7 @@ static void cg_call_kernels(Cg *cg, const EntryArgs *a, EntryKind kind, LLVMValu
     if (prof) cg_profile_mark(cg, -1);
     for (int i = 0; i < g->nodes.len; i++) {
         const Node *n = graph_node(g, i);
-        if (!need[i] || n->view_of >= 0 || n->op == OP_INPUT || n->op == OP_TARGET) continue;
+        if (!need[i] || n->view_of >= 0 || i == g->input || i == g->target) continue;
         /* In eval/infer the loss kernel writes the loss slot; in train it does too. */
         CgKernelArgs layout = cg_kernel_args(g, n, a->training);
         LLVMValueRef args[sizeof layout.items / sizeof layout.items[0]];
@@ -496,9 +489,10 @@ static LLVMValueRef cg_dims(Cg *cg, const Shape *s) {
     return LLVMConstArray2(cg->i64, dims, NNRT_MAX_RANK);
 }
 
+/* Does the train step draw random numbers (a kernel takes the step seed)? */
 static int cg_uses_rng(const Graph *g) {
     for (int i = 0; i < g->nodes.len; i++)
-        if (graph_node(g, i)->op == OP_DROPOUT) return 1;
+        if (ops_kind_flags(graph_node(g, i)->op) & OPK_SEEDED) return 1;
     return 0;
 }
 

@@ -103,7 +103,7 @@ void graph_dump(FILE *out, const Graph *g) {
         if (n->weight >= 0) fprintf(out, " weight=%s", graph_param(g, n->weight)->name);
         if (n->bias >= 0) fprintf(out, " bias=%s", graph_param(g, n->bias)->name);
         if (n->grad_param >= 0) fprintf(out, " grad=%s", graph_param(g, n->grad_param)->name);
-        if (n->op == OP_AFFINE) fprintf(out, " scale=%.17g shift=%.17g", n->scale, n->shift);
+        if (n->scale != 1.0 || n->shift != 0.0) fprintf(out, " scale=%.17g shift=%.17g", n->scale, n->shift);
         if (n->fused_act != OP_INPUT) fprintf(out, " fused=%s", graph_op_names[n->fused_act]);
         if (n->view_of >= 0) fprintf(out, " view_of=%%%d", n->view_of);
         if (n->sum_slot >= 0) fprintf(out, " sum=%d", n->sum_slot);

@@ -1,16 +1,14 @@
 /* plan.c — fusion and buffer assignment.
  *
- * 1. Fusion: a dense or conv2d layer whose only consumer is relu/tanh/sigmoid computes the activation in
- *    its own kernel; the activation node becomes a view of the dense node's buffer. The backward
- *    rules need only the activation's output, so nothing is lost. Backward: relu_grad of a
- *    maxpool_grad over the same relu output is applied inside the pool's kernel.
+ * 1. Fusion: a node whose only reader its family can compute in the same kernel (OpFamily.fuses:
+ *    dense and conv2d apply a following relu/tanh/sigmoid, maxpool_grad a following relu_grad)
+ *    does so; the consumer becomes a view of the producer's buffer. The backward rules need only
+ *    the activation's output, so nothing is lost.
  * 2. Liveness: a buffer lives from the node that writes it to the last node that reads it (in
  *    the training step's order, which contains the eval and inference orders).
  * 3. Offsets: greedy first-fit of those intervals in a workspace measured in elements per
  *    example; every buffer is [n, size], so one offset scales with the batch. */
 #include "plan.h"
-
-#include "ops.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
@@ -18,6 +16,8 @@
 
 #include "ops.h"
 
+/* A node whose only reader is a consumer its family can compute (OpFamily.fuses) computes it in
+ * its own kernel, and the consumer becomes a view of its buffer. */
 static void plan_fuse(Graph *g) {
     int count = g->nodes.len;
     int *uses = ARENA_ARRAY(g->arena, int, count);
@@ -26,26 +26,16 @@ static void plan_fuse(Graph *g) {
         for (int j = 0; j < n->input_count; j++) uses[n->inputs[j]]++;
     }
     if (g->output >= 0) uses[g->output]++;
-    for (int i = 0; i < g->forward_count; i++) {
-        Node *act = graph_node(g, i);
-        if (!(ops_kind_flags(act->op) & OPK_FUSABLE_ACTIVATION)) continue;
-        Node *dense = graph_node(g, act->inputs[0]);
-        if (!(ops_kind_flags(dense->op) & OPK_FUSES_ACTIVATION) || dense->fused_act != OP_INPUT || uses[dense->id] != 1) continue;
-        dense->fused_act = act->op;
-        act->view_of = dense->id;
-    }
-    /* relu_grad(maxpool_grad(dy, r, y), r): the pool's gradient lands only where r is its window's
-     * maximum, so masking by r > 0 equals masking by max > 0; the pool kernel applies the mask and
-     * relu_grad becomes a view of its buffer (one pass less over the largest activations). */
-    for (int i = g->forward_count; i < count; i++) {
-        Node *relu_grad = graph_node(g, i);
-        if (relu_grad->op != OP_RELU_GRAD) continue;
-        Node *pool_grad = graph_node(g, relu_grad->inputs[0]);
-        if (pool_grad->op != OP_MAXPOOL_GRAD || uses[pool_grad->id] != 1 || pool_grad->inputs[1] != relu_grad->inputs[1] ||
-            pool_grad->fused_act != OP_INPUT)
+    for (int i = 0; i < count; i++) {
+        Node *consumer = graph_node(g, i);
+        if (consumer->input_count == 0) continue;
+        Node *producer = graph_node(g, consumer->inputs[0]);
+        const OpFamily *family = ops_family(producer->op);
+        if (!family || !family->fuses || producer->fused_act != OP_INPUT || uses[producer->id] != 1 ||
+            !family->fuses(g, producer, consumer))
             continue;
-        pool_grad->fused_act = OP_RELU_GRAD;
-        relu_grad->view_of = pool_grad->id;
+        producer->fused_act = consumer->op;
+        consumer->view_of = producer->id;
     }
 }
 
@@ -84,8 +74,8 @@ Plan *plan_build(Arena *arena, Graph *g) {
     for (int i = 0; i < count; i++) {
         const Node *n = graph_node(g, i);
         if (n->view_of >= 0) continue;
-        if (n->op == OP_INPUT) { p->storage[i] = STORAGE_INPUT; continue; }
-        if (n->op == OP_TARGET) { p->storage[i] = STORAGE_TARGET; continue; }
+        if (i == g->input) { p->storage[i] = STORAGE_INPUT; continue; }
+        if (i == g->target) { p->storage[i] = STORAGE_TARGET; continue; }
         if (n->grad_param >= 0) { p->storage[i] = STORAGE_GRAD; continue; }
         if (n->sum_slot >= 0 || n->shape.rank == 0) { p->storage[i] = STORAGE_NONE; continue; }
         p->storage[i] = STORAGE_WORKSPACE;

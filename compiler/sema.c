@@ -231,7 +231,7 @@ static bool sema_check_arg_kind(Sema *s, const char *op, const ArgSpec *spec, Va
     switch (spec->kind) {
     case ARG_TENSOR:
         if (v->kind == VAL_TENSOR && s->model->input_kind == NNRT_INPUT_INT && v->node == s->graph->input &&
-            strcmp(op, "embedding") != 0) {
+            !(ops_find_surface(op) && (ops_find_surface(op)->role & OPS_TAKES_TOKEN_IDS))) {
             diag_error(s->diag, span, "%s cannot take token ids; an int[t] input feeds 'embedding' first", op);
             diag_note(s->diag, SPAN_NONE, "e.g. %s -> embedding(vocab, 32) -> ...", s->model->input_name);
             return false;
@@ -462,7 +462,7 @@ bool sema_layer_fits(OpSema *s, const Expr *call, double output_elements, double
 /* Where a tensor passed by name was computed, when that is not where it is passed. */
 void sema_note_origin(OpSema *s, const Node *x, Span used, const char *what) {
     if (x->span.begin < 0 || (x->span.begin == used.begin && x->span.end == used.end)) return;
-    if (x->op == OP_INPUT)
+    if (x->id == s->graph->input)
         diag_note(s->diag, x->span, "'%s' is the model's input, declared here", x->layer);
     else
         diag_note(s->diag, x->span, "%s computed here", what);
@@ -472,14 +472,11 @@ static OpSema sema_for_ops(Sema *s, Scope *scope) {
     return (OpSema){.arena = s->arena, .diag = s->diag, .graph = s->graph, .model = s->model, .sema = s, .scope = scope};
 }
 
-/* Extensions beyond v1 that LANGUAGE.md announces for later. */
-static const char *const sema_extension_ops[] = {"lstm", "gru"};
-
 /* Names a misspelt callee could have meant: ops and blocks. */
 static const char *sema_guess_callee(Sema *s, const char *name) {
     enum { MAX_NAMES = 128 };
     const char *names[MAX_NAMES];
-    int n = ops_surface_names(names, MAX_NAMES - 64);
+    int n = ops_surface_names(0, names, MAX_NAMES - 64);
     for (int i = 0; i < s->defs.len && n < MAX_NAMES; i++) names[n++] = ((const Stmt *)s->defs.items[i])->name;
     return sema_closest(s, name, names, n);
 }
@@ -677,9 +674,7 @@ static Value sema_call(Sema *s, Scope *scope, const Expr *call) {
             diag_error(s->diag, call->name_span, "'%s' is %s, not an operation", call->text, value_kind_name(b->value.kind));
             return value_error();
         }
-        bool extension = false;
-        for (size_t i = 0; i < sizeof sema_extension_ops / sizeof sema_extension_ops[0]; i++)
-            extension |= strcmp(sema_extension_ops[i], call->text) == 0;
+        bool extension = ops_is_planned(call->text);
         const char *guess = extension ? NULL : sema_guess_callee(s, call->text);
         if (extension)
             diag_error(s->diag, call->name_span, "operation '%s' is a planned extension that this version of nnc does not support", call->text);
@@ -691,12 +686,13 @@ static Value sema_call(Sema *s, Scope *scope, const Expr *call) {
         for (const Arg *a = call->args; a; a = a->next) (void)sema_expr(s, scope, a->value);
         return value_error();
     }
-    if (op->loss_or_metric && !s->in_loss_or_metric) {
+    bool objective = (op->role & (OPS_LOSS | OPS_METRIC)) != 0;
+    if (objective && !s->in_loss_or_metric) {
         diag_error(s->diag, call->name_span, "%s can only be used in a 'loss' or 'metric' statement", call->text);
         return value_error();
     }
     Bound bound;
-    if (!sema_bind_args(s, scope, call, op->spec, !op->loss_or_metric, &bound)) return value_error();
+    if (!sema_bind_args(s, scope, call, op->spec, !objective, &bound)) return value_error();
     OpSema os = sema_for_ops(s, scope);
     return op->rule(&os, call, &bound);
 }
@@ -813,9 +809,8 @@ static Value sema_expr_inner(Sema *s, Scope *scope, const Expr *e) {
         Value v = sema_expr(s, scope, e->lhs);
         if (v.kind == VAL_NUMBER) return value_number(-v.number);
         if (v.kind == VAL_TENSOR) {
-            Node *n = graph_add(s->graph, OP_AFFINE, e->span, &v.node, 1, graph_node(s->graph, v.node)->shape);
-            n->scale = -1;
-            return tensor_value(n);
+            OpSema os = sema_for_ops(s, scope);
+            return ops_negate_rule(&os, e, v);
         }
         if (v.kind != VAL_ERROR) diag_error(s->diag, e->span, "cannot negate %s", value_kind_name(v.kind));
         return value_error();
@@ -1046,13 +1041,14 @@ static void sema_stmts(Sema *s, Scope *scope, const Stmt *stmts, Value *returned
             return;
         }
         case STMT_LOSS: {
-            static const char *const losses[] = {"cross_entropy", "mse", "bce"};
+            const char *losses[32];
+            int loss_count = ops_surface_names(OPS_LOSS, losses, 32);
             if (s->graph->loss >= 0) {
                 diag_error(s->diag, st->span, "a second 'loss' statement; a model has exactly one loss");
                 diag_note(s->diag, graph_node(s->graph, s->graph->loss)->span, "the loss is already defined here");
                 break;
             }
-            const Node *n = sema_objective(s, scope, st, losses, 3, "loss");
+            const Node *n = sema_objective(s, scope, st, losses, loss_count, "loss");
             if (!n) {
                 s->graph->loss = -2; /* seen, but broken: do not report it missing */
                 break;
@@ -1062,8 +1058,9 @@ static void sema_stmts(Sema *s, Scope *scope, const Stmt *stmts, Value *returned
             break;
         }
         case STMT_METRIC: {
-            static const char *const metrics[] = {"accuracy", "mae", "rmse", "cross_entropy", "mse"};
-            const Node *n = sema_objective(s, scope, st, metrics, 5, "metric");
+            const char *metrics[32];
+            int metric_count = ops_surface_names(OPS_METRIC, metrics, 32);
+            const Node *n = sema_objective(s, scope, st, metrics, metric_count, "metric");
             if (!n) break;
             bool twice = false;
             for (int i = 0; i < s->graph->metrics.len && !twice; i++) {
@@ -1120,9 +1117,8 @@ static void sema_check_names(Sema *s, Scope *locals, const Expr *e) {
         return;
     }
     case EXPR_CALL: {
-        bool known = ops_find_surface(e->text) || sema_find_def(s, e->text) || sema_lookup(locals, e->text);
-        for (size_t i = 0; i < sizeof sema_extension_ops / sizeof sema_extension_ops[0]; i++)
-            known |= strcmp(sema_extension_ops[i], e->text) == 0;
+        bool known = ops_find_surface(e->text) || sema_find_def(s, e->text) || sema_lookup(locals, e->text) ||
+                     ops_is_planned(e->text);
         if (!known) {
             const char *guess = sema_guess_callee(s, e->text);
             if (guess)
@@ -1454,13 +1450,16 @@ static void sema_params(Sema *s, const Ast *ast) {
     }
 }
 
-/* Weights feeding relu get He initialization, the others Glorot (LANGUAGE.md, Initialization). */
+/* Weights of a layer feeding an activation that asks for it get He initialization, the others
+ * keep their layer's choice (Glorot): the activations and layers say which (OPK_HE_INIT,
+ * OPK_INIT_BY_ACTIVATION). */
 static void sema_choose_init(Graph *g) {
     for (int i = 0; i < g->nodes.len; i++) {
         const Node *n = graph_node(g, i);
-        if (n->op != OP_RELU && n->op != OP_LEAKY_RELU) continue;
+        if (!(ops_kind_flags(n->op) & OPK_HE_INIT)) continue;
         const Node *producer = graph_node(g, n->inputs[0]);
-        if (producer->op == OP_DENSE || producer->op == OP_CONV2D) graph_param(g, producer->weight)->init = NNRT_INIT_HE_UNIFORM;
+        if ((ops_kind_flags(producer->op) & OPK_INIT_BY_ACTIVATION) && producer->weight >= 0)
+            graph_param(g, producer->weight)->init = NNRT_INIT_HE_UNIFORM;
     }
 }
 
@@ -1560,7 +1559,7 @@ Model *sema_analyze(Arena *arena, Diag *diag, const Ast *ast, Define *defines, i
     if (g->output < 0) {
         const Node *loss = graph_node(g, g->loss);
         g->output = loss->inputs[0];
-        m->output_kind = loss->op == OP_CROSS_ENTROPY ? NNRT_OUTPUT_PROBABILITIES : NNRT_OUTPUT_VALUES;
+        m->output_kind = ops_kind_flags(loss->op) & OPK_OUTPUT_PROBABILITIES ? NNRT_OUTPUT_PROBABILITIES : NNRT_OUTPUT_VALUES;
     }
     graph_node(g, g->loss)->sum_slot = 0;
     m->metric_count = g->metrics.len;
@@ -1570,7 +1569,7 @@ Model *sema_analyze(Arena *arena, Diag *diag, const Ast *ast, Define *defines, i
         Node *n = g->metrics.items[i];
         n->sum_slot = 1 + i;
         m->metric_names[i] = graph_op_names[n->op];
-        m->metric_reduce[i] = n->op == OP_RMSE ? NNRT_METRIC_ROOT_MEAN : NNRT_METRIC_MEAN;
+        m->metric_reduce[i] = ops_kind_flags(n->op) & OPK_METRIC_ROOT_MEAN ? NNRT_METRIC_ROOT_MEAN : NNRT_METRIC_MEAN;
     }
     sema_choose_init(g);
     return m;

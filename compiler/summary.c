@@ -61,8 +61,8 @@ SummaryLayers summary_layers(Arena *arena, const Model *m) {
     char shape[128];
     for (int i = 0; i < g->forward_count; i++) {
         const Node *n = graph_node(g, i);
-        if (n->op == OP_TARGET || n->op == OP_ACCURACY || n->op == OP_MAE || n->op == OP_RMSE) continue;
-        bool is_metric = false;
+        if (i == g->target) continue;
+        bool is_metric = false; /* metrics are not part of the network */
         for (int j = 0; j < g->metrics.len; j++)
             if (g->metrics.items[j] == n) is_metric = true;
         if (is_metric) continue;

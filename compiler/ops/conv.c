@@ -682,13 +682,17 @@ static LLVMValueRef conv_kernel(Cg *cg, const Node *node) {
 
 /* ---------------------------------------------------------------- costs and the table entry */
 
+/* One of the three products (forward, dW, dx) of conv node `fwd`: 2 C KH KW per output element. */
+static int64_t conv_product_flops(const Graph *g, const Node *fwd) {
+    const Node *x = graph_node(g, fwd->inputs[0]);
+    return 2 * fwd->size * x->shape.dims[0] * fwd->kernel_h * fwd->kernel_w;
+}
+
 static int64_t conv_flops(const Graph *g, const Node *n, int64_t *backward) {
     *backward = 0;
     if (n->op == OP_CONV2D) {
-        const Node *x = graph_node(g, n->inputs[0]);
-        int64_t pixels = n->size / n->units; /* output positions: oh*ow, or t' for conv1d */
-        int64_t mac = 2 * x->shape.dims[0] * n->kernel_h * n->kernel_w * n->units * pixels;
-        int64_t bias = n->bias >= 0 ? n->units * pixels : 0;
+        int64_t mac = conv_product_flops(g, n);
+        int64_t bias = n->bias >= 0 ? n->size : 0;
         *backward = 2 * mac + bias;
         return mac + bias;
     }
@@ -699,22 +703,37 @@ static int64_t conv_flops(const Graph *g, const Node *n, int64_t *backward) {
     return 0;
 }
 
+static int64_t conv_kernel_flops(const Graph *g, const Node *n) {
+    bool product = n->op == OP_CONV2D || n->op == OP_CONV2D_DX || n->op == OP_CONV2D_DW;
+    return product ? conv_product_flops(g, graph_forward_of(g, n)) : 0;
+}
+
+/* A conv2d computes a following relu/tanh/sigmoid in its kernel. relu_grad(maxpool_grad(dy, r, y), r):
+ * the pool's gradient lands only where r is its window's maximum, so masking by r > 0 equals
+ * masking by max > 0; the pool kernel applies the mask (one pass less over the largest
+ * activations). */
+static bool conv_fuses(const Graph *g, const Node *producer, const Node *consumer) {
+    (void)g;
+    if (producer->op == OP_CONV2D) return (ops_kind_flags(consumer->op) & OPK_FUSABLE_ACTIVATION) != 0;
+    return producer->op == OP_MAXPOOL_GRAD && consumer->op == OP_RELU_GRAD && producer->inputs[1] == consumer->inputs[1];
+}
+
 static int64_t conv_scratch(const Graph *g, const Node *node) { return CONV_CHUNKS * conv_slot_elements(g, node); }
 
 /* conv1d is a conv2d node over [c,t] */
 static const char *conv_label(const Node *n) { return n->op == OP_CONV2D && n->shape.rank == 2 ? "conv1d" : NULL; }
 
 static const OpSurface conv_surface[] = {
-    {"conv2d", conv_spec, conv2d_rule, false},
-    {"conv1d", conv_spec, conv1d_rule, false},
-    {"maxpool", pool_spec, maxpool_rule, false},
-    {"avgpool", pool_spec, avgpool_rule, false},
-    {"global_avgpool", global_avgpool_spec, global_avgpool_rule, false},
-    {NULL, NULL, NULL, false},
+    {"conv2d", conv_spec, conv2d_rule, OPS_LAYER},
+    {"conv1d", conv_spec, conv1d_rule, OPS_LAYER},
+    {"maxpool", pool_spec, maxpool_rule, OPS_LAYER},
+    {"avgpool", pool_spec, avgpool_rule, OPS_LAYER},
+    {"global_avgpool", global_avgpool_spec, global_avgpool_rule, OPS_LAYER},
+    {NULL, NULL, NULL, 0},
 };
 static const OpKind conv_kinds[] = {OP_CONV2D, OP_CONV2D_DX, OP_CONV2D_DW, OP_CONV2D_DB, OP_MAXPOOL,
                                     OP_MAXPOOL_GRAD, OP_AVGPOOL, OP_AVGPOOL_GRAD, OP_COUNT};
-static const OpKindFlags conv_flags[] = {{OP_CONV2D, OPK_FUSES_ACTIVATION}, {OP_COUNT, 0}};
+static const OpKindFlags conv_flags[] = {{OP_CONV2D, OPK_INIT_BY_ACTIVATION}, {OP_COUNT, 0}};
 
 const OpFamily ops_conv = {
     .name = "conv",
@@ -723,6 +742,8 @@ const OpFamily ops_conv = {
     .backward = conv_backward,
     .kernel = conv_kernel,
     .flops = conv_flops,
+    .kernel_flops = conv_kernel_flops,
+    .fuses = conv_fuses,
     .scratch = conv_scratch,
     .label = conv_label,
     .flags = conv_flags,

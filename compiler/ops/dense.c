@@ -174,21 +174,35 @@ static LLVMValueRef dense_kernel(Cg *cg, const Node *node) {
 
 /* ---------------------------------------------------------------- cost and the table entry */
 
+/* One of the three products (forward, dW, dx) of dense node `fwd`: 2 K N per row. */
+static int64_t dense_product_flops(const Graph *g, const Node *fwd) {
+    const Node *x = graph_node(g, fwd->inputs[0]);
+    return 2 * fwd->positions * x->shape.dims[x->shape.rank - 1] * fwd->units;
+}
+
 static int64_t dense_flops(const Graph *g, const Node *n, int64_t *backward) {
     *backward = 0;
     if (n->op != OP_DENSE) return 0;
-    const Node *x = graph_node(g, n->inputs[0]);
-    int64_t k = x->shape.dims[x->shape.rank - 1];
-    int64_t mac = 2 * k * n->units * n->positions;
+    int64_t mac = dense_product_flops(g, n);
     int64_t bias = n->bias >= 0 ? n->units * n->positions : 0;
     *backward = 2 * mac + bias; /* dW and dx, plus db */
     return mac + bias;
 }
 
 
-static const OpSurface dense_surface[] = {{"dense", dense_spec, dense_rule, false}, {NULL, NULL, NULL, false}};
+static const OpSurface dense_surface[] = {{"dense", dense_spec, dense_rule, OPS_LAYER}, {NULL, NULL, NULL, 0}};
 static const OpKind dense_kinds[] = {OP_DENSE, OP_DENSE_DX, OP_DENSE_DW, OP_DENSE_DB, OP_COUNT};
-static const OpKindFlags dense_flags[] = {{OP_DENSE, OPK_FUSES_ACTIVATION}, {OP_COUNT, 0}};
+static int64_t dense_kernel_flops(const Graph *g, const Node *n) {
+    return n->op == OP_DENSE_DB ? 0 : dense_product_flops(g, graph_forward_of(g, n));
+}
+
+/* The forward kernel applies a following relu/tanh/sigmoid to its output (see cg_dense_forward). */
+static bool dense_fuses(const Graph *g, const Node *producer, const Node *consumer) {
+    (void)g;
+    return producer->op == OP_DENSE && (ops_kind_flags(consumer->op) & OPK_FUSABLE_ACTIVATION);
+}
+
+static const OpKindFlags dense_flags[] = {{OP_DENSE, OPK_INIT_BY_ACTIVATION}, {OP_COUNT, 0}};
 
 const OpFamily ops_dense = {
     .name = "dense",
@@ -197,5 +211,7 @@ const OpFamily ops_dense = {
     .backward = dense_backward,
     .kernel = dense_kernel,
     .flops = dense_flops,
+    .kernel_flops = dense_kernel_flops,
+    .fuses = dense_fuses,
     .flags = dense_flags,
 };

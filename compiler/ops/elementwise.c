@@ -112,6 +112,12 @@ Value ops_arithmetic_rule(OpSema *s, const Expr *e, Value a, Value b) {
     return tensor_value(n);
 }
 
+Value ops_negate_rule(OpSema *s, const Expr *e, Value x) {
+    Node *n = graph_add(s->graph, OP_AFFINE, e->span, &x.node, 1, value_node(s, x)->shape);
+    n->scale = -1;
+    return tensor_value(n);
+}
+
 /* ---------------------------------------------------------------- backward rules */
 
 static void elementwise_backward(Ad *ad, const Node *n, int dy) {
@@ -363,24 +369,26 @@ static int64_t elementwise_flops(const Graph *g, const Node *n, int64_t *backwar
 static const char *elementwise_label(const Node *n) { return n->op == OP_AFFINE ? "scale/shift" : NULL; }
 
 static const OpSurface elementwise_surface[] = {
-    {"leaky_relu", leaky_relu_spec, leaky_relu_rule, false},
-    {"dropout", dropout_spec, dropout_rule, false},
-    {"gelu", unary_spec, gelu_rule, false},
-    {"softmax", unary_spec, softmax_rule, false},
-    {"log_softmax", unary_spec, log_softmax_rule, false},
-    {"relu", unary_spec, relu_rule, false},
-    {"tanh", unary_spec, tanh_rule, false},
-    {"sigmoid", unary_spec, sigmoid_rule, false},
-    {NULL, NULL, NULL, false},
+    {"leaky_relu", leaky_relu_spec, leaky_relu_rule, OPS_LAYER},
+    {"dropout", dropout_spec, dropout_rule, OPS_LAYER},
+    {"gelu", unary_spec, gelu_rule, OPS_LAYER},
+    {"softmax", unary_spec, softmax_rule, OPS_LAYER},
+    {"log_softmax", unary_spec, log_softmax_rule, OPS_LAYER},
+    {"relu", unary_spec, relu_rule, OPS_LAYER},
+    {"tanh", unary_spec, tanh_rule, OPS_LAYER},
+    {"sigmoid", unary_spec, sigmoid_rule, OPS_LAYER},
+    {NULL, NULL, NULL, 0},
 };
 static const OpKind elementwise_kinds[] = {
     OP_RELU, OP_TANH, OP_SIGMOID, OP_ADD, OP_SUB, OP_MUL, OP_AFFINE, OP_RELU_GRAD, OP_TANH_GRAD, OP_SIGMOID_GRAD,
     OP_LEAKY_RELU, OP_LEAKY_RELU_GRAD, OP_DROPOUT, OP_DROPOUT_GRAD, OP_GELU, OP_GELU_GRAD,
     OP_SOFTMAX, OP_SOFTMAX_GRAD, OP_LOG_SOFTMAX, OP_LOG_SOFTMAX_GRAD, OP_COUNT,
 };
-/* relu and sigmoid have vector forms inside the GEMM; tanh runs as a pass over the output */
+/* relu and sigmoid have vector forms inside the GEMM; tanh runs as a pass over the output.
+ * He initialization for the weights feeding relu and leaky_relu (LANGUAGE: Initialization). */
 static const OpKindFlags elementwise_flags[] = {
-    {OP_RELU, OPK_FUSABLE_ACTIVATION}, {OP_TANH, OPK_FUSABLE_ACTIVATION}, {OP_SIGMOID, OPK_FUSABLE_ACTIVATION},
+    {OP_RELU, OPK_FUSABLE_ACTIVATION | OPK_HE_INIT}, {OP_TANH, OPK_FUSABLE_ACTIVATION}, {OP_SIGMOID, OPK_FUSABLE_ACTIVATION},
+    {OP_LEAKY_RELU, OPK_HE_INIT},
     {OP_DROPOUT, OPK_INFERENCE_VARIANT | OPK_SEEDED | OPK_GLOBAL_BATCH}, {OP_DROPOUT_GRAD, OPK_SEEDED | OPK_GLOBAL_BATCH},
     {OP_COUNT, 0},
 };

@@ -84,7 +84,7 @@ static LLVMValueRef embedding_kernel(Cg *cg, const Node *node) {
 
 /* ---------------------------------------------------------------- the table entry (a lookup: no FLOPs counted) */
 
-static const OpSurface embedding_surface[] = {{"embedding", embedding_spec, embedding_rule, false}, {NULL, NULL, NULL, false}};
+static const OpSurface embedding_surface[] = {{"embedding", embedding_spec, embedding_rule, OPS_TAKES_TOKEN_IDS}, {NULL, NULL, NULL, 0}};
 static const OpKind embedding_kinds[] = {OP_EMBEDDING, OP_EMBEDDING_DW, OP_COUNT};
 
 const OpFamily ops_embedding = {

@@ -235,19 +235,21 @@ static int64_t loss_flops(const Graph *g, const Node *n, int64_t *backward) {
     return 3 * x->size;
 }
 
+/* The order is the one messages list them in ("a 'loss' statement needs one of: ..."). */
 static const OpSurface loss_surface[] = {
-    {"bce", pred_target_spec, bce_rule, true},
-    {"cross_entropy", pred_target_spec, cross_entropy_rule, true},
-    {"mse", pred_target_spec, mse_rule, true},
-    {"accuracy", pred_target_spec, accuracy_rule, true},
-    {"mae", pred_target_spec, mae_rule, true},
-    {"rmse", pred_target_spec, rmse_rule, true},
-    {NULL, NULL, NULL, false},
+    {"cross_entropy", pred_target_spec, cross_entropy_rule, OPS_LOSS | OPS_METRIC},
+    {"mse", pred_target_spec, mse_rule, OPS_LOSS | OPS_METRIC},
+    {"bce", pred_target_spec, bce_rule, OPS_LOSS},
+    {"accuracy", pred_target_spec, accuracy_rule, OPS_METRIC | OPS_HIGHER_IS_BETTER},
+    {"mae", pred_target_spec, mae_rule, OPS_METRIC},
+    {"rmse", pred_target_spec, rmse_rule, OPS_METRIC},
+    {NULL, NULL, NULL, 0},
 };
 static const OpKind loss_kinds[] = {OP_CROSS_ENTROPY, OP_MSE, OP_ACCURACY, OP_MAE, OP_RMSE, OP_BCE,
                                     OP_CROSS_ENTROPY_GRAD, OP_MSE_GRAD, OP_BCE_GRAD, OP_COUNT};
 /* the gradients are of the mean over the global batch */
 static const OpKindFlags loss_flags[] = {
+    {OP_CROSS_ENTROPY, OPK_OUTPUT_PROBABILITIES}, {OP_RMSE, OPK_METRIC_ROOT_MEAN},
     {OP_CROSS_ENTROPY_GRAD, OPK_GLOBAL_BATCH}, {OP_MSE_GRAD, OPK_GLOBAL_BATCH}, {OP_BCE_GRAD, OPK_GLOBAL_BATCH}, {OP_COUNT, 0},
 };
 

@@ -16,11 +16,27 @@ const OpSurface *ops_find_surface(const char *name) {
     return NULL;
 }
 
-int ops_surface_names(const char **names, int max) {
+int ops_surface_names(unsigned role, const char **names, int max) {
     int count = 0;
     for (int f = 0; f < OPS_FAMILY_COUNT; f++)
-        for (const OpSurface *op = ops_families[f]->surface; op && op->name && count < max; op++) names[count++] = op->name;
+        for (const OpSurface *op = ops_families[f]->surface; op && op->name && count < max; op++)
+            if ((op->role & role) == role) names[count++] = op->name;
     return count;
+}
+
+/* Ops that LANGUAGE v2 announces and a later version adds; a call gets "planned extension"
+ * instead of "unknown operation". Remove a name here when its family adds it. */
+static const char *const ops_planned[] = {"lstm", "gru"};
+
+bool ops_is_planned(const char *name) {
+    for (size_t i = 0; i < sizeof ops_planned / sizeof ops_planned[0]; i++)
+        if (strcmp(ops_planned[i], name) == 0) return true;
+    return false;
+}
+
+bool ops_metric_higher_is_better(const char *name) {
+    const OpSurface *op = ops_find_surface(name);
+    return op && (op->role & OPS_METRIC) && (op->role & OPS_HIGHER_IS_BETTER);
 }
 
 const OpFamily *ops_family(OpKind kind) {

@@ -4,14 +4,19 @@
  * through this table instead of switching over op kinds themselves:
  *
  *   sema      ops_find_surface(name)->rule    checks a call and adds its forward node(s)
+ *             ...->role                       layer, loss or metric (and a metric's direction)
+ *             ops_kind_flags(kind)            output kind, metric reduction, initialization
  *   autodiff  ops_family(kind)->backward      adds the nodes of the input/parameter gradients
  *   plan      ops_family(kind)->scratch       workspace beyond the node's output
- *             ops_kind_flags(kind)            which activations fuse into which producers
+ *             ops_family(kind)->fuses         which consumers a node computes in its own kernel
  *   summary   ops_family(kind)->flops         FLOPs per example, forward and backward
- *   codegen   ops_family(kind)->kernel        the LLVM function of one node
+ *   codegen   ops_family(kind)->kernel        the LLVM function of one node (arguments: cg.h)
+ *             ops_family(kind)->kernel_flops  the profile's FLOPs of one kernel
+ *   tools     ops_metric_higher_is_better     which way a metric improves (nnc compare)
  *
  * Adding an op = a graph.h kind (or several: forward and its gradients), one family entry, and
- * nothing else. Internal to the compiler; not a stage interface. */
+ * nothing else (compiler/DESIGN.md, "Adding an op"). Internal to the compiler; not a stage
+ * interface. */
 #ifndef NNC_OPS_H
 #define NNC_OPS_H
 
@@ -77,11 +82,20 @@ typedef struct OpSema {
 /* Checks a call, reports what is wrong (returning value_error()) or adds the forward node. */
 typedef Value (*ShapeRule)(OpSema *s, const Expr *call, Bound *b);
 
+/* What a call of the language may be used as (OpSurface.role). */
+enum {
+    OPS_LAYER = 0,                 /* an operation of the network (the default) */
+    OPS_LOSS = 1 << 0,             /* may be the 'loss'; only in loss/metric statements, takes the target */
+    OPS_METRIC = 1 << 1,           /* may be a 'metric'; likewise */
+    OPS_HIGHER_IS_BETTER = 1 << 2, /* a metric that improves upwards (accuracy); others improve downwards */
+    OPS_TAKES_TOKEN_IDS = 1 << 3,  /* may read an int[t] input directly (embedding); other ops may not */
+};
+
 typedef struct OpSurface {
     const char *name;
     const ArgSpec *spec;
     ShapeRule rule;
-    bool loss_or_metric; /* only in loss/metric statements; the target may be passed */
+    unsigned role;       /* OPS_* */
 } OpSurface;
 
 /* Helpers for shape rules (sema.c). */
@@ -96,6 +110,8 @@ static inline const Node *value_node(OpSema *s, Value v) { return graph_node(s->
 /* The tensor arithmetic of expressions (`a + b`, `x * 0.5`): a and b are tensors or numbers,
  * at least one a tensor (ops/elementwise.c). */
 Value ops_arithmetic_rule(OpSema *s, const Expr *e, Value a, Value b);
+/* `-x` of a tensor (ops/elementwise.c). */
+Value ops_negate_rule(OpSema *s, const Expr *e, Value x);
 
 /* ---------------------------------------------------------------- backward rules (autodiff) */
 
@@ -115,10 +131,14 @@ typedef void (*BackwardRule)(Ad *ad, const Node *n, int dy);
 enum {
     OPK_INFERENCE_VARIANT = 1 << 0, /* its kernel differs between training and inference */
     OPK_SEEDED = 1 << 1,            /* its training kernel takes the step seed (random masks) */
-    OPK_FUSABLE_ACTIVATION = 1 << 2,/* a producer may compute it in its own kernel */
-    OPK_FUSES_ACTIVATION = 1 << 3,  /* computes a following fusable activation itself */
+    OPK_FUSABLE_ACTIVATION = 1 << 2,/* an activation a producer may compute in its kernel (cg_activation) */
     OPK_GLOBAL_BATCH = 1 << 4,      /* its training kernel depends on the whole (global) batch and
                                        takes the step's NnrtShard (data-parallel training) */
+    OPK_OUTPUT_PROBABILITIES = 1 << 5, /* a loss whose prediction `predict` prints as softmax
+                                          probabilities (cross_entropy); others print values */
+    OPK_METRIC_ROOT_MEAN = 1 << 6,  /* a metric reported as the square root of its mean (rmse) */
+    OPK_HE_INIT = 1 << 7,           /* an activation whose producer's weights get He initialization */
+    OPK_INIT_BY_ACTIVATION = 1 << 8,/* a layer whose weight initialization follows its activation */
 };
 
 typedef struct OpKindFlags {
@@ -137,8 +157,15 @@ typedef struct OpFamily {
     /* The internal LLVM function computing one node (see each family for its arguments). */
     struct LLVMOpaqueValue *(*kernel)(struct Cg *cg, const Node *n);
     /* Forward FLOPs per example (a multiply-add counts 2); *backward gets the backward pass's.
-     * NULL: free (views, metrics). */
+     * NULL: free (views, metrics). Used by summary. */
     int64_t (*flops)(const Graph *g, const Node *n, int64_t *backward);
+    /* FLOPs per example of one node's own kernel, forward or backward, for the profile of
+     * `./model bench` (GFLOP/s); NULL: not counted there (only the matrix products are). */
+    int64_t (*kernel_flops)(const Graph *g, const Node *n);
+    /* May `producer` (of this family), whose only reader is `consumer` reading it as its first
+     * input, compute `consumer` in its own kernel? Plan then makes consumer a view of producer's
+     * buffer and sets producer->fused_act = consumer->op. NULL: it fuses nothing. */
+    bool (*fuses)(const Graph *g, const Node *producer, const Node *consumer);
     /* Elements of batch-independent scratch workspace the node's kernel needs; NULL: none. */
     int64_t (*scratch)(const Graph *g, const Node *n);
     /* The op's name in the summary table when it differs from its kind's (conv1d, mean). */
@@ -148,8 +175,13 @@ typedef struct OpFamily {
 
 /* The op named `name` in the language, or NULL. */
 const OpSurface *ops_find_surface(const char *name);
-/* Every op name of the language, in table order, into names[0..max); returns the count. */
-int ops_surface_names(const char **names, int max);
+/* The op names of the language whose role has all bits of `role` (0: every op), in table
+ * order, into names[0..max); returns the count. */
+int ops_surface_names(unsigned role, const char **names, int max);
+/* Is `name` an op that LANGUAGE v2 announces but this nnc does not implement yet? */
+bool ops_is_planned(const char *name);
+/* Does metric `name` improve upwards (accuracy)? Unknown names: false (losses improve downwards). */
+bool ops_metric_higher_is_better(const char *name);
 /* The family that lowers node kind `kind`; NULL for inputs and targets. */
 const OpFamily *ops_family(OpKind kind);
 unsigned ops_kind_flags(OpKind kind);

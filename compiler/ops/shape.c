@@ -226,12 +226,12 @@ static int64_t shape_flops(const Graph *g, const Node *n, int64_t *backward) {
 static const char *shape_label(const Node *n) { return n->op == OP_REDUCE ? (n->scale == 1.0 ? "sum" : "mean") : NULL; }
 
 static const OpSurface shape_surface[] = {
-    {"flatten", flatten_spec, flatten_rule, false},
-    {"reshape", reshape_spec, reshape_rule, false},
-    {"concat", concat_spec, concat_rule, false},
-    {"mean", reduce_spec, mean_rule, false},
-    {"sum", reduce_spec, sum_rule, false},
-    {NULL, NULL, NULL, false},
+    {"flatten", flatten_spec, flatten_rule, OPS_LAYER},
+    {"reshape", reshape_spec, reshape_rule, OPS_LAYER},
+    {"concat", concat_spec, concat_rule, OPS_LAYER},
+    {"mean", reduce_spec, mean_rule, OPS_LAYER},
+    {"sum", reduce_spec, sum_rule, OPS_LAYER},
+    {NULL, NULL, NULL, 0},
 };
 static const OpKind shape_kinds[] = {OP_FLATTEN, OP_RESHAPE, OP_CONCAT, OP_CONCAT_SLICE, OP_REDUCE, OP_REDUCE_GRAD, OP_COUNT};
 
