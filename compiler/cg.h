@@ -148,5 +148,11 @@ typedef struct CgGemm {
 void cg_gemm(Cg *cg, const CgGemm *g);
 
 LLVMValueRef cg_activation(Cg *cg, OpKind act, LLVMValueRef x);  /* relu/tanh/sigmoid of one value */
+/* Over the row x[base, base + L) (ops/elementwise.c): its maximum, the sum of exp(x - max)
+ * (var: a scratch variable of the element type), and y[row] = softmax(x[row]). */
+LLVMValueRef cg_row_max(Cg *cg, LLVMValueRef x, LLVMValueRef base, int64_t L, LLVMValueRef var);
+LLVMValueRef cg_row_sumexp(Cg *cg, LLVMValueRef x, LLVMValueRef base, int64_t L, LLVMValueRef max, LLVMValueRef var);
+void cg_row_softmax(Cg *cg, LLVMValueRef y, LLVMValueRef x, LLVMValueRef base, int64_t L, LLVMValueRef max_var,
+                    LLVMValueRef sum_var);
 
 #endif

@@ -384,23 +384,7 @@ static void cg_emit_output(Cg *cg, const EntryArgs *a) {
     LLVMValueRef max_var = cg_var(cg, cg->elem, "max");
     LLVMValueRef sum_var = cg_var(cg, cg->elem, "sum");
     CgLoop row = cg_loop_begin(cg, cg_i64(cg, 0), a->n, "row");
-    LLVMValueRef base = cg_mul(cg, row.iv, cg_i64(cg, size));
-    LLVMBuildStore(cg->b, cg_load(cg, src, base), max_var);
-    CgLoop c1 = cg_loop_begin(cg, cg_i64(cg, 1), cg_i64(cg, size), "c");
-    LLVMBuildStore(cg->b, cg_max(cg, LLVMBuildLoad2(cg->b, cg->elem, max_var, ""), cg_load(cg, src, cg_add(cg, base, c1.iv))), max_var);
-    cg_loop_end(cg, &c1);
-    LLVMValueRef max = LLVMBuildLoad2(cg->b, cg->elem, max_var, "");
-    LLVMBuildStore(cg->b, cg_const(cg, 0), sum_var);
-    CgLoop c2 = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, size), "c");
-    LLVMValueRef e = cg_math(cg, "llvm.exp", cg_fsub(cg, cg_load(cg, src, cg_add(cg, base, c2.iv)), max));
-    cg_store(cg, e, a->out, cg_add(cg, base, c2.iv));
-    LLVMBuildStore(cg->b, cg_fadd(cg, LLVMBuildLoad2(cg->b, cg->elem, sum_var, ""), e), sum_var);
-    cg_loop_end(cg, &c2);
-    LLVMValueRef inv = cg_fdiv(cg, cg_const(cg, 1), LLVMBuildLoad2(cg->b, cg->elem, sum_var, ""));
-    CgLoop c3 = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, size), "c");
-    LLVMValueRef at = cg_add(cg, base, c3.iv);
-    cg_store(cg, cg_fmul(cg, cg_load(cg, a->out, at), inv), a->out, at);
-    cg_loop_end(cg, &c3);
+    cg_row_softmax(cg, a->out, src, cg_mul(cg, row.iv, cg_i64(cg, size)), size, max_var, sum_var);
     cg_loop_end(cg, &row);
 }
 

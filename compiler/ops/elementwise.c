@@ -303,6 +303,35 @@ static LLVMValueRef elementwise_kernel(Cg *cg, const Node *node) {
     return fn;
 }
 
+/* The one softmax of the compiler: softmax/log_softmax here, cross_entropy and its gradient
+ * (loss.c) and the probabilities `predict` prints (codegen.c) are built from these. */
+LLVMValueRef cg_row_max(Cg *cg, LLVMValueRef x, LLVMValueRef base, int64_t L, LLVMValueRef var) {
+    LLVMBuildStore(cg->b, cg_load(cg, x, base), var);
+    CgLoop c = cg_loop_begin(cg, cg_i64(cg, 1), cg_i64(cg, L), "c");
+    LLVMBuildStore(cg->b, cg_max(cg, LLVMBuildLoad2(cg->b, cg->elem, var, ""), cg_load(cg, x, cg_add(cg, base, c.iv))), var);
+    cg_loop_end(cg, &c);
+    return LLVMBuildLoad2(cg->b, cg->elem, var, "");
+}
+
+LLVMValueRef cg_row_sumexp(Cg *cg, LLVMValueRef x, LLVMValueRef base, int64_t L, LLVMValueRef max, LLVMValueRef var) {
+    LLVMBuildStore(cg->b, cg_const(cg, 0), var);
+    CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, L), "c");
+    LLVMValueRef e = cg_math(cg, "llvm.exp", cg_fsub(cg, cg_load(cg, x, cg_add(cg, base, c.iv)), max));
+    LLVMBuildStore(cg->b, cg_fadd(cg, LLVMBuildLoad2(cg->b, cg->elem, var, ""), e), var);
+    cg_loop_end(cg, &c);
+    return LLVMBuildLoad2(cg->b, cg->elem, var, "");
+}
+
+void cg_row_softmax(Cg *cg, LLVMValueRef y, LLVMValueRef x, LLVMValueRef base, int64_t L, LLVMValueRef max_var,
+                    LLVMValueRef sum_var) {
+    LLVMValueRef max = cg_row_max(cg, x, base, L, max_var);
+    LLVMValueRef inv_sum = cg_fdiv(cg, cg_const(cg, 1), cg_row_sumexp(cg, x, base, L, max, sum_var));
+    CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, L), "c");
+    LLVMValueRef at = cg_add(cg, base, c.iv);
+    cg_store(cg, cg_fmul(cg, cg_math(cg, "llvm.exp", cg_fsub(cg, cg_load(cg, x, at), max)), inv_sum), y, at);
+    cg_loop_end(cg, &c);
+}
+
 static LLVMValueRef rowwise_kernel(Cg *cg, const Node *node) {
     int64_t L = node->shape.dims[node->shape.rank - 1];
     bool grad = node->op == OP_SOFTMAX_GRAD || node->op == OP_LOG_SOFTMAX_GRAD;
@@ -313,24 +342,20 @@ static LLVMValueRef rowwise_kernel(Cg *cg, const Node *node) {
     LLVMValueRef acc = cg_var(cg, cg->elem, "acc"), max_var = cg_var(cg, cg->elem, "max");
     CgLoop r = cg_loop_begin(cg, cg_i64(cg, 0), rows, "r");
     LLVMValueRef base = cg_mul(cg, r.iv, cg_i64(cg, L));
-    LLVMValueRef shift = NULL;
+    LLVMValueRef shift = NULL, sum;
     if (!grad) {
-        LLVMBuildStore(cg->b, cg_load(cg, a, base), max_var);
-        CgLoop c = cg_loop_begin(cg, cg_i64(cg, 1), cg_i64(cg, L), "c");
-        LLVMBuildStore(cg->b, cg_max(cg, LLVMBuildLoad2(cg->b, cg->elem, max_var, ""), cg_load(cg, a, cg_add(cg, base, c.iv))), max_var);
-        cg_loop_end(cg, &c);
-        shift = LLVMBuildLoad2(cg->b, cg->elem, max_var, "");
+        shift = cg_row_max(cg, a, base, L, max_var);
+        sum = cg_row_sumexp(cg, a, base, L, shift, acc);
+    } else {
+        /* the row's reduction: sum(dy y) or sum(dy) */
+        LLVMBuildStore(cg->b, cg_const(cg, 0), acc);
+        CgLoop c1 = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, L), "c");
+        LLVMValueRef at1 = cg_add(cg, base, c1.iv);
+        LLVMValueRef term = node->op == OP_SOFTMAX_GRAD ? cg_fmul(cg, cg_load(cg, a, at1), cg_load(cg, y, at1)) : cg_load(cg, a, at1);
+        LLVMBuildStore(cg->b, cg_fadd(cg, LLVMBuildLoad2(cg->b, cg->elem, acc, ""), term), acc);
+        cg_loop_end(cg, &c1);
+        sum = LLVMBuildLoad2(cg->b, cg->elem, acc, "");
     }
-    /* the row's reduction: sum exp(x - max), sum(dy y) or sum(dy) */
-    LLVMBuildStore(cg->b, cg_const(cg, 0), acc);
-    CgLoop c1 = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, L), "c");
-    LLVMValueRef at1 = cg_add(cg, base, c1.iv);
-    LLVMValueRef term = node->op == OP_SOFTMAX_GRAD       ? cg_fmul(cg, cg_load(cg, a, at1), cg_load(cg, y, at1))
-                        : node->op == OP_LOG_SOFTMAX_GRAD ? cg_load(cg, a, at1)
-                                                          : cg_math(cg, "llvm.exp", cg_fsub(cg, cg_load(cg, a, at1), shift));
-    LLVMBuildStore(cg->b, cg_fadd(cg, LLVMBuildLoad2(cg->b, cg->elem, acc, ""), term), acc);
-    cg_loop_end(cg, &c1);
-    LLVMValueRef sum = LLVMBuildLoad2(cg->b, cg->elem, acc, "");
     LLVMValueRef log_sum = node->op == OP_LOG_SOFTMAX ? cg_math(cg, "llvm.log", sum) : NULL;
     LLVMValueRef inv_sum = node->op == OP_SOFTMAX ? cg_fdiv(cg, cg_const(cg, 1), sum) : NULL;
     CgLoop c2 = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, L), "c");

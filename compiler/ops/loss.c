@@ -104,25 +104,6 @@ static LLVMValueRef cg_class_of(Cg *cg, LLVMValueRef y, LLVMValueRef r) {
     return LLVMBuildSExt(cg->b, LLVMBuildLoad2(cg->b, cg->i32, at, ""), cg->i64, "");
 }
 
-/* max over l[base .. base+C) */
-static LLVMValueRef cg_row_max(Cg *cg, LLVMValueRef l, LLVMValueRef base, int64_t C, LLVMValueRef var) {
-    LLVMBuildStore(cg->b, cg_load(cg, l, base), var);
-    CgLoop c = cg_loop_begin(cg, cg_i64(cg, 1), cg_i64(cg, C), "c");
-    LLVMBuildStore(cg->b, cg_max(cg, LLVMBuildLoad2(cg->b, cg->elem, var, ""), cg_load(cg, l, cg_add(cg, base, c.iv))), var);
-    cg_loop_end(cg, &c);
-    return LLVMBuildLoad2(cg->b, cg->elem, var, "");
-}
-
-/* sum of exp(l - max) over the row */
-static LLVMValueRef cg_row_sumexp(Cg *cg, LLVMValueRef l, LLVMValueRef base, int64_t C, LLVMValueRef max, LLVMValueRef var) {
-    LLVMBuildStore(cg->b, cg_const(cg, 0), var);
-    CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, C), "c");
-    LLVMValueRef e = cg_math(cg, "llvm.exp", cg_fsub(cg, cg_load(cg, l, cg_add(cg, base, c.iv)), max));
-    LLVMBuildStore(cg->b, cg_fadd(cg, LLVMBuildLoad2(cg->b, cg->elem, var, ""), e), var);
-    cg_loop_end(cg, &c);
-    return LLVMBuildLoad2(cg->b, cg->elem, var, "");
-}
-
 static void cg_add_to_total(Cg *cg, LLVMValueRef total, LLVMValueRef value_f64) {
     LLVMValueRef old = LLVMBuildLoad2(cg->b, cg->f64_type, total, "");
     /* plain (not reassociable) double add: the batch sum has one fixed order */
