@@ -81,7 +81,11 @@ typedef struct Shape {
     X(EMBEDDING, "embedding")    /* int[t] ids -> [t,dim] rows of the weight */                   \
     X(EMBEDDING_DW, "embedding_dw") /* into the grad buffer: rows scatter-added */                \
     X(CONCAT, "concat")          /* inputs joined along `axis` */                                 \
-    X(CONCAT_SLICE, "concat_slice") /* the part of dy one input contributed (at slice_offset) */
+    X(CONCAT_SLICE, "concat_slice") /* the part of dy one input contributed (at slice_offset) */ \
+    X(GELU_TANH, "gelu_tanh")    /* gelu(approximate="tanh"): x (1 + tanh(c (x + 0.044715 x^3))) / 2 */ \
+    X(GELU_TANH_GRAD, "gelu_tanh_grad")                                                          \
+    X(SILU, "silu")              /* x sigmoid(x) */                                               \
+    X(SILU_GRAD, "silu_grad")    /* dx = dy s (1 + x (1 - s)), s = sigmoid(x) */
 
 typedef enum OpKind {
 #define GRAPH_OP_ENUM(kind, name) OP_##kind,

@@ -15,6 +15,10 @@
  *   dropout_grad            (dx, dy, seed) dx = keep ? dy / (1-p) : 0, the same mask
  *   gelu                    (y, x)         y = x Phi(x)
  *   gelu_grad               (dx, dy, x)    dx = dy (Phi(x) + x phi(x))
+ *   gelu_tanh               (y, x)         y = x (1 + t) / 2, t = tanh(c (x + 0.044715 x^3)), c = sqrt(2/pi)
+ *   gelu_tanh_grad          (dx, dy, x)    dx = dy ((1 + t) / 2 + x (1 - t^2) c (1 + 3 0.044715 x^2) / 2)
+ *   silu                    (y, x)         y = x s, s = sigmoid(x)
+ *   silu_grad               (dx, dy, x)    dx = dy s (1 + x (1 - s))
  * Row-wise over the last axis (L elements per row):
  *   softmax                 (y, x)         y = exp(x - max) / sum
  *   log_softmax             (y, x)         y = x - max - log(sum exp(x - max))
@@ -24,6 +28,7 @@
  * batch, i.e. counted from the shard's first example): nothing is
  * stored between forward and backward, and the mask is the same in float32 and float64. */
 #include <math.h>
+#include <string.h>
 
 #include "cg.h"
 #include "ops.h"
@@ -39,7 +44,19 @@ static Value same_shape(OpSema *s, OpKind op, const Expr *call, Bound *b) {
 static Value relu_rule(OpSema *s, const Expr *call, Bound *b) { return same_shape(s, OP_RELU, call, b); }
 static Value tanh_rule(OpSema *s, const Expr *call, Bound *b) { return same_shape(s, OP_TANH, call, b); }
 static Value sigmoid_rule(OpSema *s, const Expr *call, Bound *b) { return same_shape(s, OP_SIGMOID, call, b); }
-static Value gelu_rule(OpSema *s, const Expr *call, Bound *b) { return same_shape(s, OP_GELU, call, b); }
+static Value silu_rule(OpSema *s, const Expr *call, Bound *b) { return same_shape(s, OP_SILU, call, b); }
+
+/* gelu(approximate="none"): the exact (erf) form; "tanh" is GPT-2's approximation. */
+static const ArgSpec gelu_spec[] = {{"x", ARG_TENSOR, true, 0, NULL}, {"approximate", ARG_STRING, false, 0, "none"}, SPEC_END};
+static Value gelu_rule(OpSema *s, const Expr *call, Bound *b) {
+    const char *form = b->values[1].string;
+    if (strcmp(form, "none") != 0 && strcmp(form, "tanh") != 0) {
+        diag_error(s->diag, b->spans[1], "approximate of gelu must be \"none\" or \"tanh\", got \"%s\"", form);
+        diag_note(s->diag, SPAN_NONE, "gelu(approximate=\"tanh\") is GPT-2's form; the default is the exact one");
+        return value_error();
+    }
+    return same_shape(s, strcmp(form, "tanh") == 0 ? OP_GELU_TANH : OP_GELU, call, b);
+}
 /* softmax and log_softmax normalize the last axis */
 static Value softmax_rule(OpSema *s, const Expr *call, Bound *b) { return same_shape(s, OP_SOFTMAX, call, b); }
 static Value log_softmax_rule(OpSema *s, const Expr *call, Bound *b) { return same_shape(s, OP_LOG_SOFTMAX, call, b); }
@@ -131,8 +148,12 @@ static void elementwise_backward(Ad *ad, const Node *n, int dy) {
         ad_accumulate(ad, x->id, ad_node(ad, OP_DROPOUT_GRAD, dy, -1, x->shape, n)->id);
         break;
     case OP_GELU:
-        ad_accumulate(ad, x->id, ad_node(ad, OP_GELU_GRAD, dy, x->id, x->shape, n)->id);
+    case OP_GELU_TANH:
+    case OP_SILU: { /* each rule needs the forward input x */
+        OpKind rule = n->op == OP_GELU ? OP_GELU_GRAD : n->op == OP_GELU_TANH ? OP_GELU_TANH_GRAD : OP_SILU_GRAD;
+        ad_accumulate(ad, x->id, ad_node(ad, rule, dy, x->id, x->shape, n)->id);
         break;
+    }
     case OP_SOFTMAX:
     case OP_LOG_SOFTMAX: {
         /* both rules need only the forward output y */
@@ -278,6 +299,33 @@ static void elementwise_examples(Cg *cg, LLVMValueRef *values, LLVMValueRef begi
         }
         break;
     }
+    case OP_GELU_TANH:
+    case OP_GELU_TANH_GRAD: {
+        LLVMValueRef in = node->op == OP_GELU_TANH ? x : y;
+        const double c = 0.7978845608028654, k = 0.044715; /* c = sqrt(2/pi) */
+        LLVMValueRef in2 = cg_fmul(cg, in, in);
+        LLVMValueRef u = cg_fmul(cg, cg_const(cg, c), cg_fadd(cg, in, cg_fmul(cg, cg_const(cg, k), cg_fmul(cg, in2, in))));
+        LLVMValueRef th = cg_libm(cg, "tanh", u);
+        LLVMValueRef half_1pt = cg_fmul(cg, cg_const(cg, 0.5), cg_fadd(cg, cg_const(cg, 1), th));
+        if (node->op == OP_GELU_TANH) {
+            v = cg_fmul(cg, in, half_1pt);
+        } else {
+            LLVMValueRef du = cg_fmul(cg, cg_const(cg, c), cg_fadd(cg, cg_const(cg, 1), cg_fmul(cg, cg_const(cg, 3 * k), in2)));
+            LLVMValueRef dt = cg_fmul(cg, cg_fsub(cg, cg_const(cg, 1), cg_fmul(cg, th, th)), du);
+            v = cg_fmul(cg, x, cg_fadd(cg, half_1pt, cg_fmul(cg, cg_fmul(cg, cg_const(cg, 0.5), in), dt)));
+        }
+        break;
+    }
+    case OP_SILU:
+    case OP_SILU_GRAD: {
+        LLVMValueRef in = node->op == OP_SILU ? x : y;
+        LLVMValueRef sig = cg_activation(cg, OP_SIGMOID, in);
+        if (node->op == OP_SILU)
+            v = cg_fmul(cg, in, sig);
+        else
+            v = cg_fmul(cg, x, cg_fmul(cg, sig, cg_fadd(cg, cg_const(cg, 1), cg_fmul(cg, in, cg_fsub(cg, cg_const(cg, 1), sig)))));
+        break;
+    }
     case OP_AFFINE:
         v = x;
         if (node->scale != 1.0) v = cg_fmul(cg, v, cg_const(cg, node->scale));
@@ -391,12 +439,15 @@ static int64_t elementwise_flops(const Graph *g, const Node *n, int64_t *backwar
     return n->size;
 }
 
-static const char *elementwise_label(const Node *n) { return n->op == OP_AFFINE ? "scale/shift" : NULL; }
+static const char *elementwise_label(const Node *n) {
+    return n->op == OP_AFFINE ? "scale/shift" : n->op == OP_GELU_TANH ? "gelu(tanh)" : NULL;
+}
 
 static const OpSurface elementwise_surface[] = {
     {"leaky_relu", leaky_relu_spec, leaky_relu_rule, OPS_LAYER},
     {"dropout", dropout_spec, dropout_rule, OPS_LAYER},
-    {"gelu", unary_spec, gelu_rule, OPS_LAYER},
+    {"gelu", gelu_spec, gelu_rule, OPS_LAYER},
+    {"silu", unary_spec, silu_rule, OPS_LAYER},
     {"softmax", unary_spec, softmax_rule, OPS_LAYER},
     {"log_softmax", unary_spec, log_softmax_rule, OPS_LAYER},
     {"relu", unary_spec, relu_rule, OPS_LAYER},
@@ -407,7 +458,8 @@ static const OpSurface elementwise_surface[] = {
 static const OpKind elementwise_kinds[] = {
     OP_RELU, OP_TANH, OP_SIGMOID, OP_ADD, OP_SUB, OP_MUL, OP_AFFINE, OP_RELU_GRAD, OP_TANH_GRAD, OP_SIGMOID_GRAD,
     OP_LEAKY_RELU, OP_LEAKY_RELU_GRAD, OP_DROPOUT, OP_DROPOUT_GRAD, OP_GELU, OP_GELU_GRAD,
-    OP_SOFTMAX, OP_SOFTMAX_GRAD, OP_LOG_SOFTMAX, OP_LOG_SOFTMAX_GRAD, OP_COUNT,
+    OP_SOFTMAX, OP_SOFTMAX_GRAD, OP_LOG_SOFTMAX, OP_LOG_SOFTMAX_GRAD, OP_GELU_TANH, OP_GELU_TANH_GRAD, OP_SILU, OP_SILU_GRAD,
+    OP_COUNT,
 };
 /* relu and sigmoid have vector forms inside the GEMM; tanh runs as a pass over the output.
  * He initialization for the weights feeding relu and leaky_relu (LANGUAGE: Initialization). */

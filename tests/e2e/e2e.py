@@ -471,9 +471,9 @@ def test_threads_deterministic(args):
 
 
 def test_activation_forward_reference(args):
-    """relu, leaky_relu, tanh, sigmoid, gelu, softmax, log_softmax, dropout (identity outside
-    training) and reshape: predict's output equals NumPy on random inputs of odd size; the bce
-    loss reported by eval equals its NumPy value."""
+    """relu, leaky_relu, tanh, sigmoid, gelu (both forms), silu, softmax, log_softmax, dropout
+    (identity outside training) and reshape: predict's output equals NumPy on random inputs of odd
+    size; the bce loss reported by eval equals its NumPy value."""
     import math
     rng = np.random.default_rng(9)
     xs = rng.uniform(-3, 3, (4, 7)).astype(np.float32).astype(np.float64)
@@ -496,6 +496,8 @@ def test_activation_forward_reference(args):
         "tanh": np.tanh,
         "sigmoid": lambda x: 1 / (1 + np.exp(-x)),
         "gelu": lambda x: 0.5 * x * (1 + erf(x / math.sqrt(2))),
+        'gelu(approximate="tanh")': lambda x: 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3))),
+        "silu": lambda x: x / (1 + np.exp(-x)),
         "softmax": sm,
         "log_softmax": lambda x: np.log(sm(x)),
         "dropout(0.5)": lambda x: x,
@@ -542,9 +544,10 @@ def make_empty_ckpt(args):
 
 
 def test_more_ops_gradcheck(args):
-    """gradcheck passes for reshape, gelu, softmax, log_softmax, bce, mean and sum (with fan-out),
+    """gradcheck passes for reshape, gelu (both forms), silu, softmax, log_softmax, bce, mean and sum (with fan-out),
     and fails when one of their backward rules (or tanh's, or add's) is wrong."""
     check_gradcheck(args, "more_ops.nn", ["1", "2", "3"], ["gelu", "softmax", "log_softmax"])
+    check_gradcheck(args, "silu_gelu.nn", ["1", "2", "3"], ["silu", "gelu_tanh"])
     check_gradcheck(args, "reduce.nn", ["1", "2"], ["reduce", "tanh", "add"])
 
 
