@@ -462,10 +462,10 @@ static const OpKind elementwise_kinds[] = {
     OP_COUNT,
 };
 /* relu and sigmoid have vector forms inside the GEMM; tanh runs as a pass over the output.
- * He initialization for the weights feeding relu and leaky_relu (LANGUAGE: Initialization). */
+ * He initialization for the weights feeding relu, leaky_relu and gelu (the language's rule). */
 static const OpKindFlags elementwise_flags[] = {
     {OP_RELU, OPK_FUSABLE_ACTIVATION | OPK_HE_INIT}, {OP_TANH, OPK_FUSABLE_ACTIVATION}, {OP_SIGMOID, OPK_FUSABLE_ACTIVATION},
-    {OP_LEAKY_RELU, OPK_HE_INIT},
+    {OP_LEAKY_RELU, OPK_HE_INIT}, {OP_GELU, OPK_HE_INIT}, {OP_GELU_TANH, OPK_HE_INIT},
     {OP_DROPOUT, OPK_INFERENCE_VARIANT | OPK_SEEDED | OPK_GLOBAL_BATCH}, {OP_DROPOUT_GRAD, OPK_SEEDED | OPK_GLOBAL_BATCH},
     {OP_COUNT, 0},
 };
