@@ -220,7 +220,7 @@ static int64_t loss_flops(const Graph *g, const Node *n, int64_t *backward) {
 static const OpSurface loss_surface[] = {
     {"cross_entropy", pred_target_spec, cross_entropy_rule, OPS_LOSS | OPS_METRIC},
     {"mse", pred_target_spec, mse_rule, OPS_LOSS | OPS_METRIC},
-    {"bce", pred_target_spec, bce_rule, OPS_LOSS},
+    {"bce", pred_target_spec, bce_rule, OPS_LOSS | OPS_METRIC},
     {"accuracy", pred_target_spec, accuracy_rule, OPS_METRIC | OPS_HIGHER_IS_BETTER},
     {"mae", pred_target_spec, mae_rule, OPS_METRIC},
     {"rmse", pred_target_spec, rmse_rule, OPS_METRIC},

@@ -473,7 +473,7 @@ def test_threads_deterministic(args):
 def test_activation_forward_reference(args):
     """relu, leaky_relu, tanh, sigmoid, gelu (both forms), silu, softmax, log_softmax, dropout
     (identity outside training) and reshape: predict's output equals NumPy on random inputs of odd
-    size; the bce loss reported by eval equals its NumPy value."""
+    size; the bce loss reported by eval, and bce as a metric, equal its NumPy value."""
     import math
     rng = np.random.default_rng(9)
     xs = rng.uniform(-3, 3, (4, 7)).astype(np.float32).astype(np.float64)
@@ -534,6 +534,13 @@ def test_activation_forward_reference(args):
     want = float(np.mean(np.maximum(xs, 0) - xs * ts + np.log1p(np.exp(-np.abs(xs)))))
     check(f"loss {want:.6f}" in p.stdout, f"bce loss: expected {want:.6f}, eval printed:\n{p.stdout}")
     print(f"bce loss {want:.6f} matches")
+    # bce as a metric of an mse model: the same value, reported under its own name
+    with open(src, "w") as f:
+        f.write("input x : float[7]\ntarget t : float[7]\ny = x + 0\nloss mse(y, t)\nmetric bce(y, t)\n")
+    exe = compile_model(args, src, "bce_metric")
+    p = run([exe, "eval", "--load", make_empty_ckpt(args), "--data", f'csv("{path}", target="t0,t1,t2,t3,t4,t5,t6")'])
+    check(f"bce {want:.6f}" in p.stdout, f"bce metric: expected {want:.6f}, eval printed:\n{p.stdout}")
+    print(f"bce metric {want:.6f} matches")
 
 
 def make_empty_ckpt(args):
