@@ -1,6 +1,7 @@
 /* plan.h — the memory plan: where every node's tensor lives, decided at compile time.
  * Activations and gradients get offsets in one workspace, reused by liveness; views share their
- * source's storage; dense layers absorb the activation that follows them (fusion). */
+ * source's storage; a node absorbs a consumer its family can compute in the same kernel (fusion:
+ * dense/conv2d with a following activation, maxpool_grad with relu_grad; OpFamily.fuses). */
 #ifndef NNC_PLAN_H
 #define NNC_PLAN_H
 
