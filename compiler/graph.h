@@ -85,7 +85,13 @@ typedef struct Shape {
     X(GELU_TANH, "gelu_tanh")    /* gelu(approximate="tanh"): x (1 + tanh(c (x + 0.044715 x^3))) / 2 */ \
     X(GELU_TANH_GRAD, "gelu_tanh_grad")                                                          \
     X(SILU, "silu")              /* x sigmoid(x) */                                               \
-    X(SILU_GRAD, "silu_grad")    /* dx = dy s (1 + x (1 - s)), s = sigmoid(x) */
+    X(SILU_GRAD, "silu_grad")    /* dx = dy s (1 + x (1 - s)), s = sigmoid(x) */ \
+    X(TRANSPOSE, "transpose")    /* the last two axes swapped: [.., a, b] -> [.., b, a] */        \
+    X(POSITION_EMBEDDING, "position_embedding") /* [t,d] + weight[t,d] */                         \
+    X(POSITION_EMBEDDING_DW, "position_embedding_dw") /* into the grad buffer: sum over the batch of dy */ \
+    X(ATTENTION_SCORES, "attention_scores") /* qkv [t,3d] -> P [heads,t,t] = softmax(q k^T / sqrt(d/heads)) */ \
+    X(ATTENTION_MIX, "attention_mix") /* (P, qkv) -> [t,d]: every head's P v */                     \
+    X(ATTENTION_GRAD, "attention_grad") /* (dy, P, qkv) -> dqkv [t,3d], through the mix and the scores */
 
 typedef enum OpKind {
 #define GRAPH_OP_ENUM(kind, name) OP_##kind,
@@ -115,6 +121,8 @@ typedef struct Node {
     OpKind fused_act;   /* DENSE: activation applied in the same kernel (OP_INPUT = none) */
     int64_t kernel_h, kernel_w, stride, pad; /* conv2d and pools ([c,t] pools: kernel_h = 1) */
     int64_t slice_offset; /* CONCAT_SLICE: where its input's part starts within a row of dy */
+    int64_t heads;      /* attention: heads; d/heads features each */
+    bool causal;        /* attention: position i attends to positions <= i only */
     double slope;       /* leaky_relu: the slope for x < 0 */
     double drop_probability; /* dropout */
     double eps;         /* layernorm, batchnorm: added to the variance */

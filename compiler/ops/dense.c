@@ -35,18 +35,23 @@ static Value dense_rule(OpSema *s, const Expr *call, Bound *b) {
         return value_error();
     const char *layer = sema_layer_name(s, "dense", b);
     if (!layer) return value_error();
+    const char *bias = b->values[2].boolean ? arena_printf(s->arena, "%s.bias", layer) : NULL;
+    return tensor_value(ops_dense_node(s, call->span, x, units, layer, arena_printf(s->arena, "%s.weight", layer), bias));
+}
+
+Node *ops_dense_node(OpSema *s, Span span, const Node *x, int64_t units, const char *layer, const char *weight_name,
+                     const char *bias_name) {
+    int64_t k = x->shape.dims[x->shape.rank - 1];
     Shape out = x->shape;
     out.dims[out.rank - 1] = units;
-    Node *n = graph_add(s->graph, OP_DENSE, call->span, &x->id, 1, out);
+    Node *n = graph_add(s->graph, OP_DENSE, span, &x->id, 1, out);
     n->layer = layer;
     n->units = units;
     n->positions = x->shape.rank == 2 ? x->shape.dims[0] : 1;
-    n->weight = graph_add_param(s->graph, arena_printf(s->arena, "%s.weight", layer),
-                                shape_make(2, (int64_t[]){units, k}), NNRT_INIT_GLOROT_UNIFORM, k, units, n->id);
-    if (b->values[2].boolean)
-        n->bias = graph_add_param(s->graph, arena_printf(s->arena, "%s.bias", layer), shape_make(1, &units),
-                                  NNRT_INIT_ZEROS, k, units, n->id);
-    return tensor_value(n);
+    n->weight = graph_add_param(s->graph, weight_name, shape_make(2, (int64_t[]){units, k}), NNRT_INIT_GLOROT_UNIFORM, k,
+                                units, n->id);
+    if (bias_name) n->bias = graph_add_param(s->graph, bias_name, shape_make(1, &units), NNRT_INIT_ZEROS, k, units, n->id);
+    return n;
 }
 
 /* ---------------------------------------------------------------- backward rule */

@@ -1,7 +1,10 @@
-/* embedding.c — token-id embedding: shape rule, backward rule, kernels.
+/* embedding.c — learned vectors looked up or added: token-id embedding and position embedding.
+ * Shape rules, backward rules, kernels.
  *
  * embedding(vocab, dim): the model's int[t] token ids -> [t, dim]; weight [vocab, dim]. The
- * runtime refuses ids outside the smallest vocabulary of the model, naming the example. */
+ * runtime refuses ids outside the smallest vocabulary of the model, naming the example.
+ * position_embedding: [t, d] -> [t, d], adds a learned vector per position; weight [t, d]
+ * (GPT-2's wpe, added to the token embedding). */
 #include "cg.h"
 #include "nnrt.h"
 #include "ops.h"
@@ -35,10 +38,37 @@ static Value embedding_rule(OpSema *s, const Expr *call, Bound *b) {
     return tensor_value(n);
 }
 
+static const ArgSpec position_embedding_spec[] = {{"x", ARG_TENSOR, true, 0, NULL}, SPEC_END};
+static Value position_embedding_rule(OpSema *s, const Expr *call, Bound *b) {
+    const Node *x = value_node(s, b->values[0]);
+    if (x->shape.rank != 2) {
+        diag_error(s->diag, b->spans[0], "position_embedding adds a vector per position of a sequence [t, d], got %s",
+                   sema_shape(s, &x->shape));
+        diag_note(s->diag, SPAN_NONE, "a sequence comes from embedding: tokens -> embedding(vocab, d) -> position_embedding");
+        return value_error();
+    }
+    if (!sema_layer_fits(s, call, (double)x->size, (double)x->size, 0)) return value_error();
+    const char *layer = sema_layer_name(s, "position_embedding", b);
+    if (!layer) return value_error();
+    int64_t d = x->shape.dims[1];
+    Node *n = graph_add(s->graph, OP_POSITION_EMBEDDING, call->span, &x->id, 1, x->shape);
+    n->layer = layer;
+    /* initialized like embedding's table */
+    n->weight = graph_add_param(s->graph, arena_printf(s->arena, "%s.weight", layer), x->shape, NNRT_INIT_GLOROT_UNIFORM, d, d,
+                                n->id);
+    return tensor_value(n);
+}
+
 /* ---------------------------------------------------------------- backward rule */
 
 /* token ids have no gradient; only the looked-up rows do */
 static void embedding_backward(Ad *ad, const Node *n, int dy) {
+    if (n->op == OP_POSITION_EMBEDDING) { /* y = x + W: dx = dy, dW = sum over the batch of dy */
+        Node *dw = ad_node(ad, OP_POSITION_EMBEDDING_DW, dy, -1, (Shape){0}, n);
+        dw->grad_param = n->weight;
+        ad_accumulate(ad, n->inputs[0], dy);
+        return;
+    }
     Node *dw = ad_node(ad, OP_EMBEDDING_DW, dy, n->inputs[0], (Shape){0}, n);
     dw->grad_param = n->weight;
 }
@@ -82,15 +112,62 @@ static LLVMValueRef embedding_kernel(Cg *cg, const Node *node) {
     return fn;
 }
 
-/* ---------------------------------------------------------------- the table entry (a lookup: no FLOPs counted) */
+/* position_embedding (y[n,T,D], x, W[T,D]):  y[b] = x[b] + W
+ * position_embedding_dw (dW[T,D], dy):       dW = scale * sum_b dy[b] */
+static LLVMValueRef position_embedding_kernel(Cg *cg, const Node *node) {
+    int64_t size = graph_forward_of(cg->g, node)->size;
+    LLVMValueRef fn = cg_kernel_begin(cg, node);
+    LLVMValueRef out = cg_arg_out(cg), src = cg_arg_in(cg, 0), n = cg_arg_n(cg);
+    bool forward = node->op == OP_POSITION_EMBEDDING;
+    LLVMValueRef w = forward ? cg_arg_weight(cg) : NULL;
+    if (!forward) {
+        CgLoop z = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, size), "z");
+        cg_store(cg, cg_const(cg, 0), out, z.iv);
+        cg_loop_end(cg, &z);
+    }
+    CgLoop b = cg_loop_begin(cg, cg_i64(cg, 0), n, "b");
+    LLVMValueRef row = cg_mul(cg, b.iv, cg_i64(cg, size));
+    CgLoop e = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, size), "e");
+    LLVMValueRef at = cg_add(cg, row, e.iv);
+    if (forward) {
+        cg_store(cg, cg_fadd(cg, cg_load(cg, src, at), cg_load(cg, w, e.iv)), out, at);
+    } else {
+        LLVMValueRef v = cg_load(cg, src, at);
+        if (node->scale != 1.0) v = cg_fmul(cg, v, cg_const(cg, node->scale));
+        cg_store(cg, cg_fadd(cg, cg_load(cg, out, e.iv), v), out, e.iv);
+    }
+    cg_loop_end(cg, &e);
+    cg_loop_end(cg, &b);
+    cg_kernel_end(cg);
+    return fn;
+}
 
-static const OpSurface embedding_surface[] = {{"embedding", embedding_spec, embedding_rule, OPS_TAKES_TOKEN_IDS}, {NULL, NULL, NULL, 0}};
-static const OpKind embedding_kinds[] = {OP_EMBEDDING, OP_EMBEDDING_DW, OP_COUNT};
+static LLVMValueRef embedding_family_kernel(Cg *cg, const Node *node) {
+    bool position = node->op == OP_POSITION_EMBEDDING || node->op == OP_POSITION_EMBEDDING_DW;
+    return position ? position_embedding_kernel(cg, node) : embedding_kernel(cg, node);
+}
+
+/* one addition per element each way (the lookup itself is free) */
+static int64_t embedding_flops(const Graph *g, const Node *n, int64_t *backward) {
+    (void)g;
+    *backward = n->op == OP_POSITION_EMBEDDING ? n->size : 0;
+    return *backward;
+}
+
+/* ---------------------------------------------------------------- the table entry */
+
+static const OpSurface embedding_surface[] = {
+    {"embedding", embedding_spec, embedding_rule, OPS_TAKES_TOKEN_IDS},
+    {"position_embedding", position_embedding_spec, position_embedding_rule, OPS_LAYER},
+    {NULL, NULL, NULL, 0},
+};
+static const OpKind embedding_kinds[] = {OP_EMBEDDING, OP_EMBEDDING_DW, OP_POSITION_EMBEDDING, OP_POSITION_EMBEDDING_DW, OP_COUNT};
 
 const OpFamily ops_embedding = {
     .name = "embedding",
     .surface = embedding_surface,
     .kinds = embedding_kinds,
     .backward = embedding_backward,
-    .kernel = embedding_kernel,
+    .kernel = embedding_family_kernel,
+    .flops = embedding_flops,
 };

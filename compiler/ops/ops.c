@@ -5,7 +5,7 @@
 
 /* The order is the language's op list as `did you mean` and the docs see it. */
 static const OpFamily *const ops_families[] = {
-    &ops_dense, &ops_conv, &ops_elementwise, &ops_shape, &ops_norm, &ops_embedding, &ops_loss,
+    &ops_dense, &ops_conv, &ops_elementwise, &ops_shape, &ops_norm, &ops_embedding, &ops_attention, &ops_loss,
 };
 enum { OPS_FAMILY_COUNT = sizeof ops_families / sizeof ops_families[0] };
 

@@ -112,6 +112,11 @@ static inline const Node *value_node(OpSema *s, Value v) { return graph_node(s->
 Value ops_arithmetic_rule(OpSema *s, const Expr *e, Value a, Value b);
 /* `-x` of a tensor (ops/elementwise.c). */
 Value ops_negate_rule(OpSema *s, const Expr *e, Value x);
+/* A dense node over x ([k] or [t,k]) with `units` outputs, weight `weight_name` [units, k]
+ * (Glorot-uniform) and a zero bias `bias_name` (NULL: none), for families whose layers contain
+ * projections (attention). Checks nothing: the caller has (ops/dense.c). */
+Node *ops_dense_node(OpSema *s, Span span, const Node *x, int64_t units, const char *layer, const char *weight_name,
+                     const char *bias_name);
 
 /* ---------------------------------------------------------------- backward rules (autodiff) */
 
@@ -187,6 +192,6 @@ const OpFamily *ops_family(OpKind kind);
 unsigned ops_kind_flags(OpKind kind);
 
 /* The families (ops/<family>.c). */
-extern const OpFamily ops_dense, ops_conv, ops_elementwise, ops_norm, ops_loss, ops_shape, ops_embedding;
+extern const OpFamily ops_dense, ops_conv, ops_elementwise, ops_norm, ops_loss, ops_shape, ops_embedding, ops_attention;
 
 #endif

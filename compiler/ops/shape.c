@@ -5,13 +5,15 @@
  * concat(a, b, c?, d?, axis=0): shapes equal except on the axis, which adds up
  * mean/sum(axis=0): drops the axis (negative counts from the end); reducing a [k] input leaves
  *   [1], so every tensor keeps at least one dimension.
+ * transpose: the last two axes swapped, [.., a, b] -> [.., b, a] ([t,d] <-> [d,t] for conv1d).
  *
  * Kernels (views are never lowered). The reduced input is seen as [outer, A, inner] per
  * example, A the reduced axis:
  *   reduce       (y[outer,inner], x)     y = scale * sum_a x[outer, a, inner]   (scale 1/A: mean)
  *   reduce_grad  (dx[outer,A,inner], dy) dx = scale * dy, broadcast over a
  *   concat       (y, x0, ..., xk)        y viewed as [n*outer, A, inner], input i fills A_i rows
- *   concat_slice (dx, dy)                the part of dy one input contributed */
+ *   concat_slice (dx, dy)                the part of dy one input contributed
+ *   transpose    (y[outer,b,a], x[outer,a,b])  y[o,j,i] = x[o,i,j]; its gradient is a transpose too */
 #include <math.h>
 
 #include "cg.h"
@@ -106,6 +108,20 @@ static Value reduce_rule(OpSema *s, const Expr *call, Bound *b, bool mean) {
     return tensor_value(n);
 }
 static Value mean_rule(OpSema *s, const Expr *call, Bound *b) { return reduce_rule(s, call, b, true); }
+
+static const ArgSpec transpose_spec[] = {{"x", ARG_TENSOR, true, 0, NULL}, SPEC_END};
+static Value transpose_rule(OpSema *s, const Expr *call, Bound *b) {
+    const Node *x = value_node(s, b->values[0]);
+    if (x->shape.rank < 2) {
+        diag_error(s->diag, b->spans[0], "transpose swaps the last two axes, but its input has shape %s", sema_shape(s, &x->shape));
+        diag_note(s->diag, SPAN_NONE, "it takes a sequence [t, d] (giving [d, t]) or any tensor of rank 2 or more");
+        return value_error();
+    }
+    Shape out = x->shape;
+    out.dims[out.rank - 2] = x->shape.dims[x->shape.rank - 1];
+    out.dims[out.rank - 1] = x->shape.dims[x->shape.rank - 2];
+    return tensor_value(graph_add(s->graph, OP_TRANSPOSE, call->span, &x->id, 1, out));
+}
 static Value sum_rule(OpSema *s, const Expr *call, Bound *b) { return reduce_rule(s, call, b, false); }
 
 /* ---------------------------------------------------------------- backward rules */
@@ -141,6 +157,9 @@ static void shape_backward(Ad *ad, const Node *n, int dy) {
         ad_accumulate(ad, x->id, dx->id);
         break;
     }
+    case OP_TRANSPOSE: /* dy transposed back */
+        ad_accumulate(ad, x->id, ad_node(ad, OP_TRANSPOSE, dy, -1, x->shape, n)->id);
+        break;
     default:
         break;
     }
@@ -211,7 +230,28 @@ static LLVMValueRef concat_kernel(Cg *cg, const Node *node) {
     return fn;
 }
 
+/* y[o, j, i] = x[o, i, j] over the n * outer matrices [A, B] of x */
+static LLVMValueRef transpose_kernel(Cg *cg, const Node *node) {
+    const Shape *in = &graph_node(cg->g, node->inputs[0])->shape;
+    int64_t A = in->dims[in->rank - 2], B = in->dims[in->rank - 1], outer = node->size / (A * B);
+    LLVMValueRef fn = cg_kernel_begin(cg, node);
+    LLVMValueRef out = cg_arg_out(cg), src = cg_arg_in(cg, 0), n = cg_arg_n(cg);
+    CgLoop o = cg_loop_begin(cg, cg_i64(cg, 0), cg_mul(cg, n, cg_i64(cg, outer)), "o");
+    LLVMValueRef base = cg_mul(cg, o.iv, cg_i64(cg, A * B));
+    CgLoop i = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, A), "i");
+    CgLoop j = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, B), "j");
+    LLVMValueRef from = cg_add(cg, base, cg_add(cg, cg_mul(cg, i.iv, cg_i64(cg, B)), j.iv));
+    LLVMValueRef to = cg_add(cg, base, cg_add(cg, cg_mul(cg, j.iv, cg_i64(cg, A)), i.iv));
+    cg_store(cg, cg_load(cg, src, from), out, to);
+    cg_loop_end(cg, &j);
+    cg_loop_end(cg, &i);
+    cg_loop_end(cg, &o);
+    cg_kernel_end(cg);
+    return fn;
+}
+
 static LLVMValueRef shape_kernel(Cg *cg, const Node *node) {
+    if (node->op == OP_TRANSPOSE) return transpose_kernel(cg, node);
     return node->op == OP_REDUCE || node->op == OP_REDUCE_GRAD ? reduce_kernel(cg, node) : concat_kernel(cg, node);
 }
 
@@ -231,9 +271,11 @@ static const OpSurface shape_surface[] = {
     {"concat", concat_spec, concat_rule, OPS_LAYER},
     {"mean", reduce_spec, mean_rule, OPS_LAYER},
     {"sum", reduce_spec, sum_rule, OPS_LAYER},
+    {"transpose", transpose_spec, transpose_rule, OPS_LAYER},
     {NULL, NULL, NULL, 0},
 };
-static const OpKind shape_kinds[] = {OP_FLATTEN, OP_RESHAPE, OP_CONCAT, OP_CONCAT_SLICE, OP_REDUCE, OP_REDUCE_GRAD, OP_COUNT};
+static const OpKind shape_kinds[] = {OP_FLATTEN, OP_RESHAPE, OP_CONCAT, OP_CONCAT_SLICE, OP_REDUCE, OP_REDUCE_GRAD, OP_TRANSPOSE,
+                                     OP_COUNT};
 
 const OpFamily ops_shape = {
     .name = "shape",

@@ -645,6 +645,69 @@ def test_embedding_reference(args):
     check_gradcheck(args, "embedding.nn", ["1", "2"], ["embedding"])
 
 
+def np_attention(x, w_in, b_in, w_out, b_out, heads, causal):
+    """torch.nn.MultiheadAttention(d, heads, batch_first=True)(x, x, x, need_weights=False)[0],
+    written out: x [n, t, d]."""
+    n, t, d = x.shape
+    dh = d // heads
+    qkv = x @ w_in.T + (b_in if b_in is not None else 0)
+    q, k, v = qkv[..., :d], qkv[..., d:2 * d], qkv[..., 2 * d:]
+    out = np.zeros_like(x)
+    for h in range(heads):
+        cols = slice(h * dh, (h + 1) * dh)
+        s = q[..., cols] @ np.swapaxes(k[..., cols], 1, 2) / np.sqrt(dh)
+        if causal:
+            s = np.where(np.tril(np.ones((t, t), bool)), s, -np.inf)
+        p = np.exp(s - s.max(axis=2, keepdims=True))
+        p /= p.sum(axis=2, keepdims=True)
+        out[..., cols] = p @ v[..., cols]
+    return out @ w_out.T + (b_out if b_out is not None else 0)
+
+
+def test_attention_reference(args):
+    """attention(heads, causal, bias) computes PyTorch's MultiheadAttention from the same weights
+    (checkpoint names in_proj_weight, in_proj_bias, out_proj.weight, out_proj.bias); transpose and
+    position_embedding do what they say; gradcheck passes on a model with all three (causal mask,
+    odd sizes, no-bias projections) and catches a wrong rule for each new kind."""
+    rng = np.random.default_rng(11)
+    t, d, n = 5, 6, 3
+    xs = rng.uniform(-1, 1, (n, t * d)).astype(np.float32).astype(np.float64)
+    xpath = write_features_csv(os.path.join(args.work, "seq.csv"), xs)
+    f32 = lambda a: a.astype(np.float32).astype(np.float64)
+    for heads, causal, bias in [(2, True, True), (3, False, True), (1, True, False), (6, False, False)]:
+        src = os.path.join(args.work, "att.nn")
+        with open(src, "w") as f:
+            f.write(f"input x : float[{t}, {d}]\ntarget y : float[{t}, {d}]\n"
+                    f"h = x -> attention({heads}, causal={'true' if causal else 'false'}, bias={'true' if bias else 'false'})\n"
+                    "loss mse(h, y)\n")
+        exe = compile_model(args, src, "att")
+        w = {"attention0.in_proj_weight": f32(rng.uniform(-0.6, 0.6, (3 * d, d))),
+             "attention0.out_proj.weight": f32(rng.uniform(-0.6, 0.6, (d, d)))}
+        if bias:
+            w["attention0.in_proj_bias"] = f32(rng.uniform(-0.3, 0.3, (3 * d,)))
+            w["attention0.out_proj.bias"] = f32(rng.uniform(-0.3, 0.3, (d,)))
+        ckpt = os.path.join(args.work, "att.safetensors")
+        write_safetensors(ckpt, w)
+        want = np_attention(xs.reshape(n, t, d), w["attention0.in_proj_weight"], w.get("attention0.in_proj_bias"),
+                            w["attention0.out_proj.weight"], w.get("attention0.out_proj.bias"), heads, causal)
+        err = float(np.max(np.abs(predict_rows(exe, ckpt, xpath) - want.reshape(n, t * d))))
+        print(f"attention(heads={heads}, causal={causal}, bias={bias}): max |nnc - numpy| = {err:.3g}")
+        check(err < 2e-6, f"attention differs from NumPy by {err}")
+    # transpose and position_embedding
+    src = os.path.join(args.work, "tp.nn")
+    with open(src, "w") as f:
+        f.write(f"input x : float[{t}, {d}]\ntarget y : float[{d}, {t}]\nh = x -> position_embedding -> transpose\nloss mse(h, y)\n")
+    exe = compile_model(args, src, "tp")
+    wpe = f32(rng.uniform(-1, 1, (t, d)))
+    ckpt = os.path.join(args.work, "tp.safetensors")
+    write_safetensors(ckpt, {"position_embedding0.weight": wpe})
+    want = np.swapaxes(xs.reshape(n, t, d) + wpe[None], 1, 2).reshape(n, t * d)
+    err = float(np.max(np.abs(predict_rows(exe, ckpt, xpath) - want)))
+    print(f"position_embedding -> transpose: max |nnc - numpy| = {err:.3g}")
+    check(err < 1e-6, f"position_embedding/transpose differ from NumPy by {err}")
+    check_gradcheck(args, "attention.nn", ["1", "2", "3"], ["attention_mix", "position_embedding", "transpose"])
+
+
 def test_concat_reference(args):
     """concat along axis 1 equals numpy.concatenate; gradcheck passes on concats of two and three
     tensors (negative axis, axis 0) and catches a wrong concat gradient."""

@@ -1,0 +1,315 @@
+/* attention.c — multi-head self-attention: shape rule, backward rule, kernels, costs.
+ *
+ * attention(heads, causal=false, bias=true): [t, d] -> [t, d], the function of PyTorch's
+ * nn.MultiheadAttention(d, heads, batch_first=True)(x, x, x, need_weights=False), with its
+ * checkpoint names. One call becomes four nodes:
+ *
+ *   qkv = dense(x)            [t, 3d]     NAME.in_proj_weight [3d, d], NAME.in_proj_bias [3d]
+ *   P   = attention_scores    [h, t, t]   P_h = softmax(q_h k_h^T / sqrt(d/h)) (causal: j <= i)
+ *   o   = attention_mix(P, qkv) [t, d]    o[:, head h] = P_h v_h
+ *   y   = dense(o)            [t, d]      NAME.out_proj.weight [d, d], NAME.out_proj.bias [d]
+ *
+ * q, k, v are the column blocks [0, d), [d, 2d), [2d, 3d) of qkv, head h the columns
+ * [h dh, (h+1) dh) of each (dh = d / h). The projections are ordinary dense nodes (their kernels,
+ * gradients and fusion are dense.c's); P is an ordinary planned buffer, so the scores of every
+ * layer are counted in the workspace. The backward rule of attention_mix differentiates the mix
+ * and the scores at once (attention_grad: dqkv from dy, P and qkv); attention_scores has no rule
+ * of its own, since P's only reader is its mix.
+ *
+ * Kernels, per example b and head h (all products on cg_gemm, one (b, h) pair per task):
+ *   attention_scores (P, qkv)         S = q k^T / sqrt(dh); P = row softmax of S over j (<= i)
+ *   attention_mix    (o, P, qkv)      o_h = P_h v_h
+ *   attention_grad   (dqkv, dy, P, qkv, scratch)
+ *       dP = dy_h v_h^T;  dS = P (dP - rowsum(dP P)) / sqrt(dh)
+ *       dq_h = dS k_h;  dk_h = dS^T q_h;  dv_h = P_h^T dy_h
+ *     with dP/dS in one [t, t] scratch slot per chunk of the batch's (b, h) pairs (8 fixed
+ *     chunks, so results do not depend on the thread count). */
+#include <math.h>
+#include <stdlib.h>
+
+#include "cg.h"
+#include "nnrt.h"
+#include "ops.h"
+
+/* ---------------------------------------------------------------- shape rule */
+
+static const ArgSpec attention_spec[] = {{"x", ARG_TENSOR, true, 0, NULL}, {"heads", ARG_INT, true, 0, NULL},
+                                         {"causal", ARG_BOOL, false, 0, NULL}, {"bias", ARG_BOOL, false, 1, NULL}, SPEC_END};
+
+/* The divisor of d nearest to `heads` (the smaller one on a tie). */
+static int64_t nearest_divisor(int64_t d, int64_t heads) {
+    int64_t best = 1;
+    for (int64_t k = 1; k <= d; k++)
+        if (d % k == 0 && llabs(k - heads) < llabs(best - heads)) best = k;
+    return best;
+}
+
+static Value attention_rule(OpSema *s, const Expr *call, Bound *b) {
+    const Node *x = value_node(s, b->values[0]);
+    int64_t heads = (int64_t)b->values[1].number;
+    if (x->shape.rank != 2) {
+        diag_error(s->diag, b->spans[0], "attention expects a sequence [t, d] (t positions of d features), got %s",
+                   sema_shape(s, &x->shape));
+        if (x->shape.rank == 1)
+            diag_note(s->diag, SPAN_NONE, "a sequence comes from embedding (tokens -> embedding(vocab, d)) or reshape(t, d)");
+        else
+            diag_note(s->diag, SPAN_NONE, "reshape it to [t, d] first, e.g. reshape(%lld, %lld)",
+                      (long long)(x->size / x->shape.dims[x->shape.rank - 1]), (long long)x->shape.dims[x->shape.rank - 1]);
+        return value_error();
+    }
+    int64_t t = x->shape.dims[0], d = x->shape.dims[1];
+    if (d % heads != 0) {
+        int64_t near = nearest_divisor(d, heads);
+        diag_error(s->diag, b->spans[1], "attention: d = %lld features do not split into %lld heads (%lld %% %lld = %lld)",
+                   (long long)d, (long long)heads, (long long)d, (long long)heads, (long long)(d % heads));
+        diag_note(s->diag, SPAN_NONE, "use a number of heads that divides %lld, e.g. attention(%lld)", (long long)d, (long long)near);
+        return value_error();
+    }
+    /* the projections' weights and multiply-adds, and the scores: t*t per head */
+    if (!sema_layer_fits(s, call, (double)heads * (double)t * (double)t, 4.0 * (double)d * (double)d,
+                         4.0 * (double)t * (double)d * (double)d + 2.0 * (double)t * (double)t * (double)d))
+        return value_error();
+    const char *layer = sema_layer_name(s, "attention", b);
+    if (!layer) return value_error();
+    bool bias = b->values[3].boolean;
+    Node *qkv = ops_dense_node(s, call->span, x, 3 * d, arena_printf(s->arena, "%s.in_proj", layer),
+                               arena_printf(s->arena, "%s.in_proj_weight", layer),
+                               bias ? arena_printf(s->arena, "%s.in_proj_bias", layer) : NULL);
+    Node *scores = graph_add(s->graph, OP_ATTENTION_SCORES, call->span, &qkv->id, 1, shape_make(3, (int64_t[]){heads, t, t}));
+    scores->layer = layer;
+    scores->heads = heads;
+    scores->causal = b->values[2].boolean;
+    int mix_inputs[2] = {scores->id, qkv->id};
+    Node *mix = graph_add(s->graph, OP_ATTENTION_MIX, call->span, mix_inputs, 2, x->shape);
+    mix->layer = layer;
+    mix->heads = heads;
+    mix->causal = scores->causal;
+    Node *out = ops_dense_node(s, call->span, mix, d, arena_printf(s->arena, "%s.out_proj", layer),
+                               arena_printf(s->arena, "%s.out_proj.weight", layer),
+                               bias ? arena_printf(s->arena, "%s.out_proj.bias", layer) : NULL);
+    return tensor_value(out);
+}
+
+/* ---------------------------------------------------------------- backward rule */
+
+/* The mix's rule differentiates scores and mix together (the scores' only reader is the mix). */
+static void attention_backward(Ad *ad, const Node *n, int dy) {
+    if (n->op != OP_ATTENTION_MIX) return;
+    const Graph *g = ad_graph(ad);
+    const Node *qkv = graph_node(g, n->inputs[1]);
+    Node *grad = ad_node(ad, OP_ATTENTION_GRAD, dy, n->inputs[0], qkv->shape, n);
+    /* (dy, P, qkv): the third input */
+    grad->inputs[grad->input_count++] = qkv->id;
+    grad->heads = n->heads;
+    grad->causal = n->causal;
+    ad_accumulate(ad, qkv->id, grad->id);
+}
+
+/* ---------------------------------------------------------------- kernels */
+
+typedef struct AttentionGeometry {
+    int64_t t, d, heads, dh;
+    bool causal;
+} AttentionGeometry;
+
+static AttentionGeometry attention_geometry(const Graph *g, const Node *node) {
+    const Node *fwd = graph_forward_of(g, node);
+    const Node *mix = fwd->op == OP_ATTENTION_MIX ? fwd : NULL;
+    const Node *scores = mix ? graph_node(g, mix->inputs[0]) : fwd;
+    AttentionGeometry q = {.t = scores->shape.dims[1], .heads = scores->heads, .causal = scores->causal};
+    q.d = graph_node(g, scores->inputs[0])->shape.dims[1] / 3;
+    q.dh = q.d / q.heads;
+    return q;
+}
+
+typedef struct AttentionTask {
+    const Node *node;
+    AttentionGeometry q;
+} AttentionTask;
+
+/* Pointers of example b, head h: q_h, k_h, v_h in qkv; its [t, t] block of P; its columns of a
+ * [t, d] tensor. */
+static LLVMValueRef qkv_part(Cg *cg, const AttentionGeometry *q, LLVMValueRef qkv, LLVMValueRef b, LLVMValueRef h, int part) {
+    LLVMValueRef row0 = cg_mul(cg, b, cg_i64(cg, q->t * 3 * q->d));
+    return cg_gep(cg, qkv, cg_add(cg, row0, cg_add(cg, cg_i64(cg, part * q->d), cg_mul(cg, h, cg_i64(cg, q->dh)))));
+}
+static LLVMValueRef scores_block(Cg *cg, const AttentionGeometry *q, LLVMValueRef p, LLVMValueRef pair) {
+    return cg_gep(cg, p, cg_mul(cg, pair, cg_i64(cg, q->t * q->t)));
+}
+static LLVMValueRef head_columns(Cg *cg, const AttentionGeometry *q, LLVMValueRef y, LLVMValueRef b, LLVMValueRef h) {
+    return cg_gep(cg, y, cg_add(cg, cg_mul(cg, b, cg_i64(cg, q->t * q->d)), cg_mul(cg, h, cg_i64(cg, q->dh))));
+}
+
+/* C = scale * A B on cg_gemm, inside a task (serial). */
+static void attention_gemm(Cg *cg, LLVMValueRef c, LLVMValueRef a, LLVMValueRef b, int64_t M, int64_t P, int64_t J,
+                           int64_t a_rs, int64_t a_cs, int64_t b_rs, int64_t c_rs, double scale, bool b_transposed) {
+    CgGemm g = {.c = c, .a = a, .b = b, .M = cg_i64(cg, M), .P = cg_i64(cg, P), .J = J, .a_rs = a_rs, .a_cs = a_cs,
+                .b_rs = b_rs, .c_rs = c_rs, .scale = scale, .act = OP_INPUT, .serial = true, .b_transposed = b_transposed};
+    cg_gemm(cg, &g);
+}
+
+static LLVMValueRef load_var(Cg *cg, LLVMValueRef var) { return LLVMBuildLoad2(cg->b, cg->elem, var, ""); }
+
+/* Row i of a [t, t] block: the softmax over its first `len` entries (all t, or i + 1 when causal);
+ * the rest are 0. */
+static void masked_row_softmax(Cg *cg, LLVMValueRef row, LLVMValueRef len, int64_t t, LLVMValueRef max_var, LLVMValueRef sum_var) {
+    LLVMBuildStore(cg->b, cg_load(cg, row, cg_i64(cg, 0)), max_var);
+    CgLoop m = cg_loop_begin(cg, cg_i64(cg, 1), len, "m");
+    LLVMBuildStore(cg->b, cg_max(cg, load_var(cg, max_var), cg_load(cg, row, m.iv)), max_var);
+    cg_loop_end(cg, &m);
+    LLVMValueRef max = load_var(cg, max_var);
+    LLVMBuildStore(cg->b, cg_const(cg, 0), sum_var);
+    CgLoop e = cg_loop_begin(cg, cg_i64(cg, 0), len, "e");
+    LLVMValueRef x = cg_math(cg, "llvm.exp", cg_fsub(cg, cg_load(cg, row, e.iv), max));
+    cg_store(cg, x, row, e.iv);
+    LLVMBuildStore(cg->b, cg_fadd(cg, load_var(cg, sum_var), x), sum_var);
+    cg_loop_end(cg, &e);
+    LLVMValueRef inv = cg_fdiv(cg, cg_const(cg, 1), load_var(cg, sum_var));
+    CgLoop s = cg_loop_begin(cg, cg_i64(cg, 0), len, "s");
+    cg_store(cg, cg_fmul(cg, cg_load(cg, row, s.iv), inv), row, s.iv);
+    cg_loop_end(cg, &s);
+    CgLoop z = cg_loop_begin(cg, len, cg_i64(cg, t), "z");
+    cg_store(cg, cg_const(cg, 0), row, z.iv);
+    cg_loop_end(cg, &z);
+}
+
+/* values: P, qkv. Pairs [begin, end) of (example, head). */
+static void scores_pairs(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValueRef end, void *user) {
+    const AttentionGeometry *q = &((const AttentionTask *)user)->q;
+    LLVMValueRef max_var = cg_var(cg, cg->elem, "max"), sum_var = cg_var(cg, cg->elem, "sum");
+    CgLoop pair = cg_loop_begin(cg, begin, end, "pair");
+    LLVMValueRef b = LLVMBuildSDiv(cg->b, pair.iv, cg_i64(cg, q->heads), "");
+    LLVMValueRef h = LLVMBuildSRem(cg->b, pair.iv, cg_i64(cg, q->heads), "");
+    LLVMValueRef block = scores_block(cg, q, v[0], pair.iv);
+    /* S[i, j] = q_i . k_j / sqrt(dh): rows of q and k are both contiguous over the head's features */
+    attention_gemm(cg, block, qkv_part(cg, q, v[1], b, h, 0), qkv_part(cg, q, v[1], b, h, 1), q->t, q->dh, q->t, 3 * q->d, 1,
+                   3 * q->d, q->t, 1.0 / sqrt((double)q->dh), true);
+    CgLoop i = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->t), "i");
+    LLVMValueRef len = q->causal ? cg_add(cg, i.iv, cg_i64(cg, 1)) : cg_i64(cg, q->t);
+    masked_row_softmax(cg, cg_gep(cg, block, cg_mul(cg, i.iv, cg_i64(cg, q->t))), len, q->t, max_var, sum_var);
+    cg_loop_end(cg, &i);
+    cg_loop_end(cg, &pair);
+}
+
+/* values: o, P, qkv. o_h = P_h v_h. */
+static void mix_pairs(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValueRef end, void *user) {
+    const AttentionGeometry *q = &((const AttentionTask *)user)->q;
+    CgLoop pair = cg_loop_begin(cg, begin, end, "pair");
+    LLVMValueRef b = LLVMBuildSDiv(cg->b, pair.iv, cg_i64(cg, q->heads), "");
+    LLVMValueRef h = LLVMBuildSRem(cg->b, pair.iv, cg_i64(cg, q->heads), "");
+    attention_gemm(cg, head_columns(cg, q, v[0], b, h), scores_block(cg, q, v[1], pair.iv), qkv_part(cg, q, v[2], b, h, 2),
+                   q->t, q->t, q->dh, q->t, 1, 3 * q->d, q->d, 1.0, false);
+    cg_loop_end(cg, &pair);
+}
+
+enum { ATTENTION_CHUNKS = 8 };
+
+/* values: dqkv, dy, P, qkv, scratch, n. Chunk c handles the pairs [c N / 8, (c+1) N / 8) of
+ * the N = n heads (example, head) pairs with its own [t, t] slot. */
+static void grad_chunks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValueRef end, void *user) {
+    const AttentionTask *task = user;
+    const AttentionGeometry *q = &task->q;
+    int64_t t = q->t, d = q->d, dh = q->dh;
+    LLVMValueRef dqkv = v[0], dy = v[1], P = v[2], qkv = v[3];
+    LLVMValueRef pairs = cg_mul(cg, v[5], cg_i64(cg, q->heads));
+    LLVMValueRef acc = cg_var(cg, cg->elem, "acc");
+    CgLoop c = cg_loop_begin(cg, begin, end, "chunk");
+    LLVMValueRef slot = cg_gep(cg, v[4], cg_mul(cg, c.iv, cg_i64(cg, t * t)));
+    LLVMValueRef first = LLVMBuildSDiv(cg->b, cg_mul(cg, c.iv, pairs), cg_i64(cg, ATTENTION_CHUNKS), "");
+    LLVMValueRef last = LLVMBuildSDiv(cg->b, cg_mul(cg, cg_add(cg, c.iv, cg_i64(cg, 1)), pairs), cg_i64(cg, ATTENTION_CHUNKS), "");
+    CgLoop pair = cg_loop_begin(cg, first, last, "pair");
+    LLVMValueRef b = LLVMBuildSDiv(cg->b, pair.iv, cg_i64(cg, q->heads), "");
+    LLVMValueRef h = LLVMBuildSRem(cg->b, pair.iv, cg_i64(cg, q->heads), "");
+    LLVMValueRef p = scores_block(cg, q, P, pair.iv), dy_h = head_columns(cg, q, dy, b, h);
+    LLVMValueRef q_h = qkv_part(cg, q, qkv, b, h, 0), k_h = qkv_part(cg, q, qkv, b, h, 1), v_h = qkv_part(cg, q, qkv, b, h, 2);
+    /* dP = dy_h v_h^T */
+    attention_gemm(cg, slot, dy_h, v_h, t, dh, t, d, 1, 3 * d, t, 1.0, true);
+    /* dS = P (dP - sum_j dP P) / sqrt(dh), in place; masked entries have P = 0 */
+    double scale = 1.0 / sqrt((double)dh);
+    CgLoop i = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, t), "i");
+    LLVMValueRef row = cg_mul(cg, i.iv, cg_i64(cg, t));
+    LLVMBuildStore(cg->b, cg_const(cg, 0), acc);
+    CgLoop j = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, t), "j");
+    LLVMValueRef at = cg_add(cg, row, j.iv);
+    LLVMBuildStore(cg->b, cg_fadd(cg, load_var(cg, acc), cg_fmul(cg, cg_load(cg, slot, at), cg_load(cg, p, at))), acc);
+    cg_loop_end(cg, &j);
+    LLVMValueRef dot = load_var(cg, acc);
+    CgLoop j2 = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, t), "j");
+    LLVMValueRef at2 = cg_add(cg, row, j2.iv);
+    LLVMValueRef ds = cg_fmul(cg, cg_fmul(cg, cg_load(cg, p, at2), cg_fsub(cg, cg_load(cg, slot, at2), dot)), cg_const(cg, scale));
+    cg_store(cg, ds, slot, at2);
+    cg_loop_end(cg, &j2);
+    cg_loop_end(cg, &i);
+    /* dq_h = dS k_h;  dk_h = dS^T q_h;  dv_h = P^T dy_h */
+    attention_gemm(cg, qkv_part(cg, q, dqkv, b, h, 0), slot, k_h, t, t, dh, t, 1, 3 * d, 3 * d, 1.0, false);
+    attention_gemm(cg, qkv_part(cg, q, dqkv, b, h, 1), slot, q_h, t, t, dh, 1, t, 3 * d, 3 * d, 1.0, false);
+    attention_gemm(cg, qkv_part(cg, q, dqkv, b, h, 2), p, dy_h, t, t, dh, 1, t, d, 3 * d, 1.0, false);
+    cg_loop_end(cg, &pair);
+    cg_loop_end(cg, &c);
+}
+
+static LLVMValueRef attention_kernel(Cg *cg, const Node *node) {
+    AttentionTask task = {node, attention_geometry(cg->g, node)};
+    LLVMValueRef fn = cg_kernel_begin(cg, node);
+    LLVMValueRef n = cg_arg_n(cg);
+    LLVMValueRef pairs = cg_mul(cg, n, cg_i64(cg, task.q.heads));
+    if (node->op == OP_ATTENTION_SCORES) {
+        LLVMValueRef v[2] = {cg_arg_out(cg), cg_arg_in(cg, 0)};
+        cg_parallel_for(cg, pairs, v, 2, false, scores_pairs, &task);
+    } else if (node->op == OP_ATTENTION_MIX) {
+        LLVMValueRef v[3] = {cg_arg_out(cg), cg_arg_in(cg, 0), cg_arg_in(cg, 1)};
+        cg_parallel_for(cg, pairs, v, 3, false, mix_pairs, &task);
+    } else {
+        LLVMValueRef v[6] = {cg_arg_out(cg), cg_arg_in(cg, 0), cg_arg_in(cg, 1), cg_arg_in(cg, 2), cg_arg_scratch(cg), n};
+        cg_parallel_for(cg, cg_i64(cg, ATTENTION_CHUNKS), v, 6, false, grad_chunks, &task);
+    }
+    cg_kernel_end(cg);
+    return fn;
+}
+
+/* ---------------------------------------------------------------- scratch, costs, table */
+
+static int64_t attention_scratch(const Graph *g, const Node *node) {
+    if (node->op != OP_ATTENTION_GRAD) return 0;
+    AttentionGeometry q = attention_geometry(g, node);
+    return ATTENTION_CHUNKS * q.t * q.t;
+}
+
+/* One t x t x d product: the scores (all heads), or the mix. */
+static int64_t attention_product_flops(const Graph *g, const Node *n) {
+    AttentionGeometry q = attention_geometry(g, n);
+    return 2 * q.t * q.t * q.d;
+}
+
+/* scores: q k^T and the softmax (3 per score); mix: P v. Backward, counted on the mix (whose
+ * rule covers both): dP, dq, dk, dv and the softmax gradient (3 per score). */
+static int64_t attention_flops(const Graph *g, const Node *n, int64_t *backward) {
+    int64_t product = attention_product_flops(g, n), scores = n->op == OP_ATTENTION_SCORES ? n->size : 0;
+    if (n->op == OP_ATTENTION_MIX) {
+        *backward = 4 * product + 3 * graph_node(g, n->inputs[0])->size;
+        return product;
+    }
+    *backward = 0;
+    return product + 3 * scores;
+}
+
+static int64_t attention_kernel_flops(const Graph *g, const Node *n) {
+    return (n->op == OP_ATTENTION_GRAD ? 4 : 1) * attention_product_flops(g, n);
+}
+
+static const char *attention_label(const Node *n) { return n->op == OP_ATTENTION_SCORES ? "attn_scores" : "attn_mix"; }
+
+static const OpSurface attention_surface[] = {{"attention", attention_spec, attention_rule, OPS_LAYER}, {NULL, NULL, NULL, 0}};
+static const OpKind attention_kinds[] = {OP_ATTENTION_SCORES, OP_ATTENTION_MIX, OP_ATTENTION_GRAD, OP_COUNT};
+
+const OpFamily ops_attention = {
+    .name = "attention",
+    .surface = attention_surface,
+    .kinds = attention_kinds,
+    .backward = attention_backward,
+    .kernel = attention_kernel,
+    .flops = attention_flops,
+    .kernel_flops = attention_kernel_flops,
+    .scratch = attention_scratch,
+    .label = attention_label,
+};
