@@ -4,8 +4,8 @@
  *   nnc FILE.nn [-o OUT] [-O0|-O1|-O2|-O3] [-D NAME=VALUE]... [--emit=exe|obj|asm|llvm] [--mpi]
  *   nnc check FILE.nn          diagnostics only
  *   nnc summary FILE.nn        the layer table
- *   nnc compare A.nn B.nn ...  train several designs alike; table and plots (compare.c)
- *   nnc diff A.nn B.nn         layer-by-layer changes (diff.c)
+ *   nnc compare A.nn B.nn ...  train several designs alike; table and plots (tools/compare.c)
+ *   nnc diff A.nn B.nn         layer-by-layer changes (tools/diff.c)
  * Exit status: 0 success, 1 errors in the user's input, 2 internal failures. */
 #include <errno.h>
 #include <limits.h>
@@ -19,7 +19,8 @@
 #include "arena.h"
 #include "autodiff.h"
 #include "codegen.h"
-#include "compare.h"
+#include "tools/compare.h"
+#include "tools/diff.h"
 #include "diag.h"
 #include "graph.h"
 #include "parse.h"
