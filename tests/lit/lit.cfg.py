@@ -25,3 +25,10 @@ if lit_config.params.get("sanitized", "0") in ("1", "ON", "TRUE", "true"):
     config.environment["NNC_SANITIZED"] = "1"
 llvm_bin = lit_config.params.get("llvm_bin", "/usr/lib/llvm-19/bin")
 config.environment["PATH"] = os.pathsep.join([llvm_bin, config.environment.get("PATH", "")])
+# An x86-64-v4 executable needs AVX-512 to run (not every CI host or AMD EPYC has it).
+try:
+    with open("/proc/cpuinfo") as cpuinfo:
+        if " avx512f" in cpuinfo.read():
+            config.available_features.add("avx512")
+except OSError:
+    pass
