@@ -32,3 +32,13 @@ try:
             config.available_features.add("avx512")
 except OSError:
     pass
+# A small tmpfs in a private mount namespace simulates a full disk (output_no_space.test).
+import subprocess
+import tempfile
+with tempfile.TemporaryDirectory() as probe:
+    try:
+        if subprocess.run(["unshare", "-rm", "mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", probe],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0:
+            config.available_features.add("tmpfs")
+    except OSError:
+        pass
