@@ -12,7 +12,10 @@
  *
  * Reading treats the file as untrusted, with the same checks as the reference implementation:
  * bounded header (100 MB), valid JSON, F32 dtype, shape x 4 == end - begin, tensors tiling the
- * data region exactly (no gaps, overlaps or trailing bytes). Every message names the file.
+ * data region exactly (no gaps, overlaps or trailing bytes). Beyond it, memory and time stay in
+ * proportion to the header: its text is checked before parsing (header_bounded), duplicate keys
+ * are found by sorting, and a FIFO or device is refused before it is read. Every message names
+ * the file.
  */
 #include "nnrt_internal.h"
 
