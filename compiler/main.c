@@ -4,11 +4,12 @@
  *   nnc FILE.nn [-o OUT] [-O0|-O1|-O2|-O3] [-D NAME=VALUE]... [--emit=exe|obj|asm|llvm] [--mpi]
  *   nnc check FILE.nn          diagnostics only
  *   nnc summary FILE.nn        the layer table
- *   nnc compare A.nn B.nn ...  train several designs alike; table and plots (compare.c)
- *   nnc diff A.nn B.nn         layer-by-layer changes (diff.c)
+ *   nnc compare A.nn B.nn ...  train several designs alike; table and plots (tools/compare.c)
+ *   nnc diff A.nn B.nn         layer-by-layer changes (tools/diff.c)
  * Exit status: 0 success, 1 errors in the user's input, 2 internal failures. */
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <llvm-c/Core.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,8 +20,10 @@
 #include "arena.h"
 #include "autodiff.h"
 #include "codegen.h"
-#include "compare.h"
+#include "tools/compare.h"
+#include "tools/diff.h"
 #include "diag.h"
+#include "file.h"
 #include "graph.h"
 #include "parse.h"
 #include "plan.h"
@@ -161,6 +164,14 @@ static const char *source_hash(Arena *arena, const char *text, int length) {
 
 static int compile(const Options *o, Arena *arena) {
     double t0 = now_seconds();
+    static const char *const suffix[] = {"", ".o", ".s", ".ll"};
+    const char *output = o->output ? o->output : arena_printf(arena, "%s%s", source_model_name(arena, o->input), suffix[o->emit]);
+    /* Writing the output over the source (any spelling, a hard link) would destroy the design. */
+    bool writes = o->command == CMD_BUILD && !o->dump_tokens && !o->dump_ast && !o->dump_graph;
+    if (writes && file_same(output, o->input)) {
+        fprintf(stderr, "nnc: error: the output '%s' is the source file '%s'; choose another -o path\n", output, o->input);
+        return 1;
+    }
     int length = 0;
     char *text = source_read(o->input, &length);
     if (!text) return 1;
@@ -217,8 +228,7 @@ static int compile(const Options *o, Arena *arena) {
         goto done;
     }
     TargetOptions target = {.opt_level = o->opt_level, .cpu = o->cpu, .emit = o->emit, .verbose = o->verbose};
-    static const char *const suffix[] = {"", ".o", ".s", ".ll"};
-    target.output = o->output ? o->output : arena_printf(arena, "%s%s", source_model_name(arena, o->input), suffix[o->emit]);
+    target.output = output;
     target.mpi = o->mpi;
     if (o->emit == EMIT_EXE) target.runtime_lib = target_find_runtime(o->mpi);
     status = target_emit(module, &target);
@@ -235,6 +245,9 @@ done:
 }
 
 int main(int argc, char **argv) {
+    /* Past a file size limit (ulimit -f) a write then fails with EFBIG, which is reported with the
+     * path, instead of killing nnc (and the linker, which inherits this) with SIGXFSZ. */
+    signal(SIGXFSZ, SIG_IGN);
     if (argc > 1 && strcmp(argv[1], "compare") == 0) return compare_main(argc, argv);
     if (argc > 1 && strcmp(argv[1], "diff") == 0) return diff_main(argc, argv);
     Options options;

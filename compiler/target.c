@@ -2,6 +2,7 @@
  * checked and every message disposed. */
 #include "target.h"
 
+#include "file.h"
 #include "nnc_mpi.h"
 
 #include <errno.h>
@@ -15,7 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -92,6 +95,33 @@ static int target_spawn(char *const argv[], int verbose) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+/* Writes an output through file_write_atomic; 0, or 1 after "cannot write 'SHOWN': reason". */
+static int write_output(const char *path, const char *shown, const char *data, size_t length) {
+    int error = file_write_atomic(path, data, length);
+    if (!error) return 0;
+    fprintf(stderr, "nnc: error: cannot write '%s': %s\n", shown, strerror(error));
+    return 1;
+}
+
+/* After a failed link: was it the destination's lack of room? The executable holds the object and
+ * at most the whole runtime archive, so a file size limit (ulimit -f) or free space in the output's
+ * directory below their sum is taken as the cause: EFBIG or ENOSPC, else 0 (a genuine link failure). */
+static int output_space_error(const char *output, off_t object_size, const char *runtime_lib) {
+    struct stat st;
+    off_t needed = object_size + (stat(runtime_lib, &st) == 0 ? st.st_size : 0);
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_FSIZE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY && (off_t)limit.rlim_cur < needed)
+        return EFBIG;
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", output);
+    char *slash = strrchr(dir, '/');
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else slash[slash == dir] = '\0';
+    struct statvfs fs;
+    if (statvfs(dir, &fs) == 0 && (off_t)fs.f_bavail * (off_t)fs.f_frsize < needed) return ENOSPC;
+    return 0;
+}
+
 int target_emit(LLVMModuleRef module, const TargetOptions *o) {
     char *error = NULL;
     if (LLVMVerifyModule(module, LLVMReturnStatusAction, &error)) {
@@ -130,51 +160,47 @@ int target_emit(LLVMModuleRef module, const TargetOptions *o) {
 
     bool to_stdout = strcmp(o->output, "-") == 0;
     if (o->emit == EMIT_LLVM) {
-        if (to_stdout) {
-            char *ir = LLVMPrintModuleToString(module);
-            fputs(ir, stdout);
-            LLVMDisposeMessage(ir);
-        } else if (LLVMPrintModuleToFile(module, o->output, &error)) {
-            fprintf(stderr, "nnc: error: cannot write '%s': %s\n", o->output, error);
-            LLVMDisposeMessage(error);
-            status = 1;
-        }
+        char *ir = LLVMPrintModuleToString(module);
         LLVMDisposeTargetMachine(tm);
+        if (to_stdout) fputs(ir, stdout);
+        else status = write_output(o->output, o->output, ir, strlen(ir));
+        LLVMDisposeMessage(ir);
         return status;
     }
-    if (o->emit == EMIT_ASM && to_stdout) {
-        LLVMMemoryBufferRef buffer;
-        if (LLVMTargetMachineEmitToMemoryBuffer(tm, module, LLVMAssemblyFile, &error, &buffer)) {
-            fprintf(stderr, "nnc: internal error: cannot emit assembly: %s\n", error);
-            LLVMDisposeMessage(error);
-            LLVMDisposeTargetMachine(tm);
-            return 2;
-        }
-        fwrite(LLVMGetBufferStart(buffer), 1, LLVMGetBufferSize(buffer), stdout);
-        LLVMDisposeMemoryBuffer(buffer);
-        LLVMDisposeTargetMachine(tm);
-        return 0;
-    }
-    /* Objects and executables are written under a temporary name and renamed into place, so a
-     * failure never leaves a half-written file where the user expects a good one. */
-    char object[PATH_MAX];
-    snprintf(object, sizeof object, "%s.%ld.tmp%s", o->output, (long)getpid(), o->emit == EMIT_EXE ? ".o" : "");
-    if (LLVMTargetMachineEmitToFile(tm, module, object, o->emit == EMIT_ASM ? LLVMAssemblyFile : LLVMObjectFile, &error)) {
-        fprintf(stderr, "nnc: error: cannot write '%s': %s\n", o->output, error);
+    /* Assembly and objects are emitted to memory and written by file_write_atomic: a full disk
+     * then is an error naming the path and the OS's reason, and no half-written file is left. */
+    LLVMMemoryBufferRef buffer;
+    if (LLVMTargetMachineEmitToMemoryBuffer(tm, module, o->emit == EMIT_ASM ? LLVMAssemblyFile : LLVMObjectFile, &error,
+                                            &buffer)) {
+        fprintf(stderr, "nnc: internal error: cannot emit %s: %s\n", o->emit == EMIT_ASM ? "assembly" : "the object", error);
         LLVMDisposeMessage(error);
         LLVMDisposeTargetMachine(tm);
-        unlink(object);
-        return 1;
+        return 2;
     }
     LLVMDisposeTargetMachine(tm);
+    const char *code = LLVMGetBufferStart(buffer);
+    size_t code_size = LLVMGetBufferSize(buffer);
     if (o->emit != EMIT_EXE) {
-        if (rename(object, o->output) != 0) {
-            fprintf(stderr, "nnc: error: cannot write '%s': %s\n", o->output, strerror(errno));
-            unlink(object);
-            return 1;
-        }
-        return 0;
+        if (to_stdout) fwrite(code, 1, code_size, stdout);
+        else status = write_output(o->output, o->output, code, code_size);
+        LLVMDisposeMemoryBuffer(buffer);
+        return status;
     }
+    /* The executable is linked under a temporary name and renamed into place, so a failure never
+     * leaves a half-written file where the user expects a good one. Renaming over a device would
+     * replace it (as root, /dev/null), so only a regular file or a new name is a destination. */
+    struct stat st;
+    if (stat(o->output, &st) == 0 && !S_ISREG(st.st_mode)) {
+        fprintf(stderr, "nnc: error: cannot write '%s': %s\n", o->output,
+                S_ISDIR(st.st_mode) ? strerror(EISDIR) : "not a regular file");
+        LLVMDisposeMemoryBuffer(buffer);
+        return 1;
+    }
+    char object[PATH_MAX];
+    snprintf(object, sizeof object, "%s.%ld.tmp.o", o->output, (long)getpid());
+    status = write_output(object, o->output, code, code_size);
+    LLVMDisposeMemoryBuffer(buffer);
+    if (status) return status;
     if (!o->runtime_lib) {
         fprintf(stderr, "nnc: internal error: cannot find the runtime library %s (set %s to its path)\n",
                 o->mpi ? "libnnrt_mpi.a" : "libnnrt.a", o->mpi ? "NNC_RUNTIME_MPI" : "NNC_RUNTIME");
@@ -197,8 +223,13 @@ int target_emit(LLVMModuleRef module, const TargetOptions *o) {
     int rc = target_spawn(argv, o->verbose);
     unlink(object);
     if (rc != 0) {
-        fprintf(stderr, "nnc: internal error: linking '%s' failed\n", o->output);
         unlink(linked);
+        int space = output_space_error(o->output, (off_t)code_size, o->runtime_lib);
+        if (space) {
+            fprintf(stderr, "nnc: error: cannot write '%s': %s\n", o->output, strerror(space));
+            return 1;
+        }
+        fprintf(stderr, "nnc: internal error: linking '%s' failed\n", o->output);
         return 2;
     }
     if (rename(linked, o->output) != 0) {

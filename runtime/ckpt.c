@@ -12,7 +12,10 @@
  *
  * Reading treats the file as untrusted, with the same checks as the reference implementation:
  * bounded header (100 MB), valid JSON, F32 dtype, shape x 4 == end - begin, tensors tiling the
- * data region exactly (no gaps, overlaps or trailing bytes). Every message names the file.
+ * data region exactly (no gaps, overlaps or trailing bytes). Beyond it, memory and time stay in
+ * proportion to the header: its text is checked before parsing (header_bounded), duplicate keys
+ * are found by sorting, and a FIFO or device is refused before it is read. Every message names
+ * the file.
  */
 #include "nnrt_internal.h"
 
@@ -28,6 +31,7 @@
 #include <unistd.h>
 
 #define HEADER_MAX 100000000ull /* the reference implementation's limit */
+#define JSON_DEPTH_CAP 64      /* beyond json.c's nesting limit: deeper is its error to report */
 
 static int host_is_little_endian(void) {
     uint16_t x = 1;
@@ -199,27 +203,88 @@ static int fail(const char *path, const char *fmt, ...) {
     return -1;
 }
 
+/* Opened without blocking and checked with fstat before anything is read, so a FIFO or a device
+ * given to --load is an error instead of a wait for a writer that never comes. */
 static int read_whole(const char *path, NnrtCkpt *c) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
         nnrt_error("cannot open checkpoint '%s': %s", path, strerror(errno));
         return -1;
     }
     struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         nnrt_error("checkpoint '%s' is not a regular file", path);
-        fclose(f);
+        close(fd);
         return -1;
     }
+    char what[300];
+    snprintf(what, sizeof what, "checkpoint '%s'", path);
     c->size = (size_t)st.st_size;
-    c->file = nnrt_alloc(c->size, 1, "the checkpoint");
-    if (!c->file || fread(c->file, 1, c->size, f) != c->size) {
-        if (c->file) nnrt_error("cannot read checkpoint '%s': %s", path, strerror(errno));
-        fclose(f);
-        return -1;
+    c->file = nnrt_alloc(c->size, 1, what);
+    size_t got = 0;
+    while (c->file && got < c->size) {
+        ssize_t r = read(fd, c->file + got, c->size - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            nnrt_error("cannot read checkpoint '%s': %s", path, r < 0 ? strerror(errno) : "the file shrank while reading");
+            break;
+        }
+        got += (size_t)r;
     }
-    fclose(f);
+    close(fd);
+    return c->file && got == c->size ? 0 : -1;
+}
+
+/* A safetensors header is an object of small objects whose arrays (a shape, data_offsets) have
+ * at most NNRT_MAX_RANK elements, and where every value takes several bytes of text. Checked on the
+ * text before parsing, so the parse tree (64 bytes a value) stays within 16x the header's size
+ * however the header is made: one array of 49 million zeros would otherwise take 3 GB. */
+static int header_bounded(const char *path, const char *text, size_t n) {
+    int depth = 0;
+    int in_array[JSON_DEPTH_CAP + 1] = {0}, elements[JSON_DEPTH_CAP + 1] = {0};
+    size_t values = 1;
+    for (size_t i = 0; i < n; i++) {
+        char ch = text[i];
+        if (ch == '"') {
+            for (i++; i < n && text[i] != '"'; i++)
+                if (text[i] == '\\') i++;
+        } else if (ch == '[' || ch == '{') {
+            values++;
+            if (depth == JSON_DEPTH_CAP) return 0; /* the parser reports the depth */
+            depth++;
+            in_array[depth] = ch == '[';
+            elements[depth] = 1;
+        } else if (ch == ']' || ch == '}') {
+            if (depth > 0) depth--;
+        } else if (ch == ',') {
+            values++;
+            if (depth > 0 && in_array[depth] && ++elements[depth] > NNRT_MAX_RANK)
+                return fail(path, "an array in the header at byte %zu has more than %d elements; a "
+                            "shape has at most %d (corrupt header)", i + 8, NNRT_MAX_RANK, NNRT_MAX_RANK);
+        }
+    }
+    if (values > n / 4 + 16)
+        return fail(path, "the header holds %zu JSON values in %zu bytes, more than one per 4 "
+                    "bytes (corrupt header)", values, n);
     return 0;
+}
+
+static int cmp_key(const void *a, const void *b) {
+    return strcmp((*(const NnrtJson *const *)a)->key, (*(const NnrtJson *const *)b)->key);
+}
+
+/* Sorting the keys finds a duplicate in n log n (200,000 keys: milliseconds, not a minute). */
+static int check_unique_keys(const char *path, const NnrtJson *root) {
+    if (root->nkids < 2) return 0;
+    const NnrtJson **keys = nnrt_alloc((size_t)root->nkids, sizeof *keys, "checkpoint tensors");
+    if (!keys) return -1;
+    for (int i = 0; i < root->nkids; i++) keys[i] = &root->kids[i];
+    qsort(keys, (size_t)root->nkids, sizeof *keys, cmp_key);
+    int rc = 0;
+    for (int i = 1; i < root->nkids && rc == 0; i++)
+        if (strcmp(keys[i - 1]->key, keys[i]->key) == 0) rc = fail(path, "'%s' appears twice in the header", keys[i]->key);
+    free(keys);
+    return rc;
 }
 
 static int parse_tensor(const char *path, const NnrtJson *e, NnrtTensorIn *t) {
@@ -285,6 +350,7 @@ int nnrt_ckpt_read(const char *path, NnrtCkpt *c) {
         fail(path, "the header does not start with '{' (not a safetensors file)");
         goto fail;
     }
+    if (header_bounded(path, (const char *)c->file + 8, (size_t)n) != 0) goto fail;
     NnrtJson root;
     char err[200];
     if (nnrt_json_parse((const char *)c->file + 8, (size_t)n, &root, err, sizeof err) != 0) {
@@ -296,11 +362,7 @@ int nnrt_ckpt_read(const char *path, NnrtCkpt *c) {
     NnrtTensorIn **sorted = nnrt_zalloc((size_t)root.nkids, sizeof(NnrtTensorIn *), "checkpoint tensors");
     if (root.kind != NNRT_JSON_OBJ) fail(path, "the header is not a JSON object");
     else if (c->t && sorted) {
-        rc = 0;
-        for (int i = 0; i < root.nkids && rc == 0; i++)
-            for (int k = 0; k < i && rc == 0; k++)
-                if (strcmp(root.kids[k].key, root.kids[i].key) == 0)
-                    rc = fail(path, "'%s' appears twice in the header", root.kids[i].key);
+        rc = check_unique_keys(path, &root);
         for (int i = 0; i < root.nkids && rc == 0; i++) {
             NnrtJson *e = &root.kids[i];
             if (strcmp(e->key, "__metadata__") == 0) {

@@ -54,16 +54,24 @@ typedef struct Reader {
 
 /* Reads more of the file after buf[size]. Returns 1 if bytes arrived, 0 at the end or after an
  * error (r->failed, reported). */
+static int row_too_long(Reader *r) {
+    nnrt_error_at(r->path, r->line, 1, "this row is longer than the %u MiB limit (not a "
+                  "CSV file, or a quoted cell that never ends?)", CSV_MAX_ROW >> 20);
+    r->failed = 1;
+    return 0;
+}
+
 static int fill(Reader *r) {
     if (r->eof || r->failed) return 0;
+    /* The parser wants more of this row: what is buffered is all row, but for at most a CR of its
+     * line ending, so past CSV_MAX_ROW + 1 bytes the row is certainly too long. The exact check
+     * is next_row's, when the row ends. */
+    if (r->size - r->row_start > CSV_MAX_ROW + 1) return row_too_long(r);
     if (r->size == r->cap) {
-        if (r->size - r->row_start >= CSV_MAX_ROW) {
-            nnrt_error_at(r->path, r->line, 1, "this row is longer than the %u MiB limit (not a "
-                          "CSV file, or a quoted cell that never ends?)", CSV_MAX_ROW >> 20);
-            r->failed = 1;
-            return 0;
-        }
+        /* grow by doubling, but never past what the longest row needs after the bytes before it */
+        size_t most = r->row_start + CSV_MAX_ROW + CSV_CHUNK;
         size_t ncap = r->cap ? r->cap * 2 : CSV_CHUNK;
+        if (ncap > most) ncap = most;
         char *nb = realloc(r->buf, ncap + 1); /* + 1: room to terminate the last cell */
         if (!nb) {
             nnrt_error("out of memory reading '%s'", r->path);
@@ -222,6 +230,10 @@ static int next_row(Reader *r) {
             r->pos++;
             continue;
         }
+        /* the row's text, without its line ending, is at most CSV_MAX_ROW bytes: exactly */
+        size_t end = r->pos;
+        if (c == '\n' && end > r->row_start && r->buf[end - 1] == '\r') end--;
+        if (end - r->row_start > CSV_MAX_ROW) return row_too_long(r), -1;
         if (c == '\n') newline(r);
         break;
     }
@@ -453,6 +465,14 @@ static int store_row(const NnrtModel *m, const NnrtCsvOpts *o, const Layout *L, 
 
 /* Column names from the header: none may be empty or repeat (names select the target). */
 static int check_header(const Reader *r, const Layout *L) {
+    for (int c = 0; c < L->ncols; c++)
+        if (strstr(L->names[c], "\xEF\xBB\xBF")) {
+            /* a second BOM (after the first, or before a later name): never part of a name */
+            nnrt_error_at(r->path, r->cells[c].line, r->cells[c].col, "a byte order mark (bytes EF BB "
+                          "BF) in the name of column %d of the header; one may only start the file "
+                          "(was it written twice, or were files concatenated?)", c + 1);
+            return -1;
+        }
     for (int c = 0; c < L->ncols; c++)
         if (!L->names[c][0]) {
             nnrt_error_at(r->path, r->cells[c].line, r->cells[c].col, "column %d of the header has "

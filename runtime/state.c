@@ -20,6 +20,7 @@
 #include "nnrt_internal.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,6 +105,25 @@ static void add_name(char *list, size_t cap, int *count, const char *name) {
     (*count)++;
 }
 
+/* Non-finite weights would pass eval and predict silently and make train blame the gradient. */
+static int check_finite(const NnrtCkpt *c, const char *name, const float *data, int64_t count) {
+    for (int64_t i = 0; i < count; i++)
+        if (!isfinite(data[i])) {
+            char clean[200];
+            nnrt_error("checkpoint '%s': tensor '%s' holds %s at element %lld; a checkpoint holds finite "
+                       "values only", c->path, nnrt_printable(name, clean, sizeof clean),
+                       isnan(data[i]) ? "NaN" : data[i] > 0 ? "+Inf" : "-Inf", (long long)i);
+            return -1;
+        }
+    return 0;
+}
+
+/* Copies a tensor out of the checkpoint and rejects non-finite values, naming the tensor. */
+static int copy_finite(const NnrtCkpt *c, const NnrtTensorIn *t, float *dst) {
+    nnrt_ckpt_copy_f32(t, dst);
+    return check_finite(c, t->name, dst, t->count);
+}
+
 static int is_model_param(const NnrtModel *m, const char *name) {
     for (int32_t i = 0; i < m->param_tensor_count; i++)
         if (strcmp(m->params[i].name, name) == 0) return 1;
@@ -156,7 +176,7 @@ static int load_model_tensors(const NnrtModel *m, const NnrtCkpt *c, float *para
         return -1;
     }
     for (int32_t i = 0; i < m->param_tensor_count; i++)
-        nnrt_ckpt_copy_f32(nnrt_ckpt_find(c, m->params[i].name), params + m->params[i].offset);
+        if (copy_finite(c, nnrt_ckpt_find(c, m->params[i].name), params + m->params[i].offset) != 0) return -1;
     const NnrtTensorIn *tm = nnrt_ckpt_find(c, "__standardize.mean");
     const NnrtTensorIn *ts = nnrt_ckpt_find(c, "__standardize.std");
     if (tm || ts) {
@@ -169,8 +189,7 @@ static int load_model_tensors(const NnrtModel *m, const NnrtCkpt *c, float *para
         *mean = nnrt_alloc((size_t)m->input_size, sizeof(float), "standardization statistics");
         *std = nnrt_alloc((size_t)m->input_size, sizeof(float), "standardization statistics");
         if (!*mean || !*std) return -1;
-        nnrt_ckpt_copy_f32(tm, *mean);
-        nnrt_ckpt_copy_f32(ts, *std);
+        if (copy_finite(c, tm, *mean) != 0 || copy_finite(c, ts, *std) != 0) return -1;
     }
     const char *hash = nnrt_ckpt_meta(c, "source_hash");
     char clean[64];
@@ -181,16 +200,26 @@ static int load_model_tensors(const NnrtModel *m, const NnrtCkpt *c, float *para
     return 0;
 }
 
-static int meta_int(const NnrtCkpt *c, const char *key, int64_t *out) {
+/* Loaded counts stay far from overflow: the optimizer adds 1 to `step` every batch (and uses it
+ * as a double, exact to 2^53), the training loop adds 1 to `epoch`. */
+#define MAX_CKPT_STEP (1ll << 53)
+#define MAX_CKPT_EPOCH 2147483647ll
+
+static int meta_int(const NnrtCkpt *c, const char *key, long long max, int64_t *out) {
     const char *v = nnrt_ckpt_meta(c, key);
     char *end;
     errno = 0;
     long long x = v ? strtoll(v, &end, 10) : 0;
-    if (!v || end == v || *end || errno || x < 0) {
-        char clean[64];
+    char clean[64];
+    if (!v || end == v || *end || errno == EINVAL || x < 0 || (errno == ERANGE && x != LLONG_MAX)) {
         nnrt_error("checkpoint '%s': metadata '%s' is %s%s%s, expected a non-negative integer",
                    c->path, key, v ? "'" : "missing", v ? nnrt_printable(v, clean, sizeof clean) : "",
                    v ? "'" : "");
+        return -1;
+    }
+    if (x > max) {
+        nnrt_error("checkpoint '%s': metadata '%s' is %s, more than %lld (corrupt checkpoint)", c->path, key,
+                   nnrt_printable(v, clean, sizeof clean), max);
         return -1;
     }
     *out = x;
@@ -226,7 +255,7 @@ static int load_best(NnrtTrainState *s, const NnrtCkpt *c) {
     for (int32_t i = 0; i < m->param_tensor_count; i++) {
         char name[512];
         snprintf(name, sizeof name, "__best.%s", m->params[i].name);
-        nnrt_ckpt_copy_f32(nnrt_ckpt_find(c, name), s->best_params + m->params[i].offset);
+        if (copy_finite(c, nnrt_ckpt_find(c, name), s->best_params + m->params[i].offset) != 0) return -1;
     }
     return 0;
 }
@@ -246,7 +275,9 @@ int nnrt_state_load(NnrtTrainState *s, const NnrtCkpt *c, int resume, int *resum
         return 0;
     }
     NnrtOptConfig saved;
-    if (nnrt_optim_parse(opt, "checkpoint metadata 'optimizer'", &saved) != 0) return -1;
+    char what[300];
+    snprintf(what, sizeof what, "checkpoint '%s': metadata 'optimizer'", c->path);
+    if (nnrt_optim_parse(opt, what, &saved) != 0) return -1;
     if (saved.kind != s->opt.kind) {
         nnrt_note("checkpoint '%s' was trained with %s, this run uses %s: loading the weights only "
                   "and starting at epoch 1 with a fresh optimizer", c->path,
@@ -254,7 +285,7 @@ int nnrt_state_load(NnrtTrainState *s, const NnrtCkpt *c, int resume, int *resum
         return 0;
     }
     int64_t epoch, step;
-    if (meta_int(c, "epoch", &epoch) != 0 || meta_int(c, "step", &step) != 0) return -1;
+    if (meta_int(c, "epoch", MAX_CKPT_EPOCH, &epoch) != 0 || meta_int(c, "step", MAX_CKPT_STEP, &step) != 0) return -1;
     /* every state tensor the optimizer needs, with the exact shape */
     int nbuf = nnrt_optim_buffer_count(&s->opt);
     for (int b = 0; b < nbuf; b++)
@@ -271,17 +302,33 @@ int nnrt_state_load(NnrtTrainState *s, const NnrtCkpt *c, int resume, int *resum
                     memset(s->ost.buf[k], 0, sizeof(float) * (size_t)m->param_count);
                 return 0;
             }
-            nnrt_ckpt_copy_f32(t, s->ost.buf[b] + p->offset);
+            if (copy_finite(c, t, s->ost.buf[b] + p->offset) != 0) return -1;
         }
     s->ost.step = step;
     s->epoch = epoch;
+    /* the early-stopping record: absent in older checkpoints, an error when present and wrong */
     const char *best = nnrt_ckpt_meta(c, "best_val_loss");
-    s->best_val = best && strcmp(best, "none") != 0 ? strtod(best, NULL) : INFINITY;
+    s->best_val = INFINITY;
+    if (best && strcmp(best, "none") != 0) {
+        char *end;
+        double v = strtod(best, &end);
+        char clean[64];
+        if (end == best || *end || !isfinite(v)) {
+            nnrt_error("checkpoint '%s': metadata 'best_val_loss' is '%s', expected 'none' or a finite "
+                       "number", c->path, nnrt_printable(best, clean, sizeof clean));
+            return -1;
+        }
+        s->best_val = v;
+    }
     int64_t v;
-    if (nnrt_ckpt_meta(c, "best_epoch") && meta_int(c, "best_epoch", &v) == 0) s->best_epoch = v;
-    if (nnrt_ckpt_meta(c, "epochs_without_improvement") &&
-        meta_int(c, "epochs_without_improvement", &v) == 0)
+    if (nnrt_ckpt_meta(c, "best_epoch")) {
+        if (meta_int(c, "best_epoch", epoch, &v) != 0) return -1;
+        s->best_epoch = v;
+    }
+    if (nnrt_ckpt_meta(c, "epochs_without_improvement")) {
+        if (meta_int(c, "epochs_without_improvement", epoch, &v) != 0) return -1;
         s->wait = v;
+    }
     free(s->best_params);
     s->best_params = NULL;
     if (load_best(s, c) != 0) return -1;

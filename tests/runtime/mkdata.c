@@ -301,6 +301,11 @@ static void make_csv(const char *dir) {
     write_str(dir, "bom_crlf_bad.csv", t);
     snprintf(t, sizeof t, "\xEF\xBB\xBF%s\n\xEF\xBB\xBF" "0.1,0.2,0.3,0.4,0\n", hdr);
     write_str(dir, "bom_twice.csv", t);
+    /* a BOM written twice, and one before a later column's name (files pasted together) */
+    snprintf(t, sizeof t, "\xEF\xBB\xBF\xEF\xBB\xBF%s\n0.1,0.2,0.3,0.4,0\n", hdr);
+    write_str(dir, "bom_bom.csv", t);
+    snprintf(t, sizeof t, "f0,f1,\xEF\xBB\xBF" "f2,f3,label\n0.1,0.2,0.3,0.4,0\n");
+    write_str(dir, "bom_column.csv", t);
     snprintf(t, sizeof t, "%s\r\n0.1,0.2,0.3,0.4,0\r\n\r\n0.5,0.6,0.7,0.8,1\r\n", hdr);
     write_str(dir, "crlf.csv", t);
     snprintf(t, sizeof t, "%s\r\n0.1,0.2,0.3,0.4,0\r\n0.5,0.6,0.7,1\r\n", hdr);

@@ -71,6 +71,23 @@ open(path, 'wb').write(data.replace(old, new, 1))
 PY
 }
 
+# rewrite FILE 'PYTHON': runs PYTHON with the header as dict h and the data as bytearray d, then
+# writes the file back with a correct, padded header length (python3)
+rewrite() {
+  python3 - "$@" <<'PY' || fail "rewrite $*"
+import json, struct, sys
+path, code = sys.argv[1], sys.argv[2]
+raw = open(path, 'rb').read()
+n = struct.unpack('<Q', raw[:8])[0]
+h = json.loads(raw[8:8 + n])
+d = bytearray(raw[8 + n:])
+exec(code)
+text = json.dumps(h, separators=(',', ':')).encode()
+text += b' ' * (-(8 + len(text)) % 8)
+open(path, 'wb').write(struct.pack('<Q', len(text)) + text + bytes(d))
+PY
+}
+
 case "$name" in
 learns)
   # 6 epochs on the blobs: the loss falls and validation accuracy is high
@@ -203,6 +220,82 @@ corrupt)
   ERE="tensor 'linear.weight' has shape"
   fails "$FIX" train --load t6.st --save keep.st
   same good.st keep.st
+  ;;
+hostile_ckpt)
+  # Checkpoints that are well-formed files but hostile values: every one is an error naming the
+  # file (exit 1), in linear time, and never reaches training.
+  run "$FIX" train --epochs 2 --quiet --save good.st > /dev/null
+  cp good.st step.st && rewrite step.st 'h["__metadata__"]["step"] = "9223372036854775807"'
+  ERE="^error: checkpoint 'step.st': metadata 'step' is 9223372036854775807, more than 9007199254740992 \(corrupt checkpoint\)$"
+  fails "$FIX" train --load step.st --epochs 3 --quiet
+  cp good.st epoch.st && rewrite epoch.st 'h["__metadata__"]["epoch"] = "99999999999"'
+  ERE="^error: checkpoint 'epoch.st': metadata 'epoch' is 99999999999, more than 2147483647 \(corrupt checkpoint\)$"
+  fails "$FIX" train --load epoch.st --epochs 3 --quiet
+  # the early-stopping record is checked like the rest, and stops the run
+  cp good.st best.st && rewrite best.st 'h["__metadata__"]["best_epoch"] = "x"'
+  ERE="^error: checkpoint 'best.st': metadata 'best_epoch' is 'x', expected a non-negative integer$"
+  fails "$FIX" train --load best.st --epochs 3 --quiet
+  [ ! -s out.txt ] || fail "training went on after a metadata error"
+  cp good.st wait.st && rewrite wait.st 'h["__metadata__"]["epochs_without_improvement"] = "3"'
+  ERE="^error: checkpoint 'wait.st': metadata 'epochs_without_improvement' is 3, more than 2 \(corrupt checkpoint\)$"
+  fails "$FIX" train --load wait.st --epochs 3 --quiet
+  cp good.st loss.st && rewrite loss.st 'h["__metadata__"]["best_val_loss"] = "nan"'
+  ERE="^error: checkpoint 'loss.st': metadata 'best_val_loss' is 'nan', expected 'none' or a finite number$"
+  fails "$FIX" train --load loss.st --epochs 3 --quiet
+  # non-finite weights: refused by every command, naming the tensor
+  cp good.st nan.st && rewrite nan.st 'b = h["linear.weight"]["data_offsets"][0]; d[b + 8:b + 12] = bytes([0, 0, 0xc0, 0x7f])'
+  ERE="^error: checkpoint 'nan.st': tensor 'linear.weight' holds NaN at element 2; a checkpoint holds finite values only$"
+  fails "$FIX" eval --load nan.st
+  fails "$FIX" predict --load nan.st "$DATA/predict.csv"
+  fails "$FIX" train --load nan.st --epochs 3 --quiet
+  cp good.st inf.st && rewrite inf.st 'b = h["linear.bias"]["data_offsets"][0]; d[b:b + 4] = bytes([0, 0, 0x80, 0xff])'
+  ERE="^error: checkpoint 'inf.st': tensor 'linear.bias' holds -Inf at element 0; a checkpoint holds finite values only$"
+  fails "$FIX" eval --load inf.st
+  # a FIFO (or a device) is refused at once instead of waiting for a writer
+  mkfifo fifo.st || fail "mkfifo"
+  ERE="^error: checkpoint 'fifo.st' is not a regular file$"
+  fails timeout 20 "$FIX" eval --load fifo.st
+  # 200,000 keys: the duplicate check sorts (it compared every pair: 69 s), then the list of
+  # unexpected tensors (2.3 MB header)
+  python3 - <<'PY' || fail "many keys"
+import json, struct
+h = {"t%06d" % i: {"dtype": "F32", "shape": [0], "data_offsets": [0, 0]} for i in range(200000)}
+for name, dup in (("many.st", False), ("dup.st", True)):
+    text = json.dumps(h, separators=(',', ':'))
+    if dup:
+        text = text[:-1] + ',"t199998":{"dtype":"F32","shape":[0],"data_offsets":[0,0]}}'
+    text = text.encode() + b' ' * (-(8 + len(text)) % 8)
+    open(name, 'wb').write(struct.pack('<Q', len(text)) + text)
+PY
+  # more JSON values than a header of that size can hold: refused before parsing
+  python3 -c "
+import struct
+text = b'{' + b','.join(b'\"\":{}' for i in range(100000)) + b'}'
+text += b' ' * (-(8 + len(text)) % 8)
+open('values.st', 'wb').write(struct.pack('<Q', len(text)) + text)" || fail "values.st"
+  ERE="^error: checkpoint 'values.st': the header holds 200001 JSON values in 600008 bytes, more than one per 4 bytes \(corrupt header\)$"
+  fails "$FIX" eval --load values.st
+  ERE="^error: checkpoint 'dup.st': 't199998' appears twice in the header$"
+  fails timeout 20 "$FIX" eval --load dup.st
+  ERE="^error: checkpoint 'many.st': 200000 unexpected tensors not in model 'fixture': 't000000', 't000001'"
+  fails timeout 20 "$FIX" eval --load many.st
+  ;;
+csv_row_limit)
+  # The 256 MiB row limit is exact, also after a header (it used to be checked only when the
+  # buffer was full, so a row after a header reached 512 MiB): a row of 2^28 bytes loads, one
+  # byte more is an error. The padding is leading spaces, which the row's text includes.
+  python3 - <<'PY' || fail "mkcsv"
+row = b'0.1,0.2,0.3,0.4,0'
+for name, extra in (("fits.csv", 0), ("over.csv", 1)):
+    with open(name, 'wb') as f:
+        f.write(b'f0,f1,f2,f3,label\n0.5,0.6,0.7,0.8,1\n')
+        f.write(b' ' * ((256 << 20) - len(row) + extra) + row + b'\r\n')
+PY
+  run "$FIX" train --epochs 1 --quiet --validate none --data fits.csv > fits.txt
+  grep -q '^epoch 1/1  train_loss' fits.txt || fail "fits.csv did not train"
+  ERE="^over.csv:3:1: error: this row is longer than the 256 MiB limit \(not a CSV file, or a quoted cell that never ends\?\)$"
+  fails "$FIX" train --epochs 1 --quiet --validate none --data over.csv
+  rm -f fits.csv over.csv
   ;;
 diverge)
   # a huge learning rate: the loss overflows at epoch 2, step 2; exit 1, the error names epoch and
@@ -405,6 +498,16 @@ bounded)
   fails lim "$FIX" train --epochs 1 --validate none --data "idx(\"$IDX/eight_gib.idx.gz\", \"$IDX/lbl.idx\")"
   ERE="^error: $IDX/tera.idx: byte offset 4: 1000000 examples of 1000x1000 bytes are 1000000000000 bytes, more than the 16 GiB limit"
   fails lim "$FIX" train --epochs 1 --validate none --data "idx(\"$IDX/tera.idx\", \"$IDX/lbl.idx\")"
+  # a 98 MB checkpoint header that is one array of zeros: refused from its text, within 200 MB
+  # (the file itself is read whole); parsed, it took 3.2 GB
+  python3 -c "
+import struct
+text = b'{\"a\":[' + b'0,' * 49000000 + b'0]}'
+text += b' ' * (-(8 + len(text)) % 8)
+open('array.st', 'wb').write(struct.pack('<Q', len(text)) + text)" || fail "array.st"
+  ERE="^error: checkpoint 'array.st': an array in the header at byte 29 has more than 8 elements; a shape has at most 8 \(corrupt header\)$"
+  fails sh -c 'ulimit -v 200000 && exec "$@"' sh "$FIX" eval --load array.st
+  rm -f array.st
   # CSV streams: 33 MB of text (200000 rows of 40-character numbers) holds 4 MB of values, and
   # loads and trains within the same 24 MB (reading the whole text first would not fit)
   "$2/nnrt_mkdata" --csv 200000 wide.csv 40 || fail "mkdata"

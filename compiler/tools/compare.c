@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "compare.h"
+#include "file.h"
 #include "plot.h"
 #include "source.h"
 #include "summary.h"
@@ -78,7 +79,7 @@ typedef struct Run {
     const char *dir, *log_path, *checkpoint_path, *output_path;
     const char *error; /* NULL when it trained */
     double seconds;
-    RunLog log;
+    CompareLog log;
 } Run;
 
 typedef struct Progress {
@@ -87,7 +88,7 @@ typedef struct Progress {
     Run *runs;
     int total, done, jobs;
     double start, busy_seconds;
-    const Job *train_jobs; /* for the runs still going */
+    const CompareJob *train_jobs; /* for the runs still going */
     int train_job_count;
     const char *who;       /* "nnc compare", or "nnc compare (rank R)" */
 } Progress;
@@ -440,15 +441,15 @@ static void format_clock(char *buf, size_t size, double seconds) {
 }
 
 /* NULL when the job succeeded, else its last error line, or how it ended. */
-static const char *job_failure(Arena *arena, const Job *job) {
+static const char *job_failure(Arena *arena, const CompareJob *job) {
     if (job->exit_status == 0) return NULL;
-    const char *line = job_error_line(arena, job->output_path);
+    const char *line = compare_job_error_line(arena, job->output_path);
     if (line) return line;
     if (job->exit_status > 128) return arena_printf(arena, "killed by signal %d (see %s)", job->exit_status - 128, job->output_path);
     return arena_printf(arena, "exit status %d (see %s)", job->exit_status, job->output_path);
 }
 
-static void compile_done(void *context, Job *job) {
+static void compile_done(void *context, CompareJob *job) {
     Progress *p = context;
     Config *cfg = &p->configs[job->index];
     cfg->compile_seconds = job->seconds;
@@ -458,7 +459,7 @@ static void compile_done(void *context, Job *job) {
             cfg->error ? "failed" : "ok", job->seconds);
 }
 
-static void train_done(void *context, Job *job) {
+static void train_done(void *context, CompareJob *job) {
     Progress *p = context;
     Run *run = &p->runs[job->index];
     run->seconds = job->seconds;
@@ -512,14 +513,14 @@ enum { Q_SECONDS, Q_FINAL_TRAIN_LOSS, Q_FINAL_VAL_LOSS, Q_BEST_VAL_LOSS, Q_FIXED
 
 /* One number per run for column q (metric columns after Q_FIXED: final, best for each metric). */
 static double run_quantity(const Run *run, int q, const char *const *metrics) {
-    const RunLog *log = &run->log;
+    const CompareLog *log = &run->log;
     if (run->error || log->rows == 0) return NAN;
     if (q == Q_SECONDS) {
         double sum = 0;
-        for (int r = 0; r < log->rows; r++) sum += runlog_value(log, r, "seconds");
+        for (int r = 0; r < log->rows; r++) sum += compare_log_value(log, r, "seconds");
         return sum / log->rows;
     }
-    if (q == Q_FINAL_TRAIN_LOSS) return runlog_value(log, log->rows - 1, "train_loss");
+    if (q == Q_FINAL_TRAIN_LOSS) return compare_log_value(log, log->rows - 1, "train_loss");
     char key[128];
     bool best, higher = false;
     if (q == Q_FINAL_VAL_LOSS || q == Q_BEST_VAL_LOSS) {
@@ -531,10 +532,10 @@ static double run_quantity(const Run *run, int q, const char *const *metrics) {
         best = (q - Q_FIXED) % 2 == 1;
         higher = higher_is_better(m);
     }
-    if (!best) return runlog_value(log, log->rows - 1, key);
+    if (!best) return compare_log_value(log, log->rows - 1, key);
     double v = NAN;
     for (int r = 0; r < log->rows; r++) {
-        double x = runlog_value(log, r, key);
+        double x = compare_log_value(log, r, key);
         if (isfinite(x) && (!isfinite(v) || (higher ? x > v : x < v))) v = x;
     }
     return v;
@@ -715,6 +716,13 @@ static void write_csv(FILE *f, const Table *t) {
             fprintf(f, "%s%s", t->csv_cells[(size_t)r * (size_t)t->csv_cols + (size_t)c], c + 1 < t->csv_cols ? "," : "\n");
 }
 
+/* Writes a result file through a temporary file and a rename; false after an error message. */
+static bool compare_write_file(const char *path, const char *text, size_t length) {
+    int error = file_write_atomic(path, text, length);
+    if (error) fprintf(stderr, "nnc compare: error: cannot write '%s': %s\n", path, strerror(error));
+    return !error;
+}
+
 typedef void TableWriter(FILE *f, const Table *t);
 
 static bool save_table(const char *path, const Table *t, TableWriter *writer) {
@@ -723,7 +731,7 @@ static bool save_table(const char *path, const Table *t, TableWriter *writer) {
     FILE *f = open_memstream(&text, &length);
     writer(f, t);
     fclose(f);
-    bool ok = write_file_atomic(path, text, length);
+    bool ok = compare_write_file(path, text, length);
     free(text);
     return ok;
 }
@@ -739,7 +747,7 @@ static PlotLine mean_curve(Arena *arena, const Run *runs, int seeds, const char 
         int n = 0;
         for (int s = 0; s < seeds; s++) {
             if (runs[s].error || e >= runs[s].log.rows) continue;
-            double v = runlog_value(&runs[s].log, e, key);
+            double v = compare_log_value(&runs[s].log, e, key);
             if (isfinite(v)) sum += v, n++;
         }
         x[e] = e + 1;
@@ -757,7 +765,7 @@ static bool write_plots(Arena *arena, const CompareOptions *o, const Config *con
     /* Without validation data in any run (validate = none), the training curves are drawn. */
     bool validated = false;
     for (int r = 0; r < config_count * o->seeds; r++)
-        for (int e = 0; !runs[r].error && e < runs[r].log.rows; e++) validated |= isfinite(runlog_value(&runs[r].log, e, "val_loss"));
+        for (int e = 0; !runs[r].error && e < runs[r].log.rows; e++) validated |= isfinite(compare_log_value(&runs[r].log, e, "val_loss"));
     const char *prefix = validated ? "val" : "train", *words = validated ? "validation" : "training";
     for (int p = 0; p < panel_count; p++) {
         PlotLine *lines = ARENA_ARRAY(arena, PlotLine, config_count);
@@ -818,7 +826,7 @@ static const char *run_status_path(Arena *arena, const Run *run) { return arena_
 static bool write_run_status(Arena *arena, const Run *run, const Ranks *ranks) {
     const char *text = arena_printf(arena, "rank %d\nseconds %.17g\ncompile_seconds %.17g\nerror %s\n", ranks->rank,
                                     run->seconds, run->config->compile_seconds, run->error ? run->error : "");
-    return write_file_atomic(run_status_path(arena, run), text, strlen(text));
+    return compare_write_file(run_status_path(arena, run), text, strlen(text));
 }
 
 static bool read_run_status(Arena *arena, Run *run, int *rank) {
@@ -867,7 +875,7 @@ static void pause_polling(void) {
 static bool dir_shared_with_rank0(Arena *arena, const CompareOptions *o, const Ranks *ranks, const char *who) {
     const char *path = arena_printf(arena, "%s/rank0.job", o->out);
     const char *job = arena_printf(arena, "%s\n", ranks->job);
-    if (ranks->rank == 0) return write_file_atomic(path, job, strlen(job));
+    if (ranks->rank == 0) return compare_write_file(path, job, strlen(job));
     const char *limit_text = getenv("NNC_COMPARE_SHARE_WAIT");
     double limit = limit_text && atof(limit_text) > 0 ? atof(limit_text) : 60;
     for (double start = now(); !file_names_job(path, ranks->job); pause_polling())
@@ -935,7 +943,7 @@ int compare_main(int argc, char **argv) {
     /* Compiles: one per core at a time (the compiler is single-threaded). */
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     const char *nnc = self_path(arena, argv[0]);
-    Job *compiles = ARENA_ARRAY(arena, Job, config_count);
+    CompareJob *compiles = ARENA_ARRAY(arena, CompareJob, config_count);
     int to_compile = 0;
     for (int c = 0; c < config_count; c++) {
         Config *cfg = &configs[c];
@@ -954,16 +962,16 @@ int compare_main(int argc, char **argv) {
         remove(cfg->exe);
         const char *output = ranks.size > 1 ? arena_printf(arena, "%s/rank%d/compile.txt", cfg->dir, ranks.rank)
                                             : arena_printf(arena, "%s/compile.txt", cfg->dir);
-        compiles[c] = (Job){.argv = args, .output_path = output, .index = c};
+        compiles[c] = (CompareJob){.argv = args, .output_path = output, .index = c};
         to_compile++;
     }
     Progress progress = {.arena = arena, .configs = configs, .total = to_compile, .jobs = o.jobs, .start = start, .who = who};
-    if (jobs_run(compiles, config_count, cores > 0 ? (int)cores : 1, compile_done, &progress) != 0) goto done;
+    if (compare_jobs_run(compiles, config_count, cores > 0 ? (int)cores : 1, compile_done, &progress) != 0) goto done;
 
     /* Training runs, seeds 1..N for every row. */
     int run_count = config_count * o.seeds;
     Run *runs = ARENA_ARRAY(arena, Run, run_count);
-    Job *trains = ARENA_ARRAY(arena, Job, run_count);
+    CompareJob *trains = ARENA_ARRAY(arena, CompareJob, run_count);
     int to_train = 0;
     for (int c = 0; c < config_count; c++)
         for (int s = 0; s < o.seeds; s++) {
@@ -1002,14 +1010,14 @@ int compare_main(int argc, char **argv) {
             if (o.data) args[a++] = "--data", args[a++] = (char *)o.data;
             if (o.validate) args[a++] = "--validate", args[a++] = (char *)o.validate;
             args[a] = NULL;
-            trains[c * o.seeds + s] = (Job){.argv = args, .output_path = run->output_path, .index = c * o.seeds + s};
+            trains[c * o.seeds + s] = (CompareJob){.argv = args, .output_path = run->output_path, .index = c * o.seeds + s};
             to_train++;
         }
     fprintf(stderr, "%s: %d training run%s (%d at a time, %d thread%s each)\n", who, to_train, to_train == 1 ? "" : "s",
             o.jobs, o.threads, o.threads == 1 ? "" : "s");
     progress = (Progress){.arena = arena, .configs = configs, .runs = runs, .total = to_train, .jobs = o.jobs,
                           .start = now(), .train_jobs = trains, .train_job_count = run_count, .who = who};
-    if (jobs_run(trains, run_count, o.jobs, train_done, &progress) != 0) goto done;
+    if (compare_jobs_run(trains, run_count, o.jobs, train_done, &progress) != 0) goto done;
 
     if (ranks.size > 1) {
         /* Every run this rank owns, trained or failed (a compile that failed here fails its runs). */
@@ -1019,7 +1027,7 @@ int compare_main(int argc, char **argv) {
         if (ranks.rank != 0) {
             /* Exit 0 even when runs failed: a nonzero exit would make mpirun end rank 0 before the table. */
             const char *job = arena_printf(arena, "%s\n", ranks.job);
-            if (!write_file_atomic(rank_marker(arena, &o, ranks.rank), job, strlen(job))) goto done;
+            if (!compare_write_file(rank_marker(arena, &o, ranks.rank), job, strlen(job))) goto done;
             fprintf(stderr, "%s: done; rank 0 writes the table\n", who);
             status = 0;
             goto done;
@@ -1045,7 +1053,7 @@ int compare_main(int argc, char **argv) {
         Run *run = &runs[r];
         if (!run->error) {
             const char *why = NULL;
-            if (!runlog_read(arena, run->log_path, &run->log, &why)) run->error = why;
+            if (!compare_log_read(arena, run->log_path, &run->log, &why)) run->error = why;
             else if (run->log.rows == 0) run->error = arena_printf(arena, "%s: no epochs logged", run->log_path);
         }
         all_ok &= !run->error;

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "compare.h"
+#include "diff.h"
 #include "source.h"
 #include "summary.h"
 

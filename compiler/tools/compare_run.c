@@ -1,5 +1,5 @@
 /* compare_run.c — running subprocesses for `nnc compare` (compiles and training runs), reading
- * their JSONL logs, and writing result files atomically. */
+ * their JSONL logs. */
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -23,7 +23,7 @@ static double monotonic_seconds(void) {
 
 /* posix_spawn, not system(): the arguments reach the program as they are, with no shell to quote
  * them for (paths with spaces or quotes in them are fine). */
-static pid_t job_start(Job *job) {
+static pid_t job_start(CompareJob *job) {
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, job->output_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -43,7 +43,7 @@ static pid_t job_start(Job *job) {
     return pid;
 }
 
-int jobs_run(Job *jobs, int count, int parallel, JobDoneFn *done, void *context) {
+int compare_jobs_run(CompareJob *jobs, int count, int parallel, CompareJobDoneFn *done, void *context) {
     if (parallel < 1) parallel = 1;
     pid_t *pids = calloc((size_t)parallel, sizeof *pids);
     int *slot_job = calloc((size_t)parallel, sizeof *slot_job);
@@ -60,7 +60,7 @@ int jobs_run(Job *jobs, int count, int parallel, JobDoneFn *done, void *context)
             if (pids[s] > 0) continue;
             while (next < count && !jobs[next].argv) next++;
             if (next == count) break;
-            Job *job = &jobs[next];
+            CompareJob *job = &jobs[next];
             slot_job[s] = next++;
             started[s] = monotonic_seconds();
             pid_t pid = job_start(job);
@@ -87,7 +87,7 @@ int jobs_run(Job *jobs, int count, int parallel, JobDoneFn *done, void *context)
         }
         for (int s = 0; s < parallel; s++) {
             if (pids[s] != pid) continue;
-            Job *job = &jobs[slot_job[s]];
+            CompareJob *job = &jobs[slot_job[s]];
             job->seconds = monotonic_seconds() - started[s];
             job->running = false;
             job->exit_status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
@@ -100,7 +100,7 @@ int jobs_run(Job *jobs, int count, int parallel, JobDoneFn *done, void *context)
     return status;
 }
 
-const char *job_error_line(Arena *arena, const char *output_path) {
+const char *compare_job_error_line(Arena *arena, const char *output_path) {
     FILE *f = fopen(output_path, "r");
     if (!f) return NULL;
     char line[1024];
@@ -140,7 +140,7 @@ static const char *read_key(Arena *arena, Cursor *c) {
     return key;
 }
 
-static int key_column(Arena *arena, RunLog *log, const char *key, int *capacity) {
+static int key_column(Arena *arena, CompareLog *log, const char *key, int *capacity) {
     for (int k = 0; k < log->columns; k++)
         if (strcmp(log->keys[k], key) == 0) return k;
     if (log->columns == *capacity) {
@@ -153,7 +153,7 @@ static int key_column(Arena *arena, RunLog *log, const char *key, int *capacity)
     return log->columns++;
 }
 
-bool runlog_read(Arena *arena, const char *path, RunLog *log, const char **error) {
+bool compare_log_read(Arena *arena, const char *path, CompareLog *log, const char **error) {
     memset(log, 0, sizeof *log);
     FILE *f = fopen(path, "r");
     if (!f) {
@@ -233,22 +233,8 @@ bool runlog_read(Arena *arena, const char *path, RunLog *log, const char **error
     return ok;
 }
 
-double runlog_value(const RunLog *log, int row, const char *key) {
+double compare_log_value(const CompareLog *log, int row, const char *key) {
     for (int k = 0; k < log->columns; k++)
         if (strcmp(log->keys[k], key) == 0) return log->values[(size_t)row * (size_t)log->columns + (size_t)k];
     return NAN;
-}
-
-bool write_file_atomic(const char *path, const char *text, size_t length) {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
-    FILE *f = fopen(tmp, "wb");
-    bool ok = f && fwrite(text, 1, length, f) == length;
-    if (f && fclose(f) != 0) ok = false;
-    if (ok && rename(tmp, path) != 0) ok = false;
-    if (!ok) {
-        fprintf(stderr, "nnc compare: error: cannot write '%s': %s\n", path, strerror(errno));
-        remove(tmp);
-    }
-    return ok;
 }
