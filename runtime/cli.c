@@ -103,6 +103,7 @@ static void print_help(const NnrtModel *m, const char *prog) {
     printf("\ndata specs:\n"
            "  idx(\"images.gz\", \"labels.gz\", scale=1)     IDX files, plain or gzip\n"
            "  csv(\"f.csv\", target=\"col\", header=true, standardize=false, missing=\"error\"|\"skip\")\n"
+           "                  header=false: target_column=N (0-based; default: the last column)\n"
            "  split(0.1)      --validate only: the last 10%% of the data (taken before shuffling)\n"
            "  file.csv        same as csv(\"file.csv\") with the model's target column\n"
            "  relative paths are looked up in ., beside the .nn file, then in /usr/share/datasets\n");

@@ -2,7 +2,8 @@
  *
  * A data set is whatever `--data`/`--validate`/`eval --data`/`predict INPUT` names:
  *     idx("images", "labels", scale=1)       IDX files, plain or gzip (see data_idx.c)
- *     csv("file", target="col", header=true, standardize=false, missing="error")  (data_csv.c)
+ *     csv("file", target="col", header=true, standardize=false, missing="error", target_column=N)
+ *                                            (data_csv.c); signatures: the settings table (settings.c)
  *     split(f)                               validate only: the last fraction f of the data
  *     a bare path                            "*.csv" (or .csv.gz) means csv(path), with the target
  *                                            columns of the train block's csv(target=...) if it
