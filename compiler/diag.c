@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nnrt_settings.h"
+
 void diag_init(Diag *diag, const char *path, const char *text, int length, FILE *out) {
     memset(diag, 0, sizeof *diag);
     diag->path = path;
@@ -214,41 +216,7 @@ void diag_cmdline_error(Diag *diag, const char *fmt, ...) {
     va_end(ap);
 }
 
-static int diag_edit_distance(const char *a, int la, const char *b, int lb) {
-    int row[65];
-    for (int j = 0; j <= lb; j++) row[j] = j;
-    for (int i = 1; i <= la; i++) {
-        int diag_prev = row[0];
-        row[0] = i;
-        for (int j = 1; j <= lb; j++) {
-            int up = row[j];
-            int cost = a[i - 1] == b[j - 1] ? 0 : 1;
-            int best = diag_prev + cost;
-            if (row[j] + 1 < best) best = row[j] + 1;
-            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
-            row[j] = best;
-            diag_prev = up;
-        }
-    }
-    return row[lb];
-}
-
+/* The one "did you mean" rule, shared with the runtime (runtime/settings.c). */
 const char *diag_closest(const char *word, const char *const *candidates, int count) {
-    const char *best = NULL;
-    int best_distance = 1000;
-    /* strnlen: a name can be megabytes long, and nothing that long is a near miss. */
-    int len = (int)strnlen(word, 65);
-    if (len > 64) return NULL;
-    /* Allow about one edit per three characters, at least one. */
-    int limit = len < 3 ? 1 : (len + 2) / 3;
-    for (int i = 0; i < count; i++) {
-        int clen = (int)strnlen(candidates[i], 65);
-        if (clen > 64 || abs(clen - len) > limit || strcmp(word, candidates[i]) == 0) continue;
-        int d = diag_edit_distance(word, len, candidates[i], clen);
-        if (d < best_distance && d <= limit) {
-            best = candidates[i];
-            best_distance = d;
-        }
-    }
-    return best;
+    return nnrt_closest(word, candidates, count);
 }

@@ -19,6 +19,7 @@
 
 #include "nnrt.h"
 #include "ops.h"
+#include "settings_check.h"
 
 /* Limits that keep hostile or mistaken sources from hanging the compiler or overflowing sizes.
  * Each is far beyond any real model of this language version. */
@@ -1172,220 +1173,18 @@ static void sema_check_unused_def(Sema *s, const Stmt *def) {
 
 /* ---------------------------------------------------------------- the train block */
 
-/* The shortest decimal that reads back as the same double. */
-static const char *sema_format_number(Sema *s, double x) {
-    char buf[64];
-    for (int precision = 6; precision <= 17; precision++) {
-        snprintf(buf, sizeof buf, "%.*g", precision, x);
-        if (strtod(buf, NULL) == x) break;
-    }
-    return arena_strdup(s->arena, buf);
+/* settings_check.c checks the train block against the settings table shared with the runtime;
+ * these give it sema's evaluation, binding and suggestions in the file's scope. */
+Arena *sema_arena(Sema *s) { return s->arena; }
+Diag *sema_diag(Sema *s) { return s->diag; }
+Value sema_eval_global(Sema *s, const Expr *e) { return sema_expr(s, s->global, e); }
+bool sema_bind_global(Sema *s, const Expr *call, const ArgSpec *spec, Bound *out) {
+    return sema_bind_args(s, s->global, call, spec, false, out);
 }
-
-static const char *sema_format_string(Sema *s, const char *str) {
-    size_t n = strlen(str);
-    char *out = arena_alloc(s->arena, 2 * n + 3);
-    char *p = out;
-    *p++ = '"';
-    for (const char *c = str; *c; c++) {
-        if (*c == '"' || *c == '\\') *p++ = '\\';
-        *p++ = *c;
-    }
-    *p++ = '"';
-    return out;
+const char *sema_suggest(Sema *s, const char *word, const char *const *candidates, int count) {
+    return sema_closest(s, word, candidates, count);
 }
-
-/* Canonical "name(req1, req2, opt1=v, ...)": required arguments positional, the rest by keyword
- * (all by keyword when `keywords_only`), every default filled in so the runtime sees one form. */
-static const char *sema_format_call(Sema *s, const char *name, const ArgSpec *spec, const Bound *b, bool keywords_only) {
-    const char *out = arena_printf(s->arena, "%s(", name);
-    for (int i = 0; spec[i].name; i++) {
-        const Value *v = &b->values[i];
-        const char *text = v->kind == VAL_STRING ? sema_format_string(s, v->string)
-                           : v->kind == VAL_BOOL ? (v->boolean ? "true" : "false")
-                                                 : sema_format_number(s, v->number);
-        if (spec[i].required && !keywords_only)
-            out = arena_printf(s->arena, "%s%s%s", out, i ? ", " : "", text);
-        else
-            out = arena_printf(s->arena, "%s%s%s=%s", out, i ? ", " : "", spec[i].name, text);
-    }
-    return arena_printf(s->arena, "%s)", out);
-}
-
-typedef struct SpecForm {
-    const char *name;
-    const ArgSpec *spec;
-    bool keywords_only;
-} SpecForm;
-
-static const ArgSpec idx_spec[] = {{"images", ARG_STRING, true, 0, NULL}, {"labels", ARG_STRING, true, 0, NULL},
-                                   {"scale", ARG_NUMBER, false, 1, NULL}, SPEC_END};
-static const ArgSpec csv_spec[] = {{"path", ARG_STRING, true, 0, NULL}, {"target", ARG_STRING, false, 0, ""},
-                                   {"header", ARG_BOOL, false, 1, NULL}, {"standardize", ARG_BOOL, false, 0, NULL},
-                                   {"missing", ARG_STRING, false, 0, "error"}, SPEC_END};
-static const ArgSpec split_spec[] = {{"fraction", ARG_NUMBER, true, 0, NULL}, SPEC_END};
-static const ArgSpec sgd_spec[] = {{"lr", ARG_NUMBER, true, 0, NULL}, {"momentum", ARG_NUMBER, false, 0, NULL},
-                                   {"nesterov", ARG_BOOL, false, 0, NULL}, {"weight_decay", ARG_NUMBER, false, 0, NULL}, SPEC_END};
-static const ArgSpec adam_spec[] = {{"lr", ARG_NUMBER, false, 1e-3, NULL}, {"beta1", ARG_NUMBER, false, 0.9, NULL},
-                                    {"beta2", ARG_NUMBER, false, 0.999, NULL}, {"eps", ARG_NUMBER, false, 1e-8, NULL},
-                                    {"weight_decay", ARG_NUMBER, false, 0, NULL}, SPEC_END};
-static const ArgSpec adamw_spec[] = {{"lr", ARG_NUMBER, false, 1e-3, NULL}, {"beta1", ARG_NUMBER, false, 0.9, NULL},
-                                     {"beta2", ARG_NUMBER, false, 0.999, NULL}, {"eps", ARG_NUMBER, false, 1e-8, NULL},
-                                     {"weight_decay", ARG_NUMBER, false, 0.01, NULL}, SPEC_END};
-static const ArgSpec rmsprop_spec[] = {{"lr", ARG_NUMBER, true, 0, NULL}, {"alpha", ARG_NUMBER, false, 0.99, NULL},
-                                       {"eps", ARG_NUMBER, false, 1e-8, NULL}, SPEC_END};
-static const ArgSpec constant_spec[] = {SPEC_END};
-static const ArgSpec step_spec[] = {{"every", ARG_INT, true, 0, NULL}, {"gamma", ARG_NUMBER, false, 0.1, NULL}, SPEC_END};
-static const ArgSpec cosine_spec[] = {{"warmup", ARG_NUMBER, false, 0, NULL}, SPEC_END};
-
-static const SpecForm data_forms[] = {{"idx", idx_spec, false}, {"csv", csv_spec, false}, {NULL, NULL, false}};
-static const SpecForm validate_forms[] = {{"idx", idx_spec, false}, {"csv", csv_spec, false}, {"split", split_spec, false}, {NULL, NULL, false}};
-static const SpecForm optimizer_forms[] = {{"sgd", sgd_spec, true}, {"adam", adam_spec, true}, {"adamw", adamw_spec, true},
-                                           {"rmsprop", rmsprop_spec, true}, {NULL, NULL, false}};
-static const SpecForm schedule_forms[] = {{"constant", constant_spec, false}, {"step", step_spec, true},
-                                          {"cosine", cosine_spec, true}, {NULL, NULL, false}};
-
-/* A train value that must be one of `forms`: checked, defaults filled, canonical text returned. */
-static const char *sema_spec(Sema *s, const Stmt *item, const SpecForm *forms, const char *what) {
-    const Expr *e = item->value;
-    if (e->kind == EXPR_ERROR) return NULL;
-    const char *name = e->kind == EXPR_CALL || e->kind == EXPR_NAME ? e->text : NULL;
-    const SpecForm *form = NULL;
-    const char *names[8];
-    int count = 0;
-    for (const SpecForm *f = forms; f->name; f++) {
-        names[count++] = f->name;
-        if (name && strcmp(name, f->name) == 0) form = f;
-    }
-    if (!form || (e->kind == EXPR_CALL && e->piped)) {
-        char list[128] = "";
-        for (int i = 0; i < count; i++) {
-            strncat(list, names[i], sizeof list - strlen(list) - 1);
-            strncat(list, i + 1 < count ? ", " : "", sizeof list - strlen(list) - 1);
-        }
-        const char *guess = name ? sema_closest(s, name, names, count) : NULL;
-        Span at = e->kind == EXPR_CALL ? e->name_span : e->span;
-        if (e->kind == EXPR_STRING && (forms == data_forms || forms == validate_forms)) {
-            /* A bare path: say which call takes it. */
-            size_t len = strlen(e->text);
-            bool csv = len >= 4 && strcmp(e->text + len - 4, ".csv") == 0;
-            diag_error(s->diag, at, "'%s' takes a data source such as csv(...) or idx(...), not a bare path", item->name);
-            if (csv)
-                diag_note(s->diag, SPAN_NONE, "write %s = csv(%s)", item->name, sema_format_string(s, e->text));
-            else
-                diag_note(s->diag, SPAN_NONE, "IDX data has an images and a labels file: %s = idx(\"IMAGES\", \"LABELS\")",
-                          item->name);
-            return NULL;
-        }
-        if (guess)
-            diag_error(s->diag, at, "unknown %s '%s'; did you mean '%s'?", what, name, guess);
-        else
-            diag_error(s->diag, at, "'%s' must be one of: %s", item->name, list);
-        return NULL;
-    }
-    Bound b;
-    Expr call = *e;
-    if (e->kind == EXPR_NAME) { /* a bare name means the call with every default */
-        call.kind = EXPR_CALL;
-        call.args = NULL;
-        call.name_span = e->span;
-    }
-    if (!sema_bind_args(s, s->global, &call, form->spec, false, &b)) return NULL;
-    /* Value ranges the runtime would otherwise reject late. */
-    for (int i = 0; form->spec[i].name; i++) {
-        const char *arg = form->spec[i].name;
-        double v = b.values[i].number;
-        if (b.values[i].kind != VAL_NUMBER) continue;
-        bool bad = false;
-        const char *rule = "";
-        if (strcmp(arg, "lr") == 0 || strcmp(arg, "eps") == 0 || strcmp(arg, "scale") == 0) {
-            bad = !(v > 0) || !isfinite(v);
-            rule = "positive";
-        } else if (strcmp(arg, "fraction") == 0) {
-            bad = !(v > 0 && v < 1);
-            rule = "between 0 and 1 (exclusive)";
-        } else if (strcmp(arg, "momentum") == 0 || strcmp(arg, "beta1") == 0 || strcmp(arg, "beta2") == 0 ||
-                   strcmp(arg, "alpha") == 0) {
-            bad = !(v >= 0 && v < 1);
-            rule = "in [0, 1)";
-        } else if (strcmp(arg, "weight_decay") == 0 || strcmp(arg, "warmup") == 0 || strcmp(arg, "gamma") == 0) {
-            bad = !(v >= 0) || !isfinite(v);
-            rule = "zero or positive";
-        }
-        if (bad) diag_error(s->diag, b.spans[i], "'%s' of %s must be %s, got %g", arg, form->name, rule, v);
-    }
-    if (strcmp(form->name, "csv") == 0) {
-        const char *missing = b.values[4].string;
-        if (strcmp(missing, "error") != 0 && strcmp(missing, "skip") != 0)
-            diag_error(s->diag, b.spans[4], "missing= must be \"error\" or \"skip\", got \"%s\"", missing);
-        if (!b.values[1].string[0]) b.values[1].string = s->model->target_name ? s->model->target_name : "";
-    }
-    return sema_format_call(s, form->name, form->spec, &b, form->keywords_only);
-}
-
-static bool sema_train_int(Sema *s, const Stmt *item, int64_t min, int64_t *out) {
-    Value v = sema_expr(s, s->global, item->value);
-    if (v.kind == VAL_ERROR) return false;
-    if (v.kind != VAL_NUMBER || v.number != floor(v.number) || v.number < (double)min || v.number > 9e15) {
-        if (v.kind == VAL_NUMBER)
-            diag_error(s->diag, item->value->span, "'%s' must be an integer of at least %lld, got %g", item->name, (long long)min, v.number);
-        else
-            diag_error(s->diag, item->value->span, "'%s' must be an integer, got %s", item->name, value_kind_name(v.kind));
-        return false;
-    }
-    *out = (int64_t)v.number;
-    return true;
-}
-
-static void sema_train(Sema *s, const Stmt *train) {
-    static const char *const keys[] = {"data", "validate", "optimizer", "schedule", "epochs", "batch", "seed", "clip", "early_stop"};
-    Model *m = s->model;
-    const Stmt *seen[9] = {0};
-    for (const Stmt *item = train->body; item; item = item->next) {
-        if (item->kind != STMT_ASSIGN) {
-            diag_error(s->diag, item->span, "a train block holds only 'KEY = VALUE' settings");
-            continue;
-        }
-        int key = -1;
-        for (int i = 0; i < 9; i++)
-            if (strcmp(keys[i], item->name) == 0) key = i;
-        if (key < 0) {
-            const char *guess = sema_closest(s, item->name, keys, 9);
-            if (guess)
-                diag_error(s->diag, item->name_span, "unknown train setting '%s'; did you mean '%s'?", item->name, guess);
-            else
-                diag_error(s->diag, item->name_span, "unknown train setting '%s'", item->name);
-            diag_note(s->diag, SPAN_NONE, "the settings are data, validate, optimizer, schedule, epochs, batch, seed, clip, early_stop");
-            continue;
-        }
-        if (seen[key]) {
-            diag_error(s->diag, item->name_span, "'%s' is set twice in the train block", item->name);
-            diag_note(s->diag, seen[key]->name_span, "first set here");
-            continue;
-        }
-        seen[key] = item;
-        switch (key) {
-        case 0: m->data = sema_spec(s, item, data_forms, "data source"); break;
-        case 1: m->validate = sema_spec(s, item, validate_forms, "validation source"); break;
-        case 2: m->optimizer = sema_spec(s, item, optimizer_forms, "optimizer"); break;
-        case 3: m->schedule = sema_spec(s, item, schedule_forms, "schedule"); break;
-        case 4: sema_train_int(s, item, 1, &m->epochs); break;
-        case 5: sema_train_int(s, item, 1, &m->batch); break;
-        case 6: sema_train_int(s, item, 0, &m->seed); break;
-        case 7: {
-            Value v = sema_expr(s, s->global, item->value);
-            if (v.kind == VAL_NUMBER && v.number > 0 && isfinite(v.number))
-                m->clip = v.number;
-            else if (v.kind != VAL_ERROR)
-                diag_error(s->diag, item->value->span, "'clip' must be a positive number (the maximum gradient norm)");
-            break;
-        }
-        case 8: sema_train_int(s, item, 1, &m->early_stop); break;
-        }
-    }
-    if (m->validate && strncmp(m->validate, "split(", 6) == 0 && !m->data && seen[1])
-        diag_error(s->diag, seen[1]->value->span, "validate = split(...) holds out part of 'data', but the train block sets no data");
-}
+const char *sema_value_kind(ValueKind kind) { return value_kind_name(kind); }
 
 /* ---------------------------------------------------------------- the whole file */
 
@@ -1471,9 +1270,7 @@ Model *sema_analyze(Arena *arena, Diag *diag, const Ast *ast, Define *defines, i
     Model *m = s->model;
     m->graph = s->graph;
     m->name = default_name;
-    m->epochs = 10;
-    m->batch = 32;
-    m->seed = 0;
+    settings_defaults(m);
     s->global = ARENA_NEW(arena, Scope);
     s->global->prefix = "";
     s->ast = ast;
@@ -1530,7 +1327,7 @@ Model *sema_analyze(Arena *arena, Diag *diag, const Ast *ast, Define *defines, i
         const Stmt *def = s->defs.items[i];
         if (!map_get(&s->instantiated, def->name)) sema_check_unused_def(s, def);
     }
-    if (train_stmt) sema_train(s, train_stmt);
+    if (train_stmt) settings_check_train(s, m, train_stmt);
 
     Graph *g = s->graph;
     bool input_declared = false;
@@ -1552,7 +1349,7 @@ Model *sema_analyze(Arena *arena, Diag *diag, const Ast *ast, Define *defines, i
     diag_flush(diag);
     diag->context_fn = NULL;
     diag->context_data = NULL;
-    if (!m->optimizer) m->optimizer = "adam(lr=0.001, beta1=0.9, beta2=0.999, eps=1e-08, weight_decay=0)";
+    if (!m->optimizer) settings_default_optimizer(arena, m);
     if (diag->error_count) return NULL;
 
     g->forward_count = g->nodes.len;

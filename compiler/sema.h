@@ -38,6 +38,7 @@ typedef struct Model {
     const char *data, *validate, *optimizer, *schedule;
     int64_t epochs, batch, seed, early_stop;
     double clip;
+    int optimizer_state_tensors; /* per parameter, from the settings table (summary's memory line) */
 } Model;
 
 /* Returns NULL when there were errors (all reported through diag). */

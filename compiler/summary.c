@@ -98,8 +98,7 @@ const char *summary_table(Arena *arena, const Model *m, const Plan *plan) {
     human(b, sizeof b, (double)backward, "FLOP");
     text_printf(&t, "FLOPs per example:     %s forward, %s backward\n", a, b);
     const char *opt = m->optimizer;
-    int state = strncmp(opt, "adam", 4) == 0 ? 2 : strncmp(opt, "rmsprop", 7) == 0 ? 1
-              : strstr(opt, "momentum=0,") || strstr(opt, "momentum=0)") ? 0 : 1;
+    int state = m->optimizer_state_tensors;
     human(a, sizeof a, (double)total_params * 4 * state, "B");
     text_printf(&t, "optimizer state:       %s (%.*s)\n", a, (int)strcspn(opt, "("), opt);
     human(c, sizeof c, (double)plan->activation_bytes_per_example, "B");

@@ -32,7 +32,9 @@ typedef enum OptId {
     OPT_STEPS, OPT_COUNT
 } OptId;
 
-typedef enum ValKind { V_FLAG, V_COUNT, V_COUNT0, V_SEED, V_POSITIVE, V_NONNEG, V_STR } ValKind;
+/* V_SETTING: a train-block scalar (the settings table's range, nnrt_settings.h); the key is the
+ * option's name without "--", '-' read as '_'. */
+typedef enum ValKind { V_FLAG, V_COUNT, V_SETTING, V_STR } ValKind;
 
 typedef struct Opt {
     const char *name;
@@ -42,17 +44,17 @@ typedef struct Opt {
 } Opt;
 
 static const Opt opts[OPT_COUNT] = {
-    [OPT_EPOCHS] = {"--epochs", V_COUNT, CMD_TRAIN, "N", "total number of epochs"},
-    [OPT_BATCH] = {"--batch", V_COUNT, CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_BENCH, "B", "mini-batch size"},
-    [OPT_LR] = {"--lr", V_POSITIVE, CMD_TRAIN, "X", "learning rate (overrides the optimizer's)"},
-    [OPT_SEED] = {"--seed", V_SEED, CMD_TRAIN | CMD_GRADCHECK | CMD_BENCH, "S", "seed for init, shuffling, dropout"},
+    [OPT_EPOCHS] = {"--epochs", V_SETTING, CMD_TRAIN, "N", "total number of epochs"},
+    [OPT_BATCH] = {"--batch", V_SETTING, CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_BENCH, "B", "mini-batch size"},
+    [OPT_LR] = {"--lr", V_SETTING, CMD_TRAIN, "X", "learning rate (overrides the optimizer's)"},
+    [OPT_SEED] = {"--seed", V_SETTING, CMD_TRAIN | CMD_GRADCHECK | CMD_BENCH, "S", "seed for init, shuffling, dropout"},
     [OPT_THREADS] = {"--threads", V_COUNT, CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_BENCH, "T", "worker threads"},
     [OPT_DATA] = {"--data", V_STR, CMD_TRAIN | CMD_EVAL, "SPEC", "training data (eval: data to evaluate)"},
     [OPT_VALIDATE] = {"--validate", V_STR, CMD_TRAIN, "SPEC", "validation data, split(F), or none"},
     [OPT_OPTIMIZER] = {"--optimizer", V_STR, CMD_TRAIN, "SPEC", "e.g. sgd(lr=0.1, momentum=0.9)"},
     [OPT_SCHEDULE] = {"--schedule", V_STR, CMD_TRAIN, "SPEC", "constant | step(every, gamma) | cosine(warmup)"},
-    [OPT_CLIP] = {"--clip", V_NONNEG, CMD_TRAIN, "X", "clip the global gradient norm (0: off)"},
-    [OPT_EARLY_STOP] = {"--early-stop", V_COUNT0, CMD_TRAIN, "N", "stop after N epochs without a better val_loss (0: off)"},
+    [OPT_CLIP] = {"--clip", V_SETTING, CMD_TRAIN, "X", "clip the global gradient norm (0: off)"},
+    [OPT_EARLY_STOP] = {"--early-stop", V_SETTING, CMD_TRAIN, "N", "stop after N epochs without a better val_loss (0: off)"},
     [OPT_SAVE] = {"--save", V_STR, CMD_TRAIN, "FILE", "checkpoint (safetensors), written every epoch"},
     [OPT_LOAD] = {"--load", V_STR, CMD_TRAIN | CMD_EVAL | CMD_PREDICT, "FILE", "checkpoint to start from / to use"},
     [OPT_LOG] = {"--log", V_STR, CMD_TRAIN, "FILE", "append one JSON object per epoch"},
@@ -101,6 +103,7 @@ static void print_help(const NnrtModel *m, const char *prog) {
     printf("\ndata specs:\n"
            "  idx(\"images.gz\", \"labels.gz\", scale=1)     IDX files, plain or gzip\n"
            "  csv(\"f.csv\", target=\"col\", header=true, standardize=false, missing=\"error\"|\"skip\")\n"
+           "                  header=false: target_column=N (0-based; default: the last column)\n"
            "  split(0.1)      --validate only: the last 10%% of the data (taken before shuffling)\n"
            "  file.csv        same as csv(\"file.csv\") with the model's target column\n"
            "  relative paths are looked up in ., beside the .nn file, then in /usr/share/datasets\n");
@@ -164,33 +167,49 @@ static int parse_int(const char *s, int64_t lo, int64_t *out) {
     return 0;
 }
 
+int nnrt_cli_setting(const char *flag, const char *text, double *out) {
+    char key[32];
+    snprintf(key, sizeof key, "%s", flag + 2);
+    for (char *c = key; *c; c++)
+        if (*c == '-') *c = '_';
+    const NnrtSettingArg *a = nnrt_setting_scalar(key);
+    if (!a) return -1;
+    char *end;
+    double v = strtod(text, &end);
+    /* strtod also reads hex; the .nn syntax does not */
+    int numeric = *text && !*end && !strchr(text, 'x') && !strchr(text, 'X');
+    if (numeric && nnrt_setting_number_ok(a, v)) {
+        *out = v;
+        return 0;
+    }
+    char rule[96];
+    nnrt_setting_rule(a, numeric ? v : 0, rule, sizeof rule);
+    if (numeric || a->kind == NNRT_ARG_INT) nnrt_error("%s: must be %s, got '%s'", flag, rule, text);
+    else nnrt_error("%s: must be a number (%s), got '%s'", flag, rule, text);
+    if (!strcmp(key, "clip") || !strcmp(key, "early_stop")) nnrt_hint("%s 0 turns it off", flag);
+    return -1;
+}
+
 static int set_option(OptId id, const char *val, NnrtRunConfig *cfg) {
     const Opt *o = &opts[id];
     int64_t iv = 0;
     double dv = 0;
-    char *end;
     switch (o->kind) {
     case V_COUNT:
-        if (parse_int(val, 1, &iv) != 0) goto bad;
+        if (parse_int(val, 1, &iv) != 0) {
+            nnrt_error("%s: expected an integer >= 1, got '%s'", o->name, val);
+            return -1;
+        }
         break;
-    case V_COUNT0:
-        if (parse_int(val, 0, &iv) != 0) goto bad;
-        break;
-    case V_SEED:
-        errno = 0;
-        cfg->seed = strtoull(val, &end, 10);
-        if (!*val || *end || errno || val[0] == '-') goto bad;
-        cfg->given |= NNRT_GIVEN_SEED;
-        return 0;
-    case V_POSITIVE:
-    case V_NONNEG:
-        dv = strtod(val, &end);
-        if (!*val || *end || !isfinite(dv) || dv < 0 || (o->kind == V_POSITIVE && dv == 0)) goto bad;
+    case V_SETTING:
+        if (nnrt_cli_setting(o->name, val, &dv) != 0) return -1;
+        iv = (int64_t)dv;
         break;
     default: break;
     }
     switch (id) {
     case OPT_EPOCHS: cfg->epochs = iv; break;
+    case OPT_SEED: cfg->seed = (uint64_t)iv, cfg->given |= NNRT_GIVEN_SEED; break;
     case OPT_STEPS: cfg->steps = iv; break;
     case OPT_BATCH: cfg->batch = iv, cfg->given |= NNRT_GIVEN_BATCH; break;
     case OPT_LR: cfg->lr = dv, cfg->given |= NNRT_GIVEN_LR; break;
@@ -212,12 +231,6 @@ static int set_option(OptId id, const char *val, NnrtRunConfig *cfg) {
     default: break;
     }
     return 0;
-bad:;
-    static const char *const want[] = {"", "an integer >= 1", "an integer >= 0",
-                                       "a non-negative integer", "a positive number",
-                                       "a non-negative number", ""};
-    nnrt_error("%s: expected %s, got '%s'", o->name, want[o->kind], val);
-    return -1;
 }
 
 static int unknown_option(const char *arg, const char *cmd, unsigned bit, const char *prog) {
@@ -232,7 +245,7 @@ static int unknown_option(const char *arg, const char *cmd, unsigned bit, const 
             nnrt_hint("run '%s --help' for the options of each command", prog);
             return -1;
         }
-    const char *sug = nnrt_suggest(arg, names, n);
+    const char *sug = nnrt_closest(arg, names, n);
     if (sug) nnrt_error("unknown option '%s' for '%s'; did you mean '%s'?", arg, cmd, sug);
     else nnrt_error("unknown option '%s' for '%s'", arg, cmd);
     nnrt_hint("run '%s --help' for the options of each command", prog);
@@ -304,7 +317,7 @@ static int run_command(const NnrtModel *m, int argc, char **argv, const NnrtComm
     if (!bit) {
         const char *names[NCOMMANDS];
         for (int i = 0; i < NCOMMANDS; i++) names[i] = commands[i].name;
-        const char *sug = nnrt_suggest(cmd, names, NCOMMANDS);
+        const char *sug = nnrt_closest(cmd, names, NCOMMANDS);
         if (sug) nnrt_error("unknown command '%s'; did you mean '%s'?", cmd, sug);
         else nnrt_error("unknown command '%s' (expected train, eval, predict, gradcheck, summary or bench)", cmd);
         nnrt_hint("run '%s --help' for the commands and options", prog);

@@ -307,7 +307,7 @@ static int mark_targets_by_name(const NnrtCsvOpts *o, const NnrtModel *m, Layout
             }
         if (found < 0) {
             if (!required) continue;
-            const char *sug = nnrt_suggest(tok, (const char *const *)L->names, L->ncols);
+            const char *sug = nnrt_closest(tok, (const char *const *)L->names, L->ncols);
             char c1[80], c2[80];
             if (sug)
                 nnrt_error_at(path, 1, 1, "no column named '%s' (the target); did you mean '%s'?",

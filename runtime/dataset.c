@@ -2,7 +2,8 @@
  *
  * A data set is whatever `--data`/`--validate`/`eval --data`/`predict INPUT` names:
  *     idx("images", "labels", scale=1)       IDX files, plain or gzip (see data_idx.c)
- *     csv("file", target="col", header=true, standardize=false, missing="error")  (data_csv.c)
+ *     csv("file", target="col", header=true, standardize=false, missing="error", target_column=N)
+ *                                            (data_csv.c); signatures: the settings table (settings.c)
  *     split(f)                               validate only: the last fraction f of the data
  *     a bare path                            "*.csv" (or .csv.gz) means csv(path), with the target
  *                                            columns of the train block's csv(target=...) if it
@@ -93,18 +94,8 @@ int nnrt_data_is_split(const char *spec, const char *what, double *fraction) {
         nnrt_spec_free(&s);
         return 0;
     }
-    static const NnrtArgDef defs[] = {{"fraction", NNRT_ARG_NUM}};
     NnrtArgVal v[1];
-    int rc = nnrt_spec_bind(&s, defs, 1, v);
-    if (rc == 0 && !v[0].set) {
-        nnrt_error("%s: split() needs the held-out fraction, e.g. split(0.1)", what);
-        rc = -1;
-    }
-    if (rc == 0 && !(v[0].num > 0 && v[0].num < 1)) {
-        nnrt_error("%s: split(%g): the fraction must be between 0 and 1 (exclusive)", what,
-                   v[0].num);
-        rc = -1;
-    }
+    int rc = nnrt_spec_bind(&s, nnrt_setting_form(NNRT_GROUP_VALIDATE, "split"), 0, v);
     nnrt_spec_free(&s);
     if (rc != 0) return -1;
     *fraction = v[0].num;
@@ -136,19 +127,16 @@ static int default_data_arg(const NnrtModel *m, const char *kind, const char *ke
 
 static int open_idx(const NnrtModel *m, const NnrtSpec *s, const char *what, NnrtDataRole role,
                     NnrtData *out) {
-    static const NnrtArgDef defs[] = {
-        {"images", NNRT_ARG_STR}, {"labels", NNRT_ARG_STR}, {"scale", NNRT_ARG_NUM}};
     NnrtArgVal v[3];
-    if (nnrt_spec_bind(s, defs, 3, v) != 0) return -1;
+    /* predict reads images only: its labels may be left out */
+    if (nnrt_spec_bind(s, nnrt_setting_form(NNRT_GROUP_DATA, "idx"),
+                       role == NNRT_ROLE_PREDICT ? NNRT_BIND_PARTIAL : 0, v) != 0)
+        return -1;
     if (!v[0].set) {
         nnrt_error("%s: idx() needs the images file: idx(\"images.gz\", \"labels.gz\")", what);
         return -1;
     }
-    if (!v[1].set && role != NNRT_ROLE_PREDICT) {
-        nnrt_error("%s: idx() needs a labels file too: idx(\"images.gz\", \"labels.gz\")", what);
-        return -1;
-    }
-    double scale = v[2].set ? v[2].num : 1.0;
+    double scale = v[2].num;
     char *images = nnrt_resolve_path(m, v[0].str, what);
     if (!images) return -1;
     char *labels = NULL;
@@ -167,42 +155,33 @@ static int open_idx(const NnrtModel *m, const NnrtSpec *s, const char *what, Nnr
 
 static int open_csv(const NnrtModel *m, const NnrtSpec *s, const char *what, NnrtDataRole role,
                     NnrtData *out) {
-    static const NnrtArgDef defs[] = {{"path", NNRT_ARG_STR},        {"target", NNRT_ARG_STR},
-                                      {"header", NNRT_ARG_BOOL},     {"standardize", NNRT_ARG_BOOL},
-                                      {"missing", NNRT_ARG_STR},     {"target_column", NNRT_ARG_INT}};
     NnrtArgVal v[6];
-    if (nnrt_spec_bind(s, defs, 6, v) != 0) return -1;
-    if (!v[0].set) {
-        nnrt_error("%s: csv() needs the file: csv(\"data.csv\", target=\"%s\")", what,
-                   m->target_name ? m->target_name : "y");
-        return -1;
-    }
+    if (nnrt_spec_bind(s, nnrt_setting_form(NNRT_GROUP_DATA, "csv"), 0, v) != 0) return -1;
     NnrtCsvOpts o = {0};
-    o.target = v[1].set ? v[1].str : NULL;
+    o.target = v[1].str[0] ? v[1].str : NULL; /* "" (nnc writes it for header=false): the default */
     o.target_index = v[5].set ? v[5].i : -1;
-    o.header = v[2].set ? v[2].boolean : 1;
+    o.header = v[2].boolean;
     o.need_target = role != NNRT_ROLE_PREDICT;
-    if (v[4].set) {
-        if (strcmp(v[4].str, "skip") == 0) o.skip_missing = 1;
-        else if (strcmp(v[4].str, "error") != 0) {
-            nnrt_error("%s: csv(missing=\"%s\"): expected \"error\" or \"skip\"", what, v[4].str);
-            return -1;
-        }
-    }
-    if (o.target_index >= 0 && o.target) {
-        nnrt_error("%s: csv(): give either target or target_column, not both", what);
-        return -1;
-    }
-    if (!o.header && o.target) {
-        nnrt_error("%s: csv(header=false) has no column names; name the target column by its "
-                   "0-based number with target_column=N (default: the last column)", what);
-        return -1;
-    }
+    o.skip_missing = strcmp(v[4].str, "skip") == 0;
     char *path = nnrt_resolve_path(m, v[0].str, what);
     if (!path) return -1;
     int rc = nnrt_csv_load(m, path, &o, out);
     free(path);
-    if (rc == 0) out->standardize = v[3].set && v[3].boolean;
+    if (rc == 0) out->standardize = v[3].boolean;
+    return rc;
+}
+
+int nnrt_data_spec_format(const NnrtModel *m, const char *spec, const char *what, unsigned group,
+                          char *out, size_t cap) {
+    NnrtSpec s;
+    if (nnrt_spec_parse(spec, what, &s) != 0) return -1;
+    NnrtArgVal v[NNRT_SPEC_MAX_ARGS];
+    const NnrtSettingForm *f = nnrt_spec_form(&s, group, "data set kind");
+    int rc = f && nnrt_spec_bind(&s, f, 0, v) == 0 ? 0 : -1;
+    if (rc == 0 && strcmp(f->name, "csv") == 0 && !v[1].set && !v[5].set && v[2].boolean)
+        v[1].str = m->target_name ? m->target_name : ""; /* what open_csv reads by default */
+    if (rc == 0) nnrt_setting_format_call(f, v, out, cap);
+    nnrt_spec_free(&s);
     return rc;
 }
 
@@ -214,7 +193,8 @@ int nnrt_data_open(const NnrtModel *m, const char *spec, const char *what, NnrtD
         /* a bare path: the format comes from the extension */
         NnrtSpecArg arg = {0};
         if (ends_with(spec, ".csv") || ends_with(spec, ".csv.gz") || ends_with(spec, ".CSV")) {
-            int has = default_data_arg(m, "csv", "target", &arg) && arg.kind == NNRT_VAL_STR;
+            int has = default_data_arg(m, "csv", "target", &arg) && arg.kind == NNRT_VAL_STR &&
+                      arg.str && arg.str[0];
             NnrtCsvOpts o = {has ? arg.str : NULL, -1, 1, 0, role != NNRT_ROLE_PREDICT};
             char *path = nnrt_resolve_path(m, spec, what);
             rc = path ? nnrt_csv_load(m, path, &o, out) : -1;
@@ -243,10 +223,7 @@ int nnrt_data_open(const NnrtModel *m, const char *spec, const char *what, NnrtD
                        "for --validate", what);
             rc = -1;
         } else {
-            static const char *const kinds[] = {"idx", "csv", "split"};
-            const char *sug = nnrt_suggest(s.name, kinds, 3);
-            if (sug) nnrt_error("%s: unknown data set kind '%s'; did you mean '%s'?", what, s.name, sug);
-            else nnrt_error("%s: unknown data set kind '%s' (expected idx(...) or csv(...))", what, s.name);
+            (void)nnrt_spec_form(&s, NNRT_GROUP_VALIDATE, "data set kind"); /* reports */
             rc = -1;
         }
         nnrt_spec_free(&s);

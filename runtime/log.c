@@ -7,7 +7,6 @@
  */
 #include "nnrt_internal.h"
 
-#include <ctype.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -129,43 +128,6 @@ void nnrt_fmt_double(char out[static 40], double v) {
         if (prec == 17 || strtod(text, NULL) == v) break;
     }
     memcpy(out, text, sizeof text);
-}
-
-/* Case-insensitive Levenshtein distance, bounded to short words (option and column names). */
-static int edit_distance(const char *a, const char *b) {
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 64 || lb > 64) return 1000;
-    int row[65];
-    for (size_t j = 0; j <= lb; j++) row[j] = (int)j;
-    for (size_t i = 1; i <= la; i++) {
-        int diag = row[0];
-        row[0] = (int)i;
-        for (size_t j = 1; j <= lb; j++) {
-            int up = row[j];
-            int cost = tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]);
-            int best = diag + cost;
-            if (up + 1 < best) best = up + 1;
-            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
-            row[j] = best;
-            diag = up;
-        }
-    }
-    return row[lb];
-}
-
-const char *nnrt_suggest(const char *word, const char *const *cands, int n) {
-    const char *best = NULL;
-    int best_d = 1 + (int)strlen(word) / 4; /* allow more typos in longer words */
-    if (best_d > 3) best_d = 3;
-    best_d++;
-    for (int i = 0; i < n; i++) {
-        int d = edit_distance(word, cands[i]);
-        if (d < best_d) {
-            best_d = d;
-            best = cands[i];
-        }
-    }
-    return best;
 }
 
 const char *nnrt_printable(const char *s, char *buf, size_t cap) {

@@ -17,6 +17,7 @@
 
 #include "comm.h"
 #include "nnrt.h"
+#include "nnrt_settings.h"
 
 #if defined(__GNUC__)
 #define NNRT_PRINTF(f, a) __attribute__((format(printf, f, a)))
@@ -40,8 +41,6 @@ void *nnrt_alloc_aligned(size_t bytes, const char *what); /* 64-byte aligned, ze
 char *nnrt_strdup(const char *s);
 /* Shortest "%.Ng" that reads back as the same double (like Python's repr). */
 void nnrt_fmt_double(char out[static 40], double v);
-/* Closest candidate by edit distance (case-insensitive), or NULL when none is close. */
-const char *nnrt_suggest(const char *word, const char *const *cands, int n);
 double nnrt_now(void); /* monotonic seconds */
 /* `s` for a message: control bytes escaped as \xNN, cut with "..." to fit cap (>= 16). Text from
  * data files goes through this so a corrupt file cannot garble the terminal. */
@@ -52,6 +51,7 @@ const char *nnrt_printable(const char *s, char *buf, size_t cap);
 typedef enum NnrtValueKind { NNRT_VAL_NUM, NNRT_VAL_STR, NNRT_VAL_BOOL } NnrtValueKind;
 typedef struct NnrtSpecArg {
     char *key;   /* NULL for a positional argument */
+    int at;      /* offset of the argument in the spec text, for carets */
     NnrtValueKind kind;
     double num;
     char *str;
@@ -68,20 +68,16 @@ typedef struct NnrtSpec {
 int nnrt_spec_parse(const char *text, const char *what, NnrtSpec *out);
 void nnrt_spec_free(NnrtSpec *s);
 
-/* Binding a parsed call to a signature: positional args fill `defs` in order, keywords by name. */
-typedef enum NnrtArgKind { NNRT_ARG_NUM, NNRT_ARG_INT, NNRT_ARG_STR, NNRT_ARG_BOOL } NnrtArgKind;
-typedef struct NnrtArgDef {
-    const char *name;
-    NnrtArgKind kind;
-} NnrtArgDef;
-typedef struct NnrtArgVal {
-    int set;
-    double num;
-    int64_t i;
-    const char *str; /* points into the spec */
-    int boolean;
-} NnrtArgVal;
-int nnrt_spec_bind(const NnrtSpec *s, const NnrtArgDef *defs, int ndefs, NnrtArgVal *vals);
+/* Binds a parsed call to its form in the settings table (nnrt_settings.h): positional arguments
+ * in order, keywords by name, kinds, ranges, allowed strings and the rules between arguments
+ * checked, defaults filled in for what was not given. Reports (naming s->what, with a caret) and
+ * returns -1 on the first problem. NNRT_BIND_PARTIAL: required arguments may be left out
+ * (predict's idx(images) needs no labels). */
+enum { NNRT_BIND_PARTIAL = 1 };
+int nnrt_spec_bind(const NnrtSpec *s, const NnrtSettingForm *f, unsigned flags, NnrtArgVal *vals);
+/* A spec's form in `group`; reports an unknown name (with a suggestion) and returns NULL. `noun`
+ * names the group in the message: "optimizer", "schedule", "data set kind". */
+const NnrtSettingForm *nnrt_spec_form(const NnrtSpec *s, unsigned group, const char *noun);
 
 /* ---- rng.c ------------------------------------------------------------------------------------- */
 typedef struct NnrtRng {
@@ -132,6 +128,10 @@ typedef enum NnrtDataRole { NNRT_ROLE_TRAIN, NNRT_ROLE_VALIDATE, NNRT_ROLE_EVAL,
 /* Parses SPEC (or a bare path) and loads it. `what` names the option for messages. */
 int nnrt_data_open(const NnrtModel *m, const char *spec, const char *what, NnrtDataRole role,
                    NnrtData *out);
+/* The canonical text of a data spec of `group` (NNRT_GROUP_DATA or _VALIDATE) as nnc writes it
+ * (csv's default target filled in), without opening any file; -1 after reporting. */
+int nnrt_data_spec_format(const NnrtModel *m, const char *spec, const char *what, unsigned group,
+                          char *out, size_t cap);
 /* `split(f)` as a validate spec: returns 1 and sets *fraction when it is one, 0 if not, -1 on error. */
 int nnrt_data_is_split(const char *spec, const char *what, double *fraction);
 /* Moves the last `fraction` of `train` into `val` (a view; train keeps ownership). */
@@ -300,6 +300,11 @@ int nnrt_state_save(const NnrtTrainState *s, const char *path);
  * epoch and step. Sets *resumed accordingly. */
 int nnrt_state_load(NnrtTrainState *s, const NnrtCkpt *c, int resume, int *resumed);
 void nnrt_state_free(NnrtTrainState *s);
+
+/* ---- cli.c: a train-block scalar given on the command line ("--batch", "64"), checked against
+ * the settings table's range (the compiler checks `batch = 64` against the same); -1 after
+ * reporting "--batch: expected an integer of at least 1, got '0'". */
+int nnrt_cli_setting(const char *flag, const char *text, double *out);
 
 /* ---- train.c, eval.c, gradcheck.c, progress.c ------------------------------------------------- */
 int nnrt_cmd_train(const NnrtModel *m, const NnrtRunConfig *cfg);

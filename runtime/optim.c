@@ -1,9 +1,6 @@
-/* optim.c — optimizers as plain loops over the flat parameter/gradient buffers.
- *
- *   sgd(lr, momentum=0, nesterov=false, weight_decay=0)
- *   adam(lr=0.001, beta1=0.9, beta2=0.999, eps=1e-08, weight_decay=0)
- *   adamw(lr=0.001, beta1=0.9, beta2=0.999, eps=1e-08, weight_decay=0.01)
- *   rmsprop(lr=0.01, alpha=0.99, eps=1e-08, weight_decay=0, momentum=0)
+/* optim.c — optimizers as plain loops over the flat parameter/gradient buffers: sgd, adam, adamw,
+ * rmsprop. Their arguments, defaults, ranges and state counts are the settings table's
+ * (runtime/settings.c), which nnc checks train blocks against too.
  *
  * The update rules are PyTorch's single-tensor implementations (torch.optim.SGD/Adam/AdamW/RMSprop),
  * with the same order of float32 operations and the same double-precision scalars (bias
@@ -21,121 +18,61 @@ static const char *const kind_names[] = {"sgd", "adam", "adamw", "rmsprop"};
 
 const char *nnrt_optim_kind_name(NnrtOptKind k) { return kind_names[k]; }
 
-static int check_range(const char *what, const char *opt, const char *arg, double v, double lo,
-                       double hi, int hi_inclusive) {
-    if (v >= lo && (hi_inclusive ? v <= hi : v < hi)) return 0;
-    nnrt_error("%s: %s(%s=%g): must be in [%g, %g%s", what, opt, arg, v, lo, hi,
-               hi_inclusive ? "]" : ")");
-    return -1;
+/* The value of argument `name` (given or default), 0 when the form has no such argument. */
+static double arg_num(const NnrtSettingForm *f, const NnrtArgVal *v, const char *name) {
+    int i = nnrt_setting_arg_index(f, name);
+    return i < 0 ? 0 : f->args[i].kind == NNRT_ARG_BOOL ? v[i].boolean : v[i].num;
 }
 
+/* Signatures, defaults and ranges are the settings table's (nnrt_settings.h). */
 int nnrt_optim_parse(const char *text, const char *what, NnrtOptConfig *c) {
     NnrtSpec s;
     if (nnrt_spec_parse(text, what, &s) != 0) return -1;
     memset(c, 0, sizeof *c);
     int rc = -1;
-    NnrtArgVal v[5];
-    if (strcmp(s.name, "sgd") == 0) {
-        static const NnrtArgDef d[] = {{"lr", NNRT_ARG_NUM}, {"momentum", NNRT_ARG_NUM},
-                                       {"nesterov", NNRT_ARG_BOOL}, {"weight_decay", NNRT_ARG_NUM}};
-        if (nnrt_spec_bind(&s, d, 4, v) != 0) goto done;
-        if (!v[0].set) {
-            nnrt_error("%s: sgd() needs a learning rate, e.g. sgd(lr=0.1, momentum=0.9)", what);
-            goto done;
-        }
-        c->kind = NNRT_OPT_SGD;
-        c->lr = v[0].num;
-        c->momentum = v[1].set ? v[1].num : 0;
-        c->nesterov = v[2].set && v[2].boolean;
-        c->weight_decay = v[3].set ? v[3].num : 0;
-        if (check_range(what, "sgd", "momentum", c->momentum, 0, 1, 1)) goto done;
-        if (c->nesterov && c->momentum == 0) {
-            nnrt_error("%s: sgd(nesterov=true) needs momentum > 0 (as in PyTorch)", what);
-            goto done;
-        }
-    } else if (strcmp(s.name, "adam") == 0 || strcmp(s.name, "adamw") == 0) {
-        static const NnrtArgDef d[] = {{"lr", NNRT_ARG_NUM}, {"beta1", NNRT_ARG_NUM},
-                                       {"beta2", NNRT_ARG_NUM}, {"eps", NNRT_ARG_NUM},
-                                       {"weight_decay", NNRT_ARG_NUM}};
-        if (nnrt_spec_bind(&s, d, 5, v) != 0) goto done;
-        c->kind = s.name[4] == 'w' ? NNRT_OPT_ADAMW : NNRT_OPT_ADAM;
-        c->lr = v[0].set ? v[0].num : 1e-3;
-        c->beta1 = v[1].set ? v[1].num : 0.9;
-        c->beta2 = v[2].set ? v[2].num : 0.999;
-        c->eps = v[3].set ? v[3].num : 1e-8;
-        c->weight_decay = v[4].set ? v[4].num : (c->kind == NNRT_OPT_ADAMW ? 0.01 : 0);
-        if (check_range(what, s.name, "beta1", c->beta1, 0, 1, 0) ||
-            check_range(what, s.name, "beta2", c->beta2, 0, 1, 0))
-            goto done;
-    } else if (strcmp(s.name, "rmsprop") == 0) {
-        static const NnrtArgDef d[] = {{"lr", NNRT_ARG_NUM}, {"alpha", NNRT_ARG_NUM},
-                                       {"eps", NNRT_ARG_NUM}, {"weight_decay", NNRT_ARG_NUM},
-                                       {"momentum", NNRT_ARG_NUM}};
-        if (nnrt_spec_bind(&s, d, 5, v) != 0) goto done;
-        c->kind = NNRT_OPT_RMSPROP;
-        c->lr = v[0].set ? v[0].num : 0.01;
-        c->alpha = v[1].set ? v[1].num : 0.99;
-        c->eps = v[2].set ? v[2].num : 1e-8;
-        c->weight_decay = v[3].set ? v[3].num : 0;
-        c->momentum = v[4].set ? v[4].num : 0;
-        if (check_range(what, "rmsprop", "alpha", c->alpha, 0, 1, 1) ||
-            check_range(what, "rmsprop", "momentum", c->momentum, 0, 1, 1))
-            goto done;
-    } else {
-        const char *sug = nnrt_suggest(s.name, kind_names, 4);
-        nnrt_error("%s: unknown optimizer '%s'%s%s%s", what, s.name, sug ? "; did you mean '" : "",
-                   sug ? sug : " (expected sgd, adam, adamw or rmsprop)", sug ? "'?" : "");
-        goto done;
-    }
-    if (!(c->lr > 0)) {
-        nnrt_error("%s: the learning rate must be positive, got %g", what, c->lr);
-        goto done;
-    }
-    if (c->eps < 0 || c->weight_decay < 0) {
-        nnrt_error("%s: eps and weight_decay must not be negative", what);
-        goto done;
-    }
+    NnrtArgVal v[NNRT_SPEC_MAX_ARGS];
+    const NnrtSettingForm *f = nnrt_spec_form(&s, NNRT_GROUP_OPTIMIZER, "optimizer");
+    if (!f || nnrt_spec_bind(&s, f, 0, v) != 0) goto done;
+    for (int k = 0; k < 4; k++)
+        if (strcmp(kind_names[k], f->name) == 0) c->kind = (NnrtOptKind)k;
+    c->lr = arg_num(f, v, "lr");
+    c->momentum = arg_num(f, v, "momentum");
+    c->nesterov = arg_num(f, v, "nesterov") != 0;
+    c->weight_decay = arg_num(f, v, "weight_decay");
+    c->beta1 = arg_num(f, v, "beta1");
+    c->beta2 = arg_num(f, v, "beta2");
+    c->eps = arg_num(f, v, "eps");
+    c->alpha = arg_num(f, v, "alpha");
     rc = 0;
 done:
     nnrt_spec_free(&s);
     return rc;
 }
 
-void nnrt_optim_format(const NnrtOptConfig *c, char *out, size_t cap) {
-    char lr[40], a[40], b[40], e[40], wd[40];
-    nnrt_fmt_double(lr, c->lr);
-    nnrt_fmt_double(wd, c->weight_decay);
-    nnrt_fmt_double(e, c->eps);
-    switch (c->kind) {
-    case NNRT_OPT_SGD:
-        nnrt_fmt_double(a, c->momentum);
-        snprintf(out, cap, "sgd(lr=%s, momentum=%s, nesterov=%s, weight_decay=%s)", lr, a,
-                 c->nesterov ? "true" : "false", wd);
-        break;
-    case NNRT_OPT_ADAM:
-    case NNRT_OPT_ADAMW:
-        nnrt_fmt_double(a, c->beta1);
-        nnrt_fmt_double(b, c->beta2);
-        snprintf(out, cap, "%s(lr=%s, beta1=%s, beta2=%s, eps=%s, weight_decay=%s)",
-                 kind_names[c->kind], lr, a, b, e, wd);
-        break;
-    case NNRT_OPT_RMSPROP:
-        nnrt_fmt_double(a, c->alpha);
-        nnrt_fmt_double(b, c->momentum);
-        snprintf(out, cap, "rmsprop(lr=%s, alpha=%s, eps=%s, weight_decay=%s, momentum=%s)", lr,
-                 a, e, wd, b);
-        break;
+/* The config's values in its form's argument order (for the formatter and the state count). */
+static const NnrtSettingForm *config_values(const NnrtOptConfig *c, NnrtArgVal *v) {
+    const NnrtSettingForm *f = nnrt_setting_form(NNRT_GROUP_OPTIMIZER, kind_names[c->kind]);
+    for (int i = 0; i < f->nargs; i++) {
+        const char *n = f->args[i].name;
+        double x = !strcmp(n, "lr") ? c->lr : !strcmp(n, "momentum") ? c->momentum
+                 : !strcmp(n, "weight_decay") ? c->weight_decay : !strcmp(n, "beta1") ? c->beta1
+                 : !strcmp(n, "beta2") ? c->beta2 : !strcmp(n, "eps") ? c->eps
+                 : !strcmp(n, "alpha") ? c->alpha : 0;
+        v[i] = (NnrtArgVal){.set = 1, .num = x, .boolean = !strcmp(n, "nesterov") && c->nesterov};
     }
+    return f;
+}
+
+/* The same canonical text nnc writes for a train block's optimizer. */
+void nnrt_optim_format(const NnrtOptConfig *c, char *out, size_t cap) {
+    NnrtArgVal v[NNRT_SPEC_MAX_ARGS];
+    nnrt_setting_format_call(config_values(c, v), v, out, cap);
 }
 
 int nnrt_optim_buffer_count(const NnrtOptConfig *c) {
-    switch (c->kind) {
-    case NNRT_OPT_SGD: return c->momentum != 0 ? 1 : 0;
-    case NNRT_OPT_ADAM:
-    case NNRT_OPT_ADAMW: return 2;
-    case NNRT_OPT_RMSPROP: return c->momentum != 0 ? 2 : 1;
-    }
-    return 0;
+    NnrtArgVal v[NNRT_SPEC_MAX_ARGS];
+    const NnrtSettingForm *f = config_values(c, v);
+    return nnrt_setting_state_tensors(f, v);
 }
 
 const char *nnrt_optim_buffer_name(const NnrtOptConfig *c, int i) {

@@ -12,47 +12,24 @@
 #include <math.h>
 #include <string.h>
 
+/* Signatures, defaults and ranges are the settings table's (nnrt_settings.h). */
 int nnrt_schedule_parse(const char *text, const char *what, NnrtSchedule *out) {
     NnrtSpec s;
     if (nnrt_spec_parse(text, what, &s) != 0) return -1;
     memset(out, 0, sizeof *out);
     int rc = -1;
-    NnrtArgVal v[2];
-    if (strcmp(s.name, "constant") == 0) {
-        if (nnrt_spec_bind(&s, NULL, 0, v) != 0) goto done;
-        out->kind = NNRT_SCHED_CONSTANT;
-    } else if (strcmp(s.name, "step") == 0) {
-        static const NnrtArgDef d[] = {{"every", NNRT_ARG_INT}, {"gamma", NNRT_ARG_NUM}};
-        if (nnrt_spec_bind(&s, d, 2, v) != 0) goto done;
-        if (!v[0].set || v[0].i < 1) {
-            nnrt_error("%s: step() needs every=N with N >= 1 epochs, e.g. step(every=10, gamma=0.1)",
-                       what);
-            goto done;
-        }
+    NnrtArgVal v[NNRT_SPEC_MAX_ARGS];
+    const NnrtSettingForm *f = nnrt_spec_form(&s, NNRT_GROUP_SCHEDULE, "schedule");
+    if (!f || nnrt_spec_bind(&s, f, 0, v) != 0) goto done;
+    if (strcmp(f->name, "step") == 0) {
         out->kind = NNRT_SCHED_STEP;
         out->every = v[0].i;
-        out->gamma = v[1].set ? v[1].num : 0.1;
-        if (!(out->gamma > 0)) {
-            nnrt_error("%s: step(gamma=%g): gamma must be positive", what, out->gamma);
-            goto done;
-        }
-    } else if (strcmp(s.name, "cosine") == 0) {
-        static const NnrtArgDef d[] = {{"warmup", NNRT_ARG_INT}};
-        if (nnrt_spec_bind(&s, d, 1, v) != 0) goto done;
+        out->gamma = v[1].num;
+    } else if (strcmp(f->name, "cosine") == 0) {
         out->kind = NNRT_SCHED_COSINE;
-        out->warmup = v[0].set ? v[0].i : 0;
-        if (out->warmup < 0) {
-            nnrt_error("%s: cosine(warmup=%lld): warmup must not be negative", what,
-                       (long long)out->warmup);
-            goto done;
-        }
+        out->warmup = v[0].i;
     } else {
-        static const char *const names[] = {"constant", "step", "cosine"};
-        const char *sug = nnrt_suggest(s.name, names, 3);
-        if (sug) nnrt_error("%s: unknown schedule '%s'; did you mean '%s'?", what, s.name, sug);
-        else nnrt_error("%s: unknown schedule '%s' (expected constant, step(every, gamma) or "
-                        "cosine(warmup))", what, s.name);
-        goto done;
+        out->kind = NNRT_SCHED_CONSTANT;
     }
     rc = 0;
 done:
@@ -60,16 +37,18 @@ done:
     return rc;
 }
 
+/* The same canonical text nnc writes for a train block's schedule. */
 void nnrt_schedule_format(const NnrtSchedule *s, char *out, size_t cap) {
-    char g[40];
-    switch (s->kind) {
-    case NNRT_SCHED_CONSTANT: snprintf(out, cap, "constant"); break;
-    case NNRT_SCHED_STEP:
-        nnrt_fmt_double(g, s->gamma);
-        snprintf(out, cap, "step(every=%lld, gamma=%s)", (long long)s->every, g);
-        break;
-    case NNRT_SCHED_COSINE: snprintf(out, cap, "cosine(warmup=%lld)", (long long)s->warmup); break;
+    static const char *const names[] = {"constant", "step", "cosine"};
+    const NnrtSettingForm *f = nnrt_setting_form(NNRT_GROUP_SCHEDULE, names[s->kind]);
+    NnrtArgVal v[2] = {{0}};
+    if (s->kind == NNRT_SCHED_STEP) {
+        v[0] = (NnrtArgVal){.set = 1, .num = (double)s->every, .i = s->every};
+        v[1] = (NnrtArgVal){.set = 1, .num = s->gamma};
+    } else if (s->kind == NNRT_SCHED_COSINE) {
+        v[0] = (NnrtArgVal){.set = 1, .num = (double)s->warmup, .i = s->warmup};
     }
+    nnrt_setting_format_call(f, v, out, cap);
 }
 
 double nnrt_schedule_lr(const NnrtSchedule *s, double base_lr, int64_t e, int64_t total) {

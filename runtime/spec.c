@@ -16,6 +16,7 @@
 #include "nnrt_internal.h"
 
 #include <ctype.h>
+#include <stdarg.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -186,6 +187,7 @@ static void parse_arg(Parser *ps, NnrtSpec *s) {
     }
     NnrtSpecArg *a = &s->args[s->nargs++];
     skip_ws(ps);
+    a->at = (int)(ps->p - ps->text);
     if (is_ident_start(*ps->p)) {
         const char *save = ps->p;
         char *id = parse_ident(ps);
@@ -265,6 +267,19 @@ void nnrt_spec_free(NnrtSpec *s) {
     s->nargs = 0;
 }
 
+/* A binding error: the message naming the spec's origin, then the spec with a caret under the
+ * argument at byte offset `at` (spec.c's parse errors look the same). */
+static void bind_error(const NnrtSpec *s, int at, const char *fmt, ...) NNRT_PRINTF(3, 4);
+static void bind_error(const NnrtSpec *s, int at, const char *fmt, ...) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    nnrt_error("%s: %s", s->what, msg);
+    fprintf(stderr, "    %s\n    %*s^\n", s->text, at, "");
+}
+
 static const char *kind_word(NnrtArgKind k) {
     switch (k) {
     case NNRT_ARG_NUM: return "a number";
@@ -275,62 +290,89 @@ static const char *kind_word(NnrtArgKind k) {
     return "?";
 }
 
-/* Lists the signature for messages: "lr, momentum, nesterov, weight_decay". */
-static void list_defs(const NnrtArgDef *defs, int ndefs, char *out, size_t cap) {
-    out[0] = 0;
-    for (int i = 0; i < ndefs; i++) {
-        size_t n = strlen(out);
-        snprintf(out + n, cap - n, "%s%s", i ? ", " : "", defs[i].name);
-    }
+/* Where the spec's name ends: the caret for messages about the whole call. */
+static int name_end(const NnrtSpec *s) {
+    const char *p = s->text;
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+    while (is_ident_char(*p)) p++;
+    return (int)(p - s->text);
 }
 
-int nnrt_spec_bind(const NnrtSpec *s, const NnrtArgDef *defs, int ndefs, NnrtArgVal *vals) {
+const NnrtSettingForm *nnrt_spec_form(const NnrtSpec *s, unsigned group, const char *noun) {
+    const NnrtSettingForm *f = nnrt_setting_form(group, s->name);
+    if (f) return f;
+    const char *names[16];
+    int n = nnrt_setting_form_names(group, names, 16);
+    const char *sug = nnrt_closest(s->name, names, n);
+    char list[160];
+    nnrt_setting_form_list(group, list, sizeof list);
+    if (sug) nnrt_error("%s: unknown %s '%s'; did you mean '%s'?", s->what, noun, s->name, sug);
+    else nnrt_error("%s: unknown %s '%s' (expected %s)", s->what, noun, s->name, list);
+    return NULL;
+}
+
+int nnrt_spec_bind(const NnrtSpec *s, const NnrtSettingForm *f, unsigned flags, NnrtArgVal *vals) {
     char sig[256];
-    list_defs(defs, ndefs, sig, sizeof sig);
-    memset(vals, 0, sizeof *vals * (size_t)ndefs);
+    nnrt_setting_signature(f, sig, sizeof sig);
+    memset(vals, 0, sizeof *vals * (size_t)f->nargs);
     int positional = 0;
+    int at[NNRT_SPEC_MAX_ARGS];
     for (int i = 0; i < s->nargs; i++) {
         const NnrtSpecArg *a = &s->args[i];
         int d = -1;
         if (!a->key) {
-            if (positional >= ndefs) {
-                nnrt_error("%s: too many arguments to %s() (it takes %s): '%s'", s->what, s->name,
-                           ndefs ? sig : "none", s->text);
+            if (positional >= f->nargs) {
+                bind_error(s, a->at, "too many arguments to %s() (the signature is %s)", s->name, sig);
                 return -1;
             }
             d = positional++;
         } else {
-            for (int k = 0; k < ndefs; k++)
-                if (strcmp(defs[k].name, a->key) == 0) d = k;
+            d = nnrt_setting_arg_index(f, a->key);
             if (d < 0) {
                 const char *names[NNRT_SPEC_MAX_ARGS];
-                int nn = ndefs < NNRT_SPEC_MAX_ARGS ? ndefs : NNRT_SPEC_MAX_ARGS;
-                for (int k = 0; k < nn; k++) names[k] = defs[k].name;
-                const char *sug = nnrt_suggest(a->key, names, nn);
+                int nn = f->nargs < NNRT_SPEC_MAX_ARGS ? f->nargs : NNRT_SPEC_MAX_ARGS;
+                for (int k = 0; k < nn; k++) names[k] = f->args[k].name;
+                const char *sug = nnrt_closest(a->key, names, nn);
                 if (sug)
-                    nnrt_error("%s: %s() has no argument '%s'; did you mean '%s'?", s->what,
-                               s->name, a->key, sug);
+                    bind_error(s, a->at, "%s() has no argument '%s'; did you mean '%s'?", s->name, a->key, sug);
                 else
-                    nnrt_error("%s: %s() has no argument '%s' (it takes %s)", s->what, s->name,
-                               a->key, ndefs ? sig : "none");
+                    bind_error(s, a->at, "%s() has no argument '%s' (the signature is %s)", s->name, a->key, sig);
                 return -1;
             }
         }
+        const NnrtSettingArg *def = &f->args[d];
         if (vals[d].set) {
-            nnrt_error("%s: argument '%s' of %s() given twice", s->what, defs[d].name, s->name);
+            bind_error(s, a->at, "argument '%s' of %s() given twice", def->name, s->name);
             return -1;
         }
-        NnrtArgKind want = defs[d].kind;
+        int value_at = a->at;
+        if (a->key) { /* point at the value, after "key =" */
+            const char *p = strchr(s->text + a->at, '=');
+            if (p) {
+                p++;
+                while (*p == ' ' || *p == '\t') p++;
+                value_at = (int)(p - s->text);
+            }
+        }
+        at[d] = value_at;
+        NnrtArgKind want = def->kind;
         int ok = (want == NNRT_ARG_STR && a->kind == NNRT_VAL_STR) ||
                  (want == NNRT_ARG_BOOL && a->kind == NNRT_VAL_BOOL) ||
                  ((want == NNRT_ARG_NUM || want == NNRT_ARG_INT) && a->kind == NNRT_VAL_NUM);
-        if (ok && want == NNRT_ARG_NUM && !isfinite(a->num)) ok = 0;
-        if (ok && want == NNRT_ARG_INT &&
-            (a->num != floor(a->num) || fabs(a->num) > 9007199254740992.0))
-            ok = 0;
         if (!ok) {
-            nnrt_error("%s: argument '%s' of %s() must be %s", s->what, defs[d].name, s->name,
-                       kind_word(want));
+            bind_error(s, value_at, "argument '%s' of %s() must be %s", def->name, s->name, kind_word(want));
+            return -1;
+        }
+        char rule[160], got[40];
+        if (a->kind == NNRT_VAL_NUM && !nnrt_setting_number_ok(def, a->num)) {
+            nnrt_setting_rule(def, a->num, rule, sizeof rule);
+            snprintf(got, sizeof got, "%g", a->num);
+            bind_error(s, value_at, "'%s' of %s must be %s, got %s", def->name, s->name, rule, got);
+            return -1;
+        }
+        if (a->kind == NNRT_VAL_STR && !nnrt_setting_string_ok(def, a->str)) {
+            nnrt_setting_rule(def, 0, rule, sizeof rule);
+            bind_error(s, value_at, "'%s' of %s must be %s, got \"%s\"", def->name, s->name, rule, a->str);
             return -1;
         }
         vals[d].set = 1;
@@ -338,6 +380,26 @@ int nnrt_spec_bind(const NnrtSpec *s, const NnrtArgDef *defs, int ndefs, NnrtArg
         vals[d].i = want == NNRT_ARG_INT ? (int64_t)a->num : 0;
         vals[d].str = a->str;
         vals[d].boolean = a->boolean;
+    }
+    for (int d = 0; d < f->nargs; d++) {
+        const NnrtSettingArg *def = &f->args[d];
+        if (vals[d].set) continue;
+        if (def->required && !(flags & NNRT_BIND_PARTIAL)) {
+            bind_error(s, name_end(s), "%s() is missing its argument '%s' (the signature is %s)", s->name,
+                       def->name, sig);
+            return -1;
+        }
+        at[d] = name_end(s);
+        vals[d].num = def->default_number;
+        vals[d].i = (int64_t)def->default_number;
+        vals[d].boolean = def->default_number != 0;
+        vals[d].str = def->default_string;
+    }
+    int arg;
+    const char *why = nnrt_setting_form_check(f, vals, &arg);
+    if (why) {
+        bind_error(s, at[arg], "%s", why);
+        return -1;
     }
     return 0;
 }

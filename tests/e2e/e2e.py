@@ -750,11 +750,16 @@ def test_bench_command(args):
         check(rows[-2].startswith("optimizer (adam)") and rows[-1].startswith("profiled step"), f"{model}: no optimizer/total rows:\n{out}")
         print(f"{model}: {len(rows) - 2} kernels profiled; products match the hand-computed MFLOP")
     # A batch whose buffers cannot even be sized: one clear error, exit 1 (it used to overflow
-    # B * 784 and print an out-of-memory line per buffer).
-    huge = str(2**63 - 1)
+    # B * 784 and print an out-of-memory line per buffer). 2^53-1 is the largest --batch the
+    # settings table allows; beyond it the table's range is the error.
+    huge = str(2**53 - 1)
     p = run([exe, "bench", "--batch", huge, "--steps", "1"], expect=1)
     want = f"error: --batch {huge} is too large for bench (784 values per example); choose a smaller --batch\n"
     check(p.stderr == want and p.stdout == "", f"bench --batch {huge}: stderr {p.stderr!r}, stdout {p.stdout!r}")
+    huger = str(2**63 - 1)
+    p = run([exe, "bench", "--batch", huger, "--steps", "1"], expect=1)
+    want = f"error: --batch: must be an integer of at most 9007199254740991, got '{huger}'\n"
+    check(p.stderr == want and p.stdout == "", f"bench --batch {huger}: stderr {p.stderr!r}, stdout {p.stdout!r}")
 
 
 def test_small_examples_train(args):

@@ -99,6 +99,14 @@ static void test_optim(void) {
     CHECK(nnrt_optim_parse("sgd(lr=0.1, momentum=0.9)", "test", &cfg) == 0);
     nnrt_optim_format(&cfg, text, sizeof text);
     CHECK(strcmp(text, "sgd(lr=0.1, momentum=0.9, nesterov=false, weight_decay=0)") == 0);
+    CHECK(nnrt_optim_buffer_count(&cfg) == 1);
+    /* a bare rmsprop: the settings table's lr=0.01, as in a train block */
+    CHECK(nnrt_optim_parse("rmsprop", "test", &cfg) == 0 && cfg.lr == 0.01);
+    nnrt_optim_format(&cfg, text, sizeof text);
+    CHECK(strcmp(text, "rmsprop(lr=0.01, alpha=0.99, eps=1e-08, weight_decay=0, momentum=0)") == 0);
+    CHECK(nnrt_optim_buffer_count(&cfg) == 1);
+    CHECK(nnrt_optim_parse("rmsprop(momentum=0.9)", "test", &cfg) == 0 && nnrt_optim_buffer_count(&cfg) == 2);
+    CHECK(nnrt_optim_parse("sgd(1)", "test", &cfg) == 0 && nnrt_optim_buffer_count(&cfg) == 0);
     /* errors */
     fprintf(stderr, "--- expected errors follow ---\n");
     CHECK(nnrt_optim_parse("sgd(momentum=0.9)", "test", &cfg) != 0);
@@ -108,6 +116,8 @@ static void test_optim(void) {
     CHECK(nnrt_optim_parse("adam(lr=-1)", "test", &cfg) != 0);
     CHECK(nnrt_optim_parse("adam(beta1=1)", "test", &cfg) != 0);
     CHECK(nnrt_optim_parse("rmsprop(lr=\"fast\")", "test", &cfg) != 0);
+    CHECK(nnrt_optim_parse("rmsprop(momentum=1)", "test", &cfg) != 0); /* [0, 1) */
+    CHECK(nnrt_optim_parse("adam(eps=0)", "test", &cfg) != 0);        /* positive */
 
     /* clipping: |g| = 5 -> scaled to norm 1 (torch's 1e-6 guard included) */
     float g[6] = {3, 0, 4, 0, 100, 100};
@@ -137,10 +147,13 @@ static void test_spec(void) {
     CHECK(s.args[3].kind == NNRT_VAL_BOOL && s.args[3].boolean == 1 && s.args[4].boolean == 0);
     nnrt_spec_free(&s);
 
-    static const NnrtArgDef defs[] = {{"every", NNRT_ARG_INT}, {"gamma", NNRT_ARG_NUM}};
+    const NnrtSettingForm *step = nnrt_setting_form(NNRT_GROUP_SCHEDULE, "step");
     NnrtArgVal v[2];
     CHECK(nnrt_spec_parse("step(10, gamma=0.5)", "test", &s) == 0);
-    CHECK(nnrt_spec_bind(&s, defs, 2, v) == 0 && v[0].set && v[0].i == 10 && v[1].num == 0.5);
+    CHECK(nnrt_spec_bind(&s, step, 0, v) == 0 && v[0].set && v[0].i == 10 && v[1].num == 0.5);
+    nnrt_spec_free(&s);
+    CHECK(nnrt_spec_parse("step(3)", "test", &s) == 0);
+    CHECK(nnrt_spec_bind(&s, step, 0, v) == 0 && !v[1].set && v[1].num == 0.1); /* the default */
     nnrt_spec_free(&s);
 
     fprintf(stderr, "--- expected errors follow ---\n");
@@ -158,10 +171,11 @@ static void test_spec(void) {
     }
     /* binding errors: unknown key, duplicate through position, wrong type, non-integer */
     static const char *const badbind[] = {"step(evry=2)", "step(2, every=3)", "step(\"2\")",
-                                          "step(2.5)", "step(1, 2, 3)"};
+                                          "step(2.5)", "step(1, 2, 3)", "step(0)", "step()",
+                                          "step(1, gamma=0)"};
     for (size_t i = 0; i < sizeof badbind / sizeof *badbind; i++) {
         CHECK(nnrt_spec_parse(badbind[i], "test", &s) == 0);
-        CHECK(nnrt_spec_bind(&s, defs, 2, v) != 0);
+        CHECK(nnrt_spec_bind(&s, step, 0, v) != 0);
         nnrt_spec_free(&s);
     }
 
@@ -173,9 +187,10 @@ static void test_spec(void) {
     nnrt_fmt_double(buf, 1e-8);
     CHECK(strcmp(buf, "1e-08") == 0);
     static const char *const opts[] = {"--epochs", "--batch", "--lr"};
-    CHECK(nnrt_suggest("--epoch", opts, 3) == opts[0]);
-    CHECK(nnrt_suggest("--bacth", opts, 3) == opts[1]);
-    CHECK(nnrt_suggest("--frobnicate", opts, 3) == NULL);
+    CHECK(nnrt_closest("--epoch", opts, 3) == opts[0]);
+    CHECK(nnrt_closest("--bacth", opts, 3) == opts[1]);
+    CHECK(nnrt_closest("--frobnicate", opts, 3) == NULL);
+    CHECK(nnrt_closest("--lr", opts, 3) == NULL); /* an exact match is no suggestion */
 }
 
 static void test_schedule(void) {

@@ -1,0 +1,335 @@
+/* settings.c — the one table of the training settings (see nnrt_settings.h), its checks and its
+ * canonical text, and the "did you mean" helper. Compiled into libnnrt and into nnc, so the
+ * compiler's train-block checks and the executable's command line cannot drift apart.
+ *
+ * Decisions recorded here and in grammar/REFERENCE.md ("The train block"):
+ *   - rmsprop takes weight_decay and momentum (the runtime implements both), lr defaults to 0.01
+ *     (PyTorch's default), so a bare `rmsprop` is the same everywhere.
+ *   - momentum, alpha, beta1, beta2 are in [0, 1); eps, lr, scale, gamma are positive;
+ *     weight_decay is zero or positive; cosine's warmup and step's every are integers.
+ *   - csv takes target_column (0-based, for header=false files) in both places; it is left out of
+ *     the canonical text when not given, so existing canonical strings do not change.
+ *   - clip and early_stop are "0: off" in a train block as on the command line.
+ */
+#include "nnrt_settings.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Ranges, as min, max, min_open, max_open. */
+#define ANY 0, 0, 0, 0
+#define POSITIVE 0, INFINITY, 1, 0
+#define NON_NEGATIVE 0, INFINITY, 0, 0
+#define FRACTION_BELOW_ONE 0, 1, 0, 1 /* [0, 1): momentum and decay rates */
+#define OPEN_UNIT 0, 1, 1, 1          /* (0, 1): split's held-out fraction */
+#define COUNT_FROM(lo) lo, NNRT_SETTING_INT_MAX, 0, 0
+
+#define NUM(name, dflt, range) {name, NNRT_ARG_NUM, 0, 0, dflt, NULL, range, NULL}
+#define NUM_REQUIRED(name, range) {name, NNRT_ARG_NUM, 1, 0, 0, NULL, range, NULL}
+#define INT(name, dflt, lo) {name, NNRT_ARG_INT, 0, 0, dflt, NULL, COUNT_FROM(lo), NULL}
+#define BOOL(name, dflt) {name, NNRT_ARG_BOOL, 0, 0, dflt, NULL, ANY, NULL}
+#define STR_REQUIRED(name) {name, NNRT_ARG_STR, 1, 0, 0, NULL, ANY, NULL}
+
+static const char *const missing_choices[] = {"error", "skip", NULL};
+
+static const NnrtSettingArg idx_args[] = {
+    STR_REQUIRED("images"), STR_REQUIRED("labels"), NUM("scale", 1, POSITIVE)};
+static const NnrtSettingArg csv_args[] = {
+    STR_REQUIRED("path"),
+    {"target", NNRT_ARG_STR, 0, 0, 0, "", ANY, NULL}, /* "": the model's target (sema fills it in) */
+    BOOL("header", 1),
+    BOOL("standardize", 0),
+    {"missing", NNRT_ARG_STR, 0, 0, 0, "error", ANY, missing_choices},
+    {"target_column", NNRT_ARG_INT, 0, 1, 0, NULL, COUNT_FROM(0), NULL}};
+static const NnrtSettingArg split_args[] = {NUM_REQUIRED("fraction", OPEN_UNIT)};
+static const NnrtSettingArg sgd_args[] = {
+    NUM_REQUIRED("lr", POSITIVE), NUM("momentum", 0, FRACTION_BELOW_ONE), BOOL("nesterov", 0),
+    NUM("weight_decay", 0, NON_NEGATIVE)};
+static const NnrtSettingArg adam_args[] = {
+    NUM("lr", 1e-3, POSITIVE), NUM("beta1", 0.9, FRACTION_BELOW_ONE),
+    NUM("beta2", 0.999, FRACTION_BELOW_ONE), NUM("eps", 1e-8, POSITIVE),
+    NUM("weight_decay", 0, NON_NEGATIVE)};
+static const NnrtSettingArg adamw_args[] = {
+    NUM("lr", 1e-3, POSITIVE), NUM("beta1", 0.9, FRACTION_BELOW_ONE),
+    NUM("beta2", 0.999, FRACTION_BELOW_ONE), NUM("eps", 1e-8, POSITIVE),
+    NUM("weight_decay", 0.01, NON_NEGATIVE)};
+static const NnrtSettingArg rmsprop_args[] = {
+    NUM("lr", 0.01, POSITIVE), NUM("alpha", 0.99, FRACTION_BELOW_ONE), NUM("eps", 1e-8, POSITIVE),
+    NUM("weight_decay", 0, NON_NEGATIVE), NUM("momentum", 0, FRACTION_BELOW_ONE)};
+static const NnrtSettingArg step_args[] = {
+    {"every", NNRT_ARG_INT, 1, 0, 0, NULL, COUNT_FROM(1), NULL}, NUM("gamma", 0.1, POSITIVE)};
+static const NnrtSettingArg cosine_args[] = {INT("warmup", 0, 0)};
+
+#define ARGS(a) a, (int)(sizeof a / sizeof *a)
+#define DATA_GROUPS (NNRT_GROUP_DATA | NNRT_GROUP_VALIDATE)
+
+static const NnrtSettingForm forms[] = {
+    {"idx", DATA_GROUPS, ARGS(idx_args), 0, 0, NULL},
+    {"csv", DATA_GROUPS, ARGS(csv_args), 0, 0, NULL},
+    {"split", NNRT_GROUP_VALIDATE, ARGS(split_args), 0, 0, NULL},
+    {"sgd", NNRT_GROUP_OPTIMIZER, ARGS(sgd_args), 1, 0, "momentum"},
+    {"adam", NNRT_GROUP_OPTIMIZER, ARGS(adam_args), 1, 2, NULL},
+    {"adamw", NNRT_GROUP_OPTIMIZER, ARGS(adamw_args), 1, 2, NULL},
+    {"rmsprop", NNRT_GROUP_OPTIMIZER, ARGS(rmsprop_args), 1, 1, "momentum"},
+    {"constant", NNRT_GROUP_SCHEDULE, NULL, 0, 0, 0, NULL},
+    {"step", NNRT_GROUP_SCHEDULE, ARGS(step_args), 1, 0, NULL},
+    {"cosine", NNRT_GROUP_SCHEDULE, ARGS(cosine_args), 1, 0, NULL},
+};
+#define NFORMS ((int)(sizeof forms / sizeof *forms))
+
+const char *const nnrt_setting_keys[] = {"data",  "validate", "optimizer", "schedule",  "epochs",
+                                         "batch", "seed",     "clip",      "early_stop"};
+const int nnrt_setting_key_count = (int)(sizeof nnrt_setting_keys / sizeof *nnrt_setting_keys);
+
+/* The scalar keys; defaults are the compiler's when a train block leaves them out. clip and
+ * early_stop: 0 is off. lr is the command line's --lr, the same range as every optimizer's lr. */
+static const NnrtSettingArg scalars[] = {
+    INT("epochs", 10, 1), INT("batch", 32, 1), INT("seed", 0, 0), NUM("clip", 0, NON_NEGATIVE),
+    INT("early_stop", 0, 0), NUM("lr", 0, POSITIVE)};
+
+const NnrtSettingForm *nnrt_setting_form(unsigned group, const char *name) {
+    for (int i = 0; i < NFORMS; i++)
+        if ((forms[i].groups & group) && strcmp(forms[i].name, name) == 0) return &forms[i];
+    return NULL;
+}
+
+int nnrt_setting_form_names(unsigned group, const char **names, int cap) {
+    int n = 0;
+    for (int i = 0; i < NFORMS && n < cap; i++)
+        if (forms[i].groups & group) names[n++] = forms[i].name;
+    return n;
+}
+
+/* "a, b or c" */
+static void append_list(const char *const *items, int n, const char *quote, char *out, size_t cap) {
+    size_t len = strlen(out);
+    for (int i = 0; i < n && len < cap; i++) {
+        snprintf(out + len, cap - len, "%s%s%s%s", i == 0 ? "" : i + 1 == n ? " or " : ", ", quote,
+                 items[i], quote);
+        len += strlen(out + len);
+    }
+}
+
+void nnrt_setting_form_list(unsigned group, char *out, size_t cap) {
+    const char *names[16];
+    int n = nnrt_setting_form_names(group, names, 16);
+    if (cap) out[0] = 0;
+    append_list(names, n, "", out, cap);
+}
+
+int nnrt_setting_arg_index(const NnrtSettingForm *f, const char *name) {
+    for (int i = 0; i < f->nargs; i++)
+        if (strcmp(f->args[i].name, name) == 0) return i;
+    return -1;
+}
+
+const NnrtSettingArg *nnrt_setting_scalar(const char *name) {
+    for (size_t i = 0; i < sizeof scalars / sizeof *scalars; i++)
+        if (strcmp(scalars[i].name, name) == 0) return &scalars[i];
+    return NULL;
+}
+
+int nnrt_setting_number_ok(const NnrtSettingArg *a, double v) {
+    if (a->kind != NNRT_ARG_NUM && a->kind != NNRT_ARG_INT) return 0;
+    if (!isfinite(v) || (a->kind == NNRT_ARG_INT && v != floor(v))) return 0;
+    if (a->min_open ? !(v > a->min) : !(v >= a->min)) return 0;
+    if (a->max_open ? !(v < a->max) : !(v <= a->max)) return 0;
+    return 1;
+}
+
+int nnrt_setting_string_ok(const NnrtSettingArg *a, const char *s) {
+    if (!a->choices) return 1;
+    for (const char *const *c = a->choices; *c; c++)
+        if (strcmp(*c, s) == 0) return 1;
+    return 0;
+}
+
+void nnrt_setting_rule(const NnrtSettingArg *a, double v, char *out, size_t cap) {
+    if (!cap) return;
+    out[0] = 0;
+    switch (a->kind) {
+    case NNRT_ARG_BOOL: snprintf(out, cap, "true or false"); return;
+    case NNRT_ARG_STR:
+        if (!a->choices) {
+            snprintf(out, cap, "a string in double quotes");
+            return;
+        }
+        int n = 0;
+        while (a->choices[n]) n++;
+        append_list(a->choices, n, "\"", out, cap);
+        return;
+    case NNRT_ARG_INT:
+        if (isfinite(v) && v == floor(v) && v > a->max)
+            snprintf(out, cap, "an integer of at most %.0f", a->max);
+        else
+            snprintf(out, cap, "an integer of at least %.0f", a->min);
+        return;
+    case NNRT_ARG_NUM:
+        if (isinf(a->max)) {
+            if (a->min == 0) snprintf(out, cap, a->min_open ? "positive" : "zero or positive");
+            else snprintf(out, cap, "%s %g", a->min_open ? "greater than" : "at least", a->min);
+        } else if (a->min_open && a->max_open) {
+            snprintf(out, cap, "between %g and %g (exclusive)", a->min, a->max);
+        } else {
+            snprintf(out, cap, "in %c%g, %g%c", a->min_open ? '(' : '[', a->min, a->max,
+                     a->max_open ? ')' : ']');
+        }
+        return;
+    }
+}
+
+const char *nnrt_setting_form_check(const NnrtSettingForm *f, const NnrtArgVal *v, int *arg) {
+    if (strcmp(f->name, "sgd") == 0 && v[2].boolean && v[1].num == 0) {
+        *arg = 2;
+        return "sgd(nesterov=true) needs momentum > 0 (as in PyTorch)";
+    }
+    if (strcmp(f->name, "csv") == 0) {
+        int has_target = v[1].str && v[1].str[0];
+        if (has_target && v[5].set) {
+            *arg = 5;
+            return "csv() takes either target or target_column, not both";
+        }
+        if (has_target && v[1].set && !v[2].boolean) {
+            *arg = 1;
+            return "csv(header=false) has no column names; name the target column by its 0-based "
+                   "number with target_column=N (default: the last column)";
+        }
+    }
+    return NULL;
+}
+
+int nnrt_setting_state_tensors(const NnrtSettingForm *f, const NnrtArgVal *v) {
+    int k = f->state_if ? nnrt_setting_arg_index(f, f->state_if) : -1;
+    return f->state_tensors + (k >= 0 && v[k].num != 0);
+}
+
+void nnrt_setting_format_number(double x, char out[40]) {
+    char text[40];
+    for (int precision = 6; precision <= 17; precision++) {
+        snprintf(text, sizeof text, "%.*g", precision, x);
+        if (strtod(text, NULL) == x) break;
+    }
+    memcpy(out, text, sizeof text);
+}
+
+/* Appends to out[*len..cap) like snprintf would, counting what does not fit. */
+static void put(char *out, size_t cap, size_t *len, const char *text) {
+    size_t n = strlen(text);
+    if (*len < cap) {
+        size_t room = cap - *len - 1;
+        memcpy(out + *len, text, n < room ? n : room);
+        out[*len + (n < room ? n : room)] = 0;
+    }
+    *len += n;
+}
+
+static void put_string(char *out, size_t cap, size_t *len, const char *s) {
+    put(out, cap, len, "\"");
+    for (const char *c = s; *c; c++) {
+        char one[3] = {'\\', *c, 0};
+        put(out, cap, len, *c == '"' || *c == '\\' ? one : one + 1);
+    }
+    put(out, cap, len, "\"");
+}
+
+size_t nnrt_setting_format_call(const NnrtSettingForm *f, const NnrtArgVal *v, char *out, size_t cap) {
+    size_t len = 0;
+    if (cap) out[0] = 0;
+    put(out, cap, &len, f->name);
+    if (f->nargs == 0) return len; /* "constant", as written */
+    put(out, cap, &len, "(");
+    int shown = 0;
+    for (int i = 0; i < f->nargs; i++) {
+        const NnrtSettingArg *a = &f->args[i];
+        if (a->optional && !v[i].set) continue;
+        if (shown++) put(out, cap, &len, ", ");
+        if (!a->required || f->keywords_only) {
+            put(out, cap, &len, a->name);
+            put(out, cap, &len, "=");
+        }
+        char number[40];
+        switch (a->kind) {
+        case NNRT_ARG_STR: put_string(out, cap, &len, v[i].str ? v[i].str : ""); break;
+        case NNRT_ARG_BOOL: put(out, cap, &len, v[i].boolean ? "true" : "false"); break;
+        case NNRT_ARG_INT: /* all digits: 1000000, not 1e+06 */
+            snprintf(number, sizeof number, "%.0f", v[i].num);
+            put(out, cap, &len, number);
+            break;
+        default:
+            nnrt_setting_format_number(v[i].num, number);
+            put(out, cap, &len, number);
+            break;
+        }
+    }
+    put(out, cap, &len, ")");
+    return len;
+}
+
+void nnrt_setting_signature(const NnrtSettingForm *f, char *out, size_t cap) {
+    size_t len = 0;
+    if (cap) out[0] = 0;
+    put(out, cap, &len, f->name);
+    put(out, cap, &len, "(");
+    for (int i = 0; i < f->nargs; i++) {
+        const NnrtSettingArg *a = &f->args[i];
+        if (i) put(out, cap, &len, ", ");
+        put(out, cap, &len, a->name);
+        if (a->required || a->optional) continue;
+        char number[40];
+        put(out, cap, &len, "=");
+        if (a->kind == NNRT_ARG_STR) put_string(out, cap, &len, a->default_string);
+        else if (a->kind == NNRT_ARG_BOOL) put(out, cap, &len, a->default_number ? "true" : "false");
+        else {
+            nnrt_setting_format_number(a->default_number, number);
+            put(out, cap, &len, number);
+        }
+    }
+    put(out, cap, &len, ")");
+}
+
+/* ---------------------------------------------------------------- did you mean */
+
+static size_t bounded_length(const char *s, size_t limit) {
+    size_t n = 0;
+    while (n <= limit && s[n]) n++;
+    return n;
+}
+
+static int edit_distance(const char *a, int la, const char *b, int lb) {
+    int row[65];
+    for (int j = 0; j <= lb; j++) row[j] = j;
+    for (int i = 1; i <= la; i++) {
+        int diagonal = row[0];
+        row[0] = i;
+        for (int j = 1; j <= lb; j++) {
+            int up = row[j];
+            int best = diagonal + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best) best = up + 1;
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            row[j] = best;
+            diagonal = up;
+        }
+    }
+    return row[lb];
+}
+
+const char *nnrt_closest(const char *word, const char *const *candidates, int count) {
+    const char *best = NULL;
+    int best_distance = 1000;
+    /* Bounded: a name can be megabytes long, and nothing that long is a near miss. */
+    int len = (int)bounded_length(word, 64);
+    if (len > 64) return NULL;
+    int limit = len < 3 ? 1 : (len + 2) / 3; /* about one edit per three characters */
+    for (int i = 0; i < count; i++) {
+        int clen = (int)bounded_length(candidates[i], 64);
+        if (clen > 64 || abs(clen - len) > limit || strcmp(word, candidates[i]) == 0) continue;
+        int d = edit_distance(word, len, candidates[i], clen);
+        if (d < best_distance && d <= limit) {
+            best = candidates[i];
+            best_distance = d;
+        }
+    }
+    return best;
+}
