@@ -381,10 +381,12 @@ static void cg_emit_output(Cg *cg, const EntryArgs *a) {
         LLVMBuildMemCpy(cg->b, a->out, 4, src, 4, cg_mul(cg, a->n, cg_i64(cg, size * 4)));
         return;
     }
+    /* one distribution per row of the last axis: per example, or per position of [t, C] logits */
+    int64_t classes = out->shape.dims[out->shape.rank - 1], rows = size / classes;
     LLVMValueRef max_var = cg_var(cg, cg->elem, "max");
     LLVMValueRef sum_var = cg_var(cg, cg->elem, "sum");
-    CgLoop row = cg_loop_begin(cg, cg_i64(cg, 0), a->n, "row");
-    cg_row_softmax(cg, a->out, src, cg_mul(cg, row.iv, cg_i64(cg, size)), size, max_var, sum_var);
+    CgLoop row = cg_loop_begin(cg, cg_i64(cg, 0), rows > 1 ? cg_mul(cg, a->n, cg_i64(cg, rows)) : a->n, "row");
+    cg_row_softmax(cg, a->out, src, cg_mul(cg, row.iv, cg_i64(cg, classes)), classes, max_var, sum_var);
     cg_loop_end(cg, &row);
 }
 
@@ -521,7 +523,12 @@ static void cg_descriptor(Cg *cg, const CodegenInfo *info, LLVMValueRef *entries
     LLVMValueRef kernel_table = cg_const_global(cg, LLVMConstArray2(kernel_type, prof->infos, (uint64_t)prof->count), "nnc.kernels");
 
     const Node *output = graph_node(g, g->output);
-    Shape target_shape = m->target_kind == NNRT_TARGET_CLASS ? shape_make(1, (int64_t[]){1}) : m->target_shape;
+    /* class targets: one id per example (class[N]) or per position (class[t, N]); the dims keep
+     * the declared shape, the rank and size count the ids */
+    bool class_target = m->target_kind == NNRT_TARGET_CLASS;
+    int target_rank = class_target ? m->target_shape.rank - 1 : m->target_shape.rank;
+    int64_t target_size = 1;
+    for (int i = 0; i < target_rank; i++) target_size *= m->target_shape.dims[i];
     LLVMValueRef fields[] = {
         cg_i32c(cg, NNRT_ABI_VERSION),
         cg_string(cg, m->name), cg_string(cg, info->source_path), cg_string(cg, info->source_dir),
@@ -530,8 +537,7 @@ static void cg_descriptor(Cg *cg, const CodegenInfo *info, LLVMValueRef *entries
         cg_i32c(cg, m->input_kind), cg_string(cg, m->input_name), cg_i32c(cg, m->input_shape.rank),
         cg_dims(cg, &m->input_shape), cg_i64(cg, shape_size(&m->input_shape)), cg_i64(cg, m->input_vocab),
         cg_i32c(cg, m->target_kind), cg_string(cg, m->target_name), cg_i64(cg, m->target_classes),
-        cg_i32c(cg, m->target_kind == NNRT_TARGET_CLASS ? 0 : target_shape.rank), cg_dims(cg, &m->target_shape),
-        cg_i64(cg, m->target_kind == NNRT_TARGET_CLASS ? 1 : shape_size(&target_shape)),
+        cg_i32c(cg, target_rank), cg_dims(cg, &m->target_shape), cg_i64(cg, target_size),
         cg_string(cg, m->loss_name), cg_i32c(cg, m->metric_count), names_table, reduce_table,
         cg_i32c(cg, m->output_kind), cg_i64(cg, output->size),
         cg_i64(cg, cg->plan->workspace_fixed), cg_i64(cg, cg->plan->workspace_per_example),

@@ -926,22 +926,27 @@ static bool sema_target(Sema *s, const Stmt *st) {
     }
     if (!sema_dims(s, s->global, st->type, &shape)) return false;
     if (strcmp(elem, "class") == 0) {
-        if (shape.rank != 1) {
-            diag_error(s->diag, st->type->span, "class targets take one dimension, the number of classes: class[10]");
+        /* class[N]: one class id per example; class[t, N]: one per position (language models) */
+        if (shape.rank != 1 && shape.rank != 2) {
+            diag_error(s->diag, st->type->span, "class targets are class[N] (one id per example) or class[t, N] (one per position)");
             return false;
         }
-        if (shape.dims[0] < 2) {
-            diag_error(s->diag, st->type->span, "a class target needs at least 2 classes, got %lld", (long long)shape.dims[0]);
+        int64_t classes = shape.dims[shape.rank - 1];
+        if (classes < 2) {
+            diag_error(s->diag, st->type->span, "a class target needs at least 2 classes, got %lld", (long long)classes);
             return false;
         }
         m->target_kind = NNRT_TARGET_CLASS;
-        m->target_classes = shape.dims[0];
+        m->target_classes = classes;
     } else {
         m->target_kind = NNRT_TARGET_FLOAT;
     }
     m->target_shape = shape;
     m->target_name = st->name;
-    Node *n = graph_add(s->graph, OP_TARGET, st->span, NULL, 0, m->target_kind == NNRT_TARGET_CLASS ? (Shape){.rank = 0} : shape);
+    /* class targets hold ids: none per class, one per position for class[t, N] */
+    Shape stored = shape;
+    if (m->target_kind == NNRT_TARGET_CLASS) stored.rank--;
+    Node *n = graph_add(s->graph, OP_TARGET, st->span, NULL, 0, stored);
     n->layer = st->name;
     s->graph->target = n->id;
     sema_bind(s, s->global, st->name, st->name_span, (Value){.kind = VAL_TARGET, .node = n->id});

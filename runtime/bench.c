@@ -61,7 +61,7 @@ static void print_row(const char *name, double seconds, double step_seconds, dou
 int nnrt_cmd_bench(const NnrtModel *m, const NnrtRunConfig *cfg) {
     Bench b = {.m = m, .n = cfg->batch};
     int64_t steps = cfg->steps, warmup = steps / 5 + 1;
-    int64_t tsz = m->target_kind == NNRT_TARGET_CLASS ? 1 : m->target_size;
+    int64_t tsz = m->target_size; /* class targets: one id per example or per position */
     size_t P = (size_t)m->param_count;
     int status = 1;
     double *xd = NULL, *yd = NULL;

@@ -291,7 +291,7 @@ static void gather_examples(void *ctx, int64_t begin, int64_t end) {
             memcpy(dst, d->x_f32 + e * isz, (size_t)isz * sizeof(float));
         }
         if (!j->y) continue;
-        if (d->y_class) ((int32_t *)j->y)[k] = d->y_class[e];
+        if (d->y_class) memcpy((int32_t *)j->y + k * tsz, d->y_class + e * tsz, (size_t)tsz * sizeof(int32_t));
         else if (d->y_f32)
             memcpy((float *)j->y + k * tsz, d->y_f32 + e * tsz, (size_t)tsz * sizeof(float));
     }

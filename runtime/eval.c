@@ -64,7 +64,7 @@ static int standardize(Infer *s) {
 }
 
 static int alloc_batch(const NnrtModel *m, int64_t batch, int with_out, Infer *s) {
-    int64_t tsz = m->target_kind == NNRT_TARGET_CLASS ? 1 : m->target_size;
+    int64_t tsz = m->target_size; /* class targets: one id per example or per position */
     s->x = nnrt_alloc((size_t)(batch * m->input_size), sizeof(float), "the input batch");
     s->y = nnrt_alloc((size_t)(batch * tsz), 4, "the target batch");
     s->ws = nnrt_alloc_aligned(nnrt_workspace_bytes(m, batch, sizeof(float)), "the workspace");

@@ -38,7 +38,7 @@ void nnrt_synthetic_batch(const NnrtModel *m, NnrtRng *rng, int64_t n, double *x
             x[i] = 2.0 * nnrt_rng_uniform(rng) - 1.0;
         }
     }
-    int64_t tsz = m->target_kind == NNRT_TARGET_CLASS ? 1 : m->target_size;
+    int64_t tsz = m->target_size; /* class targets: one id per example or per position */
     for (int64_t i = 0; i < n * tsz; i++) {
         if (m->target_kind == NNRT_TARGET_CLASS)
             ((int32_t *)y)[i] = (int32_t)nnrt_rng_below(rng, (uint64_t)m->target_classes);
@@ -150,7 +150,7 @@ int nnrt_cmd_gradcheck(const NnrtModel *m, uint64_t seed) {
     c.m = m;
     int rc = 1;
     size_t P = (size_t)m->param_count;
-    int64_t tsz = m->target_kind == NNRT_TARGET_CLASS ? 1 : m->target_size;
+    int64_t tsz = m->target_size; /* class targets: one id per example or per position */
     c.p0 = nnrt_alloc(P, sizeof(double), "the parameters");
     c.p = nnrt_alloc(P, sizeof(double), "the parameters");
     c.g = nnrt_zalloc(P, sizeof(double), "the gradients");

@@ -197,7 +197,7 @@ static int alloc_buffers(Run *r) {
     int64_t largest = r->train.count;
     if (r->have_val && r->val.count > largest) largest = r->val.count;
     r->bcap = r->st.batch < largest ? r->st.batch : largest;
-    int64_t tsz = m->target_kind == NNRT_TARGET_CLASS ? 1 : m->target_size;
+    int64_t tsz = m->target_size; /* class targets: one id per example or per position */
     r->grads = nnrt_zalloc((size_t)m->param_count, sizeof(float), "the gradients");
     r->x = nnrt_alloc((size_t)(r->bcap * m->input_size), sizeof(float), "the input batch");
     r->y = nnrt_alloc((size_t)(r->bcap * tsz), 4, "the target batch");

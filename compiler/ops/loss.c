@@ -1,7 +1,8 @@
 /* loss.c — losses and metrics: shape rules, the losses' gradients (the root of the backward
  * pass), kernels, costs.
  *
- * cross_entropy / accuracy (logits [C], class target with C classes)
+ * cross_entropy / accuracy (logits [C], class target with C classes; logits [t, C] with a
+ *                           class[t, C] target: per position, the mean over positions)
  * mse / mae / rmse / bce   (prediction and float target of the same shape; bce takes logits:
  *                           the sigmoid is fused, targets in [0, 1])
  * Each produces a per-batch sum; the runtime divides by the examples seen.
@@ -36,11 +37,15 @@ static Value class_loss_rule(OpSema *s, OpKind op, const Expr *call, Bound *b) {
         diag_note(s->diag, SPAN_NONE, "for real-valued targets use mse (loss) and mae or rmse (metrics)");
         return value_error();
     }
-    if (x->shape.rank != 1 || x->shape.dims[0] != m->target_classes) {
-        diag_error(s->diag, b->spans[0], "%s: the logits have shape %s but the target '%s' is class[%lld]", call->text,
-                   sema_shape(s, &x->shape), m->target_name, (long long)m->target_classes);
+    /* class[N]: logits [N]; class[t, N]: logits [t, N], one row per position */
+    if (!shape_equal(&x->shape, &m->target_shape)) {
+        diag_error(s->diag, b->spans[0], "%s: the logits have shape %s but the target '%s' is class%s", call->text,
+                   sema_shape(s, &x->shape), m->target_name, sema_shape(s, &m->target_shape));
         sema_note_origin(s, x, b->spans[0], "the logits are");
-        if (x->shape.rank == 1)
+        if (m->target_shape.rank == 2)
+            diag_note(s->diag, SPAN_NONE, "the logits need one row of %lld per position: end the sequence with dense(%lld)",
+                      (long long)m->target_classes, (long long)m->target_classes);
+        else if (x->shape.rank == 1)
             diag_note(s->diag, SPAN_NONE, "the last layer should produce %lld values, e.g. dense(%lld)",
                       (long long)m->target_classes, (long long)m->target_classes);
         else
@@ -124,7 +129,10 @@ static LLVMValueRef cg_elementwise_loss(Cg *cg, OpKind op, LLVMValueRef x, LLVMV
 
 static LLVMValueRef loss_kernel(Cg *cg, const Node *node) {
     const Node *pred = graph_node(cg->g, node->inputs[0]);
-    int64_t C = pred->size;
+    /* Class losses: one row of C logits per position (T = 1 for class[N]), each example's value
+     * the mean over its positions. The others: one row of C = all elements per example. */
+    bool per_class = node->op == OP_CROSS_ENTROPY || node->op == OP_ACCURACY || node->op == OP_CROSS_ENTROPY_GRAD;
+    int64_t C = per_class ? pred->shape.dims[pred->shape.rank - 1] : pred->size, T = pred->size / C;
     LLVMValueRef fn = cg_kernel_begin(cg, node);
     LLVMValueRef out = cg_arg_out(cg), l = cg_arg_in(cg, 0), y = cg_arg_in(cg, 1);
     LLVMValueRef n = cg_arg_n(cg);
@@ -134,9 +142,11 @@ static LLVMValueRef loss_kernel(Cg *cg, const Node *node) {
     LLVMValueRef best_var = cg_var(cg, cg->i64, "best");
     LLVMBuildStore(cg->b, LLVMConstReal(cg->f64_type, 0), total);
     /* the gradients are of the mean over the global batch (n itself outside data-parallel runs) */
-    LLVMValueRef inv_n = cg_fdiv(cg, cg_const(cg, 1), cg_n_as_elem(cg, cg_batch_total(cg, n)));
+    LLVMValueRef total_rows = cg_batch_total(cg, n);
+    if (T > 1) total_rows = cg_mul(cg, total_rows, cg_i64(cg, T));
+    LLVMValueRef inv_n = cg_fdiv(cg, cg_const(cg, 1), cg_n_as_elem(cg, total_rows));
 
-    CgLoop r = cg_loop_begin(cg, cg_i64(cg, 0), n, "r");
+    CgLoop r = cg_loop_begin(cg, cg_i64(cg, 0), T > 1 ? cg_mul(cg, n, cg_i64(cg, T)) : n, "r");
     LLVMValueRef base = cg_mul(cg, r.iv, cg_i64(cg, C));
     switch (node->op) {
     case OP_CROSS_ENTROPY: {
@@ -200,8 +210,11 @@ static LLVMValueRef loss_kernel(Cg *cg, const Node *node) {
     default: break;
     }
     cg_loop_end(cg, &r);
-    if (node->op != OP_CROSS_ENTROPY_GRAD && node->op != OP_MSE_GRAD && node->op != OP_BCE_GRAD)
-        LLVMBuildStore(cg->b, LLVMBuildLoad2(cg->b, cg->f64_type, total, ""), out);
+    if (node->op != OP_CROSS_ENTROPY_GRAD && node->op != OP_MSE_GRAD && node->op != OP_BCE_GRAD) {
+        LLVMValueRef sum = LLVMBuildLoad2(cg->b, cg->f64_type, total, "");
+        if (T > 1) sum = LLVMBuildFMul(cg->b, sum, LLVMConstReal(cg->f64_type, 1.0 / (double)T), ""); /* mean over positions */
+        LLVMBuildStore(cg->b, sum, out);
+    }
     cg_kernel_end(cg);
     return fn;
 }

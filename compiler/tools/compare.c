@@ -28,6 +28,7 @@
 
 #include "compare.h"
 #include "file.h"
+#include "ops.h"
 #include "plot.h"
 #include "source.h"
 #include "summary.h"
@@ -507,7 +508,6 @@ static Stat stat_of(const double *v, int count) {
 }
 
 /* Accuracy-like metrics are better when higher; losses and errors (mae, rmse) when lower. */
-static bool higher_is_better(const char *metric) { return strstr(metric, "accuracy") != NULL; }
 
 enum { Q_SECONDS, Q_FINAL_TRAIN_LOSS, Q_FINAL_VAL_LOSS, Q_BEST_VAL_LOSS, Q_FIXED };
 
@@ -530,7 +530,7 @@ static double run_quantity(const Run *run, int q, const char *const *metrics) {
         const char *m = metrics[(q - Q_FIXED) / 2];
         snprintf(key, sizeof key, "val_%s", m);
         best = (q - Q_FIXED) % 2 == 1;
-        higher = higher_is_better(m);
+        higher = ops_metric_higher_is_better(m); /* the op table says which way a metric improves */
     }
     if (!best) return compare_log_value(log, log->rows - 1, key);
     double v = NAN;
