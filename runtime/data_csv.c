@@ -329,7 +329,7 @@ static int mark_targets_by_name(const NnrtCsvOpts *o, const NnrtModel *m, Layout
 
 static int plan_layout(const NnrtModel *m, const NnrtCsvOpts *o, Layout *L, const char *path,
                        int header) {
-    int want = m->target_kind == NNRT_TARGET_CLASS ? 1 : (int)m->target_size;
+    int want = (int)m->target_size; /* class ids per example (1 for class[N]) or float values */
     int marked = 0;
     if (o->target_index >= 0) {
         if (want != 1) {
@@ -455,7 +455,7 @@ static int store_row(const NnrtModel *m, const NnrtCsvOpts *o, const Layout *L, 
                               (long long)m->target_classes - 1);
                 return -1;
             }
-            d->y_class[row] = (int32_t)v;
+            d->y_class[row * d->target_size + (L->role[c] - 1)] = (int32_t)v;
         } else {
             d->y_f32[row * d->target_size + (L->role[c] - 1)] = (float)v;
         }
@@ -516,8 +516,7 @@ static int check_header(const Reader *r, const Layout *L) {
 static int reserve_row(const NnrtModel *m, const NnrtCsvOpts *o, Reader *r, int64_t rows,
                        int64_t *cap, NnrtData *d) {
     if (rows < *cap) return 0;
-    size_t yb = m->target_kind == NNRT_TARGET_CLASS ? sizeof(int32_t)
-                                                    : sizeof(float) * (size_t)d->target_size;
+    size_t yb = (m->target_kind == NNRT_TARGET_CLASS ? sizeof(int32_t) : sizeof(float)) * (size_t)d->target_size;
     uint64_t per = sizeof(float) * (uint64_t)d->input_size + (o->need_target ? yb : 0);
     int64_t ncap = *cap ? *cap * 2 : 1024;
     if ((uint64_t)ncap > CSV_MAX_BYTES / per) ncap = (int64_t)(CSV_MAX_BYTES / per);
@@ -573,7 +572,7 @@ int nnrt_csv_load(const NnrtModel *m, const char *path, const NnrtCsvOpts *o, Nn
     if (plan_layout(m, o, &L, path, o->header) != 0) goto done;
 
     d->input_size = m->input_size;
-    d->target_size = m->target_kind == NNRT_TARGET_CLASS ? 1 : m->target_size;
+    d->target_size = m->target_size;
     d->has_targets = o->need_target;
     int64_t rows = 0, skipped = 0, cap = 0;
     if (o->header) got = next_row(&r);

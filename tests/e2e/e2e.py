@@ -708,6 +708,54 @@ def test_attention_reference(args):
     check_gradcheck(args, "attention.nn", ["1", "2", "3"], ["attention_mix", "position_embedding", "transpose"])
 
 
+def test_position_targets_reference(args):
+    """class[t, V] targets: cross_entropy is the mean over positions and examples of the
+    per-position loss, accuracy the fraction of positions right (NumPy from the same weights,
+    targets read from t CSV columns); predict gives one distribution per position; gradcheck
+    passes on a small causal language model."""
+    t, v, n = 4, 5, 6
+    src = os.path.join(args.work, "pos.nn")
+    with open(src, "w") as f:
+        f.write(f"input x : int[{t}]\ntarget y : class[{t}, {v}]\nlogits = x -> embedding({v}, {v})\n"
+                "loss cross_entropy(logits, y)\nmetric accuracy(logits, y)\n")
+    exe = compile_model(args, src, "pos")
+    rng = np.random.default_rng(5)
+    w = rng.uniform(-2, 2, (v, v)).astype(np.float32).astype(np.float64)
+    ckpt = os.path.join(args.work, "pos.safetensors")
+    write_safetensors(ckpt, {"embedding0.weight": w})
+    xs, ys = rng.integers(0, v, (n, t)), rng.integers(0, v, (n, t))
+    path = os.path.join(args.work, "pos.csv")
+    with open(path, "w") as f:
+        f.write(",".join([f"x{i}" for i in range(t)] + [f"y{i}" for i in range(t)]) + "\n")
+        for xr, yr in zip(xs, ys):
+            f.write(",".join(str(int(a)) for a in list(xr) + list(yr)) + "\n")
+    logits = w[xs]                                  # [n, t, v]
+    logp = logits - logits.max(axis=2, keepdims=True)
+    logp = logp - np.log(np.exp(logp).sum(axis=2, keepdims=True))
+    want_loss = float(-np.mean(np.take_along_axis(logp, ys[..., None], axis=2)))
+    want_acc = float(np.mean(logits.argmax(axis=2) == ys))
+    spec = f'csv("{path}", target="' + ",".join(f"y{i}" for i in range(t)) + '")'
+    out = run([exe, "eval", "--load", ckpt, "--data", spec]).stdout
+    check(f"loss {want_loss:.6f}" in out, f"per-position cross_entropy: expected {want_loss:.6f}, eval printed:\n{out}")
+    check(f"accuracy {want_acc:.6f}" in out, f"per-position accuracy: expected {want_acc:.6f}, eval printed:\n{out}")
+    print(f"class[{t}, {v}]: loss {want_loss:.6f}, accuracy {want_acc:.6f} match NumPy")
+    xpath = os.path.join(args.work, "posx.csv")
+    with open(xpath, "w") as f:
+        f.write(",".join(f"x{i}" for i in range(t)) + "\n" + "".join(",".join(str(int(a)) for a in r) + "\n" for r in xs))
+    probs = np.exp(logp).reshape(n, t * v)
+    got = predict_rows(exe, ckpt, xpath)[:, :t * v]
+    err = float(np.max(np.abs(got - probs)))
+    print(f"predict: one softmax per position, max |nnc - numpy| = {err:.2g}")
+    check(err < 1e-6, f"per-position probabilities differ from NumPy by {err}")
+    with open(src, "w") as f:
+        f.write("input x : int[6]\ntarget y : class[6, 11]\nh = x -> embedding(11, 8) -> position_embedding\n"
+                "h = h + (h -> layernorm -> attention(2, causal=true))\nlogits = h -> layernorm -> dense(11)\n"
+                "loss cross_entropy(logits, y)\nmetric accuracy(logits, y)\n")
+    exe = compile_model(args, src, "lm")
+    for seed in ["1", "2"]:
+        print("lm", run([exe, "gradcheck", "--seed", seed]).stdout.strip().split("\n")[-1])
+
+
 def test_concat_reference(args):
     """concat along axis 1 equals numpy.concatenate; gradcheck passes on concats of two and three
     tensors (negative axis, axis 0) and catches a wrong concat gradient."""
