@@ -13,7 +13,7 @@
 struct Ad {
     Graph *g;
     int *grad_of;      /* forward node id -> node id holding its gradient, or -1 */
-    OpKind buggy_op;   /* OP_COUNT when no bug is injected */
+    OpKind buggy_op;   /* OP_NONE when no bug is injected */
     bool corrupt;      /* the rule running now is the buggy one: scale what it contributes */
     bool corrupted;    /* it contributed an input gradient (so it was scaled) */
 };
@@ -67,11 +67,11 @@ static void ad_backward_rule(Ad *ad, const Node *n, int dy) {
 }
 
 bool ad_append_backward(Graph *g, const char *inject_bug) {
-    Ad ad = {.g = g, .buggy_op = OP_COUNT};
+    Ad ad = {.g = g, .buggy_op = OP_NONE};
     if (inject_bug) {
         for (int op = 0; op < OP_COUNT; op++)
             if (strcmp(graph_op_names[op], inject_bug) == 0) ad.buggy_op = (OpKind)op;
-        if (ad.buggy_op == OP_COUNT) return false;
+        if (ad.buggy_op == OP_NONE) return false;
     }
     int forward = g->forward_count;
     for (int i = 0; i < forward; i++) {

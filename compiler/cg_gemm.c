@@ -99,7 +99,7 @@ static void cg_gemm_store(Cg *cg, const CgGemm *g, LLVMValueRef row, LLVMValueRe
     if (g->bias && g->row_bias) value = cg_fadd(cg, value, cg_splat(cg, cg_load(cg, g->bias, row), lanes));
     LLVMValueRef at = cg_add(cg, cg_mul(cg, row, cg_i64(cg, g->c_rs)), col);
     if (g->accumulate) value = cg_fadd(cg, value, cg_vload(cg, g->c, at, lanes, used));
-    if (g->act != OP_INPUT) value = cg_activation(cg, g->act, value);
+    if (g->act != OP_NONE) value = cg_activation(cg, g->act, value);
     cg_vstore(cg, value, g->c, at, lanes, used);
 }
 

@@ -59,7 +59,7 @@ Node *graph_add(Graph *g, OpKind op, Span span, const int *inputs, int input_cou
     n->running_mean = n->running_var = -1;
     n->positions = 1;
     n->scale = 1.0;
-    n->fused_act = OP_INPUT;
+    n->fused_act = OP_NONE;
     ptrvec_push(g->arena, &g->nodes, n);
     return n;
 }
@@ -104,7 +104,7 @@ void graph_dump(FILE *out, const Graph *g) {
         if (n->bias >= 0) fprintf(out, " bias=%s", graph_param(g, n->bias)->name);
         if (n->grad_param >= 0) fprintf(out, " grad=%s", graph_param(g, n->grad_param)->name);
         if (n->scale != 1.0 || n->shift != 0.0) fprintf(out, " scale=%.17g shift=%.17g", n->scale, n->shift);
-        if (n->fused_act != OP_INPUT) fprintf(out, " fused=%s", graph_op_names[n->fused_act]);
+        if (n->fused_act != OP_NONE) fprintf(out, " fused=%s", graph_op_names[n->fused_act]);
         if (n->view_of >= 0) fprintf(out, " view_of=%%%d", n->view_of);
         if (n->sum_slot >= 0) fprintf(out, " sum=%d", n->sum_slot);
         fputc('\n', out);

@@ -97,7 +97,8 @@ typedef enum OpKind {
 #define GRAPH_OP_ENUM(kind, name) OP_##kind,
     GRAPH_OPS(GRAPH_OP_ENUM)
 #undef GRAPH_OP_ENUM
-    OP_COUNT
+    OP_COUNT,
+    OP_NONE = OP_COUNT, /* "no op": no fused consumer, no activation, no injected bug */
 } OpKind;
 
 extern const char *const graph_op_names[OP_COUNT];
@@ -118,7 +119,7 @@ typedef struct Node {
     int64_t units;      /* dense: output features */
     int64_t positions;  /* dense over [t,k]: t (1 otherwise) */
     double scale, shift;/* AFFINE */
-    OpKind fused_act;   /* DENSE: activation applied in the same kernel (OP_INPUT = none) */
+    OpKind fused_act;   /* the consumer this node computes in its own kernel (plan's fusion); OP_NONE */
     int64_t kernel_h, kernel_w, stride, pad; /* conv2d and pools ([c,t] pools: kernel_h = 1) */
     int64_t slice_offset; /* CONCAT_SLICE: where its input's part starts within a row of dy */
     int64_t heads;      /* attention: heads; d/heads features each */

@@ -412,9 +412,9 @@ static void conv_forward_chunks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLV
     LLVMValueRef y_b = example_ptr(cg, v[0], k.b.iv, q->F * ohw);
     CgGemm g = {.c = y_b, .a = v[2], .b = k.slot, .bias = t->node->bias >= 0 ? v[3] : NULL, .row_bias = true,
                 .M = cg_i64(cg, q->F), .P = cg_i64(cg, ckk), .J = ohw, .a_rs = ckk, .a_cs = 1, .b_rs = ohw, .c_rs = ohw,
-                .scale = 1.0, .act = act_in_gemm ? t->node->fused_act : OP_INPUT, .serial = true};
+                .scale = 1.0, .act = act_in_gemm ? t->node->fused_act : OP_NONE, .serial = true};
     cg_gemm(cg, &g);
-    if (t->node->fused_act != OP_INPUT && !act_in_gemm) {
+    if (t->node->fused_act != OP_NONE && !act_in_gemm) {
         CgLoop i = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->F * ohw), "i");
         cg_store(cg, cg_activation(cg, t->node->fused_act, cg_load(cg, y_b, i.iv)), y_b, i.iv);
         cg_loop_end(cg, &i);
@@ -447,7 +447,7 @@ static void conv_dw_chunks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValu
     emit_im2col(cg, q, example_ptr(cg, v[2], k.b.iv, q->C * q->H * q->W), col, false);
     CgGemm g = {.c = dwp, .a = example_ptr(cg, v[1], k.b.iv, q->F * ohw), .b = col, .M = cg_i64(cg, q->F),
                 .P = cg_i64(cg, ohw), .J = ckk, .a_rs = ohw, .a_cs = 1, .b_rs = ohw, .c_rs = ckk, .scale = 1.0,
-                .act = OP_INPUT, .accumulate = true, .serial = true, .b_transposed = true};
+                .act = OP_NONE, .accumulate = true, .serial = true, .b_transposed = true};
     cg_gemm(cg, &g);
     conv_chunks_end(cg, &k);
 }
@@ -509,7 +509,7 @@ static void conv_dx_chunks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValu
     ConvChunks k = conv_chunks_begin(cg, begin, end, v[4], v[3], t->slot, true);
     CgGemm g = {.c = k.slot, .a = v[2], .b = example_ptr(cg, v[1], k.b.iv, q->F * ohw), .M = cg_i64(cg, ckk),
                 .P = cg_i64(cg, q->F), .J = ohw, .a_rs = 1, .a_cs = ckk, .b_rs = ohw, .c_rs = ohw, .scale = 1.0,
-                .act = OP_INPUT, .serial = true};
+                .act = OP_NONE, .serial = true};
     cg_gemm(cg, &g);
     emit_col2im(cg, q, k.slot, example_ptr(cg, v[0], k.b.iv, q->C * q->H * q->W));
     conv_chunks_end(cg, &k);
