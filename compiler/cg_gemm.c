@@ -24,6 +24,12 @@
  * too few independent accumulators to hide the FMA latency remains. */
 enum { GEMM_MR = 4, GEMM_NR = 4, GEMM_NR_MAX = 6 };
 
+/* The tile widths for the target's registers: with 32 vector registers (AVX-512) 4 vectors of
+ * C per row (16 accumulators, a last tile of up to 6); with 16 (AVX2) 2 and 3, so accumulators,
+ * B vectors and the broadcast still fit without spilling. */
+static int gemm_nr(const Cg *cg) { return cg->vector_bytes >= 64 ? GEMM_NR : 2; }
+static int gemm_nr_max(const Cg *cg) { return cg->vector_bytes >= 64 ? GEMM_NR_MAX : 3; }
+
 typedef struct GemmTile {
     int mr;          /* rows in this tile */
     int nv;          /* vectors in this tile */
@@ -209,13 +215,13 @@ static void cg_gemm_tile_nt(Cg *cg, const CgGemm *g, LLVMValueRef i0, LLVMValueR
 
 /* All column tiles of `mr` rows starting at row i0: a loop over the full tiles, then the rest. */
 static void cg_gemm_rows(Cg *cg, const CgGemm *g, LLVMValueRef i0, int mr, unsigned lanes) {
-    int64_t width = g->b_transposed ? (int64_t)lanes / GEMM_MR : GEMM_NR * (int64_t)lanes; /* columns per full tile */
+    int64_t width = g->b_transposed ? (int64_t)lanes / GEMM_MR : gemm_nr(cg) * (int64_t)lanes; /* columns per full tile */
     int64_t tiles = g->J / width, rest = g->J - tiles * width;
     if (tiles > 0) {
         CgLoop jt = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, tiles), "jt");
         LLVMValueRef j0 = cg_mul(cg, jt.iv, cg_i64(cg, width));
         if (g->b_transposed) cg_gemm_tile_nt(cg, g, i0, j0, mr, (int)width, lanes);
-        else cg_gemm_tile(cg, g, i0, j0, (GemmTile){mr, GEMM_NR, (int)lanes}, lanes);
+        else cg_gemm_tile(cg, g, i0, j0, (GemmTile){mr, gemm_nr(cg), (int)lanes}, lanes);
         jt.no_unroll = true;
         cg_loop_end(cg, &jt);
     }
@@ -228,19 +234,20 @@ static void cg_gemm_rows(Cg *cg, const CgGemm *g, LLVMValueRef i0, int mr, unsig
 /* cg_gemm_rows for the broadcast tiles when the row ends in 1-2 leftover vectors: the last full
  * tile takes them (one wider tile instead of a latency-bound thin one). */
 static void cg_gemm_rows_merged(Cg *cg, const CgGemm *g, LLVMValueRef i0, int mr, unsigned lanes) {
-    int64_t width = GEMM_NR * (int64_t)lanes, tiles = g->J / width, rest = g->J - tiles * width;
+    int nr = gemm_nr(cg);
+    int64_t width = nr * (int64_t)lanes, tiles = g->J / width, rest = g->J - tiles * width;
     int64_t rest_vectors = (rest + (int64_t)lanes - 1) / (int64_t)lanes;
-    if (g->b_transposed || tiles == 0 || rest == 0 || GEMM_NR + rest_vectors > GEMM_NR_MAX) {
+    if (g->b_transposed || tiles == 0 || rest == 0 || nr + rest_vectors > gemm_nr_max(cg)) {
         cg_gemm_rows(cg, g, i0, mr, lanes);
         return;
     }
     if (tiles > 1) {
         CgLoop jt = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, tiles - 1), "jt");
-        cg_gemm_tile(cg, g, i0, cg_mul(cg, jt.iv, cg_i64(cg, width)), (GemmTile){mr, GEMM_NR, (int)lanes}, lanes);
+        cg_gemm_tile(cg, g, i0, cg_mul(cg, jt.iv, cg_i64(cg, width)), (GemmTile){mr, nr, (int)lanes}, lanes);
         jt.no_unroll = true;
         cg_loop_end(cg, &jt);
     }
-    GemmTile last = {mr, (int)(GEMM_NR + rest_vectors), rest % lanes ? (int)(rest % lanes) : (int)lanes};
+    GemmTile last = {mr, (int)(nr + rest_vectors), rest % lanes ? (int)(rest % lanes) : (int)lanes};
     cg_gemm_tile(cg, g, i0, cg_i64(cg, (tiles - 1) * width), last, lanes);
 }
 
@@ -293,8 +300,8 @@ static void cg_gemm_task(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValueR
 }
 
 void cg_gemm(Cg *cg, const CgGemm *g) {
-    /* 64-byte vectors: 16 floats or 8 doubles (two halves on AVX2 targets, still correct). */
-    unsigned lanes = cg->f64 ? 8 : 16;
+    /* the target's vectors: 16 floats or 8 doubles with AVX-512, 8 or 4 with AVX2 */
+    unsigned lanes = (unsigned)cg->vector_bytes / (cg->f64 ? 8u : 4u);
     LLVMValueRef blocks = LLVMBuildSDiv(cg->b, cg_add(cg, g->M, cg_i64(cg, GEMM_MR - 1)), cg_i64(cg, GEMM_MR), "");
     /* A runtime M is the batch (times positions): assume 64 rows when estimating the work. */
     int64_t work = cg_const_or(g->M, 64) * cg_const_or(g->P, 64) * g->J;

@@ -553,7 +553,7 @@ static void cg_descriptor(Cg *cg, const CodegenInfo *info, LLVMValueRef *entries
 }
 
 LLVMModuleRef cg_build_module(LLVMContextRef context, const Model *model, const Plan *plan, const CodegenInfo *info) {
-    Cg cg = {.ctx = context, .model = model, .g = model->graph, .plan = plan};
+    Cg cg = {.ctx = context, .model = model, .g = model->graph, .plan = plan, .vector_bytes = info->vector_bytes ? info->vector_bytes : 64};
     cg.mod = LLVMModuleCreateWithNameInContext(model->name, context);
     cg.b = LLVMCreateBuilderInContext(context);
     cg.i1 = LLVMInt1TypeInContext(context);

@@ -14,6 +14,7 @@ typedef struct CodegenInfo {
     const char *source_dir;
     const char *source_hash;
     const char *summary;     /* the summary table text */
+    int vector_bytes;        /* the target's float vector width (target_vector_bytes): 32 or 64 */
 } CodegenInfo;
 
 /* Builds the module in `context`. Returns NULL (after printing why) on an internal failure. */

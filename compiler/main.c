@@ -217,7 +217,9 @@ static int compile(const Options *o, Arena *arena) {
     char *dir = arena_strdup(arena, absolute);
     char *slash = strrchr(dir, '/');
     if (slash) *(slash == dir ? slash + 1 : slash) = '\0';
-    CodegenInfo info = {.source_path = absolute, .source_dir = dir, .source_hash = source_hash(arena, text, length), .summary = summary};
+    TargetOptions target = {.opt_level = o->opt_level, .cpu = o->cpu, .emit = o->emit, .verbose = o->verbose};
+    CodegenInfo info = {.source_path = absolute, .source_dir = dir, .source_hash = source_hash(arena, text, length), .summary = summary,
+                        .vector_bytes = target_vector_bytes(&target)};
 
     LLVMContextRef context = LLVMContextCreate();
     LLVMModuleRef module = cg_build_module(context, model, plan, &info);
@@ -227,7 +229,6 @@ static int compile(const Options *o, Arena *arena) {
         status = 2;
         goto done;
     }
-    TargetOptions target = {.opt_level = o->opt_level, .cpu = o->cpu, .emit = o->emit, .verbose = o->verbose};
     target.output = output;
     target.mpi = o->mpi;
     if (o->emit == EMIT_EXE) target.runtime_lib = target_find_runtime(o->mpi);

@@ -239,3 +239,12 @@ int target_emit(LLVMModuleRef module, const TargetOptions *o) {
     }
     return 0;
 }
+
+int target_vector_bytes(const TargetOptions *o) {
+    bool host = !o->cpu || strcmp(o->cpu, "native") == 0;
+    if (!host) return strcmp(o->cpu, "x86-64-v4") == 0 ? 64 : 32;
+    char *features = LLVMGetHostCPUFeatures();
+    bool avx512 = features && strstr(features, "+avx512f") != NULL;
+    if (features) LLVMDisposeMessage(features);
+    return avx512 ? 64 : 32;
+}

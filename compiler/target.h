@@ -18,6 +18,10 @@ typedef struct TargetOptions {
     int verbose;
 } TargetOptions;
 
+/* Bytes of the widest vector register the target CPU has for floats: 64 with AVX-512 (the host's
+ * features, or x86-64-v4), else 32 (AVX2). The code generator sizes its matrix-product tiles
+ * to it: 16-float vectors on an AVX2 CPU would be split in two and spill. */
+int target_vector_bytes(const TargetOptions *options);
 /* Returns 0 on success; 1 when the output cannot be written (a user-facing problem); 2 for
  * internal failures (invalid IR, LLVM errors, the linker failing). Consumes nothing. */
 int target_emit(LLVMModuleRef module, const TargetOptions *options);
