@@ -420,15 +420,23 @@ static int epochs_loop(Run *r) {
         if (r->have_val) nnrt_evaluate(m, st->params, &r->val, B, r->ws, r->x, r->y, vs, r->comm);
         if (report_epoch(r, e, ts, vs, secs, lr) != 0) return -1;
         st->epoch = e + 1;
-        int stop = 0;
-        if (cfg->early_stop > 0 && !r->have_val && !warned_early) {
-            nnrt_warning("early stopping needs a validation set (--validate); ignoring it");
-            warned_early = 1;
-        } else if (cfg->early_stop > 0) {
+        int stop = 0, improved = 0;
+        /* the best validation loss is recorded with any validation data (checkpoint metadata);
+         * only early stopping counts epochs without improvement and keeps the best weights */
+        if (r->have_val) {
             double vl = vs[0] / (double)r->val.count;
-            if (vl < st->best_val) {
+            improved = vl < st->best_val;
+            if (improved) {
                 st->best_val = vl;
                 st->best_epoch = e + 1;
+            }
+        }
+        if (cfg->early_stop > 0 && !r->have_val) {
+            if (!warned_early)
+                nnrt_warning("early stopping needs a validation set (--validate); ignoring it");
+            warned_early = 1;
+        } else if (cfg->early_stop > 0) {
+            if (improved) {
                 st->wait = 0;
                 if (!st->best_params &&
                     !(st->best_params = nnrt_alloc((size_t)m->param_count, sizeof(float),
@@ -516,6 +524,17 @@ int nnrt_cmd_train(const NnrtModel *m, const NnrtRunConfig *cfg) {
         if (resumed && !cfg->quiet)
             printf("resuming from '%s' after epoch %lld (step %lld)\n", cfg->load,
                    (long long)r.st.epoch, (long long)r.st.ost.step);
+        /* a run trained without early stopping records its best validation loss but not that
+         * epoch's weights (then best_epoch + wait != epoch): early stopping, which must be able to
+         * restore them, starts its own record from the loaded weights */
+        if (resumed && cfg->early_stop > 0 && r.st.best_epoch + r.st.wait != r.st.epoch) {
+            nnrt_note("checkpoint '%s' was trained without early stopping (best validation loss "
+                      "at epoch %lld, whose weights it does not hold); early stopping counts from "
+                      "epoch %lld", cfg->load, (long long)r.st.best_epoch,
+                      (long long)r.st.epoch + 1);
+            r.st.best_val = INFINITY;
+            r.st.best_epoch = r.st.wait = 0;
+        }
         /* a run that stopped early ended with its best weights, which it does not save twice */
         if (resumed && cfg->early_stop > 0 && r.st.wait > 0 && !r.st.best_params) {
             r.st.best_params = nnrt_alloc((size_t)m->param_count, sizeof(float), "the best parameters");
