@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 
 import numpy as np
 
@@ -55,6 +56,177 @@ def test_gradcheck_kinks(args):
             check("FAIL" in p.stdout and "gradcheck: FAILED" in p.stdout,
                   f"{model}: a wrong {op} gradient was not caught:\n{p.stdout}")
             print(f"{model}: a wrong {op} rule is caught")
+
+
+# ---------------------------------------------------------------- the progress bar on a terminal
+
+BAR_FIELDS = [("loss", re.compile(r"  loss \d")), ("left", re.compile(r"\d+:\d\d left")),
+              ("bar", re.compile(r" \[[#.]+\]")), ("count", re.compile(r"  \d+/\d+")),
+              ("rate", re.compile(r"\d+ samples/s"))]  # most useful first, as progress.c keeps them
+
+
+def bar_draws(raw):
+    """The progress lines drawn on a terminal: each is '\r' TEXT '\x1b[K'."""
+    return [m for m in re.findall(r"\r([^\r\n\x1b]+)\x1b\[K", raw)]
+
+
+def epoch_lines_from_screen(lines, epochs):
+    """The epoch lines as one string each: a line 'epoch E/N  ...' and its indented continuations."""
+    out = []
+    for i, line in enumerate(lines):
+        m = re.match(r"^(epoch \d+/\d+  )train_loss", line)
+        if not m:
+            continue
+        text, j = line, i + 1
+        while j < len(lines) and lines[j].startswith(" " * len(m.group(1))) and lines[j].strip():
+            text += "  " + lines[j].strip()
+            j += 1
+        out.append(text)
+    check(len(out) == epochs, f"expected {epochs} epoch lines on the screen, found {len(out)}:\n" + "\n".join(lines))
+    return out
+
+
+def check_epoch_lines_match_log(texts, log):
+    rows = [json.loads(line) for line in open(log)]
+    for text, row in zip(texts, rows):
+        for key in ["train_loss", "train_accuracy", "val_loss", "val_accuracy"]:
+            check(f"{key} {row[key]:.4f}" in text, f"'{key} {row[key]:.4f}' missing from the epoch line {text!r}")
+        check(f"lr {row['lr']:.4g}" in text and text.endswith("samples/s"), f"epoch line {text!r}")
+
+
+def test_progress_tmux(args):
+    """A training run in a detached 80-column tmux pane: every redraw of the progress bar fits in
+    79 columns, so the pane holds no trail of bar lines and no line longer than 80; the epoch lines
+    (with validation metrics and lr, 120+ characters in one line) are broken into indented lines
+    that still carry the values the log has; the banner's optimizer line is broken after commas."""
+    tmux = shutil.which("tmux")
+    check(tmux, "tmux is not installed (apt-get install tmux; .ci/setup installs it)")
+    exe = compile_model(args, os.path.join(EXAMPLES, "fashion_mlp.nn"), "mlp")
+    ip, lp = fashion_subset(args.work, 30000)
+    vip, vlp = fashion_subset(args.work, 2000, which="test")
+    log = os.path.join(args.work, "log.jsonl")
+    sock = os.path.join(args.work, "tmux.sock")
+    script = os.path.join(args.work, "run.sh")
+    with open(script, "w") as f:
+        f.write("#!/bin/sh\n"
+                f"'{tmux}' -S '{sock}' wait-for go\n"  # until pipe-pane records the pane
+                f"'{exe}' train --data '{idx_spec(ip, lp)}' --validate '{idx_spec(vip, vlp)}' "
+                f"--epochs 2 --batch 32 --schedule cosine --threads 1 --log '{log}'\n"
+                f"echo \"exit status $?\"\n"
+                f"'{tmux}' -S '{sock}' wait-for -S done\n"
+                "sleep 600\n")
+    os.chmod(script, 0o755)
+    raw_path = os.path.join(args.work, "raw.txt")
+    t = [tmux, "-S", sock, "-f", "/dev/null"]
+    # the server in the foreground (-D), as a child of this test: a daemon needs /dev/null to be
+    # a character device, which some containers do not have
+    server = subprocess.Popen(t + ["-D"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            if os.path.exists(sock):
+                break
+            time.sleep(0.05)
+        run(t + ["new-session", "-d", "-x", "80", "-y", "50", "-s", "nnc", script])
+        run(t + ["pipe-pane", "-t", "nnc", "-o", f"cat > '{raw_path}'"])
+        run(t + ["wait-for", "-S", "go"])
+        run(t + ["wait-for", "done"], timeout=280)
+        width = run(t + ["display-message", "-p", "-t", "nnc", "#{pane_width}"]).stdout.strip()
+        screen = run(t + ["capture-pane", "-p", "-J", "-t", "nnc", "-S", "-", "-E", "-"]).stdout
+    finally:
+        subprocess.run(t + ["kill-server"], capture_output=True)
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+    check(width == "80", f"the tmux pane is {width} columns wide, not 80")
+    lines = [line.rstrip() for line in screen.split("\n")]
+    while lines and not lines[-1]:
+        lines.pop()
+    print("\n".join(lines))
+    check("exit status 0" in lines, "training failed in the pane")
+    raw = open(raw_path, encoding="utf-8", errors="replace", newline="").read()  # keep the CRs
+    draws = bar_draws(raw)
+    print(f"{len(draws)} progress bar draws, the widest {max(map(len, draws), default=0)} columns")
+    # 2 epochs of 30000 examples take over 0.3 s each even on a fast machine: several draws each
+    check(len(draws) >= 4, f"only {len(draws)} progress bar draws: the test proves nothing")
+    for d in draws:
+        check(len(d) <= 79, f"a progress line of {len(d)} columns in an 80-column pane: {d!r}")
+        check(d.startswith("epoch ") and " [" in d and "loss" in d and "left" in d, f"a bar without its main fields: {d!r}")
+    # joined (-J) lines: a line that the terminal wrapped counts as one long line here
+    long = [line for line in lines if len(line) > 80]
+    check(not long, "lines longer than 80 columns:\n" + "\n".join(long))
+    trail = [line for line in lines if re.search(r"\[[#.]+\]| left$", line)]
+    check(not trail, "the progress bar left lines behind:\n" + "\n".join(trail))
+    check_epoch_lines_match_log(epoch_lines_from_screen(lines, 2), log)
+    opt = [i for i, line in enumerate(lines) if line.startswith("optimizer: adam(")]
+    check(opt and lines[opt[0]].endswith(",") and lines[opt[0] + 1].startswith(" " * len("optimizer: ")),
+          "the optimizer line was not broken after a comma")
+
+
+def run_on_pty(cmd, cols, env=None):
+    """Runs cmd with stdout and stderr on a pseudo-terminal of `cols` columns (0: one that does
+    not know its size); returns everything it wrote."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, cols, 0, 0))
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, env=env)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            b = os.read(master, 65536)
+        except OSError:  # EIO: the other side is closed
+            break
+        if not b:
+            break
+        chunks.append(b)
+    os.close(master)
+    check(p.wait(timeout=240) == 0, f"{' '.join(cmd)} failed on a {cols}-column terminal:\n{b''.join(chunks).decode(errors='replace')}")
+    return b"".join(chunks).decode(errors="replace")
+
+
+def test_progress_widths(args):
+    """On terminals from 160 down to 6 columns every progress line fits in width - 1 columns and
+    drops fields least useful first (rate, count, bar, time left, loss); a terminal that does not
+    know its size uses $COLUMNS, else 80; epoch and banner lines fit too."""
+    exe = compile_model(args, os.path.join(EXAMPLES, "fashion_mlp.nn"), "mlp")
+    ip, lp = fashion_subset(args.work, 3000)
+    vip, vlp = fashion_subset(args.work, 500, which="test")
+    cmd = [exe, "train", "--data", idx_spec(ip, lp), "--validate", idx_spec(vip, vlp), "--epochs", "2",
+           "--batch", "64", "--schedule", "cosine"]
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    cases = [(160, None), (120, None), (80, None), (50, None), (30, None), (16, None), (6, None),
+             (0, "50"), (0, None)]
+    for cols, columns_env in cases:
+        e = dict(env, **({"COLUMNS": columns_env} if columns_env else {}))
+        out = run_on_pty(cmd, cols, e)
+        width = cols or int(columns_env or 80)
+        draws = bar_draws(out)
+        check(draws, f"{cols} columns: no progress line drawn")
+        for d in draws:
+            check(len(d) <= width - 1, f"{cols} columns (width {width}): a progress line of {len(d)}: {d!r}")
+            shown = [name for name, rx in BAR_FIELDS if rx.search(d)]
+            want = [name for name, _ in BAR_FIELDS][:len(shown)]
+            check(shown == want, f"width {width}: fields {shown} shown, not the most useful first: {d!r}")
+            if width >= 12:
+                check(re.match(r"^epoch [12]/2", d), f"width {width}: {d!r}")
+        widest = max(draws, key=len)
+        # the wide terminals show everything; 80 columns drops the rate (the full line is ~90)
+        if width >= 120:
+            check(all(rx.search(widest) for _, rx in BAR_FIELDS), f"width {width}: {widest!r}")
+        if width == 80:
+            check(not BAR_FIELDS[4][1].search(widest) and BAR_FIELDS[3][1].search(widest), f"width 80: {widest!r}")
+        text = re.sub(r"\r[^\r\n]*\x1b\[K", "", out).replace("\r\n", "\n")
+        lines = [line for line in text.split("\n") if line]
+        if width >= 50:  # narrower, single fields (a spec's item, a path) may not fit
+            long = [line for line in lines if len(line) > width - 1]
+            check(not long, f"width {width}: lines of more than {width - 1} columns:\n" + "\n".join(long))
+        print(f"{cols:3} columns (COLUMNS={columns_env}): {len(draws)} draws, e.g. {widest!r}")
 
 
 TESTS = {name[5:]: fn for name, fn in globals().items() if name.startswith("test_")}
