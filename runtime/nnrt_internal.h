@@ -125,6 +125,9 @@ typedef struct NnrtData {
     float *y_f32;         /* float targets [count, target_size] */
     int64_t target_size;
     int standardize;      /* the spec asked for standardize=true */
+    int64_t *lines;       /* predict's CSV input: the file line of each example (1-based; the
+                           * header is line 1), so outputs can be matched to rows; else NULL */
+    int64_t skipped;      /* CSV rows dropped by missing="skip" */
     void *own[3];         /* allocations this set owns (a split view owns none) */
 } NnrtData;
 

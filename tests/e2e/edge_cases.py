@@ -58,6 +58,115 @@ def test_gradcheck_kinks(args):
             print(f"{model}: a wrong {op} rule is caught")
 
 
+# ---------------------------------------------------------------- predict and skipped rows
+
+def write_rows(path, header, rows):
+    """rows: lists of cells (str), or None for a blank line. Returns the 1-based file line of
+    each row (the header, when given, is line 1)."""
+    lines, n = [], 0
+    with open(path, "w") as f:
+        if header:
+            f.write(",".join(header) + "\n")
+            n = 1
+        for r in rows:
+            n += 1
+            f.write("\n" if r is None else ",".join(r) + "\n")
+            lines.append(None if r is None else n)
+    return lines
+
+
+def test_predict_skipped_rows(args):
+    """A bare CSV path given to predict (and eval --data) is read with the train block's csv()
+    options: with missing="skip" rows with missing cells are dropped (not an error), and every
+    output row then ends with the line of its input row in the file; the outputs equal a NumPy
+    forward pass of the checkpoint on exactly those rows, standardized by the statistics stored
+    in it. Without skipped rows the format is as before."""
+    rng = np.random.default_rng(5)
+    # a classifier trained on data with missing cells
+    src = os.path.join(args.work, "cls.nn")
+    with open(src, "w") as f:
+        f.write('input x : float[3]\ntarget y : class[3]\n'
+                'logits = x -> dense(4) -> tanh -> dense(3)\nloss cross_entropy(logits, y)\n'
+                'train {\n  data = csv("train.csv", target="y", missing="skip")\n  epochs = 2\n  batch = 8\n}\n')
+    train_rows = [[f"{v:.4f}" for v in rng.uniform(-1, 1, 3)] + [str(rng.integers(0, 3))] for _ in range(40)]
+    train_rows[5][1] = "NA"
+    write_rows(os.path.join(args.work, "train.csv"), ["a", "b", "c", "y"], train_rows)
+    exe = compile_model(args, src, "cls")
+    ckpt = os.path.join(args.work, "cls.safetensors")
+    run([exe, "train", "--save", ckpt, "--quiet"], cwd=args.work)
+    w, _ = read_safetensors(ckpt)
+    # predict input: the target column elsewhere (ignored), missing cells, a blank line
+    xs = rng.uniform(-1, 1, (9, 3)).round(4)
+    rows = [[f"{x[0]}", "1", f"{x[1]}", f"{x[2]}"] for x in xs]
+    rows[2][2] = ""        # an empty feature cell
+    rows[5][3] = "NA"
+    rows[7][1] = "?"       # a missing target cell is not a missing feature: the row is kept
+    rows.insert(4, None)   # a blank line
+    path = os.path.join(args.work, "new.csv")
+    lines = write_rows(path, ["a", "y", "b", "c"], rows)
+    good = [i for i in range(9) if i not in (2, 5)]
+    want_lines = [ln for ln, r in zip(lines, rows) if r is not None and r[2] != "" and r[3] != "NA"]
+    p = run([exe, "predict", "--load", ckpt, path], cwd=args.work)
+    check("skipped 2 rows with missing values" in p.stderr, f"no note on the skipped rows:\n{p.stderr}")
+    out = p.stdout.strip().split("\n")
+    check(out[0] == "p0,p1,p2,class,line", f"header {out[0]!r}")
+    got = np.array([[float(v) for v in r.split(",")] for r in out[1:]])
+    check(got.shape == (7, 5), f"{got.shape[0]} output rows for 7 good input rows:\n{p.stdout}")
+    check([int(v) for v in got[:, 4]] == want_lines, f"lines {got[:, 4].tolist()} != {want_lines}")
+    h = np.tanh(xs[good] @ w["dense0.weight"].T + w["dense0.bias"])
+    z = h @ w["dense1.weight"].T + w["dense1.bias"]
+    probs = np.exp(z - z.max(axis=1, keepdims=True))
+    probs /= probs.sum(axis=1, keepdims=True)
+    err = float(np.max(np.abs(got[:, :3] - probs)))
+    check(err < 1e-5, f"probabilities differ from NumPy by {err}")
+    check((got[:, 3] == probs.argmax(axis=1)).all(), "the class column is not the arg-max")
+    print(f"predict: 7 of 9 rows, lines {want_lines}, max |p - numpy| = {err:.2g}")
+    # an explicit spec is taken as written: without missing="skip" a missing cell is an error
+    p = run([exe, "predict", "--load", ckpt, f'csv("{path}")'], expect=1, cwd=args.work)
+    check(f"{path}:{lines[2]}:" in p.stderr and "missing value" in p.stderr, f"explicit spec:\n{p.stderr}")
+    # eval --data with a bare path skips the same way (the targets of the kept rows are read)
+    p = run([exe, "eval", "--load", ckpt, "--data", path], cwd=args.work)
+    check(p.stdout.startswith("examples 6  loss "), f"eval --data: {p.stdout}")  # row 7's target is missing
+    # no row skipped: the usual columns only
+    clean = os.path.join(args.work, "clean.csv")
+    write_rows(clean, ["a", "b", "c"], [[f"{v}" for v in x] for x in xs])
+    out = run([exe, "predict", "--load", ckpt, clean], cwd=args.work).stdout.strip().split("\n")
+    check(out[0] == "p0,p1,p2,class" and len(out) == 10, f"clean input: {out[:2]} ({len(out) - 1} rows)")
+
+    # regression with standardized features: the statistics stored in the checkpoint are applied
+    # (a train block with header=false does not train: nnc adds target="t" to it, which the
+    # runtime refuses without a header)
+    src = os.path.join(args.work, "reg.nn")
+    with open(src, "w") as f:
+        f.write('input x : float[2]\ntarget t : float[1]\ny = x -> dense(1)\nloss mse(y, t)\n'
+                'train {\n  data = csv("reg.csv", missing="skip", standardize=true)\n'
+                '  epochs = 3\n  batch = 4\n}\n')
+    tr = [[f"{rng.uniform(0, 10):.3f}", f"{rng.uniform(-5, 5):.3f}", f"{rng.uniform(-1, 1):.3f}"] for _ in range(30)]
+    tr[3][1] = "null"
+    write_rows(os.path.join(args.work, "reg.csv"), ["u", "v", "t"], tr)
+    exe = compile_model(args, src, "reg")
+    ckpt = os.path.join(args.work, "reg.safetensors")
+    run([exe, "train", "--save", ckpt, "--quiet"], cwd=args.work)
+    w, _ = read_safetensors(ckpt)
+    xs = np.array([[2.5, -1.0], [7.25, 3.5], [0.5, 0.0], [9.0, -4.0]])
+    for with_target in [True, False]:
+        rows = [[f"{v}" for v in x] + (["0.5"] if with_target else []) for x in xs]
+        rows[1][1] = "N/A"
+        path = os.path.join(args.work, f"reg_new_{with_target}.csv")
+        lines = write_rows(path, ["u", "v"] + (["t"] if with_target else []), rows)
+        out = run([exe, "predict", "--load", ckpt, path], cwd=args.work).stdout.strip().split("\n")
+        check(out[0] == "y0,line", f"header {out[0]!r}")
+        got = np.array([[float(v) for v in r.split(",")] for r in out[1:]])
+        keep = [0, 2, 3]
+        xn = (xs[keep] - w["__standardize.mean"]) / w["__standardize.std"]
+        want = xn @ w["dense0.weight"].T + w["dense0.bias"]
+        err = float(np.max(np.abs(got[:, :1] - want)))
+        check(err < 1e-4 * max(1.0, float(np.max(np.abs(want)))), f"regression outputs differ from NumPy by {err}")
+        check([int(v) for v in got[:, 1]] == [lines[i] for i in keep], f"lines {got[:, 1]}")
+        print(f"standardized predict ({'with' if with_target else 'without'} the target column): "
+              f"lines {[int(v) for v in got[:, 1]]}, max |y - numpy| = {err:.2g}")
+
+
 # ---------------------------------------------------------------- the progress bar on a terminal
 
 BAR_FIELDS = [("loss", re.compile(r"  loss \d")), ("left", re.compile(r"\d+:\d\d left")),
