@@ -338,6 +338,159 @@ def test_progress_widths(args):
         print(f"{cols:3} columns (COLUMNS={columns_env}): {len(draws)} draws, e.g. {widest!r}")
 
 
+# ---------------------------------------------------------------- checkpoints in Python / PyTorch
+
+def torch_models(torch):
+    """For each example: a PyTorch module computing the same function, and the rename from nnc's
+    layer names to its module paths (None where the module's attributes carry nnc's names)."""
+    nn = torch.nn
+
+    class ResBlock(nn.Module):
+        def __init__(self, c):
+            super().__init__()
+            self.conv2d0, self.batchnorm0 = nn.Conv2d(c, c, 3, padding=1), nn.BatchNorm2d(c)
+            self.conv2d1, self.batchnorm1 = nn.Conv2d(c, c, 3, padding=1), nn.BatchNorm2d(c)
+
+        def forward(self, x):
+            h = self.batchnorm1(self.conv2d1(torch.relu(self.batchnorm0(self.conv2d0(x)))))
+            return torch.relu(x + h)
+
+    class Stage(nn.Module):
+        def __init__(self, cin, c):
+            super().__init__()
+            self.conv2d0, self.batchnorm0, self.res_block0 = nn.Conv2d(cin, c, 3, padding=1), nn.BatchNorm2d(c), ResBlock(c)
+
+        def forward(self, x):
+            return torch.max_pool2d(self.res_block0(torch.relu(self.batchnorm0(self.conv2d0(x)))), 2)
+
+    class ResNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stage0, self.stage1, self.head = Stage(1, 16), Stage(16, 32), nn.Linear(32, 10)
+
+        def forward(self, x):
+            return self.head(self.stage1(self.stage0(x)).mean(dim=(2, 3)))
+
+    class TokenBag(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embedding0, self.dense0, self.dense1 = nn.Embedding(64, 16), nn.Linear(16, 16), nn.Linear(16, 2)
+
+        def forward(self, ids):
+            return self.dense1(torch.relu(self.dense0(self.embedding0(ids).mean(dim=1))))
+
+    return {
+        "fashion_mlp": (nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(),
+                                      nn.Linear(128, 10)), {"dense0": "1", "dense1": "3", "dense2": "5"}),
+        "fashion_mlp_wide": (nn.Sequential(nn.Flatten(), nn.Linear(784, 512), nn.LayerNorm(512), nn.ReLU(), nn.Dropout(0.2),
+                                           nn.Linear(512, 10)), {"dense0": "1", "layernorm0": "2", "dense1": "5"}),
+        "fashion_cnn": (nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                                      nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                                      nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, 10)),
+                        {"conv_block0.conv2d0": "0", "conv_block1.conv2d0": "3", "dense0": "7", "head": "9"}),
+        "fashion_resnet": (ResNet(), None),
+        "token_bag": (TokenBag(), None),
+        "seattle_weather": (nn.Sequential(nn.Linear(5, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 1)),
+                            {"dense0": "0", "dense1": "2", "dense2": "4"}),
+    }
+
+
+def read_csv_columns(path, drop):
+    with open(path) as f:
+        header = f.readline().strip().split(",")
+        rows = [[float(v) for v in line.split(",")] for line in f if line.strip()]
+    keep = [i for i, h in enumerate(header) if h != drop]
+    return np.array(rows)[:, keep]
+
+
+def test_checkpoint_reader(args):
+    """Every example, trained for 1 epoch on a little data: runtime/python/nnc_checkpoint.py reads
+    back exactly the tensors and metadata the runtime wrote (against e2e.py's own reader), leaves
+    out optimizer state and standardization; and where Debian's python3 has PyTorch, the
+    converted state dict loads with strict=True into an equivalent torch module whose forward
+    pass equals the executable's predict. Also: the command line, and a cut file's error."""
+    sys.path.insert(0, READER_DIR)
+    import nnc_checkpoint as nc
+    try:
+        import torch
+        torch.set_num_threads(1)
+        models = torch_models(torch)
+    except ImportError:
+        torch = None
+        print("note: `import torch` fails with this python3 (Debian: python3-torch); the PyTorch part is skipped")
+    ip, lp = fashion_subset(args.work, 256)
+    vip, vlp = fashion_subset(args.work, 64, which="test")
+    fashion = ["--data", idx_spec(ip, lp), "--validate", idx_spec(vip, vlp)]
+    examples = sorted(f[:-3] for f in os.listdir(EXAMPLES) if f.endswith(".nn"))
+    if torch is not None:
+        check(set(examples) == set(models), f"examples without a torch module here: {set(examples) - set(models)}")
+    for name in examples:
+        exe = compile_model(args, os.path.join(EXAMPLES, name + ".nn"), name)
+        ckpt = os.path.join(args.work, name + ".safetensors")
+        run([exe, "train", "--epochs", "1", "--save", ckpt, "--quiet"] + (fashion if name.startswith("fashion") else []))
+        want, want_meta = read_safetensors(ckpt)
+        got, meta = nc.read(ckpt)
+        check(list(got) == list(want) and meta == want_meta, f"{name}: names or metadata differ")
+        for k in want:
+            check(got[k].dtype == np.float32 and got[k].shape == want[k].shape and
+                  np.array_equal(got[k].astype(np.float64), want[k]), f"{name}: tensor {k} differs")
+        model = nc.load(ckpt)
+        check(list(model) == [k for k in want if not k.startswith(("optimizer.", "__"))], f"{name}: load() keys {list(model)}")
+        check(any(k.startswith("optimizer.") for k in want), f"{name}: the checkpoint has no optimizer state to skip")
+        std = nc.standardization(ckpt)
+        check((std is not None) == ("__standardize.mean" in want), f"{name}: standardization()")
+        line = f"{name}: {len(got)} tensors read back exactly, {len(model)} model tensors"
+        if torch is not None:
+            net, rename = models[name]
+            net.load_state_dict(nc.torch_state_dict(ckpt, rename=rename), strict=True)
+            net.eval()
+            if name.startswith("fashion"):
+                x = torch.from_numpy(load_idx_images(vip))
+                data = vip
+            elif name == "token_bag":
+                data = os.path.join(EXAMPLES, "data", "tokens_val.csv")
+                x = torch.from_numpy(read_csv_columns(data, "label").astype(np.int64))
+            else:
+                data = os.path.join(EXAMPLES, "data", "seattle_weather.csv")
+                feats = read_csv_columns(data, "temp_max").astype(np.float32)
+                x = torch.from_numpy((feats - std[0]) / std[1])
+            with torch.no_grad():
+                y = net(x).double()
+            if y.shape[1] > 1:
+                y = torch.softmax(y, dim=1)
+            out = run([exe, "predict", "--load", ckpt, data]).stdout.strip().split("\n")[1:]
+            pred = np.array([[float(v) for v in r.split(",")][:y.shape[1]] for r in out])
+            err = float(np.max(np.abs(pred - y.numpy())))
+            check(pred.shape == tuple(y.shape) and err < 1e-4, f"{name}: torch forward differs from predict by {err}")
+            line += f"; torch load_state_dict(strict=True) ok, forward = predict within {err:.1g} on {len(pred)} examples"
+        print(line)
+    # the command line: a listing, and a cut file is one error line naming the file, exit 1
+    ckpt = os.path.join(args.work, "fashion_mlp.safetensors")
+    tool = os.path.join(READER_DIR, "nnc_checkpoint.py")
+    p = run(["/usr/bin/python3", tool, ckpt])
+    check(re.search(r"^dense0\.weight +\[256, 784\] +float32$", p.stdout, re.M) and "meta format = nnc-1" in p.stdout, p.stdout)
+    cut = os.path.join(args.work, "cut.safetensors")
+    with open(ckpt, "rb") as f, open(cut, "wb") as g:
+        g.write(f.read()[:5000])
+    p = run(["/usr/bin/python3", tool, cut], expect=1)
+    check(p.stderr.startswith(f"error: {cut}: tensor '") and "do not hold" in p.stderr and p.stderr.count("\n") == 1,
+          f"cut file: {p.stderr!r}")
+    if torch is not None:
+        pt = os.path.join(args.work, "mlp.pt")
+        run(["/usr/bin/python3", tool, ckpt, "--torch", pt, "--rename", "dense0=1", "--rename", "dense1=3", "--rename", "dense2=5"])
+        net = torch_models(torch)["fashion_mlp"][0]
+        net.load_state_dict(torch.load(pt), strict=True)
+        check(torch.equal(net[1].weight, torch.from_numpy(np.array(nc.load(ckpt)["dense0.weight"]))), "--torch wrote other weights")
+        print("nnc_checkpoint.py --torch: the saved state dict loads with strict=True")
+
+
+def load_idx_images(path):
+    """IDX images scaled like the examples' idx(..., scale=1/255), as float32 [n, 1, 28, 28]."""
+    from e2e import load_idx
+    x = load_idx(path).astype(np.float32) * np.float32(1 / 255)
+    return x.reshape(-1, 1, 28, 28)
+
+
 TESTS = {name[5:]: fn for name, fn in globals().items() if name.startswith("test_")}
 
 
