@@ -36,6 +36,15 @@ int nnrt_terminal_columns(int fd) {
 /* The fields of a progress line, most useful first: which ones are shown is decided by width. */
 enum { F_EPOCH, F_LOSS, F_LEFT, F_BAR, F_COUNT, F_RATE, F_N };
 
+/* Appends s to out[0..*n), never past cap - 1. */
+static void append(char *out, size_t cap, size_t *n, const char *s) {
+    size_t k = strlen(s);
+    if (*n + k > cap - 1) k = cap - 1 - *n;
+    memcpy(out + *n, s, k);
+    *n += k;
+    out[*n] = 0;
+}
+
 /* Writes the fitted line into out (cap > avail) and returns its length. */
 static int fit_progress(char *out, size_t cap, int avail, const char *const text[F_N], int filled) {
     static const int drop_order[] = {F_RATE, F_COUNT, F_BAR, F_LEFT, F_LOSS};
@@ -54,21 +63,26 @@ static int fit_progress(char *out, size_t cap, int avail, const char *const text
         }
         shown[f] = 0;
     }
-    int n = snprintf(out, cap, "%s", text[F_EPOCH]);
+    size_t n = 0;
+    append(out, cap, &n, text[F_EPOCH]);
     if (shown[F_BAR]) {
-        int cells = bar * filled / BAR_MAX;
-        n += snprintf(out + n, cap - (size_t)n, " [");
-        for (int i = 0; i < bar && (size_t)n + 2 < cap; i++) out[n++] = i < cells ? '#' : '.';
-        n += snprintf(out + n, cap - (size_t)n, "]");
+        char cells[BAR_MAX + 4] = " [";
+        int full = bar * filled / BAR_MAX;
+        for (int i = 0; i < bar; i++) cells[2 + i] = i < full ? '#' : '.';
+        cells[2 + bar] = ']';
+        cells[3 + bar] = 0;
+        append(out, cap, &n, cells);
     }
     /* the fields keep their usual order on the line: count, rate, loss, time left */
     static const int line_order[] = {F_COUNT, F_RATE, F_LOSS, F_LEFT};
     for (int k = 0; k < 4; k++)
-        if (shown[line_order[k]])
-            n += snprintf(out + n, cap - (size_t)n, "  %s", text[line_order[k]]);
-    if (n > avail) n = avail; /* narrower than "epoch E/N" itself: cut */
+        if (shown[line_order[k]]) {
+            append(out, cap, &n, "  ");
+            append(out, cap, &n, text[line_order[k]]);
+        }
+    if (n > (size_t)avail) n = (size_t)avail; /* narrower than "epoch E/N" itself: cut */
     out[n] = 0;
-    return n;
+    return (int)n;
 }
 
 void nnrt_progress_begin(NnrtProgress *p, int enabled, int64_t epoch, int64_t epochs,
@@ -101,7 +115,7 @@ void nnrt_progress_update(NnrtProgress *p, int64_t done, double running_loss) {
                              [F_BAR] = "", [F_COUNT] = count, [F_RATE] = speed};
     int avail = nnrt_terminal_columns(STDERR_FILENO) - 1;
     if (avail < 1) avail = 1;
-    char line[256];
+    char line[512]; /* the fields are under 48 characters each */
     if (avail > (int)sizeof line - 1) avail = (int)sizeof line - 1;
     fit_progress(line, sizeof line, avail, text, filled);
     fprintf(stderr, "\r%s\033[K", line);
