@@ -331,7 +331,9 @@ static int plan_layout(const NnrtModel *m, const NnrtCsvOpts *o, Layout *L, cons
                        int header) {
     int want = (int)m->target_size; /* class ids per example (1 for class[N]) or float values */
     int marked = 0;
-    if (o->target_index >= 0) {
+    if (o->target_index >= 0 && !o->need_target && L->ncols == m->input_size) {
+        /* predict on a file of features only: the training data's target column is absent */
+    } else if (o->target_index >= 0) {
         if (want != 1) {
             nnrt_error_at(path, 1, 1, "target_column selects one column, but target '%s' has %d "
                           "values per example; name them with target=\"a,b,...\"",
@@ -517,7 +519,7 @@ static int reserve_row(const NnrtModel *m, const NnrtCsvOpts *o, Reader *r, int6
                        int64_t *cap, NnrtData *d) {
     if (rows < *cap) return 0;
     size_t yb = (m->target_kind == NNRT_TARGET_CLASS ? sizeof(int32_t) : sizeof(float)) * (size_t)d->target_size;
-    uint64_t per = sizeof(float) * (uint64_t)d->input_size + (o->need_target ? yb : 0);
+    uint64_t per = sizeof(float) * (uint64_t)d->input_size + (o->need_target ? yb : sizeof(int64_t));
     int64_t ncap = *cap ? *cap * 2 : 1024;
     if ((uint64_t)ncap > CSV_MAX_BYTES / per) ncap = (int64_t)(CSV_MAX_BYTES / per);
     if (ncap <= rows) {
@@ -535,6 +537,10 @@ static int reserve_row(const NnrtModel *m, const NnrtCsvOpts *o, Reader *r, int6
         d->own[1] = y;
         if (m->target_kind == NNRT_TARGET_CLASS) d->y_class = y;
         else d->y_f32 = y;
+    } else { /* predict: each example's line, to name the input row of each output */
+        int64_t *lines = realloc(d->own[2], (size_t)ncap * sizeof(int64_t));
+        if (!lines) goto oom;
+        d->own[2] = d->lines = lines;
     }
     *cap = ncap;
     return 0;
@@ -580,6 +586,7 @@ int nnrt_csv_load(const NnrtModel *m, const char *path, const NnrtCsvOpts *o, Nn
         if (reserve_row(m, o, &r, rows, &cap, d) != 0) goto done;
         int s = store_row(m, o, &L, &r, rows, d);
         if (s < 0) goto done;
+        if (s == 1 && d->lines) d->lines[rows] = r.cells[0].line;
         if (s == 1) rows++;
         else skipped++;
         got = next_row(&r);
@@ -597,6 +604,7 @@ int nnrt_csv_load(const NnrtModel *m, const char *path, const NnrtCsvOpts *o, Nn
         if (x) d->x_f32 = d->own[0] = x;
     }
     d->count = rows;
+    d->skipped = skipped;
     rc = 0;
 done:
     for (int c = 0; L.names && c < L.ncols; c++) free(L.names[c]);

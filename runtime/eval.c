@@ -4,16 +4,20 @@
  *         Loss and metrics over a data set; the default is the train block's `validate` (for
  *         `split(f)`, the held-out tail of `data`, exactly as training saw it), else `data`.
  * predict --load FILE INPUT [--batch B]
- *         INPUT: a .csv (header row; a column named like the target is ignored), an IDX images
- *         file (scaled like the train block's idx() data), or an idx(...)/csv(...) spec.
- *         Prints CSV on stdout: `p0,...,p{C-1},class` for class probabilities, `y0,...` otherwise,
- *         numbers as %.9g (enough to read back the same float32).
+ *         INPUT: a .csv, an IDX images file (scaled like the train block's idx() data), or an
+ *         idx(...)/csv(...) spec. A bare .csv path (here and for eval --data) is read with the
+ *         train block's csv() options (header, missing, target, standardize); target columns are
+ *         ignored. Prints CSV on stdout: `p0,...,p{C-1},class` for class probabilities, `y0,...`
+ *         otherwise, numbers as %.9g (enough to read back the same float32); when rows of the
+ *         input were skipped (missing="skip"), a last column `line` gives each output's line in
+ *         the input file.
  * Standardization statistics stored in the checkpoint are applied to the data in both commands.
  * Under mpirun (libnnrt_mpi.a) eval splits the examples over the ranks and rank 0 prints the
  * result; predict runs on rank 0 alone (nnrt_main).
  */
 #include "nnrt_internal.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +67,66 @@ static int standardize(Infer *s) {
     return nnrt_standardize_apply(&s->data, s->mean, s->std);
 }
 
+/* A path ending in .csv, .CSV or .csv.gz, not a `name(...)` spec (dataset.c's rule). */
+static int is_bare_csv_path(const char *s) {
+    const char *p = s;
+    while (isspace((unsigned char)*p)) p++;
+    if (isalpha((unsigned char)*p) || *p == '_') {
+        while (isalnum((unsigned char)*p) || *p == '_') p++;
+        while (isspace((unsigned char)*p)) p++;
+        if (*p == '(') return 0;
+    }
+    size_t n = strlen(s);
+    return (n >= 4 && (!strcmp(s + n - 4, ".csv") || !strcmp(s + n - 4, ".CSV"))) ||
+           (n >= 7 && !strcmp(s + n - 7, ".csv.gz"));
+}
+
+static void buf_spec_string(NnrtBuf *b, const char *s) {
+    nnrt_buf_puts(b, "\"");
+    for (; *s; s++) nnrt_buf_printf(b, "%s%c", *s == '"' || *s == '\\' ? "\\" : "", *s);
+    nnrt_buf_puts(b, "\"");
+}
+
+/* Opens a data set for eval --data or predict. A bare CSV path is read with the options of the
+ * train block's csv(...) data (target or target_column, header, missing, standardize), as if
+ * the path had been put into that spec, so a file like the training data is read like it. */
+static int open_like_training(const NnrtModel *m, const char *spec, const char *what,
+                              NnrtDataRole role, NnrtData *out) {
+    const char *train = m->defaults.data;
+    NnrtSpec ts;
+    if (!is_bare_csv_path(spec) || !train || is_bare_csv_path(train) || !strchr(train, '(') ||
+        nnrt_spec_parse(train, "train block: data", &ts) != 0)
+        return nnrt_data_open(m, spec, what, role, out);
+    NnrtBuf b = {0};
+    if (strcmp(ts.name, "csv") == 0) {
+        nnrt_buf_puts(&b, "csv(");
+        buf_spec_string(&b, spec);
+        for (int i = 0; i < ts.nargs; i++) {
+            const NnrtSpecArg *a = &ts.args[i];
+            if (!a->key || !strcmp(a->key, "path")) continue; /* the training file itself */
+            nnrt_buf_printf(&b, ", %s=", a->key);
+            if (a->kind == NNRT_VAL_STR) buf_spec_string(&b, a->str);
+            else if (a->kind == NNRT_VAL_BOOL) nnrt_buf_puts(&b, a->boolean ? "true" : "false");
+            else nnrt_buf_printf(&b, "%.17g", a->num);
+        }
+        nnrt_buf_puts(&b, ")");
+    }
+    nnrt_spec_free(&ts);
+    if (b.oom) {
+        nnrt_buf_free(&b);
+        nnrt_error("out of memory: cannot read '%s'", spec);
+        return -1;
+    }
+    int rc = nnrt_data_open(m, b.p ? b.p : spec, what, role, out);
+    if (rc == 0 && b.p) { /* messages name the file as given */
+        free(out->label);
+        if (!(out->label = nnrt_strdup(spec))) rc = -1;
+    }
+    nnrt_buf_free(&b);
+    if (rc != 0) nnrt_data_free(out);
+    return rc;
+}
+
 static int alloc_batch(const NnrtModel *m, int64_t batch, int with_out, Infer *s) {
     int64_t tsz = m->target_size; /* class targets: one id per example or per position */
     s->x = nnrt_alloc((size_t)(batch * m->input_size), sizeof(float), "the input batch");
@@ -79,7 +143,7 @@ int nnrt_cmd_eval(const NnrtModel *m, const NnrtRunConfig *cfg) {
     if (load_weights(m, cfg, "eval", &s) != 0) goto done;
     const NnrtData *d = &s.data;
     if (cfg->given & NNRT_GIVEN_DATA) {
-        if (nnrt_data_open(m, cfg->data, "--data", NNRT_ROLE_EVAL, &s.data) != 0) goto done;
+        if (open_like_training(m, cfg->data, "--data", NNRT_ROLE_EVAL, &s.data) != 0) goto done;
     } else {
         double f = 0;
         int split = m->defaults.validate
@@ -136,14 +200,17 @@ int nnrt_cmd_predict(const NnrtModel *m, const NnrtRunConfig *cfg, const char *i
         goto done;
     }
     if (load_weights(m, cfg, "predict", &s) != 0) goto done;
-    if (nnrt_data_open(m, input, "predict input", NNRT_ROLE_PREDICT, &s.data) != 0) goto done;
+    if (open_like_training(m, input, "predict input", NNRT_ROLE_PREDICT, &s.data) != 0) goto done;
     if (standardize(&s) != 0) goto done;
     const int64_t batch = cfg->batch < s.data.count ? cfg->batch : s.data.count;
     if (alloc_batch(m, batch, 1, &s) != 0) goto done;
     const int probs = m->output_kind == NNRT_OUTPUT_PROBABILITIES;
     const int64_t k = m->output_size;
+    /* rows dropped by missing="skip" would shift every later output: each row then names its
+     * input's line in the file (an added last column, so the usual columns keep their places) */
+    const int64_t *lines = s.data.skipped > 0 ? s.data.lines : NULL;
     for (int64_t j = 0; j < k; j++) printf("%s%c%lld", j ? "," : "", probs ? 'p' : 'y', (long long)j);
-    printf(probs ? ",class\n" : "\n");
+    printf("%s%s\n", probs ? ",class" : "", lines ? ",line" : "");
     for (int64_t start = 0; start < s.data.count; start += batch) {
         int64_t nb = s.data.count - start < batch ? s.data.count - start : batch;
         nnrt_data_gather(&s.data, NULL, start, nb, s.x, NULL);
@@ -156,6 +223,7 @@ int nnrt_cmd_predict(const NnrtModel *m, const NnrtRunConfig *cfg, const char *i
                 if (o[j] > o[best]) best = j;
             }
             if (probs) printf(",%lld", (long long)best);
+            if (lines) printf(",%lld", (long long)lines[start + e]);
             printf("\n");
         }
     }

@@ -121,6 +121,9 @@ typedef struct NnrtData {
     float *y_f32;         /* float targets [count, target_size] */
     int64_t target_size;
     int standardize;      /* the spec asked for standardize=true */
+    int64_t *lines;       /* predict's CSV input: the file line of each example (1-based; the
+                           * header is line 1), so outputs can be matched to rows; else NULL */
+    int64_t skipped;      /* CSV rows dropped by missing="skip" */
     void *own[3];         /* allocations this set owns (a split view owns none) */
 } NnrtData;
 
@@ -338,6 +341,12 @@ typedef struct NnrtProgress {
 void nnrt_progress_begin(NnrtProgress *p, int enabled, int64_t epoch, int64_t epochs, int64_t total);
 void nnrt_progress_update(NnrtProgress *p, int64_t done, double running_loss);
 void nnrt_progress_end(NnrtProgress *p);
+/* The width of the terminal on fd: TIOCGWINSZ, else $COLUMNS, else 80. */
+int nnrt_terminal_columns(int fd);
+/* Prints line and a newline; when columns > 0 and the line would reach the last column, it is
+ * broken where sep separates it ("  " between fields, ", " between items; a comma stays at the
+ * end of its line), continuation lines indented by `indent` spaces. */
+void nnrt_print_fitted(FILE *out, const char *line, const char *sep, int columns, int indent);
 
 /* threads.c: the pool behind nnrt_parallel_for; started once by nnrt_main with --threads. */
 int nnrt_threads_start(int64_t threads);

@@ -9,8 +9,9 @@
  *     optimizer.<state>.<param name>       per trainable tensor: momentum | adam_m, adam_v |
  *                                          rmsprop_square_avg (+ momentum)
  * Metadata (strings): format "nnc-1", model, source_hash, epoch (completed), step (optimizer
- * steps), seed, batch, optimizer (canonical spec), schedule, clip, and the early-stopping record
- * best_val_loss / best_epoch / epochs_without_improvement.
+ * steps), seed, batch, optimizer (canonical spec), schedule, clip, best_val_loss / best_epoch (the
+ * lowest validation loss so far, with any validation data) and early stopping's
+ * epochs_without_improvement.
  *
  * Everything written is a pure function of the state (no time stamps), so the same state always
  * gives the same bytes: same seed ⇒ identical files, and save → load → save is the identity.

@@ -229,6 +229,11 @@ static void reduce_grads(Run *r) {
     }
 }
 
+/* The terminal's width when stdout is one, else 0 (lines are never broken for pipes and files). */
+static int stdout_columns(void) {
+    return isatty(STDOUT_FILENO) ? nnrt_terminal_columns(STDOUT_FILENO) : 0;
+}
+
 static void banner(const Run *r) {
     const NnrtModel *m = r->m;
     int64_t trainable = 0, buffers = 0, ntrain = 0;
@@ -236,21 +241,31 @@ static void banner(const Run *r) {
         if (m->params[i].trainable) trainable += m->params[i].size, ntrain++;
         else buffers += m->params[i].size;
     }
-    printf("model %s: %lld parameters in %lld tensors", m->name ? m->name : "?",
-           (long long)trainable, (long long)ntrain);
-    if (buffers) printf(" (+%lld buffer values)", (long long)buffers);
-    printf("\ndata: %lld training examples", (long long)r->train.count);
-    if (r->have_val) printf(", %lld validation examples", (long long)r->val.count);
-    /* Two lines, so that the banner fits 120 columns whatever the optimizer's settings. */
-    printf("\ntraining: %lld epoch%s, batch %lld, seed %llu, threads %lld", (long long)r->cfg->epochs,
-           r->cfg->epochs == 1 ? "" : "s", (long long)r->st.batch, (unsigned long long)r->st.seed,
-           (long long)r->cfg->threads);
-    if (r->comm->size > 1)
-        printf(", %d ranks (%s; %lld gradient bucket%s)", r->comm->size, nnrt_comm_name(),
-               (long long)r->buckets, r->buckets == 1 ? "" : "s");
-    printf("\noptimizer: %s, schedule %s", r->st.opt_text, r->st.sched_text);
-    if (r->st.clip > 0) printf(", clip %g", r->st.clip);
-    printf("\n");
+    /* On a terminal each line is broken (after a colon or commas) to fit its width: a full
+     * optimizer spec alone is about 100 characters. Two lines for the settings. */
+    const int cols = stdout_columns();
+    char text[1024];
+    int n = snprintf(text, sizeof text, "model %s: %lld parameters in %lld tensors",
+                     m->name ? m->name : "?", (long long)trainable, (long long)ntrain);
+    if (buffers && n > 0 && (size_t)n < sizeof text)
+        snprintf(text + n, sizeof text - (size_t)n, " (+%lld buffer values)", (long long)buffers);
+    nnrt_print_fitted(stdout, text, ": ", cols, 2);
+    n = snprintf(text, sizeof text, "data: %lld training examples", (long long)r->train.count);
+    if (r->have_val && n > 0 && (size_t)n < sizeof text)
+        snprintf(text + n, sizeof text - (size_t)n, ", %lld validation examples", (long long)r->val.count);
+    nnrt_print_fitted(stdout, text, ", ", cols, (int)strlen("data: "));
+    n = snprintf(text, sizeof text, "training: %lld epoch%s, batch %lld, seed %llu, threads %lld",
+                     (long long)r->cfg->epochs, r->cfg->epochs == 1 ? "" : "s",
+                     (long long)r->st.batch, (unsigned long long)r->st.seed,
+                     (long long)r->cfg->threads);
+    if (r->comm->size > 1 && n > 0 && (size_t)n < sizeof text)
+        snprintf(text + n, sizeof text - (size_t)n, ", %d ranks (%s; %lld gradient bucket%s)",
+                 r->comm->size, nnrt_comm_name(), (long long)r->buckets, r->buckets == 1 ? "" : "s");
+    nnrt_print_fitted(stdout, text, ", ", cols, (int)strlen("training: "));
+    n = snprintf(text, sizeof text, "optimizer: %s, schedule %s", r->st.opt_text, r->st.sched_text);
+    if (r->st.clip > 0 && n > 0 && (size_t)n < sizeof text)
+        snprintf(text + n, sizeof text - (size_t)n, ", clip %g", r->st.clip);
+    nnrt_print_fitted(stdout, text, ", ", cols, (int)strlen("optimizer: "));
     fflush(stdout);
 }
 
@@ -279,17 +294,28 @@ static int report_epoch(Run *r, int64_t e, const double *ts, const double *vs, d
     int64_t n = r->train.count;
     double rate = secs > 0 ? (double)n / secs : 0;
     if (!r->leader) return 0;
-    printf("epoch %lld/%lld  train_loss %.4f", (long long)e + 1, (long long)r->cfg->epochs,
-           ts[0] / (double)n);
+    NnrtBuf line = {0};
+    nnrt_buf_printf(&line, "epoch %lld/%lld", (long long)e + 1, (long long)r->cfg->epochs);
+    int indent = (int)line.len + 2; /* continuation lines start under the first value */
+    nnrt_buf_printf(&line, "  train_loss %.4f", ts[0] / (double)n);
     for (int i = 0; i < m->metric_count; i++)
-        printf("  train_%s %.4f", m->metric_names[i], nnrt_metric_value(m, i, ts, n));
+        nnrt_buf_printf(&line, "  train_%s %.4f", m->metric_names[i], nnrt_metric_value(m, i, ts, n));
     if (r->have_val) {
-        printf("  val_loss %.4f", vs[0] / (double)r->val.count);
+        nnrt_buf_printf(&line, "  val_loss %.4f", vs[0] / (double)r->val.count);
         for (int i = 0; i < m->metric_count; i++)
-            printf("  val_%s %.4f", m->metric_names[i], nnrt_metric_value(m, i, vs, r->val.count));
+            nnrt_buf_printf(&line, "  val_%s %.4f", m->metric_names[i],
+                            nnrt_metric_value(m, i, vs, r->val.count));
     }
-    if (r->sched.kind != NNRT_SCHED_CONSTANT) printf("  lr %.4g", lr);
-    printf("  %.2fs  %.0f samples/s\n", secs, rate);
+    if (r->sched.kind != NNRT_SCHED_CONSTANT) nnrt_buf_printf(&line, "  lr %.4g", lr);
+    nnrt_buf_printf(&line, "  %.2fs  %.0f samples/s", secs, rate);
+    if (line.oom) {
+        nnrt_buf_free(&line);
+        nnrt_error("out of memory: cannot format the epoch line");
+        return -1;
+    }
+    /* one line for pipes and files (scripts read them); fitted to a terminal's width */
+    nnrt_print_fitted(stdout, line.p, "  ", stdout_columns(), indent);
+    nnrt_buf_free(&line);
     fflush(stdout);
     if (!r->log) return 0;
     NnrtBuf b = {0};
@@ -420,15 +446,23 @@ static int epochs_loop(Run *r) {
         if (r->have_val) nnrt_evaluate(m, st->params, &r->val, B, r->ws, r->x, r->y, vs, r->comm);
         if (report_epoch(r, e, ts, vs, secs, lr) != 0) return -1;
         st->epoch = e + 1;
-        int stop = 0;
-        if (cfg->early_stop > 0 && !r->have_val && !warned_early) {
-            nnrt_warning("early stopping needs a validation set (--validate); ignoring it");
-            warned_early = 1;
-        } else if (cfg->early_stop > 0) {
+        int stop = 0, improved = 0;
+        /* the best validation loss is recorded with any validation data (checkpoint metadata);
+         * only early stopping counts epochs without improvement and keeps the best weights */
+        if (r->have_val) {
             double vl = vs[0] / (double)r->val.count;
-            if (vl < st->best_val) {
+            improved = vl < st->best_val;
+            if (improved) {
                 st->best_val = vl;
                 st->best_epoch = e + 1;
+            }
+        }
+        if (cfg->early_stop > 0 && !r->have_val) {
+            if (!warned_early)
+                nnrt_warning("early stopping needs a validation set (--validate); ignoring it");
+            warned_early = 1;
+        } else if (cfg->early_stop > 0) {
+            if (improved) {
                 st->wait = 0;
                 if (!st->best_params &&
                     !(st->best_params = nnrt_alloc((size_t)m->param_count, sizeof(float),
@@ -516,6 +550,17 @@ int nnrt_cmd_train(const NnrtModel *m, const NnrtRunConfig *cfg) {
         if (resumed && !cfg->quiet)
             printf("resuming from '%s' after epoch %lld (step %lld)\n", cfg->load,
                    (long long)r.st.epoch, (long long)r.st.ost.step);
+        /* a run trained without early stopping records its best validation loss but not that
+         * epoch's weights (then best_epoch + wait != epoch): early stopping, which must be able to
+         * restore them, starts its own record from the loaded weights */
+        if (resumed && cfg->early_stop > 0 && r.st.best_epoch + r.st.wait != r.st.epoch) {
+            nnrt_note("checkpoint '%s' was trained without early stopping (best validation loss "
+                      "at epoch %lld, whose weights it does not hold); early stopping counts from "
+                      "epoch %lld", cfg->load, (long long)r.st.best_epoch,
+                      (long long)r.st.epoch + 1);
+            r.st.best_val = INFINITY;
+            r.st.best_epoch = r.st.wait = 0;
+        }
         /* a run that stopped early ended with its best weights, which it does not save twice */
         if (resumed && cfg->early_stop > 0 && r.st.wait > 0 && !r.st.best_params) {
             r.st.best_params = nnrt_alloc((size_t)m->param_count, sizeof(float), "the best parameters");

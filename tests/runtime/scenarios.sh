@@ -431,6 +431,46 @@ early_stop)
   run "$FIX" train --load es.st --epochs 5 --lr 2 --early-stop 5 --save more.st > more.txt
   grep -q '^epoch 5/5' more.txt || fail "did not continue"
   ;;
+best_val)
+  # the best validation loss and its epoch are recorded whenever there is validation data, not
+  # only under early stopping: they equal the minimum of the logged val_loss (full precision)
+  run "$FIX" train --epochs 5 --lr 2 --save b.st --log b.jsonl --quiet > /dev/null
+  best_of_log() {
+    python3 - "$1" <<'PY' || fail "best_of_log $1"
+import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1])]
+best = min(rows, key=lambda r: r["val_loss"])
+print(repr(best["val_loss"]), best["epoch"])
+PY
+  }
+  set -- $(best_of_log b.jsonl)
+  [ "$2" = 2 ] || fail "the fixture's lr 2 run should have its best val_loss at epoch 2, log says $2"
+  python3 -c "import sys; sys.exit(float(sys.argv[1]) != float(sys.argv[2]))" "$(meta b.st best_val_loss)" "$1" ||
+    fail "best_val_loss $(meta b.st best_val_loss) is not the log's minimum $1"
+  [ "$(meta b.st best_epoch)" = 2 ] && [ "$(meta b.st epochs_without_improvement)" = 0 ] ||
+    fail "best_epoch $(meta b.st best_epoch) / epochs_without_improvement (counted only by early stopping)"
+  # resuming without early stopping keeps the record: 2 more epochs, the best over all 7
+  run "$FIX" train --load b.st --epochs 7 --lr 2 --save b7.st --log b.jsonl --quiet > /dev/null
+  set -- $(best_of_log b.jsonl)
+  python3 -c "import sys; sys.exit(float(sys.argv[1]) != float(sys.argv[2]))" "$(meta b7.st best_val_loss)" "$1" &&
+    [ "$(meta b7.st best_epoch)" = "$2" ] || fail "after resuming: best $(meta b7.st best_val_loss) at $(meta b7.st best_epoch), log: $*"
+  # without validation there is no record
+  run "$FIX" train --epochs 2 --validate none --save n.st --quiet > /dev/null
+  [ "$(meta n.st best_val_loss)" = none ] && [ "$(meta n.st best_epoch)" = 0 ] || fail "no validation: $(meta n.st best_val_loss)"
+  # early stopping without validation is ignored for every epoch (it used to stop after N epochs,
+  # comparing NaN losses, and "keep the weights of epoch 0")
+  run "$FIX" train --epochs 6 --lr 2 --validate none --early-stop 2 > ns.txt 2> ns_err.txt
+  [ "$(grep -c '^epoch' ns.txt)" -eq 6 ] && ! grep -q '^early stop' ns.txt || fail "early stop without validation data"
+  [ "$(grep -c 'early stopping needs a validation set' ns_err.txt)" -eq 1 ] || fail "the warning is not given once"
+  # early stopping resumed from a run without it cannot restore that record's weights: it says so
+  # and counts from the loaded weights
+  run "$FIX" train --load b.st --epochs 8 --lr 2 --early-stop 2 --save e.st > /dev/null 2> e_err.txt
+  grep -qx "note: checkpoint 'b.st' was trained without early stopping (best validation loss at epoch 2, whose weights it does not hold); early stopping counts from epoch 6" e_err.txt ||
+    { cat e_err.txt >&2; fail "no note when early stopping resumes a run without it"; }
+  be=$(meta e.st best_epoch)
+  [ "$be" -ge 6 ] && [ $(( be + $(meta e.st epochs_without_improvement) )) -eq "$(meta e.st epoch)" ] ||
+    fail "early stopping's record after resuming: best_epoch $be"
+  ;;
 sigkill)
   # Training killed with SIGKILL at 32 moments drawn from a fixed seed, while it saves a checkpoint
   # after every epoch (an epoch of 10000 examples takes about a ms, and so does a save with its
