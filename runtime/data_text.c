@@ -110,12 +110,14 @@ static int load_tokens(NnrtStream *s, const char *path, NnrtData *out, int64_t *
         nnrt_error("%s: byte offset 0: the file is empty", path);
         return -1;
     }
-    if (got < sizeof h) {
+    /* the magic and version first: a short file of another kind is not "a truncated header" */
+    memset(h + got, 0, sizeof h - got);
+    int32_t magic = (int32_t)le32(h), version = (int32_t)le32(h + 4), count = (int32_t)le32(h + 8);
+    if (got < sizeof h && (got < 4 || magic == TOKENS_MAGIC) && (got < 8 || version == TOKENS_VERSION)) {
         nnrt_error("%s: byte offset %zu: unexpected end of file: expected %d bytes of header (256 "
                    "int32), the file has only %zu", path, got, TOKENS_HEADER_BYTES, got);
         return -1;
     }
-    int32_t magic = (int32_t)le32(h), version = (int32_t)le32(h + 4), count = (int32_t)le32(h + 8);
     if (magic != TOKENS_MAGIC) {
         nnrt_error("%s: byte offset 0: bad magic number %ld: not a token file (llm.c's token files "
                    "start with the int32 %d)", path, (long)magic, TOKENS_MAGIC);
