@@ -1,0 +1,178 @@
+#!/usr/bin/python3
+"""End-to-end tests of split(), text() data and `./model generate` (e2e.py's style and helpers).
+
+Usage: textdata.py TEST --nnc PATH --work DIR      (each TEST is one CTest test, see CMakeLists.txt)
+"""
+import argparse
+import json
+import math
+import os
+import shutil
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from e2e import EXAMPLES, Failure, check, compile_model, run  # noqa: E402
+
+# ---------------------------------------------------------------- the runtime's split, in Python
+
+M64 = (1 << 64) - 1
+
+
+def mix64(z):
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
+    return z ^ (z >> 31)
+
+
+class Rng:
+    """xoshiro256** seeded by splitmix64 from (seed, domain, index), as runtime/rng.c."""
+
+    def __init__(self, seed, domain, index):
+        z = mix64((seed + 0x9E3779B97F4A7C15 * (domain + 1)) & M64)
+        x = mix64(z ^ mix64((index + 0x632BE59BD9B4E019) & M64))
+        self.s = []
+        for _ in range(4):
+            x = (x + 0x9E3779B97F4A7C15) & M64
+            self.s.append(mix64(x))
+
+    def next(self):
+        s = self.s
+        rotl = lambda v, k: ((v << k) | (v >> (64 - k))) & M64  # noqa: E731
+        result = (rotl((s[1] * 5) & M64, 7) * 9) & M64
+        t = (s[1] << 17) & M64
+        s[2] ^= s[0]
+        s[3] ^= s[1]
+        s[1] ^= s[2]
+        s[0] ^= s[3]
+        s[2] ^= t
+        s[3] = rotl(s[3], 45)
+        return result
+
+    def below(self, bound):
+        threshold = ((1 << 64) - bound) % bound
+        while True:
+            x = self.next()
+            if x >= threshold:
+                return x % bound
+
+
+STREAM_SPLIT = 5
+
+
+def held_out(labels, fraction):
+    """The indices split(fraction) holds out of these class labels, as documented: the first of a
+    permutation seeded by N alone, per class, counts by largest remainder (ties: lower class)."""
+    n = len(labels)
+    total = max(1, math.floor(fraction * n))
+    order = list(range(n))
+    rng = Rng(n, STREAM_SPLIT, 0)
+    for i in range(n - 1, 0, -1):
+        j = rng.below(i + 1)
+        order[i], order[j] = order[j], order[i]
+    classes = max(labels) + 1
+    per = [labels.count(c) for c in range(classes)]
+    take = [math.floor(fraction * per[c]) for c in range(classes)]
+    while sum(take) < total:
+        rest = [(fraction * per[c] - take[c]) if take[c] < per[c] else -1 for c in range(classes)]
+        take[rest.index(max(rest))] += 1
+    chosen = set()
+    for e in order:
+        if take[labels[e]] > 0:
+            chosen.add(e)
+            take[labels[e]] -= 1
+    return sorted(chosen)
+
+
+def iris_like(path, seed=0):
+    """150 rows, 50 per class, sorted by class: 4 features around class-dependent means."""
+    rng = np.random.default_rng(seed)
+    means = np.array([[5.0, 3.4, 1.5, 0.2], [5.9, 2.8, 4.3, 1.3], [6.6, 3.0, 5.6, 2.0]])
+    rows = []
+    for c in range(3):
+        for x in means[c] + rng.normal(0, [0.5, 0.35, 0.5, 0.25], (50, 4)):
+            rows.append((x, c))
+    with open(path, "w") as f:
+        f.write("sepal_length,sepal_width,petal_length,petal_width,species\n")
+        for x, c in rows:
+            f.write(",".join(f"{v:.2f}" for v in x) + f",{c}\n")
+    return rows
+
+
+def test_split_stratified(args):
+    """split(0.2) of a class-sorted 150-row CSV holds out 30 rows, 10 per class, chosen by a
+    permutation that depends on N only: for training seeds 1..8 the validation loss in the log
+    equals `eval --data` on the rows computed here independently (so the held-out set is the
+    same for every seed), validation accuracy is >= 0.9, and no warning is printed. With
+    shuffle=false the held-out rows are the file's tail (class 2 only) and train warns."""
+    data = os.path.join(args.work, "iris.csv")
+    rows = iris_like(data)
+    labels = [c for _, c in rows]
+    chosen = held_out(labels, 0.2)
+    check(len(chosen) == 30 and [sum(labels[e] == c for e in chosen) for c in range(3)] == [10, 10, 10],
+          f"the reference split is not 10 per class: {chosen}")
+    held = os.path.join(args.work, "held.csv")
+    with open(data) as f, open(held, "w") as out:
+        lines = f.read().splitlines()
+        out.write(lines[0] + "\n" + "".join(lines[1 + e] + "\n" for e in chosen))
+    src = os.path.join(args.work, "iris.nn")
+    with open(src, "w") as f:
+        f.write("input x : float[4]\ntarget species : class[3]\n"
+                "logits = x -> dense(16) -> relu -> dense(3)\n"
+                "loss cross_entropy(logits, species)\nmetric accuracy(logits, species)\n"
+                f'train {{\n  data = csv("{data}", standardize=true)\n  validate = split(0.2)\n'
+                "  optimizer = adam(lr=0.02)\n  epochs = 40\n  batch = 16\n}\n")
+    exe = compile_model(args, src, "iris")
+    for seed in range(1, 9):
+        log = os.path.join(args.work, f"seed{seed}.jsonl")
+        ckpt = os.path.join(args.work, f"seed{seed}.safetensors")
+        p = run([exe, "train", "--seed", str(seed), "--log", log, "--save", ckpt])
+        check("data: 120 training examples, 30 validation examples" in p.stdout and "warning" not in p.stderr,
+              f"seed {seed}: stdout:\n{p.stdout}\nstderr:\n{p.stderr}")
+        last = [json.loads(line) for line in open(log)][-1]
+        ev = run([exe, "eval", "--load", ckpt, "--data", held]).stdout.split()
+        check(ev[:2] == ["examples", "30"] and abs(float(ev[3]) - last["val_loss"]) < 1e-6,
+              f"seed {seed}: the log's val_loss {last['val_loss']} is not eval's on the reference rows: {ev}")
+        print(f"seed {seed}: val_accuracy {last['val_accuracy']:.4f}, val_loss {last['val_loss']:.4f} = eval on the reference rows")
+        check(last["val_accuracy"] >= 0.9, f"seed {seed}: val_accuracy {last['val_accuracy']} < 0.9")
+    p = run([exe, "train", "--epochs", "1", "--quiet", "--validate", "split(0.2, shuffle=false)"])
+    want = ("warning: the held-out part of split(0.2, shuffle=false) has no example of class 0, which the "
+            "training part has; validation says nothing about it\n")
+    check(p.stderr == want, f"shuffle=false: stderr {p.stderr!r}")
+    # the tail, as before: 30 rows of class 2
+    tail = os.path.join(args.work, "tail.csv")
+    with open(tail, "w") as out:
+        out.write(lines[0] + "\n" + "".join(line + "\n" for line in lines[-30:]))
+    ckpt = os.path.join(args.work, "tail.safetensors")
+    log = os.path.join(args.work, "tail.jsonl")
+    run([exe, "train", "--epochs", "2", "--quiet", "--validate", "split(0.2, shuffle=false)", "--save", ckpt, "--log", log])
+    ev = run([exe, "eval", "--load", ckpt, "--data", tail]).stdout.split()
+    last = [json.loads(line) for line in open(log)][-1]
+    check(abs(float(ev[3]) - last["val_loss"]) < 1e-6, f"shuffle=false: val_loss {last['val_loss']} is not the tail's: {ev}")
+    print("shuffle=false: the tail, with the warning")
+
+
+TESTS = {name[5:]: fn for name, fn in globals().items() if name.startswith("test_")}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("test", choices=sorted(TESTS))
+    ap.add_argument("--nnc", required=True)
+    ap.add_argument("--work", required=True)
+    args = ap.parse_args()
+    args.work = os.path.join(args.work, args.test)
+    shutil.rmtree(args.work, ignore_errors=True)
+    os.makedirs(args.work)
+    try:
+        TESTS[args.test](args)
+    except Failure as e:
+        print(f"FAIL: {e}")
+        return 1
+    print("PASS")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
