@@ -296,6 +296,9 @@ typedef struct NnrtRunConfig {
     const char *data, *validate, *optimizer, *schedule;
     const char *save, *load, *log;
     int shuffle, quiet;
+    const char *prompt;    /* generate: --prompt, --tokens, --temperature, --top-k (0: all) */
+    int64_t gen_tokens, top_k;
+    double temperature;
     unsigned given;        /* NNRT_GIVEN_* bits: what the command line set explicitly */
     const NnrtComm *comm;  /* this process's place among the ranks (rank 0 of 1 without MPI) */
 } NnrtRunConfig;
@@ -341,6 +344,8 @@ int nnrt_cmd_gradcheck(const NnrtModel *m, uint64_t seed);
 /* A synthetic batch of n examples from rng: float inputs U(-1,1), token ids below the vocabulary,
  * class targets in range (int32 y), float targets U(0,1) (double y). */
 void nnrt_synthetic_batch(const NnrtModel *m, NnrtRng *rng, int64_t n, double *x, void *y);
+/* generate.c: `./model generate`, bytes sampled from a model trained on text(...) data. */
+int nnrt_cmd_generate(const NnrtModel *m, const NnrtRunConfig *cfg);
 /* bench.c: `./model bench`, per-kernel time and GFLOP/s of train_step. */
 int nnrt_cmd_bench(const NnrtModel *m, const NnrtRunConfig *cfg);
 /* Evaluates `d` in batches with eval_step; sums has 1 + metric_count entries. With several ranks

@@ -153,6 +153,97 @@ def test_split_stratified(args):
     print("shuffle=false: the tail, with the warning")
 
 
+BIGRAM = """input x : int[8]
+target y : class[8, 256]
+logits = x -> embedding(256, 16) -> dense(256)
+loss cross_entropy(logits, y)
+metric accuracy(logits, y)
+train {{
+  data = text("{data}")
+  validate = split(0.1)
+  optimizer = adam(lr=0.01)
+  epochs = {epochs}
+  batch = 16
+}}
+"""
+
+
+def train_bigram(args, name, text, epochs):
+    """A model whose logits at position t depend on byte t only (causal), trained on `text`."""
+    data = os.path.join(args.work, name + ".txt")
+    with open(data, "w") as f:
+        f.write(text)
+    src = os.path.join(args.work, name + ".nn")
+    with open(src, "w") as f:
+        f.write(BIGRAM.format(data=data, epochs=epochs))
+    exe = compile_model(args, src, name)
+    ckpt = os.path.join(args.work, name + ".safetensors")
+    run([exe, "train", "--save", ckpt, "--quiet"])
+    return exe, ckpt
+
+
+def generate(exe, ckpt, *flags, expect=0):
+    p = run([exe, "generate", "--load", ckpt, *flags], expect=expect)
+    return p.stdout, p.stderr
+
+
+def test_text_generate(args):
+    """generate continues "abcabc..." exactly with --temperature 0 (from a short prompt, and from a
+    prompt longer than the context of 8); --top-k 1 is greedy; at temperature 1 the same seed gives
+    the same text and other seeds other text (a model of random letters); bad flags and a model
+    that is not a byte-level language model get one exact error each, exit status 1, no output."""
+    exe, ckpt = train_bigram(args, "abc", "abc" * 1000, 5)
+    pattern = "abc" * 40
+    for prompt, n in [("abc", 30), ("b", 25), ("abcabcabcab", 40)]:
+        out, _ = generate(exe, ckpt, "--prompt", prompt, "--temperature", "0", "--tokens", str(n))
+        start = pattern.index(prompt)
+        want = pattern[start:start + len(prompt) + n]
+        check(out == want, f"greedy from {prompt!r}: {out!r}, expected {want!r}")
+        out1, _ = generate(exe, ckpt, "--prompt", prompt, "--top-k", "1", "--tokens", str(n), "--seed", "5")
+        check(out1 == want, f"--top-k 1 from {prompt!r}: {out1!r}, expected {want!r}")
+    print("greedy and --top-k 1 continue the pattern exactly")
+    out, _ = generate(exe, ckpt, "--prompt", "c", "--temperature", "0")
+    check(out == ("cab" * 70)[:201], f"the default is 200 bytes: {len(out)} bytes: {out!r}")
+
+    rng = np.random.default_rng(4)
+    letters = "".join(chr(97 + c) for c in rng.integers(0, 26, 20000))
+    exe2, ckpt2 = train_bigram(args, "letters", letters, 2)
+    runs = {seed: generate(exe2, ckpt2, "--prompt", "q", "--tokens", "100", "--seed", str(seed), "--top-k", "26")[0]
+            for seed in ("1", "1", "2", "3")}
+    a, _ = generate(exe2, ckpt2, "--prompt", "q", "--tokens", "100", "--seed", "1", "--top-k", "26")
+    check(a == runs["1"], "the same seed gave different text")
+    check(len({runs["1"], runs["2"], runs["3"]}) == 3, f"seeds 1, 2, 3 gave the same text: {runs}")
+    check(all(len(t) == 101 and set(t) <= set(letters) for t in runs.values()), f"not 100 letters after the prompt: {runs}")
+    print(f"seed 1: {runs['1'][:40]!r}...; seed 2: {runs['2'][:40]!r}...")
+
+    bad = [
+        (["--temperature", "-1"], "error: --temperature: must be a number of at least 0, got '-1'\n"),
+        (["--temperature", "hot"], "error: --temperature: must be a number of at least 0, got 'hot'\n"),
+        (["--temperature", "inf"], "error: --temperature: must be a number of at least 0, got 'inf'\n"),
+        (["--top-k", "0"], "error: --top-k: expected an integer >= 1, got '0'\n"),
+        (["--top-k", "257"], "error: --top-k: must be at most 256 (the model's byte values), got '257'\n"),
+        (["--tokens", "0"], "error: --tokens: expected an integer >= 1, got '0'\n"),
+        (["--tokens", "1.5"], "error: --tokens: expected an integer >= 1, got '1.5'\n"),
+        (["--seed", "-1"], "error: --seed: must be an integer of at least 0, got '-1'\n"),
+        (["--epochs", "2"], "error: option '--epochs' does not apply to 'generate'\n"),
+    ]
+    for flags, want in bad:
+        out, err = generate(exe, ckpt, *flags, expect=1)
+        check(out == "" and err.split("hint:")[0] == want, f"{flags}: stdout {out!r}, stderr {err!r}")
+    p = run([exe, "generate", "--prompt", "x"], expect=1)
+    check(p.stderr == "error: generate needs the weights: --load FILE (a checkpoint written by train --save)\n",
+          f"no --load: {p.stderr!r}")
+    src = os.path.join(args.work, "flat.nn")
+    with open(src, "w") as f:
+        f.write("model flat\ninput x : float[4]\ntarget y : class[3]\nloss cross_entropy(x -> dense(3), y)\n")
+    flat = compile_model(args, src, "flat")
+    p = run([flat, "generate", "--load", ckpt], expect=1)
+    want = ("error: generate needs a byte-level language model, as text(...) data trains: input int[T], target "
+            "class[T, 256], a cross_entropy loss; model 'flat' declares input x : float[4] and target y : class[3]\n")
+    check(p.stderr == want and p.stdout == "", f"a float model: {p.stderr!r}")
+    print("bad flags and a non-text model: exact messages, exit status 1")
+
+
 TESTS = {name[5:]: fn for name, fn in globals().items() if name.startswith("test_")}
 
 
