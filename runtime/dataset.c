@@ -4,17 +4,22 @@
  *     idx("images", "labels", scale=1)       IDX files, plain or gzip (see data_idx.c)
  *     csv("file", target="col", header=true, standardize=false, missing="error", target_column=N)
  *                                            (data_csv.c); signatures: the settings table (settings.c)
- *     split(f)                               validate only: the last fraction f of the data
+ *     text(path, context=T, stride=T)        a file's bytes, windows of T (data_text.c)
+ *     tokens(path, context=T, stride=T)      llm.c's uint16 token files, the same windows
+ *     split(f, shuffle=true)                 validate only: max(1, floor(f N)) examples held out
+ *                                            (nnrt_data_split says which)
  *     a bare path                            "*.csv" (or .csv.gz) means csv(path), with the target
  *                                            columns of the train block's csv(target=...) if it
- *                                            has one, else the model's target name; predict also
+ *                                            has one, else the model's target name; "*.txt" (or
+ *                                            .txt.gz) means text(path); predict also
  *                                            takes a bare IDX images path, scaled like the train
  *                                            block's idx(scale=...)
  * Relative paths are looked up in ., beside the .nn file, then under /usr/share/datasets.
  *
  * Images stay uint8 in memory (4x smaller than float) and are converted through a 256-entry
  * table when a batch is gathered; CSV features are stored as float. split() makes a *view*: the
- * validation set points into the tail of the training arrays, which keep ownership.
+ * validation set points into the tail of the training arrays, which keep ownership (a shuffled
+ * split first moves the held-out examples there, in place).
  */
 #include "nnrt_internal.h"
 
