@@ -418,9 +418,10 @@ static void make_csv(const char *dir) {
     snprintf(t, sizeof t, "%s\n0.1,0.2,0.3,0.4,0\n0.5,0.6,0.7,0.8,1\n0.9,1.0,1.1,1.2,2\n", hdr);
     write_gz(dir, "ok.csv.gz", (unsigned char *)t, strlen(t));
     /* 30 rows sorted by class, 10 of each: split()'s tail would hold class 2 only */
-    FILE *f = NULL;
-    snprintf(t, sizeof t, "%.4000s/sorted.csv", dir);
-    if (!(f = fopen(t, "w"))) exit(1);
+    char sorted[4096];
+    snprintf(sorted, sizeof sorted, "%.4000s/sorted.csv", dir);
+    FILE *f = fopen(sorted, "w");
+    if (!f) exit(1);
     fprintf(f, "%s\n", hdr);
     for (int i = 0; i < 30; i++)
         fprintf(f, "%d.5,0.%d,0.25,0.75,%d\n", i / 10, i % 10, i / 10);
