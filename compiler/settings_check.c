@@ -7,6 +7,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "nnrt.h"
 #include "nnrt_settings.h"
 
 /* The table's arguments as a signature for sema's binder, which gives settings the same
@@ -64,9 +65,11 @@ static const char *settings_spec(struct Sema *s, Model *m, const Stmt *item, uns
             /* A bare path: say which call takes it. */
             size_t len = strlen(e->text);
             bool csv = len >= 4 && strcmp(e->text + len - 4, ".csv") == 0;
+            bool txt = len >= 4 && strcmp(e->text + len - 4, ".txt") == 0;
             diag_error(diag, at, "'%s' takes a data source such as csv(...) or idx(...), not a bare path", item->name);
-            if (csv)
-                diag_note(diag, SPAN_NONE, "write %s = csv(%s)", item->name, settings_quote(arena, e->text));
+            if (csv || txt)
+                diag_note(diag, SPAN_NONE, "write %s = %s(%s)", item->name, csv ? "csv" : "text",
+                          settings_quote(arena, e->text));
             else
                 diag_note(diag, SPAN_NONE, "IDX data has an images and a labels file: %s = idx(\"IMAGES\", \"LABELS\")",
                           item->name);
@@ -100,6 +103,7 @@ static const char *settings_spec(struct Sema *s, Model *m, const Stmt *item, uns
         v[i] = (NnrtArgVal){.set = b.given[i], .num = x->number, .i = (int64_t)x->number, .str = x->string,
                             .boolean = x->boolean};
         char rule[160];
+        if (a->optional && !b.given[i]) continue; /* no default to check: filled in below or left out */
         if (x->kind == VAL_NUMBER && !nnrt_setting_number_ok(a, x->number)) {
             nnrt_setting_rule(a, x->number, rule, sizeof rule);
             diag_error(diag, b.spans[i], "'%s' of %s must be %s, got %g", a->name, form->name, rule, x->number);
@@ -116,6 +120,17 @@ static const char *settings_spec(struct Sema *s, Model *m, const Stmt *item, uns
     if (why) {
         diag_error(diag, b.spans[bad_arg], "%s", why);
         return NULL;
+    }
+    if (nnrt_setting_is_sequence(form)) {
+        /* text()/tokens() windows fit one model shape: input int[T], target class[T, V] */
+        NnrtSettingModel sm = {m->input_name, m->input_kind == NNRT_INPUT_INT, m->input_shape.rank,
+                               m->input_shape.dims, m->target_name, m->target_kind == NNRT_TARGET_CLASS,
+                               m->target_shape.rank, m->target_shape.dims};
+        char msg[512];
+        if (nnrt_setting_sequence_bind(form, &sm, v, &bad_arg, msg, sizeof msg)) {
+            diag_error(diag, bad_arg >= 0 ? b.spans[bad_arg] : call.name_span, "%s", msg);
+            return NULL;
+        }
     }
     if (strcmp(form->name, "csv") == 0 && !v[1].set && !v[5].set && v[2].boolean)
         v[1].str = m->target_name ? m->target_name : ""; /* the column named like the target */

@@ -6,6 +6,8 @@
  *                     [--quiet]
  *   ./model eval      --load FILE [--data SPEC] [--batch B] [--threads T]
  *   ./model predict   --load FILE INPUT [--batch B] [--threads T]
+ *   ./model generate  --load FILE [--prompt TEXT] [--tokens N] [--temperature X] [--top-k K]
+ *                     [--seed S]
  *   ./model gradcheck [--seed S]
  *   ./model summary
  *   ./model bench     [--batch B] [--threads T] [--steps N] [--seed S]
@@ -24,17 +26,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_GRADCHECK = 8, CMD_SUMMARY = 16, CMD_BENCH = 32 };
+enum {
+    CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_GRADCHECK = 8, CMD_SUMMARY = 16, CMD_BENCH = 32,
+    CMD_GENERATE = 64,
+};
 
 typedef enum OptId {
     OPT_EPOCHS, OPT_BATCH, OPT_LR, OPT_SEED, OPT_THREADS, OPT_DATA, OPT_VALIDATE, OPT_OPTIMIZER,
     OPT_SCHEDULE, OPT_CLIP, OPT_EARLY_STOP, OPT_SAVE, OPT_LOAD, OPT_LOG, OPT_NO_SHUFFLE, OPT_QUIET,
-    OPT_STEPS, OPT_COUNT
+    OPT_STEPS, OPT_PROMPT, OPT_TOKENS, OPT_TEMPERATURE, OPT_TOP_K, OPT_COUNT
 } OptId;
 
 /* V_SETTING: a train-block scalar (the settings table's range, nnrt_settings.h); the key is the
- * option's name without "--", '-' read as '_'. */
-typedef enum ValKind { V_FLAG, V_COUNT, V_SETTING, V_STR } ValKind;
+ * option's name without "--", '-' read as '_'. V_NON_NEGATIVE: a finite number >= 0. */
+typedef enum ValKind { V_FLAG, V_COUNT, V_SETTING, V_STR, V_NON_NEGATIVE } ValKind;
 
 typedef struct Opt {
     const char *name;
@@ -47,7 +52,7 @@ static const Opt opts[OPT_COUNT] = {
     [OPT_EPOCHS] = {"--epochs", V_SETTING, CMD_TRAIN, "N", "total number of epochs"},
     [OPT_BATCH] = {"--batch", V_SETTING, CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_BENCH, "B", "mini-batch size"},
     [OPT_LR] = {"--lr", V_SETTING, CMD_TRAIN, "X", "learning rate (overrides the optimizer's)"},
-    [OPT_SEED] = {"--seed", V_SETTING, CMD_TRAIN | CMD_GRADCHECK | CMD_BENCH, "S", "seed for init, shuffling, dropout"},
+    [OPT_SEED] = {"--seed", V_SETTING, CMD_TRAIN | CMD_GRADCHECK | CMD_BENCH | CMD_GENERATE, "S", "seed for init, shuffling, dropout"},
     [OPT_THREADS] = {"--threads", V_COUNT, CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_BENCH, "T", "worker threads"},
     [OPT_DATA] = {"--data", V_STR, CMD_TRAIN | CMD_EVAL, "SPEC", "training data (eval: data to evaluate)"},
     [OPT_VALIDATE] = {"--validate", V_STR, CMD_TRAIN, "SPEC", "validation data, split(F), or none"},
@@ -56,11 +61,15 @@ static const Opt opts[OPT_COUNT] = {
     [OPT_CLIP] = {"--clip", V_SETTING, CMD_TRAIN, "X", "clip the global gradient norm (0: off)"},
     [OPT_EARLY_STOP] = {"--early-stop", V_SETTING, CMD_TRAIN, "N", "stop after N epochs without a better val_loss (0: off)"},
     [OPT_SAVE] = {"--save", V_STR, CMD_TRAIN, "FILE", "checkpoint (safetensors), written every epoch"},
-    [OPT_LOAD] = {"--load", V_STR, CMD_TRAIN | CMD_EVAL | CMD_PREDICT, "FILE", "checkpoint to start from / to use"},
+    [OPT_LOAD] = {"--load", V_STR, CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_GENERATE, "FILE", "checkpoint to start from / to use"},
     [OPT_LOG] = {"--log", V_STR, CMD_TRAIN, "FILE", "append one JSON object per epoch"},
     [OPT_NO_SHUFFLE] = {"--no-shuffle", V_FLAG, CMD_TRAIN, NULL, "visit examples in file order"},
     [OPT_QUIET] = {"--quiet", V_FLAG, CMD_TRAIN | CMD_EVAL | CMD_PREDICT, NULL, "no banner or progress bar"},
     [OPT_STEPS] = {"--steps", V_COUNT, CMD_BENCH, "N", "timed steps (default 100)"},
+    [OPT_PROMPT] = {"--prompt", V_STR, CMD_GENERATE, "TEXT", "text to continue (default: none, from a newline)"},
+    [OPT_TOKENS] = {"--tokens", V_COUNT, CMD_GENERATE, "N", "bytes to generate (default 200)"},
+    [OPT_TEMPERATURE] = {"--temperature", V_NON_NEGATIVE, CMD_GENERATE, "X", "sampling temperature (default 1; 0: greedy)"},
+    [OPT_TOP_K] = {"--top-k", V_COUNT, CMD_GENERATE, "K", "sample from the K most probable bytes only"},
 };
 
 static const struct {
@@ -71,6 +80,7 @@ static const struct {
     {"train", CMD_TRAIN, "train the model (checkpoints with --save, resume with --load)"},
     {"eval", CMD_EVAL, "loss and metrics of a checkpoint on a data set"},
     {"predict", CMD_PREDICT, "print one CSV row of outputs per example of INPUT"},
+    {"generate", CMD_GENERATE, "continue a prompt with a model trained on text(...) data"},
     {"gradcheck", CMD_GRADCHECK, "compare analytic gradients with finite differences"},
     {"summary", CMD_SUMMARY, "print the layer table (as `nnc summary`)"},
     {"bench", CMD_BENCH, "time a training step kernel by kernel (synthetic batch)"},
@@ -98,14 +108,20 @@ static void print_help(const NnrtModel *m, const char *prog) {
     }
     printf("\n  eval      --load FILE [--data SPEC] [--batch B]   (default data: validate, else data)\n"
            "  predict   --load FILE INPUT [--batch B]   INPUT: file.csv, an IDX images file, or a spec\n"
+           "  generate  --load FILE [--prompt TEXT] [--tokens N] [--temperature X] [--top-k K] [--seed S]\n"
+           "            prints the prompt, then N bytes sampled one by one (temperature 0: greedy)\n"
            "  gradcheck [--seed S]\n"
            "  bench     [--batch B] [--threads T] [--steps N] [--seed S]\n");
     printf("\ndata specs:\n"
            "  idx(\"images.gz\", \"labels.gz\", scale=1)     IDX files, plain or gzip\n"
            "  csv(\"f.csv\", target=\"col\", header=true, standardize=false, missing=\"error\"|\"skip\")\n"
            "                  header=false: target_column=N (0-based; default: the last column)\n"
-           "  split(0.1)      --validate only: the last 10%% of the data (taken before shuffling)\n"
+           "  text(\"f.txt\", context=T, stride=T)   bytes; example k: bytes [s, s+T) -> [s+1, s+T+1), s = k*stride\n"
+           "  tokens(\"f.bin\", context=T, stride=T) the same over an llm.c token file (uint16 ids)\n"
+           "  split(0.1, shuffle=true)   --validate only: 10%% of the data, the same for every seed\n"
+           "                  (stratified by class); shuffle=false: the last 10%%; text/tokens: the tail\n"
            "  file.csv        same as csv(\"file.csv\") with the model's target column\n"
+           "  file.txt        same as text(\"file.txt\")\n"
            "  relative paths are looked up in ., beside the .nn file, then in /usr/share/datasets\n");
     printf("\ndefaults of this model:\n");
     printf("  data       %s\n", d->data ? d->data : "(none: pass --data)");
@@ -205,6 +221,15 @@ static int set_option(OptId id, const char *val, NnrtRunConfig *cfg) {
         if (nnrt_cli_setting(o->name, val, &dv) != 0) return -1;
         iv = (int64_t)dv;
         break;
+    case V_NON_NEGATIVE: {
+        char *end;
+        dv = strtod(val, &end);
+        if (!*val || *end || strchr(val, 'x') || strchr(val, 'X') || !isfinite(dv) || dv < 0) {
+            nnrt_error("%s: must be a number of at least 0, got '%s'", o->name, val);
+            return -1;
+        }
+        break;
+    }
     default: break;
     }
     switch (id) {
@@ -228,6 +253,10 @@ static int set_option(OptId id, const char *val, NnrtRunConfig *cfg) {
     case OPT_LOG: cfg->log = val; break;
     case OPT_NO_SHUFFLE: cfg->shuffle = 0; break;
     case OPT_QUIET: cfg->quiet = 1; break;
+    case OPT_PROMPT: cfg->prompt = val; break;
+    case OPT_TOKENS: cfg->gen_tokens = iv; break;
+    case OPT_TEMPERATURE: cfg->temperature = dv; break;
+    case OPT_TOP_K: cfg->top_k = iv; break;
     default: break;
     }
     return 0;
@@ -268,6 +297,8 @@ static void defaults_from_model(const NnrtModel *m, NnrtRunConfig *cfg) {
     cfg->optimizer = d->optimizer;
     cfg->schedule = d->schedule;
     cfg->shuffle = 1;
+    cfg->gen_tokens = 200;
+    cfg->temperature = 1;
 }
 
 static void print_summary(const NnrtModel *m) {
@@ -302,7 +333,7 @@ static int run_command(const NnrtModel *m, int argc, char **argv, const NnrtComm
         return 0;
     if (check_model(m) != 0) return 2;
     if (argc < 2) {
-        fprintf(stderr, "usage: %s train|eval|predict|gradcheck|summary|bench [OPTIONS]\n", prog);
+        fprintf(stderr, "usage: %s train|eval|predict|generate|gradcheck|summary|bench [OPTIONS]\n", prog);
         fprintf(stderr, "run '%s --help' for details\n", prog);
         return 1;
     }
@@ -319,7 +350,7 @@ static int run_command(const NnrtModel *m, int argc, char **argv, const NnrtComm
         for (int i = 0; i < NCOMMANDS; i++) names[i] = commands[i].name;
         const char *sug = nnrt_closest(cmd, names, NCOMMANDS);
         if (sug) nnrt_error("unknown command '%s'; did you mean '%s'?", cmd, sug);
-        else nnrt_error("unknown command '%s' (expected train, eval, predict, gradcheck, summary or bench)", cmd);
+        else nnrt_error("unknown command '%s' (expected train, eval, predict, generate, gradcheck, summary or bench)", cmd);
         nnrt_hint("run '%s --help' for the commands and options", prog);
         return 1;
     }
@@ -377,6 +408,7 @@ static int run_command(const NnrtModel *m, int argc, char **argv, const NnrtComm
     case CMD_PREDICT: status = nnrt_cmd_predict(m, &cfg, input); break;
     case CMD_GRADCHECK: status = nnrt_cmd_gradcheck(m, cfg.seed); break;
     case CMD_BENCH: status = nnrt_cmd_bench(m, &cfg); break;
+    case CMD_GENERATE: status = nnrt_cmd_generate(m, &cfg); break;
     default: print_summary(m); status = 0; break;
     }
     nnrt_threads_stop();

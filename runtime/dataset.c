@@ -4,17 +4,22 @@
  *     idx("images", "labels", scale=1)       IDX files, plain or gzip (see data_idx.c)
  *     csv("file", target="col", header=true, standardize=false, missing="error", target_column=N)
  *                                            (data_csv.c); signatures: the settings table (settings.c)
- *     split(f)                               validate only: the last fraction f of the data
+ *     text(path, context=T, stride=T)        a file's bytes, windows of T (data_text.c)
+ *     tokens(path, context=T, stride=T)      llm.c's uint16 token files, the same windows
+ *     split(f, shuffle=true)                 validate only: max(1, floor(f N)) examples held out
+ *                                            (nnrt_data_split says which)
  *     a bare path                            "*.csv" (or .csv.gz) means csv(path), with the target
  *                                            columns of the train block's csv(target=...) if it
- *                                            has one, else the model's target name; predict also
+ *                                            has one, else the model's target name; "*.txt" (or
+ *                                            .txt.gz) means text(path); predict also
  *                                            takes a bare IDX images path, scaled like the train
  *                                            block's idx(scale=...)
  * Relative paths are looked up in ., beside the .nn file, then under /usr/share/datasets.
  *
  * Images stay uint8 in memory (4x smaller than float) and are converted through a 256-entry
  * table when a batch is gathered; CSV features are stored as float. split() makes a *view*: the
- * validation set points into the tail of the training arrays, which keep ownership.
+ * validation set points into the tail of the training arrays, which keep ownership (a shuffled
+ * split first moves the held-out examples there, in place).
  */
 #include "nnrt_internal.h"
 
@@ -86,7 +91,7 @@ static int ends_with(const char *s, const char *suffix) {
     return n >= k && strcmp(s + n - k, suffix) == 0;
 }
 
-int nnrt_data_is_split(const char *spec, const char *what, double *fraction) {
+int nnrt_data_is_split(const char *spec, const char *what, NnrtSplit *out) {
     if (!looks_like_call(spec)) return 0;
     NnrtSpec s;
     if (nnrt_spec_parse(spec, what, &s) != 0) return -1;
@@ -94,11 +99,12 @@ int nnrt_data_is_split(const char *spec, const char *what, double *fraction) {
         nnrt_spec_free(&s);
         return 0;
     }
-    NnrtArgVal v[1];
+    NnrtArgVal v[2];
     int rc = nnrt_spec_bind(&s, nnrt_setting_form(NNRT_GROUP_VALIDATE, "split"), 0, v);
     nnrt_spec_free(&s);
     if (rc != 0) return -1;
-    *fraction = v[0].num;
+    out->fraction = v[0].num;
+    out->shuffle = v[1].boolean;
     return 1;
 }
 
@@ -153,6 +159,44 @@ static int open_idx(const NnrtModel *m, const NnrtSpec *s, const char *what, Nnr
     return rc;
 }
 
+/* The model's declarations as the settings table checks them (class[t, V]: dims {t, V}). */
+static NnrtSettingModel setting_model(const NnrtModel *m, int64_t target_dims[NNRT_MAX_RANK + 1]) {
+    int class_target = m->target_kind == NNRT_TARGET_CLASS;
+    int rank = m->target_rank < 0 || m->target_rank > NNRT_MAX_RANK ? 0 : m->target_rank;
+    for (int i = 0; i < rank; i++) target_dims[i] = m->target_dims[i];
+    if (class_target) target_dims[rank++] = m->target_classes;
+    NnrtSettingModel sm = {m->input_name ? m->input_name : "x", m->input_kind == NNRT_INPUT_INT,
+                           m->input_rank, m->input_dims, m->target_name ? m->target_name : "y",
+                           class_target, rank, target_dims};
+    return sm;
+}
+
+/* text()/tokens(): binds the arguments and checks the model's shapes (the compiler's check). */
+static int bind_sequence(const NnrtModel *m, const NnrtSpec *s, const NnrtSettingForm *f,
+                         NnrtArgVal *v) {
+    if (nnrt_spec_bind(s, f, 0, v) != 0) return -1;
+    int64_t dims[NNRT_MAX_RANK + 1];
+    NnrtSettingModel sm = setting_model(m, dims);
+    char msg[512];
+    int arg;
+    if (nnrt_setting_sequence_bind(f, &sm, v, &arg, msg, sizeof msg)) {
+        nnrt_error("%s: %s", s->what, msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int open_sequence(const NnrtModel *m, const NnrtSpec *s, const char *what, NnrtData *out) {
+    const NnrtSettingForm *f = nnrt_setting_form(NNRT_GROUP_DATA, s->name);
+    NnrtArgVal v[3];
+    if (bind_sequence(m, s, f, v) != 0) return -1;
+    char *path = nnrt_resolve_path(m, v[0].str, what);
+    if (!path) return -1;
+    int rc = nnrt_sequence_load(m, path, strcmp(f->name, "tokens") == 0, v[2].i, out);
+    free(path);
+    return rc;
+}
+
 static int open_csv(const NnrtModel *m, const NnrtSpec *s, const char *what, NnrtDataRole role,
                     NnrtData *out) {
     NnrtArgVal v[6];
@@ -177,7 +221,8 @@ int nnrt_data_spec_format(const NnrtModel *m, const char *spec, const char *what
     if (nnrt_spec_parse(spec, what, &s) != 0) return -1;
     NnrtArgVal v[NNRT_SPEC_MAX_ARGS];
     const NnrtSettingForm *f = nnrt_spec_form(&s, group, "data set kind");
-    int rc = f && nnrt_spec_bind(&s, f, 0, v) == 0 ? 0 : -1;
+    int rc = f && (nnrt_setting_is_sequence(f) ? bind_sequence(m, &s, f, v)
+                                               : nnrt_spec_bind(&s, f, 0, v)) == 0 ? 0 : -1;
     if (rc == 0 && strcmp(f->name, "csv") == 0 && !v[1].set && !v[5].set && v[2].boolean)
         v[1].str = m->target_name ? m->target_name : ""; /* what open_csv reads by default */
     if (rc == 0) nnrt_setting_format_call(f, v, out, cap);
@@ -200,6 +245,12 @@ int nnrt_data_open(const NnrtModel *m, const char *spec, const char *what, NnrtD
             rc = path ? nnrt_csv_load(m, path, &o, out) : -1;
             free(path);
             free(arg.str);
+        } else if (ends_with(spec, ".txt") || ends_with(spec, ".txt.gz")) {
+            /* a text file: byte-level language modelling, text(path) with its defaults */
+            NnrtSpec s = {.text = spec, .what = what, .name = nnrt_strdup("text"), .nargs = 1};
+            s.args[0] = (NnrtSpecArg){.kind = NNRT_VAL_STR, .str = nnrt_strdup(spec)};
+            rc = s.name && s.args[0].str ? open_sequence(m, &s, what, out) : -1;
+            nnrt_spec_free(&s);
         } else if (role == NNRT_ROLE_PREDICT) {
             int has = default_data_arg(m, "idx", "scale", &arg) && arg.kind == NNRT_VAL_NUM;
             char *path = nnrt_resolve_path(m, spec, what);
@@ -208,7 +259,7 @@ int nnrt_data_open(const NnrtModel *m, const char *spec, const char *what, NnrtD
             free(arg.str);
         } else {
             nnrt_error("%s: cannot tell the format of '%s' from its name; a bare path must end "
-                       "in .csv", what, spec);
+                       "in .csv or .txt", what, spec);
             nnrt_hint("for IDX files name both files: %s 'idx(\"images-idx3-ubyte.gz\", "
                       "\"labels-idx1-ubyte.gz\", scale=1/255)'", what);
             return -1;
@@ -218,6 +269,8 @@ int nnrt_data_open(const NnrtModel *m, const char *spec, const char *what, NnrtD
         if (nnrt_spec_parse(spec, what, &s) != 0) return -1;
         if (strcmp(s.name, "idx") == 0) rc = open_idx(m, &s, what, role, out);
         else if (strcmp(s.name, "csv") == 0) rc = open_csv(m, &s, what, role, out);
+        else if (strcmp(s.name, "text") == 0 || strcmp(s.name, "tokens") == 0)
+            rc = open_sequence(m, &s, what, out);
         else if (strcmp(s.name, "split") == 0) {
             nnrt_error("%s: split() holds out part of the training data, so it is only valid "
                        "for --validate", what);
@@ -240,26 +293,148 @@ int nnrt_data_open(const NnrtModel *m, const char *spec, const char *what, NnrtD
     return 0;
 }
 
-int nnrt_data_split(NnrtData *train, double fraction, NnrtData *val) {
+/* Per-class held-out counts for `total` examples: largest remainder (Hamilton) over f * n_c, so
+ * they sum to total exactly; a tie goes to the lower class id. */
+static void stratum_counts(const int64_t *per_class, int64_t classes, double fraction, int64_t total,
+                           int64_t *take) {
+    int64_t given = 0;
+    for (int64_t c = 0; c < classes; c++) {
+        take[c] = (int64_t)floor(fraction * (double)per_class[c]);
+        given += take[c];
+    }
+    while (given < total) { /* at most one more per class: the remainders are below 1 */
+        int64_t best = -1;
+        double best_rest = -1;
+        for (int64_t c = 0; c < classes; c++) {
+            double rest = fraction * (double)per_class[c] - (double)take[c];
+            if (take[c] < per_class[c] && rest > best_rest) best = c, best_rest = rest;
+        }
+        if (best < 0) break;
+        take[best]++, given++;
+    }
+}
+
+/* held[e] = 1 for the examples split() holds out. shuffle: the first `total` examples of a
+ * permutation seeded by n alone (the same for every design and training seed), per class for
+ * class[N] targets (stratified); otherwise the last `total` examples. */
+static int choose_held_out(const NnrtData *d, int64_t classes, int shuffle, double fraction,
+                           int64_t total, uint8_t *held) {
+    int64_t n = d->count;
+    if (!shuffle) {
+        for (int64_t e = n - total; e < n; e++) held[e] = 1;
+        return 0;
+    }
+    int64_t *order = nnrt_alloc((size_t)n, sizeof *order, "the split");
+    if (!order) return -1;
+    for (int64_t i = 0; i < n; i++) order[i] = i;
+    NnrtRng rng;
+    nnrt_rng_seed(&rng, (uint64_t)n, NNRT_STREAM_SPLIT, 0);
+    for (int64_t i = n - 1; i > 0; i--) { /* Fisher-Yates, as nnrt_shuffle */
+        int64_t j = (int64_t)nnrt_rng_below(&rng, (uint64_t)i + 1), t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+    int stratify = d->y_class && d->target_size == 1 && classes > 0;
+    int64_t *per_class = stratify ? nnrt_zalloc((size_t)classes * 2, sizeof(int64_t), "the split") : NULL;
+    if (stratify && !per_class) {
+        free(order);
+        return -1;
+    }
+    if (stratify) {
+        int64_t *take = per_class + classes;
+        for (int64_t e = 0; e < n; e++) per_class[d->y_class[e]]++;
+        stratum_counts(per_class, classes, fraction, total, take);
+        for (int64_t i = 0; i < n; i++) {
+            int64_t e = order[i], c = d->y_class[e];
+            if (take[c] > 0) held[e] = 1, take[c]--;
+        }
+    } else {
+        for (int64_t i = 0; i < total; i++) held[order[i]] = 1;
+    }
+    free(per_class);
+    free(order);
+    return 0;
+}
+
+/* Reorders rows of `size` bytes so that row i becomes old row from[i] (cycle by cycle: one row
+ * of scratch, no second copy of the data). */
+static void permute_rows(uint8_t *base, size_t size, const int64_t *from, int64_t n, uint8_t *done,
+                         uint8_t *scratch) {
+    memset(done, 0, (size_t)n);
+    for (int64_t i = 0; i < n; i++) {
+        if (done[i] || from[i] == i) continue;
+        memcpy(scratch, base + (size_t)i * size, size);
+        int64_t j = i;
+        for (;;) {
+            done[j] = 1;
+            int64_t k = from[j];
+            if (k == i) {
+                memcpy(base + (size_t)j * size, scratch, size);
+                break;
+            }
+            memcpy(base + (size_t)j * size, base + (size_t)k * size, size);
+            j = k;
+        }
+    }
+}
+
+int nnrt_data_split(const NnrtModel *m, NnrtData *train, const NnrtSplit *how, NnrtData *val) {
+    if (train->seq_u8 || train->seq_u16) return nnrt_sequence_split(train, how->fraction, val);
     int64_t n = train->count;
-    int64_t nval = (int64_t)floor(fraction * (double)n);
+    int64_t nval = (int64_t)floor(how->fraction * (double)n);
     if (nval < 1) nval = 1;
     if (n < 2 || nval >= n) {
         nnrt_error("validate: split(%g) of %lld examples leaves no training or no validation data",
-                   fraction, (long long)n);
+                   how->fraction, (long long)n);
         return -1;
     }
-    int64_t ntrain = n - nval, isz = train->input_size;
+    int64_t ntrain = n - nval, isz = train->input_size, tsz = train->target_size;
+    int64_t classes = m->target_kind == NNRT_TARGET_CLASS ? m->target_classes : 0;
+    /* a stable partition in place: training examples first, then the held-out ones, each in file
+     * order; the validation set is then a view of the tail, as for shuffle=false */
+    uint8_t *held = nnrt_zalloc((size_t)n, 1, "the split");
+    int64_t *from = held ? nnrt_alloc((size_t)n, sizeof *from, "the split") : NULL;
+    size_t row = (size_t)isz * (train->x_u8 ? 1 : sizeof(float));
+    if ((size_t)tsz * 4 > row) row = (size_t)tsz * 4;
+    uint8_t *scratch = from ? nnrt_alloc(row, 1, "the split") : NULL;
+    int rc = scratch ? choose_held_out(train, classes, how->shuffle, how->fraction, nval, held) : -1;
+    if (rc == 0 && how->shuffle) {
+        int64_t a = 0, b = ntrain;
+        for (int64_t e = 0; e < n; e++) from[held[e] ? b++ : a++] = e;
+        if (train->x_u8) permute_rows((uint8_t *)train->x_u8, (size_t)isz, from, n, held, scratch);
+        if (train->x_f32) permute_rows((uint8_t *)train->x_f32, (size_t)isz * 4, from, n, held, scratch);
+        if (train->y_class) permute_rows((uint8_t *)train->y_class, (size_t)tsz * 4, from, n, held, scratch);
+        if (train->y_f32) permute_rows((uint8_t *)train->y_f32, (size_t)tsz * 4, from, n, held, scratch);
+    }
+    free(held);
+    free(from);
+    free(scratch);
+    if (rc != 0) return -1;
     *val = *train;
     memset(val->own, 0, sizeof val->own);
     val->label = NULL;
     val->count = nval;
     if (train->x_u8) val->x_u8 = train->x_u8 + ntrain * isz;
     if (train->x_f32) val->x_f32 = train->x_f32 + ntrain * isz;
-    if (train->y_class) val->y_class = train->y_class + ntrain;
-    if (train->y_f32) val->y_f32 = train->y_f32 + ntrain * train->target_size;
+    if (train->y_class) val->y_class = train->y_class + ntrain * tsz;
+    if (train->y_f32) val->y_f32 = train->y_f32 + ntrain * tsz;
     train->count = ntrain;
     return 0;
+}
+
+int64_t nnrt_data_missing_class(const NnrtModel *m, const NnrtData *train, const NnrtData *val) {
+    if (m->target_kind != NNRT_TARGET_CLASS || train->target_size != 1 || !train->y_class ||
+        !val->y_class || m->target_classes < 1)
+        return -1;
+    uint8_t *seen = nnrt_zalloc((size_t)m->target_classes, 1, "the class check");
+    if (!seen) return -1;
+    for (int64_t e = 0; e < val->count; e++) seen[val->y_class[e]] |= 2;
+    for (int64_t e = 0; e < train->count; e++) seen[train->y_class[e]] |= 1;
+    int64_t missing = -1;
+    for (int64_t c = 0; c < m->target_classes && missing < 0; c++)
+        if (seen[c] == 1) missing = c;
+    free(seen);
+    return missing;
 }
 
 void nnrt_data_free(NnrtData *d) {
@@ -284,6 +459,10 @@ static void gather_examples(void *ctx, int64_t begin, int64_t end) {
     for (int64_t k = begin; k < end; k++) {
         int64_t e = j->idx ? j->idx[k] : j->start + k;
         float *dst = j->x + k * isz;
+        if (d->seq_u8 || d->seq_u16) { /* a window of the stream: inputs and next ids */
+            nnrt_sequence_gather(d, e, dst, j->y ? (int32_t *)j->y + k * tsz : NULL);
+            continue;
+        }
         if (d->x_u8) {
             const uint8_t *src = d->x_u8 + e * isz;
             for (int64_t i = 0; i < isz; i++) dst[i] = d->lut[src[i]];

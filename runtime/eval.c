@@ -145,7 +145,7 @@ int nnrt_cmd_eval(const NnrtModel *m, const NnrtRunConfig *cfg) {
     if (cfg->given & NNRT_GIVEN_DATA) {
         if (open_like_training(m, cfg->data, "--data", NNRT_ROLE_EVAL, &s.data) != 0) goto done;
     } else {
-        double f = 0;
+        NnrtSplit f = {0, 1};
         int split = m->defaults.validate
                         ? nnrt_data_is_split(m->defaults.validate, "train block: validate", &f)
                         : 0;
@@ -159,7 +159,7 @@ int nnrt_cmd_eval(const NnrtModel *m, const NnrtRunConfig *cfg) {
         const char *what = spec == m->defaults.data ? "train block: data" : "train block: validate";
         if (nnrt_data_open(m, spec, what, NNRT_ROLE_EVAL, &s.data) != 0) goto done;
         if (split) {
-            if (nnrt_data_split(&s.data, f, &s.held_out) != 0) goto done;
+            if (nnrt_data_split(m, &s.data, &f, &s.held_out) != 0) goto done;
             d = &s.held_out;
         }
     }

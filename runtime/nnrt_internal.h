@@ -83,7 +83,11 @@ const NnrtSettingForm *nnrt_spec_form(const NnrtSpec *s, unsigned group, const c
 typedef struct NnrtRng {
     uint64_t s[4];
 } NnrtRng;
-enum { NNRT_STREAM_INIT = 1, NNRT_STREAM_SHUFFLE = 2, NNRT_STREAM_STEP = 3, NNRT_STREAM_GRADCHECK = 4 };
+enum {
+    NNRT_STREAM_INIT = 1, NNRT_STREAM_SHUFFLE = 2, NNRT_STREAM_STEP = 3, NNRT_STREAM_GRADCHECK = 4,
+    NNRT_STREAM_SPLIT = 5,    /* split(shuffle=true): seeded by the example count, never the seed */
+    NNRT_STREAM_GENERATE = 6, /* generate: sampling */
+};
 void nnrt_rng_seed(NnrtRng *r, uint64_t seed, uint64_t domain, uint64_t index);
 uint64_t nnrt_rng_next(NnrtRng *r);
 double nnrt_rng_uniform(NnrtRng *r);                   /* [0,1) from the top 24 bits */
@@ -124,6 +128,12 @@ typedef struct NnrtData {
     int64_t *lines;       /* predict's CSV input: the file line of each example (1-based; the
                            * header is line 1), so outputs can be matched to rows; else NULL */
     int64_t skipped;      /* CSV rows dropped by missing="skip" */
+    /* text()/tokens() (data_text.c): one stream of ids, windowed when gathered: example e is
+     * ids [s, s + T) with targets [s + 1, s + T + 1), s = e * seq_stride */
+    const uint8_t *seq_u8;   /* text: the bytes */
+    const uint16_t *seq_u16; /* tokens: the ids */
+    int64_t seq_length;      /* ids this set's windows may read */
+    int64_t seq_stride;
     void *own[3];         /* allocations this set owns (a split view owns none) */
 } NnrtData;
 
@@ -135,10 +145,20 @@ int nnrt_data_open(const NnrtModel *m, const char *spec, const char *what, NnrtD
  * (csv's default target filled in), without opening any file; -1 after reporting. */
 int nnrt_data_spec_format(const NnrtModel *m, const char *spec, const char *what, unsigned group,
                           char *out, size_t cap);
-/* `split(f)` as a validate spec: returns 1 and sets *fraction when it is one, 0 if not, -1 on error. */
-int nnrt_data_is_split(const char *spec, const char *what, double *fraction);
-/* Moves the last `fraction` of `train` into `val` (a view; train keeps ownership). */
-int nnrt_data_split(NnrtData *train, double fraction, NnrtData *val);
+/* `split(f, shuffle)` as a validate spec: returns 1 and fills *out when it is one, 0 if not, -1
+ * on error. */
+typedef struct NnrtSplit {
+    double fraction;
+    int shuffle;
+} NnrtSplit;
+int nnrt_data_is_split(const char *spec, const char *what, NnrtSplit *out);
+/* Holds out max(1, floor(f N)) examples of `train` into `val` (a view of train's tail after a
+ * stable partition in place; train keeps ownership): shuffle=false the last ones in file order;
+ * shuffle=true the first of a permutation seeded by N alone, stratified by class for class[N]
+ * targets; text()/tokens() always the stream's tail (nnrt_sequence_split). */
+int nnrt_data_split(const NnrtModel *m, NnrtData *train, const NnrtSplit *how, NnrtData *val);
+/* A class (class[N] targets) that the training part has and the held-out part lacks, or -1. */
+int64_t nnrt_data_missing_class(const NnrtModel *m, const NnrtData *train, const NnrtData *val);
 void nnrt_data_free(NnrtData *d);
 /* Copies examples idx[0..n) (or start..start+n when idx is NULL) into x [n,input_size] and y. */
 void nnrt_data_gather(const NnrtData *d, const int64_t *idx, int64_t start, int64_t n, float *x,
@@ -150,6 +170,13 @@ int nnrt_standardize_apply(NnrtData *d, const float *mean, const float *std);
 /* Looks a data file up in ., the model's source dir and /usr/share/datasets; NULL (reported) if
  * none exists. The result is malloc'd. */
 char *nnrt_resolve_path(const NnrtModel *m, const char *path, const char *what);
+
+/* data_text.c: text(path) (tokens = 0) or tokens(path) (1) with windows of the model's input
+ * length every `stride` ids; the tail split of such a set; one window into x [T] and y [T]. */
+int nnrt_sequence_load(const NnrtModel *m, const char *path, int tokens, int64_t stride,
+                       NnrtData *out);
+int nnrt_sequence_split(NnrtData *train, double fraction, NnrtData *val);
+void nnrt_sequence_gather(const NnrtData *d, int64_t e, float *x, int32_t *y);
 
 /* images may be paired with labels (NULL for predict). */
 int nnrt_idx_load(const NnrtModel *m, const char *images, const char *labels, double scale,
@@ -272,6 +299,9 @@ typedef struct NnrtRunConfig {
     const char *data, *validate, *optimizer, *schedule;
     const char *save, *load, *log;
     int shuffle, quiet;
+    const char *prompt;    /* generate: --prompt, --tokens, --temperature, --top-k (0: all) */
+    int64_t gen_tokens, top_k;
+    double temperature;
     unsigned given;        /* NNRT_GIVEN_* bits: what the command line set explicitly */
     const NnrtComm *comm;  /* this process's place among the ranks (rank 0 of 1 without MPI) */
 } NnrtRunConfig;
@@ -317,6 +347,8 @@ int nnrt_cmd_gradcheck(const NnrtModel *m, uint64_t seed);
 /* A synthetic batch of n examples from rng: float inputs U(-1,1), token ids below the vocabulary,
  * class targets in range (int32 y), float targets U(0,1) (double y). */
 void nnrt_synthetic_batch(const NnrtModel *m, NnrtRng *rng, int64_t n, double *x, void *y);
+/* generate.c: `./model generate`, bytes sampled from a model trained on text(...) data. */
+int nnrt_cmd_generate(const NnrtModel *m, const NnrtRunConfig *cfg);
 /* bench.c: `./model bench`, per-kernel time and GFLOP/s of train_step. */
 int nnrt_cmd_bench(const NnrtModel *m, const NnrtRunConfig *cfg);
 /* Evaluates `d` in batches with eval_step; sums has 1 + metric_count entries. With several ranks

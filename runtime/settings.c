@@ -10,6 +10,10 @@
  *   - csv takes target_column (0-based, for header=false files) in both places; it is left out of
  *     the canonical text when not given, so existing canonical strings do not change.
  *   - clip and early_stop are "0: off" in a train block as on the command line.
+ *   - text(path, context, stride) and tokens(...) fill in context (the model's T) and stride (the
+ *     context) in the canonical text, as csv's target is filled in with the model's target name.
+ *   - split's shuffle is written out (split(0.2, shuffle=true)): the held-out set changed from the
+ *     file's tail to a fixed permutation, and the canonical text says which one a model uses.
  */
 #include "nnrt_settings.h"
 
@@ -43,7 +47,16 @@ static const NnrtSettingArg csv_args[] = {
     BOOL("standardize", 0),
     {"missing", NNRT_ARG_STR, 0, 0, 0, "error", ANY, missing_choices},
     {"target_column", NNRT_ARG_INT, 0, 1, 0, NULL, COUNT_FROM(0), NULL}};
-static const NnrtSettingArg split_args[] = {NUM_REQUIRED("fraction", OPEN_UNIT)};
+/* split(f, shuffle=true): shuffle=false holds out the file's tail (time series) */
+static const NnrtSettingArg split_args[] = {NUM_REQUIRED("fraction", OPEN_UNIT), BOOL("shuffle", 1)};
+/* text()/tokens(): context and stride have no fixed default: they are the model's T (the input
+ * length) and the context; nnrt_setting_sequence_bind fills them in for the canonical text. */
+#define SEQUENCE_ARGS                                                                               \
+    {STR_REQUIRED("path"),                                                                         \
+     {"context", NNRT_ARG_INT, 0, 1, 0, NULL, COUNT_FROM(1), NULL},                                \
+     {"stride", NNRT_ARG_INT, 0, 1, 0, NULL, COUNT_FROM(1), NULL}}
+static const NnrtSettingArg text_args[] = SEQUENCE_ARGS;
+static const NnrtSettingArg tokens_args[] = SEQUENCE_ARGS;
 static const NnrtSettingArg sgd_args[] = {
     NUM_REQUIRED("lr", POSITIVE), NUM("momentum", 0, FRACTION_BELOW_ONE), BOOL("nesterov", 0),
     NUM("weight_decay", 0, NON_NEGATIVE)};
@@ -68,6 +81,8 @@ static const NnrtSettingArg cosine_args[] = {INT("warmup", 0, 0)};
 static const NnrtSettingForm forms[] = {
     {"idx", DATA_GROUPS, ARGS(idx_args), 0, 0, NULL},
     {"csv", DATA_GROUPS, ARGS(csv_args), 0, 0, NULL},
+    {"text", DATA_GROUPS, ARGS(text_args), 0, 0, NULL},
+    {"tokens", DATA_GROUPS, ARGS(tokens_args), 0, 0, NULL},
     {"split", NNRT_GROUP_VALIDATE, ARGS(split_args), 0, 0, NULL},
     {"sgd", NNRT_GROUP_OPTIMIZER, ARGS(sgd_args), 1, 0, "momentum"},
     {"adam", NNRT_GROUP_OPTIMIZER, ARGS(adam_args), 1, 2, NULL},
@@ -287,6 +302,63 @@ void nnrt_setting_signature(const NnrtSettingForm *f, char *out, size_t cap) {
         }
     }
     put(out, cap, &len, ")");
+}
+
+/* ---------------------------------------------------------------- sequence data */
+
+void nnrt_setting_declaration(const char *name, const char *elem, int rank, const int64_t *dims,
+                              char *out, size_t cap) {
+    size_t len = 0;
+    char number[32];
+    if (cap) out[0] = 0;
+    put(out, cap, &len, name);
+    put(out, cap, &len, " : ");
+    put(out, cap, &len, elem);
+    put(out, cap, &len, "[");
+    for (int i = 0; i < rank; i++) {
+        snprintf(number, sizeof number, "%s%lld", i ? ", " : "", (long long)dims[i]);
+        put(out, cap, &len, number);
+    }
+    put(out, cap, &len, "]");
+}
+
+int nnrt_setting_is_sequence(const NnrtSettingForm *f) {
+    return f && (strcmp(f->name, "text") == 0 || strcmp(f->name, "tokens") == 0);
+}
+
+const char *nnrt_setting_sequence_bind(const NnrtSettingForm *f, const NnrtSettingModel *m,
+                                       NnrtArgVal *v, int *arg, char *msg, size_t cap) {
+    int text = strcmp(f->name, "text") == 0;
+    if (!m->input_name || !m->target_name) return NULL;
+    int64_t t = m->input_rank == 1 ? m->input_dims[0] : -1;
+    int fits = m->input_is_int && m->input_rank == 1 && m->target_is_class && m->target_rank == 2 &&
+               m->target_dims[0] == t && (!text || m->target_dims[1] == 256);
+    if (!fits) {
+        char input[160], target[160];
+        nnrt_setting_declaration(m->input_name, m->input_is_int ? "int" : "float", m->input_rank,
+                                 m->input_dims, input, sizeof input);
+        nnrt_setting_declaration(m->target_name, m->target_is_class ? "class" : "float",
+                                 m->target_rank, m->target_dims, target, sizeof target);
+        snprintf(msg, cap,
+                 "%s() data needs the model's input to be int[T] and its target class[T, %s] (%s), "
+                 "but the model declares input %s and target %s",
+                 f->name, text ? "256" : "V",
+                 text ? "T positions, one class per byte value" : "T positions, token ids below V",
+                 input, target);
+        *arg = -1;
+        return msg;
+    }
+    if (v[1].set && v[1].i != t) {
+        char input[160];
+        nnrt_setting_declaration(m->input_name, "int", 1, m->input_dims, input, sizeof input);
+        snprintf(msg, cap, "'context' of %s must equal the model's T, %lld (input %s), got %lld",
+                 f->name, (long long)t, input, (long long)v[1].i);
+        *arg = 1;
+        return msg;
+    }
+    v[1] = (NnrtArgVal){.set = 1, .num = (double)t, .i = t};
+    if (!v[2].set) v[2] = (NnrtArgVal){.set = 1, .num = (double)t, .i = t};
+    return NULL;
 }
 
 /* ---------------------------------------------------------------- did you mean */

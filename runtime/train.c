@@ -156,11 +156,16 @@ static int load_data(Run *r) {
     if (nnrt_data_open(m, cfg->data, what, NNRT_ROLE_TRAIN, &r->train) != 0) return -1;
     if (cfg->validate) {
         const char *vwhat = cfg->given & NNRT_GIVEN_VALIDATE ? "--validate" : "train block: validate";
-        double f;
-        int split = nnrt_data_is_split(cfg->validate, vwhat, &f);
+        NnrtSplit how;
+        int split = nnrt_data_is_split(cfg->validate, vwhat, &how);
         if (split < 0) return -1;
         if (split) {
-            if (nnrt_data_split(&r->train, f, &r->val) != 0) return -1;
+            if (nnrt_data_split(m, &r->train, &how, &r->val) != 0) return -1;
+            int64_t missing = nnrt_data_missing_class(m, &r->train, &r->val);
+            if (missing >= 0 && r->leader)
+                nnrt_warning("the held-out part of split(%g%s) has no example of class %lld, which "
+                             "the training part has; validation says nothing about it",
+                             how.fraction, how.shuffle ? "" : ", shuffle=false", (long long)missing);
         } else if (nnrt_data_open(m, cfg->validate, vwhat, NNRT_ROLE_VALIDATE, &r->val) != 0) {
             return -1;
         }

@@ -99,6 +99,32 @@ int nnrt_setting_state_tensors(const NnrtSettingForm *f, const NnrtArgVal *v);
 size_t nnrt_setting_format_call(const NnrtSettingForm *f, const NnrtArgVal *v, char *out, size_t cap);
 void nnrt_setting_format_number(double x, char out[40]);
 
+/* The model a data spec is checked against, as declared in the .nn file: a class target has its
+ * class count last (class[t, V]: rank 2, dims {t, V}; class[N]: rank 1, dims {N}). A NULL name
+ * means not declared: there is nothing to check against (nnc reports the missing declaration). */
+typedef struct NnrtSettingModel {
+    const char *input_name;
+    int input_is_int;
+    int input_rank;
+    const int64_t *input_dims;
+    const char *target_name;
+    int target_is_class;
+    int target_rank;
+    const int64_t *target_dims;
+} NnrtSettingModel;
+
+/* "x : int[64]" into out. */
+void nnrt_setting_declaration(const char *name, const char *elem, int rank, const int64_t *dims,
+                              char *out, size_t cap);
+/* Is f a sequence data form, text() or tokens()? */
+int nnrt_setting_is_sequence(const NnrtSettingForm *f);
+/* text()/tokens() need input int[T] and target class[T, V] (V = 256 for text, one class per
+ * byte). Checks that against m and fills in what was not given: context = T, stride = context
+ * (marked set, so the canonical text names them). Returns NULL, or the message (written into msg)
+ * with *arg the argument it is about (-1: the call as a whole). */
+const char *nnrt_setting_sequence_bind(const NnrtSettingForm *f, const NnrtSettingModel *m,
+                                       NnrtArgVal *v, int *arg, char *msg, size_t cap);
+
 /* "Did you mean": the candidate closest to `word` by edit distance, or NULL when none is close
  * (about one edit per three characters, at least one; words over 64 bytes match nothing). */
 const char *nnrt_closest(const char *word, const char *const *candidates, int count);

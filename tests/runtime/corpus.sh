@@ -3,7 +3,8 @@
 #
 #   corpus.sh MANIFEST BIN_DIR DATA_DIR WORK_DIR SUFFIX [NAME]
 #
-# BIN_DIR holds nnrt_fixture$SUFFIX and nnrt_fixture_regression$SUFFIX (SUFFIX "" or "_asan").
+# BIN_DIR holds nnrt_fixture$SUFFIX, nnrt_fixture_regression$SUFFIX and nnrt_fixture_lm$SUFFIX
+# (SUFFIX "" or "_asan").
 # With NAME only that case runs, else all of them. A malformed case passes when the model exits
 # with status 1, stderr holds exactly one `error:` line and it is the expected one; an OK case
 # when training exits 0. Any sanitizer report fails, whatever the status (the sanitizers are told
@@ -35,6 +36,7 @@ while IFS= read -r line; do
   case "$model" in
     fix) exe=$bin/nnrt_fixture$suffix ;;
     reg) exe=$bin/nnrt_fixture_regression$suffix ;;
+    lm) exe=$bin/nnrt_fixture_lm$suffix ;;
     *) echo "corpus.sh: $name: unknown model '$model'" >&2; exit 2 ;;
   esac
   ran=$((ran + 1))

@@ -5,6 +5,8 @@
  *                              very long lines, gzip variants. Valid set: 12 images of 2x2 pixels
  *                              whose brightest pixel is the class (0..2), plain and gzip. Broken
  *                              variants each carry exactly one defect; corpus.txt says which.
+ *                              DIR/seq: text and llm.c token files for text() and tokens() (the
+ *                              fixture_lm model: context 4, 256 classes).
  *   mkdata --csv N FILE [W]    N rows of a 4-feature, 3-class blob data set for the fixture model
  *                              (deterministic); W > 0 pads every value to W characters.
  *   mkdata --idx N IMG LBL     N 2x2 images (the brightest pixel, mostly, is the class) and labels
@@ -127,6 +129,7 @@ static int big_idx(long n, const char *img_path, const char *lbl_path) {
 }
 
 static void make_csv(const char *dir);
+static void make_seq(const char *dir);
 static void make_idx_more(const char *dir, const unsigned char *img, size_t img_n,
                           const unsigned char *lbl, size_t lbl_n);
 
@@ -214,7 +217,68 @@ int main(int argc, char **argv) {
     write_file(dir, "overflow.idx", ov, sizeof ov);
     make_idx_more(dir, img, img_n, lbl, lbl_n);
     make_csv(csvbuf);
+    char seqbuf[4096];
+    snprintf(seqbuf, sizeof seqbuf, "%s/seq", argv[1]);
+    make_seq(seqbuf);
     return 0;
+}
+
+static void put_le32(unsigned char *p, uint32_t v) {
+    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* An llm.c token file: the 1024-byte header (magic, version, count, zeros), then `n` uint16 ids
+ * i * 37 % 251 (little-endian), whatever `count` says. */
+static size_t token_file(unsigned char *b, uint32_t magic, uint32_t version, uint32_t count, size_t n) {
+    memset(b, 0, 1024);
+    put_le32(b, magic);
+    put_le32(b + 4, version);
+    put_le32(b + 8, count);
+    for (size_t i = 0; i < n; i++) {
+        unsigned id = (unsigned)(i * 37 % 251);
+        b[1024 + 2 * i] = (unsigned char)id;
+        b[1024 + 2 * i + 1] = (unsigned char)(id >> 8);
+    }
+    return 1024 + 2 * n;
+}
+
+/* Sequence data: one defect per broken file (corpus.txt says which). */
+static void make_seq(const char *dir) {
+    static unsigned char b[4096];
+    size_t n = token_file(b, 20240520, 1, 64, 64);
+    write_file(dir, "tok.bin", b, n);
+    write_gz(dir, "tok.bin.gz", b, n);
+    write_file(dir, "tok_empty.bin", b, 0);
+    write_file(dir, "tok_short_header.bin", b, 100);
+    n = token_file(b, 20240521, 1, 64, 64);
+    write_file(dir, "tok_bad_magic.bin", b, n);
+    n = token_file(b, 20240520, 2, 64, 64);
+    write_file(dir, "tok_bad_version.bin", b, n);
+    n = token_file(b, 20240520, 1, 0, 64);
+    write_file(dir, "tok_zero_count.bin", b, n);
+    n = token_file(b, 20240520, 1, 0xFFFFFFFFu, 64); /* -1 as an int32 */
+    write_file(dir, "tok_negative_count.bin", b, n);
+    n = token_file(b, 20240520, 1, 64, 50);
+    write_file(dir, "tok_truncated.bin", b, n);
+    write_file(dir, "tok_odd.bin", b, token_file(b, 20240520, 1, 64, 64) - 1);
+    n = token_file(b, 20240520, 1, 64, 66);
+    write_file(dir, "tok_trailing.bin", b, n);
+    n = token_file(b, 20240520, 1, 64, 64);
+    b[1024 + 2 * 10] = 300 & 0xFF, b[1024 + 2 * 10 + 1] = 300 >> 8; /* id 300 at index 10 */
+    write_file(dir, "tok_range.bin", b, n);
+    n = token_file(b, 20240520, 1, 3, 3);
+    write_file(dir, "tok_few.bin", b, n);
+    /* 2^31 - 1 tokens promised by a small gzip file: refused before allocating 4 GiB */
+    n = token_file(b, 20240520, 1, 0x7FFFFFFFu, 64);
+    write_gz_level(dir, "tok_lie.bin.gz", b, n, "wb0");
+    /* text: any bytes; 5 are the least for one example of context 4 */
+    char t[2048] = "";
+    for (int i = 0; i < 40; i++) strcat(t, "the cat sat. ");
+    write_str(dir, "text.txt", t);
+    write_gz(dir, "text.txt.gz", (const unsigned char *)t, strlen(t));
+    write_str(dir, "text_empty.txt", "");
+    write_str(dir, "text_few.txt", "abcd");
+    write_gz(dir, "text_empty.txt.gz", (const unsigned char *)t, 0);
 }
 
 static void make_idx_more(const char *dir, const unsigned char *img, size_t img_n,
@@ -353,6 +417,15 @@ static void make_csv(const char *dir) {
     /* gzip: valid, cut (stored blocks: exact offsets), garbage after the end */
     snprintf(t, sizeof t, "%s\n0.1,0.2,0.3,0.4,0\n0.5,0.6,0.7,0.8,1\n0.9,1.0,1.1,1.2,2\n", hdr);
     write_gz(dir, "ok.csv.gz", (unsigned char *)t, strlen(t));
+    /* 30 rows sorted by class, 10 of each: split()'s tail would hold class 2 only */
+    char sorted[4096];
+    snprintf(sorted, sizeof sorted, "%.4000s/sorted.csv", dir);
+    FILE *f = fopen(sorted, "w");
+    if (!f) exit(1);
+    fprintf(f, "%s\n", hdr);
+    for (int i = 0; i < 30; i++)
+        fprintf(f, "%d.5,0.%d,0.25,0.75,%d\n", i / 10, i % 10, i / 10);
+    if (fclose(f) != 0) exit(1);
     write_gz_level(dir, "stored.tmp.gz", (unsigned char *)t, strlen(t), "wb0");
     size_t gz_n;
     unsigned char *gz = read_back(dir, "stored.tmp.gz", &gz_n);

@@ -3,7 +3,10 @@
 #
 #   settings_agree.sh NNC PROBE CASES WORKDIR
 #
-# For each line `KEY | VALUE | ok|error | TEXT` of CASES:
+# A line `model | INPUT | TARGET | LOGITS | DATA` makes the following cases use a model with
+# `input x : INPUT`, `target y : TARGET`, loss cross_entropy(LOGITS, y) and, for validate cases,
+# `data = DATA` (the first model: float[4], class[3], x -> dense(3), csv("train.csv")).
+# For each other line `KEY | VALUE | ok|error | TEXT` of CASES:
 #   nnc:     compiles a model whose train block says `KEY = VALUE` and reads the stored default
 #            back from the executable's --help ("defaults of this model");
 #   runtime: settings_probe KEY VALUE, what --KEY VALUE goes through on the command line.
@@ -25,15 +28,20 @@ help_value() {
       printf '%s\n' "$v" ;;
   esac
 }
-while IFS='|' read -r key value expect text; do
+input='float[4]' target='class[3]' logits='x -> dense(3)' vdata='csv("train.csv")'
+while IFS='|' read -r key value expect text more; do
   key=$(trim "$key")
   case "$key" in ''|'#'*) continue ;; esac
   value=$(trim "$value") expect=$(trim "$expect") text=$(trim "$text")
+  if [ "$key" = model ]; then
+    input=$value target=$expect logits=$text vdata=$(trim "$more")
+    continue
+  fi
   count=$((count + 1))
   extra=""
-  [ "$key" = validate ] && extra='data = csv("train.csv")'
-  printf 'input x : float[4]\ntarget y : class[3]\nloss cross_entropy(x -> dense(3), y)\ntrain {\n  %s\n  %s = %s\n}\n' \
-    "$extra" "$key" "$value" > case.nn
+  [ "$key" = validate ] && extra="data = $vdata"
+  printf 'input x : %s\ntarget y : %s\nloss cross_entropy(%s, y)\ntrain {\n  %s\n  %s = %s\n}\n' \
+    "$input" "$target" "$logits" "$extra" "$key" "$value" > case.nn
   rm -f case
   if "$nnc" case.nn -O0 -o case 2> nnc.err > /dev/null; then
     ./case --help > help.out 2>&1
@@ -41,7 +49,7 @@ while IFS='|' read -r key value expect text; do
   else
     c_status=error c_value=""
   fi
-  if "$probe" "$key" "$value" > probe.out 2> probe.err; then
+  if "$probe" "$key" "$value" "$input" "$target" > probe.out 2> probe.err; then
     r_status=ok r_value=$(cat probe.out)
   else
     r_status=error r_value=""
