@@ -17,6 +17,9 @@ import time
 
 import numpy as np
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "bench"))
+import gpt_torch  # noqa: E402  (the GPT example's torch module)
+
 from e2e import (EXAMPLES, MODELS, Failure, check, compile_model, fashion_subset, idx_spec,
                  read_safetensors, run)
 
@@ -392,6 +395,8 @@ def torch_models(torch):
         "token_bag": (TokenBag(), None),
         "seattle_weather": (nn.Sequential(nn.Linear(5, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 1)),
                             {"dense0": "0", "dense1": "2", "dense2": "4"}),
+        # bench/gpt_torch.py's module, loaded by its own name map (gpt_torch.load_weights)
+        "text_gpt": (gpt_torch.build(torch, 4, 128, 4, 64), None),
     }
 
 
@@ -427,7 +432,13 @@ def test_checkpoint_reader(args):
     for name in examples:
         exe = compile_model(args, os.path.join(EXAMPLES, name + ".nn"), name)
         ckpt = os.path.join(args.work, name + ".safetensors")
-        run([exe, "train", "--epochs", "1", "--save", ckpt, "--quiet"] + (fashion if name.startswith("fashion") else []))
+        extra = fashion if name.startswith("fashion") else []
+        if name == "text_gpt": # a little text instead of the whole Bible
+            text = os.path.join(args.work, "gpt_text.txt")
+            with open(text, "w") as f:
+                f.write("In the beginning God created the heaven and the earth. " * 40)
+            extra = ["--data", f'text("{text}")', "--validate", "none"]
+        run([exe, "train", "--epochs", "1", "--save", ckpt, "--quiet"] + extra)
         want, want_meta = read_safetensors(ckpt)
         got, meta = nc.read(ckpt)
         check(list(got) == list(want) and meta == want_meta, f"{name}: names or metadata differ")
@@ -440,7 +451,22 @@ def test_checkpoint_reader(args):
         std = nc.standardization(ckpt)
         check((std is not None) == ("__standardize.mean" in want), f"{name}: standardization()")
         line = f"{name}: {len(got)} tensors read back exactly, {len(model)} model tensors"
-        if torch is not None:
+        if torch is not None and name == "text_gpt":
+            net, _ = models[name]
+            gpt_torch.load_weights(torch, net, model, 4)
+            net.eval()
+            ids = np.frombuffer(open(text, "rb").read()[:3 * 64], dtype=np.uint8).reshape(3, 64)
+            data = os.path.join(args.work, "gpt_ids.csv")
+            with open(data, "w") as f:
+                f.write(",".join(f"x{i}" for i in range(64)) + "\n" + "".join(",".join(map(str, r)) + "\n" for r in ids))
+            with torch.no_grad():
+                y = torch.softmax(net(torch.from_numpy(ids.astype(np.int64))).double(), dim=2).reshape(3, -1)
+            out = run([exe, "predict", "--load", ckpt, data]).stdout.strip().split("\n")[1:]
+            pred = np.array([[float(v) for v in r.split(",")][:y.shape[1]] for r in out])
+            err = float(np.max(np.abs(pred - y.numpy())))
+            check(pred.shape == tuple(y.shape) and err < 1e-4, f"{name}: torch forward differs from predict by {err}")
+            line += f"; torch load_state_dict(strict=True) ok, forward = predict within {err:.1g} on {len(pred)} examples"
+        elif torch is not None:
             net, rename = models[name]
             net.load_state_dict(nc.torch_state_dict(ckpt, rename=rename), strict=True)
             net.eval()
