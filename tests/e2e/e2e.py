@@ -811,10 +811,11 @@ def test_bench_command(args):
 
 
 def test_small_examples_train(args):
-    """The shipped-data examples train as written: token_bag (embedding over token ids) above 0.9
-    validation accuracy, seattle_weather (real tabular regression, standardized features) under
+    """The shipped-data examples train as written: token_bag (embedding over token ids) and
+    token_attention (a transformer encoder over them) above 0.9 validation accuracy, seattle_weather (real tabular regression, standardized features) under
     3 degrees of validation MAE. Data paths resolve beside the .nn file."""
-    for model, key, good in [("token_bag", "val_accuracy", lambda v: v > 0.9), ("seattle_weather", "val_mae", lambda v: v < 3.0)]:
+    for model, key, good in [("token_bag", "val_accuracy", lambda v: v > 0.9), ("token_attention", "val_accuracy", lambda v: v > 0.9),
+                             ("seattle_weather", "val_mae", lambda v: v < 3.0)]:
         exe = compile_model(args, os.path.join(EXAMPLES, model + ".nn"), model)
         log = os.path.join(args.work, model + ".jsonl")
         run([exe, "train", "--log", log, "--quiet"], cwd=args.work)

@@ -382,6 +382,26 @@ def torch_models(torch):
         def forward(self, ids):
             return self.dense1(torch.relu(self.dense0(self.embedding0(ids).mean(dim=1))))
 
+    class Positions(nn.Module):
+        def __init__(self, t, d):
+            super().__init__()
+            self.weight = nn.Parameter(torch.zeros(t, d))
+
+    class TokenAttention(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embedding0, self.position_embedding0 = nn.Embedding(64, 16), Positions(16, 16)
+            self.layernorm0, self.attention0 = nn.LayerNorm(16), nn.MultiheadAttention(16, 2, batch_first=True)
+            self.layernorm1, self.dense0, self.dense1 = nn.LayerNorm(16), nn.Linear(16, 32), nn.Linear(32, 16)
+            self.layernorm2, self.dense2 = nn.LayerNorm(16), nn.Linear(16, 2)
+
+        def forward(self, ids):
+            h = self.embedding0(ids) + self.position_embedding0.weight
+            a = self.layernorm0(h)
+            h = h + self.attention0(a, a, a, need_weights=False)[0]
+            h = h + self.dense1(nn.functional.gelu(self.dense0(self.layernorm1(h))))
+            return self.dense2(self.layernorm2(h).mean(dim=1))
+
     return {
         "fashion_mlp": (nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(),
                                       nn.Linear(128, 10)), {"dense0": "1", "dense1": "3", "dense2": "5"}),
@@ -397,6 +417,7 @@ def torch_models(torch):
                             {"dense0": "0", "dense1": "2", "dense2": "4"}),
         # bench/gpt_torch.py's module, loaded by its own name map (gpt_torch.load_weights)
         "text_gpt": (gpt_torch.build(torch, 4, 128, 4, 64), None),
+        "token_attention": (TokenAttention(), None),
     }
 
 
@@ -473,7 +494,7 @@ def test_checkpoint_reader(args):
             if name.startswith("fashion"):
                 x = torch.from_numpy(load_idx_images(vip))
                 data = vip
-            elif name == "token_bag":
+            elif name in ("token_bag", "token_attention"):
                 data = os.path.join(EXAMPLES, "data", "tokens_val.csv")
                 x = torch.from_numpy(read_csv_columns(data, "label").astype(np.int64))
             else:

@@ -1,0 +1,67 @@
+#!/usr/bin/python3
+"""The GPT of examples/text_gpt.nn (4 blocks, d=128, 4 heads, t=64, bytes) trained by nnc and by
+PyTorch (bench/gpt_torch.py, the same architecture in torch.nn from the same initial weights) in
+one run, on the same machine and thread count: ms per step, tokens/s, peak RSS, the ratio.
+
+    bench/gpt_bench.py [--batch 32] [--steps 20] [--threads 2]
+
+nnc's step is `./text_gpt bench` (the train step and the optimizer on a batch, per-kernel
+profile included); PyTorch's is its training loop over the first windows of the text in file
+order (AdamW, foreach, OMP_WAIT_POLICY=passive). Installs python3-torch if it is missing (the
+product never depends on it)."""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+from bench import ensure_torch, run_measured  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args()
+    ensure_torch()
+    nnc = os.path.join(ROOT, "build", "nnc")
+    text = os.path.join(ROOT, "examples", "data", "bible.txt")
+    if not os.path.exists(text):
+        sys.exit(f"{text} is missing: run .ci/setup (it writes it with Debian's bible-kjv)")
+    work = tempfile.mkdtemp(prefix="gpt_bench.")
+    exe = os.path.join(work, "text_gpt")
+    subprocess.run([nnc, os.path.join(ROOT, "examples", "text_gpt.nn"), "-o", exe], check=True)
+    # the initial weights both start from: nnc's own initialization after one step on a little text
+    small = os.path.join(work, "small.txt")
+    with open(text, "rb") as f, open(small, "wb") as g:
+        g.write(f.read()[:64 * a.batch + 1])
+    init = os.path.join(work, "init.safetensors")
+    subprocess.run([exe, "train", "--data", f'text("{small}")', "--validate", "none", "--epochs", "1",
+                    "--batch", str(a.batch), "--save", init, "--quiet"], check=True, capture_output=True)
+
+    out, nnc_rss = run_measured([exe, "bench", "--batch", str(a.batch), "--steps", str(a.steps), "--threads", str(a.threads)])
+    step = re.search(r"step \(train_step \+ optimizer\): ([\d.]+) ms.*?([\d.]+) GFLOP/s in the products", out)
+    nnc_ms, gflops = float(step.group(1)), float(step.group(2))
+    env = dict(os.environ, OMP_WAIT_POLICY="passive", OMP_NUM_THREADS=str(a.threads))
+    env.pop("OPENBLAS_CORETYPE", None)
+    out, torch_rss = run_measured(["/usr/bin/python3", os.path.join(HERE, "gpt_torch.py"), text, init, "--batch", str(a.batch),
+                                   "--steps", str(a.steps + 3), "--threads", str(a.threads)], env=env)
+    peer = json.loads(out.strip().split("\n")[-1])
+    torch_ms = 1000 * peer["seconds"] / peer["steps"]
+    tokens = a.batch * 64
+    print(f"GPT 4x(d=128, 4 heads), t=64, batch {a.batch}, {a.threads} threads "
+          f"({subprocess.run(['sh', '-c', 'lscpu | grep \"Model name\" | cut -c 34-'], capture_output=True, text=True).stdout.strip()})")
+    print(f"{'':10} {'ms/step':>9} {'tokens/s':>10} {'peak RSS':>10}")
+    print(f"{'nnc':10} {nnc_ms:9.1f} {tokens / nnc_ms * 1000:10.0f} {nnc_rss:8.0f} MiB   (products at {gflops:.1f} GFLOP/s)")
+    print(f"{'PyTorch':10} {torch_ms:9.1f} {tokens / torch_ms * 1000:10.0f} {torch_rss:8.0f} MiB")
+    print(f"speed-up (PyTorch ms / nnc ms): {torch_ms / nnc_ms:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
