@@ -55,8 +55,9 @@ def main():
     peer = json.loads(out.strip().split("\n")[-1])
     torch_ms = 1000 * peer["seconds"] / peer["steps"]
     tokens = a.batch * 64
-    print(f"GPT 4x(d=128, 4 heads), t=64, batch {a.batch}, {a.threads} threads "
-          f"({subprocess.run(['sh', '-c', 'lscpu | grep \"Model name\" | cut -c 34-'], capture_output=True, text=True).stdout.strip()})")
+    cpu = next((line.split(":", 1)[1].strip() for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.split("\n")
+                if line.startswith("Model name")), "?")
+    print(f"GPT 4x(d=128, 4 heads), t=64, batch {a.batch}, {a.threads} threads ({cpu})")
     print(f"{'':10} {'ms/step':>9} {'tokens/s':>10} {'peak RSS':>10}")
     print(f"{'nnc':10} {nnc_ms:9.1f} {tokens / nnc_ms * 1000:10.0f} {nnc_rss:8.0f} MiB   (products at {gflops:.1f} GFLOP/s)")
     print(f"{'PyTorch':10} {torch_ms:9.1f} {tokens / torch_ms * 1000:10.0f} {torch_rss:8.0f} MiB")
