@@ -149,6 +149,9 @@ typedef struct CgGemm {
 void cg_gemm(Cg *cg, const CgGemm *g);
 
 LLVMValueRef cg_activation(Cg *cg, OpKind act, LLVMValueRef x);  /* relu/tanh/sigmoid of one value */
+/* out[0..width) = scale * the sum over `rows` rows of src [rows, width] (ops/dense.c): the bias
+ * gradients, summed over the batch (and positions). */
+void cg_column_sums(Cg *cg, LLVMValueRef out, LLVMValueRef src, LLVMValueRef rows, int64_t width, double scale);
 /* Over the row x[base, base + L) (ops/elementwise.c): its maximum, the sum of exp(x - max)
  * (var: a scratch variable of the element type), and y[row] = softmax(x[row]). */
 LLVMValueRef cg_row_max(Cg *cg, LLVMValueRef x, LLVMValueRef base, int64_t L, LLVMValueRef var);

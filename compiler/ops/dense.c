@@ -123,19 +123,20 @@ static void cg_dense_dw(Cg *cg, const Node *node, int64_t K) {
 
 /* db[:] = scale * sum_r dy[r,:] */
 static void cg_dense_db(Cg *cg, const Node *node) {
-    int64_t N = node->units;
-    LLVMValueRef db = cg_arg_out(cg), dy = cg_arg_in(cg, 0);
-    LLVMValueRef n = cg_arg_n(cg);
-    LLVMValueRef rows = cg_mul(cg, n, cg_i64(cg, node->positions));
-    CgLoop z = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, N), "z");
-    cg_store(cg, cg_const(cg, 0), db, z.iv);
+    LLVMValueRef rows = cg_mul(cg, cg_arg_n(cg), cg_i64(cg, node->positions));
+    cg_column_sums(cg, cg_arg_out(cg), cg_arg_in(cg, 0), rows, node->units, node->scale);
+}
+
+void cg_column_sums(Cg *cg, LLVMValueRef out, LLVMValueRef src, LLVMValueRef rows, int64_t width, double scale) {
+    CgLoop z = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, width), "z");
+    cg_store(cg, cg_const(cg, 0), out, z.iv);
     cg_loop_end(cg, &z);
     CgLoop r = cg_loop_begin(cg, cg_i64(cg, 0), rows, "r");
-    LLVMValueRef dy_row = cg_mul(cg, r.iv, cg_i64(cg, N));
-    CgLoop o = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, N), "o");
-    LLVMValueRef v = cg_load(cg, dy, cg_add(cg, dy_row, o.iv));
-    if (node->scale != 1.0) v = cg_fmul(cg, v, cg_const(cg, node->scale));
-    cg_store(cg, cg_fadd(cg, cg_load(cg, db, o.iv), v), db, o.iv);
+    LLVMValueRef row = cg_mul(cg, r.iv, cg_i64(cg, width));
+    CgLoop o = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, width), "o");
+    LLVMValueRef v = cg_load(cg, src, cg_add(cg, row, o.iv));
+    if (scale != 1.0) v = cg_fmul(cg, v, cg_const(cg, scale));
+    cg_store(cg, cg_fadd(cg, cg_load(cg, out, o.iv), v), out, o.iv);
     cg_loop_end(cg, &o);
     cg_loop_end(cg, &r);
 }

@@ -118,24 +118,17 @@ static LLVMValueRef position_embedding_kernel(Cg *cg, const Node *node) {
     int64_t size = graph_forward_of(cg->g, node)->size;
     LLVMValueRef fn = cg_kernel_begin(cg, node);
     LLVMValueRef out = cg_arg_out(cg), src = cg_arg_in(cg, 0), n = cg_arg_n(cg);
-    bool forward = node->op == OP_POSITION_EMBEDDING;
-    LLVMValueRef w = forward ? cg_arg_weight(cg) : NULL;
-    if (!forward) {
-        CgLoop z = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, size), "z");
-        cg_store(cg, cg_const(cg, 0), out, z.iv);
-        cg_loop_end(cg, &z);
+    if (node->op == OP_POSITION_EMBEDDING_DW) { /* the same sum over the batch as a bias gradient */
+        cg_column_sums(cg, out, src, n, size, node->scale);
+        cg_kernel_end(cg);
+        return fn;
     }
+    LLVMValueRef w = cg_arg_weight(cg);
     CgLoop b = cg_loop_begin(cg, cg_i64(cg, 0), n, "b");
     LLVMValueRef row = cg_mul(cg, b.iv, cg_i64(cg, size));
     CgLoop e = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, size), "e");
     LLVMValueRef at = cg_add(cg, row, e.iv);
-    if (forward) {
-        cg_store(cg, cg_fadd(cg, cg_load(cg, src, at), cg_load(cg, w, e.iv)), out, at);
-    } else {
-        LLVMValueRef v = cg_load(cg, src, at);
-        if (node->scale != 1.0) v = cg_fmul(cg, v, cg_const(cg, node->scale));
-        cg_store(cg, cg_fadd(cg, cg_load(cg, out, e.iv), v), out, e.iv);
-    }
+    cg_store(cg, cg_fadd(cg, cg_load(cg, src, at), cg_load(cg, w, e.iv)), out, at);
     cg_loop_end(cg, &e);
     cg_loop_end(cg, &b);
     cg_kernel_end(cg);

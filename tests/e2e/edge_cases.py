@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
 import gpt_torch  # noqa: E402  (the GPT example's torch module)
 
 from e2e import (EXAMPLES, MODELS, Failure, check, compile_model, fashion_subset, idx_spec,
-                 read_safetensors, run)
+                 read_safetensors, run, run_tests)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 READER_DIR = os.path.join(HERE, "..", "..", "runtime", "python")
@@ -540,24 +540,5 @@ def load_idx_images(path):
 
 TESTS = {name[5:]: fn for name, fn in globals().items() if name.startswith("test_")}
 
-
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("test", choices=sorted(TESTS))
-    ap.add_argument("--nnc", required=True)
-    ap.add_argument("--work", required=True)
-    args = ap.parse_args()
-    args.work = os.path.join(args.work, args.test)
-    shutil.rmtree(args.work, ignore_errors=True)
-    os.makedirs(args.work)
-    try:
-        TESTS[args.test](args)
-    except Failure as e:
-        print(f"FAIL: {e}")
-        return 1
-    print("PASS")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_tests(TESTS))

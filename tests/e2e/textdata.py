@@ -13,7 +13,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e import EXAMPLES, Failure, check, compile_model, run  # noqa: E402
+from e2e import EXAMPLES, Failure, check, compile_model, run, run_tests  # noqa: E402
 
 # ---------------------------------------------------------------- the runtime's split, in Python
 
@@ -315,24 +315,5 @@ def test_text_transformer(args):
 
 TESTS = {name[5:]: fn for name, fn in globals().items() if name.startswith("test_")}
 
-
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("test", choices=sorted(TESTS))
-    ap.add_argument("--nnc", required=True)
-    ap.add_argument("--work", required=True)
-    args = ap.parse_args()
-    args.work = os.path.join(args.work, args.test)
-    shutil.rmtree(args.work, ignore_errors=True)
-    os.makedirs(args.work)
-    try:
-        TESTS[args.test](args)
-    except Failure as e:
-        print(f"FAIL: {e}")
-        return 1
-    print("PASS")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_tests(TESTS))
