@@ -241,6 +241,7 @@ static int compile(const Options *o, Arena *arena) {
                 t_codegen - t_front, t_end - t_codegen, t_end - t0);
     }
 done:
+    diag_print(&diag); /* the stages print their own; nothing is left unless one returned early */
     free(text);
     return status;
 }

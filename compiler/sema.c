@@ -1355,6 +1355,7 @@ Model *sema_analyze(Arena *arena, Diag *diag, const Ast *ast, Define *defines, i
     diag->context_fn = NULL;
     diag->context_data = NULL;
     if (!m->optimizer) settings_default_optimizer(arena, m);
+    diag_print(diag);
     if (diag->error_count) return NULL;
 
     g->forward_count = g->nodes.len;
