@@ -348,8 +348,8 @@ def torch_models(torch):
     class ResBlock(nn.Module):
         def __init__(self, c):
             super().__init__()
-            self.conv2d0, self.batchnorm0 = nn.Conv2d(c, c, 3, padding=1), nn.BatchNorm2d(c)
-            self.conv2d1, self.batchnorm1 = nn.Conv2d(c, c, 3, padding=1), nn.BatchNorm2d(c)
+            self.conv2d0, self.batchnorm0 = nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c)
+            self.conv2d1, self.batchnorm1 = nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c)
 
         def forward(self, x):
             h = self.batchnorm1(self.conv2d1(torch.relu(self.batchnorm0(self.conv2d0(x)))))
@@ -358,7 +358,7 @@ def torch_models(torch):
     class Stage(nn.Module):
         def __init__(self, cin, c):
             super().__init__()
-            self.conv2d0, self.batchnorm0, self.res_block0 = nn.Conv2d(cin, c, 3, padding=1), nn.BatchNorm2d(c), ResBlock(c)
+            self.conv2d0, self.batchnorm0, self.res_block0 = nn.Conv2d(cin, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), ResBlock(c)
 
         def forward(self, x):
             return torch.max_pool2d(self.res_block0(torch.relu(self.batchnorm0(self.conv2d0(x)))), 2)
