@@ -263,7 +263,11 @@ static bool sema_check_arg_kind(Sema *s, const char *op, const ArgSpec *spec, Va
     case ARG_INT:
         if (v->kind == VAL_NUMBER && v->number == floor(v->number) && v->number >= 1 && v->number <= 2147483647.0)
             return true;
-        if (v->kind == VAL_NUMBER)
+        if (v->kind == VAL_NUMBER && v->number == floor(v->number) && v->number > 2147483647.0)
+            /* The limit, and the value in digits: 2.14748e+09 would read as if it were within it. */
+            diag_error(s->diag, span, "argument '%s' of %s must be at most 2147483647, got %.*g", spec->name, op,
+                       v->number < 1e17 ? 17 : 6, v->number);
+        else if (v->kind == VAL_NUMBER)
             diag_error(s->diag, span, "argument '%s' of %s must be a positive integer, got %g", spec->name, op, v->number);
         else
             diag_error(s->diag, span, "argument '%s' of %s must be a positive integer, got %s", spec->name, op, value_kind_name(v->kind));
@@ -342,12 +346,14 @@ static bool sema_bind_args(Sema *s, Scope *scope, const Expr *call, const ArgSpe
         for (int i = 0; i < count; i++)
             if (strcmp(spec[i].name, a->keyword) == 0) index = i;
         if (index < 0) {
-            const char *names[10];
+            /* The op's own arguments first, then the one required argument left out, and
+             * name= last: dropout(rate=0.5) means 'p', although 'rate' is closer to 'name'. */
+            const char *names[OPS_MAX_ARGS];
             int n = 0;
-            for (int i = 0; i < count && n < 9; i++) names[n++] = spec[i].name;
-            if (allow_name) names[n++] = "name";
+            for (int i = 0; i < count && n < OPS_MAX_ARGS; i++) names[n++] = spec[i].name;
             const char *guess = sema_closest(s, a->keyword, names, n);
             if (!guess) guess = only_missing;
+            if (!guess && allow_name) guess = sema_closest(s, a->keyword, (const char *const[]){"name"}, 1);
             if (guess)
                 diag_error(s->diag, a->keyword_span, "%s has no argument '%s'; did you mean '%s'?", call->text, a->keyword, guess);
             else
