@@ -295,6 +295,8 @@ def test_compare_usage(args):
         (["reg_a.nn", "-D", "width=4", "-D", "width=8"],
          "nnc compare: error: -D width is given twice; list the values once: -D width=V1,V2,..."),
         (["reg_a.nn", "-D", "depth=2,3"], "nnc compare: error: -D depth: no design declares `param depth`"),
+        (["reg_a.nn", "-D", "widht=8"],
+         "nnc compare: error: -D widht: no design declares `param widht`; did you mean 'width'?"),
         (["reg_a.nn", "--frobnicate"], "nnc compare: error: unknown option '--frobnicate'"),
         (["reg_a.nn", "--out", "reg_a.nn"], "nnc compare: error: 'reg_a.nn' exists and is not a directory; choose another --out"),
     ]
@@ -321,6 +323,20 @@ def test_compare_usage(args):
         p = run([args.nnc, "diff", *extra], expect=1, cwd=work)
         first = p.stderr.splitlines()[0] if p.stderr else ""
         check(first == message, f"nnc diff {' '.join(extra)}:\n  got  {first!r}\n  want {message!r}")
+    # A design that warns (an unused binding): diff shows the warning and goes on, -w silences
+    # it, -Werror fails like nnc itself.
+    with open(os.path.join(work, "warns.nn"), "w") as f:
+        f.write(DESIGNS["reg_a.nn"].replace("\nloss", "\nunused = features -> dense(3)\nloss", 1))
+    warning = "warns.nn:6:1: warning: 'unused' is never used: its value reaches neither the loss, a metric nor the output"
+    p = run([args.nnc, "diff", "reg_a.nn", "warns.nn"], expect=0, cwd=work)
+    check(p.stderr.splitlines()[:1] == [warning] and "dense" in p.stdout, f"diff of a design that warns:\n{p.stderr}")
+    p = run([args.nnc, "diff", "-w", "reg_a.nn", "warns.nn"], expect=0, cwd=work)
+    check(p.stderr == "", f"diff -w: {p.stderr!r}")
+    p = run([args.nnc, "diff", "-Werror", "reg_a.nn", "warns.nn"], expect=1, cwd=work)
+    check(p.stderr.splitlines()[:1] == [warning.replace("warning:", "error:") + " [-Werror]"], f"diff -Werror: {p.stderr!r}")
+    p = run([args.nnc, "compare", "-Werror", "warns.nn", "--seeds", "1", "--epochs", "1", "--out", "werror-out"],
+            expect=1, cwd=work)
+    check("nnc compare: warns does not compile: " in p.stderr and "[-Werror]" in p.stderr, f"compare -Werror:\n{p.stderr}")
 
 
 def test_compare_odd_inputs(args):
