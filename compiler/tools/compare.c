@@ -749,24 +749,28 @@ static bool save_table(const char *path, const Table *t, TableWriter *writer) {
     return ok;
 }
 
-/* The mean over seeds at each epoch (seeds that stopped early count where they have values). */
+/* The mean over seeds at each epoch (seeds that stopped early count where they have values), with
+ * the seeds' minimum and maximum for the band around it. */
 static PlotLine mean_curve(Arena *arena, const Run *runs, int seeds, const char *key, int series) {
     int epochs = 0;
     for (int s = 0; s < seeds; s++)
         if (!runs[s].error && runs[s].log.rows > epochs) epochs = runs[s].log.rows;
     double *x = ARENA_ARRAY(arena, double, epochs + 1), *y = ARENA_ARRAY(arena, double, epochs + 1);
+    double *low = ARENA_ARRAY(arena, double, epochs + 1), *high = ARENA_ARRAY(arena, double, epochs + 1);
     for (int e = 0; e < epochs; e++) {
-        double sum = 0;
+        double sum = 0, lo = INFINITY, hi = -INFINITY;
         int n = 0;
         for (int s = 0; s < seeds; s++) {
             if (runs[s].error || e >= runs[s].log.rows) continue;
             double v = compare_log_value(&runs[s].log, e, key);
-            if (isfinite(v)) sum += v, n++;
+            if (isfinite(v)) sum += v, n++, lo = fmin(lo, v), hi = fmax(hi, v);
         }
         x[e] = e + 1;
         y[e] = n ? sum / n : NAN;
+        low[e] = n ? lo : NAN;
+        high[e] = n ? hi : NAN;
     }
-    return (PlotLine){.series = series, .count = epochs, .x = x, .y = y};
+    return (PlotLine){.series = series, .count = epochs, .x = x, .y = y, .low = seeds > 1 ? low : NULL, .high = seeds > 1 ? high : NULL};
 }
 
 static bool write_plots(Arena *arena, const CompareOptions *o, const Config *configs, int config_count, const Run *runs,
@@ -790,7 +794,8 @@ static bool write_plots(Arena *arena, const CompareOptions *o, const Config *con
                                 .lines = lines};
     }
     PlotFigure figure = {
-        .title = arena_printf(arena, "learning curves (mean over %d seed%s)", o->seeds, o->seeds > 1 ? "s" : ""),
+        .title = o->seeds > 1 ? arena_printf(arena, "learning curves (mean over %d seeds, band: min to max)", o->seeds)
+                              : "learning curves (1 seed)",
         .panel_count = panel_count,
         .panels = panels,
         .label_count = config_count,
