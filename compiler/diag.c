@@ -192,7 +192,7 @@ static int diag_record_order(const void *a, const void *b) {
 void diag_print(Diag *diag) {
     diag_flush(diag);
     diag_close_record(diag);
-    qsort(diag->records, (size_t)diag->record_count, sizeof *diag->records, diag_record_order);
+    if (diag->record_count) qsort(diag->records, (size_t)diag->record_count, sizeof *diag->records, diag_record_order);
     for (int i = 0; i < diag->record_count; i++) {
         fwrite(diag->records[i].text, 1, diag->records[i].length, diag->out);
         free(diag->records[i].text);

@@ -550,10 +550,9 @@ int nnrt_cmd_train(const NnrtModel *m, const NnrtRunConfig *cfg) {
     r.st.best_val = INFINITY;
     r.saved_epoch = -1;
     if (cfg->save && check_save_path(cfg->save) != 0) return 1;
-    /* Said once, before the work: a run without --save ends with its weights gone. */
-    if (!cfg->save && !cfg->quiet)
-        nnrt_note("without --save the trained weights are not kept; add --save FILE (e.g. --save %s.safetensors) to keep them",
-                  m->name);
+    /* Said once, before the work: a run without --save ends with its weights gone. Short enough
+     * for a 50-column terminal, like the progress lines (e2e.progress_widths). */
+    if (!cfg->save && !cfg->quiet) nnrt_note("weights will not be saved; add --save FILE");
     int rc = 1;
     NnrtCkpt ck;
     memset(&ck, 0, sizeof ck);
