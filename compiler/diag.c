@@ -1,4 +1,5 @@
-/* diag.c — printing diagnostics with the source line and a caret under the offending span. */
+/* diag.c — diagnostics with the source line and a caret under the offending span, kept with their
+ * notes and printed in source order (diag.h). */
 #include "diag.h"
 
 #include <stdarg.h>
@@ -7,6 +8,15 @@
 #include <string.h>
 
 #include "nnrt_settings.h"
+
+/* One diagnostic and its notes, as the text to print, and where it sorts. */
+typedef struct DiagRecord {
+    int rank;     /* 0: the command line, 1: a place in the file, 2: the file as a whole */
+    int offset;   /* rank 1: the span's first byte */
+    int sequence; /* the order of reporting, among equals */
+    char *text;
+    size_t length;
+} DiagRecord;
 
 void diag_init(Diag *diag, const char *path, const char *text, int length, FILE *out) {
     memset(diag, 0, sizeof *diag);
@@ -81,7 +91,7 @@ enum { SHOW_MAX_BYTES = 160, SHOW_BEFORE_BYTES = 60 };
 
 /* The source line under the span, then a caret at its start and '~' under the rest (on that line).
  * A very long line is shown as a window around the span, with "..." where it was cut. */
-static void diag_show_source(const Diag *diag, Span span) {
+static void diag_show_source(const Diag *diag, FILE *out, Span span) {
     const char *text = diag->text;
     int begin = span.begin, end = span.end;
     if (begin > diag->length) begin = diag->length;
@@ -101,43 +111,99 @@ static void diag_show_source(const Diag *diag, Span span) {
         while (to < line_end && ((unsigned char)text[to] & 0xC0) == 0x80) to++;
     }
     const char *shown;
-    if (from > line_start) fputs("...", diag->out);
+    if (from > line_start) fputs("...", out);
     for (int i = from, n; i < to; i += n) {
         n = diag_unit(diag, i, to, &shown);
-        if (shown) fputs(shown, diag->out);
-        else fwrite(text + i, 1, (size_t)n, diag->out);
+        if (shown) fputs(shown, out);
+        else fwrite(text + i, 1, (size_t)n, out);
     }
-    if (to < line_end) fputs("...", diag->out);
-    fputc('\n', diag->out);
-    if (from > line_start) fputs("   ", diag->out);
+    if (to < line_end) fputs("...", out);
+    fputc('\n', out);
+    if (from > line_start) fputs("   ", out);
     bool caret = false;
     for (int i = from, n; i < to || !caret; i += n) {
         n = i < to ? diag_unit(diag, i, to, &shown) : 1;
         if (i + n <= begin) {
-            fputc(text[i] == '\t' ? '\t' : ' ', diag->out);
+            fputc(text[i] == '\t' ? '\t' : ' ', out);
         } else if (!caret) {
-            fputc('^', diag->out);
+            fputc('^', out);
             caret = true;
         } else if (i < end) {
-            fputc('~', diag->out);
+            fputc('~', out);
         } else {
             break;
         }
     }
-    fputc('\n', diag->out);
+    fputc('\n', out);
 }
 
-static void diag_emit(Diag *diag, Span span, const char *kind, const char *fmt, va_list ap) {
+static void diag_emit(Diag *diag, FILE *out, Span span, const char *kind, const char *suffix, const char *fmt, va_list ap) {
     if (span.begin >= 0) {
         int line, col;
         diag_line_col(diag, span.begin, &line, &col);
-        fprintf(diag->out, "%s:%d:%d: %s: ", diag->path, line, col, kind);
+        fprintf(out, "%s:%d:%d: %s: ", diag->path, line, col, kind);
     } else {
-        fprintf(diag->out, "%s: %s: ", diag->path, kind);
+        fprintf(out, "%s: %s: ", diag->path, kind);
     }
-    vfprintf(diag->out, fmt, ap);
-    fputc('\n', diag->out);
-    if (span.begin >= 0) diag_show_source(diag, span);
+    vfprintf(out, fmt, ap);
+    fputs(suffix, out);
+    fputc('\n', out);
+    if (span.begin >= 0) diag_show_source(diag, out, span);
+}
+
+static void diag_close_record(Diag *diag) {
+    if (!diag->record) return;
+    fclose(diag->record); /* sets the record's text and length */
+    diag->record = NULL;
+}
+
+/* Starts the record of a new diagnostic; its notes go into the same record. */
+static FILE *diag_open_record(Diag *diag, int rank, int offset) {
+    diag_close_record(diag);
+    if (diag->record_count == diag->record_cap) {
+        int cap = diag->record_cap ? 2 * diag->record_cap : 16;
+        DiagRecord *grown = realloc(diag->records, sizeof *grown * (size_t)cap);
+        if (!grown) return NULL;
+        diag->records = grown;
+        diag->record_cap = cap;
+    }
+    DiagRecord *r = &diag->records[diag->record_count];
+    *r = (DiagRecord){.rank = rank, .offset = offset, .sequence = diag->record_count};
+    diag->record = open_memstream(&r->text, &r->length);
+    if (!diag->record) return NULL;
+    diag->record_count++;
+    return diag->record;
+}
+
+/* Where a note goes: the open record, or (a note with nothing before it) a record of its own. */
+static FILE *diag_note_stream(Diag *diag) {
+    if (diag->record) return diag->record;
+    FILE *f = diag_open_record(diag, 2, 0);
+    return f ? f : diag->out;
+}
+
+static int diag_record_order(const void *a, const void *b) {
+    const DiagRecord *x = a, *y = b;
+    if (x->rank != y->rank) return x->rank - y->rank;
+    if (x->rank == 1 && x->offset != y->offset) return x->offset < y->offset ? -1 : 1;
+    return x->sequence - y->sequence;
+}
+
+void diag_print(Diag *diag) {
+    diag_flush(diag);
+    diag_close_record(diag);
+    if (diag->record_count) qsort(diag->records, (size_t)diag->record_count, sizeof *diag->records, diag_record_order);
+    for (int i = 0; i < diag->record_count; i++) {
+        fwrite(diag->records[i].text, 1, diag->records[i].length, diag->out);
+        free(diag->records[i].text);
+    }
+    free(diag->records);
+    diag->records = NULL;
+    diag->record_count = diag->record_cap = 0;
+    if (diag->too_many_errors) fprintf(diag->out, "%s: note: too many errors, stopping here\n", diag->path);
+    if (diag->too_many_warnings) fprintf(diag->out, "%s: note: too many warnings, the rest are not shown\n", diag->path);
+    diag->too_many_errors = diag->too_many_warnings = false;
+    fflush(diag->out);
 }
 
 void diag_flush(Diag *diag) {
@@ -162,44 +228,61 @@ static unsigned diag_hash(Span span, const char *fmt, va_list ap) {
     return h;
 }
 
-void diag_error(Diag *diag, Span span, const char *fmt, ...) {
-    diag->error_count++;
+/* An error, or a warning (printed as an error under -Werror). */
+static void diag_report(Diag *diag, bool warning, Span span, const char *fmt, va_list ap) {
+    bool as_error = !warning || diag->warnings == DIAG_WARNINGS_AS_ERRORS;
     diag_flush(diag);
     diag->skip_notes = true;
-    if (diag_muted(diag)) {
-        if (diag->printed_errors == diag->max_errors) {
-            fprintf(diag->out, "%s: note: too many errors, stopping here\n", diag->path);
-            diag->printed_errors++;
+    if (warning && diag->warnings == DIAG_WARNINGS_OFF) return;
+    if (as_error) diag->error_count++;
+    else diag->warning_count++;
+    int *printed = as_error ? &diag->printed_errors : &diag->printed_warnings;
+    if (diag->max_errors && *printed >= diag->max_errors) {
+        if (as_error && *printed == diag->max_errors) {
+            diag->too_many_errors = true; /* said once, after the printed ones */
+            (*printed)++;
+        } else if (!as_error) {
+            diag->too_many_warnings = true;
         }
         return;
     }
+    unsigned h = diag_hash(span, fmt, ap);
+    for (int i = 0; i < diag->remembered_count; i++)
+        if (diag->remembered[i] == h) return;
+    if (diag->remembered_count < DIAG_REMEMBERED) diag->remembered[diag->remembered_count++] = h;
+    (*printed)++;
+    FILE *out = diag_open_record(diag, span.begin >= 0 ? 1 : 2, span.begin);
+    if (!out) return;
+    diag->skip_notes = false;
+    diag_emit(diag, out, span, as_error ? "error" : "warning", warning && as_error ? " [-Werror]" : "", fmt, ap);
+    diag->pending_context = diag->context_data;
+}
+
+void diag_error(Diag *diag, Span span, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    unsigned h = diag_hash(span, fmt, ap);
-    for (int i = 0; i < diag->remembered_count; i++) {
-        if (diag->remembered[i] == h) {
-            va_end(ap);
-            return;
-        }
-    }
-    if (diag->remembered_count < DIAG_REMEMBERED) diag->remembered[diag->remembered_count++] = h;
-    diag->printed_errors++;
-    diag->skip_notes = false;
-    diag_emit(diag, span, "error", fmt, ap);
+    diag_report(diag, false, span, fmt, ap);
     va_end(ap);
-    diag->pending_context = diag->context_data;
+}
+
+void diag_warning(Diag *diag, Span span, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    diag_report(diag, true, span, fmt, ap);
+    va_end(ap);
 }
 
 void diag_note(Diag *diag, Span span, const char *fmt, ...) {
     if (diag->skip_notes) return;
+    FILE *out = diag_note_stream(diag);
     va_list ap;
     va_start(ap, fmt);
     if (span.begin < 0) {
-        fprintf(diag->out, "note: ");
-        vfprintf(diag->out, fmt, ap);
-        fputc('\n', diag->out);
+        fprintf(out, "note: ");
+        vfprintf(out, fmt, ap);
+        fputc('\n', out);
     } else {
-        diag_emit(diag, span, "note", fmt, ap);
+        diag_emit(diag, out, span, "note", "", fmt, ap);
     }
     va_end(ap);
 }
@@ -208,11 +291,13 @@ void diag_cmdline_error(Diag *diag, const char *fmt, ...) {
     diag->error_count++;
     diag_flush(diag);
     diag->skip_notes = false;
+    FILE *out = diag_open_record(diag, 0, 0);
+    if (!out) out = diag->out;
     va_list ap;
     va_start(ap, fmt);
-    fprintf(diag->out, "nnc: error: ");
-    vfprintf(diag->out, fmt, ap);
-    fputc('\n', diag->out);
+    fprintf(out, "nnc: error: ");
+    vfprintf(out, fmt, ap);
+    fputc('\n', out);
     va_end(ap);
 }
 

@@ -5,13 +5,21 @@
  *       ^~~~~~
  *     FILE:LINE:COL: note: MESSAGE
  *
+ *     FILE:LINE:COL: warning: MESSAGE      (the same layout; -w drops them, -Werror makes them errors)
+ *
  * Spans are byte offsets into the source text; line and column (in bytes, like clang) are
  * computed only when printing. Every stage reports through one Diag and returns a status;
  * nothing here exits.
  *
- * An error identical to one already printed (same span, same message: a mistake inside a block
- * that is instantiated twice) is counted but not printed again, nor are its notes. After
- * `max_errors` printed errors the rest are only counted. */
+ * Diagnostics are kept, each with its notes, until diag_print, which writes them in source order
+ * (stably: command-line errors first, then by position, then those without a place): stages
+ * discover mistakes in evaluation order (a call's name before its piped input, warnings after the
+ * whole model), which is not the order a reader scans a line. The stages that report (parse_source,
+ * sema_analyze) print before they return.
+ *
+ * An error identical to one already reported (same span, same message: a mistake inside a block
+ * that is instantiated twice) is counted but not printed again, nor are its notes; so is a repeated
+ * warning. After `max_errors` errors (and as many warnings) the rest are only counted. */
 #ifndef NNC_DIAG_H
 #define NNC_DIAG_H
 
@@ -31,19 +39,30 @@ typedef void DiagContextFn(struct Diag *diag, const void *data);
 
 enum { DIAG_REMEMBERED = 64 };
 
+/* What happens to warnings (-w, -Werror). */
+typedef enum DiagWarnings { DIAG_WARNINGS_ON, DIAG_WARNINGS_OFF, DIAG_WARNINGS_AS_ERRORS } DiagWarnings;
+
+struct DiagRecord;
+
 typedef struct Diag {
     const char *path;  /* as given on the command line */
     const char *text;  /* the whole source, NUL-terminated */
     int length;
-    int error_count;   /* every error, printed or not */
-    int max_errors;    /* stop printing after this many (0 = unlimited) */
+    int error_count;   /* every error, printed or not (warnings under -Werror included) */
+    int warning_count; /* every warning reported as a warning */
+    int max_errors;    /* stop printing after this many errors, and as many warnings (0 = unlimited) */
+    DiagWarnings warnings;
     FILE *out;
     /* Context notes: set by the stage that knows the context (sema: the block instance). */
     DiagContextFn *context_fn;
     const void *context_data;
     /* private */
-    int printed_errors;
+    int printed_errors, printed_warnings;
     bool skip_notes;           /* the last error was not printed: drop its notes */
+    bool too_many_errors, too_many_warnings;
+    struct DiagRecord *records; /* kept until diag_print (malloc'd) */
+    int record_count, record_cap;
+    FILE *record;              /* the open record's text (open_memstream), or NULL */
     const void *pending_context;
     unsigned remembered[DIAG_REMEMBERED]; /* hashes of printed errors, for de-duplication */
     int remembered_count;
@@ -53,11 +72,17 @@ typedef struct Diag {
 void diag_init(Diag *diag, const char *path, const char *text, int length, FILE *out);
 void diag_error(Diag *diag, Span span, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void diag_note(Diag *diag, Span span, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* A model that compiles but is probably not what was meant. An error under -Werror, nothing
+ * under -w (its notes are dropped with it). */
+void diag_warning(Diag *diag, Span span, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Errors about the command line (no source location): "nnc: error: ..." */
 void diag_cmdline_error(Diag *diag, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Prints the context notes still owed to the last error; stages that set context_fn call this
  * before they return. */
 void diag_flush(Diag *diag);
+/* Writes every diagnostic kept so far to `out`, in source order, and forgets them. Stages call it
+ * before they return; calling it again prints only what came since. */
+void diag_print(Diag *diag);
 /* True once further errors would not be printed: callers may skip costly suggestions. */
 bool diag_muted(const Diag *diag);
 /* Line and column of a byte offset. The cost is the distance from the previous lookup, so a

@@ -82,6 +82,43 @@ int graph_add_param(Graph *g, const char *name, Shape shape, int init, int64_t f
     return g->params.len - 1;
 }
 
+void graph_prune(Graph *g, const bool *keep) {
+    int *new_id = ARENA_ARRAY(g->arena, int, g->nodes.len + 1);
+    int kept = 0;
+    for (int i = 0; i < g->nodes.len; i++) new_id[i] = keep[i] ? kept++ : -1;
+    if (kept == g->nodes.len) return;
+    int *new_param = ARENA_ARRAY(g->arena, int, g->params.len + 1);
+    PtrVec params = {0};
+    int64_t param_count = 0;
+    for (int i = 0; i < g->params.len; i++) {
+        ParamTensor *p = graph_param(g, i);
+        new_param[i] = -1;
+        if (!keep[p->owner]) continue;
+        p->owner = new_id[p->owner];
+        p->offset = (param_count + 15) & ~(int64_t)15; /* as graph_add_param places them */
+        param_count = p->offset + p->size;
+        new_param[i] = params.len;
+        ptrvec_push(g->arena, &params, p);
+    }
+    PtrVec nodes = {0};
+    for (int i = 0; i < g->nodes.len; i++) {
+        Node *n = graph_node(g, i);
+        if (!keep[i]) continue;
+        n->id = new_id[i];
+        for (int j = 0; j < n->input_count; j++) n->inputs[j] = new_id[n->inputs[j]];
+        int *refs[] = {&n->weight, &n->bias, &n->running_mean, &n->running_var, &n->grad_param};
+        for (size_t r = 0; r < sizeof refs / sizeof refs[0]; r++)
+            if (*refs[r] >= 0) *refs[r] = new_param[*refs[r]];
+        ptrvec_push(g->arena, &nodes, n);
+    }
+    int *roots[] = {&g->input, &g->target, &g->loss, &g->output};
+    for (size_t r = 0; r < sizeof roots / sizeof roots[0]; r++)
+        if (*roots[r] >= 0) *roots[r] = new_id[*roots[r]];
+    g->nodes = nodes;
+    g->params = params;
+    g->param_count = param_count;
+}
+
 int graph_storage(const Graph *g, int id) {
     while (graph_node(g, id)->view_of >= 0) id = graph_node(g, id)->view_of;
     return id;

@@ -169,6 +169,10 @@ int64_t shape_size(const Shape *s);
 char *shape_str(const Shape *s, char *buf, int buf_size);
 Shape shape_make(int rank, const int64_t *dims);
 bool shape_equal(const Shape *a, const Shape *b);
+/* Removes the forward nodes with keep[id] false, and the parameters they own: ids are renumbered
+ * in order and parameter offsets recomputed. Only for the forward graph sema built (no views or
+ * backward nodes yet); `keep` must hold every input of a kept node. */
+void graph_prune(Graph *g, const bool *keep);
 /* The node that owns the buffer a node reads or writes (follows views). */
 int graph_storage(const Graph *g, int id);
 /* The forward node a backward node differentiates (its geometry and attributes); else itself. */

@@ -1,7 +1,7 @@
 /* main.c — the nnc driver: command line, reading the source, running the stages in order and
  * stopping between stages when one reported errors.
  *
- *   nnc FILE.nn [-o OUT] [-O0|-O1|-O2|-O3] [-D NAME=VALUE]... [--emit=exe|obj|asm|llvm] [--mpi]
+ *   nnc FILE.nn [-o OUT] [-O0|-O1|-O2|-O3] [-D NAME=VALUE]... [--emit=exe|obj|asm|llvm] [--mpi] [-w|-Werror]
  *   nnc check FILE.nn          diagnostics only
  *   nnc summary FILE.nn        the layer table
  *   nnc compare A.nn B.nn ...  train several designs alike; table and plots (tools/compare.c)
@@ -46,6 +46,7 @@ typedef struct Options {
     Define defines[MAX_DEFINES];
     int define_count;
     bool dump_tokens, dump_ast, dump_graph, timing, verbose, mpi;
+    DiagWarnings warnings;
     const char *inject_grad_bug;
 } Options;
 
@@ -66,6 +67,8 @@ static void usage(FILE *out) {
             "  --dump-tokens, --dump-ast, --dump-graph   print a stage's result and stop\n"
             "  --time                print the time each stage took\n"
             "  --mpi                 link the MPI runtime: the executable trains data-parallel under mpirun\n"
+            "  -w                    no warnings\n"
+            "  -Werror               warnings are errors (exit status 1)\n"
             "  -v                    print the link command\n"
             "  --version, --help\n");
 }
@@ -125,6 +128,8 @@ static int parse_options(int argc, char **argv, Options *o) {
         else if (strcmp(a, "--dump-graph") == 0) o->dump_graph = true;
         else if (strcmp(a, "--time") == 0) o->timing = true;
         else if (strcmp(a, "-v") == 0) o->verbose = true;
+        else if (strcmp(a, "-w") == 0) o->warnings = DIAG_WARNINGS_OFF;
+        else if (strcmp(a, "-Werror") == 0) o->warnings = DIAG_WARNINGS_AS_ERRORS;
         else if (strcmp(a, "--mpi") == 0) o->mpi = true;
         else if (strncmp(a, "--inject-grad-bug=", 18) == 0) o->inject_grad_bug = a + 18;
         else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) { usage(stdout); exit(0); }
@@ -177,6 +182,7 @@ static int compile(const Options *o, Arena *arena) {
     if (!text) return 1;
     Diag diag;
     diag_init(&diag, o->input, text, length, stderr);
+    diag.warnings = o->warnings;
     int status = 1;
     if (o->dump_tokens) {
         status = parse_dump_tokens(&diag, stdout);
@@ -241,6 +247,7 @@ static int compile(const Options *o, Arena *arena) {
                 t_codegen - t_front, t_end - t_codegen, t_end - t0);
     }
 done:
+    diag_print(&diag); /* the stages print their own; nothing is left unless one returned early */
     free(text);
     return status;
 }

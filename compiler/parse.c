@@ -13,12 +13,14 @@ Ast *parse_source(Arena *arena, Diag *diag) {
     yyscan_t scanner;
     if (nnlex_init_extra(&scan, &scanner) != 0) {
         diag_cmdline_error(diag, "cannot initialize the scanner");
+        diag_print(diag);
         return ast;
     }
     YY_BUFFER_STATE buffer = nn_scan_bytes(diag->text, diag->length, scanner);
     nnparse(scanner, &ps);
     nn_delete_buffer(buffer, scanner);
     nnlex_destroy(scanner);
+    diag_print(diag);
     return ast;
 }
 

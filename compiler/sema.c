@@ -20,6 +20,7 @@
 #include "nnrt.h"
 #include "ops.h"
 #include "settings_check.h"
+#include "warnings.h"
 
 /* Limits that keep hostile or mistaken sources from hanging the compiler or overflowing sizes.
  * Each is far beyond any real model of this language version. */
@@ -143,6 +144,8 @@ typedef struct Sema {
     bool too_big;          /* a size limit was hit: later statements are not analyzed */
     bool in_loss_or_metric;
     bool in_param;         /* evaluating a param's value */
+    TensorBinding *tensor_bindings; /* assignments of tensors, for the unused-value warning */
+    int tensor_binding_count, tensor_binding_cap;
 } Sema;
 
 static Value value_number(double x) { return (Value){.kind = VAL_NUMBER, .number = x}; }
@@ -260,7 +263,11 @@ static bool sema_check_arg_kind(Sema *s, const char *op, const ArgSpec *spec, Va
     case ARG_INT:
         if (v->kind == VAL_NUMBER && v->number == floor(v->number) && v->number >= 1 && v->number <= 2147483647.0)
             return true;
-        if (v->kind == VAL_NUMBER)
+        if (v->kind == VAL_NUMBER && v->number == floor(v->number) && v->number > 2147483647.0)
+            /* The limit, and the value in digits: 2.14748e+09 would read as if it were within it. */
+            diag_error(s->diag, span, "argument '%s' of %s must be at most 2147483647, got %.*g", spec->name, op,
+                       v->number < 1e17 ? 17 : 6, v->number);
+        else if (v->kind == VAL_NUMBER)
             diag_error(s->diag, span, "argument '%s' of %s must be a positive integer, got %g", spec->name, op, v->number);
         else
             diag_error(s->diag, span, "argument '%s' of %s must be a positive integer, got %s", spec->name, op, value_kind_name(v->kind));
@@ -339,12 +346,14 @@ static bool sema_bind_args(Sema *s, Scope *scope, const Expr *call, const ArgSpe
         for (int i = 0; i < count; i++)
             if (strcmp(spec[i].name, a->keyword) == 0) index = i;
         if (index < 0) {
-            const char *names[10];
+            /* The op's own arguments first, then the one required argument left out, and
+             * name= last: dropout(rate=0.5) means 'p', although 'rate' is closer to 'name'. */
+            const char *names[OPS_MAX_ARGS];
             int n = 0;
-            for (int i = 0; i < count && n < 9; i++) names[n++] = spec[i].name;
-            if (allow_name) names[n++] = "name";
+            for (int i = 0; i < count && n < OPS_MAX_ARGS; i++) names[n++] = spec[i].name;
             const char *guess = sema_closest(s, a->keyword, names, n);
             if (!guess) guess = only_missing;
+            if (!guess && allow_name) guess = sema_closest(s, a->keyword, (const char *const[]){"name"}, 1);
             if (guess)
                 diag_error(s->diag, a->keyword_span, "%s has no argument '%s'; did you mean '%s'?", call->text, a->keyword, guess);
             else
@@ -1000,6 +1009,17 @@ static const char *const sema_stmt_keywords[] = {
     [STMT_OUTPUT] = "output", [STMT_TRAIN] = "train", [STMT_ASSIGN] = "",
 };
 
+static void sema_note_tensor_binding(Sema *s, const Stmt *st, int node) {
+    if (s->tensor_binding_count == s->tensor_binding_cap) {
+        int cap = s->tensor_binding_cap ? 2 * s->tensor_binding_cap : 64;
+        TensorBinding *grown = ARENA_ARRAY(s->arena, TensorBinding, cap);
+        if (s->tensor_binding_count) memcpy(grown, s->tensor_bindings, sizeof *grown * (size_t)s->tensor_binding_count);
+        s->tensor_bindings = grown;
+        s->tensor_binding_cap = cap;
+    }
+    s->tensor_bindings[s->tensor_binding_count++] = (TensorBinding){st->name, st->name_span, node};
+}
+
 static void sema_stmts(Sema *s, Scope *scope, const Stmt *stmts, Value *returned) {
     Model *m = s->model;
     bool top = scope == s->global;
@@ -1029,6 +1049,7 @@ static void sema_stmts(Sema *s, Scope *scope, const Stmt *stmts, Value *returned
                 v = value_error();
             }
             sema_bind(s, scope, st->name, st->name_span, v);
+            if (v.kind == VAL_TENSOR) sema_note_tensor_binding(s, st, v.node);
             break;
         }
         case STMT_RETURN: {
@@ -1355,7 +1376,10 @@ Model *sema_analyze(Arena *arena, Diag *diag, const Ast *ast, Define *defines, i
     diag->context_fn = NULL;
     diag->context_data = NULL;
     if (!m->optimizer) settings_default_optimizer(arena, m);
+    bool *used = s->too_big ? NULL : warnings_check(arena, diag, g, s->tensor_bindings, s->tensor_binding_count, !diag->error_count);
+    diag_print(diag);
     if (diag->error_count) return NULL;
+    if (used) graph_prune(g, used); /* what reaches no loss, metric or output is not built */
 
     g->forward_count = g->nodes.len;
     if (g->output < 0) {

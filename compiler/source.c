@@ -60,7 +60,7 @@ char *source_model_name(Arena *arena, const char *path) {
 }
 
 Model *source_analyze(Arena *arena, const char *path, Define *defines, int define_count, FILE *diag_out,
-                      const Ast **ast_out) {
+                      DiagWarnings warnings, const Ast **ast_out) {
     if (ast_out) *ast_out = NULL;
     int length = 0;
     char *buffer = source_read(path, &length);
@@ -71,6 +71,7 @@ Model *source_analyze(Arena *arena, const char *path, Define *defines, int defin
     free(buffer);
     Diag diag;
     diag_init(&diag, path, text, length, diag_out);
+    diag.warnings = warnings;
     Ast *ast = parse_source(arena, &diag);
     if (diag.error_count) return NULL;
     if (ast_out) *ast_out = ast;

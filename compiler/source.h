@@ -16,9 +16,10 @@ char *source_read(const char *path, int *length);
 /* "dir/fashion_mlp.nn" -> "fashion_mlp" (characters other than [A-Za-z0-9_-] become '_'). */
 char *source_model_name(Arena *arena, const char *path);
 
-/* Reads and analyzes PATH with the -D overrides; diagnostics go to DIAG_OUT. The AST is stored in
- * *ast when AST is not NULL (also when sema fails, if parsing succeeded). NULL on any error. */
+/* Reads and analyzes PATH with the -D overrides; diagnostics go to DIAG_OUT, warnings as
+ * WARNINGS says (-w, -Werror). The AST is stored in *ast when AST is not NULL (also when sema
+ * fails, if parsing succeeded). NULL on any error. */
 Model *source_analyze(Arena *arena, const char *path, Define *defines, int define_count, FILE *diag_out,
-                      const Ast **ast);
+                      DiagWarnings warnings, const Ast **ast);
 
 #endif

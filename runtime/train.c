@@ -22,9 +22,12 @@
  */
 #include "nnrt_internal.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define MAX_METRICS 64
@@ -501,6 +504,34 @@ static int epochs_loop(Run *r) {
     return 0;
 }
 
+/* --save is written after the first epoch, which may be hours away: find out now that its
+ * directory takes the temporary file the save writes (FILE.tmp.<pid>, ckpt.c). */
+static int check_save_path(const char *path) {
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        nnrt_error("--save '%s' is a directory; give a file name, e.g. --save %s/model.safetensors", path, path);
+        return -1;
+    }
+    size_t n = strlen(path) + 32;
+    char *probe = malloc(n);
+    if (!probe) return -1;
+    snprintf(probe, n, "%s.tmp.%ld", path, (long)getpid());
+    int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    if (fd < 0) {
+        int err = errno;
+        const char *slash = strrchr(path, '/');
+        int dir_len = slash ? (slash == path ? 1 : (int)(slash - path)) : 1;
+        nnrt_error("--save '%s': cannot create a file in '%.*s' (%s); choose a writable path", path, dir_len,
+                   slash ? path : ".", strerror(err));
+        free(probe);
+        return -1;
+    }
+    close(fd);
+    unlink(probe);
+    free(probe);
+    return 0;
+}
+
 int nnrt_cmd_train(const NnrtModel *m, const NnrtRunConfig *cfg) {
     Run r;
     memset(&r, 0, sizeof r);
@@ -518,6 +549,10 @@ int nnrt_cmd_train(const NnrtModel *m, const NnrtRunConfig *cfg) {
     r.st.model = m;
     r.st.best_val = INFINITY;
     r.saved_epoch = -1;
+    if (cfg->save && check_save_path(cfg->save) != 0) return 1;
+    /* Said once, before the work: a run without --save ends with its weights gone. Short enough
+     * for a 50-column terminal, like the progress lines (e2e.progress_widths). */
+    if (!cfg->save && !cfg->quiet) nnrt_note("weights will not be saved; add --save FILE");
     int rc = 1;
     NnrtCkpt ck;
     memset(&ck, 0, sizeof ck);

@@ -733,7 +733,11 @@ static const OpSurface conv_surface[] = {
 };
 static const OpKind conv_kinds[] = {OP_CONV2D, OP_CONV2D_DX, OP_CONV2D_DW, OP_CONV2D_DB, OP_MAXPOOL,
                                     OP_MAXPOOL_GRAD, OP_AVGPOOL, OP_AVGPOOL_GRAD, OP_COUNT};
-static const OpKindFlags conv_flags[] = {{OP_CONV2D, OPK_INIT_BY_ACTIVATION}, {OP_COUNT, 0}};
+/* conv1d and the pools read [c,t]: a [t,d] sequence gets a warning (warnings.c) */
+static const OpKindFlags conv_flags[] = {
+    {OP_CONV2D, OPK_INIT_BY_ACTIVATION | OPK_BIAS_PER_CHANNEL | OPK_CHANNELS_FIRST},
+    {OP_MAXPOOL, OPK_CHANNELS_FIRST}, {OP_AVGPOOL, OPK_CHANNELS_FIRST}, {OP_COUNT, 0},
+};
 
 const OpFamily ops_conv = {
     .name = "conv",

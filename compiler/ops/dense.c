@@ -208,7 +208,7 @@ static bool dense_fuses(const Graph *g, const Node *producer, const Node *consum
     return producer->op == OP_DENSE && (ops_kind_flags(consumer->op) & OPK_FUSABLE_ACTIVATION);
 }
 
-static const OpKindFlags dense_flags[] = {{OP_DENSE, OPK_INIT_BY_ACTIVATION}, {OP_COUNT, 0}};
+static const OpKindFlags dense_flags[] = {{OP_DENSE, OPK_INIT_BY_ACTIVATION | OPK_BIAS_PER_LAST_AXIS}, {OP_COUNT, 0}};
 
 const OpFamily ops_dense = {
     .name = "dense",

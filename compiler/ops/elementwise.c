@@ -502,7 +502,8 @@ static const OpKind elementwise_kinds[] = {
 /* relu and sigmoid have vector forms inside the GEMM; tanh runs as a pass over the output.
  * He initialization for the weights feeding relu, leaky_relu and gelu (the language's rule). */
 static const OpKindFlags elementwise_flags[] = {
-    {OP_RELU, OPK_FUSABLE_ACTIVATION | OPK_HE_INIT}, {OP_TANH, OPK_FUSABLE_ACTIVATION}, {OP_SIGMOID, OPK_FUSABLE_ACTIVATION},
+    {OP_RELU, OPK_FUSABLE_ACTIVATION | OPK_HE_INIT}, {OP_TANH, OPK_FUSABLE_ACTIVATION},
+    {OP_SIGMOID, OPK_FUSABLE_ACTIVATION | OPK_SIGMOID}, {OP_SOFTMAX, OPK_SOFTMAX},
     {OP_LEAKY_RELU, OPK_HE_INIT}, {OP_GELU, OPK_HE_INIT}, {OP_GELU_TANH, OPK_HE_INIT},
     {OP_DROPOUT, OPK_INFERENCE_VARIANT | OPK_SEEDED | OPK_GLOBAL_BATCH}, {OP_DROPOUT_GRAD, OPK_SEEDED | OPK_GLOBAL_BATCH},
     {OP_COUNT, 0},

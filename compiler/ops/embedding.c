@@ -155,6 +155,8 @@ static const OpSurface embedding_surface[] = {
     {NULL, NULL, NULL, 0},
 };
 static const OpKind embedding_kinds[] = {OP_EMBEDDING, OP_EMBEDDING_DW, OP_POSITION_EMBEDDING, OP_POSITION_EMBEDDING_DW, OP_COUNT};
+/* [t, d], positions first: conv1d and the pools read [c, t] (a warning, warnings.c) */
+static const OpKindFlags embedding_flags[] = {{OP_EMBEDDING, OPK_SEQUENCE_OUTPUT}, {OP_POSITION_EMBEDDING, OPK_SEQUENCE_OUTPUT}, {OP_COUNT, 0}};
 
 const OpFamily ops_embedding = {
     .name = "embedding",
@@ -163,4 +165,5 @@ const OpFamily ops_embedding = {
     .backward = embedding_backward,
     .kernel = embedding_family_kernel,
     .flops = embedding_flops,
+    .flags = embedding_flags,
 };

@@ -144,6 +144,20 @@ enum {
     OPK_METRIC_ROOT_MEAN = 1 << 6,  /* a metric reported as the square root of its mean (rmse) */
     OPK_HE_INIT = 1 << 7,           /* an activation whose producer's weights get He initialization */
     OPK_INIT_BY_ACTIVATION = 1 << 8,/* a layer whose weight initialization follows its activation */
+    /* For the warnings (warnings.c): patterns that compile but are probably not what was meant. */
+    OPK_BIAS_PER_CHANNEL = 1 << 9,  /* its bias adds one constant per channel, axis 0 of the output (conv) */
+    OPK_BIAS_PER_LAST_AXIS = 1 << 10, /* its bias adds one constant per feature of the last axis (dense):
+                                         per channel when the output is [n] */
+    OPK_CANCELS_CHANNEL_BIAS = 1 << 11, /* subtracts each channel's batch mean (batchnorm), so a constant
+                                           per channel added just before it has no effect */
+    OPK_SOFTMAX = 1 << 12,          /* computes softmax over the last axis */
+    OPK_APPLIES_SOFTMAX = 1 << 13,  /* a loss or metric that applies (log-)softmax to its prediction itself */
+    OPK_SIGMOID = 1 << 14,          /* computes the logistic sigmoid */
+    OPK_APPLIES_SIGMOID = 1 << 15,  /* a loss or metric that applies the sigmoid to its prediction itself */
+    OPK_SEQUENCE_OUTPUT = 1 << 16,  /* its output is a sequence [t, d], positions first (embedding) */
+    OPK_CHANNELS_FIRST = 1 << 17,   /* reads a rank-2 input as [channels, t] (conv1d, the pools) */
+    OPK_PERMUTES_AXES = 1 << 18,    /* reorders axes, so its output's layout differs even when the shape
+                                       is the same (transpose of a square [t, t]) */
 };
 
 typedef struct OpKindFlags {

@@ -276,6 +276,7 @@ static const OpSurface shape_surface[] = {
 };
 static const OpKind shape_kinds[] = {OP_FLATTEN, OP_RESHAPE, OP_CONCAT, OP_CONCAT_SLICE, OP_REDUCE, OP_REDUCE_GRAD, OP_TRANSPOSE,
                                      OP_COUNT};
+static const OpKindFlags shape_flags[] = {{OP_TRANSPOSE, OPK_PERMUTES_AXES}, {OP_COUNT, 0}};
 
 const OpFamily ops_shape = {
     .name = "shape",
@@ -285,4 +286,5 @@ const OpFamily ops_shape = {
     .kernel = shape_kernel,
     .flops = shape_flops,
     .label = shape_label,
+    .flags = shape_flags,
 };

@@ -52,6 +52,7 @@ typedef struct CompareOptions {
     const char *data, *validate, *out;
     int jobs, threads; /* 0 = the measured default (see compare_defaults) */
     bool mpi;          /* spread the runs over mpirun's ranks */
+    DiagWarnings warnings; /* -w, -Werror: for the front end here and every compile */
 } CompareOptions;
 
 /* This process's place in an `mpirun` job: rank 0 of 1 without --mpi. */
@@ -115,6 +116,7 @@ static void compare_usage(FILE *out) {
             "  --out DIR           where results go (default compare-out)\n"
             "  --jobs J            training runs at a time (default: one per core)\n"
             "  --threads T         threads per training run (default: cores / jobs, so 1)\n"
+            "  -w, -Werror         no warnings, or warnings as errors (as for nnc FILE.nn)\n"
             "  --mpi               spread the runs over the ranks of mpirun (DIR must be shared):\n"
             "                      mpirun -np N nnc compare --mpi A.nn B.nn ...\n"
             "exit status: 0 when every run trained, 1 otherwise (bad usage, a design that does not\n"
@@ -225,6 +227,10 @@ static int parse_compare_options(Arena *arena, int argc, char **argv, CompareOpt
             o->threads = (int)v;
         } else if (strcmp(a, "--mpi") == 0) {
             o->mpi = true;
+        } else if (strcmp(a, "-w") == 0) {
+            o->warnings = DIAG_WARNINGS_OFF;
+        } else if (strcmp(a, "-Werror") == 0) {
+            o->warnings = DIAG_WARNINGS_AS_ERRORS;
         } else if (strcmp(name, "--data") == 0 || strcmp(name, "--validate") == 0) {
             if (!*value) { /* else every run would fail with the same runtime error */
                 fprintf(stderr, "nnc compare: error: %s needs a data spec, e.g. %s\n", name,
@@ -321,6 +327,9 @@ static int plan_configs(Arena *arena, CompareOptions *o, Config *configs) {
         return -1;
     }
     const char *unparsed = NULL;
+    enum { MAX_PARAM_NAMES = 256 };
+    const char *param_names[MAX_PARAM_NAMES];
+    int param_count = 0;
     for (int d = 0; d < o->design_count; d++) {
         const char *path = o->designs[d];
         /* Each design is read several times (here, per row, by each compile): a pipe such as
@@ -342,8 +351,10 @@ static int plan_configs(Arena *arena, CompareOptions *o, Config *configs) {
         }
         free(text);
         const Ast *ast = NULL;
-        source_analyze(arena, path, NULL, 0, null_out, &ast);
+        source_analyze(arena, path, NULL, 0, null_out, DIAG_WARNINGS_OFF, &ast);
         if (!ast) unparsed = path; /* a syntax error hides the params it declares */
+        for (const Stmt *decl = ast ? ast->stmts : NULL; decl && param_count < MAX_PARAM_NAMES; decl = decl->next)
+            if (decl->kind == STMT_PARAM) param_names[param_count++] = decl->name; /* for "did you mean" */
         int applies[MAX_SWEEPS], n_applies = 0;
         for (int s = 0; s < o->sweep_count; s++)
             if (design_declares(ast, o->sweeps[s].name)) {
@@ -405,7 +416,7 @@ static int plan_configs(Arena *arena, CompareOptions *o, Config *configs) {
             char *diag_text = NULL;
             size_t diag_len = 0;
             FILE *diag_out = open_memstream(&diag_text, &diag_len);
-            Model *model = source_analyze(arena, path, cfg->defines, cfg->define_count, diag_out, NULL);
+            Model *model = source_analyze(arena, path, cfg->defines, cfg->define_count, diag_out, o->warnings, NULL);
             fclose(diag_out);
             if (model) {
                 SummaryLayers layers = summary_layers(arena, model);
@@ -428,6 +439,8 @@ static int plan_configs(Arena *arena, CompareOptions *o, Config *configs) {
         if (!o->sweeps[s].used) {
             fprintf(stderr, "nnc compare: error: -D %s: no design declares `param %s`", o->sweeps[s].name,
                     o->sweeps[s].name);
+            const char *guess = diag_closest(o->sweeps[s].name, param_names, param_count);
+            if (guess) fprintf(stderr, "; did you mean '%s'?", guess);
             if (unparsed) fprintf(stderr, " (%s does not parse, so its params are unknown; fix it first)", unparsed);
             fputc('\n', stderr);
             return -1;
@@ -736,24 +749,28 @@ static bool save_table(const char *path, const Table *t, TableWriter *writer) {
     return ok;
 }
 
-/* The mean over seeds at each epoch (seeds that stopped early count where they have values). */
+/* The mean over seeds at each epoch (seeds that stopped early count where they have values), with
+ * the seeds' minimum and maximum for the band around it. */
 static PlotLine mean_curve(Arena *arena, const Run *runs, int seeds, const char *key, int series) {
     int epochs = 0;
     for (int s = 0; s < seeds; s++)
         if (!runs[s].error && runs[s].log.rows > epochs) epochs = runs[s].log.rows;
     double *x = ARENA_ARRAY(arena, double, epochs + 1), *y = ARENA_ARRAY(arena, double, epochs + 1);
+    double *low = ARENA_ARRAY(arena, double, epochs + 1), *high = ARENA_ARRAY(arena, double, epochs + 1);
     for (int e = 0; e < epochs; e++) {
-        double sum = 0;
+        double sum = 0, lo = INFINITY, hi = -INFINITY;
         int n = 0;
         for (int s = 0; s < seeds; s++) {
             if (runs[s].error || e >= runs[s].log.rows) continue;
             double v = compare_log_value(&runs[s].log, e, key);
-            if (isfinite(v)) sum += v, n++;
+            if (isfinite(v)) sum += v, n++, lo = fmin(lo, v), hi = fmax(hi, v);
         }
         x[e] = e + 1;
         y[e] = n ? sum / n : NAN;
+        low[e] = n ? lo : NAN;
+        high[e] = n ? hi : NAN;
     }
-    return (PlotLine){.series = series, .count = epochs, .x = x, .y = y};
+    return (PlotLine){.series = series, .count = epochs, .x = x, .y = y, .low = seeds > 1 ? low : NULL, .high = seeds > 1 ? high : NULL};
 }
 
 static bool write_plots(Arena *arena, const CompareOptions *o, const Config *configs, int config_count, const Run *runs,
@@ -777,7 +794,8 @@ static bool write_plots(Arena *arena, const CompareOptions *o, const Config *con
                                 .lines = lines};
     }
     PlotFigure figure = {
-        .title = arena_printf(arena, "learning curves (mean over %d seed%s)", o->seeds, o->seeds > 1 ? "s" : ""),
+        .title = o->seeds > 1 ? arena_printf(arena, "learning curves (mean over %d seeds, band: min to max)", o->seeds)
+                              : "learning curves (1 seed)",
         .panel_count = panel_count,
         .panels = panels,
         .label_count = config_count,
@@ -948,7 +966,7 @@ int compare_main(int argc, char **argv) {
     for (int c = 0; c < config_count; c++) {
         Config *cfg = &configs[c];
         if (cfg->error || !needed[c]) continue; /* front end failed (nothing to compile), or not this rank's */
-        char **args = ARENA_ARRAY(arena, char *, 5 + 2 * cfg->define_count);
+        char **args = ARENA_ARRAY(arena, char *, 6 + 2 * cfg->define_count);
         int a = 0;
         args[a++] = (char *)nnc;
         args[a++] = (char *)cfg->path;
@@ -958,6 +976,7 @@ int compare_main(int argc, char **argv) {
             args[a++] = "-D";
             args[a++] = arena_printf(arena, "%s=%s", cfg->defines[d].name, cfg->defines[d].value_text);
         }
+        if (o.warnings != DIAG_WARNINGS_ON) args[a++] = o.warnings == DIAG_WARNINGS_OFF ? "-w" : "-Werror";
         args[a] = NULL;
         remove(cfg->exe);
         const char *output = ranks.size > 1 ? arena_printf(arena, "%s/rank%d/compile.txt", cfg->dir, ranks.rank)

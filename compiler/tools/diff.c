@@ -79,7 +79,7 @@ static const char *total_change(Arena *arena, int64_t va, int64_t vb) {
 }
 
 static void diff_usage(FILE *out) {
-    fprintf(out, "usage: nnc diff A.nn B.nn\n"
+    fprintf(out, "usage: nnc diff A.nn B.nn [-w|-Werror]\n"
                  "  prints each layer of A and B aligned: ' ' same, '~' changed (output shape, parameters\n"
                  "  or FLOPs per example), '-' only in A, '+' only in B; then the totals and their deltas\n");
 }
@@ -87,10 +87,15 @@ static void diff_usage(FILE *out) {
 int diff_main(int argc, char **argv) {
     const char *paths[2] = {NULL, NULL};
     int path_count = 0;
+    DiagWarnings warnings = DIAG_WARNINGS_ON;
     for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             diff_usage(stdout);
             return 0;
+        }
+        if (strcmp(argv[i], "-w") == 0 || strcmp(argv[i], "-Werror") == 0) { /* as for nnc FILE.nn */
+            warnings = argv[i][2] ? DIAG_WARNINGS_AS_ERRORS : DIAG_WARNINGS_OFF;
+            continue;
         }
         if (argv[i][0] == '-' && argv[i][1]) {
             fprintf(stderr, "nnc diff: error: unknown option '%s'\n", argv[i]);
@@ -111,7 +116,7 @@ int diff_main(int argc, char **argv) {
     Arena *arena = arena_new();
     Model *models[2];
     for (int k = 0; k < 2; k++) {
-        models[k] = source_analyze(arena, paths[k], NULL, 0, stderr, NULL);
+        models[k] = source_analyze(arena, paths[k], NULL, 0, stderr, warnings, NULL);
         if (!models[k]) {
             arena_free(arena);
             return 1;

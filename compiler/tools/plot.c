@@ -17,6 +17,7 @@
 
 enum { PANEL_W = 440, PANEL_H = 300, PANELS_PER_ROW = 3, TITLE_H = 34, LEGEND_ROW_H = 20, LEGEND_ENTRY_W = 290 };
 enum { MARGIN_L = 64, MARGIN_R = 16, MARGIN_T = 30, MARGIN_B = 44 };
+enum { PNG_SCALE = 2 }; /* PNG pixels per SVG unit */
 
 /* Matplotlib's "tab10", so neighbouring series are easy to tell apart. */
 static const double palette[10][3] = {
@@ -52,9 +53,12 @@ static void draw_panel(cairo_t *cr, const PlotPanel *panel, double ox, double oy
     double xmin = INFINITY, xmax = -INFINITY, ymin = INFINITY, ymax = -INFINITY;
     for (int l = 0; l < panel->line_count; l++)
         for (int i = 0; i < panel->lines[l].count; i++) {
-            double x = panel->lines[l].x[i], y = panel->lines[l].y[i];
+            const PlotLine *line = &panel->lines[l];
+            double x = line->x[i], y = line->y[i];
             if (!isfinite(y)) continue;
             xmin = fmin(xmin, x), xmax = fmax(xmax, x), ymin = fmin(ymin, y), ymax = fmax(ymax, y);
+            if (line->low && isfinite(line->low[i])) ymin = fmin(ymin, line->low[i]);
+            if (line->high && isfinite(line->high[i])) ymax = fmax(ymax, line->high[i]);
         }
     cairo_set_source_rgb(cr, 0, 0, 0);
     cairo_set_font_size(cr, 13);
@@ -92,7 +96,7 @@ static void draw_panel(cairo_t *cr, const PlotPanel *panel, double ox, double oy
         cairo_line_to(cr, round(PX(x)) + 0.5, y1);
         cairo_stroke(cr);
         cairo_set_source_rgb(cr, 0.2, 0.2, 0.2);
-        snprintf(label, sizeof label, "%.0f", x);
+        snprintf(label, sizeof label, "%.0f", x + 0.0); /* + 0.0: the first tick may be -0 */
         text_at(cr, PX(x), y1 + 6, label, 0.5, 1);
     }
     cairo_set_font_size(cr, 11);
@@ -104,6 +108,25 @@ static void draw_panel(cairo_t *cr, const PlotPanel *panel, double ox, double oy
     cairo_save(cr);
     cairo_rectangle(cr, x0, y0, x1 - x0, y1 - y0);
     cairo_clip(cr);
+    /* the seeds' spread (min to max) under the lines: a translucent band per run of points */
+    for (int l = 0; l < panel->line_count; l++) {
+        const PlotLine *line = &panel->lines[l];
+        if (!line->low || !line->high) continue;
+        const double *c = palette[line->series % 10];
+        cairo_set_source_rgba(cr, c[0], c[1], c[2], 0.18);
+        for (int i = 0; i < line->count;) {
+            int end = i;
+            while (end < line->count && isfinite(line->low[end]) && isfinite(line->high[end])) end++;
+            if (end - i >= 2) {
+                for (int k = i; k < end; k++) cairo_line_to(cr, PX(line->x[k]), PY(line->high[k]));
+                for (int k = end - 1; k >= i; k--) cairo_line_to(cr, PX(line->x[k]), PY(line->low[k]));
+                cairo_close_path(cr);
+                cairo_fill(cr);
+            }
+            cairo_new_path(cr);
+            i = end > i ? end : i + 1;
+        }
+    }
     cairo_set_line_width(cr, 2);
     cairo_set_line_join(cr, CAIRO_LINE_JOIN_ROUND);
     for (int l = 0; l < panel->line_count; l++) {
@@ -193,8 +216,10 @@ bool plot_write(const PlotFigure *figure, const char *path_stem) {
 
     snprintf(path, sizeof path, "%s.png", path_stem);
     snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
-    cairo_surface_t *image = cairo_image_surface_create(CAIRO_FORMAT_RGB24, width, height);
+    /* Twice the SVG's size, drawn at scale 2: sharp on high-density screens. */
+    cairo_surface_t *image = cairo_image_surface_create(CAIRO_FORMAT_RGB24, PNG_SCALE * width, PNG_SCALE * height);
     cairo_t *cr = cairo_create(image);
+    cairo_scale(cr, PNG_SCALE, PNG_SCALE);
     draw_figure(cr, figure);
     cairo_status_t status = cairo_status(cr);
     cairo_destroy(cr);

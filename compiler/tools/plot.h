@@ -1,6 +1,8 @@
 /* plot.h — learning-curve figures for `nnc compare`, drawn with cairo: one panel per quantity
  * (validation loss, each validation metric) against epoch, one line per series, a shared legend.
- * The same drawing code renders to a PNG image surface and to an SVG surface. */
+ * The same drawing code renders to a PNG image surface (at twice the size, for high-density
+ * screens) and to an SVG surface. Cairo's SVG surface writes text as glyph outlines (<symbol> and
+ * <use>), not <text> elements: it has no option to keep text, so the SVG's labels are shapes. */
 #ifndef NNC_PLOT_H
 #define NNC_PLOT_H
 
@@ -11,6 +13,7 @@ typedef struct PlotLine {
     int count;
     const double *x; /* epochs */
     const double *y; /* NaN = no point (the line breaks there) */
+    const double *low, *high; /* the spread at each x (over seeds: min and max), drawn as a band; NULL: none */
 } PlotLine;
 
 typedef struct PlotPanel {

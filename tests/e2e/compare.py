@@ -137,20 +137,31 @@ def decode_png(path):
 TAB10 = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75)]
 
 
-def check_plots(out, drawn, legend_only=()):
+def band_colour(c, alpha=0.18):
+    """A tab10 colour at the band's opacity over the white background."""
+    return tuple(round(255 + (v - 255) * alpha) for v in c)
+
+
+def check_plots(out, drawn, legend_only=(), bands=()):
     """Series in `drawn` have curves: their colour (matplotlib's tab10, in table order) covers far
-    more pixels than a legend entry, which is all that series in `legend_only` (failed rows) get."""
+    more pixels than a legend entry, which is all that series in `legend_only` (failed rows) get.
+    Series in `bands` (several seeds) have a translucent band (the seeds' min to max). The PNG
+    is twice the SVG's size (high-density screens)."""
     width, height, pixels = decode_png(os.path.join(out, "curves.png"))
-    check(width >= 400 and height >= 300, f"curves.png is {width}x{height}")
+    check(width >= 800 and height >= 600, f"curves.png is {width}x{height}")
     count = [pixels[bytes(c)] for c in TAB10]
-    legend = 60  # a 28x2.5 px legend line: at most 2 rows of 28 fully covered pixels
+    legend = 4 * 60  # a 28x2.5 legend line at scale 2: at most 4 rows of 56 fully covered pixels
+    for k in bands:
+        near = sum(n for p, n in pixels.items()
+                   if all(abs(a - b) <= 2 for a, b in zip(p, band_colour(TAB10[k]))))
+        check(near > 400, f"curves.png: series {k} has no band ({near} pixels of its band colour)")
     for k in legend_only:
         check(0 < count[k] <= legend, f"curves.png: failed series {k} has {count[k]} pixels of its colour: {count}")
     for k in drawn:
         check(count[k] > 3 * legend, f"curves.png: series {k} has only {count[k]} pixels of its colour: {count}")
     root = ET.parse(os.path.join(out, "curves.svg")).getroot()
     check(root.tag == "{http://www.w3.org/2000/svg}svg", f"curves.svg: root is {root.tag}")
-    check(root.get("viewBox") == f"0 0 {width} {height}", f"curves.svg: viewBox {root.get('viewBox')}")
+    check(root.get("viewBox") == f"0 0 {width // 2} {height // 2}", f"curves.svg: viewBox {root.get('viewBox')}, PNG {width}x{height}")
     strokes = {e.get("style", "") for e in root.iter() if "stroke:rgb" in e.get("style", "")}
     colours = {re.search(r"stroke:(rgb\([^)]*\))", s).group(1) for s in strokes}
     series = len(drawn) + len(legend_only)
@@ -257,7 +268,7 @@ def test_compare_table(args):
     check("failed: bad.nn:5:12: error:" in table[5] and "failed: seed 1: loss became" in table[6], f"stdout:\n{p.stdout}")
 
     # Series 2 (reg_b) is drawn, but reg_b_copy's identical curves cover it.
-    check_plots(out, drawn=(0, 1, 3), legend_only=(4, 5))
+    check_plots(out, drawn=(0, 1, 3), legend_only=(4, 5), bands=(0, 1))  # 3 (reg_b_copy) lies on 2's band
 
     # Without validation data the table's validation cells stay empty and the plots show the
     # training curves.
@@ -295,6 +306,8 @@ def test_compare_usage(args):
         (["reg_a.nn", "-D", "width=4", "-D", "width=8"],
          "nnc compare: error: -D width is given twice; list the values once: -D width=V1,V2,..."),
         (["reg_a.nn", "-D", "depth=2,3"], "nnc compare: error: -D depth: no design declares `param depth`"),
+        (["reg_a.nn", "-D", "widht=8"],
+         "nnc compare: error: -D widht: no design declares `param widht`; did you mean 'width'?"),
         (["reg_a.nn", "--frobnicate"], "nnc compare: error: unknown option '--frobnicate'"),
         (["reg_a.nn", "--out", "reg_a.nn"], "nnc compare: error: 'reg_a.nn' exists and is not a directory; choose another --out"),
     ]
@@ -321,6 +334,20 @@ def test_compare_usage(args):
         p = run([args.nnc, "diff", *extra], expect=1, cwd=work)
         first = p.stderr.splitlines()[0] if p.stderr else ""
         check(first == message, f"nnc diff {' '.join(extra)}:\n  got  {first!r}\n  want {message!r}")
+    # A design that warns (an unused binding): diff shows the warning and goes on, -w silences
+    # it, -Werror fails like nnc itself.
+    with open(os.path.join(work, "warns.nn"), "w") as f:
+        f.write(DESIGNS["reg_a.nn"].replace("\nloss", "\nunused = features -> dense(3)\nloss", 1))
+    warning = "warns.nn:6:1: warning: 'unused' is never used: its value reaches neither the loss, a metric nor the output"
+    p = run([args.nnc, "diff", "reg_a.nn", "warns.nn"], expect=0, cwd=work)
+    check(p.stderr.splitlines()[:1] == [warning] and "dense" in p.stdout, f"diff of a design that warns:\n{p.stderr}")
+    p = run([args.nnc, "diff", "-w", "reg_a.nn", "warns.nn"], expect=0, cwd=work)
+    check(p.stderr == "", f"diff -w: {p.stderr!r}")
+    p = run([args.nnc, "diff", "-Werror", "reg_a.nn", "warns.nn"], expect=1, cwd=work)
+    check(p.stderr.splitlines()[:1] == [warning.replace("warning:", "error:") + " [-Werror]"], f"diff -Werror: {p.stderr!r}")
+    p = run([args.nnc, "compare", "-Werror", "warns.nn", "--seeds", "1", "--epochs", "1", "--out", "werror-out"],
+            expect=1, cwd=work)
+    check("nnc compare: warns does not compile: " in p.stderr and "[-Werror]" in p.stderr, f"compare -Werror:\n{p.stderr}")
 
 
 def test_compare_odd_inputs(args):

@@ -351,8 +351,8 @@ def torch_models(torch):
     class ResBlock(nn.Module):
         def __init__(self, c):
             super().__init__()
-            self.conv2d0, self.batchnorm0 = nn.Conv2d(c, c, 3, padding=1), nn.BatchNorm2d(c)
-            self.conv2d1, self.batchnorm1 = nn.Conv2d(c, c, 3, padding=1), nn.BatchNorm2d(c)
+            self.conv2d0, self.batchnorm0 = nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c)
+            self.conv2d1, self.batchnorm1 = nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c)
 
         def forward(self, x):
             h = self.batchnorm1(self.conv2d1(torch.relu(self.batchnorm0(self.conv2d0(x)))))
@@ -361,7 +361,7 @@ def torch_models(torch):
     class Stage(nn.Module):
         def __init__(self, cin, c):
             super().__init__()
-            self.conv2d0, self.batchnorm0, self.res_block0 = nn.Conv2d(cin, c, 3, padding=1), nn.BatchNorm2d(c), ResBlock(c)
+            self.conv2d0, self.batchnorm0, self.res_block0 = nn.Conv2d(cin, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), ResBlock(c)
 
         def forward(self, x):
             return torch.max_pool2d(self.res_block0(torch.relu(self.batchnorm0(self.conv2d0(x)))), 2)
@@ -536,6 +536,40 @@ def load_idx_images(path):
     from e2e import load_idx
     x = load_idx(path).astype(np.float32) * np.float32(1 / 255)
     return x.reshape(-1, 1, 28, 28)
+
+
+# ---------------------------------------------------------------- --save before training
+
+def test_save_path(args):
+    """train without --save says once, before training, that the weights will not be kept (not
+    with --quiet); an unwritable --save (a missing directory, a directory) is an error before the
+    first epoch, exit 1, nothing written."""
+    src = os.path.join(args.work, "save_path.nn")
+    with open(src, "w") as f:
+        f.write('input x : float[3]\ntarget y : float[1]\np = x -> dense(1)\nloss mse(p, y)\n'
+                'train {\n  data = csv("save_path.csv", target="y")\n  epochs = 2\n  batch = 4\n}\n')
+    with open(os.path.join(args.work, "save_path.csv"), "w") as f:
+        f.write("a,b,c,y\n" + "".join(f"{i},{i % 3},{i % 5},{i % 2}\n" for i in range(16)))
+    exe = compile_model(args, src, "save_path")
+    note = "note: weights will not be saved; add --save FILE"
+    p = run([exe, "train"], cwd=args.work)
+    check(p.stderr.splitlines() == [note], f"train without --save:\n{p.stderr}")
+    p = run([exe, "train", "--quiet"], cwd=args.work)
+    check(note not in p.stderr, f"--quiet still printed the note:\n{p.stderr}")
+    p = run([exe, "train", "--save", "save_path.st"], cwd=args.work)
+    check(note not in p.stderr and os.path.exists(os.path.join(args.work, "save_path.st")), f"--save:\n{p.stderr}")
+    before = sorted(os.listdir(args.work))
+    for path, message in [
+        ("no/such/dir/w.st", "error: --save 'no/such/dir/w.st': cannot create a file in 'no/such/dir' "
+                             "(No such file or directory); choose a writable path"),
+        ("nodir.st/", "error: --save 'nodir.st/': cannot create a file in 'nodir.st' (No such file or directory); "
+                      "choose a writable path"),
+        (args.work, f"error: --save '{args.work}' is a directory; give a file name, e.g. --save {args.work}/model.safetensors"),
+    ]:
+        p = run([exe, "train", "--save", path], expect=1, cwd=args.work)
+        check(p.stderr.strip() == message, f"--save {path}:\n  got  {p.stderr.strip()!r}\n  want {message!r}")
+        check("epoch" not in p.stdout, f"--save {path} trained first:\n{p.stdout}")
+        check(sorted(os.listdir(args.work)) == before, f"--save {path} left files: {os.listdir(args.work)}")
 
 
 TESTS = {name[5:]: fn for name, fn in globals().items() if name.startswith("test_")}

@@ -325,7 +325,7 @@ diverge)
   [ ! -e new.st ] || fail "new.st was written"
   ls | grep -q tmp && fail "temporary files left behind"
   # an unwritable destination: error, exit 1, nothing left behind
-  ERE="cannot create checkpoint '$W/no/such/dir/x.st'"
+  ERE="^error: --save '$W/no/such/dir/x.st': cannot create a file in '$W/no/such/dir' \(No such file or directory\); choose a writable path"
   fails "$FIX" train --epochs 1 --quiet --save "$W/no/such/dir/x.st"
   ;;
 log)
