@@ -91,7 +91,8 @@ typedef struct Shape {
     X(POSITION_EMBEDDING_DW, "position_embedding_dw") /* into the grad buffer: sum over the batch of dy */ \
     X(ATTENTION_SCORES, "attention_scores") /* qkv [t,3d] -> P [heads,t,t] = softmax(q k^T / sqrt(d/heads)) */ \
     X(ATTENTION_MIX, "attention_mix") /* (P, qkv) -> [t,d]: every head's P v */                     \
-    X(ATTENTION_GRAD, "attention_grad") /* (dy, P, qkv) -> dqkv [t,3d], through the mix and the scores */
+    X(ATTENTION_GRAD, "attention_grad") /* (dy, P, qkv) -> dqkv [t,3d], through the mix and the scores */ \
+    X(BINARY_ACCURACY, "binary_accuracy") /* accuracy on a float target in [0,1]: right when (x > 0) == (t > 0.5) */
 
 typedef enum OpKind {
 #define GRAPH_OP_ENUM(kind, name) OP_##kind,

@@ -1093,7 +1093,7 @@ static void sema_stmts(Sema *s, Scope *scope, const Stmt *stmts, Value *returned
             for (int i = 0; i < s->graph->metrics.len && !twice; i++) {
                 const Node *other = s->graph->metrics.items[i];
                 if (other->op == n->op) {
-                    diag_error(s->diag, st->span, "metric '%s' is reported twice", graph_op_names[n->op]);
+                    diag_error(s->diag, st->span, "metric '%s' is reported twice", ops_node_label(n));
                     diag_note(s->diag, other->span, "first reported here");
                     twice = true;
                 }
@@ -1394,7 +1394,7 @@ Model *sema_analyze(Arena *arena, Diag *diag, const Ast *ast, Define *defines, i
     for (int i = 0; i < g->metrics.len; i++) {
         Node *n = g->metrics.items[i];
         n->sum_slot = 1 + i;
-        m->metric_names[i] = graph_op_names[n->op];
+        m->metric_names[i] = ops_node_label(n); /* binary accuracy is reported as accuracy */
         m->metric_reduce[i] = ops_kind_flags(n->op) & OPK_METRIC_ROOT_MEAN ? NNRT_METRIC_ROOT_MEAN : NNRT_METRIC_MEAN;
     }
     sema_choose_init(g);

@@ -42,11 +42,7 @@ static int64_t summary_flops(const Graph *g, const Node *n, int64_t *backward) {
     return family && family->flops ? family->flops(g, n, backward) : 0;
 }
 
-static const char *summary_op_label(const Node *n) {
-    const OpFamily *family = ops_family(n->op);
-    const char *label = family && family->label ? family->label(n) : NULL;
-    return label ? label : graph_op_names[n->op];
-}
+static const char *summary_op_label(const Node *n) { return ops_node_label(n); }
 
 static void human(char *buf, size_t size, double v, const char *unit) {
     if (v >= 1e9) snprintf(buf, size, "%.2f G%s", v / 1e9, unit);

@@ -57,7 +57,13 @@ static Value class_loss_rule(OpSema *s, OpKind op, const Expr *call, Bound *b) {
     return tensor_value(n);
 }
 static Value cross_entropy_rule(OpSema *s, const Expr *call, Bound *b) { return class_loss_rule(s, OP_CROSS_ENTROPY, call, b); }
-static Value accuracy_rule(OpSema *s, const Expr *call, Bound *b) { return class_loss_rule(s, OP_ACCURACY, call, b); }
+static Value real_loss_rule(OpSema *s, OpKind op, const Expr *call, Bound *b);
+/* accuracy: of the arg-max for class targets; for a float target in [0, 1] (a bce model) the
+ * binary accuracy at probability 0.5, the prediction read as a logit (x > 0). */
+static Value accuracy_rule(OpSema *s, const Expr *call, Bound *b) {
+    if (s->model->target_kind == NNRT_TARGET_FLOAT) return real_loss_rule(s, OP_BINARY_ACCURACY, call, b);
+    return class_loss_rule(s, OP_ACCURACY, call, b);
+}
 
 static Value real_loss_rule(OpSema *s, OpKind op, const Expr *call, Bound *b) {
     const Node *x = value_node(s, b->values[0]);
@@ -123,6 +129,11 @@ static LLVMValueRef cg_elementwise_loss(Cg *cg, OpKind op, LLVMValueRef x, LLVMV
                                         cg_math(cg, "llvm.exp", LLVMBuildFNeg(cg->b, cg_math(cg, "llvm.fabs", x), ""))));
         return cg_fadd(cg, cg_fsub(cg, cg_max(cg, x, cg_const(cg, 0)), cg_fmul(cg, x, t)), softplus);
     }
+    if (op == OP_BINARY_ACCURACY) {
+        LLVMValueRef said = LLVMBuildFCmp(cg->b, LLVMRealOGT, x, cg_const(cg, 0), "");
+        LLVMValueRef truth = LLVMBuildFCmp(cg->b, LLVMRealOGT, t, cg_const(cg, 0.5), "");
+        return LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntEQ, said, truth, ""), cg_const(cg, 1), cg_const(cg, 0), "");
+    }
     LLVMValueRef diff = cg_fsub(cg, x, t);
     return op == OP_MAE ? cg_math(cg, "llvm.fabs", diff) : cg_fmul(cg, diff, diff);
 }
@@ -171,7 +182,7 @@ static LLVMValueRef loss_kernel(Cg *cg, const Node *node) {
         cg_add_to_total(cg, total, LLVMBuildUIToFP(cg->b, hit, cg->f64_type, ""));
         break;
     }
-    case OP_MSE: case OP_RMSE: case OP_MAE: case OP_BCE: {
+    case OP_MSE: case OP_RMSE: case OP_MAE: case OP_BCE: case OP_BINARY_ACCURACY: {
         LLVMBuildStore(cg->b, cg_const(cg, 0), sum_var);
         CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, C), "c");
         LLVMValueRef at = cg_add(cg, base, c.iv);
@@ -239,13 +250,16 @@ static const OpSurface loss_surface[] = {
     {"rmse", pred_target_spec, rmse_rule, OPS_METRIC},
     {NULL, NULL, NULL, 0},
 };
-static const OpKind loss_kinds[] = {OP_CROSS_ENTROPY, OP_MSE, OP_ACCURACY, OP_MAE, OP_RMSE, OP_BCE,
+static const OpKind loss_kinds[] = {OP_CROSS_ENTROPY, OP_MSE, OP_ACCURACY, OP_MAE, OP_RMSE, OP_BCE, OP_BINARY_ACCURACY,
                                     OP_CROSS_ENTROPY_GRAD, OP_MSE_GRAD, OP_BCE_GRAD, OP_COUNT};
 /* the gradients are of the mean over the global batch */
 static const OpKindFlags loss_flags[] = {
     {OP_CROSS_ENTROPY, OPK_OUTPUT_PROBABILITIES | OPK_APPLIES_SOFTMAX}, {OP_BCE, OPK_APPLIES_SIGMOID}, {OP_RMSE, OPK_METRIC_ROOT_MEAN},
     {OP_CROSS_ENTROPY_GRAD, OPK_GLOBAL_BATCH}, {OP_MSE_GRAD, OPK_GLOBAL_BATCH}, {OP_BCE_GRAD, OPK_GLOBAL_BATCH}, {OP_COUNT, 0},
 };
+
+/* binary accuracy is the language's `accuracy` on a float target: its name in logs and tables */
+static const char *loss_label(const Node *n) { return n->op == OP_BINARY_ACCURACY ? "accuracy" : NULL; }
 
 const OpFamily ops_loss = {
     .name = "loss",
@@ -254,5 +268,6 @@ const OpFamily ops_loss = {
     .backward = loss_backward,
     .kernel = loss_kernel,
     .flops = loss_flops,
+    .label = loss_label,
     .flags = loss_flags,
 };

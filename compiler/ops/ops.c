@@ -53,3 +53,9 @@ unsigned ops_kind_flags(OpKind kind) {
         if (f->kind == kind) return f->flags;
     return 0;
 }
+
+const char *ops_node_label(const Node *n) {
+    const OpFamily *family = ops_family(n->op);
+    const char *label = family && family->label ? family->label(n) : NULL;
+    return label ? label : graph_op_names[n->op];
+}

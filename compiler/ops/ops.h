@@ -201,6 +201,8 @@ int ops_surface_names(unsigned role, const char **names, int max);
 bool ops_is_planned(const char *name);
 /* Does metric `name` improve upwards (accuracy)? Unknown names: false (losses improve downwards). */
 bool ops_metric_higher_is_better(const char *name);
+/* A node's op as users name it: its family's label (conv1d, mean, accuracy, ...) or its kind's. */
+const char *ops_node_label(const Node *n);
 /* The family that lowers node kind `kind`; NULL for inputs and targets. */
 const OpFamily *ops_family(OpKind kind);
 unsigned ops_kind_flags(OpKind kind);

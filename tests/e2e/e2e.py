@@ -539,11 +539,15 @@ def test_activation_forward_reference(args):
     print(f"bce loss {want:.6f} matches")
     # bce as a metric of an mse model: the same value, reported under its own name
     with open(src, "w") as f:
-        f.write("input x : float[7]\ntarget t : float[7]\ny = x + 0\nloss mse(y, t)\nmetric bce(y, t)\n")
+        f.write("input x : float[7]\ntarget t : float[7]\ny = x + 0\nloss bce(y, t)\nmetric bce(y, t)\nmetric accuracy(y, t)\n")
     exe = compile_model(args, src, "bce_metric")
     p = run([exe, "eval", "--load", make_empty_ckpt(args), "--data", f'csv("{path}", target="t0,t1,t2,t3,t4,t5,t6")'])
     check(f"bce {want:.6f}" in p.stdout, f"bce metric: expected {want:.6f}, eval printed:\n{p.stdout}")
     print(f"bce metric {want:.6f} matches")
+    # accuracy on a float target: binary accuracy at probability 0.5, the prediction a logit
+    binary = float(np.mean((xs > 0) == (ts > 0.5)))
+    check(f"accuracy {binary:.6f}" in p.stdout, f"binary accuracy: expected {binary:.6f}, eval printed:\n{p.stdout}")
+    print(f"binary accuracy {binary:.6f} matches")
 
 
 def make_empty_ckpt(args):
