@@ -78,15 +78,46 @@ static const char *total_change(Arena *arena, int64_t va, int64_t vb) {
                         100.0 * (double)(vb - va) / (double)va);
 }
 
+static bool same_text(const char *a, const char *b) { return (!a && !b) || (a && b && strcmp(a, b) == 0); }
+
+/* The train settings (canonical, every default filled in) that differ between the designs. */
+static void print_train_changes(const Model *a, const Model *b) {
+    const char *none = "(none)";
+    struct { const char *key, *a, *b; } texts[] = {{"data", a->data, b->data}, {"validate", a->validate, b->validate},
+                                                  {"optimizer", a->optimizer, b->optimizer}, {"schedule", a->schedule, b->schedule}};
+    struct { const char *key; long long a, b; } ints[] = {{"epochs", a->epochs, b->epochs}, {"batch", a->batch, b->batch},
+                                                       {"seed", a->seed, b->seed}, {"early_stop", a->early_stop, b->early_stop}};
+    bool header = false;
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        if (same_text(texts[i].a, texts[i].b)) continue;
+        if (!header) printf("\ntrain settings that differ:\n"), header = true;
+        printf("  %-10s %s -> %s\n", texts[i].key, texts[i].a ? texts[i].a : none, texts[i].b ? texts[i].b : none);
+    }
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+        if (ints[i].a == ints[i].b) continue;
+        if (!header) printf("\ntrain settings that differ:\n"), header = true;
+        printf("  %-10s %lld -> %lld\n", ints[i].key, ints[i].a, ints[i].b);
+    }
+    if (a->clip != b->clip) {
+        if (!header) printf("\ntrain settings that differ:\n"), header = true;
+        printf("  %-10s %g -> %g\n", "clip", a->clip, b->clip);
+    }
+}
+
 static void diff_usage(FILE *out) {
-    fprintf(out, "usage: nnc diff A.nn B.nn [-w|-Werror]\n"
+    fprintf(out, "usage: nnc diff A.nn B.nn [-D NAME=VALUE]... [-w|-Werror]\n"
                  "  prints each layer of A and B aligned: ' ' same, '~' changed (output shape, parameters\n"
-                 "  or FLOPs per example), '-' only in A, '+' only in B; then the totals and their deltas\n");
+                 "  or FLOPs per example), '-' only in A, '+' only in B; then the totals and their deltas,\n"
+                 "  and the train settings that differ. -D applies to each design that declares the param\n");
 }
 
 int diff_main(int argc, char **argv) {
     const char *paths[2] = {NULL, NULL};
     int path_count = 0;
+    enum { MAX_DIFF_DEFINES = 64 };
+    Define defines[MAX_DIFF_DEFINES];
+    char define_names[MAX_DIFF_DEFINES][128];
+    int define_count = 0;
     DiagWarnings warnings = DIAG_WARNINGS_ON;
     for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -95,6 +126,18 @@ int diff_main(int argc, char **argv) {
         }
         if (strcmp(argv[i], "-w") == 0 || strcmp(argv[i], "-Werror") == 0) { /* as for nnc FILE.nn */
             warnings = argv[i][2] ? DIAG_WARNINGS_AS_ERRORS : DIAG_WARNINGS_OFF;
+            continue;
+        }
+        if (strncmp(argv[i], "-D", 2) == 0) { /* -D NAME=VALUE or -DNAME=VALUE, as for nnc FILE.nn */
+            const char *spec = argv[i][2] ? argv[i] + 2 : (i + 1 < argc ? argv[++i] : NULL);
+            const char *eq = spec ? strchr(spec, '=') : NULL;
+            if (!eq || eq == spec || eq - spec >= 128 || define_count == MAX_DIFF_DEFINES) {
+                fprintf(stderr, "nnc diff: error: -D needs NAME=VALUE, e.g. -D width=256 (at most %d)\n", MAX_DIFF_DEFINES);
+                return 1;
+            }
+            snprintf(define_names[define_count], sizeof define_names[0], "%.*s", (int)(eq - spec), spec);
+            defines[define_count] = (Define){.name = define_names[define_count], .value_text = eq + 1};
+            define_count++;
             continue;
         }
         if (argv[i][0] == '-' && argv[i][1]) {
@@ -115,13 +158,34 @@ int diff_main(int argc, char **argv) {
     }
     Arena *arena = arena_new();
     Model *models[2];
+    bool define_used[MAX_DIFF_DEFINES] = {false};
     for (int k = 0; k < 2; k++) {
-        models[k] = source_analyze(arena, paths[k], NULL, 0, stderr, warnings, NULL);
+        /* the -D options of the params this design declares (an unknown one would be an error) */
+        FILE *quiet = fopen("/dev/null", "w");
+        const Ast *ast = NULL;
+        source_analyze(arena, paths[k], NULL, 0, quiet ? quiet : stderr, DIAG_WARNINGS_OFF, &ast);
+        if (quiet) fclose(quiet);
+        Define *mine = ARENA_ARRAY(arena, Define, define_count + 1);
+        int mine_count = 0;
+        for (int d = 0; d < define_count; d++)
+            for (const Stmt *st = ast ? ast->stmts : NULL; st; st = st->next)
+                if (st->kind == STMT_PARAM && strcmp(st->name, defines[d].name) == 0) {
+                    mine[mine_count++] = defines[d];
+                    define_used[d] = true;
+                    break;
+                }
+        models[k] = source_analyze(arena, paths[k], mine, mine_count, stderr, warnings, NULL);
         if (!models[k]) {
             arena_free(arena);
             return 1;
         }
     }
+    for (int d = 0; d < define_count; d++)
+        if (!define_used[d]) {
+            fprintf(stderr, "nnc diff: error: -D %s: neither design declares `param %s`\n", defines[d].name, defines[d].name);
+            arena_free(arena);
+            return 1;
+        }
     SummaryLayers la = summary_layers(arena, models[0]), lb = summary_layers(arena, models[1]);
     DiffRow *rows = ARENA_ARRAY(arena, DiffRow, la.count + lb.count + 1);
     int count = align(arena, &la, &lb, rows);
@@ -164,6 +228,7 @@ int diff_main(int argc, char **argv) {
     printf("parameters:          %s\n", total_change(arena, la.params, lb.params));
     printf("FLOPs per example:   %s forward\n", total_change(arena, la.forward_flops, lb.forward_flops));
     printf("                     %s backward\n", total_change(arena, la.backward_flops, lb.backward_flops));
+    print_train_changes(models[0], models[1]);
     arena_free(arena);
     return 0;
 }
