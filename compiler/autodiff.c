@@ -13,7 +13,8 @@
 struct Ad {
     Graph *g;
     int *grad_of;      /* forward node id -> node id holding its gradient, or -1 */
-    OpKind buggy_op;   /* OP_NONE when no bug is injected */
+    bool inject;       /* a wrong rule is injected (tests) */
+    OpKind buggy_op;   /* whose */
     bool corrupt;      /* the rule running now is the buggy one: scale what it contributes */
     bool corrupted;    /* it contributed an input gradient (so it was scaled) */
 };
@@ -52,13 +53,14 @@ static void ad_backward_rule(Ad *ad, const Node *n, int dy) {
     if (!family || !family->backward) return; /* inputs and targets */
     Graph *g = ad->g;
     int first_new = g->nodes.len;
-    ad->corrupt = n->op == ad->buggy_op;
+    bool buggy = ad->inject && n->op == ad->buggy_op;
+    ad->corrupt = buggy;
     ad->corrupted = false;
     family->backward(ad, n, dy);
     ad->corrupt = false;
     /* A rule that produced only parameter gradients (a first layer): corrupt one of those;
      * the parameter-gradient kernels honour scale. */
-    if (n->op == ad->buggy_op && !ad->corrupted)
+    if (buggy && !ad->corrupted)
         for (int k = g->nodes.len - 1; k >= first_new; k--)
             if (graph_node(g, k)->grad_param >= 0) {
                 graph_node(g, k)->scale = 1.01;
@@ -67,11 +69,11 @@ static void ad_backward_rule(Ad *ad, const Node *n, int dy) {
 }
 
 bool ad_append_backward(Graph *g, const char *inject_bug) {
-    Ad ad = {.g = g, .buggy_op = OP_NONE};
+    Ad ad = {.g = g};
     if (inject_bug) {
         for (int op = 0; op < OP_COUNT; op++)
-            if (strcmp(graph_op_names[op], inject_bug) == 0) ad.buggy_op = (OpKind)op;
-        if (ad.buggy_op == OP_NONE) return false;
+            if (strcmp(graph_op_names[op], inject_bug) == 0) ad.buggy_op = (OpKind)op, ad.inject = true;
+        if (!ad.inject) return false;
     }
     int forward = g->forward_count;
     for (int i = 0; i < forward; i++) {

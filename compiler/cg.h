@@ -140,7 +140,7 @@ typedef struct CgGemm {
     int64_t J;                  /* columns of C (compile-time) */
     int64_t a_rs, a_cs, b_rs, c_rs;
     double scale;
-    OpKind act;                 /* OP_NONE for none; relu or sigmoid (vector-safe) */
+    const Node *act;            /* NULL, or the fused relu or sigmoid node applied to C (vector-safe) */
     bool row_bias;              /* bias is per row i (conv) instead of per column j (dense) */
     bool accumulate;            /* C += result instead of C = result */
     bool serial;                /* never split across threads (the caller already is a task) */

@@ -105,7 +105,7 @@ static void cg_gemm_store(Cg *cg, const CgGemm *g, LLVMValueRef row, LLVMValueRe
     if (g->bias && g->row_bias) value = cg_fadd(cg, value, cg_splat(cg, cg_load(cg, g->bias, row), lanes));
     LLVMValueRef at = cg_add(cg, cg_mul(cg, row, cg_i64(cg, g->c_rs)), col);
     if (g->accumulate) value = cg_fadd(cg, value, cg_vload(cg, g->c, at, lanes, used));
-    if (g->act != OP_NONE) value = cg_activation(cg, g->act, value);
+    if (g->act) value = cg_activation(cg, g->act->op, value);
     cg_vstore(cg, value, g->c, at, lanes, used);
 }
 
@@ -287,7 +287,7 @@ static int64_t gemm_reduction_block(const CgGemm *g) {
 
 static void cg_gemm_reduction_blocks(Cg *cg, const CgGemm *g, LLVMValueRef begin, LLVMValueRef end, unsigned lanes) {
     int64_t pb = gemm_reduction_block(g);
-    bool cut = !g->b_transposed && !g->bias && g->act == OP_NONE && !cg->f64 &&
+    bool cut = !g->b_transposed && !g->bias && !g->act && !cg->f64 &&
                (!LLVMIsAConstantInt(g->P) || LLVMConstIntGetSExtValue(g->P) > 2 * pb);
     if (!cut) {
         cg_gemm_blocks(cg, g, begin, end, lanes);

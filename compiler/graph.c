@@ -59,7 +59,7 @@ Node *graph_add(Graph *g, OpKind op, Span span, const int *inputs, int input_cou
     n->running_mean = n->running_var = -1;
     n->positions = 1;
     n->scale = 1.0;
-    n->fused_act = OP_NONE;
+    n->fused = -1;
     ptrvec_push(g->arena, &g->nodes, n);
     return n;
 }
@@ -124,6 +124,8 @@ int graph_storage(const Graph *g, int id) {
     return id;
 }
 
+const Node *graph_fused(const Graph *g, const Node *n) { return n->fused >= 0 ? graph_node(g, n->fused) : NULL; }
+
 const Node *graph_forward_of(const Graph *g, const Node *node) {
     return node->forward >= 0 ? graph_node(g, node->forward) : node;
 }
@@ -141,7 +143,7 @@ void graph_dump(FILE *out, const Graph *g) {
         if (n->bias >= 0) fprintf(out, " bias=%s", graph_param(g, n->bias)->name);
         if (n->grad_param >= 0) fprintf(out, " grad=%s", graph_param(g, n->grad_param)->name);
         if (n->scale != 1.0 || n->shift != 0.0) fprintf(out, " scale=%.17g shift=%.17g", n->scale, n->shift);
-        if (n->fused_act != OP_NONE) fprintf(out, " fused=%s", graph_op_names[n->fused_act]);
+        if (n->fused >= 0) fprintf(out, " fused=%s", graph_op_names[graph_node(g, n->fused)->op]);
         if (n->view_of >= 0) fprintf(out, " view_of=%%%d", n->view_of);
         if (n->sum_slot >= 0) fprintf(out, " sum=%d", n->sum_slot);
         fputc('\n', out);

@@ -98,8 +98,7 @@ typedef enum OpKind {
 #define GRAPH_OP_ENUM(kind, name) OP_##kind,
     GRAPH_OPS(GRAPH_OP_ENUM)
 #undef GRAPH_OP_ENUM
-    OP_COUNT,
-    OP_NONE = OP_COUNT, /* "no op": no fused consumer, no activation, no injected bug */
+    OP_COUNT
 } OpKind;
 
 extern const char *const graph_op_names[OP_COUNT];
@@ -120,7 +119,7 @@ typedef struct Node {
     int64_t units;      /* dense: output features */
     int64_t positions;  /* dense over [t,k]: t (1 otherwise) */
     double scale, shift;/* AFFINE */
-    OpKind fused_act;   /* the consumer this node computes in its own kernel (plan's fusion); OP_NONE */
+    int fused;          /* the consumer node this node computes in its own kernel (plan's fusion); else -1 */
     int64_t kernel_h, kernel_w, stride, pad; /* conv2d and pools ([c,t] pools: kernel_h = 1) */
     int64_t slice_offset; /* CONCAT_SLICE: where its input's part starts within a row of dy */
     int64_t heads;      /* attention: heads; d/heads features each */
@@ -176,6 +175,8 @@ bool shape_equal(const Shape *a, const Shape *b);
 void graph_prune(Graph *g, const bool *keep);
 /* The node that owns the buffer a node reads or writes (follows views). */
 int graph_storage(const Graph *g, int id);
+/* The consumer node n computes in its own kernel (plan's fusion: an activation, relu_grad), or NULL. */
+const Node *graph_fused(const Graph *g, const Node *n);
 /* The forward node a backward node differentiates (its geometry and attributes); else itself. */
 const Node *graph_forward_of(const Graph *g, const Node *node);
 void graph_dump(FILE *out, const Graph *g);

@@ -31,10 +31,10 @@ static void plan_fuse(Graph *g) {
         if (consumer->input_count == 0) continue;
         Node *producer = graph_node(g, consumer->inputs[0]);
         const OpFamily *family = ops_family(producer->op);
-        if (!family || !family->fuses || producer->fused_act != OP_NONE || uses[producer->id] != 1 ||
+        if (!family || !family->fuses || producer->fused >= 0 || uses[producer->id] != 1 ||
             !family->fuses(g, producer, consumer))
             continue;
-        producer->fused_act = consumer->op;
+        producer->fused = consumer->id;
         consumer->view_of = producer->id;
     }
 }

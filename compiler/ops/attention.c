@@ -144,7 +144,7 @@ static LLVMValueRef head_columns(Cg *cg, const AttentionGeometry *q, LLVMValueRe
 static void attention_gemm(Cg *cg, LLVMValueRef c, LLVMValueRef a, LLVMValueRef b, int64_t M, int64_t P, int64_t J,
                            int64_t a_rs, int64_t a_cs, int64_t b_rs, int64_t c_rs, double scale, bool b_transposed) {
     CgGemm g = {.c = c, .a = a, .b = b, .M = cg_i64(cg, M), .P = cg_i64(cg, P), .J = J, .a_rs = a_rs, .a_cs = a_cs,
-                .b_rs = b_rs, .c_rs = c_rs, .scale = scale, .act = OP_NONE, .serial = true, .b_transposed = b_transposed};
+                .b_rs = b_rs, .c_rs = c_rs, .scale = scale, .serial = true, .b_transposed = b_transposed};
     cg_gemm(cg, &g);
 }
 

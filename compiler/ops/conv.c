@@ -406,17 +406,18 @@ static void conv_forward_chunks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLV
     const ConvTask *t = user;
     const ConvGeometry *q = t->q;
     int64_t ckk = q->C * q->KH * q->KW, ohw = q->OH * q->OW;
-    bool act_in_gemm = t->node->fused_act == OP_RELU || t->node->fused_act == OP_SIGMOID;
+    const Node *fused = graph_fused(cg->g, t->node);
+    bool act_in_gemm = fused && (fused->op == OP_RELU || fused->op == OP_SIGMOID);
     ConvChunks k = conv_chunks_begin(cg, begin, end, v[5], v[4], t->slot, true);
     emit_im2col(cg, q, example_ptr(cg, v[1], k.b.iv, q->C * q->H * q->W), k.slot, false);
     LLVMValueRef y_b = example_ptr(cg, v[0], k.b.iv, q->F * ohw);
     CgGemm g = {.c = y_b, .a = v[2], .b = k.slot, .bias = t->node->bias >= 0 ? v[3] : NULL, .row_bias = true,
                 .M = cg_i64(cg, q->F), .P = cg_i64(cg, ckk), .J = ohw, .a_rs = ckk, .a_cs = 1, .b_rs = ohw, .c_rs = ohw,
-                .scale = 1.0, .act = act_in_gemm ? t->node->fused_act : OP_NONE, .serial = true};
+                .scale = 1.0, .act = act_in_gemm ? fused : NULL, .serial = true};
     cg_gemm(cg, &g);
-    if (t->node->fused_act != OP_NONE && !act_in_gemm) {
+    if (fused && !act_in_gemm) {
         CgLoop i = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->F * ohw), "i");
-        cg_store(cg, cg_activation(cg, t->node->fused_act, cg_load(cg, y_b, i.iv)), y_b, i.iv);
+        cg_store(cg, cg_activation(cg, fused->op, cg_load(cg, y_b, i.iv)), y_b, i.iv);
         cg_loop_end(cg, &i);
     }
     conv_chunks_end(cg, &k);
@@ -447,7 +448,7 @@ static void conv_dw_chunks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValu
     emit_im2col(cg, q, example_ptr(cg, v[2], k.b.iv, q->C * q->H * q->W), col, false);
     CgGemm g = {.c = dwp, .a = example_ptr(cg, v[1], k.b.iv, q->F * ohw), .b = col, .M = cg_i64(cg, q->F),
                 .P = cg_i64(cg, ohw), .J = ckk, .a_rs = ohw, .a_cs = 1, .b_rs = ohw, .c_rs = ckk, .scale = 1.0,
-                .act = OP_NONE, .accumulate = true, .serial = true, .b_transposed = true};
+                .accumulate = true, .serial = true, .b_transposed = true};
     cg_gemm(cg, &g);
     conv_chunks_end(cg, &k);
 }
@@ -509,7 +510,7 @@ static void conv_dx_chunks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValu
     ConvChunks k = conv_chunks_begin(cg, begin, end, v[4], v[3], t->slot, true);
     CgGemm g = {.c = k.slot, .a = v[2], .b = example_ptr(cg, v[1], k.b.iv, q->F * ohw), .M = cg_i64(cg, ckk),
                 .P = cg_i64(cg, q->F), .J = ohw, .a_rs = 1, .a_cs = ckk, .b_rs = ohw, .c_rs = ohw, .scale = 1.0,
-                .act = OP_NONE, .serial = true};
+                .serial = true};
     cg_gemm(cg, &g);
     emit_col2im(cg, q, k.slot, example_ptr(cg, v[0], k.b.iv, q->C * q->H * q->W));
     conv_chunks_end(cg, &k);
@@ -556,7 +557,7 @@ static void pool_grad_rows(Cg *cg, const Node *node, const ConvGeometry *q, LLVM
     LLVMValueRef pos[4] = {pool_shuffle(cg, r0, r0, ow, 0, 2, false), pool_shuffle(cg, r0, r0, ow, 1, 2, false),
                            pool_shuffle(cg, r1, r1, ow, 0, 2, false), pool_shuffle(cg, r1, r1, ow, 1, 2, false)};
     LLVMValueRef seen = NULL, out[4];
-    LLVMValueRef flows = node->fused_act == OP_RELU_GRAD ? LLVMBuildFCmp(cg->b, LLVMRealOGT, max, zero, "") : NULL;
+    LLVMValueRef flows = graph_fused(cg->g, node) ? LLVMBuildFCmp(cg->b, LLVMRealOGT, max, zero, "") : NULL;
     for (int k = 0; k < 4; k++) {
         LLVMValueRef hit = LLVMBuildFCmp(cg->b, LLVMRealOEQ, pos[k], max, "");
         if (seen) hit = LLVMBuildAnd(cg->b, hit, LLVMBuildNot(cg->b, seen, ""), "");
@@ -631,7 +632,7 @@ static void pool_examples(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValue
         LLVMValueRef equal = LLVMBuildFCmp(cg->b, LLVMRealOEQ, cg_load(cg, x, at), target, "");
         LLVMValueRef hit = LLVMBuildAnd(cg->b, equal, LLVMBuildNot(cg->b, seen, ""), "");
         LLVMBuildStore(cg->b, LLVMBuildOr(cg->b, seen, hit, ""), found);
-        if (node->fused_act == OP_RELU_GRAD) /* fused relu_grad: nothing flows where the max is <= 0 */
+        if (graph_fused(cg->g, node)) /* fused relu_grad (the only consumer pool_grad fuses): nothing flows where the max is <= 0 */
             hit = LLVMBuildAnd(cg->b, hit, LLVMBuildFCmp(cg->b, LLVMRealOGT, target, cg_const(cg, 0), ""), "");
         LLVMValueRef add = LLVMBuildSelect(cg->b, hit, dy, cg_const(cg, 0), "");
         cg_store(cg, tiles ? add : cg_fadd(cg, cg_load(cg, out, at), add), out, at);

@@ -89,14 +89,15 @@ static void cg_dense_forward(Cg *cg, const Node *node, int64_t K) {
     LLVMValueRef n = cg_arg_n(cg);
     LLVMValueRef rows = cg_mul(cg, n, cg_i64(cg, node->positions));
     /* tanh has no vector form here: it runs as a separate pass after the product */
-    bool act_in_gemm = node->fused_act == OP_RELU || node->fused_act == OP_SIGMOID;
+    const Node *fused = graph_fused(cg->g, node);
+    bool act_in_gemm = fused && (fused->op == OP_RELU || fused->op == OP_SIGMOID);
     CgGemm g = {.c = y, .a = x, .b = w, .bias = bias, .M = rows, .P = cg_i64(cg, K), .J = N,
-                .a_rs = K, .a_cs = 1, .b_rs = K, .c_rs = N, .scale = 1.0, .act = act_in_gemm ? node->fused_act : OP_NONE,
+                .a_rs = K, .a_cs = 1, .b_rs = K, .c_rs = N, .scale = 1.0, .act = act_in_gemm ? fused : NULL,
                 .b_transposed = true};
     cg_gemm(cg, &g);
-    if (node->fused_act != OP_NONE && !act_in_gemm) {
+    if (fused && !act_in_gemm) {
         CgLoop i = cg_loop_begin(cg, cg_i64(cg, 0), cg_mul(cg, rows, cg_i64(cg, N)), "i");
-        cg_store(cg, cg_activation(cg, node->fused_act, cg_load(cg, y, i.iv)), y, i.iv);
+        cg_store(cg, cg_activation(cg, fused->op, cg_load(cg, y, i.iv)), y, i.iv);
         cg_loop_end(cg, &i);
     }
 }
@@ -107,7 +108,7 @@ static void cg_dense_dx(Cg *cg, const Node *node, int64_t K) {
     LLVMValueRef n = cg_arg_n(cg);
     CgGemm g = {.c = cg_arg_out(cg), .a = cg_arg_in(cg, 0), .b = cg_arg_weight(cg),
                 .M = cg_mul(cg, n, cg_i64(cg, node->positions)), .P = cg_i64(cg, N), .J = K,
-                .a_rs = N, .a_cs = 1, .b_rs = K, .c_rs = K, .scale = 1.0, .act = OP_NONE};
+                .a_rs = N, .a_cs = 1, .b_rs = K, .c_rs = K, .scale = 1.0};
     cg_gemm(cg, &g);
 }
 
@@ -117,7 +118,7 @@ static void cg_dense_dw(Cg *cg, const Node *node, int64_t K) {
     LLVMValueRef n = cg_arg_n(cg);
     CgGemm g = {.c = cg_arg_out(cg), .a = cg_arg_in(cg, 0), .b = cg_arg_in(cg, 1),
                 .M = cg_i64(cg, N), .P = cg_mul(cg, n, cg_i64(cg, node->positions)), .J = K,
-                .a_rs = 1, .a_cs = N, .b_rs = K, .c_rs = K, .scale = node->scale, .act = OP_NONE};
+                .a_rs = 1, .a_cs = N, .b_rs = K, .c_rs = K, .scale = node->scale};
     cg_gemm(cg, &g);
 }
 

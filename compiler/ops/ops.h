@@ -183,7 +183,7 @@ typedef struct OpFamily {
     int64_t (*kernel_flops)(const Graph *g, const Node *n);
     /* May `producer` (of this family), whose only reader is `consumer` reading it as its first
      * input, compute `consumer` in its own kernel? Plan then makes consumer a view of producer's
-     * buffer and sets producer->fused_act = consumer->op. NULL: it fuses nothing. */
+     * buffer and sets producer->fused = consumer->id. NULL: it fuses nothing. */
     bool (*fuses)(const Graph *g, const Node *producer, const Node *consumer);
     /* Elements of batch-independent scratch workspace the node's kernel needs; NULL: none. */
     int64_t (*scratch)(const Graph *g, const Node *n);
