@@ -152,11 +152,15 @@ LLVMValueRef cg_activation(Cg *cg, OpKind act, LLVMValueRef x);  /* relu/tanh/si
 /* out[0..width) = scale * the sum over `rows` rows of src [rows, width] (ops/dense.c): the bias
  * gradients, summed over the batch (and positions). */
 void cg_column_sums(Cg *cg, LLVMValueRef out, LLVMValueRef src, LLVMValueRef rows, int64_t width, double scale);
-/* Over the row x[base, base + L) (ops/elementwise.c): its maximum, the sum of exp(x - max)
- * (var: a scratch variable of the element type), and y[row] = softmax(x[row]). */
-LLVMValueRef cg_row_max(Cg *cg, LLVMValueRef x, LLVMValueRef base, int64_t L, LLVMValueRef var);
-LLVMValueRef cg_row_sumexp(Cg *cg, LLVMValueRef x, LLVMValueRef base, int64_t L, LLVMValueRef max, LLVMValueRef var);
-void cg_row_softmax(Cg *cg, LLVMValueRef y, LLVMValueRef x, LLVMValueRef base, int64_t L, LLVMValueRef max_var,
+/* Over the row x[base, base + len) (ops/elementwise.c): its maximum, the sum of exp(x - max)
+ * (var: a scratch variable of the element type; keep: also store each exp there at the same
+ * index, or NULL), and y[row] = softmax(x[row]) (y may be x). */
+LLVMValueRef cg_row_max(Cg *cg, LLVMValueRef x, LLVMValueRef base, LLVMValueRef len, LLVMValueRef var);
+LLVMValueRef cg_row_sumexp(Cg *cg, LLVMValueRef x, LLVMValueRef base, LLVMValueRef len, LLVMValueRef max, LLVMValueRef var,
+                           LLVMValueRef keep);
+void cg_row_softmax(Cg *cg, LLVMValueRef y, LLVMValueRef x, LLVMValueRef base, LLVMValueRef len, LLVMValueRef max_var,
                     LLVMValueRef sum_var);
+/* The element-type value of an alloca'd scalar variable (cg_var). */
+static inline LLVMValueRef cg_load_var(Cg *cg, LLVMValueRef var) { return LLVMBuildLoad2(cg->b, cg->elem, var, ""); }
 
 #endif

@@ -386,7 +386,7 @@ static void cg_emit_output(Cg *cg, const EntryArgs *a) {
     LLVMValueRef max_var = cg_var(cg, cg->elem, "max");
     LLVMValueRef sum_var = cg_var(cg, cg->elem, "sum");
     CgLoop row = cg_loop_begin(cg, cg_i64(cg, 0), rows > 1 ? cg_mul(cg, a->n, cg_i64(cg, rows)) : a->n, "row");
-    cg_row_softmax(cg, a->out, src, cg_mul(cg, row.iv, cg_i64(cg, classes)), classes, max_var, sum_var);
+    cg_row_softmax(cg, a->out, src, cg_mul(cg, row.iv, cg_i64(cg, classes)), cg_i64(cg, classes), max_var, sum_var);
     cg_loop_end(cg, &row);
 }
 

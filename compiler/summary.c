@@ -42,7 +42,6 @@ static int64_t summary_flops(const Graph *g, const Node *n, int64_t *backward) {
     return family && family->flops ? family->flops(g, n, backward) : 0;
 }
 
-static const char *summary_op_label(const Node *n) { return ops_node_label(n); }
 
 static void human(char *buf, size_t size, double v, const char *unit) {
     if (v >= 1e9) snprintf(buf, size, "%.2f G%s", v / 1e9, unit);
@@ -69,7 +68,7 @@ SummaryLayers summary_layers(Arena *arena, const Model *m) {
         out.params += row->params;
         out.forward_flops += row->flops;
         out.backward_flops += row->backward_flops;
-        row->op = summary_op_label(n);
+        row->op = ops_node_label(n);
         row->shape = arena_strdup(arena, n->shape.rank ? shape_str(&n->shape, shape, sizeof shape) : "scalar");
         row->name = n->layer ? n->layer : "-";
     }

@@ -148,26 +148,10 @@ static void attention_gemm(Cg *cg, LLVMValueRef c, LLVMValueRef a, LLVMValueRef 
     cg_gemm(cg, &g);
 }
 
-static LLVMValueRef load_var(Cg *cg, LLVMValueRef var) { return LLVMBuildLoad2(cg->b, cg->elem, var, ""); }
-
 /* Row i of a [t, t] block: the softmax over its first `len` entries (all t, or i + 1 when causal);
  * the rest are 0. */
 static void masked_row_softmax(Cg *cg, LLVMValueRef row, LLVMValueRef len, int64_t t, LLVMValueRef max_var, LLVMValueRef sum_var) {
-    LLVMBuildStore(cg->b, cg_load(cg, row, cg_i64(cg, 0)), max_var);
-    CgLoop m = cg_loop_begin(cg, cg_i64(cg, 1), len, "m");
-    LLVMBuildStore(cg->b, cg_max(cg, load_var(cg, max_var), cg_load(cg, row, m.iv)), max_var);
-    cg_loop_end(cg, &m);
-    LLVMValueRef max = load_var(cg, max_var);
-    LLVMBuildStore(cg->b, cg_const(cg, 0), sum_var);
-    CgLoop e = cg_loop_begin(cg, cg_i64(cg, 0), len, "e");
-    LLVMValueRef x = cg_math(cg, "llvm.exp", cg_fsub(cg, cg_load(cg, row, e.iv), max));
-    cg_store(cg, x, row, e.iv);
-    LLVMBuildStore(cg->b, cg_fadd(cg, load_var(cg, sum_var), x), sum_var);
-    cg_loop_end(cg, &e);
-    LLVMValueRef inv = cg_fdiv(cg, cg_const(cg, 1), load_var(cg, sum_var));
-    CgLoop s = cg_loop_begin(cg, cg_i64(cg, 0), len, "s");
-    cg_store(cg, cg_fmul(cg, cg_load(cg, row, s.iv), inv), row, s.iv);
-    cg_loop_end(cg, &s);
+    cg_row_softmax(cg, row, row, cg_i64(cg, 0), len, max_var, sum_var);
     CgLoop z = cg_loop_begin(cg, len, cg_i64(cg, t), "z");
     cg_store(cg, cg_const(cg, 0), row, z.iv);
     cg_loop_end(cg, &z);
@@ -231,9 +215,9 @@ static void grad_chunks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValueRe
     LLVMBuildStore(cg->b, cg_const(cg, 0), acc);
     CgLoop j = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, t), "j");
     LLVMValueRef at = cg_add(cg, row, j.iv);
-    LLVMBuildStore(cg->b, cg_fadd(cg, load_var(cg, acc), cg_fmul(cg, cg_load(cg, slot, at), cg_load(cg, p, at))), acc);
+    LLVMBuildStore(cg->b, cg_fadd(cg, cg_load_var(cg, acc), cg_fmul(cg, cg_load(cg, slot, at), cg_load(cg, p, at))), acc);
     cg_loop_end(cg, &j);
-    LLVMValueRef dot = load_var(cg, acc);
+    LLVMValueRef dot = cg_load_var(cg, acc);
     CgLoop j2 = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, t), "j");
     LLVMValueRef at2 = cg_add(cg, row, j2.iv);
     LLVMValueRef ds = cg_fmul(cg, cg_fmul(cg, cg_load(cg, p, at2), cg_fsub(cg, cg_load(cg, slot, at2), dot)), cg_const(cg, scale));

@@ -391,30 +391,33 @@ static LLVMValueRef elementwise_kernel(Cg *cg, const Node *node) {
 
 /* The one softmax of the compiler: softmax/log_softmax here, cross_entropy and its gradient
  * (loss.c) and the probabilities `predict` prints (codegen.c) are built from these. */
-LLVMValueRef cg_row_max(Cg *cg, LLVMValueRef x, LLVMValueRef base, int64_t L, LLVMValueRef var) {
+LLVMValueRef cg_row_max(Cg *cg, LLVMValueRef x, LLVMValueRef base, LLVMValueRef len, LLVMValueRef var) {
     LLVMBuildStore(cg->b, cg_load(cg, x, base), var);
-    CgLoop c = cg_loop_begin(cg, cg_i64(cg, 1), cg_i64(cg, L), "c");
+    CgLoop c = cg_loop_begin(cg, cg_i64(cg, 1), len, "c");
     LLVMBuildStore(cg->b, cg_max(cg, LLVMBuildLoad2(cg->b, cg->elem, var, ""), cg_load(cg, x, cg_add(cg, base, c.iv))), var);
     cg_loop_end(cg, &c);
     return LLVMBuildLoad2(cg->b, cg->elem, var, "");
 }
 
-LLVMValueRef cg_row_sumexp(Cg *cg, LLVMValueRef x, LLVMValueRef base, int64_t L, LLVMValueRef max, LLVMValueRef var) {
+LLVMValueRef cg_row_sumexp(Cg *cg, LLVMValueRef x, LLVMValueRef base, LLVMValueRef len, LLVMValueRef max, LLVMValueRef var,
+                           LLVMValueRef keep) {
     LLVMBuildStore(cg->b, cg_const(cg, 0), var);
-    CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, L), "c");
+    CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), len, "c");
     LLVMValueRef e = cg_math(cg, "llvm.exp", cg_fsub(cg, cg_load(cg, x, cg_add(cg, base, c.iv)), max));
+    if (keep) cg_store(cg, e, keep, cg_add(cg, base, c.iv));
     LLVMBuildStore(cg->b, cg_fadd(cg, LLVMBuildLoad2(cg->b, cg->elem, var, ""), e), var);
     cg_loop_end(cg, &c);
     return LLVMBuildLoad2(cg->b, cg->elem, var, "");
 }
 
-void cg_row_softmax(Cg *cg, LLVMValueRef y, LLVMValueRef x, LLVMValueRef base, int64_t L, LLVMValueRef max_var,
+void cg_row_softmax(Cg *cg, LLVMValueRef y, LLVMValueRef x, LLVMValueRef base, LLVMValueRef len, LLVMValueRef max_var,
                     LLVMValueRef sum_var) {
-    LLVMValueRef max = cg_row_max(cg, x, base, L, max_var);
-    LLVMValueRef inv_sum = cg_fdiv(cg, cg_const(cg, 1), cg_row_sumexp(cg, x, base, L, max, sum_var));
-    CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, L), "c");
+    LLVMValueRef max = cg_row_max(cg, x, base, len, max_var);
+    /* the exps are kept in y and scaled there: one exp per element */
+    LLVMValueRef inv_sum = cg_fdiv(cg, cg_const(cg, 1), cg_row_sumexp(cg, x, base, len, max, sum_var, y));
+    CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), len, "c");
     LLVMValueRef at = cg_add(cg, base, c.iv);
-    cg_store(cg, cg_fmul(cg, cg_math(cg, "llvm.exp", cg_fsub(cg, cg_load(cg, x, at), max)), inv_sum), y, at);
+    cg_store(cg, cg_fmul(cg, cg_load(cg, y, at), inv_sum), y, at);
     cg_loop_end(cg, &c);
 }
 
@@ -430,8 +433,8 @@ static LLVMValueRef rowwise_kernel(Cg *cg, const Node *node) {
     LLVMValueRef base = cg_mul(cg, r.iv, cg_i64(cg, L));
     LLVMValueRef shift = NULL, sum;
     if (!grad) {
-        shift = cg_row_max(cg, a, base, L, max_var);
-        sum = cg_row_sumexp(cg, a, base, L, shift, acc);
+        shift = cg_row_max(cg, a, base, cg_i64(cg, L), max_var);
+        sum = cg_row_sumexp(cg, a, base, cg_i64(cg, L), shift, acc, NULL);
     } else {
         /* the row's reduction: sum(dy y) or sum(dy) */
         LLVMBuildStore(cg->b, cg_const(cg, 0), acc);

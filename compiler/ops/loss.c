@@ -161,8 +161,8 @@ static LLVMValueRef loss_kernel(Cg *cg, const Node *node) {
     LLVMValueRef base = cg_mul(cg, r.iv, cg_i64(cg, C));
     switch (node->op) {
     case OP_CROSS_ENTROPY: {
-        LLVMValueRef max = cg_row_max(cg, l, base, C, max_var);
-        LLVMValueRef s = cg_row_sumexp(cg, l, base, C, max, sum_var);
+        LLVMValueRef max = cg_row_max(cg, l, base, cg_i64(cg, C), max_var);
+        LLVMValueRef s = cg_row_sumexp(cg, l, base, cg_i64(cg, C), max, sum_var, NULL);
         LLVMValueRef lse = cg_fadd(cg, max, cg_math(cg, "llvm.log", s));
         LLVMValueRef picked = cg_load(cg, l, cg_add(cg, base, cg_class_of(cg, y, r.iv)));
         cg_add_to_total(cg, total, cg_to_double(cg, cg_fsub(cg, lse, picked)));
@@ -194,8 +194,8 @@ static LLVMValueRef loss_kernel(Cg *cg, const Node *node) {
         break;
     }
     case OP_CROSS_ENTROPY_GRAD: {
-        LLVMValueRef max = cg_row_max(cg, l, base, C, max_var);
-        LLVMValueRef inv_s = cg_fdiv(cg, cg_const(cg, 1), cg_row_sumexp(cg, l, base, C, max, sum_var));
+        LLVMValueRef max = cg_row_max(cg, l, base, cg_i64(cg, C), max_var);
+        LLVMValueRef inv_s = cg_fdiv(cg, cg_const(cg, 1), cg_row_sumexp(cg, l, base, cg_i64(cg, C), max, sum_var, NULL));
         LLVMValueRef label = cg_class_of(cg, y, r.iv);
         CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, C), "c");
         LLVMValueRef at = cg_add(cg, base, c.iv);

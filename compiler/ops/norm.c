@@ -116,8 +116,7 @@ static void channel_end(Cg *cg, ChannelLoop *l) {
     cg_loop_end(cg, &l->b);
 }
 
-static LLVMValueRef load_var(Cg *cg, LLVMValueRef var) { return LLVMBuildLoad2(cg->b, cg->elem, var, ""); }
-static void add_to(Cg *cg, LLVMValueRef var, LLVMValueRef v) { LLVMBuildStore(cg->b, cg_fadd(cg, load_var(cg, var), v), var); }
+static void add_to(Cg *cg, LLVMValueRef var, LLVMValueRef v) { LLVMBuildStore(cg->b, cg_fadd(cg, cg_load_var(cg, var), v), var); }
 
 /* Per-channel sums live in double arrays [C] so that they can be summed over the ranks
  * (cg_allreduce_sum) before use; in a single process the round trip through double is exact. */
@@ -138,7 +137,7 @@ static void batch_sums(Cg *cg, LLVMValueRef x, LLVMValueRef n, int64_t C, int64_
     ChannelLoop l = channel_begin(cg, c.iv, n, C, HW);
     add_to(cg, acc, cg_load(cg, x, l.index));
     channel_end(cg, &l);
-    sums_store(cg, sum, c.iv, load_var(cg, acc));
+    sums_store(cg, sum, c.iv, cg_load_var(cg, acc));
     cg_loop_end(cg, &c);
     cg_allreduce_sum(cg, sum, C);
     CgLoop c2 = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, C), "c");
@@ -148,7 +147,7 @@ static void batch_sums(Cg *cg, LLVMValueRef x, LLVMValueRef n, int64_t C, int64_
     LLVMValueRef d = cg_fsub(cg, cg_load(cg, x, v.index), mean);
     add_to(cg, acc, cg_fmul(cg, d, d));
     channel_end(cg, &v);
-    sums_store(cg, sq, c2.iv, load_var(cg, acc));
+    sums_store(cg, sq, c2.iv, cg_load_var(cg, acc));
     cg_loop_end(cg, &c2);
     cg_allreduce_sum(cg, sq, C);
 }
@@ -197,8 +196,8 @@ static LLVMValueRef batchnorm_kernel(Cg *cg, const Node *node) {
         add_to(cg, acc, g);
         add_to(cg, acc2, cg_fmul(cg, g, cg_fmul(cg, cg_fsub(cg, cg_load(cg, x_arg, s.index), mean), rstd)));
         channel_end(cg, &s);
-        sums_store(cg, g_sums, c.iv, load_var(cg, acc));
-        sums_store(cg, g_sums, cg_add(cg, c.iv, cg_i64(cg, C)), load_var(cg, acc2));
+        sums_store(cg, g_sums, c.iv, cg_load_var(cg, acc));
+        sums_store(cg, g_sums, cg_add(cg, c.iv, cg_i64(cg, C)), cg_load_var(cg, acc2));
         cg_loop_end(cg, &c);
         cg_allreduce_sum(cg, g_sums, 2 * C);
     }
@@ -242,7 +241,7 @@ static LLVMValueRef batchnorm_kernel(Cg *cg, const Node *node) {
         ChannelLoop l = channel_begin(cg, c.iv, n, C, HW);
         add_to(cg, acc2, cg_fmul(cg, cg_load(cg, dy_arg, l.index), cg_fmul(cg, cg_fsub(cg, cg_load(cg, x_arg, l.index), mean), rstd)));
         channel_end(cg, &l);
-        cg_store(cg, cg_fmul(cg, load_var(cg, acc2), cg_const(cg, node->scale)), out, c.iv);
+        cg_store(cg, cg_fmul(cg, cg_load_var(cg, acc2), cg_const(cg, node->scale)), out, c.iv);
         break;
     }
     default: { /* batchnorm_db (db, dy) */
@@ -250,7 +249,7 @@ static LLVMValueRef batchnorm_kernel(Cg *cg, const Node *node) {
         ChannelLoop l = channel_begin(cg, c.iv, n, C, HW);
         add_to(cg, acc, cg_load(cg, dy_arg, l.index));
         channel_end(cg, &l);
-        cg_store(cg, cg_fmul(cg, load_var(cg, acc), cg_const(cg, node->scale)), out, c.iv);
+        cg_store(cg, cg_fmul(cg, cg_load_var(cg, acc), cg_const(cg, node->scale)), out, c.iv);
         break;
     }
     }
