@@ -6,13 +6,6 @@
 
 #include "ops.h"
 
-/* The op's name as the user wrote it (conv1d is a conv2d node, global_avgpool an avgpool). */
-static const char *warn_op_name(const Node *n) {
-    const OpFamily *family = ops_family(n->op);
-    const char *label = family && family->label ? family->label(n) : NULL;
-    return label ? label : graph_op_names[n->op];
-}
-
 /* How many forward nodes read each node's output. */
 static int *warn_reader_counts(Arena *arena, const Graph *g) {
     int *readers = ARENA_ARRAY(arena, int, g->nodes.len + 1);
@@ -34,7 +27,7 @@ static void warn_cancelled_bias(Diag *diag, const Graph *g, const int *readers) 
         bool per_channel = (flags & OPK_BIAS_PER_CHANNEL) || ((flags & OPK_BIAS_PER_LAST_AXIS) && layer->shape.rank == 1);
         /* Another reader would see the bias, so it would matter there. */
         if (layer->bias < 0 || !per_channel || readers[layer->id] != 1) continue;
-        const char *op = warn_op_name(layer), *norm_op = warn_op_name(norm);
+        const char *op = ops_node_label(layer), *norm_op = ops_node_label(norm);
         /* No layer name in the message: the same line in two block instances is said once. */
         diag_warning(diag, layer->span, "this %s's bias has no effect: the %s after it subtracts each channel's mean", op, norm_op);
         diag_note(diag, norm->span, "normalized here");
@@ -57,7 +50,7 @@ static void warn_activation_applied_twice(Diag *diag, const Graph *g) {
         const Node *act = graph_node(g, loss->inputs[0]);
         for (size_t p = 0; p < sizeof pairs / sizeof pairs[0]; p++) {
             if (!(flags & pairs[p].applies) || !(ops_kind_flags(act->op) & pairs[p].activation)) continue;
-            const char *name = warn_op_name(act), *loss_name = warn_op_name(loss);
+            const char *name = ops_node_label(act), *loss_name = ops_node_label(loss);
             diag_warning(diag, act->span, "%s applies %s to its input itself; this '%s' makes it apply it twice", loss_name,
                          name, name);
             diag_note(diag, loss->span, "%s is here", loss_name);
@@ -86,10 +79,10 @@ static void warn_sequence_as_channels(Arena *arena, Diag *diag, const Graph *g) 
         }
         if (seq >= 0 && (flags & OPK_CHANNELS_FIRST)) {
             const Node *x = graph_node(g, seq), *from = graph_node(g, origin[seq]);
-            const char *op = warn_op_name(n);
+            const char *op = ops_node_label(n);
             snprintf(t_by_d, sizeof t_by_d, "[%lld,%lld]", (long long)x->shape.dims[1], (long long)x->shape.dims[0]);
             diag_warning(diag, n->span, "%s reads its input as [channels, t], but %s is a sequence [t, d] from %s", op,
-                         shape_str(&x->shape, buf, sizeof buf), warn_op_name(from));
+                         shape_str(&x->shape, buf, sizeof buf), ops_node_label(from));
             diag_note(diag, SPAN_NONE, "it would take the %lld positions as channels and slide along the %lld features",
                       (long long)x->shape.dims[0], (long long)x->shape.dims[1]);
             diag_note(diag, SPAN_NONE, "transpose it first to make it %s: x -> embedding(v, d) -> transpose -> %s(...)", t_by_d, op);
