@@ -95,7 +95,7 @@ static const char *settings_spec(struct Sema *s, Model *m, const Stmt *item, uns
         call.name_span = e->span;
     }
     if (!sema_bind_global(s, &call, settings_arg_spec(arena, form), &b)) return NULL;
-    NnrtArgVal v[OPS_MAX_ARGS];
+    NnrtArgVal v[NNRT_SETTING_MAX_ARGS] = {{0}};
     bool ok = true;
     for (int i = 0; i < form->nargs; i++) {
         const NnrtSettingArg *a = &form->args[i];
@@ -227,7 +227,7 @@ void settings_defaults(Model *m) {
 /* adam() with every default, as the runtime would read a missing optimizer. */
 void settings_default_optimizer(Arena *arena, Model *m) {
     const NnrtSettingForm *adam = nnrt_setting_form(NNRT_GROUP_OPTIMIZER, "adam");
-    NnrtArgVal v[OPS_MAX_ARGS];
+    NnrtArgVal v[NNRT_SETTING_MAX_ARGS] = {{0}};
     for (int i = 0; i < adam->nargs; i++) v[i] = (NnrtArgVal){.num = adam->args[i].default_number};
     size_t len = nnrt_setting_format_call(adam, v, NULL, 0);
     char *text = arena_alloc(arena, len + 1);

@@ -99,7 +99,7 @@ int nnrt_data_is_split(const char *spec, const char *what, NnrtSplit *out) {
         nnrt_spec_free(&s);
         return 0;
     }
-    NnrtArgVal v[2];
+    NnrtArgVal v[NNRT_SETTING_MAX_ARGS] = {{0}};
     int rc = nnrt_spec_bind(&s, nnrt_setting_form(NNRT_GROUP_VALIDATE, "split"), 0, v);
     nnrt_spec_free(&s);
     if (rc != 0) return -1;
@@ -133,7 +133,7 @@ static int default_data_arg(const NnrtModel *m, const char *kind, const char *ke
 
 static int open_idx(const NnrtModel *m, const NnrtSpec *s, const char *what, NnrtDataRole role,
                     NnrtData *out) {
-    NnrtArgVal v[3];
+    NnrtArgVal v[NNRT_SETTING_MAX_ARGS] = {{0}};
     /* predict reads images only: its labels may be left out */
     if (nnrt_spec_bind(s, nnrt_setting_form(NNRT_GROUP_DATA, "idx"),
                        role == NNRT_ROLE_PREDICT ? NNRT_BIND_PARTIAL : 0, v) != 0)
@@ -188,7 +188,7 @@ static int bind_sequence(const NnrtModel *m, const NnrtSpec *s, const NnrtSettin
 
 static int open_sequence(const NnrtModel *m, const NnrtSpec *s, const char *what, NnrtData *out) {
     const NnrtSettingForm *f = nnrt_setting_form(NNRT_GROUP_DATA, s->name);
-    NnrtArgVal v[3];
+    NnrtArgVal v[NNRT_SETTING_MAX_ARGS] = {{0}};
     if (bind_sequence(m, s, f, v) != 0) return -1;
     char *path = nnrt_resolve_path(m, v[0].str, what);
     if (!path) return -1;
@@ -199,7 +199,7 @@ static int open_sequence(const NnrtModel *m, const NnrtSpec *s, const char *what
 
 static int open_csv(const NnrtModel *m, const NnrtSpec *s, const char *what, NnrtDataRole role,
                     NnrtData *out) {
-    NnrtArgVal v[6];
+    NnrtArgVal v[NNRT_SETTING_MAX_ARGS] = {{0}};
     if (nnrt_spec_bind(s, nnrt_setting_form(NNRT_GROUP_DATA, "csv"), 0, v) != 0) return -1;
     NnrtCsvOpts o = {0};
     o.target = v[1].str[0] ? v[1].str : NULL; /* "" (nnc writes it for header=false): the default */

@@ -41,7 +41,7 @@ done:
 void nnrt_schedule_format(const NnrtSchedule *s, char *out, size_t cap) {
     static const char *const names[] = {"constant", "step", "cosine"};
     const NnrtSettingForm *f = nnrt_setting_form(NNRT_GROUP_SCHEDULE, names[s->kind]);
-    NnrtArgVal v[2] = {{0}};
+    NnrtArgVal v[NNRT_SETTING_MAX_ARGS] = {{0}};
     if (s->kind == NNRT_SCHED_STEP) {
         v[0] = (NnrtArgVal){.set = 1, .num = (double)s->every, .i = s->every};
         v[1] = (NnrtArgVal){.set = 1, .num = s->gamma};

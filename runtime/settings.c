@@ -37,6 +37,7 @@
 #define STR_REQUIRED(name) {name, NNRT_ARG_STR, 1, 0, 0, NULL, ANY, NULL}
 
 static const char *const missing_choices[] = {"error", "skip", NULL};
+static const char *const tokenize_choices[] = {"bytes", "words", NULL};
 
 static const NnrtSettingArg idx_args[] = {
     STR_REQUIRED("images"), STR_REQUIRED("labels"), NUM("scale", 1, POSITIVE)};
@@ -46,7 +47,13 @@ static const NnrtSettingArg csv_args[] = {
     BOOL("header", 1),
     BOOL("standardize", 0),
     {"missing", NNRT_ARG_STR, 0, 0, 0, "error", ANY, missing_choices},
-    {"target_column", NNRT_ARG_INT, 0, 1, 0, NULL, COUNT_FROM(0), NULL}};
+    {"target_column", NNRT_ARG_INT, 0, 1, 0, NULL, COUNT_FROM(0), NULL},
+    /* text classification (v2): the text column becomes the int[T] input, T = length (default:
+     * the model's input length), token id 0 is padding */
+    {"text", NNRT_ARG_STR, 0, 1, 0, NULL, ANY, NULL},
+    {"length", NNRT_ARG_INT, 0, 1, 0, NULL, COUNT_FROM(1), NULL},
+    {"tokenize", NNRT_ARG_STR, 0, 1, 0, "bytes", ANY, tokenize_choices},
+    {"vocab", NNRT_ARG_INT, 0, 1, 0, NULL, COUNT_FROM(3), NULL}};
 /* split(f, shuffle=true): shuffle=false holds out the file's tail (time series) */
 static const NnrtSettingArg split_args[] = {NUM_REQUIRED("fraction", OPEN_UNIT), BOOL("shuffle", 1)};
 /* text()/tokens(): context and stride have no fixed default: they are the model's T (the input

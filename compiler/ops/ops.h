@@ -57,7 +57,7 @@ typedef struct ArgSpec {
 } ArgSpec;
 
 #define SPEC_END {NULL, 0, false, 0, NULL}
-#define OPS_MAX_ARGS 8
+#define OPS_MAX_ARGS 12 /* csv() has ten */
 
 /* A call's arguments bound to the signature, in signature order. */
 typedef struct Bound {

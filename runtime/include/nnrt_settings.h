@@ -21,6 +21,8 @@ typedef enum NnrtArgKind { NNRT_ARG_NUM, NNRT_ARG_INT, NNRT_ARG_STR, NNRT_ARG_BO
 
 /* The largest integer setting: every integer up to it is exact in a double (a .nn number). */
 #define NNRT_SETTING_INT_MAX 9007199254740991.0
+/* The most arguments a form takes (csv has ten): callers size their NnrtArgVal arrays with it. */
+#define NNRT_SETTING_MAX_ARGS 16
 
 typedef struct NnrtSettingArg {
     const char *name;
