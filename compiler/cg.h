@@ -125,6 +125,8 @@ void cg_vstore_full(Cg *cg, LLVMValueRef value, LLVMValueRef base, LLVMValueRef 
 LLVMValueRef cg_vload_masked(Cg *cg, LLVMValueRef base, LLVMValueRef index, unsigned lanes, LLVMValueRef mask);
 void cg_vstore_masked(Cg *cg, LLVMValueRef value, LLVMValueRef base, LLVMValueRef index, LLVMValueRef mask);
 LLVMValueRef cg_lanes_below(Cg *cg, LLVMValueRef count, unsigned lanes);
+/* A vector of `lanes` copies of a runtime scalar. */
+LLVMValueRef cg_splat(Cg *cg, LLVMValueRef scalar, unsigned lanes);
 
 /* Emits body(values, begin, end) over [0, count) split across the runtime's threads (see
  * cg_parallel.c); inside the body, `values` are the task's copies of the caller's values (at most

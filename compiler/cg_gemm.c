@@ -36,7 +36,7 @@ typedef struct GemmTile {
     int last_lanes;  /* lanes used in the last vector (VW when full) */
 } GemmTile;
 
-static LLVMValueRef cg_splat(Cg *cg, LLVMValueRef scalar, unsigned lanes) {
+LLVMValueRef cg_splat(Cg *cg, LLVMValueRef scalar, unsigned lanes) {
     LLVMTypeRef vec = LLVMVectorType(LLVMTypeOf(scalar), lanes);
     LLVMValueRef undef = LLVMGetUndef(vec);
     LLVMValueRef one = LLVMBuildInsertElement(cg->b, undef, scalar, LLVMConstInt(cg->i32, 0, 0), "");

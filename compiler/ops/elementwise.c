@@ -225,6 +225,19 @@ LLVMValueRef cg_activation(Cg *cg, OpKind act, LLVMValueRef x) {
     }
 }
 
+/* A constant shaped like x: the scalar, or a vector of it when x is a vector. */
+static LLVMValueRef cg_splat_const(LLVMValueRef c, unsigned lanes) {
+    LLVMValueRef copies[64];
+    for (unsigned i = 0; i < lanes; i++) copies[i] = c;
+    return LLVMConstVector(copies, lanes);
+}
+
+static LLVMValueRef cg_const_like(Cg *cg, LLVMValueRef x, double v) {
+    LLVMTypeRef type = LLVMTypeOf(x);
+    if (LLVMGetTypeKind(type) != LLVMVectorTypeKind) return cg_const(cg, v);
+    return cg_splat_const(cg_const(cg, v), LLVMGetVectorSize(type));
+}
+
 /* exp(x) in arithmetic LLVM can vectorize (a call to expf, tanhf or erff stays one element at
  * a time): Cephes' expf — x = n ln2 + r with |r| <= ln2/2, a degree-6 polynomial for e^r, 2^n
  * put into the exponent bits — within 2 ulp for float32. The float64 twin (gradcheck) keeps
@@ -233,21 +246,29 @@ LLVMValueRef cg_activation(Cg *cg, OpKind act, LLVMValueRef x) {
 static LLVMValueRef cg_exp_fast(Cg *cg, LLVMValueRef x) {
     if (cg->f64) return cg_math(cg, "llvm.exp", x);
     LLVMBuilderRef b = cg->b;
-    LLVMValueRef hi = cg_const(cg, 88.3762626647949), lo = cg_const(cg, -87.3365478515625);
+    LLVMTypeRef type = LLVMTypeOf(x);
+    unsigned lanes = LLVMGetTypeKind(type) == LLVMVectorTypeKind ? LLVMGetVectorSize(type) : 0;
+#define K(v) cg_const_like(cg, x, v)
+    LLVMValueRef hi = K(88.3762626647949), lo = K(-87.3365478515625);
     x = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGT, x, hi, ""), hi, x, "");
     x = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOLT, x, lo, ""), lo, x, "");
-    LLVMValueRef n = cg_math(cg, "llvm.floor", LLVMBuildFAdd(b, LLVMBuildFMul(b, x, cg_const(cg, 1.44269504088896341), ""),
-                                                             cg_const(cg, 0.5), ""));
-    LLVMValueRef r = LLVMBuildFSub(b, x, LLVMBuildFMul(b, n, cg_const(cg, 0.693359375), ""), "");
-    r = LLVMBuildFSub(b, r, LLVMBuildFMul(b, n, cg_const(cg, -2.12194440e-4), ""), "");
+    LLVMValueRef n = cg_math(cg, "llvm.floor", LLVMBuildFAdd(b, LLVMBuildFMul(b, x, K(1.44269504088896341), ""), K(0.5), ""));
+    LLVMValueRef r = LLVMBuildFSub(b, x, LLVMBuildFMul(b, n, K(0.693359375), ""), "");
+    r = LLVMBuildFSub(b, r, LLVMBuildFMul(b, n, K(-2.12194440e-4), ""), "");
     static const double coef[] = {1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1,
                                   5.0000001201e-1};
-    LLVMValueRef p = cg_const(cg, coef[0]);
-    for (int i = 1; i < 6; i++) p = LLVMBuildFAdd(b, LLVMBuildFMul(b, p, r, ""), cg_const(cg, coef[i]), "");
-    p = LLVMBuildFAdd(b, LLVMBuildFAdd(b, LLVMBuildFMul(b, p, LLVMBuildFMul(b, r, r, ""), ""), r, ""), cg_const(cg, 1), "");
-    LLVMValueRef bits = LLVMBuildShl(b, LLVMBuildAdd(b, LLVMBuildFPToSI(b, n, cg->i32, ""), LLVMConstInt(cg->i32, 127, 0), ""),
-                                     LLVMConstInt(cg->i32, 23, 0), "");
-    return LLVMBuildFMul(b, p, LLVMBuildBitCast(b, bits, cg->elem, ""), "");
+    LLVMValueRef p = K(coef[0]);
+    for (int i = 1; i < 6; i++) p = LLVMBuildFAdd(b, LLVMBuildFMul(b, p, r, ""), K(coef[i]), "");
+    p = LLVMBuildFAdd(b, LLVMBuildFAdd(b, LLVMBuildFMul(b, p, LLVMBuildFMul(b, r, r, ""), ""), r, ""), K(1), "");
+#undef K
+    LLVMTypeRef int_type = lanes ? LLVMVectorType(cg->i32, lanes) : cg->i32;
+    LLVMValueRef c127 = LLVMConstInt(cg->i32, 127, 0), c23 = LLVMConstInt(cg->i32, 23, 0);
+    if (lanes) {
+        c127 = cg_splat_const(c127, lanes);
+        c23 = cg_splat_const(c23, lanes);
+    }
+    LLVMValueRef bits = LLVMBuildShl(b, LLVMBuildAdd(b, LLVMBuildFPToSI(b, n, int_type, ""), c127, ""), c23, "");
+    return LLVMBuildFMul(b, p, LLVMBuildBitCast(b, bits, type, ""), "");
 }
 
 /* tanh(u) = 1 - 2 / (exp(2u) + 1): vectorizable, accurate to ~1e-7 absolute (what gelu needs);
@@ -391,23 +412,92 @@ static LLVMValueRef elementwise_kernel(Cg *cg, const Node *node) {
 
 /* The one softmax of the compiler: softmax/log_softmax here, cross_entropy and its gradient
  * (loss.c) and the probabilities `predict` prints (codegen.c) are built from these. */
+/* Rows run a target vector at a time (a masked last one). The row's max does not depend on the
+ * order; its sum is lane-wise partial sums added in a fixed tree, the same for every row length
+ * and thread count. The float64 twin (gradcheck) keeps one element at a time and libm's exp. */
+static unsigned cg_row_lanes(const Cg *cg) { return (unsigned)cg->vector_bytes / 4u; }
+
+/* Lane k of v combined with lane k + half, halving until one lane is left. */
+static LLVMValueRef cg_lanes_fold(Cg *cg, LLVMValueRef v, unsigned lanes, bool max) {
+    for (unsigned half = lanes / 2; half >= 1; half /= 2) {
+        LLVMValueRef idx[64];
+        for (unsigned i = 0; i < lanes; i++) idx[i] = LLVMConstInt(cg->i32, i + half < lanes ? i + half : i, 0);
+        LLVMValueRef hi = LLVMBuildShuffleVector(cg->b, v, LLVMGetUndef(LLVMTypeOf(v)), LLVMConstVector(idx, lanes), "");
+        v = max ? cg_max(cg, v, hi) : cg_fadd(cg, v, hi);
+    }
+    return LLVMBuildExtractElement(cg->b, v, LLVMConstInt(cg->i32, 0, 0), "");
+}
+
+/* The vector loop of a row: full vectors over [0, len - len % lanes), then one masked vector. */
+typedef struct RowVectors {
+    LLVMValueRef full_end; /* elements covered by whole vectors */
+    LLVMValueRef tail;     /* lanes in the last, masked vector (0: none) */
+} RowVectors;
+
+static RowVectors cg_row_vectors(Cg *cg, LLVMValueRef len, unsigned lanes) {
+    LLVMValueRef full = LLVMBuildAnd(cg->b, len, cg_i64(cg, -(int64_t)lanes), "");
+    return (RowVectors){full, LLVMBuildNSWSub(cg->b, len, full, "")};
+}
+
 LLVMValueRef cg_row_max(Cg *cg, LLVMValueRef x, LLVMValueRef base, LLVMValueRef len, LLVMValueRef var) {
-    LLVMBuildStore(cg->b, cg_load(cg, x, base), var);
-    CgLoop c = cg_loop_begin(cg, cg_i64(cg, 1), len, "c");
-    LLVMBuildStore(cg->b, cg_max(cg, LLVMBuildLoad2(cg->b, cg->elem, var, ""), cg_load(cg, x, cg_add(cg, base, c.iv))), var);
+    if (cg->f64) {
+        LLVMBuildStore(cg->b, cg_load(cg, x, base), var);
+        CgLoop c = cg_loop_begin(cg, cg_i64(cg, 1), len, "c");
+        LLVMBuildStore(cg->b, cg_max(cg, LLVMBuildLoad2(cg->b, cg->elem, var, ""), cg_load(cg, x, cg_add(cg, base, c.iv))), var);
+        cg_loop_end(cg, &c);
+        return LLVMBuildLoad2(cg->b, cg->elem, var, "");
+    }
+    unsigned lanes = cg_row_lanes(cg);
+    LLVMTypeRef vec = LLVMVectorType(cg->elem, lanes);
+    LLVMValueRef acc = cg_var(cg, vec, "max");
+    /* every lane starts at the row's first element, so masked-off lanes never win */
+    LLVMBuildStore(cg->b, cg_splat(cg, cg_load(cg, x, base), lanes), acc);
+    RowVectors rv = cg_row_vectors(cg, len, lanes);
+    CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), LLVMBuildSDiv(cg->b, rv.full_end, cg_i64(cg, lanes), ""), "c");
+    LLVMValueRef v = cg_vload_full(cg, x, cg_add(cg, base, cg_mul(cg, c.iv, cg_i64(cg, lanes))), lanes);
+    LLVMBuildStore(cg->b, cg_max(cg, LLVMBuildLoad2(cg->b, vec, acc, ""), v), acc);
+    c.no_unroll = true;
     cg_loop_end(cg, &c);
-    return LLVMBuildLoad2(cg->b, cg->elem, var, "");
+    LLVMValueRef mask = cg_lanes_below(cg, rv.tail, lanes);
+    LLVMValueRef t = cg_vload_masked(cg, x, cg_add(cg, base, rv.full_end), lanes, mask);
+    LLVMValueRef old = LLVMBuildLoad2(cg->b, vec, acc, "");
+    LLVMValueRef m = LLVMBuildSelect(cg->b, mask, cg_max(cg, old, t), old, "");
+    (void)var;
+    return cg_lanes_fold(cg, m, lanes, true);
 }
 
 LLVMValueRef cg_row_sumexp(Cg *cg, LLVMValueRef x, LLVMValueRef base, LLVMValueRef len, LLVMValueRef max, LLVMValueRef var,
                            LLVMValueRef keep) {
-    LLVMBuildStore(cg->b, cg_const(cg, 0), var);
-    CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), len, "c");
-    LLVMValueRef e = cg_math(cg, "llvm.exp", cg_fsub(cg, cg_load(cg, x, cg_add(cg, base, c.iv)), max));
-    if (keep) cg_store(cg, e, keep, cg_add(cg, base, c.iv));
-    LLVMBuildStore(cg->b, cg_fadd(cg, LLVMBuildLoad2(cg->b, cg->elem, var, ""), e), var);
+    if (cg->f64) {
+        LLVMBuildStore(cg->b, cg_const(cg, 0), var);
+        CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), len, "c");
+        LLVMValueRef e = cg_math(cg, "llvm.exp", cg_fsub(cg, cg_load(cg, x, cg_add(cg, base, c.iv)), max));
+        if (keep) cg_store(cg, e, keep, cg_add(cg, base, c.iv));
+        LLVMBuildStore(cg->b, cg_fadd(cg, LLVMBuildLoad2(cg->b, cg->elem, var, ""), e), var);
+        cg_loop_end(cg, &c);
+        return LLVMBuildLoad2(cg->b, cg->elem, var, "");
+    }
+    unsigned lanes = cg_row_lanes(cg);
+    LLVMTypeRef vec = LLVMVectorType(cg->elem, lanes);
+    LLVMValueRef acc = cg_var(cg, vec, "sum");
+    LLVMBuildStore(cg->b, LLVMConstNull(vec), acc);
+    LLVMValueRef maxv = cg_splat(cg, max, lanes);
+    RowVectors rv = cg_row_vectors(cg, len, lanes);
+    CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), LLVMBuildSDiv(cg->b, rv.full_end, cg_i64(cg, lanes), ""), "c");
+    LLVMValueRef at = cg_add(cg, base, cg_mul(cg, c.iv, cg_i64(cg, lanes)));
+    LLVMValueRef e = cg_exp_fast(cg, cg_fsub(cg, cg_vload_full(cg, x, at, lanes), maxv));
+    if (keep) cg_vstore_full(cg, e, keep, at);
+    LLVMBuildStore(cg->b, cg_fadd(cg, LLVMBuildLoad2(cg->b, vec, acc, ""), e), acc);
+    c.no_unroll = true;
     cg_loop_end(cg, &c);
-    return LLVMBuildLoad2(cg->b, cg->elem, var, "");
+    LLVMValueRef mask = cg_lanes_below(cg, rv.tail, lanes);
+    LLVMValueRef at_tail = cg_add(cg, base, rv.full_end);
+    LLVMValueRef et = cg_exp_fast(cg, cg_fsub(cg, cg_vload_masked(cg, x, at_tail, lanes, mask), maxv));
+    et = LLVMBuildSelect(cg->b, mask, et, LLVMConstNull(vec), "");
+    if (keep) cg_vstore_masked(cg, et, keep, at_tail, mask);
+    LLVMValueRef sum = cg_fadd(cg, LLVMBuildLoad2(cg->b, vec, acc, ""), et);
+    (void)var;
+    return cg_lanes_fold(cg, sum, lanes, false);
 }
 
 void cg_row_softmax(Cg *cg, LLVMValueRef y, LLVMValueRef x, LLVMValueRef base, LLVMValueRef len, LLVMValueRef max_var,

@@ -195,11 +195,12 @@ static LLVMValueRef loss_kernel(Cg *cg, const Node *node) {
     }
     case OP_CROSS_ENTROPY_GRAD: {
         LLVMValueRef max = cg_row_max(cg, l, base, cg_i64(cg, C), max_var);
-        LLVMValueRef inv_s = cg_fdiv(cg, cg_const(cg, 1), cg_row_sumexp(cg, l, base, cg_i64(cg, C), max, sum_var, NULL));
+        /* the row's exps are kept in the gradient and scaled there: one exp per element */
+        LLVMValueRef inv_s = cg_fdiv(cg, cg_const(cg, 1), cg_row_sumexp(cg, l, base, cg_i64(cg, C), max, sum_var, out));
         LLVMValueRef label = cg_class_of(cg, y, r.iv);
         CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, C), "c");
         LLVMValueRef at = cg_add(cg, base, c.iv);
-        LLVMValueRef p = cg_fmul(cg, cg_math(cg, "llvm.exp", cg_fsub(cg, cg_load(cg, l, at), max)), inv_s);
+        LLVMValueRef p = cg_fmul(cg, cg_load(cg, out, at), inv_s);
         LLVMValueRef is_label = LLVMBuildICmp(cg->b, LLVMIntEQ, c.iv, label, "");
         LLVMValueRef onehot = LLVMBuildSelect(cg->b, is_label, cg_const(cg, 1), cg_const(cg, 0), "");
         cg_store(cg, cg_fmul(cg, cg_fsub(cg, p, onehot), inv_n), out, at);
