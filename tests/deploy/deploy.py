@@ -1,0 +1,269 @@
+#!/usr/bin/python3
+"""Deployment tests (--emit=lib): for the examples, the library linked into a C program
+(harness.c) gives the outputs of `./model predict` on the validation set within 1e-6 relative;
+two threads agree with one; the archive exports only NAME_* symbols and needs nothing beyond libc
+and libm; wrong checkpoints are errors naming the tensor; examples/deploy builds and classifies.
+
+Usage: deploy.py TEST --nnc PATH --work DIR   (each TEST is one CTest test, see CMakeLists.txt)
+Training is a few hundred steps on a subset: the test is about equal outputs, not accuracy.
+"""
+import csv
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
+from e2e import EXAMPLES, FASHION, Failure, check, fashion_subset, idx_spec, load_idx, read_safetensors, run, run_tests  # noqa: E402
+
+HARNESS = os.path.join(HERE, "harness.c")
+LIBC_DIRS = ["/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu"]
+
+
+def libc_symbols():
+    """Every function libc.so.6 and libm.so.6 define (the only libraries a library may need)."""
+    names = set()
+    for lib in ("libc.so.6", "libm.so.6"):
+        path = next(os.path.join(d, lib) for d in LIBC_DIRS if os.path.exists(os.path.join(d, lib)))
+        out = run(["nm", "-D", "--defined-only", path]).stdout
+        names |= {line.split()[-1].split("@")[0] for line in out.splitlines() if line.strip()}
+    return names
+
+
+def check_symbols(archive, prefix):
+    """Exported: only PREFIX_*; undefined: only libc/libm functions (no libnnrt, no pthread pool)."""
+    defined = [l.split()[-1] for l in run(["nm", "-g", "--defined-only", archive]).stdout.splitlines() if len(l.split()) == 3]
+    check(sorted(defined) == sorted([f"{prefix}_predict", f"{prefix}_workspace_size"]),
+          f"{archive} exports {defined}, expected {prefix}_predict and {prefix}_workspace_size only")
+    undefined = [l.split()[-1] for l in run(["nm", "-u", archive]).stdout.splitlines() if len(l.split()) == 2]
+    foreign = sorted(set(undefined) - libc_symbols())
+    check(not foreign, f"{archive} needs symbols outside libc/libm: {foreign}")
+    print(f"nm: exports {sorted(defined)}; needs {sorted(set(undefined))} (all in libc/libm)")
+
+
+def emit_lib(args, source, ckpt, stem, *extra):
+    os.makedirs(os.path.dirname(stem), exist_ok=True)
+    run([args.nnc, source, "--emit=lib", "--weights", ckpt, "-o", stem, *extra])
+    check(os.path.exists(stem + ".a") and os.path.exists(stem + ".h"), f"{stem}.a/.h not written")
+
+
+def build_harness(args, stem, prefix):
+    exe = os.path.join(args.work, f"harness_{prefix}")
+    run(["cc", "-std=c11", "-O2", "-Wall", "-Werror", f"-DLIB={prefix}", "-include", stem + ".h", HARNESS, stem + ".a",
+         "-lm", "-lpthread", "-o", exe])
+    return exe
+
+
+def predict_rows(exe, ckpt, inp, size):
+    """./model predict's output columns (the first `size`) as a float array [n, size]."""
+    out = run([exe, "predict", "--load", ckpt, inp]).stdout.strip().split("\n")
+    return np.array([[float(v) for v in r.split(",")[:size]] for r in out[1:]], dtype=np.float64)
+
+
+def compare(lib, ref, what, rtol=1e-6):
+    check(lib.shape == ref.shape, f"{what}: shapes {lib.shape} and {ref.shape}")
+    scale = np.maximum(np.abs(lib), np.abs(ref))
+    err = np.abs(lib - ref)
+    worst = float(np.max(err / np.where(scale > 0, scale, 1)))
+    print(f"{what}: {lib.shape[0]} examples, largest relative difference {worst:.3g}")
+    check(np.all(err <= rtol * scale), f"{what}: library and predict differ by up to {worst:.3g} relative (> {rtol})")
+
+
+def lib_round_trip(args, model, train, predict_input, inputs, batch, dtype):
+    """Train `model` briefly, emit its library, run the harness on `inputs` and compare with predict."""
+    source = os.path.join(EXAMPLES, f"{model}.nn")
+    exe = os.path.join(args.work, model)
+    run([args.nnc, source, "-o", exe])
+    ckpt = os.path.join(args.work, f"{model}.safetensors")
+    run([exe, "train", *train, "--save", ckpt, "--quiet"])
+    stem = os.path.join(args.work, "lib", model)
+    emit_lib(args, source, ckpt, stem)
+    check_symbols(stem + ".a", model)
+    harness = build_harness(args, stem, model)
+    inp = os.path.join(args.work, "input.bin")
+    outp = os.path.join(args.work, "output.bin")
+    np.ascontiguousarray(inputs, dtype=dtype).tofile(inp)
+    n = inputs.shape[0]
+    print(run([harness, inp, str(n), outp, str(batch)]).stdout.strip())
+    lib = np.fromfile(outp, dtype=np.float32).astype(np.float64).reshape(n, -1)
+    ref = predict_rows(exe, ckpt, predict_input, lib.shape[1])
+    compare(lib, ref, f"{model} library vs predict")
+    return exe, ckpt, stem
+
+
+def fashion_round_trip(args, model, train_count, epochs, batch, val_count=10000):
+    ip, lp = fashion_subset(args.work, train_count)
+    # the train block's validation set (t10k), whole or its first val_count images
+    vip = f"{FASHION}/t10k-images-idx3-ubyte.gz" if val_count == 10000 else fashion_subset(args.work, val_count, "test")[0]
+    images = load_idx(vip).reshape(-1, 784).astype(np.float32)  # raw pixel bytes as floats
+    return lib_round_trip(args, model, ["--data", idx_spec(ip, lp), "--validate", "none", "--epochs", str(epochs)], vip,
+                          images, batch, np.float32)
+
+
+def test_lib_fashion_mlp(args):
+    """200 steps (6400 examples, 2 epochs); the library in batches of 1000."""
+    fashion_round_trip(args, "fashion_mlp", 6400, 2, 1000)
+
+
+def test_lib_fashion_cnn(args):
+    """100 steps; the library in batches of 64 (156 full ones and a partial one of 16)."""
+    fashion_round_trip(args, "fashion_cnn", 6400, 1, 64)
+
+
+def test_lib_fashion_resnet(args):
+    """Batchnorm with running statistics; 50 steps; batches of 50; the first 2000 validation images
+    (the residual network is the slowest example on two cores)."""
+    fashion_round_trip(args, "fashion_resnet", 3200, 1, 50, 2000)
+
+
+def csv_columns(path, names):
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    return rows, np.array([[float(r[c]) for c in names] for r in rows])
+
+
+def test_lib_seattle_weather(args):
+    """Standardization from the checkpoint inside the library: raw CSV features in, the held-out
+    last 20% of the days (the train block's split(0.2, shuffle=false))."""
+    path = os.path.join(EXAMPLES, "data", "seattle_weather.csv")
+    with open(path) as f:
+        lines = f.read().strip().split("\n")
+    held = lines[int(0.8 * (len(lines) - 1)) + 1:]
+    val = os.path.join(args.work, "val.csv")
+    with open(val, "w") as f:
+        f.write("\n".join([lines[0]] + held) + "\n")
+    _, x = csv_columns(val, ["precipitation", "temp_min", "wind", "season_sin", "season_cos"])
+    _, _, stem = lib_round_trip(args, "seattle_weather", ["--epochs", "5"], val, x.astype(np.float32), 64, np.float32)
+    header = open(stem + ".h").read()
+    check("standardizes" in header, "the header does not say that the library standardizes its input")
+    tensors, _ = read_safetensors(os.path.join(args.work, "seattle_weather.safetensors"))
+    check("__standardize.mean" in tensors, "the checkpoint holds no standardization: the test proves nothing")
+
+
+def token_round_trip(args, model):
+    val = os.path.join(EXAMPLES, "data", "tokens_val.csv")
+    _, ids = csv_columns(val, [f"t{i}" for i in range(16)])
+    exe, ckpt, stem = lib_round_trip(args, model, ["--epochs", "2"], val, ids.astype(np.int32), 100, np.int32)
+    check(f"typedef int32_t {model}_input_t;" in open(stem + ".h").read(), "token ids are not int32_t in the header")
+
+
+def test_lib_token_bag(args):
+    """Token ids (int32) in: embedding, mean, dense."""
+    token_round_trip(args, "token_bag")
+
+
+def test_lib_token_attention(args):
+    """Embedding, position embedding, layernorm, attention, gelu."""
+    token_round_trip(args, "token_attention")
+
+
+def test_lib_errors(args):
+    """A wrong checkpoint is an error naming the tensor, and nothing is written; so are a missing
+    --weights and a library name that is not a C identifier."""
+    mlp = os.path.join(EXAMPLES, "fashion_mlp.nn")
+    bag = os.path.join(EXAMPLES, "token_bag.nn")
+    exe = os.path.join(args.work, "token_bag")
+    run([args.nnc, bag, "-o", exe])
+    ckpt = os.path.join(args.work, "bag.safetensors")
+    run([exe, "train", "--epochs", "1", "--save", ckpt, "--quiet"])
+    stem = os.path.join(args.work, "out", "m")
+    os.makedirs(os.path.dirname(stem))
+
+    def fails(cmd, *expected):
+        p = run(cmd, expect=1)
+        for e in expected:
+            check(e in p.stderr, f"{' '.join(cmd)}: expected\n  {e}\nin stderr:\n{p.stderr}")
+        check(not os.path.exists(stem + ".a") and not os.path.exists(stem + ".h"), "a failed --emit=lib wrote files")
+
+    # another model's checkpoint: its first tensor of a different shape is named
+    fails([args.nnc, mlp, "--emit=lib", "--weights", ckpt, "-o", stem],
+          f"nnc: error: checkpoint '{ckpt}': tensor 'embedding0.weight' is not a tensor of model 'fashion_mlp'",
+          f"nnc: error: checkpoint '{ckpt}': tensor 'dense0.weight' has shape [16,16], the model expects [256,784]",
+          "nnc: note: was the checkpoint written by another model")
+    # the same model with a wider layer: misshapen tensor
+    wide = write_wide(args, bag)
+    fails([args.nnc, wide, "--emit=lib", "--weights", ckpt, "-o", stem],
+          f"nnc: error: checkpoint '{ckpt}': tensor 'dense0.weight' has shape [16,16], the model expects [32,16]")
+    # a missing tensor: a checkpoint without dense1.bias
+    tensors, meta = read_safetensors(ckpt)
+    del tensors["dense1.bias"]
+    partial = os.path.join(args.work, "partial.safetensors")
+    write_safetensors(partial, tensors)
+    fails([args.nnc, bag, "--emit=lib", "--weights", partial, "-o", stem],
+          f"nnc: error: checkpoint '{partial}': tensor 'dense1.bias' of model 'token_bag' is missing")
+    fails([args.nnc, bag, "--emit=lib", "--weights", os.path.join(args.work, "nope.safetensors"), "-o", stem],
+          "nnc: error: cannot open checkpoint")
+    fails([args.nnc, bag, "--emit=lib", "-o", stem], "nnc: error: --emit=lib needs the trained weights: --weights CKPT")
+    fails([args.nnc, bag, "--emit=lib", "--weights", ckpt, "-o", os.path.join(args.work, "out", "my-model")],
+          "nnc: error: --emit=lib: the library name 'my-model' is not a C identifier")
+    fails([args.nnc, bag, "--weights", ckpt, "-o", stem], "nnc: error: --weights is for --emit=lib")
+    # the library checks token ids: out of the vocabulary is ETOKEN (2), not a wild read
+    emit_lib(args, bag, ckpt, stem)
+    prog = os.path.join(args.work, "bad_ids.c")
+    with open(prog, "w") as f:
+        f.write('#include "m.h"\n#include <stdio.h>\n#include <stdlib.h>\nint main(void) {\n'
+                '  int32_t ids[m_INPUT_SIZE] = {0}; float out[m_OUTPUT_SIZE];\n'
+                '  void *ws = malloc(m_workspace_size(1));\n'
+                '  int ok = m_predict(ids, 1, out, ws);\n  ids[3] = 64; int big = m_predict(ids, 1, out, ws);\n'
+                '  ids[3] = -1; int neg = m_predict(ids, 1, out, ws);\n'
+                '  printf("%d %d %d\\n", ok, big, neg); return 0;\n}\n')
+    binary = os.path.join(args.work, "bad_ids")
+    run(["cc", "-std=c11", "-Wall", "-Werror", "-I", os.path.dirname(stem), prog, stem + ".a", "-lm", "-o", binary])
+    got = run([binary]).stdout.split()
+    check(got == ["0", "2", "2"], f"token ids 0 / 64 / -1 gave {got}, expected 0 2 2 (m_ETOKEN for ids outside [0, 64))")
+
+
+def write_wide(args, bag):
+    text = open(bag).read().replace("dense(16)", "dense(32)")
+    path = os.path.join(args.work, "wide.nn")
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def write_safetensors(path, tensors):
+    import json
+    import struct
+    header, blobs, offset = {}, [], 0
+    for name, a in tensors.items():
+        b = np.ascontiguousarray(a, dtype="<f4").tobytes()
+        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [offset, offset + len(b)]}
+        blobs.append(b)
+        offset += len(b)
+    h = json.dumps(header).encode()
+    h += b" " * ((8 - (8 + len(h)) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+
+
+def test_deploy_example(args):
+    """examples/deploy: one C program linking fashion_mlp's and fashion_cnn's libraries classifies
+    Fashion-MNIST test images; its accuracies equal those of the models' own predict."""
+    ip, lp = fashion_subset(args.work, 3200)
+    vip, vlp = fashion_subset(args.work, 1000, "test", gz=False)
+    libdir = os.path.join(args.work, "libs")
+    accuracy = {}
+    labels = load_idx(f"{FASHION}/t10k-labels-idx1-ubyte.gz")[:1000]
+    for model in ("fashion_mlp", "fashion_cnn"):
+        source = os.path.join(EXAMPLES, f"{model}.nn")
+        exe = os.path.join(args.work, model)
+        run([args.nnc, source, "-o", exe])
+        ckpt = os.path.join(args.work, f"{model}.safetensors")
+        run([exe, "train", "--data", idx_spec(ip, lp), "--validate", "none", "--epochs", "1", "--save", ckpt, "--quiet"])
+        emit_lib(args, source, ckpt, os.path.join(libdir, model))
+        probs = predict_rows(exe, ckpt, vip, 10)
+        accuracy[model] = float(np.mean(np.argmax(probs, axis=1) == labels))
+    build = os.path.join(args.work, "build")
+    run(["make", "-C", os.path.join(EXAMPLES, "deploy"), f"LIBS={libdir}", f"OUT={build}", f"NNC={args.nnc}", "classify"])
+    out = run([os.path.join(build, "classify"), vip, vlp]).stdout
+    print(out.strip())
+    for model, acc in accuracy.items():
+        check(f"{model}: accuracy {acc:.4f}" in out, f"classify does not report {model}'s accuracy {acc:.4f}:\n{out}")
+
+
+TESTS = {name[5:]: fn for name, fn in globals().items() if name.startswith("test_")}
+
+if __name__ == "__main__":
+    sys.exit(run_tests(TESTS))
