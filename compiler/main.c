@@ -173,7 +173,7 @@ static int parse_options(int argc, char **argv, Options *o) {
         fprintf(stderr, "nnc: error: --weights is for --emit=lib (the executable loads weights at run time: ./model predict --load FILE)\n");
         return 1;
     }
-    if (o->triple && o->emit == EMIT_EXE) {
+    if (o->triple && strncmp(o->triple, "aarch64", 7) == 0 && o->emit == EMIT_EXE) {
         fprintf(stderr, "nnc: error: --target=%s: no runtime library for that target to link a training executable with\n"
                         "hint: use --emit=lib (an inference library), --emit=obj or --emit=asm for it\n", o->triple);
         return 1;

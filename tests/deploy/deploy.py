@@ -9,6 +9,7 @@ Training is a few hundred steps on a subset: the test is about equal outputs, no
 """
 import csv
 import os
+import shutil
 import subprocess
 import sys
 
@@ -261,6 +262,56 @@ def test_deploy_example(args):
     print(out.strip())
     for model, acc in accuracy.items():
         check(f"{model}: accuracy {acc:.4f}" in out, f"classify does not report {model}'s accuracy {acc:.4f}:\n{out}")
+
+
+SKIP = 77  # CTest's SKIP_RETURN_CODE for these tests (CMakeLists.txt)
+
+
+def test_lib_aarch64(args):
+    """--target=aarch64-linux-gnu: the aarch64 library, built with Debian's aarch64-linux-gnu-gcc
+    and run under qemu-aarch64, gives the native library's outputs within 1e-5 relative (MLP on
+    300 test images; token_attention, with layernorm/attention/gelu, on 200 rows; the standardized
+    regression with --target-cpu=cortex-a72). Skipped, saying so, without qemu or the compiler."""
+    missing = [t for t in ("qemu-aarch64", "aarch64-linux-gnu-gcc") if not shutil.which(t)]
+    if missing or not os.path.isdir("/usr/aarch64-linux-gnu"):
+        print(f"SKIP: {', '.join(missing) or '/usr/aarch64-linux-gnu'} missing (Debian: qemu-user gcc-aarch64-linux-gnu "
+              "libc6-dev-arm64-cross, which .ci/run installs)")
+        sys.exit(SKIP)
+    ip, lp = fashion_subset(args.work, 1000)
+    vip, _ = fashion_subset(args.work, 300, "test")
+    cases = [("fashion_mlp", ["--data", idx_spec(ip, lp), "--validate", "none", "--epochs", "1"],
+              load_idx(vip).reshape(-1, 784).astype(np.float32), []),
+             ("token_attention", ["--epochs", "1"],
+              csv_columns(os.path.join(EXAMPLES, "data", "tokens_val.csv"), [f"t{i}" for i in range(16)])[1][:200].astype(np.int32), []),
+             ("seattle_weather", ["--epochs", "2"],
+              csv_columns(os.path.join(EXAMPLES, "data", "seattle_weather.csv"),
+                          ["precipitation", "temp_min", "wind", "season_sin", "season_cos"])[1][-200:].astype(np.float32),
+              ["--target-cpu=cortex-a72"])]
+    for model, train, inputs, cpu in cases:
+        source = os.path.join(EXAMPLES, f"{model}.nn")
+        exe = os.path.join(args.work, model)
+        run([args.nnc, source, "-o", exe])
+        ckpt = os.path.join(args.work, f"{model}.safetensors")
+        run([exe, "train", *train, "--save", ckpt, "--quiet"])
+        inp = os.path.join(args.work, f"{model}.in")
+        inputs.tofile(inp)
+        n = str(inputs.shape[0])
+        outputs = {}
+        for arch, cc, prefix_cmd, extra in (("native", "cc", [], []),
+                                            ("aarch64", "aarch64-linux-gnu-gcc", ["qemu-aarch64", "-L", "/usr/aarch64-linux-gnu"],
+                                             ["--target=aarch64-linux-gnu", *cpu])):
+            stem = os.path.join(args.work, arch, model)
+            emit_lib(args, source, ckpt, stem, *extra)
+            harness = os.path.join(args.work, f"harness_{arch}_{model}")
+            run([cc, "-std=c11", "-O2", f"-DLIB={model}", "-include", stem + ".h", HARNESS, stem + ".a", "-lm", "-lpthread",
+                 "-o", harness])
+            out = os.path.join(args.work, f"{model}.{arch}.out")
+            run([*prefix_cmd, harness, inp, n, out, "50", "1"])
+            outputs[arch] = np.fromfile(out, dtype=np.float32).astype(np.float64)
+        machine = run(["readelf", "-h", os.path.join(args.work, "aarch64", model + ".a")]).stdout
+        check("AArch64" in machine, f"the --target=aarch64-linux-gnu library is not AArch64 code:\n{machine}")
+        compare(outputs["aarch64"].reshape(inputs.shape[0], -1), outputs["native"].reshape(inputs.shape[0], -1),
+                f"{model}: aarch64 (qemu{' ' + cpu[0] if cpu else ''}) vs native library", rtol=1e-5)
 
 
 TESTS = {name[5:]: fn for name, fn in globals().items() if name.startswith("test_")}

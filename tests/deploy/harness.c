@@ -1,11 +1,11 @@
 /* harness.c — drives one library written by `nnc --emit=lib` for tests/deploy/deploy.py.
  * Built per library: cc -DLIB=NAME -include NAME.h harness.c NAME.a -lm -lpthread
  *
- *   harness IN.bin N OUT.bin [BATCH]
+ *   harness IN.bin N OUT.bin [BATCH [REPEATS]]
  * reads N examples of NAME_INPUT_SIZE NAME_input_t values, writes N x NAME_OUTPUT_SIZE floats,
  * calling NAME_predict on BATCH examples at a time (default N). It then checks what the library
  * promises: two threads with their own workspaces, running the same calls on the first 256
- * examples at the same time (10 times over), write the same bytes as the single thread; n < 0, NULL pointers and n = 0 are
+ * examples at the same time (REPEATS times over, default 10), write the same bytes as the single thread; n < 0, NULL pointers and n = 0 are
  * answered without touching memory; workspace_size grows with n. Exit 0, or 1 with a message. */
 #include <pthread.h>
 #include <stdio.h>
@@ -21,7 +21,7 @@ enum { IN = SYM(_INPUT_SIZE), OUT = SYM(_OUTPUT_SIZE) };
 
 typedef struct Job {
     const input_t *input;
-    int n, batch;
+    int n, batch, repeats;
     float *output;
     void *workspace;
     int status;
@@ -38,7 +38,7 @@ static int run(const input_t *input, int n, int batch, float *output, void *work
 
 static void *thread_main(void *arg) {
     Job *job = arg;
-    for (int r = 0; r < 10 && job->status == 0; r++) job->status = run(job->input, job->n, job->batch, job->output, job->workspace);
+    for (int r = 0; r < job->repeats && job->status == 0; r++) job->status = run(job->input, job->n, job->batch, job->output, job->workspace);
     return NULL;
 }
 
@@ -48,9 +48,10 @@ static int fail(const char *what) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 4) return fail("usage: harness IN.bin N OUT.bin [BATCH]");
+    if (argc < 4) return fail("usage: harness IN.bin N OUT.bin [BATCH [REPEATS]]");
     int n = atoi(argv[2]);
     int batch = argc > 4 ? atoi(argv[4]) : n;
+    int repeats = argc > 5 ? atoi(argv[5]) : 10;
     if (n <= 0 || batch <= 0) return fail("N and BATCH must be positive");
     input_t *input = malloc(sizeof *input * (size_t)n * IN);
     float *output = malloc(sizeof *output * (size_t)n * OUT);
@@ -79,7 +80,7 @@ int main(int argc, char **argv) {
     Job jobs[2];
     pthread_t threads[2];
     for (int t = 0; t < 2; t++) {
-        jobs[t] = (Job){input, tn, batch, malloc(sizeof *output * (size_t)n * OUT), malloc(ws_bytes), 0};
+        jobs[t] = (Job){input, tn, batch, repeats, malloc(sizeof *output * (size_t)n * OUT), malloc(ws_bytes), 0};
         if (!jobs[t].output || !jobs[t].workspace) return fail("out of memory");
         if (pthread_create(&threads[t], NULL, thread_main, &jobs[t]) != 0) return fail("cannot start a thread");
     }
