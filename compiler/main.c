@@ -3,6 +3,7 @@
  *
  *   nnc FILE.nn [-o OUT] [-O0|-O1|-O2|-O3] [-D NAME=VALUE]... [--emit=exe|obj|asm|llvm] [--mpi] [-w|-Werror]
  *   nnc FILE.nn --emit=lib --weights CKPT [-o NAME] [--target=TRIPLE] [--target-cpu=CPU]   (emit_lib.c)
+ *   nnc FILE.nn --emit=onnx --weights CKPT [-o NAME.onnx]                                  (onnx.c)
  *   nnc check FILE.nn          diagnostics only
  *   nnc summary FILE.nn        the layer table
  *   nnc compare A.nn B.nn ...  train several designs alike; table and plots (tools/compare.c)
@@ -25,6 +26,7 @@
 #include "tools/diff.h"
 #include "diag.h"
 #include "emit_lib.h"
+#include "onnx.h"
 #include "file.h"
 #include "graph.h"
 #include "parse.h"
@@ -68,7 +70,8 @@ static void usage(FILE *out) {
             "  -D NAME=VALUE         override `param NAME`\n"
             "  --emit=KIND           exe (default), obj, asm, llvm, or lib (NAME.a + NAME.h: inference with\n"
             "                        the weights of --weights, libc/libm only)\n"
-            "  --weights CKPT        the checkpoint (train --save) that --emit=lib embeds\n"
+            "                        or onnx (an ONNX model of the inference graph, opset 17)\n"
+            "  --weights CKPT        the checkpoint (train --save) that --emit=lib/onnx embeds\n"
             "  --target=TRIPLE       cross-compile obj/asm/llvm/lib for aarch64-linux-gnu (default: the host)\n"
             "  --target-cpu=CPU      native (default), generic, x86-64, x86-64-v2, x86-64-v3, x86-64-v4;\n"
             "                        for aarch64: generic (default), cortex-a53, cortex-a72, neoverse-n1, ...\n"
@@ -121,7 +124,8 @@ static int parse_options(int argc, char **argv, Options *o) {
             else if (strcmp(k, "asm") == 0) o->emit = EMIT_ASM;
             else if (strcmp(k, "llvm") == 0) o->emit = EMIT_LLVM;
             else if (strcmp(k, "lib") == 0) o->emit = EMIT_LIB;
-            else { fprintf(stderr, "nnc: error: unknown --emit kind '%s' (exe, obj, asm, llvm or lib)\n", k); return 1; }
+            else if (strcmp(k, "onnx") == 0) o->emit = EMIT_ONNX;
+            else { fprintf(stderr, "nnc: error: unknown --emit kind '%s' (exe, obj, asm, llvm, lib or onnx)\n", k); return 1; }
         } else if (strcmp(a, "--weights") == 0 || strncmp(a, "--weights=", 10) == 0) {
             o->weights = a[9] == '=' ? a + 10 : (++i < argc ? argv[i] : NULL);
             if (!o->weights || !*o->weights) { fprintf(stderr, "nnc: error: --weights needs a checkpoint path (written by ./model train --save FILE)\n"); return 1; }
@@ -165,12 +169,18 @@ static int parse_options(int argc, char **argv, Options *o) {
         fprintf(stderr, "nnc: error: unknown --target-cpu '%s' (use %s)\n", o->cpu, cpus);
         return 1;
     }
-    if (o->emit == EMIT_LIB && !o->weights) {
-        fprintf(stderr, "nnc: error: --emit=lib needs the trained weights: --weights CKPT.safetensors (written by ./model train --save FILE)\n");
+    bool embeds_weights = o->emit == EMIT_LIB || o->emit == EMIT_ONNX;
+    if (embeds_weights && !o->weights) {
+        fprintf(stderr, "nnc: error: --emit=%s needs the trained weights: --weights CKPT.safetensors (written by ./model train --save FILE)\n",
+                o->emit == EMIT_LIB ? "lib" : "onnx");
         return 1;
     }
-    if (o->weights && o->emit != EMIT_LIB) {
-        fprintf(stderr, "nnc: error: --weights is for --emit=lib (the executable loads weights at run time: ./model predict --load FILE)\n");
+    if (o->weights && !embeds_weights) {
+        fprintf(stderr, "nnc: error: --weights is for --emit=lib and --emit=onnx (the executable loads weights at run time: ./model predict --load FILE)\n");
+        return 1;
+    }
+    if (o->triple && o->emit == EMIT_ONNX) {
+        fprintf(stderr, "nnc: error: --target does not apply to --emit=onnx (an ONNX model runs on any CPU its runtime supports)\n");
         return 1;
     }
     if (o->triple && strncmp(o->triple, "aarch64", 7) == 0 && o->emit == EMIT_EXE) {
@@ -254,6 +264,11 @@ static int compile(const Options *o, Arena *arena) {
     TargetOptions target = {.opt_level = o->opt_level, .triple = o->triple, .cpu = o->cpu, .emit = o->emit, .verbose = o->verbose};
     CodegenInfo info = {.source_path = absolute, .source_dir = dir, .source_hash = source_hash(arena, text, length), .summary = summary,
                         .vector_bytes = target_vector_bytes(&target)};
+    if (o->emit == EMIT_ONNX) {
+        OnnxOptions onnx = {.output = output, .weights = o->weights, .source = absolute, .version = NNC_VERSION, .diag = &diag};
+        status = onnx_emit(arena, model, &onnx);
+        goto done;
+    }
     if (o->emit == EMIT_LIB) {
         EmitLibOptions lib = {.output = output, .source = absolute, .weights = o->weights, .version = NNC_VERSION, .target = target};
         status = emit_lib(arena, model, plan, &info, &lib);
