@@ -606,8 +606,23 @@ static LLVMValueRef cg_lib_input_bytes(Cg *cg, LLVMValueRef n64) {
     return LLVMBuildAnd(cg->b, cg_add(cg, bytes, cg_i64(cg, 63)), cg_i64(cg, ~(int64_t)63), "");
 }
 
-/* size_t PREFIX_workspace_size(int n): 64 bytes of alignment slack, the preprocessed input, the
- * inference workspace (the plan's, as the executable's predict allocates it). 0 for n < 0. */
+/* Examples per inference call in PREFIX_predict: a large batch runs in chunks whose buffers
+ * (about 1 MiB of workspace) stay in the caches, instead of each layer sweeping every example's
+ * buffers through memory; also bounds the workspace. The kernels compute each example alike in
+ * any batch, so chunking changes no value. */
+static int64_t cg_lib_chunk(const Cg *cg) {
+    int64_t per_example = (cg->plan->workspace_per_example + shape_size(&cg->model->input_shape)) * 4;
+    int64_t chunk = ((int64_t)1 << 20) / (per_example > 0 ? per_example : 1);
+    return chunk < 1 ? 1 : chunk > 256 ? 256 : chunk;
+}
+
+static LLVMValueRef cg_min_i64(Cg *cg, LLVMValueRef a, LLVMValueRef b) {
+    return LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, a, b, ""), a, b, "");
+}
+
+/* size_t PREFIX_workspace_size(int n): 64 bytes of alignment slack, the preprocessed input and the
+ * inference workspace (the plan's, as the executable's predict allocates it) of min(n, chunk)
+ * examples. 0 for n < 0. */
 static void cg_lib_workspace_size(Cg *cg, const char *name) {
     LLVMTypeRef type = LLVMFunctionType(cg->i64, &cg->i32, 1, false);
     LLVMValueRef fn = LLVMAddFunction(cg->mod, name, type);
@@ -617,6 +632,7 @@ static void cg_lib_workspace_size(Cg *cg, const char *name) {
     LLVMValueRef n = LLVMGetParam(fn, 0);
     LLVMValueRef negative = LLVMBuildICmp(cg->b, LLVMIntSLT, n, cg_i32c(cg, 0), "");
     LLVMValueRef n64 = LLVMBuildSExt(cg->b, LLVMBuildSelect(cg->b, negative, cg_i32c(cg, 0), n, ""), cg->i64, "");
+    n64 = cg_min_i64(cg, n64, cg_i64(cg, cg_lib_chunk(cg)));
     LLVMValueRef ws = cg_mul(cg, cg_add(cg, cg_i64(cg, cg->plan->workspace_fixed), cg_mul(cg, cg_i64(cg, cg->plan->workspace_per_example), n64)),
                              cg_i64(cg, 4));
     LLVMValueRef total = cg_add(cg, cg_add(cg, ws, cg_lib_input_bytes(cg, n64)), cg_i64(cg, 64));
@@ -646,25 +662,32 @@ static void cg_lib_predict(Cg *cg, const CgLibrary *lib, const char *name, LLVMV
     LLVMValueRef offset = LLVMBuildSub(cg->b, aligned, address, "");
     LLVMTypeRef i8 = LLVMInt8TypeInContext(cg->ctx);
     LLVMValueRef x = LLVMBuildInBoundsGEP2(cg->b, i8, ws, &offset, 1, "x");
-    LLVMValueRef x_bytes = cg_lib_input_bytes(cg, n64);
+    int64_t chunk = cg_lib_chunk(cg);
+    LLVMValueRef x_bytes = cg_lib_input_bytes(cg, cg_min_i64(cg, n64, cg_i64(cg, chunk)));
     LLVMValueRef rest = LLVMBuildInBoundsGEP2(cg->b, i8, x, &x_bytes, 1, "infer_ws");
 
     int64_t size = shape_size(&m->input_shape);
     LLVMValueRef mean = lib->mean ? cg_float_table(cg, lib->mean, size, "nnc.lib.mean") : NULL;
     LLVMValueRef std = lib->std ? cg_float_table(cg, lib->std, size, "nnc.lib.std") : NULL;
-    CgLoop example = cg_loop_begin(cg, cg_i64(cg, 0), n64, "example");
+    LLVMValueRef chunks = LLVMBuildSDiv(cg->b, cg_add(cg, n64, cg_i64(cg, chunk - 1)), cg_i64(cg, chunk), "");
+    CgLoop piece = cg_loop_begin(cg, cg_i64(cg, 0), chunks, "chunk");
+    LLVMValueRef start = cg_mul(cg, piece.iv, cg_i64(cg, chunk));
+    LLVMValueRef nb = cg_min_i64(cg, cg_i64(cg, chunk), LLVMBuildSub(cg->b, n64, start, ""));
+    LLVMValueRef first = cg_mul(cg, start, cg_i64(cg, size));
+    CgLoop example = cg_loop_begin(cg, cg_i64(cg, 0), nb, "example");
     CgLoop feature = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, size), "feature");
     LLVMValueRef index = cg_add(cg, cg_mul(cg, example.iv, cg_i64(cg, size)), feature.iv);
+    LLVMValueRef source = cg_add(cg, first, index);
     LLVMValueRef value;
     if (m->input_kind == NNRT_INPUT_INT) {
         /* token ids, as the executable's data sets check them, carried as exact floats */
-        LLVMValueRef id = LLVMBuildLoad2(cg->b, cg->i32, LLVMBuildInBoundsGEP2(cg->b, cg->i32, input, &index, 1, ""), "id");
+        LLVMValueRef id = LLVMBuildLoad2(cg->b, cg->i32, LLVMBuildInBoundsGEP2(cg->b, cg->i32, input, &source, 1, ""), "id");
         LLVMValueRef bad = LLVMBuildICmp(cg->b, LLVMIntSLT, id, cg_i32c(cg, 0), "");
         if (m->input_vocab > 0) bad = LLVMBuildOr(cg->b, bad, LLVMBuildICmp(cg->b, LLVMIntSGE, id, cg_i32c(cg, m->input_vocab), ""), "");
         cg_ret_if(cg, bad, 2);
         value = LLVMBuildSIToFP(cg->b, id, cg->elem, "");
     } else {
-        value = cg_load(cg, input, index);
+        value = cg_load(cg, input, source);
         /* as idx() scales bytes: in double, rounded once */
         if (lib->scale != 1)
             value = LLVMBuildFPTrunc(cg->b, LLVMBuildFMul(cg->b, LLVMBuildFPExt(cg->b, value, cg->f64_type, ""),
@@ -677,8 +700,10 @@ static void cg_lib_predict(Cg *cg, const CgLibrary *lib, const char *name, LLVMV
     cg_store(cg, value, x, index);
     cg_loop_end(cg, &feature);
     cg_loop_end(cg, &example);
-    LLVMValueRef args[] = {weights, x, rest, n64, output};
+    LLVMValueRef out = cg_gep(cg, output, cg_mul(cg, start, cg_i64(cg, graph_node(cg->g, cg->g->output)->size)));
+    LLVMValueRef args[] = {weights, x, rest, nb, out};
     LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(infer), infer, args, 5, "");
+    cg_loop_end(cg, &piece);
     LLVMBuildRet(cg->b, cg_i32c(cg, 0));
 }
 
