@@ -53,6 +53,7 @@ typedef struct Cg {
     const Plan *plan;
     bool f64;              /* element type of the function being built */
     bool training;         /* the kernel is for train_step (dropout active) */
+    bool single_thread;    /* a library (--emit=lib): no runtime thread pool, cg_parallel_for runs inline */
     int vector_bytes;      /* the target's vector registers: 64 (AVX-512, 32 of them) or 32 (AVX2, 16) */
     LLVMTypeRef elem, i1, i32, i64, f64_type, ptr, void_type;
     LLVMValueRef fn;       /* function being built */

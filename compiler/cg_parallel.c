@@ -6,7 +6,8 @@
  * nnrt_parallel_for. The pool's threads claim pieces of [0, count) as they become free; a body
  * that writes disjoint outputs per index, each computed the same way in any range, therefore
  * gives the same bytes for any thread count and any timing.
- * f64 kernels (gradient checking) and `serial` requests run the body inline on [0, count). */
+ * f64 kernels (gradient checking), `serial` requests and libraries (--emit=lib, which link no
+ * runtime: each caller's thread runs its own call) run the body inline on [0, count). */
 #include <stdio.h>
 
 #include "cg.h"
@@ -15,7 +16,7 @@ enum { CG_PARALLEL_MAX_VALUES = 16 };
 
 void cg_parallel_for(Cg *cg, LLVMValueRef count, LLVMValueRef *values, int value_count, bool serial,
                      CgParallelBody body, void *user) {
-    if (serial || cg->f64) {
+    if (serial || cg->f64 || cg->single_thread) {
         body(cg, values, cg_i64(cg, 0), count, user);
         return;
     }

@@ -577,3 +577,160 @@ LLVMModuleRef cg_build_module(LLVMContextRef context, const Model *model, const 
     LLVMDisposeBuilder(cg.b);
     return cg.mod;
 }
+
+/* ---------------------------------------------------------------- the inference library */
+
+/* A private constant with the bytes of `count` floats (both targets are little-endian, as the
+ * checkpoint is), aligned for vector loads. */
+static LLVMValueRef cg_float_table(Cg *cg, const float *values, int64_t count, const char *name) {
+    LLVMValueRef init = LLVMConstStringInContext2(cg->ctx, (const char *)values, (size_t)(count > 0 ? count : 0) * 4, true);
+    LLVMValueRef global = cg_const_global(cg, init, name);
+    LLVMSetAlignment(global, 64);
+    return global;
+}
+
+static LLVMValueRef cg_ret_if(Cg *cg, LLVMValueRef condition, int code) {
+    LLVMBasicBlockRef fail = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "fail");
+    LLVMBasicBlockRef ok = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "ok");
+    LLVMBuildCondBr(cg->b, condition, fail, ok);
+    LLVMPositionBuilderAtEnd(cg->b, fail);
+    LLVMBuildRet(cg->b, cg_i32c(cg, code));
+    LLVMPositionBuilderAtEnd(cg->b, ok);
+    return NULL;
+}
+
+/* Bytes of the preprocessed input of n examples at the start of the workspace, kept a multiple of
+ * 64 so that the inference workspace after it stays aligned. */
+static LLVMValueRef cg_lib_input_bytes(Cg *cg, LLVMValueRef n64) {
+    LLVMValueRef bytes = cg_mul(cg, n64, cg_i64(cg, shape_size(&cg->model->input_shape) * 4));
+    return LLVMBuildAnd(cg->b, cg_add(cg, bytes, cg_i64(cg, 63)), cg_i64(cg, ~(int64_t)63), "");
+}
+
+/* Examples per inference call in PREFIX_predict: a large batch runs in chunks whose buffers
+ * (about 1 MiB of workspace) stay in the caches, instead of each layer sweeping every example's
+ * buffers through memory; also bounds the workspace. The kernels compute each example alike in
+ * any batch, so chunking changes no value. */
+static int64_t cg_lib_chunk(const Cg *cg) {
+    int64_t per_example = (cg->plan->workspace_per_example + shape_size(&cg->model->input_shape)) * 4;
+    int64_t chunk = ((int64_t)1 << 20) / (per_example > 0 ? per_example : 1);
+    return chunk < 1 ? 1 : chunk > 256 ? 256 : chunk;
+}
+
+static LLVMValueRef cg_min_i64(Cg *cg, LLVMValueRef a, LLVMValueRef b) {
+    return LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, a, b, ""), a, b, "");
+}
+
+/* size_t PREFIX_workspace_size(int n): 64 bytes of alignment slack, the preprocessed input and the
+ * inference workspace (the plan's, as the executable's predict allocates it) of min(n, chunk)
+ * examples. 0 for n < 0. */
+static void cg_lib_workspace_size(Cg *cg, const char *name) {
+    LLVMTypeRef type = LLVMFunctionType(cg->i64, &cg->i32, 1, false);
+    LLVMValueRef fn = LLVMAddFunction(cg->mod, name, type);
+    cg->fn = fn;
+    cg->entry_block = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry");
+    LLVMPositionBuilderAtEnd(cg->b, cg->entry_block);
+    LLVMValueRef n = LLVMGetParam(fn, 0);
+    LLVMValueRef negative = LLVMBuildICmp(cg->b, LLVMIntSLT, n, cg_i32c(cg, 0), "");
+    LLVMValueRef n64 = LLVMBuildSExt(cg->b, LLVMBuildSelect(cg->b, negative, cg_i32c(cg, 0), n, ""), cg->i64, "");
+    n64 = cg_min_i64(cg, n64, cg_i64(cg, cg_lib_chunk(cg)));
+    LLVMValueRef ws = cg_mul(cg, cg_add(cg, cg_i64(cg, cg->plan->workspace_fixed), cg_mul(cg, cg_i64(cg, cg->plan->workspace_per_example), n64)),
+                             cg_i64(cg, 4));
+    LLVMValueRef total = cg_add(cg, cg_add(cg, ws, cg_lib_input_bytes(cg, n64)), cg_i64(cg, 64));
+    LLVMBuildRet(cg->b, LLVMBuildSelect(cg->b, negative, cg_i64(cg, 0), total, ""));
+}
+
+/* int PREFIX_predict(const input_t *input, int n, float *output, void *workspace): returns 1 for
+ * n < 0 or a NULL pointer with n > 0, 2 for a token id outside [0, vocabulary), else 0. */
+static void cg_lib_predict(Cg *cg, const CgLibrary *lib, const char *name, LLVMValueRef infer, LLVMValueRef weights) {
+    const Model *m = cg->model;
+    LLVMTypeRef params[] = {cg->ptr, cg->i32, cg->ptr, cg->ptr};
+    LLVMValueRef fn = LLVMAddFunction(cg->mod, name, LLVMFunctionType(cg->i32, params, 4, false));
+    cg_set_attr(cg, fn, LLVMAttributeFunctionIndex, "nounwind");
+    cg->fn = fn;
+    cg->entry_block = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry");
+    LLVMPositionBuilderAtEnd(cg->b, cg->entry_block);
+    LLVMValueRef input = LLVMGetParam(fn, 0), n = LLVMGetParam(fn, 1), output = LLVMGetParam(fn, 2), ws = LLVMGetParam(fn, 3);
+    cg_ret_if(cg, LLVMBuildICmp(cg->b, LLVMIntSLT, n, cg_i32c(cg, 0), ""), 1);
+    cg_ret_if(cg, LLVMBuildICmp(cg->b, LLVMIntEQ, n, cg_i32c(cg, 0), ""), 0);
+    LLVMValueRef null_arg = LLVMBuildOr(cg->b, LLVMBuildIsNull(cg->b, input, ""),
+                                        LLVMBuildOr(cg->b, LLVMBuildIsNull(cg->b, output, ""), LLVMBuildIsNull(cg->b, ws, ""), ""), "");
+    cg_ret_if(cg, null_arg, 1);
+    LLVMValueRef n64 = LLVMBuildSExt(cg->b, n, cg->i64, "");
+    /* the caller's workspace, rounded up to 64 bytes: [preprocessed input | inference workspace] */
+    LLVMValueRef address = LLVMBuildPtrToInt(cg->b, ws, cg->i64, "");
+    LLVMValueRef aligned = LLVMBuildAnd(cg->b, cg_add(cg, address, cg_i64(cg, 63)), cg_i64(cg, ~(int64_t)63), "");
+    LLVMValueRef offset = LLVMBuildSub(cg->b, aligned, address, "");
+    LLVMTypeRef i8 = LLVMInt8TypeInContext(cg->ctx);
+    LLVMValueRef x = LLVMBuildInBoundsGEP2(cg->b, i8, ws, &offset, 1, "x");
+    int64_t chunk = cg_lib_chunk(cg);
+    LLVMValueRef x_bytes = cg_lib_input_bytes(cg, cg_min_i64(cg, n64, cg_i64(cg, chunk)));
+    LLVMValueRef rest = LLVMBuildInBoundsGEP2(cg->b, i8, x, &x_bytes, 1, "infer_ws");
+
+    int64_t size = shape_size(&m->input_shape);
+    LLVMValueRef mean = lib->mean ? cg_float_table(cg, lib->mean, size, "nnc.lib.mean") : NULL;
+    LLVMValueRef std = lib->std ? cg_float_table(cg, lib->std, size, "nnc.lib.std") : NULL;
+    LLVMValueRef chunks = LLVMBuildSDiv(cg->b, cg_add(cg, n64, cg_i64(cg, chunk - 1)), cg_i64(cg, chunk), "");
+    CgLoop piece = cg_loop_begin(cg, cg_i64(cg, 0), chunks, "chunk");
+    LLVMValueRef start = cg_mul(cg, piece.iv, cg_i64(cg, chunk));
+    LLVMValueRef nb = cg_min_i64(cg, cg_i64(cg, chunk), LLVMBuildSub(cg->b, n64, start, ""));
+    LLVMValueRef first = cg_mul(cg, start, cg_i64(cg, size));
+    CgLoop example = cg_loop_begin(cg, cg_i64(cg, 0), nb, "example");
+    CgLoop feature = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, size), "feature");
+    LLVMValueRef index = cg_add(cg, cg_mul(cg, example.iv, cg_i64(cg, size)), feature.iv);
+    LLVMValueRef source = cg_add(cg, first, index);
+    LLVMValueRef value;
+    if (m->input_kind == NNRT_INPUT_INT) {
+        /* token ids, as the executable's data sets check them, carried as exact floats */
+        LLVMValueRef id = LLVMBuildLoad2(cg->b, cg->i32, LLVMBuildInBoundsGEP2(cg->b, cg->i32, input, &source, 1, ""), "id");
+        LLVMValueRef bad = LLVMBuildICmp(cg->b, LLVMIntSLT, id, cg_i32c(cg, 0), "");
+        if (m->input_vocab > 0) bad = LLVMBuildOr(cg->b, bad, LLVMBuildICmp(cg->b, LLVMIntSGE, id, cg_i32c(cg, m->input_vocab), ""), "");
+        cg_ret_if(cg, bad, 2);
+        value = LLVMBuildSIToFP(cg->b, id, cg->elem, "");
+    } else {
+        value = cg_load(cg, input, source);
+        /* as idx() scales bytes: in double, rounded once */
+        if (lib->scale != 1)
+            value = LLVMBuildFPTrunc(cg->b, LLVMBuildFMul(cg->b, LLVMBuildFPExt(cg->b, value, cg->f64_type, ""),
+                                                          LLVMConstReal(cg->f64_type, lib->scale), ""),
+                                     cg->elem, "");
+        /* as the runtime standardizes: (x - mean) / std in float, no contraction */
+        if (mean)
+            value = LLVMBuildFDiv(cg->b, LLVMBuildFSub(cg->b, value, cg_load(cg, mean, feature.iv), ""), cg_load(cg, std, feature.iv), "");
+    }
+    cg_store(cg, value, x, index);
+    cg_loop_end(cg, &feature);
+    cg_loop_end(cg, &example);
+    LLVMValueRef out = cg_gep(cg, output, cg_mul(cg, start, cg_i64(cg, graph_node(cg->g, cg->g->output)->size)));
+    LLVMValueRef args[] = {weights, x, rest, nb, out};
+    LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(infer), infer, args, 5, "");
+    cg_loop_end(cg, &piece);
+    LLVMBuildRet(cg->b, cg_i32c(cg, 0));
+}
+
+LLVMModuleRef cg_build_library(LLVMContextRef context, const Model *model, const Plan *plan, const CodegenInfo *info,
+                               const CgLibrary *lib) {
+    Cg cg = {.ctx = context, .model = model, .g = model->graph, .plan = plan, .single_thread = true,
+             .vector_bytes = info->vector_bytes ? info->vector_bytes : 64};
+    cg.mod = LLVMModuleCreateWithNameInContext(lib->prefix, context);
+    cg.b = LLVMCreateBuilderInContext(context);
+    cg.i1 = LLVMInt1TypeInContext(context);
+    cg.i32 = LLVMInt32TypeInContext(context);
+    cg.i64 = LLVMInt64TypeInContext(context);
+    cg.f64_type = LLVMDoubleTypeInContext(context);
+    cg.ptr = LLVMPointerTypeInContext(context, 0);
+    cg.void_type = LLVMVoidTypeInContext(context);
+    LLVMValueRef *kernels = ARENA_ARRAY(model->graph->arena, LLVMValueRef, model->graph->nodes.len);
+    LLVMValueRef infer = cg_entry(&cg, ENTRY_INFER, false, "nnc_infer", kernels, NULL);
+    LLVMValueRef weights = cg_float_table(&cg, lib->params, model->graph->param_count, "nnc.lib.weights");
+    char name[300];
+    snprintf(name, sizeof name, "%s_workspace_size", lib->prefix);
+    cg_lib_workspace_size(&cg, name);
+    snprintf(name, sizeof name, "%s_predict", lib->prefix);
+    cg_lib_predict(&cg, lib, name, infer, weights);
+    /* nothing but the two entry points is visible outside the object: internal functions get
+     * private linkage (no symbol at all), so two models' libraries link into one program */
+    for (LLVMValueRef fn = LLVMGetFirstFunction(cg.mod); fn; fn = LLVMGetNextFunction(fn))
+        if (!LLVMIsDeclaration(fn) && LLVMGetLinkage(fn) == LLVMInternalLinkage) LLVMSetLinkage(fn, LLVMPrivateLinkage);
+    LLVMDisposeBuilder(cg.b);
+    return cg.mod;
+}

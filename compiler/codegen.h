@@ -20,4 +20,17 @@ typedef struct CodegenInfo {
 /* Builds the module in `context`. Returns NULL (after printing why) on an internal failure. */
 LLVMModuleRef cg_build_module(LLVMContextRef context, const Model *model, const Plan *plan, const CodegenInfo *info);
 
+/* An inference library (--emit=lib): the inference graph's kernels (the same specialized code as
+ * the executable's, run single-threaded per call), the weights as one read-only constant, and two
+ * exported functions, PREFIX_workspace_size(int n) and PREFIX_predict(input, n, output, workspace),
+ * which applies the input preprocessing below before inference. Every other symbol is private. */
+typedef struct CgLibrary {
+    const char *prefix;      /* a C identifier: the exported symbols' prefix */
+    const float *params;     /* [param_count]: the checkpoint's weights */
+    const float *mean, *std; /* [input size] standardization ((x - mean) / std), or NULL */
+    double scale;            /* the data spec's scale (1: none), applied first as predict's idx() does */
+} CgLibrary;
+LLVMModuleRef cg_build_library(LLVMContextRef context, const Model *model, const Plan *plan, const CodegenInfo *info,
+                               const CgLibrary *lib);
+
 #endif

@@ -2,6 +2,8 @@
  * stopping between stages when one reported errors.
  *
  *   nnc FILE.nn [-o OUT] [-O0|-O1|-O2|-O3] [-D NAME=VALUE]... [--emit=exe|obj|asm|llvm] [--mpi] [-w|-Werror]
+ *   nnc FILE.nn --emit=lib --weights CKPT [-o NAME] [--target=TRIPLE] [--target-cpu=CPU]   (emit_lib.c)
+ *   nnc FILE.nn --emit=onnx --weights CKPT [-o NAME.onnx]                                  (onnx.c)
  *   nnc check FILE.nn          diagnostics only
  *   nnc summary FILE.nn        the layer table
  *   nnc compare A.nn B.nn ...  train several designs alike; table and plots (tools/compare.c)
@@ -23,6 +25,8 @@
 #include "tools/compare.h"
 #include "tools/diff.h"
 #include "diag.h"
+#include "emit_lib.h"
+#include "onnx.h"
 #include "file.h"
 #include "graph.h"
 #include "parse.h"
@@ -43,6 +47,8 @@ typedef struct Options {
     int opt_level;
     EmitKind emit;
     const char *cpu;
+    const char *weights;      /* --weights: the checkpoint --emit=lib embeds */
+    const char *triple;       /* --target: NULL for the host */
     Define defines[MAX_DEFINES];
     int define_count;
     bool dump_tokens, dump_ast, dump_graph, timing, verbose, mpi;
@@ -62,8 +68,13 @@ static void usage(FILE *out) {
             "  -o OUT                output path (default: the file's stem; '-' = stdout for asm/llvm)\n"
             "  -O0..-O3              optimization level (default -O2)\n"
             "  -D NAME=VALUE         override `param NAME`\n"
-            "  --emit=KIND           exe (default), obj, asm or llvm\n"
-            "  --target-cpu=CPU      native (default), generic, x86-64, x86-64-v2, x86-64-v3, x86-64-v4\n"
+            "  --emit=KIND           exe (default), obj, asm, llvm, or lib (NAME.a + NAME.h: inference with\n"
+            "                        the weights of --weights, libc/libm only)\n"
+            "                        or onnx (an ONNX model of the inference graph, opset 17)\n"
+            "  --weights CKPT        the checkpoint (train --save) that --emit=lib/onnx embeds\n"
+            "  --target=TRIPLE       cross-compile obj/asm/llvm/lib for aarch64-linux-gnu (default: the host)\n"
+            "  --target-cpu=CPU      native (default), generic, x86-64, x86-64-v2, x86-64-v3, x86-64-v4;\n"
+            "                        for aarch64: generic (default), cortex-a53, cortex-a72, neoverse-n1, ...\n"
             "  --dump-tokens, --dump-ast, --dump-graph   print a stage's result and stop\n"
             "  --time                print the time each stage took\n"
             "  --mpi                 link the MPI runtime: the executable trains data-parallel under mpirun\n"
@@ -112,17 +123,20 @@ static int parse_options(int argc, char **argv, Options *o) {
             else if (strcmp(k, "obj") == 0) o->emit = EMIT_OBJ;
             else if (strcmp(k, "asm") == 0) o->emit = EMIT_ASM;
             else if (strcmp(k, "llvm") == 0) o->emit = EMIT_LLVM;
-            else { fprintf(stderr, "nnc: error: unknown --emit kind '%s' (exe, obj, asm or llvm)\n", k); return 1; }
-        } else if (strncmp(a, "--target-cpu=", 13) == 0) {
-            /* LLVM aborts on CPU names it does not know, so only the portable levels are taken. */
-            static const char *const cpus[] = {"native", "generic", "x86-64", "x86-64-v2", "x86-64-v3", "x86-64-v4"};
-            o->cpu = a + 13;
-            bool known = false;
-            for (size_t c = 0; c < sizeof cpus / sizeof cpus[0]; c++) known |= strcmp(o->cpu, cpus[c]) == 0;
-            if (!known) {
-                fprintf(stderr, "nnc: error: unknown --target-cpu '%s' (use native, generic, x86-64, x86-64-v2, x86-64-v3 or x86-64-v4)\n", o->cpu);
+            else if (strcmp(k, "lib") == 0) o->emit = EMIT_LIB;
+            else if (strcmp(k, "onnx") == 0) o->emit = EMIT_ONNX;
+            else { fprintf(stderr, "nnc: error: unknown --emit kind '%s' (exe, obj, asm, llvm, lib or onnx)\n", k); return 1; }
+        } else if (strcmp(a, "--weights") == 0 || strncmp(a, "--weights=", 10) == 0) {
+            o->weights = a[9] == '=' ? a + 10 : (++i < argc ? argv[i] : NULL);
+            if (!o->weights || !*o->weights) { fprintf(stderr, "nnc: error: --weights needs a checkpoint path (written by ./model train --save FILE)\n"); return 1; }
+        } else if (strcmp(a, "--target") == 0 || strncmp(a, "--target=", 9) == 0) {
+            o->triple = a[8] == '=' ? a + 9 : (++i < argc ? argv[i] : NULL);
+            if (!o->triple || !target_known_triple(o->triple)) {
+                fprintf(stderr, "nnc: error: unknown --target '%s' (aarch64-linux-gnu or x86_64-linux-gnu)\n", o->triple ? o->triple : "");
                 return 1;
             }
+        } else if (strncmp(a, "--target-cpu=", 13) == 0) {
+            o->cpu = a + 13; /* checked below, against the --target's CPUs (target_known_cpu) */
         } else if (strcmp(a, "--dump-tokens") == 0) o->dump_tokens = true;
         else if (strcmp(a, "--dump-ast") == 0) o->dump_ast = true;
         else if (strcmp(a, "--dump-graph") == 0) o->dump_graph = true;
@@ -150,6 +164,30 @@ static int parse_options(int argc, char **argv, Options *o) {
         usage(stderr);
         return 1;
     }
+    const char *cpus = NULL;
+    if (o->cpu && !target_known_cpu(o->triple, o->cpu, &cpus)) {
+        fprintf(stderr, "nnc: error: unknown --target-cpu '%s' (use %s)\n", o->cpu, cpus);
+        return 1;
+    }
+    bool embeds_weights = o->emit == EMIT_LIB || o->emit == EMIT_ONNX;
+    if (embeds_weights && !o->weights) {
+        fprintf(stderr, "nnc: error: --emit=%s needs the trained weights: --weights CKPT.safetensors (written by ./model train --save FILE)\n",
+                o->emit == EMIT_LIB ? "lib" : "onnx");
+        return 1;
+    }
+    if (o->weights && !embeds_weights) {
+        fprintf(stderr, "nnc: error: --weights is for --emit=lib and --emit=onnx (the executable loads weights at run time: ./model predict --load FILE)\n");
+        return 1;
+    }
+    if (o->triple && o->emit == EMIT_ONNX) {
+        fprintf(stderr, "nnc: error: --target does not apply to --emit=onnx (an ONNX model runs on any CPU its runtime supports)\n");
+        return 1;
+    }
+    if (o->triple && strncmp(o->triple, "aarch64", 7) == 0 && o->emit == EMIT_EXE) {
+        fprintf(stderr, "nnc: error: --target=%s: no runtime library for that target to link a training executable with\n"
+                        "hint: use --emit=lib (an inference library), --emit=obj or --emit=asm for it\n", o->triple);
+        return 1;
+    }
     if (o->mpi && !target_have_mpi()) {
         fprintf(stderr, "nnc: error: --mpi: this nnc was built without MPI (CMake found no MPI C library)\n"
                         "hint: install Open MPI (Debian: apt-get install openmpi-bin libopenmpi-dev) and rebuild nnc\n");
@@ -169,7 +207,7 @@ static const char *source_hash(Arena *arena, const char *text, int length) {
 
 static int compile(const Options *o, Arena *arena) {
     double t0 = now_seconds();
-    static const char *const suffix[] = {"", ".o", ".s", ".ll"};
+    static const char *const suffix[] = {"", ".o", ".s", ".ll", "", ".onnx"};
     const char *output = o->output ? o->output : arena_printf(arena, "%s%s", source_model_name(arena, o->input), suffix[o->emit]);
     /* Writing the output over the source (any spelling, a hard link) would destroy the design. */
     bool writes = o->command == CMD_BUILD && !o->dump_tokens && !o->dump_ast && !o->dump_graph;
@@ -223,9 +261,19 @@ static int compile(const Options *o, Arena *arena) {
     char *dir = arena_strdup(arena, absolute);
     char *slash = strrchr(dir, '/');
     if (slash) *(slash == dir ? slash + 1 : slash) = '\0';
-    TargetOptions target = {.opt_level = o->opt_level, .cpu = o->cpu, .emit = o->emit, .verbose = o->verbose};
+    TargetOptions target = {.opt_level = o->opt_level, .triple = o->triple, .cpu = o->cpu, .emit = o->emit, .verbose = o->verbose};
     CodegenInfo info = {.source_path = absolute, .source_dir = dir, .source_hash = source_hash(arena, text, length), .summary = summary,
                         .vector_bytes = target_vector_bytes(&target)};
+    if (o->emit == EMIT_ONNX) {
+        OnnxOptions onnx = {.output = output, .weights = o->weights, .source = absolute, .version = NNC_VERSION, .diag = &diag};
+        status = onnx_emit(arena, model, &onnx);
+        goto done;
+    }
+    if (o->emit == EMIT_LIB) {
+        EmitLibOptions lib = {.output = output, .source = absolute, .weights = o->weights, .version = NNC_VERSION, .target = target};
+        status = emit_lib(arena, model, plan, &info, &lib);
+        goto done;
+    }
 
     LLVMContextRef context = LLVMContextCreate();
     LLVMModuleRef module = cg_build_module(context, model, plan, &info);

@@ -51,10 +51,42 @@ const char *target_find_runtime(bool mpi) {
 
 bool target_have_mpi(void) { return NNC_HAVE_MPI; }
 
+/* The CPUs --target-cpu takes per target: LLVM aborts on CPU names it does not know, so only
+ * these are passed on. */
+static const char *const target_x86_cpus[] = {"native", "generic", "x86-64", "x86-64-v2", "x86-64-v3", "x86-64-v4", NULL};
+static const char *const target_aarch64_cpus[] = {"generic", "cortex-a53", "cortex-a55", "cortex-a72", "cortex-a76", "neoverse-n1",
+                                                  "neoverse-n2", "neoverse-v1", "neoverse-v2", "apple-m1", NULL};
+
+static bool target_is_aarch64(const char *triple) { return triple && strncmp(triple, "aarch64", 7) == 0; }
+
+bool target_known_triple(const char *triple) {
+    return strcmp(triple, "aarch64-linux-gnu") == 0 || strcmp(triple, "aarch64-unknown-linux-gnu") == 0 ||
+           strcmp(triple, "x86_64-linux-gnu") == 0 || strcmp(triple, "x86_64-pc-linux-gnu") == 0;
+}
+
+bool target_known_cpu(const char *triple, const char *cpu, const char **list) {
+    bool arm = target_is_aarch64(triple);
+    *list = arm ? "generic, cortex-a53, cortex-a55, cortex-a72, cortex-a76, neoverse-n1, neoverse-n2, neoverse-v1, neoverse-v2 or apple-m1"
+                : "native, generic, x86-64, x86-64-v2, x86-64-v3 or x86-64-v4";
+    for (const char *const *c = arm ? target_aarch64_cpus : target_x86_cpus; *c; c++)
+        if (strcmp(*c, cpu) == 0) return true;
+    return false;
+}
+
 static LLVMTargetMachineRef target_machine(const TargetOptions *o, char **triple_out) {
-    LLVMInitializeNativeTarget();
-    LLVMInitializeNativeAsmPrinter();
-    char *triple = LLVMGetDefaultTargetTriple();
+    char *triple;
+    bool cross = o->triple != NULL;
+    if (cross && target_is_aarch64(o->triple)) {
+        LLVMInitializeAArch64TargetInfo();
+        LLVMInitializeAArch64Target();
+        LLVMInitializeAArch64TargetMC();
+        LLVMInitializeAArch64AsmPrinter();
+        triple = LLVMCreateMessage("aarch64-unknown-linux-gnu");
+    } else {
+        LLVMInitializeNativeTarget();
+        LLVMInitializeNativeAsmPrinter();
+        triple = cross ? LLVMCreateMessage("x86_64-pc-linux-gnu") : LLVMGetDefaultTargetTriple();
+    }
     LLVMTargetRef target;
     char *error = NULL;
     if (LLVMGetTargetFromTriple(triple, &target, &error)) {
@@ -63,14 +95,16 @@ static LLVMTargetMachineRef target_machine(const TargetOptions *o, char **triple
         LLVMDisposeMessage(triple);
         return NULL;
     }
-    bool host = !o->cpu || strcmp(o->cpu, "native") == 0;
+    /* a cross target has no host CPU to ask: its "native" is its generic CPU */
+    bool host = !cross && (!o->cpu || strcmp(o->cpu, "native") == 0);
+    const char *named = o->cpu && strcmp(o->cpu, "native") != 0 ? o->cpu : "generic";
     char *cpu = host ? LLVMGetHostCPUName() : NULL;
     char *features = host ? LLVMGetHostCPUFeatures() : NULL;
     LLVMCodeGenOptLevel level = o->opt_level == 0 ? LLVMCodeGenLevelNone
                                 : o->opt_level == 1 ? LLVMCodeGenLevelLess
                                 : o->opt_level == 2 ? LLVMCodeGenLevelDefault
                                                     : LLVMCodeGenLevelAggressive;
-    LLVMTargetMachineRef tm = LLVMCreateTargetMachine(target, triple, host ? cpu : o->cpu, host ? features : "", level,
+    LLVMTargetMachineRef tm = LLVMCreateTargetMachine(target, triple, host ? cpu : named, host ? features : "", level,
                                                       LLVMRelocPIC, LLVMCodeModelDefault);
     if (cpu) LLVMDisposeMessage(cpu);
     if (features) LLVMDisposeMessage(features);
@@ -122,7 +156,9 @@ static int output_space_error(const char *output, off_t object_size, const char 
     return 0;
 }
 
-int target_emit(LLVMModuleRef module, const TargetOptions *o) {
+/* Verifies and optimizes `module` for the target; *tm_out is its target machine (the caller
+ * disposes it). 0, or 2 after printing an internal error. */
+static int target_prepare(LLVMModuleRef module, const TargetOptions *o, LLVMTargetMachineRef *tm_out) {
     char *error = NULL;
     if (LLVMVerifyModule(module, LLVMReturnStatusAction, &error)) {
         fprintf(stderr, "nnc: internal error: generated IR does not verify:\n%s\n", error);
@@ -157,7 +193,29 @@ int target_emit(LLVMModuleRef module, const TargetOptions *o) {
         LLVMDisposeTargetMachine(tm);
         return 2;
     }
+    *tm_out = tm;
+    return status;
+}
 
+int target_emit_object(LLVMModuleRef module, const TargetOptions *o, LLVMMemoryBufferRef *object) {
+    LLVMTargetMachineRef tm = NULL;
+    int status = target_prepare(module, o, &tm);
+    if (status) return status;
+    char *error = NULL;
+    if (LLVMTargetMachineEmitToMemoryBuffer(tm, module, LLVMObjectFile, &error, object)) {
+        fprintf(stderr, "nnc: internal error: cannot emit the object: %s\n", error);
+        LLVMDisposeMessage(error);
+        status = 2;
+    }
+    LLVMDisposeTargetMachine(tm);
+    return status;
+}
+
+int target_emit(LLVMModuleRef module, const TargetOptions *o) {
+    LLVMTargetMachineRef tm = NULL;
+    int status = target_prepare(module, o, &tm);
+    if (status) return status;
+    char *error = NULL;
     bool to_stdout = strcmp(o->output, "-") == 0;
     if (o->emit == EMIT_LLVM) {
         char *ir = LLVMPrintModuleToString(module);
@@ -241,6 +299,7 @@ int target_emit(LLVMModuleRef module, const TargetOptions *o) {
 }
 
 int target_vector_bytes(const TargetOptions *o) {
+    if (o->triple) return o->cpu && strcmp(o->cpu, "x86-64-v4") == 0 ? 64 : 32; /* NEON: 32 registers of 16 bytes */
     bool host = !o->cpu || strcmp(o->cpu, "native") == 0;
     if (!host) return strcmp(o->cpu, "x86-64-v4") == 0 ? 64 : 32;
     char *features = LLVMGetHostCPUFeatures();

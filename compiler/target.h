@@ -6,10 +6,11 @@
 #include <llvm-c/Core.h>
 #include <stdbool.h>
 
-typedef enum EmitKind { EMIT_EXE, EMIT_OBJ, EMIT_ASM, EMIT_LLVM } EmitKind;
+typedef enum EmitKind { EMIT_EXE, EMIT_OBJ, EMIT_ASM, EMIT_LLVM, EMIT_LIB, EMIT_ONNX } EmitKind;
 
 typedef struct TargetOptions {
     int opt_level;          /* 0..3 */
+    const char *triple;     /* NULL: the host; else a --target triple target_known_triple accepts */
     const char *cpu;        /* NULL or "native": the host; else an LLVM CPU name such as x86-64-v3 */
     EmitKind emit;
     const char *output;     /* path; "-" is stdout for asm and llvm */
@@ -25,6 +26,13 @@ int target_vector_bytes(const TargetOptions *options);
 /* Returns 0 on success; 1 when the output cannot be written (a user-facing problem); 2 for
  * internal failures (invalid IR, LLVM errors, the linker failing). Consumes nothing. */
 int target_emit(LLVMModuleRef module, const TargetOptions *options);
+/* The optimized object code of `module` for the target, in *object (the caller disposes it), for
+ * outputs that package it themselves (--emit=lib). Same statuses as target_emit. */
+int target_emit_object(LLVMModuleRef module, const TargetOptions *options, LLVMMemoryBufferRef *object);
+/* Is `triple` a --target nnc can emit for (the host's, x86_64-linux-gnu, aarch64-linux-gnu)? */
+bool target_known_triple(const char *triple);
+/* Is `cpu` a --target-cpu of that target (NULL: the host)? *list gets the names for a message. */
+bool target_known_cpu(const char *triple, const char *cpu, const char **list);
 /* Where the runtime library is (libnnrt.a, or libnnrt_mpi.a for mpi): $NNC_RUNTIME (or
  * $NNC_RUNTIME_MPI), beside the nnc executable, or the install path. NULL when it is nowhere. */
 const char *target_find_runtime(bool mpi);

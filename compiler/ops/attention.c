@@ -29,6 +29,7 @@
 
 #include "cg.h"
 #include "nnrt.h"
+#include "onnx.h"
 #include "ops.h"
 
 /* ---------------------------------------------------------------- shape rule */
@@ -286,6 +287,59 @@ static const char *attention_label(const Node *n) { return n->op == OP_ATTENTION
 static const OpSurface attention_surface[] = {{"attention", attention_spec, attention_rule, OPS_LAYER}, {NULL, NULL, NULL, 0}};
 static const OpKind attention_kinds[] = {OP_ATTENTION_SCORES, OP_ATTENTION_MIX, OP_ATTENTION_GRAD, OP_COUNT};
 
+/* ---------------------------------------------------------------- ONNX */
+
+/* Column block [first, first + d) of qkv [N, t, 3d] as heads [N, h, t, dh] (perm 0 2 1 3), or
+ * transposed for k ([N, h, dh, t], perm 0 2 3 1). */
+static const char *attention_onnx_heads(struct OnnxBuilder *b, const Node *n, const Node *qkv, int64_t block, bool transposed,
+                                        const char *what) {
+    int64_t t = qkv->shape.dims[0], d = qkv->shape.dims[1] / 3, dh = d / n->heads;
+    int64_t start = block * d, end = start + d, axis = 2;
+    const char *in[4] = {onnx_value(b, qkv->id), onnx_const_i64(b, onnx_temp(b, n, "start"), &start, 1),
+                         onnx_const_i64(b, onnx_temp(b, n, "end"), &end, 1), onnx_const_i64(b, onnx_temp(b, n, "axis"), &axis, 1)};
+    const char *slice = onnx_temp(b, n, what), *split = onnx_temp(b, n, arena_printf(onnx_arena(b), "%s_heads", what));
+    onnx_op(b, "Slice", slice, 4, in);
+    onnx_reshape(b, split, slice, &(Shape){3, {t, n->heads, dh}});
+    const char *out = onnx_temp(b, n, arena_printf(onnx_arena(b), "%s_t", what));
+    int64_t perm[4] = {0, 2, transposed ? 3 : 1, transposed ? 1 : 3};
+    onnx_attr_ints(b, onnx_op1(b, "Transpose", out, split), "perm", perm, 4);
+    return out;
+}
+
+/* scores: P = softmax(q k^T / sqrt(dh) (+ -inf above the diagonal when causal)); mix: P v with
+ * the heads put back side by side. */
+static bool attention_onnx(struct OnnxBuilder *b, const Graph *g, const Node *n) {
+    const char *y = onnx_value(b, n->id);
+    if (n->op == OP_ATTENTION_SCORES) {
+        const Node *qkv = graph_node(g, n->inputs[0]);
+        int64_t t = qkv->shape.dims[0], dh = qkv->shape.dims[1] / 3 / n->heads;
+        const char *q = attention_onnx_heads(b, n, qkv, 0, false, "q"), *k = attention_onnx_heads(b, n, qkv, 1, true, "k");
+        const char *s = onnx_temp(b, n, "qk"), *scaled = onnx_temp(b, n, "scores");
+        onnx_op2(b, "MatMul", s, q, k);
+        onnx_op2(b, "Mul", scaled, s, onnx_scalar(b, onnx_temp(b, n, "inv_sqrt_dh"), 1.0 / sqrt((double)dh)));
+        if (n->causal) {
+            float *mask = arena_alloc(onnx_arena(b), sizeof(float) * (size_t)(t * t));
+            for (int64_t i = 0; i < t; i++)
+                for (int64_t j = 0; j < t; j++) mask[i * t + j] = j <= i ? 0.0f : -INFINITY;
+            const char *masked = onnx_temp(b, n, "masked");
+            onnx_op2(b, "Add", masked, scaled, onnx_const_f32(b, onnx_temp(b, n, "causal_mask"), mask, (int64_t[]){t, t}, 2));
+            scaled = masked;
+        }
+        onnx_attr_int(b, onnx_op1(b, "Softmax", y, scaled), "axis", -1);
+        return true;
+    }
+    if (n->op == OP_ATTENTION_MIX) {
+        const Node *qkv = graph_node(g, n->inputs[1]);
+        const char *v = attention_onnx_heads(b, n, qkv, 2, false, "v");
+        const char *o = onnx_temp(b, n, "pv"), *ot = onnx_temp(b, n, "pv_t");
+        onnx_op2(b, "MatMul", o, onnx_value(b, n->inputs[0]), v);
+        onnx_attr_ints(b, onnx_op1(b, "Transpose", ot, o), "perm", (int64_t[]){0, 2, 1, 3}, 4);
+        onnx_reshape(b, y, ot, &n->shape);
+        return true;
+    }
+    return false;
+}
+
 const OpFamily ops_attention = {
     .name = "attention",
     .surface = attention_surface,
@@ -296,4 +350,5 @@ const OpFamily ops_attention = {
     .kernel_flops = attention_kernel_flops,
     .scratch = attention_scratch,
     .label = attention_label,
+    .onnx = attention_onnx,
 };

@@ -29,6 +29,7 @@
 
 #include "cg.h"
 #include "nnrt.h"
+#include "onnx.h"
 #include "ops.h"
 
 /* ---------------------------------------------------------------- shape rules */
@@ -740,6 +741,37 @@ static const OpKindFlags conv_flags[] = {
     {OP_MAXPOOL, OPK_CHANNELS_FIRST}, {OP_AVGPOOL, OPK_CHANNELS_FIRST}, {OP_COUNT, 0},
 };
 
+/* ---------------------------------------------------------------- ONNX */
+
+/* Conv / MaxPool / AveragePool with the node's window; a [c,t] input is ONNX's 1-D form.
+ * global_avgpool (an avgpool whose output is [c]) is GlobalAveragePool, then Flatten. */
+static bool conv_onnx(struct OnnxBuilder *b, const Graph *g, const Node *n) {
+    const Node *x = graph_node(g, n->inputs[0]);
+    const char *y = onnx_value(b, n->id), *xv = onnx_value(b, x->id);
+    bool one_d = x->shape.rank == 2;
+    int spatial = one_d ? 1 : 2;
+    int64_t kernel[2] = {one_d ? n->kernel_w : n->kernel_h, n->kernel_w}, strides[2] = {n->stride, n->stride};
+    int64_t pads[4] = {n->pad, n->pad, n->pad, n->pad};
+    OnnxNode *node;
+    if (n->op == OP_CONV2D) {
+        const char *in[3] = {xv, onnx_param(b, n->weight), n->bias >= 0 ? onnx_param(b, n->bias) : NULL};
+        node = onnx_op(b, "Conv", y, n->bias >= 0 ? 3 : 2, in);
+        onnx_attr_ints(b, node, "pads", pads, 2 * spatial);
+    } else if (n->op == OP_AVGPOOL && n->shape.rank < x->shape.rank) {
+        const char *pooled = onnx_temp(b, n, "pooled");
+        onnx_op1(b, "GlobalAveragePool", pooled, xv);
+        onnx_attr_int(b, onnx_op1(b, "Flatten", y, pooled), "axis", 1);
+        return true;
+    } else if (n->op == OP_MAXPOOL || n->op == OP_AVGPOOL) {
+        node = onnx_op1(b, n->op == OP_MAXPOOL ? "MaxPool" : "AveragePool", y, xv);
+    } else {
+        return false;
+    }
+    onnx_attr_ints(b, node, "kernel_shape", kernel, spatial);
+    onnx_attr_ints(b, node, "strides", strides, spatial);
+    return true;
+}
+
 const OpFamily ops_conv = {
     .name = "conv",
     .surface = conv_surface,
@@ -752,4 +784,5 @@ const OpFamily ops_conv = {
     .scratch = conv_scratch,
     .label = conv_label,
     .flags = conv_flags,
+    .onnx = conv_onnx,
 };

@@ -14,6 +14,7 @@
 
 #include "cg.h"
 #include "nnrt.h"
+#include "onnx.h"
 #include "ops.h"
 
 /* ---------------------------------------------------------------- shape rule */
@@ -211,6 +212,26 @@ static bool dense_fuses(const Graph *g, const Node *producer, const Node *consum
 
 static const OpKindFlags dense_flags[] = {{OP_DENSE, OPK_INIT_BY_ACTIVATION | OPK_BIAS_PER_LAST_AXIS}, {OP_COUNT, 0}};
 
+/* ---------------------------------------------------------------- ONNX */
+
+/* Gemm with the weight transposed (transB) on a vector [N, k]; per position ([N, t, k]) MatMul
+ * with the transposed weight, then the bias. */
+static bool dense_onnx(struct OnnxBuilder *b, const Graph *g, const Node *n) {
+    const Node *x = graph_node(g, n->inputs[0]);
+    const char *w = onnx_param(b, n->weight), *bias = n->bias >= 0 ? onnx_param(b, n->bias) : NULL;
+    if (x->shape.rank == 1) {
+        const char *in[3] = {onnx_value(b, x->id), w, bias};
+        onnx_attr_int(b, onnx_op(b, "Gemm", onnx_value(b, n->id), bias ? 3 : 2, in), "transB", 1);
+        return true;
+    }
+    const char *wt = onnx_temp(b, n, "weight_t");
+    onnx_attr_ints(b, onnx_op1(b, "Transpose", wt, w), "perm", (int64_t[]){1, 0}, 2);
+    const char *y = bias ? onnx_temp(b, n, "matmul") : onnx_value(b, n->id);
+    onnx_op2(b, "MatMul", y, onnx_value(b, x->id), wt);
+    if (bias) onnx_op2(b, "Add", onnx_value(b, n->id), y, bias);
+    return true;
+}
+
 const OpFamily ops_dense = {
     .name = "dense",
     .surface = dense_surface,
@@ -221,4 +242,5 @@ const OpFamily ops_dense = {
     .kernel_flops = dense_kernel_flops,
     .fuses = dense_fuses,
     .flags = dense_flags,
+    .onnx = dense_onnx,
 };

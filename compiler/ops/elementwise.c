@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "cg.h"
+#include "onnx.h"
 #include "ops.h"
 
 /* ---------------------------------------------------------------- shape rules */
@@ -602,6 +603,69 @@ static const OpKindFlags elementwise_flags[] = {
     {OP_COUNT, 0},
 };
 
+/* ---------------------------------------------------------------- ONNX */
+
+/* y = scale * x, or x itself when scale is 1 (a new value named after n's `what`). */
+static const char *elementwise_onnx_mul(struct OnnxBuilder *b, const Node *n, const char *x, double scale, const char *what) {
+    const char *y = onnx_temp(b, n, what);
+    onnx_op2(b, "Mul", y, x, onnx_scalar(b, onnx_temp(b, n, "c"), scale));
+    return y;
+}
+
+/* Opset 17 has no Gelu: both forms are spelled out with Erf / Tanh, as the kernels compute them. */
+static bool elementwise_onnx(struct OnnxBuilder *b, const Graph *g, const Node *n) {
+    (void)g;
+    const char *y = onnx_value(b, n->id), *x = onnx_value(b, n->inputs[0]);
+    const char *one = NULL;
+    switch (n->op) {
+    case OP_RELU: onnx_op1(b, "Relu", y, x); return true;
+    case OP_TANH: onnx_op1(b, "Tanh", y, x); return true;
+    case OP_SIGMOID: onnx_op1(b, "Sigmoid", y, x); return true;
+    case OP_ADD: onnx_op2(b, "Add", y, x, onnx_value(b, n->inputs[1])); return true;
+    case OP_SUB: onnx_op2(b, "Sub", y, x, onnx_value(b, n->inputs[1])); return true;
+    case OP_MUL: onnx_op2(b, "Mul", y, x, onnx_value(b, n->inputs[1])); return true;
+    case OP_DROPOUT: onnx_op1(b, "Identity", y, x); return true; /* inference: a copy */
+    case OP_LEAKY_RELU: onnx_attr_float(b, onnx_op1(b, "LeakyRelu", y, x), "alpha", n->slope); return true;
+    case OP_SOFTMAX: onnx_attr_int(b, onnx_op1(b, "Softmax", y, x), "axis", -1); return true;
+    case OP_LOG_SOFTMAX: onnx_attr_int(b, onnx_op1(b, "LogSoftmax", y, x), "axis", -1); return true;
+    case OP_SILU: {
+        const char *s = onnx_temp(b, n, "sigmoid");
+        onnx_op1(b, "Sigmoid", s, x);
+        onnx_op2(b, "Mul", y, x, s);
+        return true;
+    }
+    case OP_AFFINE: {
+        const char *scaled = n->scale != 1 ? elementwise_onnx_mul(b, n, x, n->scale, "scaled") : x;
+        if (n->shift != 0) onnx_op2(b, "Add", y, scaled, onnx_scalar(b, onnx_temp(b, n, "shift"), n->shift));
+        else onnx_op1(b, "Identity", y, scaled);
+        return true;
+    }
+    case OP_GELU: { /* x * (1 + erf(x / sqrt 2)) / 2 */
+        const char *e = onnx_temp(b, n, "erf");
+        onnx_op1(b, "Erf", e, elementwise_onnx_mul(b, n, x, M_SQRT1_2, "x_over_sqrt2"));
+        one = onnx_temp(b, n, "one_plus_erf");
+        onnx_op2(b, "Add", one, e, onnx_scalar(b, onnx_temp(b, n, "one"), 1.0));
+        break;
+    }
+    case OP_GELU_TANH: { /* x * (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2 */
+        const char *x2 = onnx_temp(b, n, "x2"), *x3 = onnx_temp(b, n, "x3"), *inner = onnx_temp(b, n, "inner");
+        onnx_op2(b, "Mul", x2, x, x);
+        onnx_op2(b, "Mul", x3, x2, x);
+        onnx_op2(b, "Add", inner, x, elementwise_onnx_mul(b, n, x3, 0.044715, "cubic"));
+        const char *t = onnx_temp(b, n, "tanh");
+        onnx_op1(b, "Tanh", t, elementwise_onnx_mul(b, n, inner, sqrt(2.0 / M_PI), "arg"));
+        one = onnx_temp(b, n, "one_plus_tanh");
+        onnx_op2(b, "Add", one, t, onnx_scalar(b, onnx_temp(b, n, "one"), 1.0));
+        break;
+    }
+    default: return false;
+    }
+    const char *half = onnx_temp(b, n, "half_x");
+    onnx_op2(b, "Mul", half, x, onnx_scalar(b, onnx_temp(b, n, "half"), 0.5));
+    onnx_op2(b, "Mul", y, half, one);
+    return true;
+}
+
 const OpFamily ops_elementwise = {
     .name = "elementwise",
     .surface = elementwise_surface,
@@ -611,4 +675,5 @@ const OpFamily ops_elementwise = {
     .flops = elementwise_flops,
     .label = elementwise_label,
     .flags = elementwise_flags,
+    .onnx = elementwise_onnx,
 };

@@ -7,6 +7,7 @@
  * (GPT-2's wpe, added to the token embedding). */
 #include "cg.h"
 #include "nnrt.h"
+#include "onnx.h"
 #include "ops.h"
 
 /* ---------------------------------------------------------------- shape rule */
@@ -158,6 +159,23 @@ static const OpKind embedding_kinds[] = {OP_EMBEDDING, OP_EMBEDDING_DW, OP_POSIT
 /* [t, d], positions first: conv1d and the pools read [c, t] (a warning, warnings.c) */
 static const OpKindFlags embedding_flags[] = {{OP_EMBEDDING, OPK_SEQUENCE_OUTPUT}, {OP_POSITION_EMBEDDING, OPK_SEQUENCE_OUTPUT}, {OP_COUNT, 0}};
 
+/* ---------------------------------------------------------------- ONNX */
+
+/* Gather of the weight's rows by the int32 ids; the position table added with broadcasting. */
+static bool embedding_onnx(struct OnnxBuilder *b, const Graph *g, const Node *n) {
+    (void)g;
+    const char *y = onnx_value(b, n->id), *x = onnx_value(b, n->inputs[0]);
+    if (n->op == OP_EMBEDDING) {
+        onnx_attr_int(b, onnx_op2(b, "Gather", y, onnx_param(b, n->weight), x), "axis", 0);
+        return true;
+    }
+    if (n->op == OP_POSITION_EMBEDDING) {
+        onnx_op2(b, "Add", y, x, onnx_param(b, n->weight));
+        return true;
+    }
+    return false;
+}
+
 const OpFamily ops_embedding = {
     .name = "embedding",
     .surface = embedding_surface,
@@ -166,4 +184,5 @@ const OpFamily ops_embedding = {
     .kernel = embedding_family_kernel,
     .flops = embedding_flops,
     .flags = embedding_flags,
+    .onnx = embedding_onnx,
 };

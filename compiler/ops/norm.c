@@ -25,6 +25,7 @@
 
 #include "cg.h"
 #include "nnrt.h"
+#include "onnx.h"
 #include "ops.h"
 
 /* ---------------------------------------------------------------- shape rules */
@@ -377,6 +378,29 @@ static const OpKindFlags norm_flags[] = {
     {OP_BATCHNORM_DW, OPK_GLOBAL_BATCH}, {OP_COUNT, 0},
 };
 
+/* ---------------------------------------------------------------- ONNX */
+
+/* LayerNormalization over the last axis (opset 17); BatchNormalization with the running
+ * statistics (inference), channels on axis 1 after the batch. */
+static bool norm_onnx(struct OnnxBuilder *b, const Graph *g, const Node *n) {
+    (void)g;
+    const char *y = onnx_value(b, n->id), *x = onnx_value(b, n->inputs[0]);
+    if (n->op == OP_LAYERNORM) {
+        const char *in[3] = {x, onnx_param(b, n->weight), onnx_param(b, n->bias)};
+        OnnxNode *node = onnx_op(b, "LayerNormalization", y, 3, in);
+        onnx_attr_int(b, node, "axis", -1);
+        onnx_attr_float(b, node, "epsilon", n->eps);
+        return true;
+    }
+    if (n->op == OP_BATCHNORM) {
+        const char *in[5] = {x, onnx_param(b, n->weight), onnx_param(b, n->bias), onnx_param(b, n->running_mean),
+                             onnx_param(b, n->running_var)};
+        onnx_attr_float(b, onnx_op(b, "BatchNormalization", y, 5, in), "epsilon", n->eps);
+        return true;
+    }
+    return false;
+}
+
 const OpFamily ops_norm = {
     .name = "norm",
     .surface = norm_surface,
@@ -385,4 +409,5 @@ const OpFamily ops_norm = {
     .kernel = norm_kernel,
     .flops = norm_flops,
     .flags = norm_flags,
+    .onnx = norm_onnx,
 };

@@ -13,6 +13,7 @@
  *   codegen   ops_family(kind)->kernel        the LLVM function of one node (arguments: cg.h)
  *             ops_family(kind)->kernel_flops  the profile's FLOPs of one kernel
  *   tools     ops_metric_higher_is_better     which way a metric improves (nnc compare)
+ *   onnx      ops_family(kind)->onnx          the node as ONNX operators (--emit=onnx, onnx.h)
  *
  * Adding an op = a graph.h kind (or several: forward and its gradients), one family entry, and
  * nothing else (compiler/DESIGN.md, "Adding an op"). Internal to the compiler; not a stage
@@ -167,6 +168,7 @@ typedef struct OpKindFlags {
 
 struct Cg;
 struct LLVMOpaqueValue;
+struct OnnxBuilder;
 
 typedef struct OpFamily {
     const char *name;
@@ -190,6 +192,10 @@ typedef struct OpFamily {
     /* The op's name in the summary table when it differs from its kind's (conv1d, mean). */
     const char *(*label)(const Node *n);
     const OpKindFlags *flags;     /* kinds with flags; ends with {OP_COUNT, 0}; may be NULL */
+    /* Adds the ONNX operators computing forward node n (onnx.h's builder: read the inputs as
+     * onnx_value(b, n->inputs[i]), write onnx_value(b, n->id)); false when the op has no ONNX
+     * equivalent (--emit=onnx then reports it at the op's call). NULL: none of its kinds has. */
+    bool (*onnx)(struct OnnxBuilder *b, const Graph *g, const Node *n);
 } OpFamily;
 
 /* The op named `name` in the language, or NULL. */

@@ -17,6 +17,7 @@
 #include <math.h>
 
 #include "cg.h"
+#include "onnx.h"
 #include "ops.h"
 
 /* ---------------------------------------------------------------- shape rules */
@@ -278,6 +279,42 @@ static const OpKind shape_kinds[] = {OP_FLATTEN, OP_RESHAPE, OP_CONCAT, OP_CONCA
                                      OP_COUNT};
 static const OpKindFlags shape_flags[] = {{OP_TRANSPOSE, OPK_PERMUTES_AXES}, {OP_COUNT, 0}};
 
+/* ---------------------------------------------------------------- ONNX */
+
+/* Axes of a per-example shape are one further in ONNX, after the batch. */
+static bool shape_onnx(struct OnnxBuilder *b, const Graph *g, const Node *n) {
+    const Node *x = graph_node(g, n->inputs[0]);
+    const char *y = onnx_value(b, n->id), *xv = onnx_value(b, x->id);
+    switch (n->op) {
+    case OP_FLATTEN: onnx_attr_int(b, onnx_op1(b, "Flatten", y, xv), "axis", 1); return true;
+    case OP_RESHAPE: onnx_reshape(b, y, xv, &n->shape); return true;
+    case OP_CONCAT: {
+        const char *in[GRAPH_MAX_INPUTS];
+        for (int i = 0; i < n->input_count; i++) in[i] = onnx_value(b, n->inputs[i]);
+        onnx_attr_int(b, onnx_op(b, "Concat", y, n->input_count, in), "axis", n->axis + 1);
+        return true;
+    }
+    case OP_REDUCE: { /* sum, then times 1/A for mean, as the kernel; a vector's sum is [1] */
+        int64_t axis = n->axis + 1;
+        const char *sum = n->scale != 1 ? onnx_temp(b, n, "sum") : y;
+        onnx_attr_int(b, onnx_op2(b, "ReduceSum", sum, xv, onnx_const_i64(b, onnx_temp(b, n, "axes"), &axis, 1)), "keepdims",
+                      n->shape.rank == x->shape.rank);
+        if (n->scale != 1) onnx_op2(b, "Mul", y, sum, onnx_scalar(b, onnx_temp(b, n, "scale"), n->scale));
+        return true;
+    }
+    case OP_TRANSPOSE: {
+        int64_t perm[GRAPH_MAX_RANK + 1];
+        int rank = x->shape.rank + 1;
+        for (int i = 0; i < rank; i++) perm[i] = i;
+        perm[rank - 1] = rank - 2;
+        perm[rank - 2] = rank - 1;
+        onnx_attr_ints(b, onnx_op1(b, "Transpose", y, xv), "perm", perm, rank);
+        return true;
+    }
+    default: return false;
+    }
+}
+
 const OpFamily ops_shape = {
     .name = "shape",
     .surface = shape_surface,
@@ -287,4 +324,5 @@ const OpFamily ops_shape = {
     .flops = shape_flops,
     .label = shape_label,
     .flags = shape_flags,
+    .onnx = shape_onnx,
 };

@@ -1,0 +1,501 @@
+#!/usr/bin/python3
+"""Deployment tests (--emit=lib): for the examples, the library linked into a C program
+(harness.c) gives the outputs of `./model predict` on the validation set within 1e-6 relative;
+two threads agree with one; the archive exports only NAME_* symbols and needs nothing beyond libc
+and libm; wrong checkpoints are errors naming the tensor; examples/deploy builds and classifies.
+
+Usage: deploy.py TEST --nnc PATH --work DIR   (each TEST is one CTest test, see CMakeLists.txt)
+Training is a few hundred steps on a subset: the test is about equal outputs, not accuracy.
+"""
+import csv
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
+from e2e import EXAMPLES, FASHION, Failure, check, fashion_subset, idx_spec, load_idx, read_safetensors, run, run_tests  # noqa: E402
+
+HARNESS = os.path.join(HERE, "harness.c")
+ORT_RUN = os.path.join(HERE, "ort_run.js")
+LIBC_DIRS = ["/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu"]
+
+
+def libc_symbols():
+    """Every function libc.so.6 and libm.so.6 define (the only libraries a library may need)."""
+    names = set()
+    for lib in ("libc.so.6", "libm.so.6"):
+        path = next(os.path.join(d, lib) for d in LIBC_DIRS if os.path.exists(os.path.join(d, lib)))
+        out = run(["nm", "-D", "--defined-only", path]).stdout
+        names |= {line.split()[-1].split("@")[0] for line in out.splitlines() if line.strip()}
+    return names
+
+
+def check_symbols(archive, prefix):
+    """Exported: only PREFIX_*; undefined: only libc/libm functions (no libnnrt, no pthread pool)."""
+    defined = [l.split()[-1] for l in run(["nm", "-g", "--defined-only", archive]).stdout.splitlines() if len(l.split()) == 3]
+    check(sorted(defined) == sorted([f"{prefix}_predict", f"{prefix}_workspace_size"]),
+          f"{archive} exports {defined}, expected {prefix}_predict and {prefix}_workspace_size only")
+    undefined = [l.split()[-1] for l in run(["nm", "-u", archive]).stdout.splitlines() if len(l.split()) == 2]
+    foreign = sorted(set(undefined) - libc_symbols())
+    check(not foreign, f"{archive} needs symbols outside libc/libm: {foreign}")
+    print(f"nm: exports {sorted(defined)}; needs {sorted(set(undefined))} (all in libc/libm)")
+
+
+def emit_lib(args, source, ckpt, stem, *extra):
+    os.makedirs(os.path.dirname(stem), exist_ok=True)
+    run([args.nnc, source, "--emit=lib", "--weights", ckpt, "-o", stem, *extra])
+    check(os.path.exists(stem + ".a") and os.path.exists(stem + ".h"), f"{stem}.a/.h not written")
+
+
+def build_harness(args, stem, prefix):
+    exe = os.path.join(args.work, f"harness_{prefix}")
+    run(["cc", "-std=c11", "-O2", "-Wall", "-Werror", f"-DLIB={prefix}", "-include", stem + ".h", HARNESS, stem + ".a",
+         "-lm", "-lpthread", "-o", exe])
+    return exe
+
+
+def predict_rows(exe, ckpt, inp, size):
+    """./model predict's output columns (the first `size`) as a float array [n, size]."""
+    out = run([exe, "predict", "--load", ckpt, inp]).stdout.strip().split("\n")
+    return np.array([[float(v) for v in r.split(",")[:size]] for r in out[1:]], dtype=np.float64)
+
+
+def compare(got, ref, what, rtol=1e-6, per_row=False):
+    """Elementwise |got - ref| <= rtol * max(|got|, |ref|); per_row: relative to the largest
+    magnitude of the example's row instead (outputs of random models that cancel to near zero,
+    where float32 rounding of the larger terms is the whole value)."""
+    check(got.shape == ref.shape, f"{what}: shapes {got.shape} and {ref.shape}")
+    scale = np.maximum(np.abs(got), np.abs(ref))
+    if per_row:
+        scale = np.broadcast_to(np.max(scale, axis=1, keepdims=True), scale.shape)
+    err = np.abs(got - ref)
+    rel = err / np.where(scale > 0, scale, 1)
+    worst = float(np.max(rel))
+    at = np.unravel_index(int(np.argmax(rel)), rel.shape)
+    print(f"{what}: {got.shape[0]} examples, largest relative difference {worst:.3g} (at {at}: {got[at]!r} vs {ref[at]!r}), "
+          f"largest absolute {float(np.max(err)):.3g}")
+    check(np.all(err <= rtol * scale), f"{what}: differ by up to {worst:.3g} relative (> {rtol})")
+
+
+def lib_round_trip(args, model, train, predict_input, inputs, batch, dtype):
+    """Train `model` briefly, emit its library, run the harness on `inputs` and compare with predict."""
+    source = os.path.join(EXAMPLES, f"{model}.nn")
+    exe = os.path.join(args.work, model)
+    run([args.nnc, source, "-o", exe])
+    ckpt = os.path.join(args.work, f"{model}.safetensors")
+    run([exe, "train", *train, "--save", ckpt, "--quiet"])
+    stem = os.path.join(args.work, "lib", model)
+    emit_lib(args, source, ckpt, stem)
+    check_symbols(stem + ".a", model)
+    harness = build_harness(args, stem, model)
+    inp = os.path.join(args.work, "input.bin")
+    outp = os.path.join(args.work, "output.bin")
+    np.ascontiguousarray(inputs, dtype=dtype).tofile(inp)
+    n = inputs.shape[0]
+    print(run([harness, inp, str(n), outp, str(batch)]).stdout.strip())
+    lib = np.fromfile(outp, dtype=np.float32).astype(np.float64).reshape(n, -1)
+    ref = predict_rows(exe, ckpt, predict_input, lib.shape[1])
+    compare(lib, ref, f"{model} library vs predict")
+    return exe, ckpt, stem
+
+
+def fashion_round_trip(args, model, train_count, epochs, batch, val_count=10000):
+    ip, lp = fashion_subset(args.work, train_count)
+    # the train block's validation set (t10k), whole or its first val_count images
+    vip = f"{FASHION}/t10k-images-idx3-ubyte.gz" if val_count == 10000 else fashion_subset(args.work, val_count, "test")[0]
+    images = load_idx(vip).reshape(-1, 784).astype(np.float32)  # raw pixel bytes as floats
+    return lib_round_trip(args, model, ["--data", idx_spec(ip, lp), "--validate", "none", "--epochs", str(epochs)], vip,
+                          images, batch, np.float32)
+
+
+def test_lib_fashion_mlp(args):
+    """200 steps (6400 examples, 2 epochs); the library in batches of 1000."""
+    fashion_round_trip(args, "fashion_mlp", 6400, 2, 1000)
+
+
+def test_lib_fashion_cnn(args):
+    """100 steps; the library in batches of 64 (156 full ones and a partial one of 16)."""
+    fashion_round_trip(args, "fashion_cnn", 6400, 1, 64)
+
+
+def test_lib_fashion_resnet(args):
+    """Batchnorm with running statistics; 50 steps; batches of 50; the first 2000 validation images
+    (the residual network is the slowest example on two cores)."""
+    fashion_round_trip(args, "fashion_resnet", 3200, 1, 50, 2000)
+
+
+def csv_columns(path, names):
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    return rows, np.array([[float(r[c]) for c in names] for r in rows])
+
+
+def test_lib_seattle_weather(args):
+    """Standardization from the checkpoint inside the library: raw CSV features in, the held-out
+    last 20% of the days (the train block's split(0.2, shuffle=false))."""
+    path = os.path.join(EXAMPLES, "data", "seattle_weather.csv")
+    with open(path) as f:
+        lines = f.read().strip().split("\n")
+    held = lines[int(0.8 * (len(lines) - 1)) + 1:]
+    val = os.path.join(args.work, "val.csv")
+    with open(val, "w") as f:
+        f.write("\n".join([lines[0]] + held) + "\n")
+    _, x = csv_columns(val, ["precipitation", "temp_min", "wind", "season_sin", "season_cos"])
+    _, _, stem = lib_round_trip(args, "seattle_weather", ["--epochs", "5"], val, x.astype(np.float32), 64, np.float32)
+    header = open(stem + ".h").read()
+    check("standardizes" in header, "the header does not say that the library standardizes its input")
+    tensors, _ = read_safetensors(os.path.join(args.work, "seattle_weather.safetensors"))
+    check("__standardize.mean" in tensors, "the checkpoint holds no standardization: the test proves nothing")
+
+
+def token_round_trip(args, model):
+    val = os.path.join(EXAMPLES, "data", "tokens_val.csv")
+    _, ids = csv_columns(val, [f"t{i}" for i in range(16)])
+    exe, ckpt, stem = lib_round_trip(args, model, ["--epochs", "2"], val, ids.astype(np.int32), 100, np.int32)
+    check(f"typedef int32_t {model}_input_t;" in open(stem + ".h").read(), "token ids are not int32_t in the header")
+
+
+def test_lib_token_bag(args):
+    """Token ids (int32) in: embedding, mean, dense."""
+    token_round_trip(args, "token_bag")
+
+
+def test_lib_token_attention(args):
+    """Embedding, position embedding, layernorm, attention, gelu."""
+    token_round_trip(args, "token_attention")
+
+
+def test_lib_errors(args):
+    """A wrong checkpoint is an error naming the tensor, and nothing is written; so are a missing
+    --weights and a library name that is not a C identifier."""
+    mlp = os.path.join(EXAMPLES, "fashion_mlp.nn")
+    bag = os.path.join(EXAMPLES, "token_bag.nn")
+    exe = os.path.join(args.work, "token_bag")
+    run([args.nnc, bag, "-o", exe])
+    ckpt = os.path.join(args.work, "bag.safetensors")
+    run([exe, "train", "--epochs", "1", "--save", ckpt, "--quiet"])
+    stem = os.path.join(args.work, "out", "m")
+    os.makedirs(os.path.dirname(stem))
+
+    def fails(cmd, *expected):
+        p = run(cmd, expect=1)
+        for e in expected:
+            check(e in p.stderr, f"{' '.join(cmd)}: expected\n  {e}\nin stderr:\n{p.stderr}")
+        check(not os.path.exists(stem + ".a") and not os.path.exists(stem + ".h"), "a failed --emit=lib wrote files")
+
+    # another model's checkpoint: its first tensor of a different shape is named
+    fails([args.nnc, mlp, "--emit=lib", "--weights", ckpt, "-o", stem],
+          f"nnc: error: checkpoint '{ckpt}': tensor 'embedding0.weight' is not a tensor of model 'fashion_mlp'",
+          f"nnc: error: checkpoint '{ckpt}': tensor 'dense0.weight' has shape [16,16], the model expects [256,784]",
+          "nnc: note: was the checkpoint written by another model")
+    # the same model with a wider layer: misshapen tensor
+    wide = write_wide(args, bag)
+    fails([args.nnc, wide, "--emit=lib", "--weights", ckpt, "-o", stem],
+          f"nnc: error: checkpoint '{ckpt}': tensor 'dense0.weight' has shape [16,16], the model expects [32,16]")
+    # a missing tensor: a checkpoint without dense1.bias
+    tensors, meta = read_safetensors(ckpt)
+    del tensors["dense1.bias"]
+    partial = os.path.join(args.work, "partial.safetensors")
+    write_safetensors(partial, tensors)
+    fails([args.nnc, bag, "--emit=lib", "--weights", partial, "-o", stem],
+          f"nnc: error: checkpoint '{partial}': tensor 'dense1.bias' of model 'token_bag' is missing")
+    fails([args.nnc, bag, "--emit=lib", "--weights", os.path.join(args.work, "nope.safetensors"), "-o", stem],
+          "nnc: error: cannot open checkpoint")
+    fails([args.nnc, bag, "--emit=lib", "-o", stem], "nnc: error: --emit=lib needs the trained weights: --weights CKPT")
+    fails([args.nnc, bag, "--emit=lib", "--weights", ckpt, "-o", os.path.join(args.work, "out", "my-model")],
+          "nnc: error: --emit=lib: the library name 'my-model' is not a C identifier")
+    fails([args.nnc, bag, "--weights", ckpt, "-o", stem], "nnc: error: --weights is for --emit=lib")
+    # the library checks token ids: out of the vocabulary is ETOKEN (2), not a wild read
+    emit_lib(args, bag, ckpt, stem)
+    prog = os.path.join(args.work, "bad_ids.c")
+    with open(prog, "w") as f:
+        f.write('#include "m.h"\n#include <stdio.h>\n#include <stdlib.h>\nint main(void) {\n'
+                '  int32_t ids[m_INPUT_SIZE] = {0}; float out[m_OUTPUT_SIZE];\n'
+                '  void *ws = malloc(m_workspace_size(1));\n'
+                '  int ok = m_predict(ids, 1, out, ws);\n  ids[3] = 64; int big = m_predict(ids, 1, out, ws);\n'
+                '  ids[3] = -1; int neg = m_predict(ids, 1, out, ws);\n'
+                '  printf("%d %d %d\\n", ok, big, neg); return 0;\n}\n')
+    binary = os.path.join(args.work, "bad_ids")
+    run(["cc", "-std=c11", "-Wall", "-Werror", "-I", os.path.dirname(stem), prog, stem + ".a", "-lm", "-o", binary])
+    got = run([binary]).stdout.split()
+    check(got == ["0", "2", "2"], f"token ids 0 / 64 / -1 gave {got}, expected 0 2 2 (m_ETOKEN for ids outside [0, 64))")
+
+
+def write_wide(args, bag):
+    text = open(bag).read().replace("dense(16)", "dense(32)")
+    path = os.path.join(args.work, "wide.nn")
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def write_safetensors(path, tensors):
+    import json
+    import struct
+    header, blobs, offset = {}, [], 0
+    for name, a in tensors.items():
+        b = np.ascontiguousarray(a, dtype="<f4").tobytes()
+        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [offset, offset + len(b)]}
+        blobs.append(b)
+        offset += len(b)
+    h = json.dumps(header).encode()
+    h += b" " * ((8 - (8 + len(h)) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+
+
+def test_deploy_example(args):
+    """examples/deploy: one C program linking fashion_mlp's and fashion_cnn's libraries classifies
+    Fashion-MNIST test images; its accuracies equal those of the models' own predict."""
+    ip, lp = fashion_subset(args.work, 3200)
+    vip, vlp = fashion_subset(args.work, 1000, "test", gz=False)
+    libdir = os.path.join(args.work, "libs")
+    accuracy = {}
+    labels = load_idx(f"{FASHION}/t10k-labels-idx1-ubyte.gz")[:1000]
+    for model in ("fashion_mlp", "fashion_cnn"):
+        source = os.path.join(EXAMPLES, f"{model}.nn")
+        exe = os.path.join(args.work, model)
+        run([args.nnc, source, "-o", exe])
+        ckpt = os.path.join(args.work, f"{model}.safetensors")
+        run([exe, "train", "--data", idx_spec(ip, lp), "--validate", "none", "--epochs", "1", "--save", ckpt, "--quiet"])
+        emit_lib(args, source, ckpt, os.path.join(libdir, model))
+        probs = predict_rows(exe, ckpt, vip, 10)
+        accuracy[model] = float(np.mean(np.argmax(probs, axis=1) == labels))
+    build = os.path.join(args.work, "build")
+    run(["make", "-C", os.path.join(EXAMPLES, "deploy"), f"LIBS={libdir}", f"OUT={build}", f"NNC={args.nnc}", "classify"])
+    out = run([os.path.join(build, "classify"), vip, vlp]).stdout
+    print(out.strip())
+    for model, acc in accuracy.items():
+        check(f"{model}: accuracy {acc:.4f}" in out, f"classify does not report {model}'s accuracy {acc:.4f}:\n{out}")
+
+
+SKIP = 77  # CTest's SKIP_RETURN_CODE for these tests (CMakeLists.txt)
+
+
+# ---------------------------------------------------------------- ONNX (--emit=onnx) in ONNX Runtime
+
+def ort_dir(args):
+    """Where the fixture test onnx_runtime_install puts npm's onnxruntime-node (beside the work dirs)."""
+    return os.path.join(os.path.dirname(args.work), "onnxruntime")
+
+
+def test_onnx_runtime_install(args):
+    """CTest fixture: `npm install --ignore-scripts onnxruntime-node` into a folder of the build
+    tree (the package carries libonnxruntime.so; the install script would download more). When npm
+    or the registry is unreachable it says why, and the onnx_* tests then skip, saying so."""
+    folder = ort_dir(args)
+    os.makedirs(folder, exist_ok=True)
+    marker = os.path.join(folder, "unavailable.txt")
+    if os.path.exists(marker):
+        os.remove(marker)
+    if os.path.isdir(os.path.join(folder, "node_modules", "onnxruntime-node")):
+        print("onnxruntime-node is installed in", folder)
+        return
+    reason = None
+    if not shutil.which("npm") or not shutil.which("node"):
+        reason = "node/npm are not installed (Debian: nodejs npm, which .ci/run installs)"
+    else:
+        p = subprocess.run(["npm", "install", "--ignore-scripts", "--no-audit", "--no-fund", "--prefix", folder, "onnxruntime-node"],
+                           capture_output=True, text=True, timeout=280)
+        if p.returncode != 0:
+            reason = "npm install onnxruntime-node failed (registry unreachable?):\n" + p.stderr[-2000:]
+    if reason:
+        with open(marker, "w") as f:
+            f.write(reason + "\n")
+        print("ONNX Runtime unavailable, the onnx_* tests will skip:", reason)
+    else:
+        print("installed onnxruntime-node into", folder)
+
+
+def require_ort(args):
+    folder = ort_dir(args)
+    marker = os.path.join(folder, "unavailable.txt")
+    if not os.path.isdir(os.path.join(folder, "node_modules", "onnxruntime-node")):
+        reason = open(marker).read().strip() if os.path.exists(marker) else "the fixture deploy.onnx_runtime_install did not run"
+        print(f"SKIP: no ONNX Runtime to check the export against: {reason}")
+        sys.exit(SKIP)
+    return os.path.join(folder, "node_modules")
+
+
+def onnx_round_trip(args, model, train, predict_input, inputs, dtype, rtol=1e-5):
+    """Train `model` briefly, export it, run ONNX Runtime on `inputs` and compare with predict."""
+    modules = require_ort(args)
+    source = os.path.join(EXAMPLES, f"{model}.nn")
+    exe = os.path.join(args.work, model)
+    run([args.nnc, source, "-o", exe])
+    ckpt = os.path.join(args.work, f"{model}.safetensors")
+    run([exe, "train", *train, "--save", ckpt, "--quiet"])
+    onnx = os.path.join(args.work, f"{model}.onnx")
+    run([args.nnc, source, "--emit=onnx", "--weights", ckpt, "-o", onnx])
+    inp = os.path.join(args.work, "input.bin")
+    outp = os.path.join(args.work, "ort.bin")
+    np.ascontiguousarray(inputs, dtype=dtype).tofile(inp)
+    dims = ",".join(str(d) for d in inputs.shape)
+    env = dict(os.environ, NODE_PATH=modules)
+    print(run(["node", ORT_RUN, onnx, inp, "int32" if dtype == np.int32 else "float32", dims, outp, "1", "1000"], env=env).stdout.strip())
+    got = np.fromfile(outp, dtype=np.float32).astype(np.float64).reshape(inputs.shape[0], -1)
+    ref = predict_rows(exe, ckpt, predict_input, got.shape[1])
+    compare(got, ref, f"{model}: ONNX Runtime vs predict", rtol=rtol)
+
+
+def fashion_onnx(args, model, train_count, val_count=10000):
+    ip, lp = fashion_subset(args.work, train_count)
+    vip = f"{FASHION}/t10k-images-idx3-ubyte.gz" if val_count == 10000 else fashion_subset(args.work, val_count, "test")[0]
+    images = load_idx(vip).reshape(-1, 1, 28, 28).astype(np.float32)
+    onnx_round_trip(args, model, ["--data", idx_spec(ip, lp), "--validate", "none", "--epochs", "1"], vip, images, np.float32)
+
+
+def test_onnx_fashion_mlp(args):
+    """Flatten, Gemm, Relu, the scale as a Mul and Softmax; the whole validation set."""
+    fashion_onnx(args, "fashion_mlp", 6400)
+
+
+def test_onnx_fashion_cnn(args):
+    """Conv, MaxPool; the whole validation set."""
+    fashion_onnx(args, "fashion_cnn", 3200)
+
+
+def test_onnx_fashion_resnet(args):
+    """BatchNormalization with the running statistics, residual Add, GlobalAveragePool; 2000 images."""
+    fashion_onnx(args, "fashion_resnet", 3200, 2000)
+
+
+def test_onnx_fashion_mlp_wide(args):
+    """LayerNormalization and dropout (Identity in inference)."""
+    fashion_onnx(args, "fashion_mlp_wide", 3200, 2000)
+
+
+def test_onnx_seattle_weather(args):
+    """Standardization as Sub/Div of the checkpoint's statistics."""
+    path = os.path.join(EXAMPLES, "data", "seattle_weather.csv")
+    with open(path) as f:
+        lines = f.read().strip().split("\n")
+    val = os.path.join(args.work, "val.csv")
+    with open(val, "w") as f:
+        f.write("\n".join([lines[0]] + lines[int(0.8 * (len(lines) - 1)) + 1:]) + "\n")
+    _, x = csv_columns(val, ["precipitation", "temp_min", "wind", "season_sin", "season_cos"])
+    onnx_round_trip(args, "seattle_weather", ["--epochs", "5"], val, x, np.float32)
+
+
+def token_onnx(args, model):
+    val = os.path.join(EXAMPLES, "data", "tokens_val.csv")
+    _, ids = csv_columns(val, [f"t{i}" for i in range(16)])
+    onnx_round_trip(args, model, ["--epochs", "2"], val, ids, np.int32)
+
+
+def test_onnx_token_bag(args):
+    """Gather of int32 ids, ReduceSum for the mean."""
+    token_onnx(args, "token_bag")
+
+
+OP_MODELS = ["attention.nn", "batchnorm.nn", "concat.nn", "conv1d.nn", "conv_ops.nn", "embedding.nn", "layernorm.nn", "more_ops.nn",
+             "pool_dropout.nn", "pool_rows.nn", "reduce.nn", "silu_gelu.nn"]
+
+
+def test_onnx_ops(args):
+    """Every op of the test models (tests/e2e/models: causal and bias-free attention, transpose,
+    conv1d, pools on [c,t], concat, reshape, sum/mean, leaky_relu, silu, gelu (both), batchnorm,
+    dropout, arithmetic, ...): each trained one epoch on random data, exported, and run in ONNX
+    Runtime on 64 random examples against predict (1e-5 relative to each row's largest value)."""
+    modules = require_ort(args)
+    import re
+    rng = np.random.default_rng(5)
+    for name in OP_MODELS:
+        source = os.path.join(HERE, "..", "e2e", "models", name)
+        text = open(source).read()
+        inp = re.search(r"^\s*input\s+(\w+)\s*:\s*(int|float)\[([\d, ]+)\]", text, re.M)
+        tgt = re.search(r"^\s*target\s+(\w+)\s*:\s*(class|float)\[([\d, ]+)\]", text, re.M)
+        in_size = int(np.prod([int(d) for d in inp.group(3).split(",")]))
+        count = 64
+        x = rng.integers(0, 5, (count, in_size)) if inp.group(2) == "int" else rng.uniform(-2, 2, (count, in_size)).astype(np.float32)
+        if tgt.group(2) == "class":
+            y, ycols = rng.integers(0, int(tgt.group(3).split(",")[-1]), (count, 1)), ["label"]
+        else:
+            k = int(np.prod([int(d) for d in tgt.group(3).split(",")]))
+            y, ycols = rng.uniform(-1, 1, (count, k)).astype(np.float32), [f"y{i}" for i in range(k)]
+        data = os.path.join(args.work, f"{name}.csv")
+        with open(data, "w") as f:
+            f.write(",".join([f"x{i}" for i in range(in_size)] + ycols) + "\n")
+            for row_x, row_y in zip(x, y):
+                f.write(",".join(repr(float(v)) if inp.group(2) == "float" else str(int(v)) for v in row_x) + "," +
+                        ",".join(repr(float(v)) for v in row_y) + "\n")
+        exe = os.path.join(args.work, name[:-3])
+        run([args.nnc, source, "-o", exe])
+        ckpt = os.path.join(args.work, f"{name}.safetensors")
+        spec = f'csv("{data}", target="{",".join(ycols)}")'
+        run([exe, "train", "--data", spec, "--validate", "none", "--epochs", "1", "--save", ckpt, "--quiet"])
+        onnx = os.path.join(args.work, f"{name}.onnx")
+        run([args.nnc, source, "--emit=onnx", "--weights", ckpt, "-o", onnx])
+        xin = os.path.join(args.work, "x.bin")
+        outp = os.path.join(args.work, "ort.bin")
+        dims = [count] + [int(d) for d in inp.group(3).split(",")]
+        np.ascontiguousarray(x, dtype=np.int32 if inp.group(2) == "int" else np.float32).tofile(xin)
+        run(["node", ORT_RUN, onnx, xin, "int32" if inp.group(2) == "int" else "float32", ",".join(map(str, dims)), outp],
+            env=dict(os.environ, NODE_PATH=modules))
+        got = np.fromfile(outp, dtype=np.float32).astype(np.float64).reshape(count, -1)
+        pred = run([exe, "predict", "--load", ckpt, spec]).stdout.strip().split("\n")[1:]
+        ref = np.array([[float(v) for v in r.split(",")[:got.shape[1]]] for r in pred])
+        compare(got, ref, f"{name}: ONNX Runtime vs predict", rtol=1e-5, per_row=True)
+
+
+def test_onnx_token_attention(args):
+    """Position embedding, LayerNormalization, attention (Slice/Reshape/Transpose/MatMul/Softmax),
+    gelu spelled with Erf."""
+    token_onnx(args, "token_attention")
+
+
+def test_lib_aarch64(args):
+    """--target=aarch64-linux-gnu: the aarch64 library, built with Debian's aarch64-linux-gnu-gcc
+    and run under qemu-aarch64, gives the native library's outputs within 1e-5 relative (MLP on
+    300 test images; token_attention, with layernorm/attention/gelu, on 200 rows; the standardized
+    regression with --target-cpu=cortex-a72). Skipped, saying so, without qemu or the compiler."""
+    missing = [t for t in ("qemu-aarch64", "aarch64-linux-gnu-gcc") if not shutil.which(t)]
+    if missing or not os.path.isdir("/usr/aarch64-linux-gnu"):
+        print(f"SKIP: {', '.join(missing) or '/usr/aarch64-linux-gnu'} missing (Debian: qemu-user gcc-aarch64-linux-gnu "
+              "libc6-dev-arm64-cross, which .ci/run installs)")
+        sys.exit(SKIP)
+    ip, lp = fashion_subset(args.work, 1000)
+    vip, _ = fashion_subset(args.work, 300, "test")
+    cases = [("fashion_mlp", ["--data", idx_spec(ip, lp), "--validate", "none", "--epochs", "1"],
+              load_idx(vip).reshape(-1, 784).astype(np.float32), []),
+             ("token_attention", ["--epochs", "1"],
+              csv_columns(os.path.join(EXAMPLES, "data", "tokens_val.csv"), [f"t{i}" for i in range(16)])[1][:200].astype(np.int32), []),
+             ("seattle_weather", ["--epochs", "2"],
+              csv_columns(os.path.join(EXAMPLES, "data", "seattle_weather.csv"),
+                          ["precipitation", "temp_min", "wind", "season_sin", "season_cos"])[1][-200:].astype(np.float32),
+              ["--target-cpu=cortex-a72"])]
+    for model, train, inputs, cpu in cases:
+        source = os.path.join(EXAMPLES, f"{model}.nn")
+        exe = os.path.join(args.work, model)
+        run([args.nnc, source, "-o", exe])
+        ckpt = os.path.join(args.work, f"{model}.safetensors")
+        run([exe, "train", *train, "--save", ckpt, "--quiet"])
+        inp = os.path.join(args.work, f"{model}.in")
+        inputs.tofile(inp)
+        n = str(inputs.shape[0])
+        outputs = {}
+        for arch, cc, prefix_cmd, extra in (("native", "cc", [], []),
+                                            ("aarch64", "aarch64-linux-gnu-gcc", ["qemu-aarch64", "-L", "/usr/aarch64-linux-gnu"],
+                                             ["--target=aarch64-linux-gnu", *cpu])):
+            stem = os.path.join(args.work, arch, model)
+            emit_lib(args, source, ckpt, stem, *extra)
+            harness = os.path.join(args.work, f"harness_{arch}_{model}")
+            run([cc, "-std=c11", "-O2", f"-DLIB={model}", "-include", stem + ".h", HARNESS, stem + ".a", "-lm", "-lpthread",
+                 "-o", harness])
+            out = os.path.join(args.work, f"{model}.{arch}.out")
+            run([*prefix_cmd, harness, inp, n, out, "50", "1"])
+            outputs[arch] = np.fromfile(out, dtype=np.float32).astype(np.float64)
+        machine = run(["readelf", "-h", os.path.join(args.work, "aarch64", model + ".a")]).stdout
+        check("AArch64" in machine, f"the --target=aarch64-linux-gnu library is not AArch64 code:\n{machine}")
+        compare(outputs["aarch64"].reshape(inputs.shape[0], -1), outputs["native"].reshape(inputs.shape[0], -1),
+                f"{model}: aarch64 (qemu{' ' + cpu[0] if cpu else ''}) vs native library", rtol=1e-5)
+
+
+TESTS = {name[5:]: fn for name, fn in globals().items() if name.startswith("test_")}
+
+if __name__ == "__main__":
+    sys.exit(run_tests(TESTS))
