@@ -57,7 +57,7 @@ static const Opt opts[OPT_COUNT] = {
     [OPT_DATA] = {"--data", V_STR, CMD_TRAIN | CMD_EVAL, "SPEC", "training data (eval: data to evaluate)"},
     [OPT_VALIDATE] = {"--validate", V_STR, CMD_TRAIN, "SPEC", "validation data, split(F), or none"},
     [OPT_OPTIMIZER] = {"--optimizer", V_STR, CMD_TRAIN, "SPEC", "e.g. sgd(lr=0.1, momentum=0.9)"},
-    [OPT_SCHEDULE] = {"--schedule", V_STR, CMD_TRAIN, "SPEC", "constant | step(every, gamma) | cosine(warmup)"},
+    [OPT_SCHEDULE] = {"--schedule", V_STR, CMD_TRAIN, "SPEC", "constant | step(every, gamma) | cosine(warmup) | onecycle(max_lr, pct)"},
     [OPT_CLIP] = {"--clip", V_SETTING, CMD_TRAIN, "X", "clip the global gradient norm (0: off)"},
     [OPT_EARLY_STOP] = {"--early-stop", V_SETTING, CMD_TRAIN, "N", "stop after N epochs without a better val_loss (0: off)"},
     [OPT_SAVE] = {"--save", V_STR, CMD_TRAIN, "FILE", "checkpoint (safetensors), written every epoch"},

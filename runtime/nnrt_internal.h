@@ -217,17 +217,21 @@ void nnrt_optim_step(const NnrtOptConfig *c, NnrtOptState *st, const NnrtModel *
 /* Global L2 norm of the trainable gradients; scales them like torch's clip_grad_norm_. */
 double nnrt_clip_grads(const NnrtModel *m, float *grads, double max_norm);
 
-typedef enum NnrtSchedKind { NNRT_SCHED_CONSTANT, NNRT_SCHED_STEP, NNRT_SCHED_COSINE } NnrtSchedKind;
+typedef enum NnrtSchedKind {
+    NNRT_SCHED_CONSTANT, NNRT_SCHED_STEP, NNRT_SCHED_COSINE, NNRT_SCHED_ONECYCLE
+} NnrtSchedKind;
 typedef struct NnrtSchedule {
     NnrtSchedKind kind;
-    int64_t every;
-    double gamma;
-    int64_t warmup;
+    double every, gamma;                        /* step: in epochs (may be a fraction) */
+    double warmup;                              /* cosine: in epochs (may be a fraction) */
+    double max_lr, pct, div_factor, final_div_factor; /* onecycle */
 } NnrtSchedule;
 int nnrt_schedule_parse(const char *spec, const char *what, NnrtSchedule *out);
 void nnrt_schedule_format(const NnrtSchedule *s, char *out, size_t cap);
-/* Learning rate for 0-based epoch e of `total`. */
-double nnrt_schedule_lr(const NnrtSchedule *s, double base_lr, int64_t e, int64_t total);
+/* Learning rate of optimizer step `step` (0-based over the whole run) with `steps` steps per
+ * epoch and `epochs` epochs in all: the epoch counts fractionally, step / steps. */
+double nnrt_schedule_lr(const NnrtSchedule *s, double base_lr, int64_t step, int64_t steps,
+                        int64_t epochs);
 
 /* ---- json.c: the small JSON subset safetensors headers use ------------------------------------ */
 typedef enum NnrtJsonKind { NNRT_JSON_NULL, NNRT_JSON_BOOL, NNRT_JSON_NUM, NNRT_JSON_STR, NNRT_JSON_ARR, NNRT_JSON_OBJ } NnrtJsonKind;
@@ -371,7 +375,8 @@ typedef struct NnrtProgress {
     int64_t total, epoch, epochs;
 } NnrtProgress;
 void nnrt_progress_begin(NnrtProgress *p, int enabled, int64_t epoch, int64_t epochs, int64_t total);
-void nnrt_progress_update(NnrtProgress *p, int64_t done, double running_loss);
+/* lr: the current learning rate, shown when finite (a schedule that moves it); NAN: not shown */
+void nnrt_progress_update(NnrtProgress *p, int64_t done, double running_loss, double lr);
 void nnrt_progress_end(NnrtProgress *p);
 /* The width of the terminal on fd: TIOCGWINSZ, else $COLUMNS, else 80. */
 int nnrt_terminal_columns(int fd);

@@ -4,7 +4,7 @@
  *   order  = Fisher–Yates shuffle of 0..N-1 seeded by (seed, epoch)   (identity with --no-shuffle)
  *   for each mini-batch of B examples (the last one may be partial):
  *       gather -> train_step (mean-loss gradient, loss/metric sums) -> NaN check -> clip ->
- *       optimizer step with the epoch's scheduled learning rate
+ *       optimizer step with the step's scheduled learning rate (schedule.c)
  *   evaluate the validation set, print/log the epoch, save the checkpoint atomically.
  *
  * Data-parallel training (libnnrt_mpi.a under mpirun, `size` ranks): every rank loads the data,
@@ -132,6 +132,9 @@ static int settings(Run *r, const NnrtCkpt *c, int usable) {
     ck = from_ckpt(c, usable, cfg->given, NNRT_GIVEN_SCHEDULE, "schedule");
     if (ck) text = ck, what = "checkpoint metadata 'schedule'";
     if (nnrt_schedule_parse(text ? text : "constant", what, &r->sched) != 0) return -1;
+    if (r->sched.kind == NNRT_SCHED_ONECYCLE && (cfg->given & NNRT_GIVEN_LR) && r->leader)
+        nnrt_warning("--lr has no effect with the schedule onecycle(...): its max_lr sets the rate "
+                     "of every step");
     nnrt_schedule_format(&r->sched, r->st.sched_text, sizeof r->st.sched_text);
 
     r->st.seed = cfg->seed;
@@ -414,7 +417,7 @@ static int epochs_loop(Run *r) {
     const int progress = !cfg->quiet && isatty(STDERR_FILENO);
     int warned_early = 0;
     for (int64_t e = st->epoch; e < cfg->epochs; e++) {
-        double lr = nnrt_schedule_lr(&r->sched, st->opt.lr, e, cfg->epochs);
+        double lr = st->opt.lr; /* the rate of the epoch's last step, for the log */
         if (cfg->shuffle) nnrt_shuffle(r->order, n, st->seed, e);
         else
             for (int64_t i = 0; i < n; i++) r->order[i] = i;
@@ -440,8 +443,10 @@ static int epochs_loop(Run *r) {
             for (int i = 0; i <= nm; i++) ts[i] += s[i];
             reduce_grads(r);
             if (st->clip > 0) nnrt_clip_grads(m, r->grads, st->clip);
+            lr = nnrt_schedule_lr(&r->sched, st->opt.lr, e * steps + k, steps, cfg->epochs);
             nnrt_optim_step(&st->opt, &st->ost, m, st->params, r->grads, lr);
-            nnrt_progress_update(&bar, start + nb, ts[0] / (double)(start + nb));
+            nnrt_progress_update(&bar, start + nb, ts[0] / (double)(start + nb),
+                                 r->sched.kind == NNRT_SCHED_CONSTANT ? NAN : lr);
         }
         double secs = nnrt_now() - t0;
         nnrt_progress_end(&bar);
