@@ -19,12 +19,15 @@
  * you mean" suggestion. Exit status: 0 success, 1 bad input (options, data, checkpoints), 2 a
  * malformed model descriptor (a compiler bug).
  */
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include "nnrt_internal.h"
 
 #include <errno.h>
 #include <math.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 enum {
     CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_GRADCHECK = 8, CMD_SUMMARY = 16, CMD_BENCH = 32,
@@ -53,7 +56,7 @@ static const Opt opts[OPT_COUNT] = {
     [OPT_BATCH] = {"--batch", V_SETTING, CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_BENCH, "B", "mini-batch size"},
     [OPT_LR] = {"--lr", V_SETTING, CMD_TRAIN, "X", "learning rate (overrides the optimizer's)"},
     [OPT_SEED] = {"--seed", V_SETTING, CMD_TRAIN | CMD_GRADCHECK | CMD_BENCH | CMD_GENERATE, "S", "seed for init, shuffling, dropout"},
-    [OPT_THREADS] = {"--threads", V_COUNT, CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_BENCH, "T", "worker threads"},
+    [OPT_THREADS] = {"--threads", V_COUNT, CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_BENCH, "T", "worker threads (default: the usable cores)"},
     [OPT_DATA] = {"--data", V_STR, CMD_TRAIN | CMD_EVAL, "SPEC", "training data (eval: data to evaluate)"},
     [OPT_VALIDATE] = {"--validate", V_STR, CMD_TRAIN, "SPEC", "validation data, split(F), or none"},
     [OPT_OPTIMIZER] = {"--optimizer", V_STR, CMD_TRAIN, "SPEC", "e.g. sgd(lr=0.1, momentum=0.9)"},
@@ -86,6 +89,17 @@ static const struct {
     {"bench", CMD_BENCH, "time a training step kernel by kernel (synthetic batch)"},
 };
 #define NCOMMANDS ((int)(sizeof commands / sizeof *commands))
+
+/* The cores this process may run on (its affinity mask: taskset, cgroups' cpusets, mpirun's
+ * binding), else the online ones, else 1: --threads' default. The results do not depend on it. */
+static int64_t usable_cores(void) {
+#ifdef CPU_COUNT
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+#endif
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? n : 1;
+}
 
 static void print_help(const NnrtModel *m, const char *prog) {
     const NnrtTrainDefaults *d = &m->defaults;
@@ -132,7 +146,7 @@ static void print_help(const NnrtModel *m, const char *prog) {
            (long long)d->seed);
     if (d->clip > 0) printf(", clip %g", d->clip);
     if (d->early_stop > 0) printf(", early_stop %lld", (long long)d->early_stop);
-    printf(", threads 1\n");
+    printf(", threads %lld (the usable cores)\n", (long long)usable_cores());
     if (strcmp(nnrt_comm_name(), "none") != 0)
         printf("\ndata-parallel (%s): mpirun -np N %s train ...  splits each batch over N ranks;\n"
                "  results do not depend on N; rank 0 prints, logs and saves\n", nnrt_comm_name(), prog);
@@ -288,7 +302,7 @@ static void defaults_from_model(const NnrtModel *m, NnrtRunConfig *cfg) {
     cfg->batch = d->batch > 0 ? d->batch : 32;
     cfg->steps = 100;
     cfg->seed = d->seed >= 0 ? (uint64_t)d->seed : 0;
-    cfg->threads = 1;
+    cfg->threads = usable_cores();
     cfg->lr = NAN;
     cfg->clip = d->clip > 0 ? d->clip : 0;
     cfg->early_stop = d->early_stop > 0 ? d->early_stop : 0;
