@@ -2,9 +2,9 @@
  *
  *   ./model train     [--epochs N] [--batch B] [--lr X] [--seed S] [--threads T] [--data SPEC]
  *                     [--validate SPEC] [--optimizer SPEC] [--schedule SPEC] [--clip X]
- *                     [--early-stop N] [--save FILE] [--load FILE] [--log FILE] [--no-shuffle]
- *                     [--quiet]
- *   ./model eval      --load FILE [--data SPEC] [--batch B] [--threads T]
+ *                     [--early-stop N] [--save FILE] [--save-best FILE] [--load FILE] [--log FILE]
+ *                     [--no-shuffle] [--quiet]
+ *   ./model eval      --load FILE [--data SPEC] [--batch B] [--threads T] [--confusion]
  *   ./model predict   --load FILE INPUT [--batch B] [--threads T]
  *   ./model generate  --load FILE [--prompt TEXT] [--tokens N] [--temperature X] [--top-k K]
  *                     [--seed S]
@@ -37,7 +37,8 @@ enum {
 typedef enum OptId {
     OPT_EPOCHS, OPT_BATCH, OPT_LR, OPT_SEED, OPT_THREADS, OPT_DATA, OPT_VALIDATE, OPT_OPTIMIZER,
     OPT_SCHEDULE, OPT_CLIP, OPT_EARLY_STOP, OPT_SAVE, OPT_LOAD, OPT_LOG, OPT_NO_SHUFFLE, OPT_QUIET,
-    OPT_STEPS, OPT_PROMPT, OPT_TOKENS, OPT_TEMPERATURE, OPT_TOP_K, OPT_COUNT
+    OPT_STEPS, OPT_PROMPT, OPT_TOKENS, OPT_TEMPERATURE, OPT_TOP_K, OPT_SAVE_BEST, OPT_CONFUSION,
+    OPT_COUNT
 } OptId;
 
 /* V_SETTING: a train-block scalar (the settings table's range, nnrt_settings.h); the key is the
@@ -73,6 +74,8 @@ static const Opt opts[OPT_COUNT] = {
     [OPT_TOKENS] = {"--tokens", V_COUNT, CMD_GENERATE, "N", "bytes to generate (default 200)"},
     [OPT_TEMPERATURE] = {"--temperature", V_NON_NEGATIVE, CMD_GENERATE, "X", "sampling temperature (default 1; 0: greedy)"},
     [OPT_TOP_K] = {"--top-k", V_COUNT, CMD_GENERATE, "K", "sample from the K most probable bytes only"},
+    [OPT_SAVE_BEST] = {"--save-best", V_STR, CMD_TRAIN, "FILE", "checkpoint of the epoch with the best val_loss"},
+    [OPT_CONFUSION] = {"--confusion", V_FLAG, CMD_EVAL, NULL, "confusion matrix, per-class precision/recall/F1"},
 };
 
 static const struct {
@@ -120,7 +123,8 @@ static void print_help(const NnrtModel *m, const char *prog) {
                      (long long)(i == OPT_EPOCHS ? d->epochs : i == OPT_BATCH ? d->batch : d->seed));
         printf("  %-20s %s%s\n", left, opts[i].help, dflt);
     }
-    printf("\n  eval      --load FILE [--data SPEC] [--batch B]   (default data: validate, else data)\n"
+    printf("\n  eval      --load FILE [--data SPEC] [--batch B] [--confusion]   (default data: validate, else data)\n"
+           "            --confusion: confusion matrix and per-class precision, recall, F1 (class targets)\n"
            "  predict   --load FILE INPUT [--batch B]   INPUT: file.csv, an IDX images file, or a spec\n"
            "  generate  --load FILE [--prompt TEXT] [--tokens N] [--temperature X] [--top-k K] [--seed S]\n"
            "            prints the prompt, then N bytes sampled one by one (temperature 0: greedy)\n"
@@ -265,6 +269,8 @@ static int set_option(OptId id, const char *val, NnrtRunConfig *cfg) {
     case OPT_SAVE: cfg->save = val; break;
     case OPT_LOAD: cfg->load = val; break;
     case OPT_LOG: cfg->log = val; break;
+    case OPT_SAVE_BEST: cfg->save_best = val; break;
+    case OPT_CONFUSION: cfg->confusion = 1; break;
     case OPT_NO_SHUFFLE: cfg->shuffle = 0; break;
     case OPT_QUIET: cfg->quiet = 1; break;
     case OPT_PROMPT: cfg->prompt = val; break;

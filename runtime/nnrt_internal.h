@@ -302,6 +302,8 @@ typedef struct NnrtRunConfig {
     double clip;
     const char *data, *validate, *optimizer, *schedule;
     const char *save, *load, *log;
+    const char *save_best; /* train --save-best: the checkpoint of the best validation loss */
+    int confusion;         /* eval --confusion */
     int shuffle, quiet;
     const char *prompt;    /* generate: --prompt, --tokens, --temperature, --top-k (0: all) */
     int64_t gen_tokens, top_k;

@@ -52,6 +52,7 @@ typedef struct Run {
     int64_t *order;
     int64_t bcap;        /* examples the batch buffers hold: min(batch, largest data set) */
     int64_t saved_epoch; /* epoch of the state in the --save file, -1 if none of ours */
+    int64_t best_saved;  /* epoch of the state this run wrote to --save-best, 0 if none */
     FILE *log;
     const NnrtComm *comm;
     int leader;          /* rank 0: prints, logs and saves */
@@ -497,6 +498,11 @@ static int epochs_loop(Run *r) {
             if (nnrt_state_save(st, cfg->save) != 0) return -1;
             r->saved_epoch = st->epoch;
         }
+        /* the whole state of the best epoch, written as it happens (a crash later keeps it) */
+        if (cfg->save_best && improved) {
+            if (nnrt_state_save(st, cfg->save_best) != 0) return -1;
+            r->best_saved = st->epoch;
+        }
         if (stop) {
             if (!cfg->quiet)
                 printf("early stop: the validation loss has not improved for %lld epochs (best "
@@ -511,10 +517,11 @@ static int epochs_loop(Run *r) {
 
 /* --save is written after the first epoch, which may be hours away: find out now that its
  * directory takes the temporary file the save writes (FILE.tmp.<pid>, ckpt.c). */
-static int check_save_path(const char *path) {
+static int check_save_path(const char *flag, const char *path) {
     struct stat st;
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-        nnrt_error("--save '%s' is a directory; give a file name, e.g. --save %s/model.safetensors", path, path);
+        nnrt_error("%s '%s' is a directory; give a file name, e.g. %s %s/model.safetensors", flag, path,
+                   flag, path);
         return -1;
     }
     size_t n = strlen(path) + 32;
@@ -526,8 +533,8 @@ static int check_save_path(const char *path) {
         int err = errno;
         const char *slash = strrchr(path, '/');
         int dir_len = slash ? (slash == path ? 1 : (int)(slash - path)) : 1;
-        nnrt_error("--save '%s': cannot create a file in '%.*s' (%s); choose a writable path", path, dir_len,
-                   slash ? path : ".", strerror(err));
+        nnrt_error("%s '%s': cannot create a file in '%.*s' (%s); choose a writable path", flag, path,
+                   dir_len, slash ? path : ".", strerror(err));
         free(probe);
         return -1;
     }
@@ -544,7 +551,7 @@ int nnrt_cmd_train(const NnrtModel *m, const NnrtRunConfig *cfg) {
     if (cfg->comm->rank != 0) {
         follower = *cfg;
         follower.quiet = 1;
-        follower.save = follower.log = NULL;
+        follower.save = follower.log = follower.save_best = NULL;
         cfg = &follower;
     }
     r.comm = cfg->comm;
@@ -554,7 +561,14 @@ int nnrt_cmd_train(const NnrtModel *m, const NnrtRunConfig *cfg) {
     r.st.model = m;
     r.st.best_val = INFINITY;
     r.saved_epoch = -1;
-    if (cfg->save && check_save_path(cfg->save) != 0) return 1;
+    if (cfg->save && check_save_path("--save", cfg->save) != 0) return 1;
+    if (cfg->save_best && check_save_path("--save-best", cfg->save_best) != 0) return 1;
+    if (cfg->save_best && ((cfg->save && strcmp(cfg->save, cfg->save_best) == 0) ||
+                           (cfg->load && strcmp(cfg->load, cfg->save_best) == 0))) {
+        nnrt_error("--save-best '%s' is also the %s file; the best epoch's checkpoint needs a file "
+                   "of its own", cfg->save_best, cfg->save && !strcmp(cfg->save, cfg->save_best) ? "--save" : "--load");
+        return 1;
+    }
     /* Said once, before the work: a run without --save ends with its weights gone. Short enough
      * for a 50-column terminal, like the progress lines (e2e.progress_widths). */
     if (!cfg->save && !cfg->quiet) nnrt_note("weights will not be saved; add --save FILE");
@@ -614,6 +628,12 @@ int nnrt_cmd_train(const NnrtModel *m, const NnrtRunConfig *cfg) {
         }
     }
     if (load_data(&r) != 0 || alloc_buffers(&r) != 0) goto done;
+    if (cfg->save_best && !r.have_val) {
+        nnrt_error("--save-best keeps the epoch with the best validation loss, but there is no "
+                   "validation set");
+        nnrt_hint("give one with --validate SPEC, e.g. --validate 'split(0.1)'");
+        goto done;
+    }
     if (r.comm->size > 1 && same_on_all_ranks(&r, 0) != 0) goto done;
     if (cfg->log && !(r.log = fopen(cfg->log, "a"))) {
         nnrt_error("cannot open the log file '%s' for appending", cfg->log);
@@ -622,6 +642,13 @@ int nnrt_cmd_train(const NnrtModel *m, const NnrtRunConfig *cfg) {
     if (!cfg->quiet) banner(&r);
     if (epochs_loop(&r) != 0) goto done;
     if (!cfg->quiet && cfg->save) printf("saved '%s' (epoch %lld)\n", cfg->save, (long long)r.st.epoch);
+    if (cfg->save_best && r.best_saved > 0 && !cfg->quiet)
+        printf("saved '%s' (epoch %lld, the best val_loss %.4f)\n", cfg->save_best,
+               (long long)r.best_saved, r.st.best_val);
+    else if (cfg->save_best && r.best_saved == 0 && r.leader)
+        nnrt_note("no epoch of this run improved on the best validation loss of the checkpoint "
+                  "'%s' (%.4f, epoch %lld); '%s' was not written", cfg->load ? cfg->load : "?",
+                  r.st.best_val, (long long)r.st.best_epoch, cfg->save_best);
     rc = 0;
 done:
     if (have_ck) nnrt_ckpt_free(&ck);

@@ -475,6 +475,45 @@ PY
   [ "$be" -ge 6 ] && [ $(( be + $(meta e.st epochs_without_improvement) )) -eq "$(meta e.st epoch)" ] ||
     fail "early stopping's record after resuming: best_epoch $be"
   ;;
+save_best)
+  # --save-best keeps the checkpoint of the epoch with the lowest val_loss: the fixture's 8 epochs
+  # have theirs at epoch 7 (the last is worse), so the kept file is not the last state
+  run "$FIX" train --epochs 8 --save-best best.st --save last.st --log sb.jsonl > sb.txt
+  set -- $(python3 - sb.jsonl <<'PY' || fail "log"
+import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1])]
+best = min(rows, key=lambda r: r["val_loss"])
+print(best["epoch"], "%.6f" % best["val_loss"], repr(best["val_loss"]))
+PY
+)
+  [ "$1" = 7 ] || fail "the fixture's best val_loss should be at epoch 7, the log says $1"
+  [ "$(meta best.st epoch)" = 7 ] || fail "best.st holds epoch $(meta best.st epoch)"
+  python3 -c "import sys; sys.exit(float(sys.argv[1]) != float(sys.argv[2]))" "$(meta best.st best_val_loss)" "$3" ||
+    fail "best.st's best_val_loss $(meta best.st best_val_loss), the log's $3"
+  grep -qx "saved 'best.st' (epoch 7, the best val_loss $(printf '%.4f' "$3"))" sb.txt || fail "the closing line"
+  ! cmp -s best.st last.st || fail "best.st is the last epoch's state"
+  # its weights are epoch 7's: eval on the validation set gives the logged val_loss, and a run of
+  # exactly 7 epochs writes the same bytes (constant schedule: epochs 1..7 do not depend on 8)
+  run "$FIX" eval --load best.st > ev.txt
+  [ "$(field loss < ev.txt)" = "$2" ] || fail "eval of best.st: $(cat ev.txt), the log's val_loss $2"
+  run "$FIX" train --epochs 7 --quiet --save seven.st > /dev/null
+  same best.st seven.st
+  # refused before training: no validation set, the same file as --save or --load, a directory
+  ERE="^error: --save-best keeps the epoch with the best validation loss, but there is no validation set$"
+  fails "$FIX" train --epochs 1 --validate none --save-best x.st
+  grep -q "^hint: give one with --validate SPEC" err.txt || fail "hint"
+  ERE="^error: --save-best 'last.st' is also the --save file; the best epoch's checkpoint needs a file of its own$"
+  fails "$FIX" train --epochs 1 --save last.st --save-best last.st
+  ERE="^error: --save-best '.' is a directory; give a file name, e.g. --save-best ./model.safetensors$"
+  fails "$FIX" train --epochs 1 --save-best .
+  [ ! -e x.st ] || fail "x.st written"
+  # resuming: only an epoch better than the checkpoint's record is written
+  rm -f best2.st
+  run "$FIX" train --load best.st --epochs 8 --save-best best2.st > r.txt 2> r_err.txt
+  # (epoch 8 resumed from epoch 7 is the first run's epoch 8, worse than 7)
+  [ ! -e best2.st ] && grep -q "^note: no epoch of this run improved on the best validation loss of the checkpoint 'best.st'" r_err.txt ||
+    fail "resumed run: $(cat r_err.txt)"
+  ;;
 sigkill)
   # Training killed with SIGKILL at 32 moments drawn from a fixed seed, while it saves a checkpoint
   # after every epoch (an epoch of 10000 examples takes about a ms, and so does a save with its
