@@ -28,6 +28,7 @@ typedef struct Infer {
     float *params, *mean, *std, *x, *out;
     void *y, *ws;
     NnrtData data, held_out;
+    NnrtLabels *labels; /* the checkpoint's class names, or NULL */
 } Infer;
 
 static void infer_free(Infer *s) {
@@ -38,6 +39,7 @@ static void infer_free(Infer *s) {
     free(s->out);
     free(s->y);
     free(s->ws);
+    free(s->labels);
     nnrt_data_free(&s->held_out);
     nnrt_data_free(&s->data);
 }
@@ -49,7 +51,20 @@ static int load_weights(const NnrtModel *m, const NnrtRunConfig *cfg, const char
     }
     s->params = nnrt_alloc((size_t)m->param_count, sizeof(float), "the parameters");
     if (!s->params) return -1;
-    return nnrt_load_for_inference(m, cfg->load, s->params, &s->mean, &s->std);
+    NnrtCkpt c;
+    if (nnrt_ckpt_read(cfg->load, &c) != 0) return -1;
+    int rc = nnrt_load_inference_ckpt(m, &c, s->params, &s->mean, &s->std, &s->labels);
+    nnrt_ckpt_free(&c);
+    return rc;
+}
+
+/* The data's class ids become the checkpoint's: string labels by name (an unseen one is an
+ * error), integer ids as they are unless the checkpoint names its classes. */
+static int map_labels(const NnrtRunConfig *cfg, Infer *s) {
+    if (!s->labels && !s->data.labels) return 0;
+    char whose[400];
+    snprintf(whose, sizeof whose, "checkpoint '%s'", cfg->load);
+    return nnrt_labels_map(&s->data, s->labels, whose);
 }
 
 /* Applies the checkpoint's standardization, or the data's own statistics when it asks for them
@@ -143,7 +158,9 @@ int nnrt_cmd_eval(const NnrtModel *m, const NnrtRunConfig *cfg) {
     if (load_weights(m, cfg, "eval", &s) != 0) goto done;
     const NnrtData *d = &s.data;
     if (cfg->given & NNRT_GIVEN_DATA) {
-        if (open_like_training(m, cfg->data, "--data", NNRT_ROLE_EVAL, &s.data) != 0) goto done;
+        if (open_like_training(m, cfg->data, "--data", NNRT_ROLE_EVAL, &s.data) != 0 ||
+            map_labels(cfg, &s) != 0)
+            goto done;
     } else {
         NnrtSplit f = {0, 1};
         int split = m->defaults.validate
@@ -157,7 +174,8 @@ int nnrt_cmd_eval(const NnrtModel *m, const NnrtRunConfig *cfg) {
             goto done;
         }
         const char *what = spec == m->defaults.data ? "train block: data" : "train block: validate";
-        if (nnrt_data_open(m, spec, what, NNRT_ROLE_EVAL, &s.data) != 0) goto done;
+        if (nnrt_data_open(m, spec, what, NNRT_ROLE_EVAL, &s.data) != 0 || map_labels(cfg, &s) != 0)
+            goto done;
         if (split) {
             if (nnrt_data_split(m, &s.data, &f, &s.held_out) != 0) goto done;
             d = &s.held_out;
@@ -186,6 +204,22 @@ done:
     return rc;
 }
 
+/* prefix + text as one CSV field on stdout, quoted (RFC 4180) when it needs to be. */
+static void csv_field_prefixed(const char *prefix, const char *text) {
+    int quote = strpbrk(text, ",\"\r\n") != NULL || isspace((unsigned char)text[0]) ||
+                (text[0] && isspace((unsigned char)text[strlen(text) - 1]));
+    if (!quote) {
+        printf("%s%s", prefix, text);
+        return;
+    }
+    printf("\"%s", prefix);
+    for (const char *c = text; *c; c++) {
+        if (*c == '"') putchar('"');
+        putchar(*c);
+    }
+    putchar('"');
+}
+
 int nnrt_cmd_predict(const NnrtModel *m, const NnrtRunConfig *cfg, const char *input) {
     Infer s;
     memset(&s, 0, sizeof s);
@@ -209,7 +243,13 @@ int nnrt_cmd_predict(const NnrtModel *m, const NnrtRunConfig *cfg, const char *i
     /* rows dropped by missing="skip" would shift every later output: each row then names its
      * input's line in the file (an added last column, so the usual columns keep their places) */
     const int64_t *lines = s.data.skipped > 0 ? s.data.lines : NULL;
-    for (int64_t j = 0; j < k; j++) printf("%s%c%lld", j ? "," : "", probs ? 'p' : 'y', (long long)j);
+    /* with class names (string labels) the columns are p_<name> and the class is the name */
+    const NnrtLabels *names = probs ? s.labels : NULL;
+    for (int64_t j = 0; j < k; j++) {
+        if (j) putchar(',');
+        if (names && j < names->count) csv_field_prefixed("p_", names->names[j]);
+        else printf("%c%lld", probs ? 'p' : 'y', (long long)j);
+    }
     printf("%s%s\n", probs ? ",class" : "", lines ? ",line" : "");
     for (int64_t start = 0; start < s.data.count; start += batch) {
         int64_t nb = s.data.count - start < batch ? s.data.count - start : batch;
@@ -222,7 +262,12 @@ int nnrt_cmd_predict(const NnrtModel *m, const NnrtRunConfig *cfg, const char *i
                 printf("%s%.9g", j ? "," : "", o[j]);
                 if (o[j] > o[best]) best = j;
             }
-            if (probs) printf(",%lld", (long long)best);
+            if (probs && names && best < names->count) {
+                putchar(',');
+                csv_field_prefixed("", names->names[best]);
+            } else if (probs) {
+                printf(",%lld", (long long)best);
+            }
             if (lines) printf(",%lld", (long long)lines[start + e]);
             printf("\n");
         }

@@ -161,6 +161,16 @@ static int load_data(Run *r) {
     }
     const char *what = cfg->given & NNRT_GIVEN_DATA ? "--data" : "train block: data";
     if (nnrt_data_open(m, cfg->data, what, NNRT_ROLE_TRAIN, &r->train) != 0) return -1;
+    /* string class labels: the ids are the checkpoint's when it names its classes (resuming or
+     * fine-tuning keeps their meaning), else the training data's (sorted names); a held-out
+     * split shares them, a validation file is mapped onto them */
+    char whose[400];
+    snprintf(whose, sizeof whose, "checkpoint '%s'", cfg->load ? cfg->load : "?");
+    const char *label_source = r->st.labels ? whose : "the training data";
+    if (r->st.labels && nnrt_labels_map(&r->train, r->st.labels, whose) != 0) return -1;
+    if (!r->st.labels && r->train.labels &&
+        (nnrt_labels_fit(&r->train, m) != 0 || !(r->st.labels = nnrt_labels_copy(r->train.labels))))
+        return -1;
     if (cfg->validate) {
         const char *vwhat = cfg->given & NNRT_GIVEN_VALIDATE ? "--validate" : "train block: validate";
         NnrtSplit how;
@@ -173,7 +183,8 @@ static int load_data(Run *r) {
                 nnrt_warning("the held-out part of split(%g%s) has no example of class %lld, which "
                              "the training part has; validation says nothing about it",
                              how.fraction, how.shuffle ? "" : ", shuffle=false", (long long)missing);
-        } else if (nnrt_data_open(m, cfg->validate, vwhat, NNRT_ROLE_VALIDATE, &r->val) != 0) {
+        } else if (nnrt_data_open(m, cfg->validate, vwhat, NNRT_ROLE_VALIDATE, &r->val) != 0 ||
+                   nnrt_labels_map(&r->val, r->st.labels, label_source) != 0) {
             return -1;
         }
         r->have_val = 1;
