@@ -599,6 +599,83 @@ PY
     fail "mixed note: $(cat mixed.err)"
   [ "$(meta mixed.st labels)" = '["1","2","many"]' ] || fail "mixed labels $(meta mixed.st labels)"
   ;;
+confusion)
+  # eval --confusion against a matrix worked out by hand: weights that predict the arg-max of the
+  # first three features, and 10 rows whose predictions are chosen
+  python3 - <<'PY' || fail "making the files"
+import json, struct
+def st(path, meta):
+    w = [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0]
+    tensors = [("linear.weight", [3, 4], w), ("linear.bias", [3], [0, 0, 0]), ("stats.seen", [1], [0])]
+    head, blob = {"__metadata__": meta}, b""
+    for name, shape, vals in tensors:
+        head[name] = {"dtype": "F32", "shape": shape, "data_offsets": [len(blob), len(blob) + 4 * len(vals)]}
+        blob += struct.pack("<%df" % len(vals), *vals)
+    h = json.dumps(head).encode()
+    h += b" " * (-len(h) % 8)
+    open(path, "wb").write(struct.pack("<Q", len(h)) + h + blob)
+st("hand.st", {})
+st("named.st", {"labels": json.dumps(["ant", "bee", "cow"])})
+onehot = {0: "1,0,0,0", 1: "0,1,0,0", 2: "0,0,1,0"}
+# (true, predicted): class 0 -> 0 0 0 1, class 1 -> 1 1 2, class 2 -> 2 0 0
+pairs = [(0, 0), (0, 0), (0, 0), (0, 1), (1, 1), (1, 1), (1, 2), (2, 2), (2, 0), (2, 0)]
+names = ["ant", "bee", "cow"]
+with open("conf.csv", "w") as f, open("conf_named.csv", "w") as g:
+    f.write("f0,f1,f2,f3,label\n")
+    g.write("f0,f1,f2,f3,label\n")
+    for t, p in pairs:
+        f.write("%s,%d\n" % (onehot[p], t))
+        g.write("%s,%s\n" % (onehot[p], names[t]))
+PY
+  # by hand: precision = tp / column sum, recall = tp / row sum, f1 = 2pr / (p + r)
+  #   class 0: 3/5 = 0.6,    3/4 = 0.75,   0.9/1.35 = 0.6667
+  #   class 1: 2/3 = 0.6667, 2/3 = 0.6667, 0.6667
+  #   class 2: 1/2 = 0.5,    1/3 = 0.3333, 0.3333/0.8333 = 0.4
+  #   macro (means): 0.5889, 0.5833, 0.5778; weighted by support 4, 3, 3: 0.59, 0.6, 0.5867
+  cat > want.txt <<'TXT'
+
+confusion matrix (rows: true class, columns: predicted class; 10 examples)
+              0  1  2
+0             3  1  0
+1             0  2  1
+2             2  0  1
+
+class         precision  recall     f1         support
+0             0.6000     0.7500     0.6667     4
+1             0.6667     0.6667     0.6667     3
+2             0.5000     0.3333     0.4000     3
+macro avg     0.5889     0.5833     0.5778     10
+weighted avg  0.5900     0.6000     0.5867     10
+accuracy 0.6000 (6 of 10)
+TXT
+  run "$FIX" eval --load hand.st --data conf.csv --confusion > got.txt
+  head -1 got.txt | grep -q "^examples 10  loss [0-9.]*  accuracy 0.600000$" || fail "eval line: $(head -1 got.txt)"
+  tail -n +2 got.txt > got_matrix.txt
+  same want.txt got_matrix.txt
+  # the checkpoint's label names head the rows and columns; the numbers do not change
+  run "$FIX" eval --load named.st --data conf_named.csv --confusion --batch 3 > got_named.txt
+  cat > want_named.txt <<'TXT'
+
+confusion matrix (rows: true class, columns: predicted class; 10 examples)
+              ant  bee  cow
+ant             3    1    0
+bee             0    2    1
+cow             2    0    1
+
+class         precision  recall     f1         support
+ant           0.6000     0.7500     0.6667     4
+bee           0.6667     0.6667     0.6667     3
+cow           0.5000     0.3333     0.4000     3
+macro avg     0.5889     0.5833     0.5778     10
+weighted avg  0.5900     0.6000     0.5867     10
+accuracy 0.6000 (6 of 10)
+TXT
+  tail -n +2 got_named.txt > got_named_matrix.txt
+  same want_named.txt got_named_matrix.txt
+  # only class targets
+  ERE="^error: eval --confusion counts predicted against true classes, but target 'y' of model 'fixture_regression' is real-valued$"
+  fails "$REG" eval --load hand.st --confusion
+  ;;
 sigkill)
   # Training killed with SIGKILL at 32 moments drawn from a fixed seed, while it saves a checkpoint
   # after every epoch (an epoch of 10000 examples takes about a ms, and so does a save with its
