@@ -420,6 +420,8 @@ static int run_command(const NnrtModel *m, int argc, char **argv, const NnrtComm
         }
         if (set_option((OptId)id, val, &cfg) != 0) return 1;
     }
+    /* commands without --threads (gradcheck, generate) keep one thread, as they always had */
+    if (!(opts[OPT_THREADS].cmds & bit)) cfg.threads = 1;
     if (nnrt_threads_start(cfg.threads) != 0) return 1;
     int status;
     switch (bit) {

@@ -179,10 +179,17 @@ static int load_data(Run *r) {
         if (split) {
             if (nnrt_data_split(m, &r->train, &how, &r->val) != 0) return -1;
             int64_t missing = nnrt_data_missing_class(m, &r->train, &r->val);
+            char named[120] = ""; /* string labels: the class's name too */
+            if (missing >= 0 && r->st.labels && missing < r->st.labels->count) {
+                char clean[96];
+                snprintf(named, sizeof named, " ('%s')",
+                         nnrt_printable(r->st.labels->names[missing], clean, sizeof clean));
+            }
             if (missing >= 0 && r->leader)
-                nnrt_warning("the held-out part of split(%g%s) has no example of class %lld, which "
+                nnrt_warning("the held-out part of split(%g%s) has no example of class %lld%s, which "
                              "the training part has; validation says nothing about it",
-                             how.fraction, how.shuffle ? "" : ", shuffle=false", (long long)missing);
+                             how.fraction, how.shuffle ? "" : ", shuffle=false", (long long)missing,
+                             named);
         } else if (nnrt_data_open(m, cfg->validate, vwhat, NNRT_ROLE_VALIDATE, &r->val) != 0 ||
                    nnrt_labels_map(&r->val, r->st.labels, label_source) != 0) {
             return -1;

@@ -120,6 +120,9 @@ def test_string_labels_predict(args):
     _, meta = read_safetensors(ckpt)
     check(json.loads(meta.get("labels", "null")) == ["setosa", "versicolor", "virginica"],
           f"labels metadata {meta.get('labels')}")
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "runtime", "python"))
+    import nnc_checkpoint
+    check(nnc_checkpoint.labels(ckpt) == ["setosa", "versicolor", "virginica"], "nnc_checkpoint.labels")
     rows = run([exe, "predict", "--load", ckpt, train]).stdout.strip().split("\n")
     check(rows[0] == "p_setosa,p_versicolor,p_virginica,class", f"header {rows[0]}")
     got = []

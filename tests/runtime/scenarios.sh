@@ -598,6 +598,11 @@ PY
   grep -q "^note: mixed.csv: the labels of column 'label' are names ('many' on line [0-9]* is not a number), so numbers among them such as '[12]' are names too, ordered as text$" mixed.err ||
     fail "mixed note: $(cat mixed.err)"
   [ "$(meta mixed.st labels)" = '["1","2","many"]' ] || fail "mixed labels $(meta mixed.st labels)"
+  # split()'s warning about a class missing from the held-out tail names it
+  sed -e '2,$s/,0$/,cat/; 2,$s/,1$/,dog/; 2,$s/,2$/,emu/' ../csv/sorted.csv > s_sorted.csv || fail "sorted.csv"
+  run "$FIX" train --epochs 1 --quiet --data s_sorted.csv --validate "split(0.2, shuffle=false)" 2> split.err > /dev/null
+  grep -q "^warning: the held-out part of split(0.2, shuffle=false) has no example of class 0 ('cat'), which the training part has" split.err ||
+    fail "split warning: $(cat split.err)"
   ;;
 confusion)
   # eval --confusion against a matrix worked out by hand: weights that predict the arg-max of the
