@@ -539,6 +539,7 @@ relabel("train.csv", "z_train.csv", shuffled)
 relabel("valid.csv", "z_valid.csv", shuffled)
 relabel("train.csv", "four.csv", same_order, edit="gnu")
 relabel("train.csv", "mixed.csv", {"0": "1", "1": "2", "2": "many"})
+relabel("train.csv", "q_train.csv", {"0": "a,b", "1": 'say "hi"', "2": "edge"})
 # where the edited label is: line 6 (header, then row index 4), after the last comma
 line = open("s_unseen.csv").read().split("\n")[5]
 print(line.rindex(",") + 2, file=open("unseen_col", "w"))
@@ -598,6 +599,15 @@ PY
   grep -q "^note: mixed.csv: the labels of column 'label' are names ('many' on line [0-9]* is not a number), so numbers among them such as '[12]' are names too, ordered as text$" mixed.err ||
     fail "mixed note: $(cat mixed.err)"
   [ "$(meta mixed.st labels)" = '["1","2","many"]' ] || fail "mixed labels $(meta mixed.st labels)"
+  # names that need CSV quoting come back from predict as the same names (csv.reader)
+  run "$FIX" train --epochs 3 --quiet --data q_train.csv --validate none --save q.st > /dev/null
+  run "$FIX" predict --load q.st q_train.csv > pq.csv
+  python3 - pq.csv <<'PY' || fail "quoted names: $(head -3 pq.csv)"
+import csv, sys
+rows = list(csv.reader(open(sys.argv[1], newline="")))
+assert rows[0] == ["p_a,b", "p_edge", 'p_say "hi"', "class"], rows[0]
+assert {r[-1] for r in rows[1:]} == {"edge", "a,b", 'say "hi"'}, rows[1:4]
+PY
   # split()'s warning about a class missing from the held-out tail names it
   sed -e '2,$s/,0$/,cat/; 2,$s/,1$/,dog/; 2,$s/,2$/,emu/' ../csv/sorted.csv > s_sorted.csv || fail "sorted.csv"
   run "$FIX" train --epochs 1 --quiet --data s_sorted.csv --validate "split(0.2, shuffle=false)" 2> split.err > /dev/null
