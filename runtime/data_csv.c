@@ -10,7 +10,7 @@
  * order, and their count must equal the model's input size. Header names must be non-empty and
  * distinct. Empty cells and NA/NaN/N/A/null/? are "missing": an error, or with missing="skip"
  * the row is dropped. Numbers are strict decimals (no hex, inf, nan) within float32's range; class
- * labels are integers in range. A NUL byte anywhere is an error (a binary file). Errors are
+ * labels are integers in range, or names (v2: "class labels" below). A NUL byte anywhere is an error (a binary file). Errors are
  * reported as `file:line:column: error: message`, line and column 1-based (the column counts
  * bytes, after a BOM on line 1); gzip-level errors as `error: file: byte offset N: ...`.
  *

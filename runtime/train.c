@@ -566,6 +566,7 @@ int nnrt_cmd_train(const NnrtModel *m, const NnrtRunConfig *cfg) {
     Run r;
     memset(&r, 0, sizeof r);
     NnrtRunConfig follower; /* ranks other than 0 print nothing and write no file */
+    const int want_best = cfg->save_best != NULL; /* every rank refuses it alike */
     if (cfg->comm->rank != 0) {
         follower = *cfg;
         follower.quiet = 1;
@@ -646,10 +647,12 @@ int nnrt_cmd_train(const NnrtModel *m, const NnrtRunConfig *cfg) {
         }
     }
     if (load_data(&r) != 0 || alloc_buffers(&r) != 0) goto done;
-    if (cfg->save_best && !r.have_val) {
-        nnrt_error("--save-best keeps the epoch with the best validation loss, but there is no "
-                   "validation set");
-        nnrt_hint("give one with --validate SPEC, e.g. --validate 'split(0.1)'");
+    if (want_best && !r.have_val) {
+        if (r.leader) {
+            nnrt_error("--save-best keeps the epoch with the best validation loss, but there is no "
+                       "validation set");
+            nnrt_hint("give one with --validate SPEC, e.g. --validate 'split(0.1)'");
+        }
         goto done;
     }
     if (r.comm->size > 1 && same_on_all_ranks(&r, 0) != 0) goto done;
