@@ -2,9 +2,9 @@
  *
  *   ./model train     [--epochs N] [--batch B] [--lr X] [--seed S] [--threads T] [--data SPEC]
  *                     [--validate SPEC] [--optimizer SPEC] [--schedule SPEC] [--clip X]
- *                     [--early-stop N] [--save FILE] [--load FILE] [--log FILE] [--no-shuffle]
- *                     [--quiet]
- *   ./model eval      --load FILE [--data SPEC] [--batch B] [--threads T]
+ *                     [--early-stop N] [--save FILE] [--save-best FILE] [--load FILE] [--log FILE]
+ *                     [--no-shuffle] [--quiet]
+ *   ./model eval      --load FILE [--data SPEC] [--batch B] [--threads T] [--confusion]
  *   ./model predict   --load FILE INPUT [--batch B] [--threads T]
  *   ./model generate  --load FILE [--prompt TEXT] [--tokens N] [--temperature X] [--top-k K]
  *                     [--seed S]
@@ -19,12 +19,15 @@
  * you mean" suggestion. Exit status: 0 success, 1 bad input (options, data, checkpoints), 2 a
  * malformed model descriptor (a compiler bug).
  */
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include "nnrt_internal.h"
 
 #include <errno.h>
 #include <math.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 enum {
     CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_GRADCHECK = 8, CMD_SUMMARY = 16, CMD_BENCH = 32,
@@ -33,8 +36,8 @@ enum {
 
 typedef enum OptId {
     OPT_EPOCHS, OPT_BATCH, OPT_LR, OPT_SEED, OPT_THREADS, OPT_DATA, OPT_VALIDATE, OPT_OPTIMIZER,
-    OPT_SCHEDULE, OPT_CLIP, OPT_EARLY_STOP, OPT_SAVE, OPT_LOAD, OPT_LOG, OPT_NO_SHUFFLE, OPT_QUIET,
-    OPT_STEPS, OPT_PROMPT, OPT_TOKENS, OPT_TEMPERATURE, OPT_TOP_K, OPT_COUNT
+    OPT_SCHEDULE, OPT_CLIP, OPT_EARLY_STOP, OPT_SAVE, OPT_SAVE_BEST, OPT_LOAD, OPT_LOG, OPT_NO_SHUFFLE,
+    OPT_QUIET, OPT_STEPS, OPT_PROMPT, OPT_TOKENS, OPT_TEMPERATURE, OPT_TOP_K, OPT_CONFUSION, OPT_COUNT
 } OptId;
 
 /* V_SETTING: a train-block scalar (the settings table's range, nnrt_settings.h); the key is the
@@ -53,11 +56,11 @@ static const Opt opts[OPT_COUNT] = {
     [OPT_BATCH] = {"--batch", V_SETTING, CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_BENCH, "B", "mini-batch size"},
     [OPT_LR] = {"--lr", V_SETTING, CMD_TRAIN, "X", "learning rate (overrides the optimizer's)"},
     [OPT_SEED] = {"--seed", V_SETTING, CMD_TRAIN | CMD_GRADCHECK | CMD_BENCH | CMD_GENERATE, "S", "seed for init, shuffling, dropout"},
-    [OPT_THREADS] = {"--threads", V_COUNT, CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_BENCH, "T", "worker threads"},
+    [OPT_THREADS] = {"--threads", V_COUNT, CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_BENCH, "T", "worker threads (default: the usable cores)"},
     [OPT_DATA] = {"--data", V_STR, CMD_TRAIN | CMD_EVAL, "SPEC", "training data (eval: data to evaluate)"},
     [OPT_VALIDATE] = {"--validate", V_STR, CMD_TRAIN, "SPEC", "validation data, split(F), or none"},
     [OPT_OPTIMIZER] = {"--optimizer", V_STR, CMD_TRAIN, "SPEC", "e.g. sgd(lr=0.1, momentum=0.9)"},
-    [OPT_SCHEDULE] = {"--schedule", V_STR, CMD_TRAIN, "SPEC", "constant | step(every, gamma) | cosine(warmup)"},
+    [OPT_SCHEDULE] = {"--schedule", V_STR, CMD_TRAIN, "SPEC", "constant | step(every, gamma) | cosine(warmup) | onecycle(max_lr, pct)"},
     [OPT_CLIP] = {"--clip", V_SETTING, CMD_TRAIN, "X", "clip the global gradient norm (0: off)"},
     [OPT_EARLY_STOP] = {"--early-stop", V_SETTING, CMD_TRAIN, "N", "stop after N epochs without a better val_loss (0: off)"},
     [OPT_SAVE] = {"--save", V_STR, CMD_TRAIN, "FILE", "checkpoint (safetensors), written every epoch"},
@@ -70,6 +73,8 @@ static const Opt opts[OPT_COUNT] = {
     [OPT_TOKENS] = {"--tokens", V_COUNT, CMD_GENERATE, "N", "bytes to generate (default 200)"},
     [OPT_TEMPERATURE] = {"--temperature", V_NON_NEGATIVE, CMD_GENERATE, "X", "sampling temperature (default 1; 0: greedy)"},
     [OPT_TOP_K] = {"--top-k", V_COUNT, CMD_GENERATE, "K", "sample from the K most probable bytes only"},
+    [OPT_SAVE_BEST] = {"--save-best", V_STR, CMD_TRAIN, "FILE", "checkpoint of the epoch with the best val_loss"},
+    [OPT_CONFUSION] = {"--confusion", V_FLAG, CMD_EVAL, NULL, "confusion matrix, per-class precision/recall/F1"},
 };
 
 static const struct {
@@ -86,6 +91,17 @@ static const struct {
     {"bench", CMD_BENCH, "time a training step kernel by kernel (synthetic batch)"},
 };
 #define NCOMMANDS ((int)(sizeof commands / sizeof *commands))
+
+/* The cores this process may run on (its affinity mask: taskset, cgroups' cpusets, mpirun's
+ * binding), else the online ones, else 1: --threads' default. The results do not depend on it. */
+static int64_t usable_cores(void) {
+#ifdef CPU_COUNT
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+#endif
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? n : 1;
+}
 
 static void print_help(const NnrtModel *m, const char *prog) {
     const NnrtTrainDefaults *d = &m->defaults;
@@ -106,7 +122,8 @@ static void print_help(const NnrtModel *m, const char *prog) {
                      (long long)(i == OPT_EPOCHS ? d->epochs : i == OPT_BATCH ? d->batch : d->seed));
         printf("  %-20s %s%s\n", left, opts[i].help, dflt);
     }
-    printf("\n  eval      --load FILE [--data SPEC] [--batch B]   (default data: validate, else data)\n"
+    printf("\n  eval      --load FILE [--data SPEC] [--batch B] [--confusion]   (default data: validate, else data)\n"
+           "            --confusion: confusion matrix and per-class precision, recall, F1 (class targets)\n"
            "  predict   --load FILE INPUT [--batch B]   INPUT: file.csv, an IDX images file, or a spec\n"
            "  generate  --load FILE [--prompt TEXT] [--tokens N] [--temperature X] [--top-k K] [--seed S]\n"
            "            prints the prompt, then N bytes sampled one by one (temperature 0: greedy)\n"
@@ -132,7 +149,7 @@ static void print_help(const NnrtModel *m, const char *prog) {
            (long long)d->seed);
     if (d->clip > 0) printf(", clip %g", d->clip);
     if (d->early_stop > 0) printf(", early_stop %lld", (long long)d->early_stop);
-    printf(", threads 1\n");
+    printf(", threads %lld (the usable cores)\n", (long long)usable_cores());
     if (strcmp(nnrt_comm_name(), "none") != 0)
         printf("\ndata-parallel (%s): mpirun -np N %s train ...  splits each batch over N ranks;\n"
                "  results do not depend on N; rank 0 prints, logs and saves\n", nnrt_comm_name(), prog);
@@ -251,6 +268,8 @@ static int set_option(OptId id, const char *val, NnrtRunConfig *cfg) {
     case OPT_SAVE: cfg->save = val; break;
     case OPT_LOAD: cfg->load = val; break;
     case OPT_LOG: cfg->log = val; break;
+    case OPT_SAVE_BEST: cfg->save_best = val; break;
+    case OPT_CONFUSION: cfg->confusion = 1; break;
     case OPT_NO_SHUFFLE: cfg->shuffle = 0; break;
     case OPT_QUIET: cfg->quiet = 1; break;
     case OPT_PROMPT: cfg->prompt = val; break;
@@ -288,7 +307,7 @@ static void defaults_from_model(const NnrtModel *m, NnrtRunConfig *cfg) {
     cfg->batch = d->batch > 0 ? d->batch : 32;
     cfg->steps = 100;
     cfg->seed = d->seed >= 0 ? (uint64_t)d->seed : 0;
-    cfg->threads = 1;
+    cfg->threads = usable_cores();
     cfg->lr = NAN;
     cfg->clip = d->clip > 0 ? d->clip : 0;
     cfg->early_stop = d->early_stop > 0 ? d->early_stop : 0;
@@ -400,6 +419,8 @@ static int run_command(const NnrtModel *m, int argc, char **argv, const NnrtComm
         }
         if (set_option((OptId)id, val, &cfg) != 0) return 1;
     }
+    /* commands without --threads (gradcheck, generate) keep one thread, as they always had */
+    if (!(opts[OPT_THREADS].cmds & bit)) cfg.threads = 1;
     if (nnrt_threads_start(cfg.threads) != 0) return 1;
     int status;
     switch (bit) {

@@ -10,7 +10,7 @@
  * order, and their count must equal the model's input size. Header names must be non-empty and
  * distinct. Empty cells and NA/NaN/N/A/null/? are "missing": an error, or with missing="skip"
  * the row is dropped. Numbers are strict decimals (no hex, inf, nan) within float32's range; class
- * labels are integers in range. A NUL byte anywhere is an error (a binary file). Errors are
+ * labels are integers in range, or names (v2: "class labels" below). A NUL byte anywhere is an error (a binary file). Errors are
  * reported as `file:line:column: error: message`, line and column 1-based (the column counts
  * bytes, after a BOM on line 1); gzip-level errors as `error: file: byte offset N: ...`.
  *
@@ -266,10 +266,12 @@ static int parse_number(const char *s, double *v) {
     return isfinite(*v) ? 0 : -2;
 }
 
+typedef struct LabelSet LabelSet;
 typedef struct Layout {
     int ncols;
     int *role;    /* per column: -1 ignored, 0 feature, 1 + k target value k */
     char **names; /* per column (owned copies: the header's text, or the column number) */
+    LabelSet *labels; /* class[N] targets: the label column's distinct values (below), else NULL */
 } Layout;
 
 static void list_columns(const Layout *L) {
@@ -383,6 +385,9 @@ static int plan_layout(const NnrtModel *m, const NnrtCsvOpts *o, Layout *L, cons
     nnrt_printable((cell)->s, txt, sizeof txt);                                                    \
     nnrt_printable(L->names[c], col, sizeof col)
 
+static int label_add(LabelSet *ls, const NnrtModel *m, const char *path, const Cell *cell,
+                     int32_t *id);
+
 /* Parses one data row into slot `row`; returns 1 stored, 0 skipped (missing), -1 error. */
 static int store_row(const NnrtModel *m, const NnrtCsvOpts *o, const Layout *L, Reader *r,
                      int64_t row, NnrtData *d) {
@@ -395,6 +400,7 @@ static int store_row(const NnrtModel *m, const NnrtCsvOpts *o, const Layout *L, 
         return -1;
     }
     int64_t f = 0;
+    const Cell *label = NULL; /* a class[N] label: a name or an id, decided at the end (label_add) */
     for (int c = 0; c < L->ncols; c++) {
         if (L->role[c] < 0) continue;
         const Cell *cell = &r->cells[c];
@@ -406,6 +412,10 @@ static int store_row(const NnrtModel *m, const NnrtCsvOpts *o, const Layout *L, 
                           "csv(..., missing=\"skip\") to drop such rows", cell->len ? " '" : "",
                           txt, cell->len ? "'" : "", col);
             return -1;
+        }
+        if (L->role[c] > 0 && L->labels && strncmp(cell->s, "\xEF\xBB\xBF", 3) != 0) {
+            label = cell;
+            continue;
         }
         int num = parse_number(cell->s, &v);
         if (num == -1 && strncmp(cell->s, "\xEF\xBB\xBF", 3) == 0) {
@@ -462,6 +472,8 @@ static int store_row(const NnrtModel *m, const NnrtCsvOpts *o, const Layout *L, 
             d->y_f32[row * d->target_size + (L->role[c] - 1)] = (float)v;
         }
     }
+    /* only a row that is kept counts its label (missing="skip" may still drop it above) */
+    if (label && label_add(L->labels, m, r->path, label, &d->y_class[row]) != 0) return -1;
     return 1;
 }
 
@@ -549,6 +561,373 @@ oom:
     return -1;
 }
 
+/* ---------------------------------------------------------------- class labels
+ *
+ * A class[N] target column may hold integer ids (v1) or names. Which one is known only at the end
+ * of the file, so every distinct value is collected (in order of first appearance, each row's
+ * y_class holding its value's index) and decided on then (labels_finish): all numbers: they are
+ * ids, checked as v1 checked them, at the first appearance of the first bad one; otherwise they
+ * are names (numbers among them too), numbered in sorted (strcmp) order. At most V + 1 distinct
+ * values are kept: one more than the target's classes is already an error either way. */
+struct LabelSet {
+    const char *column;
+    int64_t count, cap;
+    char **text;           /* distinct values, in order of first appearance */
+    int64_t *line, *col;   /* ... and where each first appears */
+    int64_t *slot, nslots; /* open addressing over text: index + 1, 0 empty */
+    int64_t first_name;    /* the first value that is not a number, or -1 */
+};
+
+static uint64_t label_hash(const char *s) {
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+static void labels_free(LabelSet *ls) {
+    for (int64_t i = 0; i < ls->count; i++) free(ls->text[i]);
+    free(ls->text);
+    free(ls->line);
+    free(ls->col);
+    free(ls->slot);
+}
+
+static int label_is_number(const char *s) {
+    double v;
+    return parse_number(s, &v) != -1;
+}
+
+/* v1's checks of an integer id: returns 0 and the id, or -1 after reporting at the label's first
+ * appearance. */
+static int label_id(const LabelSet *ls, const NnrtModel *m, const char *path, int64_t i, int32_t *id) {
+    double v;
+    parse_number(ls->text[i], &v);
+    char txt[80];
+    nnrt_printable(ls->text[i], txt, sizeof txt);
+    if (v != floor(v)) {
+        nnrt_error_at(path, ls->line[i], ls->col[i], "class label '%s' is not an integer", txt);
+        return -1;
+    }
+    if (v < 0 || v >= (double)m->target_classes) {
+        nnrt_error_at(path, ls->line[i], ls->col[i], "label %s is out of range for target '%s' "
+                      "(class[%lld] takes 0..%lld)", txt, m->target_name ? m->target_name : "y",
+                      (long long)m->target_classes, (long long)m->target_classes - 1);
+        return -1;
+    }
+    *id = (int32_t)v;
+    return 0;
+}
+
+static int too_many_labels(const LabelSet *ls, const NnrtModel *m, const char *path) {
+    if (ls->first_name < 0) { /* all numbers: one of them is a bad id; report the first */
+        int32_t id;
+        for (int64_t i = 0; i < ls->count; i++)
+            if (label_id(ls, m, path, i, &id) != 0) return -1;
+    }
+    char col[80];
+    nnrt_error_at(path, 1, 1, "column '%s' has more than %lld distinct labels, but target '%s' has "
+                  "%lld classes (class[%lld])", nnrt_printable(ls->column, col, sizeof col),
+                  (long long)(ls->count - 1), m->target_name ? m->target_name : "y",
+                  (long long)m->target_classes, (long long)m->target_classes);
+    nnrt_hint("declare as many classes as the data has labels, or pick the right target column");
+    return -1;
+}
+
+static int label_add(LabelSet *ls, const NnrtModel *m, const char *path, const Cell *cell,
+                     int32_t *id) {
+    if (ls->nslots < 2 * (ls->count + 1)) { /* grow the table (and rehash) before it fills */
+        int64_t n = ls->nslots ? ls->nslots * 2 : 64;
+        int64_t *slot = calloc((size_t)n, sizeof *slot);
+        if (!slot) goto oom;
+        for (int64_t i = 0; i < ls->count; i++) {
+            uint64_t h = label_hash(ls->text[i]) & (uint64_t)(n - 1);
+            while (slot[h]) h = (h + 1) & (uint64_t)(n - 1);
+            slot[h] = i + 1;
+        }
+        free(ls->slot);
+        ls->slot = slot;
+        ls->nslots = n;
+    }
+    uint64_t h = label_hash(cell->s) & (uint64_t)(ls->nslots - 1);
+    for (; ls->slot[h]; h = (h + 1) & (uint64_t)(ls->nslots - 1))
+        if (strcmp(ls->text[ls->slot[h] - 1], cell->s) == 0) {
+            *id = (int32_t)(ls->slot[h] - 1);
+            return 0;
+        }
+    if (ls->count == ls->cap) {
+        int64_t n = ls->cap ? ls->cap * 2 : 16;
+        char **text = realloc(ls->text, sizeof *text * (size_t)n);
+        if (text) ls->text = text;
+        int64_t *line = realloc(ls->line, sizeof *line * (size_t)n);
+        if (line) ls->line = line;
+        int64_t *col = realloc(ls->col, sizeof *col * (size_t)n);
+        if (col) ls->col = col;
+        if (!text || !line || !col) goto oom;
+        ls->cap = n;
+    }
+    int64_t i = ls->count;
+    if (!(ls->text[i] = nnrt_strdup(cell->s))) goto oom;
+    ls->line[i] = cell->line;
+    ls->col[i] = cell->col;
+    ls->count++;
+    ls->slot[h] = i + 1;
+    if (ls->first_name < 0 && !label_is_number(cell->s)) ls->first_name = i;
+    /* more ids than classes: one is bad (v1's error, right away); names may be more than the
+     * classes in a validation file (its unseen ones are reported by nnrt_labels_map) and are
+     * checked against the classes by nnrt_labels_fit, up to a bound on memory */
+    if (ls->count > m->target_classes && (ls->first_name < 0 || ls->count > m->target_classes + 4096))
+        return too_many_labels(ls, m, path);
+    *id = (int32_t)i;
+    return 0;
+oom:
+    nnrt_error("out of memory reading the labels of '%s'", path);
+    return -1;
+}
+
+/* Sorting label indices by their text (qsort has no context: the text travels with the index). */
+typedef struct LabelRef {
+    const char *text;
+    int64_t index;
+} LabelRef;
+static int cmp_label(const void *a, const void *b) {
+    return strcmp(((const LabelRef *)a)->text, ((const LabelRef *)b)->text);
+}
+
+/* One block: the NnrtLabels, then names, lines, columns, then the text. */
+static NnrtLabels *labels_pack(int64_t count, const char *const *names, const int64_t *line,
+                               const int64_t *col, const char *file) {
+    size_t bytes = sizeof(NnrtLabels) + (size_t)count * (sizeof(char *) + 2 * sizeof(int64_t));
+    if (file) bytes += strlen(file) + 1;
+    for (int64_t i = 0; i < count; i++) bytes += strlen(names[i]) + 1;
+    NnrtLabels *l = nnrt_alloc(1, bytes, "the class labels");
+    if (!l) return NULL;
+    l->count = count;
+    l->names = (char **)(l + 1);
+    int64_t *at = (int64_t *)(l->names + count);
+    l->line = line ? at : NULL;
+    l->col = col ? at + count : NULL;
+    char *text = (char *)(at + 2 * count);
+    for (int64_t i = 0; i < count; i++) {
+        size_t n = strlen(names[i]) + 1;
+        memcpy(text, names[i], n);
+        l->names[i] = text;
+        text += n;
+        if (line) l->line[i] = line[i];
+        if (col) l->col[i] = col[i];
+    }
+    l->file = file ? memcpy(text, file, strlen(file) + 1) : NULL;
+    return l;
+}
+
+static int labels_finish(LabelSet *ls, const NnrtModel *m, const char *path, int64_t rows,
+                         NnrtData *d) {
+    int32_t *map = nnrt_alloc((size_t)ls->count, sizeof *map, "the class labels");
+    if (!map) return -1;
+    int rc = -1;
+    if (ls->first_name < 0) { /* integer ids, as in v1 */
+        for (int64_t i = 0; i < ls->count; i++)
+            if (label_id(ls, m, path, i, &map[i]) != 0) goto done;
+        for (int64_t e = 0; e < rows; e++) d->y_class[e] = map[d->y_class[e]];
+        rc = 0;
+        goto done;
+    }
+    LabelRef *refs = nnrt_alloc((size_t)ls->count, sizeof *refs, "the class labels");
+    const char **names = nnrt_alloc((size_t)ls->count, sizeof *names, "the class labels");
+    int64_t *line = nnrt_alloc((size_t)ls->count, sizeof *line, "the class labels");
+    int64_t *col = nnrt_alloc((size_t)ls->count, sizeof *col, "the class labels");
+    if (refs && names && line && col) {
+        for (int64_t i = 0; i < ls->count; i++) refs[i] = (LabelRef){ls->text[i], i};
+        qsort(refs, (size_t)ls->count, sizeof *refs, cmp_label);
+        for (int64_t k = 0; k < ls->count; k++) {
+            map[refs[k].index] = (int32_t)k;
+            names[k] = refs[k].text;
+            line[k] = ls->line[refs[k].index];
+            col[k] = ls->col[refs[k].index];
+        }
+        NnrtLabels *l = labels_pack(ls->count, names, line, col, path);
+        if (l) {
+            for (int64_t e = 0; e < rows; e++) d->y_class[e] = map[d->y_class[e]];
+            d->own[2] = l;
+            d->labels = l;
+            rc = 0;
+        }
+    }
+    if (rc == 0) {
+        char c1[80], c2[80], c3[80];
+        int64_t number = -1;
+        for (int64_t i = 0; i < ls->count && number < 0; i++)
+            if (label_is_number(ls->text[i])) number = i;
+        if (number >= 0) /* "1", "2", "many": numbers among names are names */
+            nnrt_note("%s: the labels of column '%s' are names ('%s' on line %lld is not a "
+                      "number), so numbers among them such as '%s' are names too, ordered as text",
+                      path, nnrt_printable(ls->column, c1, sizeof c1),
+                      nnrt_printable(ls->text[ls->first_name], c2, sizeof c2),
+                      (long long)ls->line[ls->first_name], nnrt_printable(ls->text[number], c3, sizeof c3));
+    }
+    free(refs);
+    free(names);
+    free(line);
+    free(col);
+done:
+    free(map);
+    return rc;
+}
+
+/* The labels' names in a message: "'a', 'b', 'c'" (at most 8, then "..."). */
+static void list_labels(const NnrtLabels *l, char *out, size_t cap) {
+    out[0] = 0;
+    for (int64_t i = 0; i < l->count; i++) {
+        size_t n = strlen(out);
+        char clean[48];
+        if (i == 8) {
+            snprintf(out + n, cap - n, ", ...");
+            break;
+        }
+        snprintf(out + n, cap - n, "%s'%s'", i ? ", " : "", nnrt_printable(l->names[i], clean, sizeof clean));
+    }
+}
+
+static int64_t labels_find(const NnrtLabels *l, const char *name) {
+    for (int64_t i = 0; i < l->count; i++)
+        if (strcmp(l->names[i], name) == 0) return i;
+    return -1;
+}
+
+int nnrt_labels_map(NnrtData *d, const NnrtLabels *known, const char *whose) {
+    const NnrtLabels *mine = d->labels;
+    char list[600];
+    if (!mine && !known) return 0;
+    if (!known) {
+        char clean[80];
+        nnrt_error_at(mine->file, mine->line[0], mine->col[0],
+                      "the class labels here are names ('%s', ...), but those of %s are integer "
+                      "ids", nnrt_printable(mine->names[0], clean, sizeof clean), whose);
+        nnrt_hint("label both data sets the same way");
+        return -1;
+    }
+    list_labels(known, list, sizeof list);
+    if (!mine) { /* integer ids: matched by their text ("3" is the label named 3) */
+        int32_t *map = nnrt_alloc((size_t)known->count, sizeof *map, "the class labels");
+        if (!map) return -1;
+        for (int64_t c = 0; c < known->count; c++) map[c] = -1;
+        for (int64_t e = 0; e < d->count * d->target_size; e++) {
+            int32_t id = d->y_class[e];
+            char text[24];
+            snprintf(text, sizeof text, "%d", (int)id);
+            int64_t k = id < known->count ? map[id] : -1;
+            if (k < 0) k = labels_find(known, text);
+            if (k < 0) {
+                nnrt_error("%s: label '%s' is not one of the %lld labels of %s (%s)", d->label, text,
+                           (long long)known->count, whose, list);
+                free(map);
+                return -1;
+            }
+            if (id < known->count) map[id] = (int32_t)k;
+            d->y_class[e] = (int32_t)k;
+        }
+        free(map);
+        return 0;
+    }
+    int32_t *map = nnrt_alloc((size_t)mine->count, sizeof *map, "the class labels");
+    if (!map) return -1;
+    for (int64_t i = 0; i < mine->count; i++) {
+        int64_t k = labels_find(known, mine->names[i]);
+        if (k < 0) {
+            char clean[80], sug_clean[80];
+            const char *sug = nnrt_closest(mine->names[i], (const char *const *)known->names,
+                                           (int)(known->count < 1000 ? known->count : 1000));
+            nnrt_error_at(mine->file, mine->line[i], mine->col[i],
+                          "label '%s' is not one of the %lld labels of %s (%s)%s%s%s",
+                          nnrt_printable(mine->names[i], clean, sizeof clean), (long long)known->count,
+                          whose, list, sug ? "; did you mean '" : "",
+                          sug ? nnrt_printable(sug, sug_clean, sizeof sug_clean) : "", sug ? "'?" : "");
+            free(map);
+            return -1;
+        }
+        map[i] = (int32_t)k;
+    }
+    for (int64_t e = 0; e < d->count; e++) d->y_class[e] = map[d->y_class[e]];
+    free(map);
+    /* the set's names are now known's: ids index those */
+    NnrtLabels *copy = nnrt_labels_copy(known);
+    if (!copy) return -1;
+    free(d->own[2]);
+    d->own[2] = copy;
+    d->labels = copy;
+    return 0;
+}
+
+int nnrt_labels_fit(const NnrtData *d, const NnrtModel *m) {
+    const NnrtLabels *l = d->labels;
+    if (!l || l->count <= m->target_classes) return 0;
+    /* name the label that made one too many: the (V+1)-th to appear */
+    int64_t *order = nnrt_alloc((size_t)l->count, sizeof *order, "the class labels");
+    if (!order) return -1;
+    for (int64_t i = 0; i < l->count; i++) order[i] = i;
+    for (int64_t i = 1; i < l->count; i++) /* insertion sort by (line, col): few labels */
+        for (int64_t j = i; j > 0; j--) {
+            int64_t a = order[j - 1], b = order[j];
+            if (l->line[a] < l->line[b] || (l->line[a] == l->line[b] && l->col[a] < l->col[b])) break;
+            order[j - 1] = b;
+            order[j] = a;
+        }
+    int64_t k = order[m->target_classes];
+    free(order);
+    char clean[80], list[600];
+    list_labels(l, list, sizeof list);
+    nnrt_error_at(l->file, l->line[k], l->col[k], "label '%s' makes %lld distinct class labels, "
+                  "but target '%s' has %lld classes (class[%lld])",
+                  nnrt_printable(l->names[k], clean, sizeof clean), (long long)m->target_classes + 1,
+                  m->target_name ? m->target_name : "y", (long long)m->target_classes,
+                  (long long)m->target_classes);
+    nnrt_note("the training data has %lld labels: %s", (long long)l->count, list);
+    return -1;
+}
+
+NnrtLabels *nnrt_labels_copy(const NnrtLabels *l) {
+    return labels_pack(l->count, (const char *const *)l->names, l->line, l->col, l->file);
+}
+
+char *nnrt_labels_to_json(const NnrtLabels *l) {
+    NnrtBuf b = {0};
+    nnrt_buf_puts(&b, "[");
+    for (int64_t i = 0; i < l->count; i++) {
+        if (i) nnrt_buf_puts(&b, ",");
+        nnrt_buf_json_str(&b, l->names[i]);
+    }
+    nnrt_buf_puts(&b, "]");
+    if (b.oom) {
+        nnrt_buf_free(&b);
+        nnrt_error("out of memory: cannot write the class labels");
+        return NULL;
+    }
+    return b.p;
+}
+
+NnrtLabels *nnrt_labels_from_json(const char *text, const char *what) {
+    NnrtJson j;
+    char err[200];
+    if (nnrt_json_parse(text, strlen(text), &j, err, sizeof err) != 0) {
+        nnrt_error("%s: not a JSON array of label names (%s)", what, err);
+        return NULL;
+    }
+    NnrtLabels *l = NULL;
+    const char **names = NULL;
+    int ok = j.kind == NNRT_JSON_ARR && j.nkids > 0;
+    for (int i = 0; ok && i < j.nkids; i++) ok = j.kids[i].kind == NNRT_JSON_STR;
+    for (int i = 0; ok && i < j.nkids; i++)
+        for (int k = 0; ok && k < i; k++) ok = strcmp(j.kids[i].str, j.kids[k].str) != 0;
+    if (!ok) {
+        nnrt_error("%s: expected a non-empty JSON array of distinct strings (the class names)", what);
+    } else if ((names = nnrt_alloc((size_t)j.nkids, sizeof *names, "the class labels"))) {
+        for (int i = 0; i < j.nkids; i++) names[i] = j.kids[i].str;
+        l = labels_pack(j.nkids, names, NULL, NULL, NULL);
+    }
+    free(names);
+    nnrt_json_free(&j);
+    return l;
+}
+
 int nnrt_csv_load(const NnrtModel *m, const char *path, const NnrtCsvOpts *o, NnrtData *d) {
     Reader r = {0};
     r.path = path;
@@ -556,6 +935,7 @@ int nnrt_csv_load(const NnrtModel *m, const char *path, const NnrtCsvOpts *o, Nn
     r.in = nnrt_stream_open(path);
     if (!r.in) return -1;
     Layout L = {0};
+    LabelSet labels = {.first_name = -1};
     int rc = -1;
     if (cur(&r) == 0xEF && peek(&r, 1) == 0xBB && peek(&r, 2) == 0xBF) r.pos = r.line_start = 3;
     int got = next_row(&r);
@@ -576,6 +956,11 @@ int nnrt_csv_load(const NnrtModel *m, const char *path, const NnrtCsvOpts *o, Nn
     }
     if (o->header && check_header(&r, &L) != 0) goto done;
     if (plan_layout(m, o, &L, path, o->header) != 0) goto done;
+    if (o->need_target && m->target_kind == NNRT_TARGET_CLASS && m->target_size == 1) {
+        L.labels = &labels;
+        for (int c = 0; c < L.ncols; c++)
+            if (L.role[c] > 0) labels.column = L.names[c];
+    }
 
     d->input_size = m->input_size;
     d->target_size = m->target_size;
@@ -592,6 +977,7 @@ int nnrt_csv_load(const NnrtModel *m, const char *path, const NnrtCsvOpts *o, Nn
         got = next_row(&r);
     }
     if (got < 0) goto done;
+    if (L.labels && rows > 0 && labels_finish(&labels, m, path, rows, d) != 0) goto done;
     if (rows == 0) {
         nnrt_error_at(path, r.line, 1, "no data rows%s", skipped ? " (every row has missing values)" : "");
         goto done;
@@ -607,6 +993,7 @@ int nnrt_csv_load(const NnrtModel *m, const char *path, const NnrtCsvOpts *o, Nn
     d->skipped = skipped;
     rc = 0;
 done:
+    if (L.labels) labels_free(L.labels);
     for (int c = 0; L.names && c < L.ncols; c++) free(L.names[c]);
     free(L.role);
     free(L.names);

@@ -1,8 +1,10 @@
 /* eval.c — the `eval` and `predict` commands: inference with the weights of a checkpoint.
  *
- * eval    --load FILE [--data SPEC] [--batch B]
+ * eval    --load FILE [--data SPEC] [--batch B] [--confusion]
  *         Loss and metrics over a data set; the default is the train block's `validate` (for
- *         `split(f)`, the held-out tail of `data`, exactly as training saw it), else `data`.
+ *         `split(f)`, the held-out part of `data`, exactly as training saw it), else `data`.
+ *         --confusion adds the confusion matrix and per-class precision, recall and F1 (class
+ *         targets; label names when the checkpoint has them).
  * predict --load FILE INPUT [--batch B]
  *         INPUT: a .csv, an IDX images file (scaled like the train block's idx() data), or an
  *         idx(...)/csv(...) spec. A bare .csv path (here and for eval --data) is read with the
@@ -28,6 +30,7 @@ typedef struct Infer {
     float *params, *mean, *std, *x, *out;
     void *y, *ws;
     NnrtData data, held_out;
+    NnrtLabels *labels; /* the checkpoint's class names, or NULL */
 } Infer;
 
 static void infer_free(Infer *s) {
@@ -38,6 +41,7 @@ static void infer_free(Infer *s) {
     free(s->out);
     free(s->y);
     free(s->ws);
+    free(s->labels);
     nnrt_data_free(&s->held_out);
     nnrt_data_free(&s->data);
 }
@@ -49,7 +53,20 @@ static int load_weights(const NnrtModel *m, const NnrtRunConfig *cfg, const char
     }
     s->params = nnrt_alloc((size_t)m->param_count, sizeof(float), "the parameters");
     if (!s->params) return -1;
-    return nnrt_load_for_inference(m, cfg->load, s->params, &s->mean, &s->std);
+    NnrtCkpt c;
+    if (nnrt_ckpt_read(cfg->load, &c) != 0) return -1;
+    int rc = nnrt_load_inference_ckpt(m, &c, s->params, &s->mean, &s->std, &s->labels);
+    nnrt_ckpt_free(&c);
+    return rc;
+}
+
+/* The data's class ids become the checkpoint's: string labels by name (an unseen one is an
+ * error), integer ids as they are unless the checkpoint names its classes. */
+static int map_labels(const NnrtRunConfig *cfg, Infer *s) {
+    if (!s->labels && !s->data.labels) return 0;
+    char whose[400];
+    snprintf(whose, sizeof whose, "checkpoint '%s'", cfg->load);
+    return nnrt_labels_map(&s->data, s->labels, whose);
 }
 
 /* Applies the checkpoint's standardization, or the data's own statistics when it asks for them
@@ -136,14 +153,130 @@ static int alloc_batch(const NnrtModel *m, int64_t batch, int with_out, Infer *s
     return s->x && s->y && s->ws && (!with_out || s->out) ? 0 : -1;
 }
 
+/* ---------------------------------------------------------------- eval --confusion */
+
+#define CONFUSION_MAX_CLASSES 1024 /* a matrix wider than this is no table to read */
+
+/* Class c's name: the checkpoint's label, else its id. */
+static const char *class_name(const NnrtLabels *l, int64_t c, char buf[24]) {
+    if (l && c < l->count) return l->names[c];
+    snprintf(buf, 24, "%lld", (long long)c);
+    return buf;
+}
+
+/* Counts arg-max predictions against the targets over d (every position of class[t, V]
+ * targets), then prints the matrix and per-class precision, recall and F1. A class never
+ * predicted has precision 0, one never present recall 0 (scikit-learn's zero_division=0). */
+static int print_confusion(const NnrtModel *m, Infer *s, const NnrtData *d, int64_t batch) {
+    const int64_t V = m->target_classes, P = m->target_size; /* positions per example */
+    int64_t *count = nnrt_zalloc((size_t)(V * V), sizeof *count, "the confusion matrix");
+    if (!count) return -1;
+    for (int64_t start = 0; start < d->count; start += batch) {
+        int64_t nb = d->count - start < batch ? d->count - start : batch;
+        nnrt_data_gather(d, NULL, start, nb, s->x, s->y);
+        m->infer(s->params, s->x, s->ws, nb, s->out);
+        const int32_t *y = s->y;
+        for (int64_t e = 0; e < nb * P; e++) {
+            const float *o = s->out + e * V;
+            int64_t best = 0;
+            for (int64_t j = 1; j < V; j++)
+                if (o[j] > o[best]) best = j; /* ties: the lowest id, as predict's class */
+            count[(int64_t)y[e] * V + best]++;
+        }
+    }
+    /* widths: names, and the largest count */
+    char buf[24];
+    int name_w = 5, num_w = 1; /* "class" */
+    int64_t total = 0, right = 0, largest = 0;
+    for (int64_t c = 0; c < V; c++) {
+        int n = (int)strlen(class_name(s->labels, c, buf));
+        if (n > name_w) name_w = n;
+        right += count[c * V + c];
+        for (int64_t j = 0; j < V; j++) {
+            total += count[c * V + j];
+            if (count[c * V + j] > largest) largest = count[c * V + j];
+        }
+    }
+    while (largest >= 10) num_w++, largest /= 10;
+    if (name_w > 40) name_w = 40;
+    if (name_w < 12) name_w = 12; /* "weighted avg" */
+    printf("\nconfusion matrix (rows: true class, columns: predicted class; %lld %s)\n",
+           (long long)total, P > 1 ? "positions" : "examples");
+    printf("%-*s", name_w, "");
+    for (int64_t j = 0; j < V; j++) {
+        const char *n = class_name(s->labels, j, buf);
+        int w = (int)strlen(n) > num_w ? (int)strlen(n) : num_w;
+        printf("  %*s", w, n);
+    }
+    printf("\n");
+    for (int64_t c = 0; c < V; c++) {
+        printf("%-*s", name_w, class_name(s->labels, c, buf));
+        for (int64_t j = 0; j < V; j++) {
+            int w = (int)strlen(class_name(s->labels, j, buf));
+            printf("  %*lld", w > num_w ? w : num_w, (long long)count[c * V + j]);
+        }
+        printf("\n");
+    }
+    printf("\n%-*s  precision  recall     f1         support\n", name_w, "class");
+    double macro[3] = {0}, weighted[3] = {0};
+    for (int64_t c = 0; c < V; c++) {
+        int64_t tp = count[c * V + c], predicted = 0, actual = 0;
+        for (int64_t j = 0; j < V; j++) predicted += count[j * V + c], actual += count[c * V + j];
+        double p = predicted ? (double)tp / (double)predicted : 0;
+        double r = actual ? (double)tp / (double)actual : 0;
+        double f = p + r > 0 ? 2 * p * r / (p + r) : 0;
+        printf("%-*s  %-9.4f  %-9.4f  %-9.4f  %lld\n", name_w, class_name(s->labels, c, buf), p, r,
+               f, (long long)actual);
+        const double v[3] = {p, r, f};
+        for (int k = 0; k < 3; k++) {
+            macro[k] += v[k] / (double)V;
+            weighted[k] += total ? v[k] * (double)actual / (double)total : 0;
+        }
+    }
+    printf("%-*s  %-9.4f  %-9.4f  %-9.4f  %lld\n", name_w, "macro avg", macro[0], macro[1], macro[2],
+           (long long)total);
+    printf("%-*s  %-9.4f  %-9.4f  %-9.4f  %lld\n", name_w, "weighted avg", weighted[0], weighted[1],
+           weighted[2], (long long)total);
+    printf("accuracy %.4f (%lld of %lld)\n", total ? (double)right / (double)total : 0,
+           (long long)right, (long long)total);
+    free(count);
+    return 0;
+}
+
+/* --confusion needs class targets and class probabilities out of infer. */
+static int confusion_applies(const NnrtModel *m) {
+    if (m->target_kind != NNRT_TARGET_CLASS) {
+        nnrt_error("eval --confusion counts predicted against true classes, but target '%s' of "
+                   "model '%s' is real-valued", m->target_name ? m->target_name : "y",
+                   m->name ? m->name : "?");
+        return -1;
+    }
+    if (!m->infer || m->output_kind != NNRT_OUTPUT_PROBABILITIES ||
+        m->output_size != m->target_classes * m->target_size) {
+        nnrt_error("eval --confusion needs the model's class probabilities (a cross_entropy "
+                   "loss); model '%s' does not output them", m->name ? m->name : "?");
+        return -1;
+    }
+    if (m->target_classes > CONFUSION_MAX_CLASSES) {
+        nnrt_error("eval --confusion prints a %lld x %lld matrix; at most %d classes make a "
+                   "table", (long long)m->target_classes, (long long)m->target_classes,
+                   CONFUSION_MAX_CLASSES);
+        return -1;
+    }
+    return 0;
+}
+
 int nnrt_cmd_eval(const NnrtModel *m, const NnrtRunConfig *cfg) {
     Infer s;
     memset(&s, 0, sizeof s);
     int rc = 1;
+    if (cfg->confusion && confusion_applies(m) != 0) goto done;
     if (load_weights(m, cfg, "eval", &s) != 0) goto done;
     const NnrtData *d = &s.data;
     if (cfg->given & NNRT_GIVEN_DATA) {
-        if (open_like_training(m, cfg->data, "--data", NNRT_ROLE_EVAL, &s.data) != 0) goto done;
+        if (open_like_training(m, cfg->data, "--data", NNRT_ROLE_EVAL, &s.data) != 0 ||
+            map_labels(cfg, &s) != 0)
+            goto done;
     } else {
         NnrtSplit f = {0, 1};
         int split = m->defaults.validate
@@ -157,7 +290,8 @@ int nnrt_cmd_eval(const NnrtModel *m, const NnrtRunConfig *cfg) {
             goto done;
         }
         const char *what = spec == m->defaults.data ? "train block: data" : "train block: validate";
-        if (nnrt_data_open(m, spec, what, NNRT_ROLE_EVAL, &s.data) != 0) goto done;
+        if (nnrt_data_open(m, spec, what, NNRT_ROLE_EVAL, &s.data) != 0 || map_labels(cfg, &s) != 0)
+            goto done;
         if (split) {
             if (nnrt_data_split(m, &s.data, &f, &s.held_out) != 0) goto done;
             d = &s.held_out;
@@ -171,7 +305,7 @@ int nnrt_cmd_eval(const NnrtModel *m, const NnrtRunConfig *cfg) {
         nnrt_error("eval: the data set has no targets");
         goto done;
     }
-    if (alloc_batch(m, batch, 0, &s) != 0) goto done;
+    if (alloc_batch(m, batch, cfg->confusion, &s) != 0) goto done;
     double sums[1 + MAX_METRICS];
     nnrt_evaluate(m, s.params, d, batch, s.ws, s.x, s.y, sums, cfg->comm);
     if (cfg->comm->rank == 0) {
@@ -179,11 +313,28 @@ int nnrt_cmd_eval(const NnrtModel *m, const NnrtRunConfig *cfg) {
         for (int i = 0; i < m->metric_count; i++)
             printf("  %s %.6f", m->metric_names[i], nnrt_metric_value(m, i, sums, d->count));
         printf("\n");
+        if (cfg->confusion && print_confusion(m, &s, d, batch) != 0) goto done;
     }
     rc = 0;
 done:
     infer_free(&s);
     return rc;
+}
+
+/* prefix + text as one CSV field on stdout, quoted (RFC 4180) when it needs to be. */
+static void csv_field_prefixed(const char *prefix, const char *text) {
+    int quote = strpbrk(text, ",\"\r\n") != NULL || isspace((unsigned char)text[0]) ||
+                (text[0] && isspace((unsigned char)text[strlen(text) - 1]));
+    if (!quote) {
+        printf("%s%s", prefix, text);
+        return;
+    }
+    printf("\"%s", prefix);
+    for (const char *c = text; *c; c++) {
+        if (*c == '"') putchar('"');
+        putchar(*c);
+    }
+    putchar('"');
 }
 
 int nnrt_cmd_predict(const NnrtModel *m, const NnrtRunConfig *cfg, const char *input) {
@@ -209,7 +360,13 @@ int nnrt_cmd_predict(const NnrtModel *m, const NnrtRunConfig *cfg, const char *i
     /* rows dropped by missing="skip" would shift every later output: each row then names its
      * input's line in the file (an added last column, so the usual columns keep their places) */
     const int64_t *lines = s.data.skipped > 0 ? s.data.lines : NULL;
-    for (int64_t j = 0; j < k; j++) printf("%s%c%lld", j ? "," : "", probs ? 'p' : 'y', (long long)j);
+    /* with class names (string labels) the columns are p_<name> and the class is the name */
+    const NnrtLabels *names = probs ? s.labels : NULL;
+    for (int64_t j = 0; j < k; j++) {
+        if (j) putchar(',');
+        if (names && j < names->count) csv_field_prefixed("p_", names->names[j]);
+        else printf("%c%lld", probs ? 'p' : 'y', (long long)j);
+    }
     printf("%s%s\n", probs ? ",class" : "", lines ? ",line" : "");
     for (int64_t start = 0; start < s.data.count; start += batch) {
         int64_t nb = s.data.count - start < batch ? s.data.count - start : batch;
@@ -222,7 +379,12 @@ int nnrt_cmd_predict(const NnrtModel *m, const NnrtRunConfig *cfg, const char *i
                 printf("%s%.9g", j ? "," : "", o[j]);
                 if (o[j] > o[best]) best = j;
             }
-            if (probs) printf(",%lld", (long long)best);
+            if (probs && names && best < names->count) {
+                putchar(',');
+                csv_field_prefixed("", names->names[best]);
+            } else if (probs) {
+                printf(",%lld", (long long)best);
+            }
             if (lines) printf(",%lld", (long long)lines[start + e]);
             printf("\n");
         }

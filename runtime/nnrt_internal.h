@@ -113,6 +113,16 @@ uint64_t nnrt_stream_bound(const NnrtStream *s);
 void nnrt_stream_close(NnrtStream *s);
 
 /* ---- dataset.c, data_idx.c, data_csv.c --------------------------------------------------------- */
+/* String class labels (a CSV target column of names): the distinct names in id order (sorted by
+ * strcmp), with the line and column where each first appears in its file (for messages). One
+ * allocation: free() releases it all. */
+typedef struct NnrtLabels {
+    int64_t count;
+    char **names;
+    int64_t *line, *col; /* NULL when not read from a file (a checkpoint's labels) */
+    const char *file;    /* the file of line and col, or NULL */
+} NnrtLabels;
+
 typedef struct NnrtData {
     char *label;          /* the spec text or path, for messages */
     int64_t count;
@@ -135,6 +145,9 @@ typedef struct NnrtData {
     int64_t seq_length;      /* ids this set's windows may read */
     int64_t seq_stride;
     void *own[3];         /* allocations this set owns (a split view owns none) */
+    const NnrtLabels *labels; /* CSV class targets given as names: y_class ids index these (held
+                               * in own[2], which only predict's `lines` use otherwise); NULL
+                               * when the labels were integer ids */
 } NnrtData;
 
 typedef enum NnrtDataRole { NNRT_ROLE_TRAIN, NNRT_ROLE_VALIDATE, NNRT_ROLE_EVAL, NNRT_ROLE_PREDICT } NnrtDataRole;
@@ -190,6 +203,19 @@ typedef struct NnrtCsvOpts {
     int need_target;        /* 0 for predict: target columns are optional and ignored */
 } NnrtCsvOpts;
 int nnrt_csv_load(const NnrtModel *m, const char *path, const NnrtCsvOpts *o, NnrtData *out);
+/* Re-numbers d's class ids as the ids of `known` (the training data's or a checkpoint's labels):
+ * a label of d that `known` lacks is an error naming it and where it first appears (d's integer
+ * ids are matched by their decimal text). known NULL: d must not have names either. `whose` says
+ * where known came from, for messages ("the training data", "checkpoint 'm.st'"). */
+int nnrt_labels_map(NnrtData *d, const NnrtLabels *known, const char *whose);
+NnrtLabels *nnrt_labels_copy(const NnrtLabels *l);
+/* The training data's names are at most the target's classes (else an error naming the first
+ * one too many, where it appears). */
+int nnrt_labels_fit(const NnrtData *d, const NnrtModel *m);
+/* The labels as a JSON array of strings (a checkpoint's "labels" metadata), and back (NULL after
+ * reporting a malformed value, naming `what`). */
+char *nnrt_labels_to_json(const NnrtLabels *l);
+NnrtLabels *nnrt_labels_from_json(const char *text, const char *what);
 
 /* ---- optim.c, schedule.c ----------------------------------------------------------------------- */
 typedef enum NnrtOptKind { NNRT_OPT_SGD, NNRT_OPT_ADAM, NNRT_OPT_ADAMW, NNRT_OPT_RMSPROP } NnrtOptKind;
@@ -217,17 +243,21 @@ void nnrt_optim_step(const NnrtOptConfig *c, NnrtOptState *st, const NnrtModel *
 /* Global L2 norm of the trainable gradients; scales them like torch's clip_grad_norm_. */
 double nnrt_clip_grads(const NnrtModel *m, float *grads, double max_norm);
 
-typedef enum NnrtSchedKind { NNRT_SCHED_CONSTANT, NNRT_SCHED_STEP, NNRT_SCHED_COSINE } NnrtSchedKind;
+typedef enum NnrtSchedKind {
+    NNRT_SCHED_CONSTANT, NNRT_SCHED_STEP, NNRT_SCHED_COSINE, NNRT_SCHED_ONECYCLE
+} NnrtSchedKind;
 typedef struct NnrtSchedule {
     NnrtSchedKind kind;
-    int64_t every;
-    double gamma;
-    int64_t warmup;
+    double every, gamma;                        /* step: in epochs (may be a fraction) */
+    double warmup;                              /* cosine: in epochs (may be a fraction) */
+    double max_lr, pct, div_factor, final_div_factor; /* onecycle */
 } NnrtSchedule;
 int nnrt_schedule_parse(const char *spec, const char *what, NnrtSchedule *out);
 void nnrt_schedule_format(const NnrtSchedule *s, char *out, size_t cap);
-/* Learning rate for 0-based epoch e of `total`. */
-double nnrt_schedule_lr(const NnrtSchedule *s, double base_lr, int64_t e, int64_t total);
+/* Learning rate of optimizer step `step` (0-based over the whole run) with `steps` steps per
+ * epoch and `epochs` epochs in all: the epoch counts fractionally, step / steps. */
+double nnrt_schedule_lr(const NnrtSchedule *s, double base_lr, int64_t step, int64_t steps,
+                        int64_t epochs);
 
 /* ---- json.c: the small JSON subset safetensors headers use ------------------------------------ */
 typedef enum NnrtJsonKind { NNRT_JSON_NULL, NNRT_JSON_BOOL, NNRT_JSON_NUM, NNRT_JSON_STR, NNRT_JSON_ARR, NNRT_JSON_OBJ } NnrtJsonKind;
@@ -298,6 +328,8 @@ typedef struct NnrtRunConfig {
     double clip;
     const char *data, *validate, *optimizer, *schedule;
     const char *save, *load, *log;
+    const char *save_best; /* train --save-best: the checkpoint of the best validation loss */
+    int confusion;         /* eval --confusion */
     int shuffle, quiet;
     const char *prompt;    /* generate: --prompt, --tokens, --temperature, --top-k (0: all) */
     int64_t gen_tokens, top_k;
@@ -326,6 +358,7 @@ typedef struct NnrtTrainState {
     int64_t best_epoch, wait;
     float *best_params;     /* early stopping: the parameters of best_epoch, or NULL; saved as
                              * __best.<name> while they differ from params (wait > 0) */
+    NnrtLabels *labels;     /* class names of string labels (metadata "labels"), or NULL */
 } NnrtTrainState;
 int nnrt_state_save(const NnrtTrainState *s, const char *path);
 /* Loads model tensors (required, exact shapes), standardization stats (if any), and — when
@@ -364,6 +397,9 @@ size_t nnrt_workspace_bytes(const NnrtModel *m, int64_t n, size_t elem);
 /* Loads a checkpoint for eval/predict: model tensors and standardization statistics. */
 int nnrt_load_for_inference(const NnrtModel *m, const char *path, float *params, float **mean,
                             float **std);
+/* The same from a checkpoint already read, plus its class names (NULL when it has none). */
+int nnrt_load_inference_ckpt(const NnrtModel *m, const NnrtCkpt *c, float *params, float **mean,
+                             float **std, NnrtLabels **labels);
 
 typedef struct NnrtProgress {
     int enabled;       /* drawing a bar on stderr */
@@ -371,7 +407,8 @@ typedef struct NnrtProgress {
     int64_t total, epoch, epochs;
 } NnrtProgress;
 void nnrt_progress_begin(NnrtProgress *p, int enabled, int64_t epoch, int64_t epochs, int64_t total);
-void nnrt_progress_update(NnrtProgress *p, int64_t done, double running_loss);
+/* lr: the current learning rate, shown when finite (a schedule that moves it); NAN: not shown */
+void nnrt_progress_update(NnrtProgress *p, int64_t done, double running_loss, double lr);
 void nnrt_progress_end(NnrtProgress *p);
 /* The width of the terminal on fd: TIOCGWINSZ, else $COLUMNS, else 80. */
 int nnrt_terminal_columns(int fd);

@@ -3,6 +3,8 @@
  *
  *   epoch 2/5 [##########..............]  25600/60000  18691 samples/s  loss 0.5123  0:02 left
  *
+ * with `lr 0.000731` before the time left when a schedule moves the rate (the current step's).
+ *
  * Redrawn in place (carriage return + erase-line) at most 10 times a second, so drawing costs
  * nothing measurable; erased before the epoch line is printed on stdout. Timing never feeds back
  * into training, so it cannot affect determinism.
@@ -14,6 +16,7 @@
  */
 #include "nnrt_internal.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -34,7 +37,7 @@ int nnrt_terminal_columns(int fd) {
 }
 
 /* The fields of a progress line, most useful first: which ones are shown is decided by width. */
-enum { F_EPOCH, F_LOSS, F_LEFT, F_BAR, F_COUNT, F_RATE, F_N };
+enum { F_EPOCH, F_LOSS, F_LEFT, F_BAR, F_LR, F_COUNT, F_RATE, F_N };
 
 /* Appends s to out[0..*n), never past cap - 1. */
 static void append(char *out, size_t cap, size_t *n, const char *s) {
@@ -47,14 +50,14 @@ static void append(char *out, size_t cap, size_t *n, const char *s) {
 
 /* Writes the fitted line into out (cap > avail) and returns its length. */
 static int fit_progress(char *out, size_t cap, int avail, const char *const text[F_N], int filled) {
-    static const int drop_order[] = {F_RATE, F_COUNT, F_BAR, F_LEFT, F_LOSS};
+    static const int drop_order[] = {F_RATE, F_COUNT, F_LR, F_BAR, F_LEFT, F_LOSS};
     int shown[F_N], bar = BAR_MAX;
     for (int f = 0; f < F_N; f++) shown[f] = 1;
     for (int k = 0;; k++) {
         /* length: "epoch" [" [bar]"] then "  field" for each other shown field */
         int len = (int)strlen(text[F_EPOCH]) + (shown[F_BAR] ? bar + 3 : 0);
         for (int f = F_LOSS; f < F_N; f++)
-            if (f != F_BAR && shown[f]) len += 2 + (int)strlen(text[f]);
+            if (f != F_BAR && shown[f] && text[f][0]) len += 2 + (int)strlen(text[f]);
         if (len <= avail || k == (int)(sizeof drop_order / sizeof *drop_order)) break;
         int f = drop_order[k];
         if (f == F_BAR && len - avail <= BAR_MAX - BAR_MIN) {
@@ -73,10 +76,11 @@ static int fit_progress(char *out, size_t cap, int avail, const char *const text
         cells[3 + bar] = 0;
         append(out, cap, &n, cells);
     }
-    /* the fields keep their usual order on the line: count, rate, loss, time left */
-    static const int line_order[] = {F_COUNT, F_RATE, F_LOSS, F_LEFT};
-    for (int k = 0; k < 4; k++)
-        if (shown[line_order[k]]) {
+    /* the fields keep their usual order on the line: count, rate, loss, rate, time left (an
+     * empty field, lr without a schedule, is not shown) */
+    static const int line_order[] = {F_COUNT, F_RATE, F_LOSS, F_LR, F_LEFT};
+    for (int k = 0; k < 5; k++)
+        if (shown[line_order[k]] && text[line_order[k]][0]) {
             append(out, cap, &n, "  ");
             append(out, cap, &n, text[line_order[k]]);
         }
@@ -95,7 +99,7 @@ void nnrt_progress_begin(NnrtProgress *p, int enabled, int64_t epoch, int64_t ep
     p->epochs = epochs;
 }
 
-void nnrt_progress_update(NnrtProgress *p, int64_t done, double running_loss) {
+void nnrt_progress_update(NnrtProgress *p, int64_t done, double running_loss, double lr) {
     if (!p->enabled) return;
     double t = nnrt_now();
     if (t - p->last_draw < 0.1) return;
@@ -105,13 +109,14 @@ void nnrt_progress_update(NnrtProgress *p, int64_t done, double running_loss) {
     double left = rate > 0 ? (double)(p->total - done) / rate : 0;
     int filled = p->total > 0 ? (int)((double)BAR_MAX * (double)done / (double)p->total) : 0;
     long secs = (long)(left + 0.5);
-    char epoch[48], count[48], speed[48], loss[48], eta[48];
+    char epoch[48], count[48], speed[48], loss[48], eta[48], rate_now[48] = "";
     snprintf(epoch, sizeof epoch, "epoch %lld/%lld", (long long)p->epoch, (long long)p->epochs);
     snprintf(count, sizeof count, "%lld/%lld", (long long)done, (long long)p->total);
     snprintf(speed, sizeof speed, "%.0f samples/s", rate);
     snprintf(loss, sizeof loss, "loss %.4f", running_loss);
     snprintf(eta, sizeof eta, "%ld:%02ld left", secs / 60, secs % 60);
-    const char *text[F_N] = {[F_EPOCH] = epoch, [F_LOSS] = loss, [F_LEFT] = eta,
+    if (isfinite(lr)) snprintf(rate_now, sizeof rate_now, "lr %.4g", lr);
+    const char *text[F_N] = {[F_EPOCH] = epoch, [F_LOSS] = loss, [F_LEFT] = eta, [F_LR] = rate_now,
                              [F_BAR] = "", [F_COUNT] = count, [F_RATE] = speed};
     int avail = nnrt_terminal_columns(STDERR_FILENO) - 1;
     if (avail < 1) avail = 1;

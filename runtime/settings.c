@@ -6,7 +6,11 @@
  *   - rmsprop takes weight_decay and momentum (the runtime implements both), lr defaults to 0.01
  *     (PyTorch's default), so a bare `rmsprop` is the same everywhere.
  *   - momentum, alpha, beta1, beta2 are in [0, 1); eps, lr, scale, gamma are positive;
- *     weight_decay is zero or positive; cosine's warmup and step's every are integers.
+ *     weight_decay is zero or positive.
+ *   - schedules run per step with the epoch counted fractionally: cosine's warmup (>= 0) and
+ *     step's every (> 0) are numbers of epochs that may be fractions; onecycle(max_lr, pct=0.3,
+ *     div_factor=25, final_div_factor=10000) takes PyTorch OneCycleLR's defaults and its
+ *     pct_start range [0, 1].
  *   - csv takes target_column (0-based, for header=false files) in both places; it is left out of
  *     the canonical text when not given, so existing canonical strings do not change.
  *   - clip and early_stop are "0: off" in a train block as on the command line.
@@ -28,6 +32,7 @@
 #define NON_NEGATIVE 0, INFINITY, 0, 0
 #define FRACTION_BELOW_ONE 0, 1, 0, 1 /* [0, 1): momentum and decay rates */
 #define OPEN_UNIT 0, 1, 1, 1          /* (0, 1): split's held-out fraction */
+#define UNIT_INTERVAL 0, 1, 0, 0      /* [0, 1]: onecycle's pct */
 #define COUNT_FROM(lo) lo, NNRT_SETTING_INT_MAX, 0, 0
 
 #define NUM(name, dflt, range) {name, NNRT_ARG_NUM, 0, 0, dflt, NULL, range, NULL}
@@ -78,9 +83,13 @@ static const NnrtSettingArg adamw_args[] = {
 static const NnrtSettingArg rmsprop_args[] = {
     NUM("lr", 0.01, POSITIVE), NUM("alpha", 0.99, FRACTION_BELOW_ONE), NUM("eps", 1e-8, POSITIVE),
     NUM("weight_decay", 0, NON_NEGATIVE), NUM("momentum", 0, FRACTION_BELOW_ONE)};
-static const NnrtSettingArg step_args[] = {
-    {"every", NNRT_ARG_INT, 1, 0, 0, NULL, COUNT_FROM(1), NULL}, NUM("gamma", 0.1, POSITIVE)};
-static const NnrtSettingArg cosine_args[] = {INT("warmup", 0, 0)};
+/* schedules count epochs fractionally (evaluated at every step): every=0.5, warmup=0.5 */
+static const NnrtSettingArg step_args[] = {NUM_REQUIRED("every", POSITIVE), NUM("gamma", 0.1, POSITIVE)};
+static const NnrtSettingArg cosine_args[] = {NUM("warmup", 0, NON_NEGATIVE)};
+/* PyTorch's OneCycleLR: pct_start in [0, 1], its div_factor and final_div_factor defaults */
+static const NnrtSettingArg onecycle_args[] = {
+    NUM_REQUIRED("max_lr", POSITIVE), NUM("pct", 0.3, UNIT_INTERVAL), NUM("div_factor", 25, POSITIVE),
+    NUM("final_div_factor", 1e4, POSITIVE)};
 
 #define ARGS(a) a, (int)(sizeof a / sizeof *a)
 #define DATA_GROUPS (NNRT_GROUP_DATA | NNRT_GROUP_VALIDATE)
@@ -98,6 +107,7 @@ static const NnrtSettingForm forms[] = {
     {"constant", NNRT_GROUP_SCHEDULE, NULL, 0, 0, 0, NULL},
     {"step", NNRT_GROUP_SCHEDULE, ARGS(step_args), 1, 0, NULL},
     {"cosine", NNRT_GROUP_SCHEDULE, ARGS(cosine_args), 1, 0, NULL},
+    {"onecycle", NNRT_GROUP_SCHEDULE, ARGS(onecycle_args), 1, 0, NULL},
 };
 #define NFORMS ((int)(sizeof forms / sizeof *forms))
 

@@ -11,7 +11,8 @@
  * Metadata (strings): format "nnc-1", model, source_hash, epoch (completed), step (optimizer
  * steps), seed, batch, optimizer (canonical spec), schedule, clip, best_val_loss / best_epoch (the
  * lowest validation loss so far, with any validation data) and early stopping's
- * epochs_without_improvement.
+ * epochs_without_improvement; labels (a JSON array of the class names, id order) when the
+ * targets were string labels.
  *
  * Everything written is a pure function of the state (no time stamps), so the same state always
  * gives the same bytes: same seed ⇒ identical files, and save → load → save is the identity.
@@ -81,13 +82,18 @@ int nnrt_state_save(const NnrtTrainState *s, const char *path) {
     else snprintf(best, sizeof best, "none");
     snprintf(best_epoch, sizeof best_epoch, "%lld", (long long)s->best_epoch);
     snprintf(wait, sizeof wait, "%lld", (long long)s->wait);
+    char *labels = s->labels ? nnrt_labels_to_json(s->labels) : NULL;
+    if (s->labels && !labels) goto done;
     const char *meta[] = {
         "format", "nnc-1", "model", m->name ? m->name : "", "source_hash",
         m->source_hash ? m->source_hash : "", "epoch", epoch, "step", step, "seed", seed,
         "batch", batch, "optimizer", s->opt_text, "schedule", s->sched_text, "clip", clip,
         "best_val_loss", best, "best_epoch", best_epoch, "epochs_without_improvement", wait,
+        "labels", labels, /* last: left out when there are none */
     };
-    rc = nnrt_ckpt_write(path, t, nt, meta, (int)(sizeof meta / sizeof *meta / 2));
+    int nmeta = (int)(sizeof meta / sizeof *meta / 2) - (labels ? 0 : 1);
+    rc = nnrt_ckpt_write(path, t, nt, meta, nmeta);
+    free(labels);
 done:
     if (names)
         for (int i = 0; i < cap; i++) free(names[i]);
@@ -261,6 +267,26 @@ static int load_best(NnrtTrainState *s, const NnrtCkpt *c) {
     return 0;
 }
 
+/* The class names of metadata "labels", if any: one per class of the target at most. */
+static int load_labels(const NnrtModel *m, const NnrtCkpt *c, NnrtLabels **out) {
+    const char *text = nnrt_ckpt_meta(c, "labels");
+    *out = NULL;
+    if (!text) return 0;
+    char what[300];
+    snprintf(what, sizeof what, "checkpoint '%s': metadata 'labels'", c->path);
+    NnrtLabels *l = nnrt_labels_from_json(text, what);
+    if (!l) return -1;
+    if (m->target_kind != NNRT_TARGET_CLASS || l->count > m->target_classes) {
+        nnrt_error("%s names %lld classes, but target '%s' of model '%s' %s", what, (long long)l->count,
+                   m->target_name ? m->target_name : "y", m->name ? m->name : "?",
+                   m->target_kind != NNRT_TARGET_CLASS ? "is real-valued" : "has fewer");
+        free(l);
+        return -1;
+    }
+    *out = l;
+    return 0;
+}
+
 int nnrt_state_load(NnrtTrainState *s, const NnrtCkpt *c, int resume, int *resumed) {
     const NnrtModel *m = s->model;
     *resumed = 0;
@@ -268,6 +294,9 @@ int nnrt_state_load(NnrtTrainState *s, const NnrtCkpt *c, int resume, int *resum
     free(s->std_std);
     s->std_mean = s->std_std = NULL;
     if (load_model_tensors(m, c, s->params, &s->std_mean, &s->std_std) != 0) return -1;
+    free(s->labels);
+    s->labels = NULL;
+    if (load_labels(m, c, &s->labels) != 0) return -1;
     const char *format = nnrt_ckpt_meta(c, "format");
     const char *opt = nnrt_ckpt_meta(c, "optimizer");
     if (!resume || !format || strcmp(format, "nnc-1") != 0 || !opt || !nnrt_ckpt_meta(c, "epoch")) {
@@ -343,8 +372,17 @@ void nnrt_state_free(NnrtTrainState *s) {
     s->best_params = NULL;
     free(s->std_mean);
     free(s->std_std);
+    free(s->labels);
+    s->labels = NULL;
     nnrt_optim_state_free(&s->ost);
     s->params = s->std_mean = s->std_std = NULL;
+}
+
+int nnrt_load_inference_ckpt(const NnrtModel *m, const NnrtCkpt *c, float *params, float **mean,
+                             float **std, NnrtLabels **labels) {
+    *mean = *std = NULL;
+    *labels = NULL;
+    return load_model_tensors(m, c, params, mean, std) != 0 || load_labels(m, c, labels) != 0 ? -1 : 0;
 }
 
 int nnrt_load_for_inference(const NnrtModel *m, const char *path, float *params, float **mean,

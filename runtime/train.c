@@ -4,7 +4,7 @@
  *   order  = Fisher–Yates shuffle of 0..N-1 seeded by (seed, epoch)   (identity with --no-shuffle)
  *   for each mini-batch of B examples (the last one may be partial):
  *       gather -> train_step (mean-loss gradient, loss/metric sums) -> NaN check -> clip ->
- *       optimizer step with the epoch's scheduled learning rate
+ *       optimizer step with the step's scheduled learning rate (schedule.c)
  *   evaluate the validation set, print/log the epoch, save the checkpoint atomically.
  *
  * Data-parallel training (libnnrt_mpi.a under mpirun, `size` ranks): every rank loads the data,
@@ -52,6 +52,7 @@ typedef struct Run {
     int64_t *order;
     int64_t bcap;        /* examples the batch buffers hold: min(batch, largest data set) */
     int64_t saved_epoch; /* epoch of the state in the --save file, -1 if none of ours */
+    int64_t best_saved;  /* epoch of the state this run wrote to --save-best, 0 if none */
     FILE *log;
     const NnrtComm *comm;
     int leader;          /* rank 0: prints, logs and saves */
@@ -132,6 +133,9 @@ static int settings(Run *r, const NnrtCkpt *c, int usable) {
     ck = from_ckpt(c, usable, cfg->given, NNRT_GIVEN_SCHEDULE, "schedule");
     if (ck) text = ck, what = "checkpoint metadata 'schedule'";
     if (nnrt_schedule_parse(text ? text : "constant", what, &r->sched) != 0) return -1;
+    if (r->sched.kind == NNRT_SCHED_ONECYCLE && (cfg->given & NNRT_GIVEN_LR) && r->leader)
+        nnrt_warning("--lr has no effect with the schedule onecycle(...): its max_lr sets the rate "
+                     "of every step");
     nnrt_schedule_format(&r->sched, r->st.sched_text, sizeof r->st.sched_text);
 
     r->st.seed = cfg->seed;
@@ -157,6 +161,16 @@ static int load_data(Run *r) {
     }
     const char *what = cfg->given & NNRT_GIVEN_DATA ? "--data" : "train block: data";
     if (nnrt_data_open(m, cfg->data, what, NNRT_ROLE_TRAIN, &r->train) != 0) return -1;
+    /* string class labels: the ids are the checkpoint's when it names its classes (resuming or
+     * fine-tuning keeps their meaning), else the training data's (sorted names); a held-out
+     * split shares them, a validation file is mapped onto them */
+    char whose[400];
+    snprintf(whose, sizeof whose, "checkpoint '%s'", cfg->load ? cfg->load : "?");
+    const char *label_source = r->st.labels ? whose : "the training data";
+    if (r->st.labels && nnrt_labels_map(&r->train, r->st.labels, whose) != 0) return -1;
+    if (!r->st.labels && r->train.labels &&
+        (nnrt_labels_fit(&r->train, m) != 0 || !(r->st.labels = nnrt_labels_copy(r->train.labels))))
+        return -1;
     if (cfg->validate) {
         const char *vwhat = cfg->given & NNRT_GIVEN_VALIDATE ? "--validate" : "train block: validate";
         NnrtSplit how;
@@ -165,11 +179,19 @@ static int load_data(Run *r) {
         if (split) {
             if (nnrt_data_split(m, &r->train, &how, &r->val) != 0) return -1;
             int64_t missing = nnrt_data_missing_class(m, &r->train, &r->val);
+            char named[120] = ""; /* string labels: the class's name too */
+            if (missing >= 0 && r->st.labels && missing < r->st.labels->count) {
+                char clean[96];
+                snprintf(named, sizeof named, " ('%s')",
+                         nnrt_printable(r->st.labels->names[missing], clean, sizeof clean));
+            }
             if (missing >= 0 && r->leader)
-                nnrt_warning("the held-out part of split(%g%s) has no example of class %lld, which "
+                nnrt_warning("the held-out part of split(%g%s) has no example of class %lld%s, which "
                              "the training part has; validation says nothing about it",
-                             how.fraction, how.shuffle ? "" : ", shuffle=false", (long long)missing);
-        } else if (nnrt_data_open(m, cfg->validate, vwhat, NNRT_ROLE_VALIDATE, &r->val) != 0) {
+                             how.fraction, how.shuffle ? "" : ", shuffle=false", (long long)missing,
+                             named);
+        } else if (nnrt_data_open(m, cfg->validate, vwhat, NNRT_ROLE_VALIDATE, &r->val) != 0 ||
+                   nnrt_labels_map(&r->val, r->st.labels, label_source) != 0) {
             return -1;
         }
         r->have_val = 1;
@@ -414,7 +436,7 @@ static int epochs_loop(Run *r) {
     const int progress = !cfg->quiet && isatty(STDERR_FILENO);
     int warned_early = 0;
     for (int64_t e = st->epoch; e < cfg->epochs; e++) {
-        double lr = nnrt_schedule_lr(&r->sched, st->opt.lr, e, cfg->epochs);
+        double lr = st->opt.lr; /* the rate of the epoch's last step, for the log */
         if (cfg->shuffle) nnrt_shuffle(r->order, n, st->seed, e);
         else
             for (int64_t i = 0; i < n; i++) r->order[i] = i;
@@ -440,8 +462,10 @@ static int epochs_loop(Run *r) {
             for (int i = 0; i <= nm; i++) ts[i] += s[i];
             reduce_grads(r);
             if (st->clip > 0) nnrt_clip_grads(m, r->grads, st->clip);
+            lr = nnrt_schedule_lr(&r->sched, st->opt.lr, e * steps + k, steps, cfg->epochs);
             nnrt_optim_step(&st->opt, &st->ost, m, st->params, r->grads, lr);
-            nnrt_progress_update(&bar, start + nb, ts[0] / (double)(start + nb));
+            nnrt_progress_update(&bar, start + nb, ts[0] / (double)(start + nb),
+                                 r->sched.kind == NNRT_SCHED_CONSTANT ? NAN : lr);
         }
         double secs = nnrt_now() - t0;
         nnrt_progress_end(&bar);
@@ -492,6 +516,11 @@ static int epochs_loop(Run *r) {
             if (nnrt_state_save(st, cfg->save) != 0) return -1;
             r->saved_epoch = st->epoch;
         }
+        /* the whole state of the best epoch, written as it happens (a crash later keeps it) */
+        if (cfg->save_best && improved) {
+            if (nnrt_state_save(st, cfg->save_best) != 0) return -1;
+            r->best_saved = st->epoch;
+        }
         if (stop) {
             if (!cfg->quiet)
                 printf("early stop: the validation loss has not improved for %lld epochs (best "
@@ -506,10 +535,11 @@ static int epochs_loop(Run *r) {
 
 /* --save is written after the first epoch, which may be hours away: find out now that its
  * directory takes the temporary file the save writes (FILE.tmp.<pid>, ckpt.c). */
-static int check_save_path(const char *path) {
+static int check_save_path(const char *flag, const char *path) {
     struct stat st;
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-        nnrt_error("--save '%s' is a directory; give a file name, e.g. --save %s/model.safetensors", path, path);
+        nnrt_error("%s '%s' is a directory; give a file name, e.g. %s %s/model.safetensors", flag, path,
+                   flag, path);
         return -1;
     }
     size_t n = strlen(path) + 32;
@@ -521,8 +551,8 @@ static int check_save_path(const char *path) {
         int err = errno;
         const char *slash = strrchr(path, '/');
         int dir_len = slash ? (slash == path ? 1 : (int)(slash - path)) : 1;
-        nnrt_error("--save '%s': cannot create a file in '%.*s' (%s); choose a writable path", path, dir_len,
-                   slash ? path : ".", strerror(err));
+        nnrt_error("%s '%s': cannot create a file in '%.*s' (%s); choose a writable path", flag, path,
+                   dir_len, slash ? path : ".", strerror(err));
         free(probe);
         return -1;
     }
@@ -536,10 +566,11 @@ int nnrt_cmd_train(const NnrtModel *m, const NnrtRunConfig *cfg) {
     Run r;
     memset(&r, 0, sizeof r);
     NnrtRunConfig follower; /* ranks other than 0 print nothing and write no file */
+    const int want_best = cfg->save_best != NULL; /* every rank refuses it alike */
     if (cfg->comm->rank != 0) {
         follower = *cfg;
         follower.quiet = 1;
-        follower.save = follower.log = NULL;
+        follower.save = follower.log = follower.save_best = NULL;
         cfg = &follower;
     }
     r.comm = cfg->comm;
@@ -549,7 +580,14 @@ int nnrt_cmd_train(const NnrtModel *m, const NnrtRunConfig *cfg) {
     r.st.model = m;
     r.st.best_val = INFINITY;
     r.saved_epoch = -1;
-    if (cfg->save && check_save_path(cfg->save) != 0) return 1;
+    if (cfg->save && check_save_path("--save", cfg->save) != 0) return 1;
+    if (cfg->save_best && check_save_path("--save-best", cfg->save_best) != 0) return 1;
+    if (cfg->save_best && ((cfg->save && strcmp(cfg->save, cfg->save_best) == 0) ||
+                           (cfg->load && strcmp(cfg->load, cfg->save_best) == 0))) {
+        nnrt_error("--save-best '%s' is also the %s file; the best epoch's checkpoint needs a file "
+                   "of its own", cfg->save_best, cfg->save && !strcmp(cfg->save, cfg->save_best) ? "--save" : "--load");
+        return 1;
+    }
     /* Said once, before the work: a run without --save ends with its weights gone. Short enough
      * for a 50-column terminal, like the progress lines (e2e.progress_widths). */
     if (!cfg->save && !cfg->quiet) nnrt_note("weights will not be saved; add --save FILE");
@@ -609,6 +647,14 @@ int nnrt_cmd_train(const NnrtModel *m, const NnrtRunConfig *cfg) {
         }
     }
     if (load_data(&r) != 0 || alloc_buffers(&r) != 0) goto done;
+    if (want_best && !r.have_val) {
+        if (r.leader) {
+            nnrt_error("--save-best keeps the epoch with the best validation loss, but there is no "
+                       "validation set");
+            nnrt_hint("give one with --validate SPEC, e.g. --validate 'split(0.1)'");
+        }
+        goto done;
+    }
     if (r.comm->size > 1 && same_on_all_ranks(&r, 0) != 0) goto done;
     if (cfg->log && !(r.log = fopen(cfg->log, "a"))) {
         nnrt_error("cannot open the log file '%s' for appending", cfg->log);
@@ -617,6 +663,13 @@ int nnrt_cmd_train(const NnrtModel *m, const NnrtRunConfig *cfg) {
     if (!cfg->quiet) banner(&r);
     if (epochs_loop(&r) != 0) goto done;
     if (!cfg->quiet && cfg->save) printf("saved '%s' (epoch %lld)\n", cfg->save, (long long)r.st.epoch);
+    if (cfg->save_best && r.best_saved > 0 && !cfg->quiet)
+        printf("saved '%s' (epoch %lld, the best val_loss %.4f)\n", cfg->save_best,
+               (long long)r.best_saved, r.st.best_val);
+    else if (cfg->save_best && r.best_saved == 0 && r.leader)
+        nnrt_note("no epoch of this run improved on the best validation loss of the checkpoint "
+                  "'%s' (%.4f, epoch %lld); '%s' was not written", cfg->load ? cfg->load : "?",
+                  r.st.best_val, (long long)r.st.best_epoch, cfg->save_best);
     rc = 0;
 done:
     if (have_ck) nnrt_ckpt_free(&ck);

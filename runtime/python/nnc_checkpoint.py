@@ -8,6 +8,7 @@ that writes the files (runtime/state.c says what a checkpoint holds).
     import nnc_checkpoint as nc
     weights = nc.load("mlp.safetensors")            # {"dense0.weight": ndarray [256, 784], ...}
     mean, std = nc.standardization("reg.safetensors")   # or None: inputs were not standardized
+    names = nc.labels("iris.safetensors")           # ["setosa", ...] for CSV labels given as names
     meta = nc.metadata("mlp.safetensors")           # {"epoch": "5", "best_val_loss": ..., ...}
 
     # PyTorch: nnc names tensors <layer>.<param>, with the layouts of nn.Linear, nn.Conv1d/2d,
@@ -112,6 +113,14 @@ def standardization(path):
     if "__standardize.mean" not in tensors:
         return None
     return tensors["__standardize.mean"], tensors["__standardize.std"]
+
+
+def labels(path):
+    """The class names of a model trained on CSV labels given as names, in id order (id i is
+    labels[i]; the probabilities of predict are in this order), else None: the ids are the
+    labels themselves."""
+    text = metadata(path).get("labels")
+    return json.loads(text) if text else None
 
 
 def rename_tensors(tensors, rename):

@@ -266,6 +266,8 @@ def test_progress_tmux(args):
     for d in draws:
         check(len(d) <= 79, f"a progress line of {len(d)} columns in an 80-column pane: {d!r}")
         check(d.startswith("epoch ") and " [" in d and "loss" in d and "left" in d, f"a bar without its main fields: {d!r}")
+    # the cosine schedule moves the rate at every step: the bar shows the current one
+    check(any("  lr 0.0" in d for d in draws), "no progress bar draw shows the current lr")
     # joined (-J) lines: a line that the terminal wrapped counts as one long line here
     long = [line for line in lines if len(line) > 80]
     check(not long, "lines longer than 80 columns:\n" + "\n".join(long))

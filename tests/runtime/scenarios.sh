@@ -144,10 +144,14 @@ roundtrip)
   same ra.st rb.st
   ;;
 resume)
-  # 2 epochs + resume to 4 == 4 epochs, bytes and epoch lines, for both fixtures
+  # 2 epochs + resume to 4 == 4 epochs, bytes and epoch lines, for both fixtures. The regression
+  # fixture's cosine schedule depends on the total epochs (a 2-epoch run anneals to 0 by its
+  # end), so it runs with a per-step schedule that does not: step(0.5) moves mid-epoch.
   for m in "$FIX" "$REG"; do
-    run "$m" train --epochs 4 --quiet --save full.st > full.txt
-    run "$m" train --epochs 2 --quiet --save part.st > part1.txt
+    set -- --schedule constant
+    [ "$m" = "$REG" ] && set -- --schedule "step(0.5, gamma=0.7)"
+    run "$m" train --epochs 4 --quiet --save full.st "$@" > full.txt
+    run "$m" train --epochs 2 --quiet --save part.st "$@" > part1.txt
     run "$m" train --load part.st --epochs 4 --save part.st > part2.txt
     same full.st part.st
     grep -q "^resuming from 'part.st' after epoch 2" part2.txt || fail "no resume line"
@@ -353,7 +357,11 @@ lines = open(sys.argv[2]).read().split('\n')
 assert {"train_mae", "val_rmse"} <= set(rows[0])
 for r, l in zip(rows, lines):
     assert ("train_loss %.4f" % r["train_loss"]) in l, (r, l)
-assert rows[0]["lr"] == 0.05 and rows[1]["lr"] == 0.05  # cosine(warmup=1) over 2 epochs
+# cosine(warmup=1) over 2 epochs of 4 steps (60 examples, batch 16), per step: the log's lr is the
+# last step's, 4/4 of the warm-up, then t = 7/4 on the cosine over the second epoch
+import math
+assert rows[0]["lr"] == 0.05, rows[0]["lr"]
+assert abs(rows[1]["lr"] - 0.05 * 0.5 * (1 + math.cos(math.pi * 0.75))) < 1e-15, rows[1]["lr"]
 PY
   ;;
 predict)
@@ -470,6 +478,218 @@ PY
   be=$(meta e.st best_epoch)
   [ "$be" -ge 6 ] && [ $(( be + $(meta e.st epochs_without_improvement) )) -eq "$(meta e.st epoch)" ] ||
     fail "early stopping's record after resuming: best_epoch $be"
+  ;;
+save_best)
+  # --save-best keeps the checkpoint of the epoch with the lowest val_loss: the fixture's 8 epochs
+  # have theirs at epoch 7 (the last is worse), so the kept file is not the last state
+  run "$FIX" train --epochs 8 --save-best best.st --save last.st --log sb.jsonl > sb.txt
+  set -- $(python3 - sb.jsonl <<'PY' || fail "log"
+import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1])]
+best = min(rows, key=lambda r: r["val_loss"])
+print(best["epoch"], "%.6f" % best["val_loss"], repr(best["val_loss"]))
+PY
+)
+  [ "$1" = 7 ] || fail "the fixture's best val_loss should be at epoch 7, the log says $1"
+  [ "$(meta best.st epoch)" = 7 ] || fail "best.st holds epoch $(meta best.st epoch)"
+  python3 -c "import sys; sys.exit(float(sys.argv[1]) != float(sys.argv[2]))" "$(meta best.st best_val_loss)" "$3" ||
+    fail "best.st's best_val_loss $(meta best.st best_val_loss), the log's $3"
+  grep -qx "saved 'best.st' (epoch 7, the best val_loss $(printf '%.4f' "$3"))" sb.txt || fail "the closing line"
+  ! cmp -s best.st last.st || fail "best.st is the last epoch's state"
+  # its weights are epoch 7's: eval on the validation set gives the logged val_loss, and a run of
+  # exactly 7 epochs writes the same bytes (constant schedule: epochs 1..7 do not depend on 8)
+  run "$FIX" eval --load best.st > ev.txt
+  [ "$(field loss < ev.txt)" = "$2" ] || fail "eval of best.st: $(cat ev.txt), the log's val_loss $2"
+  run "$FIX" train --epochs 7 --quiet --save seven.st > /dev/null
+  same best.st seven.st
+  # refused before training: no validation set, the same file as --save or --load, a directory
+  ERE="^error: --save-best keeps the epoch with the best validation loss, but there is no validation set$"
+  fails "$FIX" train --epochs 1 --validate none --save-best x.st
+  grep -q "^hint: give one with --validate SPEC" err.txt || fail "hint"
+  ERE="^error: --save-best 'last.st' is also the --save file; the best epoch's checkpoint needs a file of its own$"
+  fails "$FIX" train --epochs 1 --save last.st --save-best last.st
+  ERE="^error: --save-best '.' is a directory; give a file name, e.g. --save-best ./model.safetensors$"
+  fails "$FIX" train --epochs 1 --save-best .
+  [ ! -e x.st ] || fail "x.st written"
+  # resuming: only an epoch better than the checkpoint's record is written
+  rm -f best2.st
+  run "$FIX" train --load best.st --epochs 8 --save-best best2.st > r.txt 2> r_err.txt
+  # (epoch 8 resumed from epoch 7 is the first run's epoch 8, worse than 7)
+  [ ! -e best2.st ] && grep -q "^note: no epoch of this run improved on the best validation loss of the checkpoint 'best.st'" r_err.txt ||
+    fail "resumed run: $(cat r_err.txt)"
+  ;;
+string_labels)
+  # class labels given as names: ids in sorted order, stored in the checkpoint, printed by predict
+  python3 - "$DATA" <<'PY' || fail "making the files"
+import csv, sys
+data = sys.argv[1]
+def relabel(src, dst, names, edit=None):
+    rows = list(csv.reader(open(f"{data}/{src}")))
+    with open(dst, "w", newline="") as out:
+        w = csv.writer(out, lineterminator="\n")
+        w.writerow(rows[0])
+        for i, r in enumerate(rows[1:]):
+            w.writerow(r[:-1] + [edit if edit and i == 4 else names[r[-1]]])
+same_order = {"0": "cat", "1": "dog", "2": "emu"}       # sorted like the ids
+shuffled = {"0": "zebra", "1": "ant", "2": "moth"}      # sorted: ant 0, moth 1, zebra 2
+relabel("train.csv", "s_train.csv", same_order)
+relabel("valid.csv", "s_valid.csv", same_order)
+relabel("valid.csv", "s_unseen.csv", same_order, edit="dogs")
+relabel("train.csv", "z_train.csv", shuffled)
+relabel("valid.csv", "z_valid.csv", shuffled)
+relabel("train.csv", "four.csv", same_order, edit="gnu")
+relabel("train.csv", "mixed.csv", {"0": "1", "1": "2", "2": "many"})
+relabel("train.csv", "q_train.csv", {"0": "a,b", "1": 'say "hi"', "2": "edge"})
+# where the edited label is: line 6 (header, then row index 4), after the last comma
+line = open("s_unseen.csv").read().split("\n")[5]
+print(line.rindex(",") + 2, file=open("unseen_col", "w"))
+PY
+  # names sorted like the ids train the same weights as the ids themselves
+  run "$FIX" train --epochs 3 --quiet --save int.st > /dev/null
+  run "$FIX" train --epochs 3 --quiet --data s_train.csv --validate s_valid.csv --save str.st > /dev/null
+  [ "$(model_tensors int.st)" = "$(model_tensors str.st)" ] || fail "names in id order trained other weights"
+  [ "$(meta str.st labels)" = '["cat","dog","emu"]' ] || fail "labels metadata: $(meta str.st labels)"
+  [ -z "$(meta int.st labels)" ] || fail "integer ids got a labels entry"
+  # predict names the columns and the class; the probabilities are the integer model's
+  run "$FIX" predict --load int.st "$DATA/predict.csv" > pi.csv
+  run "$FIX" predict --load str.st "$DATA/predict.csv" > ps.csv
+  [ "$(head -1 ps.csv)" = "p_cat,p_dog,p_emu,class" ] || fail "header $(head -1 ps.csv)"
+  [ "$(tail -n +2 pi.csv | cut -d, -f1-3)" = "$(tail -n +2 ps.csv | cut -d, -f1-3)" ] || fail "probabilities"
+  [ "$(tail -n +2 pi.csv | cut -d, -f4 | sed 's/^0$/cat/; s/^1$/dog/; s/^2$/emu/')" = "$(tail -n +2 ps.csv | cut -d, -f4)" ] ||
+    fail "class names: $(cat ps.csv)"
+  # eval maps the file's names onto the checkpoint's ids: the integer model's numbers
+  run "$FIX" eval --load int.st --data "$DATA/valid.csv" > ei.txt
+  run "$FIX" eval --load str.st --data s_valid.csv > es.txt
+  same ei.txt es.txt
+  # names in another order: sorted ids, and predict's names are the arg-max column's
+  run "$FIX" train --epochs 3 --quiet --data z_train.csv --validate z_valid.csv --save z.st > /dev/null
+  [ "$(meta z.st labels)" = '["ant","moth","zebra"]' ] || fail "sorted labels: $(meta z.st labels)"
+  run "$FIX" eval --load z.st --data z_valid.csv > ez.txt
+  tail -n +2 z_valid.csv | cut -d, -f5 > truth.txt
+  run "$FIX" predict --load z.st z_valid.csv > pz.csv
+  [ "$(head -1 pz.csv)" = "p_ant,p_moth,p_zebra,class" ] || fail "header $(head -1 pz.csv)"
+  python3 - pz.csv truth.txt "$(field accuracy < ez.txt)" <<'PY' || fail "predict's names"
+import csv, sys
+rows = list(csv.reader(open(sys.argv[1])))
+names = [h[2:] for h in rows[0][:-1]]
+truth = open(sys.argv[2]).read().split()
+right = 0
+for r, t in zip(rows[1:], truth):
+    p = [float(v) for v in r[:-1]]
+    assert r[-1] == names[p.index(max(p))], r
+    right += r[-1] == t
+acc = right / len(truth)
+assert abs(acc - float(sys.argv[3])) < 1e-6 and acc > 0.9, (acc, sys.argv[3])
+PY
+  # a validation label the training data lacks names itself, its file, line and column
+  ERE="^s_unseen.csv:6:$(cat unseen_col): error: label 'dogs' is not one of the 3 labels of the training data \('cat', 'dog', 'emu'\); did you mean 'dog'\?$"
+  fails "$FIX" train --epochs 1 --data s_train.csv --validate s_unseen.csv
+  ERE="^s_unseen.csv:6:$(cat unseen_col): error: label 'dogs' is not one of the 3 labels of checkpoint 'str.st' \('cat', 'dog', 'emu'\); did you mean 'dog'\?$"
+  fails "$FIX" eval --load str.st --data s_unseen.csv
+  # names against integer ids either way, more names than classes
+  ERE="^s_valid.csv:2:[0-9]+: error: the class labels here are names \('cat', ...\), but those of checkpoint 'int.st' are integer ids$"
+  fails "$FIX" eval --load int.st --data s_valid.csv
+  ERE="^error: .*valid.csv: label '0' is not one of the 3 labels of checkpoint 'str.st' \('cat', 'dog', 'emu'\)$"
+  fails "$FIX" eval --load str.st --data "$DATA/valid.csv"
+  ERE="^four.csv:6:[0-9]+: error: label 'gnu' makes 4 distinct class labels, but target 'label' has 3 classes \\(class\\[3\\]\\)$"
+  fails "$FIX" train --epochs 1 --data four.csv --validate none
+  grep -qx "note: the training data has 4 labels: 'cat', 'dog', 'emu', 'gnu'" err.txt || fail "note: $(cat err.txt)"
+  # numbers among names are names, and it says so
+  run "$FIX" train --epochs 1 --quiet --data mixed.csv --validate none --save mixed.st 2> mixed.err > /dev/null
+  grep -q "^note: mixed.csv: the labels of column 'label' are names ('many' on line [0-9]* is not a number), so numbers among them such as '[12]' are names too, ordered as text$" mixed.err ||
+    fail "mixed note: $(cat mixed.err)"
+  [ "$(meta mixed.st labels)" = '["1","2","many"]' ] || fail "mixed labels $(meta mixed.st labels)"
+  # names that need CSV quoting come back from predict as the same names (csv.reader)
+  run "$FIX" train --epochs 3 --quiet --data q_train.csv --validate none --save q.st > /dev/null
+  run "$FIX" predict --load q.st q_train.csv > pq.csv
+  python3 - pq.csv <<'PY' || fail "quoted names: $(head -3 pq.csv)"
+import csv, sys
+rows = list(csv.reader(open(sys.argv[1], newline="")))
+assert rows[0] == ["p_a,b", "p_edge", 'p_say "hi"', "class"], rows[0]
+assert {r[-1] for r in rows[1:]} == {"edge", "a,b", 'say "hi"'}, rows[1:4]
+PY
+  # split()'s warning about a class missing from the held-out tail names it
+  sed -e '2,$s/,0$/,cat/; 2,$s/,1$/,dog/; 2,$s/,2$/,emu/' ../csv/sorted.csv > s_sorted.csv || fail "sorted.csv"
+  run "$FIX" train --epochs 1 --quiet --data s_sorted.csv --validate "split(0.2, shuffle=false)" 2> split.err > /dev/null
+  grep -q "^warning: the held-out part of split(0.2, shuffle=false) has no example of class 0 ('cat'), which the training part has" split.err ||
+    fail "split warning: $(cat split.err)"
+  ;;
+confusion)
+  # eval --confusion against a matrix worked out by hand: weights that predict the arg-max of the
+  # first three features, and 10 rows whose predictions are chosen
+  python3 - <<'PY' || fail "making the files"
+import json, struct
+def st(path, meta):
+    w = [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0]
+    tensors = [("linear.weight", [3, 4], w), ("linear.bias", [3], [0, 0, 0]), ("stats.seen", [1], [0])]
+    head, blob = {"__metadata__": meta}, b""
+    for name, shape, vals in tensors:
+        head[name] = {"dtype": "F32", "shape": shape, "data_offsets": [len(blob), len(blob) + 4 * len(vals)]}
+        blob += struct.pack("<%df" % len(vals), *vals)
+    h = json.dumps(head).encode()
+    h += b" " * (-len(h) % 8)
+    open(path, "wb").write(struct.pack("<Q", len(h)) + h + blob)
+st("hand.st", {})
+st("named.st", {"labels": json.dumps(["ant", "bee", "cow"])})
+onehot = {0: "1,0,0,0", 1: "0,1,0,0", 2: "0,0,1,0"}
+# (true, predicted): class 0 -> 0 0 0 1, class 1 -> 1 1 2, class 2 -> 2 0 0
+pairs = [(0, 0), (0, 0), (0, 0), (0, 1), (1, 1), (1, 1), (1, 2), (2, 2), (2, 0), (2, 0)]
+names = ["ant", "bee", "cow"]
+with open("conf.csv", "w") as f, open("conf_named.csv", "w") as g:
+    f.write("f0,f1,f2,f3,label\n")
+    g.write("f0,f1,f2,f3,label\n")
+    for t, p in pairs:
+        f.write("%s,%d\n" % (onehot[p], t))
+        g.write("%s,%s\n" % (onehot[p], names[t]))
+PY
+  # by hand: precision = tp / column sum, recall = tp / row sum, f1 = 2pr / (p + r)
+  #   class 0: 3/5 = 0.6,    3/4 = 0.75,   0.9/1.35 = 0.6667
+  #   class 1: 2/3 = 0.6667, 2/3 = 0.6667, 0.6667
+  #   class 2: 1/2 = 0.5,    1/3 = 0.3333, 0.3333/0.8333 = 0.4
+  #   macro (means): 0.5889, 0.5833, 0.5778; weighted by support 4, 3, 3: 0.59, 0.6, 0.5867
+  cat > want.txt <<'TXT'
+
+confusion matrix (rows: true class, columns: predicted class; 10 examples)
+              0  1  2
+0             3  1  0
+1             0  2  1
+2             2  0  1
+
+class         precision  recall     f1         support
+0             0.6000     0.7500     0.6667     4
+1             0.6667     0.6667     0.6667     3
+2             0.5000     0.3333     0.4000     3
+macro avg     0.5889     0.5833     0.5778     10
+weighted avg  0.5900     0.6000     0.5867     10
+accuracy 0.6000 (6 of 10)
+TXT
+  run "$FIX" eval --load hand.st --data conf.csv --confusion > got.txt
+  head -1 got.txt | grep -q "^examples 10  loss [0-9.]*  accuracy 0.600000$" || fail "eval line: $(head -1 got.txt)"
+  tail -n +2 got.txt > got_matrix.txt
+  same want.txt got_matrix.txt
+  # the checkpoint's label names head the rows and columns; the numbers do not change
+  run "$FIX" eval --load named.st --data conf_named.csv --confusion --batch 3 > got_named.txt
+  cat > want_named.txt <<'TXT'
+
+confusion matrix (rows: true class, columns: predicted class; 10 examples)
+              ant  bee  cow
+ant             3    1    0
+bee             0    2    1
+cow             2    0    1
+
+class         precision  recall     f1         support
+ant           0.6000     0.7500     0.6667     4
+bee           0.6667     0.6667     0.6667     3
+cow           0.5000     0.3333     0.4000     3
+macro avg     0.5889     0.5833     0.5778     10
+weighted avg  0.5900     0.6000     0.5867     10
+accuracy 0.6000 (6 of 10)
+TXT
+  tail -n +2 got_named.txt > got_named_matrix.txt
+  same want_named.txt got_named_matrix.txt
+  # only class targets
+  ERE="^error: eval --confusion counts predicted against true classes, but target 'y' of model 'fixture_regression' is real-valued$"
+  fails "$REG" eval --load hand.st --confusion
   ;;
 sigkill)
   # Training killed with SIGKILL at 32 moments drawn from a fixed seed, while it saves a checkpoint

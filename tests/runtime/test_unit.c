@@ -150,7 +150,7 @@ static void test_spec(void) {
     const NnrtSettingForm *step = nnrt_setting_form(NNRT_GROUP_SCHEDULE, "step");
     NnrtArgVal v[2];
     CHECK(nnrt_spec_parse("step(10, gamma=0.5)", "test", &s) == 0);
-    CHECK(nnrt_spec_bind(&s, step, 0, v) == 0 && v[0].set && v[0].i == 10 && v[1].num == 0.5);
+    CHECK(nnrt_spec_bind(&s, step, 0, v) == 0 && v[0].set && v[0].num == 10 && v[1].num == 0.5);
     nnrt_spec_free(&s);
     CHECK(nnrt_spec_parse("step(3)", "test", &s) == 0);
     CHECK(nnrt_spec_bind(&s, step, 0, v) == 0 && !v[1].set && v[1].num == 0.1); /* the default */
@@ -169,9 +169,9 @@ static void test_spec(void) {
             nnrt_spec_free(&s);
         }
     }
-    /* binding errors: unknown key, duplicate through position, wrong type, non-integer */
+    /* binding errors: unknown key, duplicate through position, wrong type, out of range */
     static const char *const badbind[] = {"step(evry=2)", "step(2, every=3)", "step(\"2\")",
-                                          "step(2.5)", "step(1, 2, 3)", "step(0)", "step()",
+                                          "step(-0.5)", "step(1, 2, 3)", "step(0)", "step()",
                                           "step(1, gamma=0)"};
     for (size_t i = 0; i < sizeof badbind / sizeof *badbind; i++) {
         CHECK(nnrt_spec_parse(badbind[i], "test", &s) == 0);
@@ -193,31 +193,65 @@ static void test_spec(void) {
     CHECK(nnrt_closest("--lr", opts, 3) == NULL); /* an exact match is no suggestion */
 }
 
+/* Rates by hand: step s of S per epoch is at epoch t = s / S (schedule.c). */
 static void test_schedule(void) {
     NnrtSchedule s;
+    const double pi = 3.14159265358979323846, r3 = sqrt(3.0);
     CHECK(nnrt_schedule_parse("constant", "test", &s) == 0);
-    CHECK(nnrt_schedule_lr(&s, 0.1, 7, 10) == 0.1);
+    CHECK(nnrt_schedule_lr(&s, 0.1, 7, 3, 10) == 0.1);
     CHECK(nnrt_schedule_parse("step(every=2, gamma=0.5)", "test", &s) == 0);
     static const double want[] = {1, 1, 0.5, 0.5, 0.25};
-    for (int e = 0; e < 5; e++) CHECK_NEAR(nnrt_schedule_lr(&s, 1.0, e, 5), want[e], 1e-15);
+    for (int e = 0; e < 5; e++) CHECK_NEAR(nnrt_schedule_lr(&s, 1.0, e, 1, 5), want[e], 1e-15);
+    /* 4 steps per epoch: steps 0..7 are epochs 0 and 1 */
+    CHECK(nnrt_schedule_lr(&s, 1.0, 7, 4, 5) == 1.0 && nnrt_schedule_lr(&s, 1.0, 8, 4, 5) == 0.5);
+    CHECK(nnrt_schedule_parse("step(0.5, gamma=0.5)", "test", &s) == 0);
+    static const double half[] = {1, 1, 0.5, 0.5, 0.25, 0.25, 0.125};
+    for (int k = 0; k < 7; k++) CHECK(nnrt_schedule_lr(&s, 1.0, k, 4, 2) == half[k]);
     CHECK(nnrt_schedule_parse("step(3)", "test", &s) == 0 && s.gamma == 0.1 && s.every == 3);
+    /* one step per epoch: v1's per-epoch rates */
     CHECK(nnrt_schedule_parse("cosine(warmup=1)", "test", &s) == 0);
-    const double pi = 3.14159265358979323846;
-    CHECK_NEAR(nnrt_schedule_lr(&s, 2.0, 0, 5), 2.0, 1e-15);
-    CHECK_NEAR(nnrt_schedule_lr(&s, 2.0, 1, 5), 2.0, 1e-15);
-    CHECK_NEAR(nnrt_schedule_lr(&s, 2.0, 2, 5), 1.0 + cos(pi / 4), 1e-15);
-    CHECK_NEAR(nnrt_schedule_lr(&s, 2.0, 4, 5), 1.0 + cos(3 * pi / 4), 1e-15);
+    CHECK_NEAR(nnrt_schedule_lr(&s, 2.0, 0, 1, 5), 2.0, 1e-15);
+    CHECK_NEAR(nnrt_schedule_lr(&s, 2.0, 1, 1, 5), 2.0, 1e-15);
+    CHECK_NEAR(nnrt_schedule_lr(&s, 2.0, 2, 1, 5), 1.0 + cos(pi / 4), 1e-15);
+    CHECK_NEAR(nnrt_schedule_lr(&s, 2.0, 4, 1, 5), 1.0 + cos(3 * pi / 4), 1e-15);
     CHECK(nnrt_schedule_parse("cosine", "test", &s) == 0 && s.warmup == 0);
     CHECK(nnrt_schedule_parse("cosine(warmup=2)", "test", &s) == 0);
-    CHECK_NEAR(nnrt_schedule_lr(&s, 1.0, 0, 10), 0.5, 1e-15);
-    char text[64];
+    CHECK_NEAR(nnrt_schedule_lr(&s, 1.0, 0, 1, 10), 0.5, 1e-15);
+    /* warm-up over half an epoch of 4 steps (2 steps), then cosine over the other 1.5 epochs */
+    CHECK(nnrt_schedule_parse("cosine(warmup=0.5)", "test", &s) == 0 && s.warmup == 0.5);
+    static const double wc[8] = {0.5, 1, 1, (1 + r3 / 2) / 2, (1 + 0.5) / 2, 0.5, (1 - 0.5) / 2,
+                                 (1 - r3 / 2) / 2};
+    for (int k = 0; k < 8; k++) CHECK_NEAR(nnrt_schedule_lr(&s, 1.0, k, 4, 2), wc[k], 1e-15);
+    /* warm-up of 1.2 steps: 1/1.2, then capped at the full rate */
+    CHECK(nnrt_schedule_parse("cosine(warmup=0.3)", "test", &s) == 0);
+    CHECK_NEAR(nnrt_schedule_lr(&s, 1.0, 0, 4, 2), 1 / 1.2, 1e-15);
+    CHECK(nnrt_schedule_lr(&s, 1.0, 1, 4, 2) == 1.0);
+    /* onecycle over 8 steps, pct 0.25: phase 1 ends at step 0.25 * 8 - 1 = 1; from 1/25 to 1,
+     * then down to 1/25/1e4 at step 7; the optimizer's rate (123) plays no part */
+    CHECK(nnrt_schedule_parse("onecycle(1, pct=0.25)", "test", &s) == 0);
+    const double lo = 0.04 / 1e4;
+    static const double oc_pct[8] = {0, 0, 1.0 / 6, 2.0 / 6, 3.0 / 6, 4.0 / 6, 5.0 / 6, 1};
+    CHECK_NEAR(nnrt_schedule_lr(&s, 123, 0, 4, 2), 0.04, 1e-15);
+    CHECK_NEAR(nnrt_schedule_lr(&s, 123, 1, 4, 2), 1.0, 1e-15);
+    for (int k = 2; k < 8; k++)
+        CHECK_NEAR(nnrt_schedule_lr(&s, 123, k, 4, 2), lo + (1 - lo) / 2 * (cos(pi * oc_pct[k]) + 1), 1e-15);
+    CHECK_NEAR(nnrt_schedule_lr(&s, 123, 4, 4, 2), lo + (1 - lo) / 2, 1e-15);
+    CHECK_NEAR(nnrt_schedule_lr(&s, 123, 7, 4, 2), 4e-6, 1e-18);
+    char text[160];
+    nnrt_schedule_format(&s, text, sizeof text);
+    CHECK(strcmp(text, "onecycle(max_lr=1, pct=0.25, div_factor=25, final_div_factor=10000)") == 0);
     CHECK(nnrt_schedule_parse("step(4, 0.3)", "test", &s) == 0);
     nnrt_schedule_format(&s, text, sizeof text);
     CHECK(strcmp(text, "step(every=4, gamma=0.3)") == 0);
+    CHECK(nnrt_schedule_parse("cosine(warmup=0.5)", "test", &s) == 0);
+    nnrt_schedule_format(&s, text, sizeof text);
+    CHECK(strcmp(text, "cosine(warmup=0.5)") == 0);
     fprintf(stderr, "--- expected errors follow ---\n");
     CHECK(nnrt_schedule_parse("cosin", "test", &s) != 0);
     CHECK(nnrt_schedule_parse("step(gamma=0.5)", "test", &s) != 0);
     CHECK(nnrt_schedule_parse("step(0)", "test", &s) != 0);
+    CHECK(nnrt_schedule_parse("onecycle", "test", &s) != 0);
+    CHECK(nnrt_schedule_parse("onecycle(0.1, pct=1.5)", "test", &s) != 0);
 }
 
 static void test_json(void) {
