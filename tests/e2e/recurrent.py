@@ -192,7 +192,7 @@ def test_padding_lengths(args):
         write_ids(path, rows, t)
     outputs = {}
     for padded in (True, False):
-        text = ', text="review", length=8' if padded else ""
+        text = ', text="review", length=8, tokenize="words", vocab=20' if padded else ""
         exes = {}
         for t in (8, 12):
             source = os.path.join(args.work, f"pad{t}_{padded}.nn")
@@ -216,7 +216,7 @@ target y      : float[4]
 y_hat = tokens -> embedding(10, 4) -> mean(axis=0)
 loss  mse(y_hat, y)
 train {
-  data = csv("reviews.csv", target="label", text="review", length=6)
+  data = csv("reviews.csv", target="label", text="review", length=6, tokenize="words", vocab=10)
 }
 """
 
@@ -247,7 +247,7 @@ def test_padding_mean(args):
 
 
 def test_padding_gradcheck(args):
-    """gradcheck passes on padded text with half the ids padding (a vocabulary of 2): the masked
+    """gradcheck passes on padded text with a third of the ids padding (a vocabulary of 3): the masked
     mean, causal attention whose first row has no real key next to rows that have some, examples
     with no real token, and return="last" after the last real token; wrong rules are caught."""
     model = os.path.join(MODELS, "padding.nn")
