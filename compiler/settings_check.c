@@ -113,6 +113,10 @@ static const char *settings_spec(struct Sema *s, Model *m, const Stmt *item, uns
         } else if (x->kind == VAL_STRING && !nnrt_setting_string_ok(a, x->string)) {
             nnrt_setting_rule(a, 0, rule, sizeof rule);
             diag_error(diag, b.spans[i], "'%s' of %s must be %s, got \"%s\"", a->name, form->name, rule, x->string);
+            int nchoices = 0;
+            while (a->choices && a->choices[nchoices]) nchoices++;
+            const char *guess = nchoices ? nnrt_closest(x->string, a->choices, nchoices) : NULL;
+            if (guess) diag_note(diag, SPAN_NONE, "did you mean \"%s\"?", guess);
             ok = false;
         }
     }
