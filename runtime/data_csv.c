@@ -14,6 +14,10 @@
  * reported as `file:line:column: error: message`, line and column 1-based (the column counts
  * bytes, after a BOM on line 1); gzip-level errors as `error: file: byte offset N: ...`.
  *
+ * Text data (`text="COLUMN"`, v2): the named column's cell becomes the int[T] input instead of
+ * numeric features (every other non-target column is ignored): bytes as ids byte + 1 at once,
+ * words kept per example until the training part's vocabulary is known (data_words.c).
+ *
  * The file is streamed (gzip is recognized by content and decompressed on the fly): a buffer holds
  * the current row, whose cells are parsed in place, and values go straight into float arrays that
  * grow as rows arrive. Memory is the parsed data plus one row of text, never the whole file; the
