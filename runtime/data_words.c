@@ -209,6 +209,8 @@ int nnrt_text_prepare(NnrtData *train, NnrtData *val, char **vocab) {
                        "is not: the vocabulary comes from the training data");
             return -1;
         }
+        free(*vocab); /* a vocabulary of earlier words data does not describe this data */
+        *vocab = NULL;
         return 0;
     }
     if (!*vocab && !(*vocab = nnrt_vocab_build(train, train->words_vocab))) return -1;
