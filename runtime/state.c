@@ -11,7 +11,8 @@
  * Metadata (strings): format "nnc-1", model, source_hash, epoch (completed), step (optimizer
  * steps), seed, batch, optimizer (canonical spec), schedule, clip, best_val_loss / best_epoch (the
  * lowest validation loss so far, with any validation data) and early stopping's
- * epochs_without_improvement.
+ * epochs_without_improvement; vocab, the words of csv(tokenize="words") data, most frequent first,
+ * joined by '\n' (word k has id k + 2), when the model was trained on such data.
  *
  * Everything written is a pure function of the state (no time stamps), so the same state always
  * gives the same bytes: same seed ⇒ identical files, and save → load → save is the identity.
@@ -86,8 +87,10 @@ int nnrt_state_save(const NnrtTrainState *s, const char *path) {
         m->source_hash ? m->source_hash : "", "epoch", epoch, "step", step, "seed", seed,
         "batch", batch, "optimizer", s->opt_text, "schedule", s->sched_text, "clip", clip,
         "best_val_loss", best, "best_epoch", best_epoch, "epochs_without_improvement", wait,
+        "vocab", s->vocab, /* last: left out (nmeta - 1) without a vocabulary */
     };
-    rc = nnrt_ckpt_write(path, t, nt, meta, (int)(sizeof meta / sizeof *meta / 2));
+    int nmeta = (int)(sizeof meta / sizeof *meta / 2) - (s->vocab == NULL);
+    rc = nnrt_ckpt_write(path, t, nt, meta, nmeta);
 done:
     if (names)
         for (int i = 0; i < cap; i++) free(names[i]);
@@ -268,6 +271,11 @@ int nnrt_state_load(NnrtTrainState *s, const NnrtCkpt *c, int resume, int *resum
     free(s->std_std);
     s->std_mean = s->std_std = NULL;
     if (load_model_tensors(m, c, s->params, &s->std_mean, &s->std_std) != 0) return -1;
+    /* the weights' vocabulary: the embedding rows mean these words, so training goes on with it */
+    free(s->vocab);
+    s->vocab = NULL;
+    const char *vocab = nnrt_ckpt_meta(c, "vocab");
+    if (vocab && !(s->vocab = nnrt_strdup(vocab))) return -1;
     const char *format = nnrt_ckpt_meta(c, "format");
     const char *opt = nnrt_ckpt_meta(c, "optimizer");
     if (!resume || !format || strcmp(format, "nnc-1") != 0 || !opt || !nnrt_ckpt_meta(c, "epoch")) {
@@ -343,6 +351,8 @@ void nnrt_state_free(NnrtTrainState *s) {
     s->best_params = NULL;
     free(s->std_mean);
     free(s->std_std);
+    free(s->vocab);
+    s->vocab = NULL;
     nnrt_optim_state_free(&s->ost);
     s->params = s->std_mean = s->std_std = NULL;
 }
@@ -353,6 +363,16 @@ int nnrt_load_for_inference(const NnrtModel *m, const char *path, float *params,
     if (nnrt_ckpt_read(path, &c) != 0) return -1;
     *mean = *std = NULL;
     int rc = load_model_tensors(m, &c, params, mean, std);
+    nnrt_ckpt_free(&c);
+    return rc;
+}
+
+int nnrt_load_vocab(const char *path, char **vocab) {
+    NnrtCkpt c;
+    *vocab = NULL;
+    if (nnrt_ckpt_read(path, &c) != 0) return -1;
+    const char *v = nnrt_ckpt_meta(&c, "vocab");
+    int rc = v && !(*vocab = nnrt_strdup(v)) ? -1 : 0;
     nnrt_ckpt_free(&c);
     return rc;
 }
