@@ -262,6 +262,37 @@ def test_padding_gradcheck(args):
         check("FAIL" in p.stdout + p.stderr, f"padding.nn: gradcheck with a wrong {op} gradient did not report FAIL")
 
 
+def test_padding_raw_text(args):
+    """The same raw texts (csv text column, words) read at length 8 and at length 12 give the
+    same predictions from the same checkpoint (its vocabulary included) through the padding-aware
+    ops: the extra positions are padding that no op sees."""
+    words = ["good", "bad", "fine", "awful", "great", "poor", "movie", "plot", "acting", "music", "long", "short"]
+    rng = np.random.default_rng(11)
+    texts = [" ".join(rng.choice(words, int(rng.integers(1, 9)))) for _ in range(40)]
+    labels = [int(sum(w in ("good", "fine", "great") for w in t.split()) >= sum(w in ("bad", "awful", "poor") for w in t.split()))
+              for t in texts]
+    path = os.path.join(args.work, "reviews.csv")
+    with open(path, "w") as f:
+        f.write("review,label\n" + "".join(f"{t},{l}\n" for t, l in zip(texts, labels)))
+    exes = {}
+    for t in (8, 12):
+        source = os.path.join(args.work, f"text{t}.nn")
+        with open(source, "w") as f:
+            f.write(PADDED_MODEL.format(t=t, text=f', text="review", length={t}, tokenize="words", vocab=20')
+                    .replace('"reviews.csv"', f'"{path}"'))
+        exes[t] = compile_model(args, source, f"text{t}")
+    ckpt = os.path.join(args.work, "text.safetensors")
+    run([exes[8], "train", "--validate", "none", "--epochs", "3", "--save", ckpt, "--quiet"])
+    got = {}
+    for t in (8, 12):
+        lines = run([exes[t], "predict", "--load", ckpt, path]).stdout.strip().split("\n")
+        got[t] = np.array([[float(v) for v in r.split(",")] for r in lines if r and not r[0].isalpha()])
+    diff = float(np.max(np.abs(got[8] - got[12])))
+    print(f"raw text at length 8 and 12: max |difference| = {diff:.1e} over {len(texts)} texts")
+    check(got[8].shape == (len(texts), 3), f"predict printed {got[8].shape} values")
+    check(diff < 1e-6, f"the same texts at length 8 and 12 give different outputs ({diff:.3g})")
+
+
 TESTS = {name[5:]: fn for name, fn in globals().items() if name.startswith("test_")}
 
 if __name__ == "__main__":
