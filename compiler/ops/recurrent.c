@@ -22,7 +22,7 @@
  *           [G+2h, G+3h)  h
  *
  * Step s of a block of examples is one matrix product with W_hh (the recurrent product, on
- * cg_gemm) followed by an elementwise pass:
+ * cg_gemm, W_hh^T packed in the scratch) followed by an elementwise pass:
  *   LSTM  c = f c_prev + i g,  h = o tanh(c)
  *   GRU   n = tanh(xp_n + r (W_hn h_prev + b_hn)),  h = (1 - z) n + z h_prev
  *
@@ -32,12 +32,11 @@
  * recurrent pre-activations W_hh h_prev + b_hh; in [G, G+h) the LSTM's cell gradient carried
  * to the step before; into [G+2h, G+3h) of step s-1 it adds dg_s W_hh (and the GRU's z dh).
  * Its output is dxp, the gradient of the input projection (dense.c takes it from there):
- *   lstm_grad / gru_grad (dxp[t,G], dsteps, steps, W_hh)
+ *   lstm_grad / gru_grad (dxp[t,G], dsteps, steps, W_hh)   W_hh packed in the scratch
  *   rnn_dw (dW_hh[G,h], dsteps, steps)   dW_hh = sum over rows of dg^T h_prev (one product)
  *   rnn_db (db_hh[G], dsteps)            db_hh = sum of dg
  * Examples are split into 8 fixed blocks (one task each, the whole sequence), so results do not
  * depend on the thread count. */
-#include <math.h>
 #include <string.h>
 
 #include "cg.h"
