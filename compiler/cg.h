@@ -163,6 +163,11 @@ LLVMValueRef cg_row_sumexp(Cg *cg, LLVMValueRef x, LLVMValueRef base, LLVMValueR
                            LLVMValueRef keep);
 void cg_row_softmax(Cg *cg, LLVMValueRef y, LLVMValueRef x, LLVMValueRef base, LLVMValueRef len, LLVMValueRef max_var,
                     LLVMValueRef sum_var);
+/* exp, tanh and sigmoid in arithmetic LLVM can vectorize (float32; libm in the float64 twin),
+ * ops/elementwise.c. */
+LLVMValueRef cg_exp_fast(Cg *cg, LLVMValueRef x);
+LLVMValueRef cg_tanh_fast(Cg *cg, LLVMValueRef u);
+LLVMValueRef cg_sigmoid_fast(Cg *cg, LLVMValueRef x);
 /* The element-type value of an alloca'd scalar variable (cg_var). */
 static inline LLVMValueRef cg_load_var(Cg *cg, LLVMValueRef var) { return LLVMBuildLoad2(cg->b, cg->elem, var, ""); }
 

@@ -92,7 +92,15 @@ typedef struct Shape {
     X(ATTENTION_SCORES, "attention_scores") /* qkv [t,3d] -> P [heads,t,t] = softmax(q k^T / sqrt(d/heads)) */ \
     X(ATTENTION_MIX, "attention_mix") /* (P, qkv) -> [t,d]: every head's P v */                     \
     X(ATTENTION_GRAD, "attention_grad") /* (dy, P, qkv) -> dqkv [t,3d], through the mix and the scores */ \
-    X(BINARY_ACCURACY, "binary_accuracy") /* accuracy on a float target in [0,1]: right when (x > 0) == (t > 0.5) */
+    X(BINARY_ACCURACY, "binary_accuracy") /* accuracy on a float target in [0,1]: right when (x > 0) == (t > 0.5) */ \
+    X(LSTM, "lstm")              /* xp [t,4h] (x W_ih^T + b_ih) -> saved steps [t+1,7h]: gates, c, h_prev, h */ \
+    X(GRU, "gru")                /* xp [t,3h] -> saved steps [t+1,6h]: gates r z n, W_hn h + b_hn, h_prev, h */ \
+    X(RNN_OUTPUT, "rnn_output")  /* saved steps -> h at every step [t,h] or after the last (real) one [h] */ \
+    X(RNN_OUTPUT_GRAD, "rnn_output_grad") /* dy -> d(saved steps), zero but for the h columns */ \
+    X(LSTM_GRAD, "lstm_grad")    /* (dsteps, steps) -> dxp [t,4h], backward through time */ \
+    X(GRU_GRAD, "gru_grad")      /* (dsteps, steps) -> dxp [t,3h] */ \
+    X(RNN_DW, "rnn_dw")          /* into the grad buffer: dW_hh = sum over steps of dg^T h_prev */ \
+    X(RNN_DB, "rnn_db")          /* into the grad buffer: db_hh = sum over steps of dg */
 
 typedef enum OpKind {
 #define GRAPH_OP_ENUM(kind, name) OP_##kind,
@@ -122,7 +130,7 @@ typedef struct Node {
     int fused;          /* the consumer node this node computes in its own kernel (plan's fusion); else -1 */
     int64_t kernel_h, kernel_w, stride, pad; /* conv2d and pools ([c,t] pools: kernel_h = 1) */
     int64_t slice_offset; /* CONCAT_SLICE: where its input's part starts within a row of dy */
-    int64_t heads;      /* attention: heads; d/heads features each */
+    int64_t heads;      /* attention: heads; d/heads features each. rnn_output: 4 (lstm) or 3 (gru) gates */
     bool causal;        /* attention: position i attends to positions <= i only */
     double slope;       /* leaky_relu: the slope for x < 0 */
     double drop_probability; /* dropout */

@@ -144,6 +144,7 @@ typedef struct Sema {
     bool too_big;          /* a size limit was hit: later statements are not analyzed */
     bool in_loss_or_metric;
     bool in_param;         /* evaluating a param's value */
+    bool padded_text;      /* the train data is a csv text column: token id 0 is padding */
     TensorBinding *tensor_bindings; /* assignments of tensors, for the unused-value warning */
     int tensor_binding_count, tensor_binding_cap;
 } Sema;
@@ -1288,6 +1289,21 @@ static void sema_choose_init(Graph *g) {
     }
 }
 
+/* Does the train block read its data from a csv text column (csv(..., text=...))? Then token id
+ * 0 is padding, which the ops that honour it learn from sema_input_is_padded. Read from the AST
+ * before the network is analyzed (the train block is checked after it). */
+static bool sema_data_is_padded_text(const Stmt *train) {
+    for (const Stmt *item = train ? train->body : NULL; item; item = item->next) {
+        const Expr *v = item->value;
+        if (!item->name || strcmp(item->name, "data") != 0 || !v || v->kind != EXPR_CALL || strcmp(v->text, "csv") != 0) continue;
+        for (const Arg *a = v->args; a; a = a->next)
+            if (a->keyword && strcmp(a->keyword, "text") == 0) return true;
+    }
+    return false;
+}
+
+bool sema_input_is_padded(OpSema *os) { return os->sema->padded_text && os->model->input_kind == NNRT_INPUT_INT; }
+
 Model *sema_analyze(Arena *arena, Diag *diag, const Ast *ast, Define *defines, int define_count, const char *default_name) {
     Sema sema = {.arena = arena, .diag = diag, .defines = defines, .define_count = define_count};
     Sema *s = &sema;
@@ -1348,6 +1364,7 @@ Model *sema_analyze(Arena *arena, Diag *diag, const Ast *ast, Define *defines, i
         }
     }
     sema_params(s, ast);
+    s->padded_text = sema_data_is_padded_text(train_stmt);
     sema_stmts(s, s->global, ast->stmts, NULL);
     for (int i = 0; i < s->defs.len && !s->too_big; i++) {
         const Stmt *def = s->defs.items[i];

@@ -107,10 +107,16 @@ static const char *settings_spec(struct Sema *s, Model *m, const Stmt *item, uns
         if (x->kind == VAL_NUMBER && !nnrt_setting_number_ok(a, x->number)) {
             nnrt_setting_rule(a, x->number, rule, sizeof rule);
             diag_error(diag, b.spans[i], "'%s' of %s must be %s, got %g", a->name, form->name, rule, x->number);
+            if (strcmp(form->name, "csv") == 0 && strcmp(a->name, "vocab") == 0)
+                diag_note(diag, SPAN_NONE, "ids 0 and 1 are padding and unknown words, so vocab=3 (one word) is the smallest");
             ok = false;
         } else if (x->kind == VAL_STRING && !nnrt_setting_string_ok(a, x->string)) {
             nnrt_setting_rule(a, 0, rule, sizeof rule);
             diag_error(diag, b.spans[i], "'%s' of %s must be %s, got \"%s\"", a->name, form->name, rule, x->string);
+            int nchoices = 0;
+            while (a->choices && a->choices[nchoices]) nchoices++;
+            const char *guess = nchoices ? nnrt_closest(x->string, a->choices, nchoices) : NULL;
+            if (guess) diag_note(diag, SPAN_NONE, "did you mean \"%s\"?", guess);
             ok = false;
         }
     }
@@ -125,10 +131,21 @@ static const char *settings_spec(struct Sema *s, Model *m, const Stmt *item, uns
         /* text()/tokens() windows fit one model shape: input int[T], target class[T, V] */
         NnrtSettingModel sm = {m->input_name, m->input_kind == NNRT_INPUT_INT, m->input_shape.rank,
                                m->input_shape.dims, m->target_name, m->target_kind == NNRT_TARGET_CLASS,
-                               m->target_shape.rank, m->target_shape.dims};
+                               m->target_shape.rank, m->target_shape.dims, m->input_vocab};
         char msg[512];
         if (nnrt_setting_sequence_bind(form, &sm, v, &bad_arg, msg, sizeof msg)) {
             diag_error(diag, bad_arg >= 0 ? b.spans[bad_arg] : call.name_span, "%s", msg);
+            return NULL;
+        }
+    }
+    if (strcmp(form->name, "csv") == 0 && v[6].set) {
+        /* csv(text=...): the text becomes the int[T] input's ids; the embedding must cover them */
+        NnrtSettingModel sm = {m->input_name, m->input_kind == NNRT_INPUT_INT, m->input_shape.rank,
+                               m->input_shape.dims, m->target_name, m->target_kind == NNRT_TARGET_CLASS,
+                               m->target_shape.rank, m->target_shape.dims, m->input_vocab};
+        char msg[512];
+        if (nnrt_setting_csv_text_bind(form, &sm, v, &bad_arg, msg, sizeof msg)) {
+            diag_error(diag, bad_arg >= 0 && b.given[bad_arg] ? b.spans[bad_arg] : call.name_span, "%s", msg);
             return NULL;
         }
     }

@@ -14,6 +14,10 @@
  * reported as `file:line:column: error: message`, line and column 1-based (the column counts
  * bytes, after a BOM on line 1); gzip-level errors as `error: file: byte offset N: ...`.
  *
+ * Text data (`text="COLUMN"`, v2): the named column's cell becomes the int[T] input instead of
+ * numeric features (every other non-target column is ignored): bytes as ids byte + 1 at once,
+ * words kept per example until the training part's vocabulary is known (data_words.c).
+ *
  * The file is streamed (gzip is recognized by content and decompressed on the fly): a buffer holds
  * the current row, whose cells are parsed in place, and values go straight into float arrays that
  * grow as rows arrive. Memory is the parsed data plus one row of text, never the whole file; the
@@ -269,10 +273,12 @@ static int parse_number(const char *s, double *v) {
 typedef struct LabelSet LabelSet;
 typedef struct Layout {
     int ncols;
-    int *role;    /* per column: -1 ignored, 0 feature, 1 + k target value k */
+    int *role;    /* per column: -1 ignored, 0 feature, 1 + k target value k, ROLE_TEXT */
     char **names; /* per column (owned copies: the header's text, or the column number) */
     LabelSet *labels; /* class[N] targets: the label column's distinct values (below), else NULL */
 } Layout;
+
+#define ROLE_TEXT (-2) /* csv(text=...): the column whose text becomes the input's ids */
 
 static void list_columns(const Layout *L) {
     char buf[1024] = "";
@@ -329,8 +335,62 @@ static int mark_targets_by_name(const NnrtCsvOpts *o, const NnrtModel *m, Layout
     return k;
 }
 
+/* csv(text="COLUMN"): the target column(s) as for numbers, the text column by name (with
+ * header=false the columns are named by their 0-based numbers), every other column ignored. */
+static int plan_text_layout(const NnrtModel *m, const NnrtCsvOpts *o, Layout *L, const char *path,
+                            int header) {
+    int want = (int)m->target_size, marked = 0;
+    if (o->target_index >= 0) {
+        if (o->target_index >= L->ncols && o->need_target) {
+            nnrt_error_at(path, 1, 1, "target_column=%lld is out of range: the file has %d columns",
+                          (long long)o->target_index, L->ncols);
+            return -1;
+        }
+        if (o->target_index < L->ncols) L->role[o->target_index] = 1, marked = 1;
+    } else if (header) {
+        marked = mark_targets_by_name(o, m, L, path, o->need_target);
+        if (marked < 0) return -1;
+    } else if (o->need_target) {
+        for (int k = 0; k < want && k < L->ncols; k++) L->role[L->ncols - want + k] = 1 + k;
+        marked = want < L->ncols ? want : L->ncols;
+    }
+    if (o->need_target && marked != want) {
+        nnrt_error_at(path, 1, 1, "target '%s' of the model has %d values per example, but %d "
+                      "target column%s selected; list them all: target=\"a,b,...\"",
+                      m->target_name ? m->target_name : "y", want, marked, marked == 1 ? " is" : "s are");
+        return -1;
+    }
+    int text = -1;
+    for (int c = 0; c < L->ncols && text < 0; c++)
+        if (strcmp(L->names[c], o->text) == 0) text = c;
+    char c1[80], c2[80];
+    if (text < 0) {
+        const char *sug = nnrt_closest(o->text, (const char *const *)L->names, L->ncols);
+        if (sug)
+            nnrt_error_at(path, 1, 1, "no column named '%s' (the text); did you mean '%s'?",
+                          nnrt_printable(o->text, c1, sizeof c1), nnrt_printable(sug, c2, sizeof c2));
+        else
+            nnrt_error_at(path, 1, 1, "no column named '%s' (the text)",
+                          nnrt_printable(o->text, c1, sizeof c1));
+        if (header) list_columns(L);
+        else nnrt_note("csv(header=false) names the columns by number: text=\"0\" .. text=\"%d\"",
+                       L->ncols - 1);
+        return -1;
+    }
+    if (L->role[text] > 0) {
+        nnrt_error_at(path, 1, 1, "column '%s' is both the target and the text",
+                      nnrt_printable(L->names[text], c1, sizeof c1));
+        return -1;
+    }
+    for (int c = 0; c < L->ncols; c++)
+        if (L->role[c] == 0 || (L->role[c] > 0 && !o->need_target)) L->role[c] = -1;
+    L->role[text] = ROLE_TEXT;
+    return 0;
+}
+
 static int plan_layout(const NnrtModel *m, const NnrtCsvOpts *o, Layout *L, const char *path,
                        int header) {
+    if (o->text) return plan_text_layout(m, o, L, path, header);
     int want = (int)m->target_size; /* class ids per example (1 for class[N]) or float values */
     int marked = 0;
     if (o->target_index >= 0 && !o->need_target && L->ncols == m->input_size) {
@@ -387,6 +447,23 @@ static int plan_layout(const NnrtModel *m, const NnrtCsvOpts *o, Layout *L, cons
 
 static int label_add(LabelSet *ls, const NnrtModel *m, const char *path, const Cell *cell,
                      int32_t *id);
+/* The text cell of example `row`: bytes become ids byte + 1 at once, cut or padded with 0 to T;
+ * words are kept (ids of the file's own dictionary) until the vocabulary is known. A text cell is
+ * never "missing": an empty one is all padding. */
+static int store_text(const NnrtCsvOpts *o, const Cell *cell, int64_t row, NnrtData *d) {
+    int64_t t = d->input_size;
+    if (o->words) {
+        if (nnrt_words_add_text(d->words, cell->s, cell->len, d->word_span + 2 * row) != 0) {
+            nnrt_error("out of memory: cannot hold the words of row %lld", (long long)row + 1);
+            return -1;
+        }
+        return 0;
+    }
+    float *x = d->x_f32 + row * t;
+    const unsigned char *s = (const unsigned char *)cell->s;
+    for (int64_t i = 0; i < t; i++) x[i] = (size_t)i < cell->len ? (float)s[i] + 1.0f : 0.0f;
+    return 0;
+}
 
 /* Parses one data row into slot `row`; returns 1 stored, 0 skipped (missing), -1 error. */
 static int store_row(const NnrtModel *m, const NnrtCsvOpts *o, const Layout *L, Reader *r,
@@ -402,6 +479,7 @@ static int store_row(const NnrtModel *m, const NnrtCsvOpts *o, const Layout *L, 
     int64_t f = 0;
     const Cell *label = NULL; /* a class[N] label: a name or an id, decided at the end (label_add) */
     for (int c = 0; c < L->ncols; c++) {
+        if (L->role[c] == ROLE_TEXT && store_text(o, &r->cells[c], row, d) != 0) return -1;
         if (L->role[c] < 0) continue;
         const Cell *cell = &r->cells[c];
         double v;
@@ -543,6 +621,11 @@ static int reserve_row(const NnrtModel *m, const NnrtCsvOpts *o, Reader *r, int6
     if (!x) goto oom;
     d->x_f32 = x;
     d->own[0] = x;
+    if (o->text && o->words) {
+        int64_t *span = realloc(d->word_span, (size_t)ncap * 2 * sizeof(int64_t));
+        if (!span) goto oom;
+        d->word_span = span;
+    }
     if (o->need_target) {
         void *y = realloc(d->own[1], (size_t)ncap * yb);
         if (!y) goto oom;
@@ -965,6 +1048,11 @@ int nnrt_csv_load(const NnrtModel *m, const char *path, const NnrtCsvOpts *o, Nn
     d->input_size = m->input_size;
     d->target_size = m->target_size;
     d->has_targets = o->need_target;
+    if (o->text && o->words) {
+        if (!(d->words = nnrt_words_new())) goto done;
+        d->owns_words = d->words_pending = 1;
+        d->words_vocab = o->vocab;
+    }
     int64_t rows = 0, skipped = 0, cap = 0;
     if (o->header) got = next_row(&r);
     while (got == 1) {

@@ -167,7 +167,7 @@ static NnrtSettingModel setting_model(const NnrtModel *m, int64_t target_dims[NN
     if (class_target) target_dims[rank++] = m->target_classes;
     NnrtSettingModel sm = {m->input_name ? m->input_name : "x", m->input_kind == NNRT_INPUT_INT,
                            m->input_rank, m->input_dims, m->target_name ? m->target_name : "y",
-                           class_target, rank, target_dims};
+                           class_target, rank, target_dims, m->input_vocab};
     return sm;
 }
 
@@ -197,11 +197,32 @@ static int open_sequence(const NnrtModel *m, const NnrtSpec *s, const char *what
     return rc;
 }
 
+/* csv(text=...): the model's checks of the compiler (input int[T], length, the embedding's
+ * vocabulary), again here because --data may name any spec; fills in length and vocab. */
+static int bind_csv_text(const NnrtModel *m, const NnrtSpec *s, const NnrtSettingForm *f,
+                         NnrtArgVal *v) {
+    int64_t dims[NNRT_MAX_RANK + 1];
+    NnrtSettingModel sm = setting_model(m, dims);
+    char msg[512];
+    int arg;
+    if (nnrt_setting_csv_text_bind(f, &sm, v, &arg, msg, sizeof msg)) {
+        nnrt_error("%s: %s", s->what, msg);
+        return -1;
+    }
+    return 0;
+}
+
 static int open_csv(const NnrtModel *m, const NnrtSpec *s, const char *what, NnrtDataRole role,
                     NnrtData *out) {
     NnrtArgVal v[NNRT_SETTING_MAX_ARGS] = {{0}};
-    if (nnrt_spec_bind(s, nnrt_setting_form(NNRT_GROUP_DATA, "csv"), 0, v) != 0) return -1;
+    const NnrtSettingForm *f = nnrt_setting_form(NNRT_GROUP_DATA, "csv");
+    if (nnrt_spec_bind(s, f, 0, v) != 0 || bind_csv_text(m, s, f, v) != 0) return -1;
     NnrtCsvOpts o = {0};
+    if (v[6].set) {
+        o.text = v[6].str;
+        o.words = strcmp(v[8].str, "words") == 0;
+        o.vocab = v[9].set ? v[9].i : 0;
+    }
     o.target = v[1].str[0] ? v[1].str : NULL; /* "" (nnc writes it for header=false): the default */
     o.target_index = v[5].set ? v[5].i : -1;
     o.header = v[2].boolean;
@@ -223,6 +244,7 @@ int nnrt_data_spec_format(const NnrtModel *m, const char *spec, const char *what
     const NnrtSettingForm *f = nnrt_spec_form(&s, group, "data set kind");
     int rc = f && (nnrt_setting_is_sequence(f) ? bind_sequence(m, &s, f, v)
                                                : nnrt_spec_bind(&s, f, 0, v)) == 0 ? 0 : -1;
+    if (rc == 0 && bind_csv_text(m, &s, f, v) != 0) rc = -1;
     if (rc == 0 && strcmp(f->name, "csv") == 0 && !v[1].set && !v[5].set && v[2].boolean)
         v[1].str = m->target_name ? m->target_name : ""; /* what open_csv reads by default */
     if (rc == 0) nnrt_setting_format_call(f, v, out, cap);
@@ -240,11 +262,23 @@ int nnrt_data_open(const NnrtModel *m, const char *spec, const char *what, NnrtD
         if (ends_with(spec, ".csv") || ends_with(spec, ".csv.gz") || ends_with(spec, ".CSV")) {
             int has = default_data_arg(m, "csv", "target", &arg) && arg.kind == NNRT_VAL_STR &&
                       arg.str && arg.str[0];
-            NnrtCsvOpts o = {has ? arg.str : NULL, -1, 1, 0, role != NNRT_ROLE_PREDICT};
+            NnrtCsvOpts o = {.target = has ? arg.str : NULL, .target_index = -1, .header = 1,
+                             .need_target = role != NNRT_ROLE_PREDICT};
+            /* a text model's file has its text column too (nnc writes tokenize and vocab out) */
+            NnrtSpecArg text = {0}, tokenize = {0}, vocab = {0};
+            if (default_data_arg(m, "csv", "text", &text) && text.kind == NNRT_VAL_STR && text.str) {
+                o.text = text.str;
+                o.words = default_data_arg(m, "csv", "tokenize", &tokenize) && tokenize.str &&
+                          strcmp(tokenize.str, "words") == 0;
+                if (default_data_arg(m, "csv", "vocab", &vocab)) o.vocab = (int64_t)vocab.num;
+            }
             char *path = nnrt_resolve_path(m, spec, what);
             rc = path ? nnrt_csv_load(m, path, &o, out) : -1;
             free(path);
             free(arg.str);
+            free(text.str);
+            free(tokenize.str);
+            free(vocab.str);
         } else if (ends_with(spec, ".txt") || ends_with(spec, ".txt.gz")) {
             /* a text file: byte-level language modelling, text(path) with its defaults */
             NnrtSpec s = {.text = spec, .what = what, .name = nnrt_strdup("text"), .nargs = 1};
@@ -396,6 +430,7 @@ int nnrt_data_split(const NnrtModel *m, NnrtData *train, const NnrtSplit *how, N
     int64_t *from = held ? nnrt_alloc((size_t)n, sizeof *from, "the split") : NULL;
     size_t row = (size_t)isz * (train->x_u8 ? 1 : sizeof(float));
     if ((size_t)tsz * 4 > row) row = (size_t)tsz * 4;
+    if (row < 2 * sizeof(int64_t)) row = 2 * sizeof(int64_t); /* word_span's rows */
     uint8_t *scratch = from ? nnrt_alloc(row, 1, "the split") : NULL;
     int rc = scratch ? choose_held_out(train, classes, how->shuffle, how->fraction, nval, held) : -1;
     if (rc == 0 && how->shuffle) {
@@ -405,6 +440,8 @@ int nnrt_data_split(const NnrtModel *m, NnrtData *train, const NnrtSplit *how, N
         if (train->x_f32) permute_rows((uint8_t *)train->x_f32, (size_t)isz * 4, from, n, held, scratch);
         if (train->y_class) permute_rows((uint8_t *)train->y_class, (size_t)tsz * 4, from, n, held, scratch);
         if (train->y_f32) permute_rows((uint8_t *)train->y_f32, (size_t)tsz * 4, from, n, held, scratch);
+        if (train->word_span)
+            permute_rows((uint8_t *)train->word_span, 2 * sizeof(int64_t), from, n, held, scratch);
     }
     free(held);
     free(from);
@@ -412,6 +449,8 @@ int nnrt_data_split(const NnrtModel *m, NnrtData *train, const NnrtSplit *how, N
     if (rc != 0) return -1;
     *val = *train;
     memset(val->own, 0, sizeof val->own);
+    val->owns_words = 0;
+    if (train->word_span) val->word_span = train->word_span + 2 * ntrain;
     val->label = NULL;
     val->count = nval;
     if (train->x_u8) val->x_u8 = train->x_u8 + ntrain * isz;
@@ -439,6 +478,10 @@ int64_t nnrt_data_missing_class(const NnrtModel *m, const NnrtData *train, const
 
 void nnrt_data_free(NnrtData *d) {
     for (int i = 0; i < 3; i++) free(d->own[i]);
+    if (d->owns_words) {
+        nnrt_words_free(d->words);
+        free(d->word_span);
+    }
     free(d->label);
     memset(d, 0, sizeof *d);
 }

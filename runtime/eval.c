@@ -69,6 +69,23 @@ static int map_labels(const NnrtRunConfig *cfg, Infer *s) {
     return nnrt_labels_map(&s->data, s->labels, whose);
 }
 
+/* csv(tokenize="words") data: encoded with the checkpoint's vocabulary (before a split, so
+ * both parts have it). */
+static int encode_words(const NnrtRunConfig *cfg, NnrtData *d) {
+    if (!d->words_pending) return 0;
+    char *vocab;
+    if (nnrt_load_vocab(cfg->load, &vocab) != 0) return -1;
+    if (!vocab) {
+        nnrt_error("%s: the data is csv(..., tokenize=\"words\"), but checkpoint '%s' holds no "
+                   "vocabulary (it was not trained on such data)", d->label ? d->label : "data",
+                   cfg->load);
+        return -1;
+    }
+    int rc = nnrt_text_encode(d, vocab);
+    free(vocab);
+    return rc;
+}
+
 /* Applies the checkpoint's standardization, or the data's own statistics when it asks for them
  * and the checkpoint has none. */
 static int standardize(Infer *s) {
@@ -277,6 +294,7 @@ int nnrt_cmd_eval(const NnrtModel *m, const NnrtRunConfig *cfg) {
         if (open_like_training(m, cfg->data, "--data", NNRT_ROLE_EVAL, &s.data) != 0 ||
             map_labels(cfg, &s) != 0)
             goto done;
+        if (encode_words(cfg, &s.data) != 0) goto done;
     } else {
         NnrtSplit f = {0, 1};
         int split = m->defaults.validate
@@ -292,6 +310,7 @@ int nnrt_cmd_eval(const NnrtModel *m, const NnrtRunConfig *cfg) {
         const char *what = spec == m->defaults.data ? "train block: data" : "train block: validate";
         if (nnrt_data_open(m, spec, what, NNRT_ROLE_EVAL, &s.data) != 0 || map_labels(cfg, &s) != 0)
             goto done;
+        if (encode_words(cfg, &s.data) != 0) goto done;
         if (split) {
             if (nnrt_data_split(m, &s.data, &f, &s.held_out) != 0) goto done;
             d = &s.held_out;
@@ -352,6 +371,7 @@ int nnrt_cmd_predict(const NnrtModel *m, const NnrtRunConfig *cfg, const char *i
     }
     if (load_weights(m, cfg, "predict", &s) != 0) goto done;
     if (open_like_training(m, input, "predict input", NNRT_ROLE_PREDICT, &s.data) != 0) goto done;
+    if (encode_words(cfg, &s.data) != 0) goto done;
     if (standardize(&s) != 0) goto done;
     const int64_t batch = cfg->batch < s.data.count ? cfg->batch : s.data.count;
     if (alloc_batch(m, batch, 1, &s) != 0) goto done;

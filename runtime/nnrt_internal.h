@@ -144,6 +144,14 @@ typedef struct NnrtData {
     const uint16_t *seq_u16; /* tokens: the ids */
     int64_t seq_length;      /* ids this set's windows may read */
     int64_t seq_stride;
+    /* csv(text=..., tokenize="words") before the vocabulary is known (data_words.c): each
+     * example's words as ids into `words`, [word_span[2e], +word_span[2e+1]); x_f32 is filled by
+     * nnrt_text_encode, which clears words_pending */
+    struct NnrtWords *words;
+    int64_t *word_span;
+    int words_pending;
+    int64_t words_vocab;  /* its csv(vocab=N) */
+    int owns_words;       /* words and word_span (a split view shares its parent's) */
     void *own[3];         /* allocations this set owns (a split view owns none) */
     const NnrtLabels *labels; /* CSV class targets given as names: y_class ids index these (held
                                * in own[2], which only predict's `lines` use otherwise); NULL
@@ -201,6 +209,11 @@ typedef struct NnrtCsvOpts {
     int header;
     int skip_missing;
     int need_target;        /* 0 for predict: target columns are optional and ignored */
+    /* text classification: the column `text` becomes the int[T] input (T = the model's input
+     * length), every other non-target column is ignored */
+    const char *text;       /* NULL: numeric feature columns */
+    int words;              /* tokenize="words" (else "bytes": id = byte + 1) */
+    int64_t vocab;          /* words: csv(vocab=N) */
 } NnrtCsvOpts;
 int nnrt_csv_load(const NnrtModel *m, const char *path, const NnrtCsvOpts *o, NnrtData *out);
 /* Re-numbers d's class ids as the ids of `known` (the training data's or a checkpoint's labels):
@@ -216,6 +229,24 @@ int nnrt_labels_fit(const NnrtData *d, const NnrtModel *m);
  * reporting a malformed value, naming `what`). */
 char *nnrt_labels_to_json(const NnrtLabels *l);
 NnrtLabels *nnrt_labels_from_json(const char *text, const char *what);
+
+/* data_words.c: tokenize="words" — lower-cased runs of ASCII letters and digits (bytes >= 0x80
+ * count as letters, so UTF-8 words stay whole). A vocabulary is its words, most frequent first,
+ * joined by '\n' (the checkpoint's metadata "vocab"): word k has id k + 2 (0 padding, 1 unknown). */
+typedef struct NnrtWords NnrtWords;
+NnrtWords *nnrt_words_new(void);
+void nnrt_words_free(NnrtWords *w);
+/* Appends the words of text[0..len) to w; span = {first, count} of their ids. -1: out of memory. */
+int nnrt_words_add_text(NnrtWords *w, const char *text, size_t len, int64_t span[2]);
+/* The vocabulary of the `size - 2` most frequent words of d's examples (ties: the word's bytes in
+ * ascending order), malloc'd; NULL after reporting. */
+char *nnrt_vocab_build(const NnrtData *d, int64_t size);
+/* Fills d's x_f32 with the ids of each example's first T words under `vocab`, 0-padded. */
+int nnrt_text_encode(NnrtData *d, const char *vocab);
+/* Words data of training (train and val, val may be NULL): builds the vocabulary from train's
+ * examples (or takes *vocab, from a checkpoint being resumed), encodes both; *vocab then holds
+ * the vocabulary (malloc'd). No-op for other data. */
+int nnrt_text_prepare(NnrtData *train, NnrtData *val, char **vocab);
 
 /* ---- optim.c, schedule.c ----------------------------------------------------------------------- */
 typedef enum NnrtOptKind { NNRT_OPT_SGD, NNRT_OPT_ADAM, NNRT_OPT_ADAMW, NNRT_OPT_RMSPROP } NnrtOptKind;
@@ -354,6 +385,7 @@ typedef struct NnrtTrainState {
     int64_t batch;
     double clip;
     float *std_mean, *std_std; /* standardization statistics, or NULL */
+    char *vocab;            /* csv(tokenize="words"): the vocabulary (data_words.c), or NULL */
     double best_val;        /* early stopping: best validation loss so far (INFINITY: none) */
     int64_t best_epoch, wait;
     float *best_params;     /* early stopping: the parameters of best_epoch, or NULL; saved as
@@ -400,6 +432,8 @@ int nnrt_load_for_inference(const NnrtModel *m, const char *path, float *params,
 /* The same from a checkpoint already read, plus its class names (NULL when it has none). */
 int nnrt_load_inference_ckpt(const NnrtModel *m, const NnrtCkpt *c, float *params, float **mean,
                              float **std, NnrtLabels **labels);
+/* The checkpoint's vocabulary (metadata "vocab", malloc'd into *vocab; NULL when it has none). */
+int nnrt_load_vocab(const char *path, char **vocab);
 
 typedef struct NnrtProgress {
     int enabled;       /* drawing a bar on stderr */

@@ -228,6 +228,31 @@ const char *nnrt_setting_form_check(const NnrtSettingForm *f, const NnrtArgVal *
             return "csv(header=false) has no column names; name the target column by its 0-based "
                    "number with target_column=N (default: the last column)";
         }
+        /* text classification (v2): length, tokenize and vocab describe the text column */
+        if (!v[6].set) {
+            for (int k = 7; k <= 9; k++)
+                if (v[k].set) {
+                    *arg = k;
+                    return k == 7 ? "csv(length=...) is the length of a text column: name it with text=\"COLUMN\""
+                         : k == 8 ? "csv(tokenize=...) splits a text column: name it with text=\"COLUMN\""
+                                  : "csv(vocab=...) sizes the words of a text column: name it with text=\"COLUMN\"";
+                }
+        } else {
+            if (!v[6].str || !v[6].str[0]) {
+                *arg = 6;
+                return "csv(text=\"\") names no column; give the name of the column that holds the text";
+            }
+            if (v[3].boolean) {
+                *arg = 3;
+                return "csv(standardize=true) scales numeric features; a text column has none (its "
+                       "token ids feed an embedding)";
+            }
+            if (v[9].set && !(v[8].set && v[8].str && strcmp(v[8].str, "words") == 0)) {
+                *arg = 9;
+                return "csv(tokenize=\"bytes\") always has 257 ids (0 padding, byte + 1); vocab= "
+                       "sizes the vocabulary of tokenize=\"words\"";
+            }
+        }
     }
     return NULL;
 }
@@ -375,6 +400,59 @@ const char *nnrt_setting_sequence_bind(const NnrtSettingForm *f, const NnrtSetti
     }
     v[1] = (NnrtArgVal){.set = 1, .num = (double)t, .i = t};
     if (!v[2].set) v[2] = (NnrtArgVal){.set = 1, .num = (double)t, .i = t};
+    return NULL;
+}
+
+const char *nnrt_setting_csv_text_bind(const NnrtSettingForm *f, const NnrtSettingModel *m,
+                                       NnrtArgVal *v, int *arg, char *msg, size_t cap) {
+    if (strcmp(f->name, "csv") != 0 || !v[6].set || !m->input_name) return NULL;
+    int words = v[8].set && v[8].str && strcmp(v[8].str, "words") == 0;
+    char input[160];
+    nnrt_setting_declaration(m->input_name, m->input_is_int ? "int" : "float", m->input_rank,
+                             m->input_dims, input, sizeof input);
+    if (!m->input_is_int || m->input_rank != 1) {
+        snprintf(msg, cap, "csv(text=\"%s\") makes each row's text a sequence of token ids, so the "
+                 "model's input must be int[T], but it declares %s", v[6].str, input);
+        *arg = 6;
+        return msg;
+    }
+    int64_t t = m->input_dims[0];
+    if (v[7].set && v[7].i != t) {
+        snprintf(msg, cap, "csv(length=%lld) does not match the model's input %s: the text is cut "
+                 "or padded to the input's length; drop length or make them equal",
+                 (long long)v[7].i, input);
+        *arg = 7;
+        return msg;
+    }
+    v[7] = (NnrtArgVal){.set = 1, .num = (double)t, .i = t};
+    if (!v[8].set) v[8] = (NnrtArgVal){.set = 1, .str = "bytes"};
+    int64_t have = m->input_vocab; /* the embedding's vocabulary: 0 when unknown */
+    if (!words) {
+        if (have > 0 && have < 257) {
+            snprintf(msg, cap, "csv(tokenize=\"bytes\") gives ids 0..256 (0 padding, byte + 1), but "
+                     "the embedding of input '%s' has a vocabulary of %lld; use embedding(257, ...)",
+                     m->input_name, (long long)have);
+            *arg = 8;
+            return msg;
+        }
+        return NULL;
+    }
+    if (!v[9].set) {
+        if (have <= 0) {
+            snprintf(msg, cap, "csv(tokenize=\"words\") needs the vocabulary size: vocab=N (ids 0 "
+                     "padding, 1 unknown, 2..N-1 the most frequent words)");
+            *arg = 8;
+            return msg;
+        }
+        v[9] = (NnrtArgVal){.set = 1, .num = (double)have, .i = have}; /* the embedding's size */
+    }
+    if (have > 0 && v[9].i > have) {
+        snprintf(msg, cap, "csv(vocab=%lld) gives ids up to %lld, but the embedding of input '%s' "
+                 "has a vocabulary of %lld; make them equal", (long long)v[9].i,
+                 (long long)v[9].i - 1, m->input_name, (long long)have);
+        *arg = 9;
+        return msg;
+    }
     return NULL;
 }
 

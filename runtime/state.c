@@ -12,7 +12,8 @@
  * steps), seed, batch, optimizer (canonical spec), schedule, clip, best_val_loss / best_epoch (the
  * lowest validation loss so far, with any validation data) and early stopping's
  * epochs_without_improvement; labels (a JSON array of the class names, id order) when the
- * targets were string labels.
+ * targets were string labels; vocab, the words of csv(tokenize="words") data, most frequent
+ * first, joined by '\n' (word k has id k + 2), when the model was trained on such data.
  *
  * Everything written is a pure function of the state (no time stamps), so the same state always
  * gives the same bytes: same seed ⇒ identical files, and save → load → save is the identity.
@@ -89,9 +90,12 @@ int nnrt_state_save(const NnrtTrainState *s, const char *path) {
         m->source_hash ? m->source_hash : "", "epoch", epoch, "step", step, "seed", seed,
         "batch", batch, "optimizer", s->opt_text, "schedule", s->sched_text, "clip", clip,
         "best_val_loss", best, "best_epoch", best_epoch, "epochs_without_improvement", wait,
-        "labels", labels, /* last: left out when there are none */
+        "labels", labels, "vocab", s->vocab, /* the last two: left out when there are none */
     };
-    int nmeta = (int)(sizeof meta / sizeof *meta / 2) - (labels ? 0 : 1);
+    int nmeta = (int)(sizeof meta / sizeof *meta / 2) - 2;
+    /* the optional entries that are present move up to the end of the fixed ones */
+    if (labels) meta[2 * nmeta] = "labels", meta[2 * nmeta + 1] = labels, nmeta++;
+    if (s->vocab) meta[2 * nmeta] = "vocab", meta[2 * nmeta + 1] = s->vocab, nmeta++;
     rc = nnrt_ckpt_write(path, t, nt, meta, nmeta);
     free(labels);
 done:
@@ -297,6 +301,11 @@ int nnrt_state_load(NnrtTrainState *s, const NnrtCkpt *c, int resume, int *resum
     free(s->labels);
     s->labels = NULL;
     if (load_labels(m, c, &s->labels) != 0) return -1;
+    /* the weights' vocabulary: the embedding rows mean these words, so training goes on with it */
+    free(s->vocab);
+    s->vocab = NULL;
+    const char *vocab = nnrt_ckpt_meta(c, "vocab");
+    if (vocab && !(s->vocab = nnrt_strdup(vocab))) return -1;
     const char *format = nnrt_ckpt_meta(c, "format");
     const char *opt = nnrt_ckpt_meta(c, "optimizer");
     if (!resume || !format || strcmp(format, "nnc-1") != 0 || !opt || !nnrt_ckpt_meta(c, "epoch")) {
@@ -374,6 +383,8 @@ void nnrt_state_free(NnrtTrainState *s) {
     free(s->std_std);
     free(s->labels);
     s->labels = NULL;
+    free(s->vocab);
+    s->vocab = NULL;
     nnrt_optim_state_free(&s->ost);
     s->params = s->std_mean = s->std_std = NULL;
 }
@@ -391,6 +402,16 @@ int nnrt_load_for_inference(const NnrtModel *m, const char *path, float *params,
     if (nnrt_ckpt_read(path, &c) != 0) return -1;
     *mean = *std = NULL;
     int rc = load_model_tensors(m, &c, params, mean, std);
+    nnrt_ckpt_free(&c);
+    return rc;
+}
+
+int nnrt_load_vocab(const char *path, char **vocab) {
+    NnrtCkpt c;
+    *vocab = NULL;
+    if (nnrt_ckpt_read(path, &c) != 0) return -1;
+    const char *v = nnrt_ckpt_meta(&c, "vocab");
+    int rc = v && !(*vocab = nnrt_strdup(v)) ? -1 : 0;
     nnrt_ckpt_free(&c);
     return rc;
 }

@@ -197,6 +197,8 @@ static int load_data(Run *r) {
         r->have_val = 1;
     }
     NnrtTrainState *st = &r->st;
+    /* csv(tokenize="words"): the vocabulary of the training part (or of the weights resumed) */
+    if (nnrt_text_prepare(&r->train, r->have_val ? &r->val : NULL, &st->vocab) != 0) return -1;
     if (r->train.standardize) {
         /* statistics of the training part only; applied to both sets */
         if (!st->std_mean) {

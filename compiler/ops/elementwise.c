@@ -244,7 +244,7 @@ static LLVMValueRef cg_const_like(Cg *cg, LLVMValueRef x, double v) {
  * put into the exponent bits — within 2 ulp for float32. The float64 twin (gradcheck) keeps
  * libm's exp, so its forward and backward stay exact. Without reassociation flags: the
  * two-part ln2 reduction must run as written. */
-static LLVMValueRef cg_exp_fast(Cg *cg, LLVMValueRef x) {
+LLVMValueRef cg_exp_fast(Cg *cg, LLVMValueRef x) {
     if (cg->f64) return cg_math(cg, "llvm.exp", x);
     LLVMBuilderRef b = cg->b;
     LLVMTypeRef type = LLVMTypeOf(x);
@@ -274,14 +274,14 @@ static LLVMValueRef cg_exp_fast(Cg *cg, LLVMValueRef x) {
 
 /* tanh(u) = 1 - 2 / (exp(2u) + 1): vectorizable, accurate to ~1e-7 absolute (what gelu needs);
  * libm's tanh in the float64 twin. */
-static LLVMValueRef cg_tanh_fast(Cg *cg, LLVMValueRef u) {
+LLVMValueRef cg_tanh_fast(Cg *cg, LLVMValueRef u) {
     if (cg->f64) return cg_libm(cg, "tanh", u);
     LLVMValueRef e = cg_exp_fast(cg, cg_fmul(cg, cg_const(cg, 2), u));
     return cg_fsub(cg, cg_const(cg, 1), cg_fdiv(cg, cg_const(cg, 2), cg_fadd(cg, e, cg_const(cg, 1))));
 }
 
 /* sigmoid(x) = 1 / (1 + exp(-x)) on cg_exp_fast (libm's exp in the float64 twin). */
-static LLVMValueRef cg_sigmoid_fast(Cg *cg, LLVMValueRef x) {
+LLVMValueRef cg_sigmoid_fast(Cg *cg, LLVMValueRef x) {
     return cg_fdiv(cg, cg_const(cg, 1), cg_fadd(cg, cg_const(cg, 1), cg_exp_fast(cg, LLVMBuildFNeg(cg->b, x, ""))));
 }
 

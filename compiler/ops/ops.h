@@ -106,6 +106,9 @@ const char *sema_layer_name(OpSema *s, const char *op, const Bound *b); /* NULL 
 bool sema_layer_fits(OpSema *s, const Expr *call, double output_elements, double weights, double macs);
 const char *sema_shape(OpSema *s, const Shape *shape); /* "[1,28,28]" in the arena */
 void sema_note_origin(OpSema *s, const Node *x, Span used, const char *what);
+/* Is the model's input token ids whose 0 is padding (the train data is a csv text column)? The
+ * ops that honour padding (lstm/gru return="last") then read the ids. */
+bool sema_input_is_padded(OpSema *s);
 static inline const Node *value_node(OpSema *s, Value v) { return graph_node(s->graph, v.node); }
 
 /* The tensor arithmetic of expressions (`a + b`, `x * 0.5`): a and b are tensors or numbers,
@@ -214,6 +217,7 @@ const OpFamily *ops_family(OpKind kind);
 unsigned ops_kind_flags(OpKind kind);
 
 /* The families (ops/<family>.c). */
-extern const OpFamily ops_dense, ops_conv, ops_elementwise, ops_norm, ops_loss, ops_shape, ops_embedding, ops_attention;
+extern const OpFamily ops_dense, ops_conv, ops_elementwise, ops_norm, ops_loss, ops_shape, ops_embedding, ops_attention,
+    ops_recurrent;
 
 #endif

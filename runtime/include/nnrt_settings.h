@@ -113,6 +113,7 @@ typedef struct NnrtSettingModel {
     int target_is_class;
     int target_rank;
     const int64_t *target_dims;
+    int64_t input_vocab; /* the embedding's vocabulary for an int input; 0: unknown */
 } NnrtSettingModel;
 
 /* "x : int[64]" into out. */
@@ -125,6 +126,13 @@ int nnrt_setting_is_sequence(const NnrtSettingForm *f);
  * (marked set, so the canonical text names them). Returns NULL, or the message (written into msg)
  * with *arg the argument it is about (-1: the call as a whole). */
 const char *nnrt_setting_sequence_bind(const NnrtSettingForm *f, const NnrtSettingModel *m,
+                                       NnrtArgVal *v, int *arg, char *msg, size_t cap);
+
+/* csv(..., text="COLUMN") needs input int[T]; checks length (filled in: T), tokenize (filled in:
+ * "bytes") and, against the embedding's vocabulary (m->input_vocab, when known), bytes' 257 ids or
+ * words' vocab (filled in: the embedding's vocabulary). NULL for other forms and csv without text;
+ * else the message, with *arg the argument it is about. */
+const char *nnrt_setting_csv_text_bind(const NnrtSettingForm *f, const NnrtSettingModel *m,
                                        NnrtArgVal *v, int *arg, char *msg, size_t cap);
 
 /* "Did you mean": the candidate closest to `word` by edit distance, or NULL when none is close

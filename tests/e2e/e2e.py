@@ -295,7 +295,11 @@ def test_gradcheck(args):
     examples = sorted(os.path.join(EXAMPLES, f) for f in os.listdir(EXAMPLES) if f.endswith(".nn"))
     # text_gpt at d=16 and a context of 8: the float64 twin is unoptimized, and 54 tensors of
     # the full model would take minutes to check
-    smaller = {"text_gpt.nn": ["-D", "d=16", "-D", "ctx=8"]}
+    smaller = {"text_gpt.nn": ["-D", "d=16", "-D", "ctx=8"],
+               # the fortunes classifiers with a vocabulary of 50 and width 8 (0.1-5 s each)
+               "text_bag.nn": ["-D", "vocab=50", "-D", "d=8"],
+               "text_encoder.nn": ["-D", "vocab=50", "-D", "d=8", "-D", "heads=2"],
+               "text_lstm.nn": ["-D", "vocab=50", "-D", "d=8", "-D", "hidden=8"]}
     for source in examples + [os.path.join(MODELS, "sgd_mlp.nn"), os.path.join(MODELS, "regression.nn")]:
         exe = compile_model(args, source, "good", *smaller.get(os.path.basename(source), []))
         p = run([exe, "gradcheck"])

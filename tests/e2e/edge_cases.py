@@ -19,6 +19,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "bench"))
 import gpt_torch  # noqa: E402  (the GPT example's torch module)
+import textcsv  # noqa: E402  (csv text ids in Python, for the text examples)
 
 from e2e import (EXAMPLES, MODELS, Failure, check, compile_model, fashion_subset, idx_spec,
                  read_safetensors, run, run_tests)
@@ -404,7 +405,48 @@ def torch_models(torch):
             h = h + self.dense1(nn.functional.gelu(self.dense0(self.layernorm1(h))))
             return self.dense2(self.layernorm2(h).mean(dim=1))
 
+    class TextBlock(nn.Module):
+        def __init__(self, d, heads):
+            super().__init__()
+            self.layernorm0, self.attention0 = nn.LayerNorm(d), nn.MultiheadAttention(d, heads, batch_first=True)
+            self.layernorm1, self.dense0, self.dense1 = nn.LayerNorm(d), nn.Linear(d, 2 * d), nn.Linear(2 * d, d)
+
+        def forward(self, h):
+            a = self.layernorm0(h)
+            h = h + self.attention0(a, a, a, need_weights=False)[0]
+            return h + self.dense1(nn.functional.gelu(self.dense0(self.layernorm1(h))))
+
+    class TextBag(nn.Module):  # examples/text_bag.nn
+        def __init__(self):
+            super().__init__()
+            self.embedding0, self.dense0, self.dense1 = nn.Embedding(4000, 64), nn.Linear(64, 64), nn.Linear(64, 4)
+
+        def forward(self, ids):
+            return self.dense1(torch.relu(self.dense0(self.embedding0(ids).mean(dim=1))))
+
+    class TextEncoder(nn.Module):  # examples/text_encoder.nn
+        def __init__(self):
+            super().__init__()
+            self.embedding0, self.position_embedding0 = nn.Embedding(4000, 64), Positions(64, 64)
+            self.block0, self.layernorm0, self.dense0 = TextBlock(64, 4), nn.LayerNorm(64), nn.Linear(64, 4)
+
+        def forward(self, ids):
+            h = self.block0(self.embedding0(ids) + self.position_embedding0.weight)
+            return self.dense0(self.layernorm0(h).mean(dim=1))
+
+    class TextLSTM(nn.Module):  # examples/text_lstm.nn
+        def __init__(self):
+            super().__init__()
+            self.embedding0, self.lstm0 = nn.Embedding(4000, 64), nn.LSTM(64, 64, batch_first=True)
+            self.dense0 = nn.Linear(64, 4)
+
+        def forward(self, ids):
+            return self.dense0(self.lstm0(self.embedding0(ids))[0][:, -1])
+
     return {
+        "text_bag": (TextBag(), None),
+        "text_encoder": (TextEncoder(), None),
+        "text_lstm": (TextLSTM(), None),
         "fashion_mlp": (nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(),
                                       nn.Linear(128, 10)), {"dense0": "1", "dense1": "3", "dense2": "5"}),
         "fashion_mlp_wide": (nn.Sequential(nn.Flatten(), nn.Linear(784, 512), nn.LayerNorm(512), nn.ReLU(), nn.Dropout(0.2),
@@ -421,6 +463,21 @@ def torch_models(torch):
         "text_gpt": (gpt_torch.build(torch, 4, 128, 4, 64), None),
         "token_attention": (TokenAttention(), None),
     }
+
+
+def text_rows(work):
+    """A CSV of 24 raw texts of 70-90 words (more than the text examples' 64), labels 0..3."""
+    path = os.path.join(work, "texts.csv")
+    rng = np.random.default_rng(4)
+    words = "the cat sat on a mat while dogs ran far away and Science, work: politics! songs".split()
+    rows = [[" ".join(rng.choice(words, rng.integers(70, 90))), k % 4] for k in range(24)]
+    return textcsv.write_csv(path, ["text", "label"], rows)
+
+
+def read_texts(path):
+    import csv
+    with open(path, newline="") as f:
+        return [r["text"] for r in csv.DictReader(f)]
 
 
 def read_csv_columns(path, drop):
@@ -456,6 +513,10 @@ def test_checkpoint_reader(args):
         exe = compile_model(args, os.path.join(EXAMPLES, name + ".nn"), name)
         ckpt = os.path.join(args.work, name + ".safetensors")
         extra = fashion if name.startswith("fashion") else []
+        if name.startswith("text_") and name != "text_gpt":  # fortunes classifiers: raw text rows
+            texts = text_rows(args.work)
+            extra = ["--data", f'csv("{texts}", target="label", text="text", tokenize="words", vocab=4000)',
+                     "--validate", "none"]
         if name == "text_gpt": # a little text instead of the whole Bible
             text = os.path.join(args.work, "gpt_text.txt")
             with open(text, "w") as f:
@@ -496,6 +557,11 @@ def test_checkpoint_reader(args):
             if name.startswith("fashion"):
                 x = torch.from_numpy(load_idx_images(vip))
                 data = vip
+            elif name.startswith("text_"):
+                # every text has more than 64 words: no padding, so torch needs no lengths
+                data = texts
+                vocab = meta["vocab"].split("\n")
+                x = torch.tensor([textcsv.word_ids(t, vocab, 64) for t in read_texts(texts)])
             elif name in ("token_bag", "token_attention"):
                 data = os.path.join(EXAMPLES, "data", "tokens_val.csv")
                 x = torch.from_numpy(read_csv_columns(data, "label").astype(np.int64))

@@ -1,5 +1,5 @@
 /* test_unit.c — unit tests of the runtime's internals: optimizers, spec parser, schedules,
- * JSON reader, RNG and initialization. `test_unit GROUP` runs one group; exit 1 on any failure.
+ * JSON reader, RNG and initialization, csv(text=...) tokenization and vocabularies. `test_unit GROUP` runs one group; exit 1 on any failure.
  *
  * The optimizer expectations come from tests/runtime/optim_reference.py, an independent numpy
  * (float64) implementation of the update rules as PyTorch documents them; the runtime computes in
@@ -374,13 +374,129 @@ static int optim_dump(void) {
     return 0;
 }
 
+/* csv(text=...): ids computed by hand from the file below. A model with input int[6] and
+ * target class[2], an embedding of 300 ids. */
+static NnrtModel text_model(void) {
+    NnrtModel m;
+    memset(&m, 0, sizeof m);
+    m.input_kind = NNRT_INPUT_INT;
+    m.input_name = "text";
+    m.input_rank = 1;
+    m.input_dims[0] = 6;
+    m.input_size = 6;
+    m.input_vocab = 300;
+    m.target_kind = NNRT_TARGET_CLASS;
+    m.target_name = "label";
+    m.target_classes = 2;
+    m.target_rank = 0;
+    m.target_size = 1;
+    return m;
+}
+
+static void check_ids(const NnrtData *d, int64_t e, const float *want, const char *what) {
+    for (int64_t t = 0; t < d->input_size; t++)
+        if (d->x_f32[e * d->input_size + t] != want[t]) {
+            fprintf(stderr, "%s: example %lld position %lld: id %g, expected %g\n", what, (long long)e,
+                    (long long)t, d->x_f32[e * d->input_size + t], want[t]);
+            failures++;
+            return;
+        }
+}
+
+static void test_text(void) {
+    const char *path = "text_unit.csv";
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        CHECK(!"cannot write text_unit.csv");
+        return;
+    }
+    /* quoted cells with a comma, a doubled quote and a newline inside; an empty text; an extra
+     * column (id) that text data ignores */
+    fputs("id,label,body\n"
+          "7,1,\"Ab, c\"\n"
+          "8,0,\"the THE cat\nsat\"\"\"\n"
+          "9,1,\n"
+          "10,0,cat cat dog-the\n", f);
+    fclose(f);
+    NnrtModel m = text_model();
+    NnrtData d;
+    /* bytes: id = byte + 1, cut or padded with 0 to T = 6 */
+    CHECK(nnrt_data_open(&m, "csv(\"text_unit.csv\", target=\"label\", text=\"body\")", "test",
+                         NNRT_ROLE_TRAIN, &d) == 0);
+    CHECK(d.count == 4 && !d.words_pending);
+    if (d.count == 4) {
+        const float b0[6] = {'A' + 1, 'b' + 1, ',' + 1, ' ' + 1, 'c' + 1, 0};
+        const float b1[6] = {'t' + 1, 'h' + 1, 'e' + 1, ' ' + 1, 'T' + 1, 'H' + 1};
+        const float b2[6] = {0, 0, 0, 0, 0, 0};
+        check_ids(&d, 0, b0, "bytes");
+        check_ids(&d, 1, b1, "bytes");
+        check_ids(&d, 2, b2, "bytes");
+        CHECK(d.y_class[0] == 1 && d.y_class[1] == 0 && d.y_class[3] == 0);
+    }
+    nnrt_data_free(&d);
+    /* words: counts over all four texts: the 3, cat 3, dog 1, sat 1, ab 1, c 1. vocab=5 keeps
+     * 3 words: ties by bytes, so "cat" (3) before "the" (3), then "ab" (1) first of the ones:
+     * ids cat 2, the 3, ab 4; every other word 1 (unknown) */
+    CHECK(nnrt_data_open(&m, "csv(\"text_unit.csv\", target=\"label\", text=\"body\", "
+                             "tokenize=\"words\", vocab=5)", "test", NNRT_ROLE_TRAIN, &d) == 0);
+    CHECK(d.words_pending);
+    char *vocab = NULL;
+    CHECK(nnrt_text_prepare(&d, NULL, &vocab) == 0);
+    CHECK(vocab && strcmp(vocab, "cat\nthe\nab") == 0);
+    if (vocab && d.count == 4 && !d.words_pending) {
+        const float w0[6] = {4, 1, 0, 0, 0, 0};     /* ab c */
+        const float w1[6] = {3, 3, 2, 1, 0, 0};     /* the the cat sat */
+        const float w2[6] = {0, 0, 0, 0, 0, 0};     /* (empty) */
+        const float w3[6] = {2, 2, 1, 3, 0, 0};     /* cat cat dog the */
+        check_ids(&d, 0, w0, "words");
+        check_ids(&d, 1, w1, "words");
+        check_ids(&d, 2, w2, "words");
+        check_ids(&d, 3, w3, "words");
+    }
+    nnrt_data_free(&d);
+    /* the vocabulary of the training part only: split(0.5, shuffle=false) holds out rows 3 and 4,
+     * so "dog" and the counts of rows 3-4 do not count: the 2, ab 1, c 1, cat 1, sat 1 */
+    CHECK(nnrt_data_open(&m, "csv(\"text_unit.csv\", target=\"label\", text=\"body\", "
+                             "tokenize=\"words\", vocab=4)", "test", NNRT_ROLE_TRAIN, &d) == 0);
+    NnrtData val;
+    NnrtSplit how = {0.5, 0};
+    CHECK(nnrt_data_split(&m, &d, &how, &val) == 0);
+    free(vocab);
+    vocab = NULL;
+    CHECK(nnrt_text_prepare(&d, &val, &vocab) == 0);
+    CHECK(vocab && strcmp(vocab, "the\nab") == 0);
+    if (vocab && val.count == 2) {
+        const float v1[6] = {1, 1, 1, 2, 0, 0};     /* cat cat dog the */
+        check_ids(&val, 1, v1, "split words");
+    }
+    /* a stored vocabulary is reused as it is (resume, eval, predict) */
+    NnrtData again;
+    CHECK(nnrt_data_open(&m, "csv(\"text_unit.csv\", target=\"label\", text=\"body\", "
+                             "tokenize=\"words\", vocab=4)", "test", NNRT_ROLE_PREDICT, &again) == 0);
+    CHECK(nnrt_text_encode(&again, "dog\ncat") == 0);
+    if (again.count == 4) {
+        const float a3[6] = {3, 3, 2, 1, 0, 0};
+        check_ids(&again, 3, a3, "stored vocabulary");
+    }
+    /* one that does not fit vocab=N is refused, not read past the embedding */
+    nnrt_data_free(&again);
+    CHECK(nnrt_data_open(&m, "csv(\"text_unit.csv\", target=\"label\", text=\"body\", "
+                             "tokenize=\"words\", vocab=4)", "test", NNRT_ROLE_PREDICT, &again) == 0);
+    CHECK(nnrt_text_encode(&again, "a\nb\nc") != 0);
+    nnrt_data_free(&again);
+    free(vocab);
+    nnrt_data_free(&val);
+    nnrt_data_free(&d);
+    remove(path);
+}
+
 int main(int argc, char **argv) {
     if (argc == 2 && strcmp(argv[1], "optim-dump") == 0) return optim_dump();
     static const struct {
         const char *name;
         void (*fn)(void);
     } groups[] = {{"optim", test_optim}, {"spec", test_spec}, {"schedule", test_schedule},
-                  {"json", test_json},   {"rng", test_rng}};
+                  {"json", test_json},   {"rng", test_rng},           {"text", test_text}};
     int ran = 0;
     for (size_t i = 0; i < sizeof groups / sizeof *groups; i++)
         if (argc < 2 || strcmp(argv[1], groups[i].name) == 0) {
