@@ -143,7 +143,17 @@ static bool is_metric(const Graph *g, const Node *n) {
 }
 
 /* Renders the model; *data is malloc'ed. */
-static bool draw_render(Arena *arena, const Model *m, const char **instance_of, bool dot, char **data, size_t *length) {
+/* The type of the input or target as written ("class[10]"), or its shape. */
+static const char *declared_type(Arena *arena, const Ast *ast, const char *text, StmtKind kind, const Shape *shape) {
+    for (const Stmt *st = ast->stmts; st; st = st->next)
+        if (st->kind == kind && st->type && st->type->span.begin >= 0)
+            return arena_strndup(arena, text + st->type->span.begin, (size_t)(st->type->span.end - st->type->span.begin));
+    char buf[160];
+    return arena_strdup(arena, shape->rank ? shape_str(shape, buf, sizeof buf) : "scalar");
+}
+
+static bool draw_render(Arena *arena, const Model *m, const Ast *ast, const char *text, const char **instance_of, bool dot,
+                        char **data, size_t *length) {
     const Graph *g = m->graph;
     Drawing d = {.arena = arena};
     d.root = agopen(arena_strdup(arena, m->name), Agdirected, NULL);
@@ -171,11 +181,13 @@ static bool draw_render(Arena *arena, const Model *m, const char **instance_of, 
         Agraph_t *where = cluster_for(&d, instance_of ? instance_of[i] : "");
         Agnode_t *v = agnode(where, arena_printf(arena, "n%d", i), 1);
         if (i == g->input) {
-            label = arena_printf(arena, "%s\ninput %s", m->input_name ? m->input_name : "input", shape_text);
+            label = arena_printf(arena, "%s\ninput %s", m->input_name ? m->input_name : "input",
+                                 declared_type(arena, ast, text, STMT_INPUT, &n->shape));
             agsafeset(v, "shape", "ellipse", "");
             agsafeset(v, "fillcolor", "#e6f4e6", "");
         } else if (i == g->target) {
-            label = arena_printf(arena, "%s\ntarget %s", m->target_name ? m->target_name : "target", shape_text);
+            label = arena_printf(arena, "%s\ntarget %s", m->target_name ? m->target_name : "target",
+                                 declared_type(arena, ast, text, STMT_TARGET, &n->shape));
             agsafeset(v, "shape", "ellipse", "");
             agsafeset(v, "fillcolor", "#fdf0e0", "");
         } else if (i == g->loss) {
@@ -238,7 +250,7 @@ static bool draw_render(Arena *arena, const Model *m, const char **instance_of, 
     return ok;
 }
 
-int draw_file(const char *path, Define *defines, int define_count, const char *out, bool dot) {
+int draw_file(const char *path, Define *defines, int define_count, DiagWarnings warnings, const char *out, bool dot) {
     int length = 0;
     char *buffer = source_read(path, &length);
     if (!buffer) return 1;
@@ -249,6 +261,7 @@ int draw_file(const char *path, Define *defines, int define_count, const char *o
     int status = 1;
     Diag diag;
     diag_init(&diag, path, text, length, stderr);
+    diag.warnings = warnings;
     Ast *ast = parse_source(arena, &diag);
     if (diag.error_count) goto done;
     Instances in = {.arena = arena};
@@ -268,7 +281,7 @@ int draw_file(const char *path, Define *defines, int define_count, const char *o
     }
     char *data = NULL;
     size_t size = 0;
-    if (!draw_render(arena, m, instance_of, dot, &data, &size)) {
+    if (!draw_render(arena, m, ast, text, instance_of, dot, &data, &size)) {
         fprintf(stderr, "nnc: error: %s: Graphviz could not lay out the diagram\n", path);
         free(data);
         goto done;
@@ -326,7 +339,7 @@ int draw_main(int argc, char **argv) {
     if (strcmp(out, "-") != 0 && file_same(out, input)) {
         fprintf(stderr, "nnc: error: the output '%s' is the source file '%s'; choose another -o path\n", out, input);
     } else {
-        status = draw_file(input, defines, define_count, out, dot);
+        status = draw_file(input, defines, define_count, DIAG_WARNINGS_ON, out, dot);
     }
     arena_free(arena);
 done:

@@ -14,9 +14,9 @@
 #include "sema.h"
 
 /* Analyzes PATH with the overrides and writes its diagram to OUT (atomically; "-": stdout), SVG
- * or dot. Diagnostics go to stderr. Returns 0, 1 (the design does not compile, too big to draw,
- * a write failed). */
-int draw_file(const char *path, Define *defines, int define_count, const char *out, bool dot);
+ * or dot. Diagnostics go to stderr, warnings as WARNINGS says. Returns 0, 1 (the design does not
+ * compile, too big to draw, a write failed). */
+int draw_file(const char *path, Define *defines, int define_count, DiagWarnings warnings, const char *out, bool dot);
 
 /* argv[1] is "draw". Exit status 0 or 1. */
 int draw_main(int argc, char **argv);

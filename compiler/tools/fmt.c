@@ -165,9 +165,9 @@ static void out_spaces(Out *o, int n) {
 static bool space_between(const Tok *prevprev, const Tok *a, const Tok *b, int paren, bool keyword_value) {
     if (tok_is(a, "(") || tok_is(a, "[")) return false;
     if (tok_is(b, ")") || tok_is(b, "]") || tok_is(b, ",") || tok_is(b, ";")) return false;
+    if (tok_is(a, "-") && !ends_operand(prevprev)) return false; /* unary minus */
     if (tok_is(b, "(") || tok_is(b, "[")) return !(a->kind == TOK_IDENT && !is_keyword(a));
     if (tok_is(a, "=") || tok_is(b, "=")) return paren == 0;
-    if (tok_is(a, "-") && !ends_operand(prevprev)) return false; /* unary minus */
     if (keyword_value && (is_binary_op(a) || is_binary_op(b))) return false;
     return true;
 }
