@@ -4,6 +4,7 @@
   lsp_test.py corpus --nnc NNC          the fuzzer's seed corpus and hostile documents as didOpen
   lsp_test.py fmt_models --nnc NNC      fmt is idempotent and keeps --dump-graph, on every model
   lsp_test.py draw_examples --nnc NNC   the examples' SVG diagrams parse and name every layer
+  lsp_test.py editors --nnc NNC         the TextMate grammar and the Vim syntax know every op
 
 The parameter and FLOP counts expected in hovers are derived by hand in the comments (a dense
 layer k -> n has k*n + n parameters and 2*k*n + n FLOPs, an elementwise op one per element).
@@ -12,6 +13,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -330,13 +332,76 @@ def test_draw_examples(nnc):
             print("ok: %s: %d layers named, %d clusters" % (name, len(named), len(clusters)))
 
 
+def op_names(nnc):
+    """The ops of the language, as nnc lsp completes them (the op table)."""
+    c = Client(nnc)
+    c.initialize()
+    c.open("file:///ops.nn", "")
+    items = c.at("textDocument/completion", "file:///ops.nn", 0, 0)["result"]["items"]
+    c.close()
+    return [i["label"] for i in items if i["kind"] == 3]
+
+
+def test_editors(nnc):
+    import re
+    ops = op_names(nnc)
+    assert len(ops) > 20, ops
+    editors = os.path.join(ROOT, "grammar", "editors")
+    grammar = json.load(open(os.path.join(editors, "nn.tmLanguage.json")))
+    repo = grammar["repository"]
+    op_re = re.compile(repo["op"]["match"])
+    missing = [o for o in ops if not op_re.fullmatch(o)]
+    expect("TextMate grammar: every op", missing, [])
+    expect("TextMate grammar: not a name that merely starts like an op", bool(op_re.fullmatch("dense_layer")), False)
+    kw = re.compile(repo["keyword-argument"]["match"])
+    expect("TextMate grammar: keyword arguments", [m.group(2) for m in kw.finditer('dense(2, bias=false, name="a")')], ["bias", "name"])
+    expect("TextMate grammar: numbers", [m.group(0) for m in re.finditer(repo["number"]["match"], "lr=1e-3 x2 .5 3.")], ["1e-3", ".5", "3."])
+    expect("TextMate grammar: comments", re.search(repo["comment"]["match"], 'h = x  # a comment').group(0), "# a comment")
+    vim_syntax = open(os.path.join(editors, "vim", "syntax", "nn.vim")).read()
+    vim_ops = set()
+    for line in vim_syntax.splitlines():
+        if line.startswith("syn keyword nnOp "):
+            vim_ops.update(line.split()[3:])
+    expect("Vim syntax: every op", [o for o in ops if o not in vim_ops], [])
+    nvim = shutil.which("nvim")
+    if not nvim:
+        print("SKIP: Vim syntax groups (no nvim)")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        model = os.path.join(tmp, "s.nn")
+        with open(model, "w") as f:
+            f.write("model m\ninput x : float[4]\ntarget y : class[2]\n# comment\nh = x -> dense(2, bias=false) -> relu\n"
+                    "loss cross_entropy(h, y)\n")
+        script = os.path.join(tmp, "syn.lua")
+        with open(script, "w") as f:
+            f.write("""vim.opt.runtimepath:prepend(os.getenv('RTP'))
+vim.cmd('runtime! ftdetect/nn.vim')
+vim.cmd('filetype on | syntax on')
+vim.cmd('edit ' .. os.getenv('NN_FILE'))
+local out = {'filetype ' .. vim.bo.filetype}
+for _, p in ipairs({{1,1},{4,3},{5,7},{5,10},{5,16},{5,19},{5,24},{6,6}}) do
+  table.insert(out, string.format('%d:%d %s', p[1], p[2], vim.fn.synIDattr(vim.fn.synID(p[1], p[2], 1), 'name')))
+end
+vim.fn.writefile(out, os.getenv('OUT'))
+vim.cmd('qa!')
+""")
+        out = os.path.join(tmp, "seen.txt")
+        env = dict(os.environ, RTP=os.path.join(editors, "vim"), NN_FILE=model, OUT=out, HOME=tmp, XDG_CONFIG_HOME=tmp,
+                   XDG_DATA_HOME=tmp, XDG_STATE_HOME=tmp, XDG_CACHE_HOME=tmp)
+        subprocess.run([nvim, "--headless", "--clean", "-c", "luafile " + script], env=env, capture_output=True, timeout=60,
+                       stdin=subprocess.DEVNULL)
+        seen = open(out).read().splitlines()
+    expect("Vim syntax groups", seen, ["filetype nn", "1:1 nnKeyword", "4:3 nnComment", "5:7 nnArrow", "5:10 nnOp",
+                                       "5:16 nnNumber", "5:19 nnKeywordArg", "5:24 nnBoolean", "6:6 nnOp"])
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("test")
     ap.add_argument("--nnc", required=True)
     a = ap.parse_args()
     {"protocol": test_protocol, "corpus": test_corpus, "fmt_models": test_fmt_models,
-     "draw_examples": test_draw_examples}[a.test](os.path.abspath(a.nnc))
+     "draw_examples": test_draw_examples, "editors": test_editors}[a.test](os.path.abspath(a.nnc))
 
 
 if __name__ == "__main__":
