@@ -172,8 +172,8 @@ static bool space_between(const Tok *prevprev, const Tok *a, const Tok *b, int p
     return true;
 }
 
-/* The text of tokens [first, end) of one line with canonical spacing, starting at bracket depth
- * `paren`; `until` stops before the token at that index (-1: the whole line). */
+/* The width of tokens [first, end) of one line with canonical spacing, starting at bracket
+ * depth `paren` (the aligned part of a statement, outside any keyword argument). */
 static int line_width(const Toks *t, int first, int end, int paren) {
     int width = 0;
     for (int i = first; i < end; i++) {

@@ -324,8 +324,8 @@ static cJSON *completion(Server *s, const cJSON *params) {
     cJSON *r = cJSON_CreateObject();
     cJSON_AddBoolToObject(r, "isIncomplete", false);
     cJSON *list = cJSON_AddArrayToObject(r, "items");
-    /* CompletionItemKind: Function 3, Module 9, Variable 6, Property 10, Keyword 14 */
-    static const int kinds[] = {[LSP_ITEM_OP] = 3, [LSP_ITEM_BLOCK] = 9, [LSP_ITEM_NAME] = 6, [LSP_ITEM_KEYWORD_ARG] = 10, [LSP_ITEM_KEYWORD] = 14};
+    /* CompletionItemKind: Function 3, Module 9, Variable 6, Property 10 */
+    static const int kinds[] = {[LSP_ITEM_OP] = 3, [LSP_ITEM_BLOCK] = 9, [LSP_ITEM_NAME] = 6, [LSP_ITEM_KEYWORD_ARG] = 10};
     for (int i = 0; i < count; i++) {
         cJSON *item = cJSON_CreateObject();
         cJSON_AddStringToObject(item, "label", items[i].label);

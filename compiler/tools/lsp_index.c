@@ -531,11 +531,10 @@ static bool is_ident_char(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' &
  * document does not parse), and whether a '->' comes right before that name. */
 static const char *open_call(LspIndex *ix, int offset, bool *piped) {
     const char *t = ix->text;
-    int depth = 0, line_start = offset;
+    int depth = 0;
     /* scan back at most a few lines' worth: calls are short */
     for (int i = offset - 1; i >= 0 && offset - i < 4000; i--) {
         char c = t[i];
-        if (c == '\n') line_start = i;
         if (c == ')') depth++;
         else if (c == '(' && depth > 0) depth--;
         else if (c == '(') {
@@ -552,7 +551,6 @@ static const char *open_call(LspIndex *ix, int offset, bool *piped) {
             return NULL;
         }
     }
-    (void)line_start;
     return NULL;
 }
 
@@ -570,7 +568,7 @@ static void add_item(LspIndex *ix, LspItem **items, int *count, int *cap, LspIte
 
 static void add_names(LspIndex *ix, const Stmt *stmts, int offset, LspItem **items, int *count, int *cap) {
     for (const Stmt *st = stmts; st; st = st->next) {
-        if (!binds(st, st->name ? st->name : "") || st->span.begin >= offset) continue;
+        if (!st->name || !binds(st, st->name) || st->span.begin >= offset) continue;
         bool seen = false;
         for (int i = 0; i < *count; i++) seen |= (*items)[i].kind == LSP_ITEM_NAME && strcmp((*items)[i].label, st->name) == 0;
         if (seen) continue;
@@ -663,13 +661,17 @@ int lsp_symbols(LspIndex *ix, LspSymbol **out) {
     }
     /* the layers: every named node of the model, under the top-level statement holding its call */
     const Graph *g = ix->model ? ix->model->graph : NULL;
+    int statements = count; /* in source order: the parent is found by bisection */
     for (int i = 0; g && i < g->forward_count; i++) {
         const Node *n = graph_node(g, i);
         if (!n->layer || n->span.begin < 0 || i == g->input || i == g->target) continue;
-        int parent = -1;
-        for (int j = 0; j < count; j++)
-            if ((*out)[j].parent < 0 && (*out)[j].kind != LSP_SYM_LAYER && n->span.begin >= (*out)[j].span.begin && n->span.end <= (*out)[j].span.end)
-                parent = j;
+        int lo = 0, hi = statements - 1, parent = -1;
+        while (lo <= hi) {
+            int mid = (lo + hi) / 2;
+            if ((*out)[mid].span.begin <= n->span.begin) { parent = mid; lo = mid + 1; }
+            else hi = mid - 1;
+        }
+        if (parent >= 0 && n->span.end > (*out)[parent].span.end) parent = -1;
         add_symbol(ix, out, &count, &cap,
                    (LspSymbol){.name = n->layer, .detail = arena_printf(ix->arena, "%s %s", ops_node_label(n), shape_text(ix->arena, &n->shape)),
                                .kind = LSP_SYM_LAYER, .span = n->span, .name_span = n->span, .parent = parent});

@@ -65,7 +65,7 @@ const char *lsp_hover(LspIndex *ix, int offset, Span *span);
 /* Where the name at OFFSET is defined; false when it is not a name with a definition. */
 bool lsp_definition(LspIndex *ix, int offset, Span *target);
 
-typedef enum LspItemKind { LSP_ITEM_OP, LSP_ITEM_BLOCK, LSP_ITEM_NAME, LSP_ITEM_KEYWORD_ARG, LSP_ITEM_KEYWORD } LspItemKind;
+typedef enum LspItemKind { LSP_ITEM_OP, LSP_ITEM_BLOCK, LSP_ITEM_NAME, LSP_ITEM_KEYWORD_ARG } LspItemKind;
 typedef struct LspItem {
     const char *label, *detail, *doc, *insert;
     LspItemKind kind;

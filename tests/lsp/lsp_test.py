@@ -5,6 +5,7 @@
   lsp_test.py fmt_models --nnc NNC      fmt is idempotent and keeps --dump-graph, on every model
   lsp_test.py draw_examples --nnc NNC   the examples' SVG diagrams parse and name every layer
   lsp_test.py editors --nnc NNC         the TextMate grammar and the Vim syntax know every op
+  lsp_test.py compare_diagrams --nnc NNC  nnc compare draws each design beside its runs
 
 The parameter and FLOP counts expected in hovers are derived by hand in the comments (a dense
 layer k -> n has k*n + n parameters and 2*k*n + n FLOPs, an elementwise op one per element).
@@ -273,33 +274,38 @@ def run(args, **kw):
     return subprocess.run(args, capture_output=True, timeout=60, **kw)
 
 
+def fmt_one(nnc, path, tmp):
+    """'formatted', 'refused' (syntax errors) or raises: formats PATH, checks idempotence and the graph."""
+    once = run([nnc, "fmt", path, "-o", "-"])
+    if once.returncode == 1 and b"does not parse" in once.stderr:
+        return "refused"  # the syntax-error tests: fmt refuses them, as it should
+    assert once.returncode == 0, (path, once.stderr)
+    # the same file name in another directory: the model's default name is the stem
+    sub = os.path.join(tmp, str(abs(hash(path))))
+    os.makedirs(sub)
+    copy = os.path.join(sub, os.path.basename(path))
+    with open(copy, "wb") as f:
+        f.write(once.stdout)
+    twice = run([nnc, "fmt", copy, "-o", "-"])
+    assert twice.stdout == once.stdout, "not idempotent: %s" % path
+    before, after = run([nnc, path, "--dump-graph"]), run([nnc, copy, "--dump-graph"])
+    assert before.returncode == after.returncode, path
+    if before.returncode == 0:
+        assert before.stdout == after.stdout, "the graph changed: %s" % path
+    else:
+        # a model with semantic errors keeps exactly its errors (messages, not places)
+        strip = lambda s: [l.split(": error: ")[-1] for l in s.decode().splitlines() if ": error: " in l]
+        assert strip(before.stderr) == strip(after.stderr), path
+    return "formatted"
+
+
 def test_fmt_models(nnc):
-    formatted = skipped = 0
-    with tempfile.TemporaryDirectory() as tmp:
-        for path in models():
-            once = run([nnc, "fmt", path, "-o", "-"])
-            if once.returncode == 1 and b"does not parse" in once.stderr:
-                skipped += 1  # the syntax-error tests: fmt refuses them, as it should
-                continue
-            assert once.returncode == 0, (path, once.stderr)
-            # the same file name in another directory: the model's default name is the stem
-            copy = os.path.join(tmp, os.path.basename(path))
-            with open(copy, "wb") as f:
-                f.write(once.stdout)
-            twice = run([nnc, "fmt", copy, "-o", "-"])
-            assert twice.stdout == once.stdout, "not idempotent: %s" % path
-            assert run([nnc, "fmt", "--check", copy]).returncode == 0, path
-            before, after = run([nnc, path, "--dump-graph"]), run([nnc, copy, "--dump-graph"])
-            assert before.returncode == after.returncode, path
-            if before.returncode == 0:
-                assert before.stdout == after.stdout, "the graph changed: %s" % path
-            else:
-                # a model with semantic errors keeps exactly its errors (messages, not places)
-                strip = lambda s: [l.split(": error: ")[-1] for l in s.decode().splitlines() if ": error: " in l]
-                assert strip(before.stderr) == strip(after.stderr), path
-            formatted += 1
+    from concurrent.futures import ThreadPoolExecutor
+    with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda p: fmt_one(nnc, p, tmp), models()))
+    formatted, refused = results.count("formatted"), results.count("refused")
     assert formatted > 100, formatted
-    print("ok: %d models formatted idempotently with the same graph (%d with syntax errors refused)" % (formatted, skipped))
+    print("ok: %d models formatted idempotently with the same graph (%d with syntax errors refused)" % (formatted, refused))
 
 
 def test_draw_examples(nnc):
@@ -395,13 +401,50 @@ vim.cmd('qa!')
                                        "5:16 nnNumber", "5:19 nnKeywordArg", "5:24 nnBoolean", "6:6 nnOp"])
 
 
+def svg_text(path):
+    root = ET.parse(path).getroot()
+    return [t.text for t in root.iter() if t.tag.endswith("text") and t.text]
+
+
+def test_compare_diagrams(nnc):
+    seattle = os.path.join(ROOT, "examples", "data", "seattle_weather.csv")
+    if not os.path.exists(seattle):
+        print("SKIP: no %s (.ci/setup writes it)" % seattle)
+        return
+    def design(name, body, params=""):
+        return ("model %s\n%sinput  features : float[5]\ntarget temp_max : float[1]\npred = features -> %s\n"
+                "loss mse(pred, temp_max)\ntrain {\n  data = csv(\"%s\", target=\"temp_max\", standardize=true)\n"
+                "  validate = split(0.2)\n  epochs = 1\n  batch = 32\n}\n" % (name, params, body, seattle))
+    with tempfile.TemporaryDirectory() as tmp:
+        files = {"wide.nn": design("wide", "dense(width) -> relu -> dense(1)", "param width = 32\n"),
+                 "deep.nn": design("deep", "dense(8) -> tanh -> dense(8) -> relu -> dense(1)"),
+                 "bad.nn": design("bad", "dense(8) -> relu -> dense(2)")}
+        for name, text in files.items():
+            with open(os.path.join(tmp, name), "w") as f:
+                f.write(text)
+        p = subprocess.run([nnc, "compare", "wide.nn", "deep.nn", "bad.nn", "-D", "width=8,16", "--seeds", "1",
+                            "--epochs", "1", "--out", "out"], cwd=tmp, capture_output=True, timeout=240)
+        expect("compare with a failing design exits 1", p.returncode, 1)
+        runs = os.path.join(tmp, "out", "runs")
+        diagrams = {d: os.path.join(runs, d, "network.svg") for d in sorted(os.listdir(runs))}
+        drawn = {d: svg_text(path) for d, path in diagrams.items() if os.path.exists(path)}
+        expect("a diagram per design that compiles, none for the one that does not",
+               sorted(drawn), sorted(d for d in diagrams if not d.startswith("bad")))
+        # the -D value is drawn: dense0 is [8] in one and [16] in the other
+        shapes = sorted(next(t for t in text if t.startswith("dense [")) for d, text in drawn.items() if d.startswith("wide"))
+        expect("each override drawn with its own shapes", shapes, ["dense [16]", "dense [8]"])
+        expect("the deep design's layers", [t for t in drawn[next(d for d in drawn if d.startswith("deep"))] if t.startswith("dense")],
+               ["dense0", "dense [8]", "dense1", "dense [8]", "dense2", "dense [1]"])
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("test")
     ap.add_argument("--nnc", required=True)
     a = ap.parse_args()
     {"protocol": test_protocol, "corpus": test_corpus, "fmt_models": test_fmt_models,
-     "draw_examples": test_draw_examples, "editors": test_editors}[a.test](os.path.abspath(a.nnc))
+     "draw_examples": test_draw_examples, "editors": test_editors,
+     "compare_diagrams": test_compare_diagrams}[a.test](os.path.abspath(a.nnc))
 
 
 if __name__ == "__main__":
