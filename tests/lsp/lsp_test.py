@@ -194,6 +194,11 @@ def test_protocol(nnc):
     expect("shutdown", r, {"jsonrpc": "2.0", "id": r["id"], "result": None})
     expect("exit status after shutdown + exit", status, 0)
 
+    # A usage error.
+    p = subprocess.run([nnc, "lsp", "--bogus"], capture_output=True, timeout=20)
+    expect("usage error", (p.returncode, p.stderr.decode()),
+           (1, "nnc: error: nnc lsp takes no arguments ('--bogus'); it speaks LSP on stdin/stdout\n"))
+
     # The input ending without shutdown: exit status 1, no hang.
     p = subprocess.run([nnc, "lsp"], input=b"", capture_output=True, timeout=20)
     expect("end of input without shutdown", p.returncode, 1)
