@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nnrt_settings.h"
 #include "ops.h"
 #include "parse.h"
 #include "source.h"
@@ -338,6 +339,17 @@ static bool find_binding(const LspIndex *ix, const char *name, int offset, const
 
 /* ---------------------------------------------------------------- hover */
 
+/* The settings form (idx, csv, adam, cosine...) called NAME, from the settings table. */
+static const NnrtSettingForm *setting_form(const char *name) {
+    static const unsigned groups[] = {NNRT_GROUP_DATA, NNRT_GROUP_VALIDATE, NNRT_GROUP_OPTIMIZER, NNRT_GROUP_SCHEDULE};
+    for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
+        const NnrtSettingForm *f = nnrt_setting_form(groups[g], name);
+        if (f) return f;
+    }
+    return NULL;
+}
+
+
 typedef struct Text {
     char *buf;
     size_t len;
@@ -421,6 +433,10 @@ const char *lsp_hover(LspIndex *ix, int offset, Span *span) {
             fprintf(f, "```nn\n%s\n```\n%s\n\n", ops_spec_signature(ix->arena, op->name, op->spec, e->piped), op->doc ? op->doc : "");
         } else if (def) {
             fprintf(f, "```nn\ndef %s\n```\nblock defined on line %d\n\n", signature_of_def(ix->arena, def), line_of(ix, def->span.begin));
+        } else if (setting_form(e->text)) {
+            char signature[256];
+            nnrt_setting_signature(setting_form(e->text), signature, sizeof signature);
+            fprintf(f, "```nn\n%s\n```\ntrain setting\n", signature);
         } else {
             fprintf(f, "`%s`: not an operation or block\n", e->text);
         }
@@ -561,6 +577,16 @@ static const char *spec_default(Arena *arena, const ArgSpec *a) {
     return arena_printf(arena, "default %g", a->default_number);
 }
 
+static const char *setting_default(Arena *arena, const NnrtSettingArg *a) {
+    if (a->required) return "required";
+    if (a->optional) return "optional";
+    if (a->kind == NNRT_ARG_BOOL) return a->default_number ? "default true" : "default false";
+    if (a->kind == NNRT_ARG_STR) return arena_printf(arena, "default \"%s\"", a->default_string ? a->default_string : "");
+    char number[40];
+    nnrt_setting_format_number(a->default_number, number);
+    return arena_printf(arena, "default %s", number);
+}
+
 static void add_item(LspIndex *ix, LspItem **items, int *count, int *cap, LspItem item) {
     GROW(ix, *items, *count, *cap);
     (*items)[(*count)++] = item;
@@ -593,6 +619,15 @@ int lsp_completion(LspIndex *ix, int offset, LspItem **items) {
                                .kind = LSP_ITEM_KEYWORD_ARG});
         }
         add_item(ix, items, &count, &cap, (LspItem){.label = "name=", .insert = "name=", .detail = "the layer's name", .kind = LSP_ITEM_KEYWORD_ARG});
+    } else if (callee && setting_form(callee)) {
+        const NnrtSettingForm *form = setting_form(callee);
+        char signature[256];
+        nnrt_setting_signature(form, signature, sizeof signature);
+        for (int i = 0; i < form->nargs; i++)
+            add_item(ix, items, &count, &cap,
+                     (LspItem){.label = arena_printf(ix->arena, "%s=", form->args[i].name), .insert = arena_printf(ix->arena, "%s=", form->args[i].name),
+                               .detail = setting_default(ix->arena, &form->args[i]), .doc = arena_strdup(ix->arena, signature),
+                               .kind = LSP_ITEM_KEYWORD_ARG});
     } else if (callee) {
         const Stmt *def = find_def(ix, callee);
         for (const DefParam *p = def ? def->params : NULL; p; p = p->next) {

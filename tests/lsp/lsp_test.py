@@ -184,6 +184,15 @@ def test_protocol(nnc):
     # UTF-16 positions: a character outside the BMP counts two code units (four bytes).
     c.change(URI, TINY + 'train {\n  data = csv("\U0001F600.csv", target="y")\n}\n', 8)
     expect("utf-16 columns", c.at("textDocument/hover", URI, 18, 24)["result"]["range"], rng(18, 23, 18, 29))
+    # The train block's forms come from the settings table: signature on hover, keyword
+    # arguments with their defaults in completion.
+    expect("hover: a train setting", hover_value(c, 18, 10),
+           '```nn\ncsv(path, target="", header=true, standardize=false, missing="error", target_column, text, length, '
+           'tokenize, vocab)\n```\ntrain setting')
+    items = c.at("textDocument/completion", URI, 18, 13)["result"]["items"]
+    expect("completion: a train setting's arguments", [(i["label"], i["detail"]) for i in items[:6]],
+           [("path=", "required"), ("target=", 'default ""'), ("header=", "default true"), ("standardize=", "default false"),
+            ("missing=", 'default "error"'), ("target_column=", "optional")])
 
     # Protocol errors: not JSON, an unknown method; the server carries on.
     c.send_raw(b"Content-Length: 9\r\n\r\n{not json")
