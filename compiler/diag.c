@@ -151,6 +151,16 @@ static void diag_emit(Diag *diag, FILE *out, Span span, const char *kind, const 
     if (span.begin >= 0) diag_show_source(diag, out, span);
 }
 
+/* Hands one diagnostic to the sink, its message formatted. */
+static void diag_to_sink(Diag *diag, DiagKind kind, Span span, const char *fmt, va_list ap) {
+    char message[1024];
+    va_list copy;
+    va_copy(copy, ap);
+    vsnprintf(message, sizeof message, fmt, copy);
+    va_end(copy);
+    diag->sink(diag->sink_data, kind, span, message);
+}
+
 static void diag_close_record(Diag *diag) {
     if (!diag->record) return;
     fclose(diag->record); /* sets the record's text and length */
@@ -194,16 +204,16 @@ void diag_print(Diag *diag) {
     diag_close_record(diag);
     if (diag->record_count) qsort(diag->records, (size_t)diag->record_count, sizeof *diag->records, diag_record_order);
     for (int i = 0; i < diag->record_count; i++) {
-        fwrite(diag->records[i].text, 1, diag->records[i].length, diag->out);
+        if (diag->out) fwrite(diag->records[i].text, 1, diag->records[i].length, diag->out);
         free(diag->records[i].text);
     }
     free(diag->records);
     diag->records = NULL;
     diag->record_count = diag->record_cap = 0;
-    if (diag->too_many_errors) fprintf(diag->out, "%s: note: too many errors, stopping here\n", diag->path);
-    if (diag->too_many_warnings) fprintf(diag->out, "%s: note: too many warnings, the rest are not shown\n", diag->path);
+    if (diag->out && diag->too_many_errors) fprintf(diag->out, "%s: note: too many errors, stopping here\n", diag->path);
+    if (diag->out && diag->too_many_warnings) fprintf(diag->out, "%s: note: too many warnings, the rest are not shown\n", diag->path);
     diag->too_many_errors = diag->too_many_warnings = false;
-    fflush(diag->out);
+    if (diag->out) fflush(diag->out);
 }
 
 void diag_flush(Diag *diag) {
@@ -251,6 +261,7 @@ static void diag_report(Diag *diag, bool warning, Span span, const char *fmt, va
         if (diag->remembered[i] == h) return;
     if (diag->remembered_count < DIAG_REMEMBERED) diag->remembered[diag->remembered_count++] = h;
     (*printed)++;
+    if (diag->sink) diag_to_sink(diag, as_error ? DIAG_KIND_ERROR : DIAG_KIND_WARNING, span, fmt, ap);
     FILE *out = diag_open_record(diag, span.begin >= 0 ? 1 : 2, span.begin);
     if (!out) return;
     diag->skip_notes = false;
@@ -274,8 +285,14 @@ void diag_warning(Diag *diag, Span span, const char *fmt, ...) {
 
 void diag_note(Diag *diag, Span span, const char *fmt, ...) {
     if (diag->skip_notes) return;
-    FILE *out = diag_note_stream(diag);
     va_list ap;
+    if (diag->sink) {
+        va_start(ap, fmt);
+        diag_to_sink(diag, DIAG_KIND_NOTE, span, fmt, ap);
+        va_end(ap);
+    }
+    FILE *out = diag_note_stream(diag);
+    if (!out) return;
     va_start(ap, fmt);
     if (span.begin < 0) {
         fprintf(out, "note: ");
@@ -291,9 +308,15 @@ void diag_cmdline_error(Diag *diag, const char *fmt, ...) {
     diag->error_count++;
     diag_flush(diag);
     diag->skip_notes = false;
+    va_list ap;
+    if (diag->sink) {
+        va_start(ap, fmt);
+        diag_to_sink(diag, DIAG_KIND_ERROR, SPAN_NONE, fmt, ap);
+        va_end(ap);
+    }
     FILE *out = diag_open_record(diag, 0, 0);
     if (!out) out = diag->out;
-    va_list ap;
+    if (!out) return;
     va_start(ap, fmt);
     fprintf(out, "nnc: error: ");
     vfprintf(out, fmt, ap);

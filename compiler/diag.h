@@ -39,6 +39,14 @@ typedef void DiagContextFn(struct Diag *diag, const void *data);
 
 enum { DIAG_REMEMBERED = 64 };
 
+typedef enum DiagKind { DIAG_KIND_ERROR, DIAG_KIND_WARNING, DIAG_KIND_NOTE } DiagKind;
+
+/* Collecting instead of printing (the language server): a sink sees every diagnostic that would
+ * be printed (errors, warnings, then their notes, in reporting order) with its span and message
+ * as formatted text (no "FILE:LINE:COL:", no source line). With a sink and `out` NULL nothing is
+ * printed. */
+typedef void DiagSink(void *data, DiagKind kind, Span span, const char *message);
+
 /* What happens to warnings (-w, -Werror). */
 typedef enum DiagWarnings { DIAG_WARNINGS_ON, DIAG_WARNINGS_OFF, DIAG_WARNINGS_AS_ERRORS } DiagWarnings;
 
@@ -52,7 +60,9 @@ typedef struct Diag {
     int warning_count; /* every warning reported as a warning */
     int max_errors;    /* stop printing after this many errors, and as many warnings (0 = unlimited) */
     DiagWarnings warnings;
-    FILE *out;
+    FILE *out;         /* NULL: print nothing (a sink collects them) */
+    DiagSink *sink;    /* NULL: none */
+    void *sink_data;
     /* Context notes: set by the stage that knows the context (sema: the block instance). */
     DiagContextFn *context_fn;
     const void *context_data;

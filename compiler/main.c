@@ -8,6 +8,9 @@
  *   nnc summary FILE.nn        the layer table
  *   nnc compare A.nn B.nn ...  train several designs alike; table and plots (tools/compare.c)
  *   nnc diff A.nn B.nn         layer-by-layer changes (tools/diff.c)
+ *   nnc lsp                    a language server on stdin/stdout (tools/lsp.c)
+ *   nnc fmt FILE.nn [--check]  the canonical layout (tools/fmt.c)
+ *   nnc draw FILE.nn -o F.svg  the network as a diagram (tools/draw.c)
  * Exit status: 0 success, 1 errors in the user's input, 2 internal failures. */
 #include <errno.h>
 #include <limits.h>
@@ -24,6 +27,9 @@
 #include "codegen.h"
 #include "tools/compare.h"
 #include "tools/diff.h"
+#include "tools/draw.h"
+#include "tools/fmt.h"
+#include "tools/lsp.h"
 #include "diag.h"
 #include "emit_lib.h"
 #include "onnx.h"
@@ -64,6 +70,9 @@ static void usage(FILE *out) {
             "       nnc compare A.nn B.nn ... [-D NAME=V1,V2]... [--seeds N] [--epochs E] [--out DIR]\n"
             "                              train designs alike; table, plots, logs (nnc compare --help)\n"
             "       nnc diff A.nn B.nn     what changed between two designs, layer by layer\n"
+            "       nnc fmt FILE.nn [--check]  rewrite in the canonical layout (--check: diff, exit 1)\n"
+            "       nnc draw FILE.nn [-o OUT.svg] [--emit=svg|dot]  the network as a diagram (Graphviz)\n"
+            "       nnc lsp                a language server for editors (LSP on stdin/stdout)\n"
             "options:\n"
             "  -o OUT                output path (default: the file's stem; '-' = stdout for asm/llvm)\n"
             "  -O0..-O3              optimization level (default -O2)\n"
@@ -306,6 +315,9 @@ int main(int argc, char **argv) {
     signal(SIGXFSZ, SIG_IGN);
     if (argc > 1 && strcmp(argv[1], "compare") == 0) return compare_main(argc, argv);
     if (argc > 1 && strcmp(argv[1], "diff") == 0) return diff_main(argc, argv);
+    if (argc > 1 && strcmp(argv[1], "lsp") == 0) return lsp_main(argc, argv);
+    if (argc > 1 && strcmp(argv[1], "fmt") == 0) return fmt_main(argc, argv);
+    if (argc > 1 && strcmp(argv[1], "draw") == 0) return draw_main(argc, argv);
     Options options;
     if (parse_options(argc, argv, &options) != 0) return 1;
     Arena *arena = arena_new();

@@ -147,6 +147,8 @@ typedef struct Sema {
     bool padded_text;      /* the train data is a csv text column: token id 0 is padding */
     TensorBinding *tensor_bindings; /* assignments of tensors, for the unused-value warning */
     int tensor_binding_count, tensor_binding_cap;
+    SemaObserver *observer;         /* the language server's view of each expression; NULL: none */
+    void *observer_data;
 } Sema;
 
 static Value value_number(double x) { return (Value){.kind = VAL_NUMBER, .number = x}; }
@@ -209,23 +211,7 @@ static int spec_count(const ArgSpec *spec) {
 
 /* "dense(n, bias=true)" for messages; the piped tensor input is left out when piped. */
 static const char *spec_signature(Sema *s, const char *op, const ArgSpec *spec, bool skip_first) {
-    char buf[256];
-    int len = snprintf(buf, sizeof buf, "%s(", op);
-    bool first = true;
-    for (int i = skip_first ? 1 : 0; spec[i].name && len < (int)sizeof buf - 1; i++) {
-        len += snprintf(buf + len, sizeof buf - (size_t)len, "%s%s", first ? "" : ", ", spec[i].name);
-        first = false;
-        if (!spec[i].required && len < (int)sizeof buf - 1) {
-            if (spec[i].kind == ARG_BOOL)
-                len += snprintf(buf + len, sizeof buf - (size_t)len, "=%s", spec[i].default_number ? "true" : "false");
-            else if (spec[i].kind == ARG_STRING)
-                len += snprintf(buf + len, sizeof buf - (size_t)len, "=\"%s\"", spec[i].default_string ? spec[i].default_string : "");
-            else
-                len += snprintf(buf + len, sizeof buf - (size_t)len, "=%g", spec[i].default_number);
-        }
-    }
-    if (len < (int)sizeof buf - 1) snprintf(buf + len, sizeof buf - (size_t)len, ")");
-    return arena_strdup(s->arena, buf);
+    return ops_spec_signature(s->arena, op, spec, skip_first);
 }
 
 static Value sema_expr(Sema *s, Scope *scope, const Expr *e);
@@ -780,8 +766,15 @@ static Value sema_expr(Sema *s, Scope *scope, const Expr *e) {
         return value_error();
     }
     s->eval_depth++;
+    int first_node = s->graph->nodes.len;
     Value v = sema_expr_inner(s, scope, e);
     s->eval_depth--;
+    if (s->observer && v.kind != VAL_ERROR) {
+        SemaObservation o = {.expr = e, .instance = scope->prefix, .graph = s->graph, .first_node = first_node,
+                             .node = v.kind == VAL_TENSOR || v.kind == VAL_TARGET ? graph_node(s->graph, v.node) : NULL,
+                             .is_number = v.kind == VAL_NUMBER, .number = v.number};
+        s->observer(s->observer_data, &o);
+    }
     return v;
 }
 
@@ -1305,7 +1298,13 @@ static bool sema_data_is_padded_text(const Stmt *train) {
 bool sema_input_is_padded(OpSema *os) { return os->sema->padded_text && os->model->input_kind == NNRT_INPUT_INT; }
 
 Model *sema_analyze(Arena *arena, Diag *diag, const Ast *ast, Define *defines, int define_count, const char *default_name) {
-    Sema sema = {.arena = arena, .diag = diag, .defines = defines, .define_count = define_count};
+    return sema_analyze_observed(arena, diag, ast, defines, define_count, default_name, NULL, NULL);
+}
+
+Model *sema_analyze_observed(Arena *arena, Diag *diag, const Ast *ast, Define *defines, int define_count,
+                             const char *default_name, SemaObserver *observer, void *observer_data) {
+    Sema sema = {.arena = arena, .diag = diag, .defines = defines, .define_count = define_count,
+                 .observer = observer, .observer_data = observer_data};
     Sema *s = &sema;
     s->graph = graph_new(arena);
     s->model = ARENA_NEW(arena, Model);

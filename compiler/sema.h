@@ -45,4 +45,21 @@ typedef struct Model {
 Model *sema_analyze(Arena *arena, Diag *diag, const Ast *ast, Define *defines, int define_count,
                     const char *default_name);
 
+/* What the language server sees of analysis: each expression's value as it is computed (an
+ * expression inside a block once per instance of the block). */
+typedef struct SemaObservation {
+    const Expr *expr;
+    const char *instance; /* the block instance's layer prefix: "" at top level, "stage0." inside */
+    const Graph *graph;   /* as it is at that moment (before pruning: node ids are then stale) */
+    const Node *node;     /* the tensor's node; NULL when the value is not a tensor */
+    int first_node;       /* nodes [first_node, graph->nodes.len) were added while evaluating it */
+    bool is_number;
+    double number;
+} SemaObservation;
+typedef void SemaObserver(void *data, const SemaObservation *observation);
+
+/* sema_analyze, calling `observer` after every expression (NULL: none). */
+Model *sema_analyze_observed(Arena *arena, Diag *diag, const Ast *ast, Define *defines, int define_count,
+                             const char *default_name, SemaObserver *observer, void *observer_data);
+
 #endif

@@ -303,7 +303,7 @@ static int64_t attention_kernel_flops(const Graph *g, const Node *n) {
 
 static const char *attention_label(const Node *n) { return n->op == OP_ATTENTION_SCORES ? "attn_scores" : "attn_mix"; }
 
-static const OpSurface attention_surface[] = {{"attention", attention_spec, attention_rule, OPS_LAYER}, {NULL, NULL, NULL, 0}};
+static const OpSurface attention_surface[] = {{"attention", attention_spec, attention_rule, OPS_LAYER, "Multi-head self-attention over a sequence [t, d]: heads of d/heads features, optionally causal; output [t, d]."}, {NULL, NULL, NULL, 0, NULL}};
 static const OpKind attention_kinds[] = {OP_ATTENTION_SCORES, OP_ATTENTION_MIX, OP_ATTENTION_GRAD, OP_COUNT};
 
 /* ---------------------------------------------------------------- ONNX */

@@ -726,12 +726,12 @@ static int64_t conv_scratch(const Graph *g, const Node *node) { return CONV_CHUN
 static const char *conv_label(const Node *n) { return n->op == OP_CONV2D && n->shape.rank == 2 ? "conv1d" : NULL; }
 
 static const OpSurface conv_surface[] = {
-    {"conv2d", conv_spec, conv2d_rule, OPS_LAYER},
-    {"conv1d", conv_spec, conv1d_rule, OPS_LAYER},
-    {"maxpool", pool_spec, maxpool_rule, OPS_LAYER},
-    {"avgpool", pool_spec, avgpool_rule, OPS_LAYER},
-    {"global_avgpool", global_avgpool_spec, global_avgpool_rule, OPS_LAYER},
-    {NULL, NULL, NULL, 0},
+    {"conv2d", conv_spec, conv2d_rule, OPS_LAYER, "2-D convolution: [c, h, w] -> [filters, oh, ow] with a k x k kernel, stride and padding."},
+    {"conv1d", conv_spec, conv1d_rule, OPS_LAYER, "1-D convolution over a sequence [c, t] -> [filters, ot]."},
+    {"maxpool", pool_spec, maxpool_rule, OPS_LAYER, "Max pooling over k x k windows (k windows on [c, t]); stride defaults to k."},
+    {"avgpool", pool_spec, avgpool_rule, OPS_LAYER, "Average pooling over k x k windows (k windows on [c, t]); stride defaults to k."},
+    {"global_avgpool", global_avgpool_spec, global_avgpool_rule, OPS_LAYER, "The mean of each channel: [c, h, w] -> [c]."},
+    {NULL, NULL, NULL, 0, NULL},
 };
 static const OpKind conv_kinds[] = {OP_CONV2D, OP_CONV2D_DX, OP_CONV2D_DW, OP_CONV2D_DB, OP_MAXPOOL,
                                     OP_MAXPOOL_GRAD, OP_AVGPOOL, OP_AVGPOOL_GRAD, OP_COUNT};

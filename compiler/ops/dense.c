@@ -198,7 +198,7 @@ static int64_t dense_flops(const Graph *g, const Node *n, int64_t *backward) {
 }
 
 
-static const OpSurface dense_surface[] = {{"dense", dense_spec, dense_rule, OPS_LAYER}, {NULL, NULL, NULL, 0}};
+static const OpSurface dense_surface[] = {{"dense", dense_spec, dense_rule, OPS_LAYER, "Fully connected layer: [k] -> [n] (or per position on [t, k]), y = x W^T + b."}, {NULL, NULL, NULL, 0, NULL}};
 static const OpKind dense_kinds[] = {OP_DENSE, OP_DENSE_DX, OP_DENSE_DW, OP_DENSE_DB, OP_COUNT};
 static int64_t dense_kernel_flops(const Graph *g, const Node *n) {
     return n->op == OP_DENSE_DB ? 0 : dense_product_flops(g, graph_forward_of(g, n));

@@ -576,16 +576,16 @@ static const char *elementwise_label(const Node *n) {
 }
 
 static const OpSurface elementwise_surface[] = {
-    {"leaky_relu", leaky_relu_spec, leaky_relu_rule, OPS_LAYER},
-    {"dropout", dropout_spec, dropout_rule, OPS_LAYER},
-    {"gelu", gelu_spec, gelu_rule, OPS_LAYER},
-    {"silu", unary_spec, silu_rule, OPS_LAYER},
-    {"softmax", unary_spec, softmax_rule, OPS_LAYER},
-    {"log_softmax", unary_spec, log_softmax_rule, OPS_LAYER},
-    {"relu", unary_spec, relu_rule, OPS_LAYER},
-    {"tanh", unary_spec, tanh_rule, OPS_LAYER},
-    {"sigmoid", unary_spec, sigmoid_rule, OPS_LAYER},
-    {NULL, NULL, NULL, 0},
+    {"leaky_relu", leaky_relu_spec, leaky_relu_rule, OPS_LAYER, "max(x, slope * x), elementwise."},
+    {"dropout", dropout_spec, dropout_rule, OPS_LAYER, "Zeroes each element with probability p while training (scaled by 1/(1-p)); identity otherwise."},
+    {"gelu", gelu_spec, gelu_rule, OPS_LAYER, "Gaussian error linear unit, x * Phi(x); approximate=\"tanh\" for the tanh form."},
+    {"silu", unary_spec, silu_rule, OPS_LAYER, "x * sigmoid(x), elementwise (swish)."},
+    {"softmax", unary_spec, softmax_rule, OPS_LAYER, "Softmax over the last axis."},
+    {"log_softmax", unary_spec, log_softmax_rule, OPS_LAYER, "Log of the softmax over the last axis."},
+    {"relu", unary_spec, relu_rule, OPS_LAYER, "max(x, 0), elementwise."},
+    {"tanh", unary_spec, tanh_rule, OPS_LAYER, "Hyperbolic tangent, elementwise."},
+    {"sigmoid", unary_spec, sigmoid_rule, OPS_LAYER, "Logistic sigmoid 1 / (1 + exp(-x)), elementwise."},
+    {NULL, NULL, NULL, 0, NULL},
 };
 static const OpKind elementwise_kinds[] = {
     OP_RELU, OP_TANH, OP_SIGMOID, OP_ADD, OP_SUB, OP_MUL, OP_AFFINE, OP_RELU_GRAD, OP_TANH_GRAD, OP_SIGMOID_GRAD,

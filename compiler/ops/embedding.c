@@ -151,9 +151,9 @@ static int64_t embedding_flops(const Graph *g, const Node *n, int64_t *backward)
 /* ---------------------------------------------------------------- the table entry */
 
 static const OpSurface embedding_surface[] = {
-    {"embedding", embedding_spec, embedding_rule, OPS_TAKES_TOKEN_IDS},
-    {"position_embedding", position_embedding_spec, position_embedding_rule, OPS_LAYER},
-    {NULL, NULL, NULL, 0},
+    {"embedding", embedding_spec, embedding_rule, OPS_TAKES_TOKEN_IDS, "Token ids int[t] -> [t, dim]: one learned row of a [vocab, dim] table per id."},
+    {"position_embedding", position_embedding_spec, position_embedding_rule, OPS_LAYER, "Adds a learned [t, d] table to a sequence [t, d] (one vector per position)."},
+    {NULL, NULL, NULL, 0, NULL},
 };
 static const OpKind embedding_kinds[] = {OP_EMBEDDING, OP_EMBEDDING_DW, OP_POSITION_EMBEDDING, OP_POSITION_EMBEDDING_DW, OP_COUNT};
 /* [t, d], positions first: conv1d and the pools read [c, t] (a warning, warnings.c) */

@@ -243,13 +243,13 @@ static int64_t loss_flops(const Graph *g, const Node *n, int64_t *backward) {
 
 /* The order is the one messages list them in ("a 'loss' statement needs one of: ..."). */
 static const OpSurface loss_surface[] = {
-    {"cross_entropy", pred_target_spec, cross_entropy_rule, OPS_LOSS | OPS_METRIC},
-    {"mse", pred_target_spec, mse_rule, OPS_LOSS | OPS_METRIC},
-    {"bce", pred_target_spec, bce_rule, OPS_LOSS | OPS_METRIC},
-    {"accuracy", pred_target_spec, accuracy_rule, OPS_METRIC | OPS_HIGHER_IS_BETTER},
-    {"mae", pred_target_spec, mae_rule, OPS_METRIC},
-    {"rmse", pred_target_spec, rmse_rule, OPS_METRIC},
-    {NULL, NULL, NULL, 0},
+    {"cross_entropy", pred_target_spec, cross_entropy_rule, OPS_LOSS | OPS_METRIC, "Softmax cross-entropy of logits against class labels (applies softmax itself)."},
+    {"mse", pred_target_spec, mse_rule, OPS_LOSS | OPS_METRIC, "Mean squared error against a float target."},
+    {"bce", pred_target_spec, bce_rule, OPS_LOSS | OPS_METRIC, "Binary cross-entropy of logits against targets in [0, 1] (applies the sigmoid itself)."},
+    {"accuracy", pred_target_spec, accuracy_rule, OPS_METRIC | OPS_HIGHER_IS_BETTER, "Fraction of examples (or positions) whose highest logit is the label."},
+    {"mae", pred_target_spec, mae_rule, OPS_METRIC, "Mean absolute error against a float target."},
+    {"rmse", pred_target_spec, rmse_rule, OPS_METRIC, "Root of the mean squared error against a float target."},
+    {NULL, NULL, NULL, 0, NULL},
 };
 static const OpKind loss_kinds[] = {OP_CROSS_ENTROPY, OP_MSE, OP_ACCURACY, OP_MAE, OP_RMSE, OP_BCE, OP_BINARY_ACCURACY,
                                     OP_CROSS_ENTROPY_GRAD, OP_MSE_GRAD, OP_BCE_GRAD, OP_COUNT};

@@ -367,9 +367,9 @@ static int64_t norm_flops(const Graph *g, const Node *n, int64_t *backward) {
 }
 
 static const OpSurface norm_surface[] = {
-    {"layernorm", layernorm_spec, layernorm_rule, OPS_LAYER},
-    {"batchnorm", batchnorm_spec, batchnorm_rule, OPS_LAYER},
-    {NULL, NULL, NULL, 0},
+    {"layernorm", layernorm_spec, layernorm_rule, OPS_LAYER, "Normalizes over the last axis, then a learned scale and shift."},
+    {"batchnorm", batchnorm_spec, batchnorm_rule, OPS_LAYER, "Normalizes each channel over the batch (running statistics in eval), then a learned scale and shift."},
+    {NULL, NULL, NULL, 0, NULL},
 };
 static const OpKind norm_kinds[] = {OP_LAYERNORM, OP_LAYERNORM_DX, OP_LAYERNORM_DW, OP_LAYERNORM_DB, OP_BATCHNORM,
                                     OP_BATCHNORM_DX, OP_BATCHNORM_DW, OP_BATCHNORM_DB, OP_COUNT};

@@ -1,6 +1,7 @@
 /* ops.c — the table of op families and the lookups the stages use (see ops.h). */
 #include "ops.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* The order is the language's op list as `did you mean` and the docs see it. */
@@ -22,6 +23,26 @@ int ops_surface_names(unsigned role, const char **names, int max) {
         for (const OpSurface *op = ops_families[f]->surface; op && op->name && count < max; op++)
             if ((op->role & role) == role) names[count++] = op->name;
     return count;
+}
+
+const char *ops_spec_signature(Arena *arena, const char *op, const ArgSpec *spec, bool skip_first) {
+    char buf[256];
+    int len = snprintf(buf, sizeof buf, "%s(", op);
+    bool first = true;
+    for (int i = skip_first ? 1 : 0; spec[i].name && len < (int)sizeof buf - 1; i++) {
+        len += snprintf(buf + len, sizeof buf - (size_t)len, "%s%s", first ? "" : ", ", spec[i].name);
+        first = false;
+        if (!spec[i].required && len < (int)sizeof buf - 1) {
+            if (spec[i].kind == ARG_BOOL)
+                len += snprintf(buf + len, sizeof buf - (size_t)len, "=%s", spec[i].default_number ? "true" : "false");
+            else if (spec[i].kind == ARG_STRING)
+                len += snprintf(buf + len, sizeof buf - (size_t)len, "=\"%s\"", spec[i].default_string ? spec[i].default_string : "");
+            else
+                len += snprintf(buf + len, sizeof buf - (size_t)len, "=%g", spec[i].default_number);
+        }
+    }
+    if (len < (int)sizeof buf - 1) snprintf(buf + len, sizeof buf - (size_t)len, ")");
+    return arena_strdup(arena, buf);
 }
 
 /* Ops that LANGUAGE v2 announces and a later version adds; a call gets "planned extension"

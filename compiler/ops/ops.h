@@ -97,6 +97,7 @@ typedef struct OpSurface {
     const ArgSpec *spec;
     ShapeRule rule;
     unsigned role;       /* OPS_* */
+    const char *doc;     /* one line for users: what it computes (the language server's hover) */
 } OpSurface;
 
 /* Helpers for shape rules (sema.c). */
@@ -206,6 +207,9 @@ const OpSurface *ops_find_surface(const char *name);
 /* The op names of the language whose role has all bits of `role` (0: every op), in table
  * order, into names[0..max); returns the count. */
 int ops_surface_names(unsigned role, const char **names, int max);
+/* "dense(n, bias=true)": a signature with its defaults, for messages and the language server;
+ * skip_first leaves out the tensor input (the call was piped). In the arena. */
+const char *ops_spec_signature(Arena *arena, const char *op, const ArgSpec *spec, bool skip_first);
 /* Is `name` an op that LANGUAGE v2 announces but this nnc does not implement yet? */
 bool ops_is_planned(const char *name);
 /* Does metric `name` improve upwards (accuracy)? Unknown names: false (losses improve downwards). */

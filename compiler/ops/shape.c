@@ -292,13 +292,13 @@ static int64_t shape_flops(const Graph *g, const Node *n, int64_t *backward) {
 static const char *shape_label(const Node *n) { return n->op == OP_REDUCE ? (n->scale == 1.0 ? "sum" : "mean") : NULL; }
 
 static const OpSurface shape_surface[] = {
-    {"flatten", flatten_spec, flatten_rule, OPS_LAYER},
-    {"reshape", reshape_spec, reshape_rule, OPS_LAYER},
-    {"concat", concat_spec, concat_rule, OPS_LAYER},
-    {"mean", reduce_spec, mean_rule, OPS_LAYER},
-    {"sum", reduce_spec, sum_rule, OPS_LAYER},
-    {"transpose", transpose_spec, transpose_rule, OPS_LAYER},
-    {NULL, NULL, NULL, 0},
+    {"flatten", flatten_spec, flatten_rule, OPS_LAYER, "Reshapes to one axis: [c, h, w] -> [c*h*w] (a view, no copy)."},
+    {"reshape", reshape_spec, reshape_rule, OPS_LAYER, "Reshapes to the given dimensions with the same number of elements (a view)."},
+    {"concat", concat_spec, concat_rule, OPS_LAYER, "Joins tensors along an axis; the other axes must agree."},
+    {"mean", reduce_spec, mean_rule, OPS_LAYER, "The mean over one axis (the last by default)."},
+    {"sum", reduce_spec, sum_rule, OPS_LAYER, "The sum over one axis (the last by default)."},
+    {"transpose", transpose_spec, transpose_rule, OPS_LAYER, "Swaps the last two axes: [.., a, b] -> [.., b, a]."},
+    {NULL, NULL, NULL, 0, NULL},
 };
 static const OpKind shape_kinds[] = {OP_FLATTEN, OP_RESHAPE, OP_CONCAT, OP_CONCAT_SLICE, OP_REDUCE, OP_REDUCE_GRAD, OP_TRANSPOSE,
                                      OP_COUNT};

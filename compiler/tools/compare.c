@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "compare.h"
+#include "draw.h"
 #include "file.h"
 #include "ops.h"
 #include "plot.h"
@@ -915,6 +916,14 @@ static void wait_for_ranks(Arena *arena, const CompareOptions *o, const Ranks *r
     }
 }
 
+/* runs/<design>/network.svg (nnc draw); a diagram that cannot be drawn only costs a message. */
+static void draw_designs(Arena *arena, const Config *configs, int config_count) {
+    for (int c = 0; c < config_count; c++)
+        if (!configs[c].error && configs[c].dir)
+            (void)draw_file(configs[c].path, (Define *)configs[c].defines, configs[c].define_count, DIAG_WARNINGS_OFF,
+                            arena_printf(arena, "%s/network.svg", configs[c].dir), false);
+}
+
 int compare_main(int argc, char **argv) {
     Arena *arena = arena_new();
     CompareOptions o;
@@ -1084,6 +1093,7 @@ int compare_main(int argc, char **argv) {
     const char *csv_path = arena_printf(arena, "%s/results.csv", o.out), *md_path = arena_printf(arena, "%s/results.md", o.out);
     bool written = save_table(csv_path, &table, write_csv) && save_table(md_path, &table, write_markdown_table) &&
                    write_plots(arena, &o, configs, config_count, runs, metrics, metric_count);
+    draw_designs(arena, configs, config_count); /* each design's diagram beside its runs */
     char total[32];
     format_clock(total, sizeof total, now() - start);
     if (written)
