@@ -533,9 +533,11 @@ static const char *recurrent_label(const Node *n) {
 }
 
 static const OpSurface recurrent_surface[] = {
-    {"lstm", recurrent_spec, lstm_rule, OPS_LAYER},
-    {"gru", recurrent_spec, gru_rule, OPS_LAYER},
-    {NULL, NULL, NULL, 0},
+    {"lstm", recurrent_spec, lstm_rule, OPS_LAYER,
+     "LSTM over a sequence [t, d] (PyTorch's nn.LSTM, gates i, f, g, o): [t, hidden], or [hidden] with return=\"last\"."},
+    {"gru", recurrent_spec, gru_rule, OPS_LAYER,
+     "GRU over a sequence [t, d] (PyTorch's nn.GRU, gates r, z, n): [t, hidden], or [hidden] with return=\"last\"."},
+    {NULL, NULL, NULL, 0, NULL},
 };
 static const OpKind recurrent_kinds[] = {OP_LSTM, OP_GRU, OP_RNN_OUTPUT, OP_RNN_OUTPUT_GRAD, OP_LSTM_GRAD, OP_GRU_GRAD,
                                          OP_RNN_DW, OP_RNN_DB, OP_COUNT};

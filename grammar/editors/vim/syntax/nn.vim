@@ -9,7 +9,7 @@ endif
 syn keyword nnKeyword model param input target def return loss metric train output
 syn keyword nnType float int class
 syn keyword nnBoolean true false
-syn keyword nnOp dense conv2d conv1d maxpool avgpool global_avgpool leaky_relu dropout gelu silu softmax log_softmax relu tanh sigmoid flatten reshape concat mean sum transpose layernorm batchnorm embedding position_embedding attention cross_entropy mse bce accuracy mae rmse
+syn keyword nnOp dense conv2d conv1d maxpool avgpool global_avgpool leaky_relu dropout gelu silu softmax log_softmax relu tanh sigmoid flatten reshape concat mean sum transpose layernorm batchnorm embedding position_embedding lstm gru attention cross_entropy mse bce accuracy mae rmse
 syn keyword nnSetting idx csv text tokens split sgd adam adamw rmsprop constant step cosine
 syn match nnOperator "[-+*/=:]"
 syn match nnArrow "->"
