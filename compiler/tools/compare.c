@@ -71,6 +71,7 @@ typedef struct Config {
     int metric_count;
     const char **metric_names;
     const char *data_spec; /* the train block's data, for the fairness warning */
+    const char *train[COMPARE_TRAIN_SETTINGS]; /* the train settings as text (NULL: did not compile) */
     const char *dir, *exe;
     double compile_seconds;
 } Config;
@@ -426,6 +427,7 @@ static int plan_configs(Arena *arena, CompareOptions *o, Config *configs) {
                 cfg->metric_count = model->metric_count;
                 cfg->metric_names = model->metric_names;
                 cfg->data_spec = model->data;
+                compare_train_values(arena, model, cfg->train);
             } else {
                 cfg->error = first_error(arena, diag_text ? diag_text : "");
                 fprintf(stderr, "nnc compare: %s does not compile: %s\n", cfg->label, cfg->error);
@@ -556,6 +558,7 @@ static double run_quantity(const Run *run, int q, const char *const *metrics) {
 
 typedef struct Table {
     int rows, cols;
+    int text_cols;          /* the leading columns, left-aligned (the others but status are numbers) */
     const char **header;    /* for the text and Markdown tables */
     const char **csv_header;
     const char **cells;     /* rows * cols, human-readable */
@@ -578,15 +581,40 @@ static const char *csv_quote(Arena *arena, const char *s) {
 
 static const char *num17(Arena *arena, double v) { return isfinite(v) ? arena_printf(arena, "%.17g", v) : ""; }
 
+/* The train settings that differ between the designs that compiled, except those the command
+ * line sets for every run (--epochs, --batch, --data, --validate; the seeds are always given). */
+static int differing_train_settings(const CompareOptions *o, const Config *configs, int config_count, bool *differs) {
+    int count = 0;
+    for (int k = 0; k < COMPARE_TRAIN_SETTINGS; k++) {
+        const char *key = compare_train_keys[k], *first = NULL;
+        differs[k] = false;
+        bool overridden = strcmp(key, "seed") == 0 || (o->epochs && strcmp(key, "epochs") == 0) ||
+                          (o->batch && strcmp(key, "batch") == 0) || (o->data && strcmp(key, "data") == 0) ||
+                          (o->validate && strcmp(key, "validate") == 0);
+        for (int c = 0; c < config_count && !overridden; c++) {
+            if (!configs[c].train[k]) continue;
+            if (!first) first = configs[c].train[k];
+            else if (strcmp(first, configs[c].train[k]) != 0) differs[k] = true;
+        }
+        count += differs[k];
+    }
+    return count;
+}
+
 static Table build_table(Arena *arena, const CompareOptions *o, Config *configs, int config_count, Run *runs,
                          const char *const *metrics, int metric_count) {
     Table t = {.rows = config_count};
     int quantities = Q_FIXED + 2 * metric_count;
-    t.cols = 6 + quantities - 1 + 1; /* design overrides params flops compile status + (quantities) */
+    bool train_differs[COMPARE_TRAIN_SETTINGS];
+    int train_columns = differing_train_settings(o, configs, config_count, train_differs);
+    t.cols = 6 + quantities - 1 + 1 + train_columns; /* design overrides params flops compile status + (quantities) */
+    t.text_cols = 2 + train_columns;
     t.header = ARENA_ARRAY(arena, const char *, t.cols);
     int c = 0;
     t.header[c++] = "design";
     t.header[c++] = "overrides";
+    for (int k = 0; k < COMPARE_TRAIN_SETTINGS; k++)
+        if (train_differs[k]) t.header[c++] = compare_train_keys[k];
     t.header[c++] = "params";
     t.header[c++] = "FLOPs/example";
     t.header[c++] = "compile s";
@@ -600,13 +628,16 @@ static Table build_table(Arena *arena, const CompareOptions *o, Config *configs,
     }
     t.header[c++] = "status";
     t.cols = c;
-    t.csv_cols = 10 + 2 * quantities + 1;
+    t.csv_cols = 10 + 2 * quantities + 1 + train_columns;
     t.csv_header = ARENA_ARRAY(arena, const char *, t.csv_cols);
     static const char *const qnames[Q_FIXED] = {"seconds_per_epoch", "final_train_loss", "final_val_loss", "best_val_loss"};
     const char *fixed[9] = {"design", "path", "overrides", "status", "seeds_ok", "seeds", "parameters",
                             "flops_forward_per_example", "flops_backward_per_example"};
     int k = 0;
-    for (int i = 0; i < 9; i++) t.csv_header[k++] = fixed[i];
+    for (int i = 0; i < 3; i++) t.csv_header[k++] = fixed[i];
+    for (int s = 0; s < COMPARE_TRAIN_SETTINGS; s++)
+        if (train_differs[s]) t.csv_header[k++] = arena_printf(arena, "train_%s", compare_train_keys[s]);
+    for (int i = 3; i < 9; i++) t.csv_header[k++] = fixed[i];
     t.csv_header[k++] = "compile_seconds";
     for (int q = 0; q < quantities; q++) {
         const char *name = q < Q_FIXED ? qnames[q]
@@ -639,12 +670,16 @@ static Table build_table(Arena *arena, const CompareOptions *o, Config *configs,
         int h = 0, v = 0;
         cell[h++] = source_model_name(arena, cfg->path);
         cell[h++] = cfg->overrides[0] ? cfg->overrides : "-";
+        for (int s = 0; s < COMPARE_TRAIN_SETTINGS; s++)
+            if (train_differs[s]) cell[h++] = compiled && cfg->train[s] ? cfg->train[s] : "-";
         cell[h++] = compiled ? arena_printf(arena, "%lld", (long long)cfg->params) : "-";
         cell[h++] = compiled ? arena_printf(arena, "%lld", (long long)cfg->forward_flops) : "-";
         cell[h++] = compiled ? arena_printf(arena, "%.2f", cfg->compile_seconds) : "-";
         csv[v++] = csv_quote(arena, cell[0]);
         csv[v++] = csv_quote(arena, cfg->path);
         csv[v++] = csv_quote(arena, cfg->overrides);
+        for (int s = 0; s < COMPARE_TRAIN_SETTINGS; s++)
+            if (train_differs[s]) csv[v++] = compiled && cfg->train[s] ? csv_quote(arena, cfg->train[s]) : "";
         csv[v++] = ok == o->seeds && compiled ? "ok" : "failed";
         csv[v++] = arena_printf(arena, "%d", compiled ? ok : 0);
         csv[v++] = arena_printf(arena, "%d", o->seeds);
@@ -692,13 +727,13 @@ static void write_text_table(FILE *f, const Table *t) {
         }
     }
     for (int c = 0; c < t->cols; c++) {
-        print_padded(f, t->header[c], c + 1 < t->cols ? width[c] : 0, c >= 2 && c < t->cols - 1);
+        print_padded(f, t->header[c], c + 1 < t->cols ? width[c] : 0, c >= t->text_cols && c < t->cols - 1);
         fputs(c + 1 < t->cols ? "  " : "\n", f);
     }
     for (int r = 0; r < t->rows; r++)
         for (int c = 0; c < t->cols; c++) {
             print_padded(f, t->cells[(size_t)r * (size_t)t->cols + (size_t)c], c + 1 < t->cols ? width[c] : 0,
-                         c >= 2 && c < t->cols - 1);
+                         c >= t->text_cols && c < t->cols - 1);
             fputs(c + 1 < t->cols ? "  " : "\n", f);
         }
     free(width);
@@ -707,7 +742,7 @@ static void write_text_table(FILE *f, const Table *t) {
 static void write_markdown_table(FILE *f, const Table *t) {
     for (int c = 0; c < t->cols; c++) fprintf(f, "| %s ", t->header[c]);
     fputs("|\n", f);
-    for (int c = 0; c < t->cols; c++) fputs(c >= 2 && c < t->cols - 1 ? "|---:" : "|---", f);
+    for (int c = 0; c < t->cols; c++) fputs(c >= t->text_cols && c < t->cols - 1 ? "|---:" : "|---", f);
     fputs("|\n", f);
     for (int r = 0; r < t->rows; r++) {
         for (int c = 0; c < t->cols; c++) {
@@ -947,6 +982,14 @@ int compare_main(int argc, char **argv) {
             configs[c].exe = arena_printf(arena, "%s/rank%d/%s", configs[c].dir, ranks.rank, source_model_name(arena, configs[c].path));
         if (!make_dirs(configs[c].dir) || (ranks.size > 1 && needed[c] && !make_dirs(arena_printf(arena, "%s/rank%d", configs[c].dir, ranks.rank))))
             goto done;
+    }
+    bool train_differs[COMPARE_TRAIN_SETTINGS];
+    if (differing_train_settings(&o, configs, config_count, train_differs)) {
+        /* Said before the runs: a comparison of designs that train differently may not be what was meant. */
+        fprintf(stderr, "%s: the designs' train settings differ (columns of the table):", who);
+        for (int k = 0, shown = 0; k < COMPARE_TRAIN_SETTINGS; k++)
+            if (train_differs[k]) fprintf(stderr, "%s %s", shown++ ? "," : "", compare_train_keys[k]);
+        fputc('\n', stderr);
     }
     if (!o.data)
         for (int c = 1; c < config_count; c++)
