@@ -53,6 +53,7 @@ typedef struct CompareOptions {
     int jobs, threads; /* 0 = the measured default (see compare_defaults) */
     bool mpi;          /* spread the runs over mpirun's ranks */
     DiagWarnings warnings; /* -w, -Werror: for the front end here and every compile */
+    const char *opt_level; /* -O0..-O3 for every compile, NULL: nnc's default */
 } CompareOptions;
 
 /* This process's place in an `mpirun` job: rank 0 of 1 without --mpi. */
@@ -118,6 +119,8 @@ static void compare_usage(FILE *out) {
             "  --jobs J            training runs at a time (default: one per core)\n"
             "  --threads T         threads per training run (default: cores / jobs, so 1)\n"
             "  -w, -Werror         no warnings, or warnings as errors (as for nnc FILE.nn)\n"
+            "  -O0 ... -O3         optimization level of every compile (as for nnc FILE.nn); -O0 compiles\n"
+            "                      in a fraction of the time, for sweeps of short runs\n"
             "  --mpi               spread the runs over the ranks of mpirun (DIR must be shared):\n"
             "                      mpirun -np N nnc compare --mpi A.nn B.nn ...\n"
             "exit status: 0 when every run trained, 1 otherwise (bad usage, a design that does not\n"
@@ -232,6 +235,8 @@ static int parse_compare_options(Arena *arena, int argc, char **argv, CompareOpt
             o->warnings = DIAG_WARNINGS_OFF;
         } else if (strcmp(a, "-Werror") == 0) {
             o->warnings = DIAG_WARNINGS_AS_ERRORS;
+        } else if (strncmp(a, "-O", 2) == 0 && a[2] >= '0' && a[2] <= '3' && !a[3]) {
+            o->opt_level = a;
         } else if (strcmp(name, "--data") == 0 || strcmp(name, "--validate") == 0) {
             if (!*value) { /* else every run would fail with the same runtime error */
                 fprintf(stderr, "nnc compare: error: %s needs a data spec, e.g. %s\n", name,
@@ -1009,7 +1014,7 @@ int compare_main(int argc, char **argv) {
     for (int c = 0; c < config_count; c++) {
         Config *cfg = &configs[c];
         if (cfg->error || !needed[c]) continue; /* front end failed (nothing to compile), or not this rank's */
-        char **args = ARENA_ARRAY(arena, char *, 6 + 2 * cfg->define_count);
+        char **args = ARENA_ARRAY(arena, char *, 7 + 2 * cfg->define_count);
         int a = 0;
         args[a++] = (char *)nnc;
         args[a++] = (char *)cfg->path;
@@ -1020,6 +1025,7 @@ int compare_main(int argc, char **argv) {
             args[a++] = arena_printf(arena, "%s=%s", cfg->defines[d].name, cfg->defines[d].value_text);
         }
         if (o.warnings != DIAG_WARNINGS_ON) args[a++] = o.warnings == DIAG_WARNINGS_OFF ? "-w" : "-Werror";
+        if (o.opt_level) args[a++] = (char *)o.opt_level;
         args[a] = NULL;
         remove(cfg->exe);
         const char *output = ranks.size > 1 ? arena_printf(arena, "%s/rank%d/compile.txt", cfg->dir, ranks.rank)
