@@ -1227,9 +1227,13 @@ static const Node *sema_objective(Sema *s, Scope *scope, const Stmt *st, const c
     const Expr *e = st->value;
     if (e->kind == EXPR_ERROR) return NULL;
     bool found = false;
+    /* `loss l(h, y)` with `param l = mse`: the op the param names. */
+    const Binding *chosen = e->kind == EXPR_CALL ? sema_lookup(scope, e->text) : NULL;
+    if (chosen && chosen->value.kind != VAL_OP) chosen = NULL;
+    const char *callee = chosen ? chosen->value.string : e->kind == EXPR_CALL ? e->text : NULL;
     if (e->kind == EXPR_CALL)
         for (int i = 0; i < allowed_count; i++)
-            if (strcmp(e->text, allowed[i]) == 0) found = true;
+            if (strcmp(callee, allowed[i]) == 0) found = true;
     if (!found) {
         const char *guess = e->kind == EXPR_CALL ? sema_closest(s, e->text, allowed, allowed_count) : NULL;
         char list[160] = "";
@@ -1237,7 +1241,10 @@ static const Node *sema_objective(Sema *s, Scope *scope, const Stmt *st, const c
             strncat(list, allowed[i], sizeof list - strlen(list) - 1);
             if (i + 1 < allowed_count) strncat(list, ", ", sizeof list - strlen(list) - 1);
         }
-        if (guess)
+        if (chosen) {
+            diag_error(s->diag, e->name_span, "a '%s' statement needs one of: %s; '%s' is '%s'", what, list, e->text, callee);
+            sema_note_choice(s->diag, chosen, sema_op_shown(s->arena, chosen));
+        } else if (guess)
             diag_error(s->diag, e->kind == EXPR_CALL ? e->name_span : e->span, "unknown %s '%s'; did you mean '%s'?", what, e->text, guess);
         else
             diag_error(s->diag, e->kind == EXPR_CALL ? e->name_span : e->span, "a '%s' statement needs one of: %s", what, list);
