@@ -58,6 +58,7 @@ static void usage(FILE *out) {
             "       nnc compare A.nn B.nn ... [-D NAME=V1,V2]... [--seeds N] [--epochs E] [--out DIR]\n"
             "                              train designs alike; table, plots, logs (nnc compare --help)\n"
             "       nnc diff A.nn B.nn     what changed between two designs, layer by layer\n"
+            "       nnc diff A.nn -D NAME=V1,V2   the same between two values of a param\n"
             "options:\n"
             "  -o OUT                output path (default: the file's stem; '-' = stdout for asm/llvm)\n"
             "  -O0..-O3              optimization level (default -O2)\n"

@@ -166,8 +166,8 @@ int diff_main(int argc, char **argv) {
     }
     if (path_count == 1 && paired) paths[path_count++] = paths[0]; /* one file, two values: itself */
     if (path_count != 2) {
-        fprintf(stderr, "nnc diff: error: needs two .nn files, e.g. nnc diff a.nn b.nn, or one file and a -D with a "
-                        "value for each side, e.g. nnc diff a.nn -D depth=2,4\n");
+        fprintf(stderr, "nnc diff: error: needs two .nn files, e.g. nnc diff a.nn b.nn\n"
+                        "nnc diff: note: or one file and a -D with a value for each side, e.g. nnc diff a.nn -D depth=2,4\n");
         diff_usage(stderr);
         return 1;
     }
