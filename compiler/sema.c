@@ -925,6 +925,10 @@ static Value sema_call(Sema *s, Scope *scope, const Expr *call) {
         }
         if (b) {
             diag_error(s->diag, call->name_span, "'%s' is %s, not an operation", call->text, value_kind_name(b->value.kind));
+            if (b->value.kind == VAL_STRING && (ops_find_surface(b->value.string) || sema_find_def(s, b->value.string)))
+                diag_note(s->diag, b->value_span.end ? b->value_span : b->span,
+                          "a quoted name is a string; to name the %s, write it without quotes: %s",
+                          sema_find_def(s, b->value.string) ? "block" : "operation", b->value.string);
             return value_error();
         }
         bool extension = ops_is_planned(call->text);
