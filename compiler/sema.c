@@ -148,7 +148,6 @@ typedef struct Sema {
     bool too_big;          /* a size limit was hit: later statements are not analyzed */
     bool in_loss_or_metric;
     bool in_param;         /* evaluating a param's value */
-    bool op_values;        /* an op or block name is a value here (params, block arguments) */
     TensorBinding *tensor_bindings; /* assignments of tensors, for the unused-value warning */
     int tensor_binding_count, tensor_binding_cap;
 } Sema;

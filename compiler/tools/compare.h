@@ -1,5 +1,5 @@
 /* compare.h — the tool that trains several designs alike:
- *   nnc compare A.nn B.nn ... [-D NAME=V1,V2,...]... [--seeds N] [--epochs E] [--out DIR] ...
+ *   nnc compare A.nn B.nn ... [-D NAME=V1,V2,...]... [--seeds N] [--epochs E] [-O0..-O3] [--out DIR] ...
  * compare.c plans the sweep and writes the table and plots, compare_run.c runs the compiler and the
  * training executables as subprocesses and reads their JSONL logs, plot.c draws. */
 #ifndef NNC_COMPARE_H
