@@ -435,6 +435,15 @@ static int plan_configs(Arena *arena, CompareOptions *o, Config *configs) {
                 compare_train_values(arena, model, cfg->train);
             } else {
                 cfg->error = first_error(arena, diag_text ? diag_text : "");
+                /* A -D value the param cannot take (gleu for an activation, x for a width) is bad
+                 * usage, refused before anything runs, not a row that fails after hours. */
+                if (strncmp(cfg->error, "nnc: error: -D ", 15) == 0) {
+                    fprintf(stderr, "nnc compare: error: %s: %s\n", path, cfg->error + 12);
+                    free(diag_text);
+                    fclose(null_out);
+                    free(discard);
+                    return -1;
+                }
                 fprintf(stderr, "nnc compare: %s does not compile: %s\n", cfg->label, cfg->error);
             }
             free(diag_text);

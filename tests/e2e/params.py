@@ -6,8 +6,8 @@ Usage: params.py TEST --nnc PATH --work DIR
 sweep_table       one `nnc compare` over examples/fashion_resnet_sweep.nn sweeps depth x activation
                   (3 x 3, 2 seeds, a small Fashion-MNIST subset, one short epoch): 9 rows in sweep
                   order, every run trained, parameters equal to `nnc summary` of the written-out
-                  equivalents (no param, no repeat) and to a hand count; a misspelt -D is refused
-                  with the right name suggested.
+                  equivalents (no param, no repeat) and to a hand count; a misspelt -D name or
+                  value is refused before anything runs, with the right one suggested.
 repeat_weights    repeat(3, res, 64) and the three instances written out train to identical weights.
 compare_settings  `nnc compare -D` of a param the train block uses shows the train settings that
                   differ as table columns (text, Markdown, CSV).
@@ -87,6 +87,11 @@ def test_sweep_table(args):
     bad = run([args.nnc, "compare", SWEEP, "-D", "detph=1,2", "--out", os.path.join(args.work, "bad")], expect=1)
     check(bad.stderr.strip() == "nnc compare: error: -D detph: no design declares `param detph`; did you mean 'depth'?",
           f"misspelt -D: {bad.stderr}")
+    check(not os.path.exists(os.path.join(args.work, "bad")), "a refused comparison wrote its directory")
+    # So is a value the param cannot take, with the op it may have meant.
+    bad = run([args.nnc, "compare", SWEEP, "-D", "act=relu,gleu", "--out", os.path.join(args.work, "bad")], expect=1)
+    check(bad.stderr.strip() == f"nnc compare: error: {SWEEP}: -D act=gleu: param 'act' names an operation or block, and "
+          "'gleu' is neither; did you mean 'gelu'?", f"-D act=gleu: {bad.stderr}")
     check(not os.path.exists(os.path.join(args.work, "bad")), "a refused comparison wrote its directory")
 
 
