@@ -38,6 +38,7 @@ static void ast_dump_expr(FILE *out, const Expr *e) {
         fputc(')', out);
         break;
     case EXPR_ERROR: fprintf(out, "<error>"); break;
+    case EXPR_VALUE: fprintf(out, "<value>"); break;
     }
 }
 

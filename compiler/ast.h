@@ -17,9 +17,12 @@ typedef enum ExprKind {
     EXPR_BINARY, /* + - * / */
     EXPR_NEGATE,
     EXPR_ERROR,  /* placeholder after a syntax error */
+    EXPR_VALUE,  /* never parsed: a value sema already evaluated, the input of a call it synthesizes
+                    (each instance of repeat(), an op-valued param applied with '->') */
 } ExprKind;
 
 typedef struct Arg Arg;
+struct Value; /* ops.h */
 
 typedef struct Expr {
     ExprKind kind;
@@ -32,6 +35,7 @@ typedef struct Expr {
     bool has_parens;   /* EXPR_CALL: written with (...) */
     char op;           /* EXPR_BINARY: '+', '-', '*', '/' */
     struct Expr *lhs, *rhs; /* EXPR_BINARY; EXPR_NEGATE uses lhs */
+    const struct Value *value; /* EXPR_VALUE */
     int depth;         /* nesting depth of the subtree: the parser bounds it (EXPR_MAX_DEPTH) so
                           that the recursive walks after it cannot exhaust the stack */
 } Expr;

@@ -70,6 +70,7 @@ static void usage(FILE *out) {
             "       nnc compare A.nn B.nn ... [-D NAME=V1,V2]... [--seeds N] [--epochs E] [--out DIR]\n"
             "                              train designs alike; table, plots, logs (nnc compare --help)\n"
             "       nnc diff A.nn B.nn     what changed between two designs, layer by layer\n"
+            "       nnc diff A.nn -D NAME=V1,V2   the same between two values of a param\n"
             "       nnc fmt FILE.nn [--check]  rewrite in the canonical layout (--check: diff, exit 1)\n"
             "       nnc draw FILE.nn [-o OUT.svg] [--emit=svg|dot]  the network as a diagram (Graphviz)\n"
             "       nnc lsp                a language server for editors (LSP on stdin/stdout)\n"

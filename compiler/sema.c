@@ -99,6 +99,8 @@ typedef struct Binding {
     const char *name;
     Value value;
     Span span;
+    Span value_span;       /* VAL_OP and params: the expression that chose the value */
+    const Define *define;  /* params: the -D that replaced the file's value, or NULL */
     struct Binding *next;
 } Binding;
 
@@ -117,6 +119,8 @@ typedef struct Scope {
     struct Scope *caller;  /* the instantiating scope, for the recursion check */
     Span call_span;        /* where this instance was called */
     int depth;             /* instances enclosing this one */
+    const Binding *chosen; /* the op-valued name that chose this block, or (a frame with no def)
+                              this op: its errors get a note on where the choice was made */
 } Scope;
 
 typedef struct LayerName {
@@ -160,6 +164,7 @@ static const char *value_kind_name(ValueKind kind) {
     case VAL_BOOL: return "a boolean";
     case VAL_TENSOR: return "a tensor";
     case VAL_TARGET: return "the target";
+    case VAL_OP: return "an operation";
     default: return "an invalid value";
     }
 }
@@ -174,7 +179,7 @@ static Binding *sema_lookup(Scope *scope, const char *name) {
     return NULL;
 }
 
-static void sema_bind(Sema *s, Scope *scope, const char *name, Span span, Value value) {
+static Binding *sema_bind(Sema *s, Scope *scope, const char *name, Span span, Value value) {
     Binding *b = ARENA_NEW(s->arena, Binding);
     b->name = name;
     b->span = span;
@@ -182,6 +187,7 @@ static void sema_bind(Sema *s, Scope *scope, const char *name, Span span, Value 
     b->next = scope->bindings; /* newest first: re-binding shadows */
     scope->bindings = b;
     map_put(s->arena, &scope->names, name, b);
+    return b;
 }
 
 static int sema_next_count(Sema *s, Scope *scope, const char *name) {
@@ -473,7 +479,8 @@ static OpSema sema_for_ops(Sema *s, Scope *scope) {
 static const char *sema_guess_callee(Sema *s, const char *name) {
     enum { MAX_NAMES = 128 };
     const char *names[MAX_NAMES];
-    int n = ops_surface_names(0, names, MAX_NAMES - 64);
+    int n = ops_surface_names(0, names, MAX_NAMES - 65);
+    names[n++] = "repeat";
     for (int i = 0; i < s->defs.len && n < MAX_NAMES; i++) names[n++] = ((const Stmt *)s->defs.items[i])->name;
     return sema_closest(s, name, names, n);
 }
@@ -520,19 +527,99 @@ static DefInfo *sema_def_info(Sema *s, const Stmt *def) {
     return info;
 }
 
-/* Context notes for an error inside a block instance: the chain of calls that led there. */
+/* Where a param (or an op-valued block argument) got its value: the -D that replaced the file's
+ * value, or the expression in the file. `shown` is the value as the user would write it. */
+static void sema_note_choice(Diag *diag, const Binding *b, const char *shown) {
+    if (b->define)
+        diag_note(diag, b->value_span, "'%s' is %s here, chosen by -D %s=%s (in place of this value)", b->name, shown,
+                  b->define->name, b->define->value_text);
+    else
+        diag_note(diag, b->value_span, "'%s' is %s, chosen here", b->name, shown);
+}
+
+static const char *sema_op_shown(Arena *arena, const Binding *b) { return arena_printf(arena, "'%s'", b->value.string); }
+
+/* Context notes for an error inside a block instance: the chain of calls that led there, and for
+ * a block or op reached through an op-valued name, where that name got its value. */
 static void sema_instance_context(Diag *diag, const void *data) {
     int shown = 0;
-    for (const Scope *sc = data; sc && sc->def; sc = sc->caller) {
+    for (const Scope *sc = data; sc && (sc->def || sc->chosen); sc = sc->caller) {
         if (shown++ == 8) {
             diag_note(diag, SPAN_NONE, "(and %d more enclosing block instances)", sc->depth);
             break;
         }
-        diag_note(diag, sc->call_span, "in block '%s' instantiated here", sc->def->name);
+        if (sc->def) diag_note(diag, sc->call_span, "in block '%s' instantiated here", sc->def->name);
+        if (sc->chosen) {
+            char shown_op[160];
+            snprintf(shown_op, sizeof shown_op, "'%.150s'", sc->chosen->value.string);
+            sema_note_choice(diag, sc->chosen, shown_op);
+        }
     }
 }
 
-static Value sema_instantiate(Sema *s, Scope *scope, const Expr *call, const Stmt *def) {
+/* A block argument or param value that names an op or block is that op or block (VAL_OP); one
+ * that names an op-valued binding carries that binding's value and origin along. */
+static Value sema_value_or_op(Sema *s, Scope *scope, const Expr *e, const Binding **origin) {
+    *origin = NULL;
+    if (e->kind == EXPR_NAME) {
+        const Binding *b = sema_lookup(scope, e->text);
+        if (b && b->value.kind == VAL_OP) {
+            *origin = b;
+            return b->value;
+        }
+        if (!b && (ops_find_surface(e->text) || sema_find_def(s, e->text))) return (Value){.kind = VAL_OP, .string = e->text};
+        /* An unknown name here may be a misspelt op (act=tahn): suggest ops when no name is close. */
+        if (!b && strcmp(e->text, "true") != 0 && strcmp(e->text, "false") != 0 && !sema_guess_name(s, scope, e->text)) {
+            const char *guess = sema_guess_callee(s, e->text);
+            if (guess && strcmp(guess, "repeat") != 0) {
+                diag_error(s->diag, e->span, "unknown name '%s'; did you mean '%s'?", e->text, guess);
+                return value_error();
+            }
+        }
+    }
+    return sema_expr(s, scope, e);
+}
+
+/* An argument whose value sema already has (EXPR_VALUE), before `next`. */
+static Arg *sema_value_arg(Sema *s, Value v, Span span, Arg *next) {
+    Value *stored = ARENA_NEW(s->arena, Value);
+    *stored = v;
+    Expr *e = ARENA_NEW(s->arena, Expr);
+    e->kind = EXPR_VALUE;
+    e->span = span;
+    e->value = stored;
+    e->depth = 1;
+    Arg *a = ARENA_NEW(s->arena, Arg);
+    a->value = e;
+    a->next = next;
+    return a;
+}
+
+/* Makes the errors reported from here on carry the note on where `chosen` got its value (a frame
+ * of the context chain without a block); returns the context to restore. */
+static const void *sema_enter_choice(Sema *s, const Binding *chosen) {
+    const void *outer = s->diag->context_data;
+    Scope *frame = ARENA_NEW(s->arena, Scope); /* for the diagnostics only */
+    frame->caller = (Scope *)outer;
+    frame->chosen = chosen;
+    frame->depth = outer ? ((const Scope *)outer)->depth : 0;
+    s->diag->context_data = frame;
+    return outer;
+}
+
+static Value sema_instantiate_body(Sema *s, Scope *scope, const Expr *call, const Stmt *def, const Binding *chosen);
+
+/* A call of block `def`; `chosen` is the op-valued name it was reached through, or NULL. */
+static Value sema_instantiate(Sema *s, Scope *scope, const Expr *call, const Stmt *def, const Binding *chosen) {
+    if (!chosen) return sema_instantiate_body(s, scope, call, def, NULL);
+    /* The arguments' errors get the note (the instance's body gets it from its own scope). */
+    const void *outer = sema_enter_choice(s, chosen);
+    Value v = sema_instantiate_body(s, scope, call, def, chosen);
+    s->diag->context_data = outer;
+    return v;
+}
+
+static Value sema_instantiate_body(Sema *s, Scope *scope, const Expr *call, const Stmt *def, const Binding *chosen) {
     for (Scope *sc = scope; sc; sc = sc->caller) {
         if (sc->def != def) continue;
         /* The cycle, outermost first: a -> b -> a. */
@@ -563,6 +650,7 @@ static Value sema_instantiate(Sema *s, Scope *scope, const Expr *call, const Stm
     inner->caller = scope;
     inner->call_span = call->span;
     inner->depth = scope->depth + 1;
+    inner->chosen = chosen;
     const char *instance_name = NULL;
     const DefInfo *info = sema_def_info(s, def);
     int param_count = info->count;
@@ -570,7 +658,8 @@ static Value sema_instantiate(Sema *s, Scope *scope, const Expr *call, const Stm
     bool *given = ARENA_ARRAY(s->arena, bool, param_count + 1);
     int position = 0;
     for (const Arg *a = call->args; a; a = a->next) {
-        Value v = sema_expr(s, scope, a->value);
+        const Binding *origin;
+        Value v = sema_value_or_op(s, scope, a->value, &origin);
         if (v.kind == VAL_ERROR) ok = false;
         const DefParam *p = NULL;
         int index = 0;
@@ -626,13 +715,19 @@ static Value sema_instantiate(Sema *s, Scope *scope, const Expr *call, const Stm
                        value_kind_name(v.kind));
             ok = false;
         }
-        sema_bind(s, inner, p->name, p->span, v);
+        Binding *bound = sema_bind(s, inner, p->name, p->span, v);
+        bound->value_span = origin ? origin->value_span : a->value->span;
+        bound->define = origin ? origin->define : NULL;
     }
     for (int index = 0; index < param_count; index++) {
         const DefParam *p = info->params[index];
         if (given[index]) continue;
         if (p->default_value) {
-            sema_bind(s, inner, p->name, p->span, sema_expr(s, s->global, p->default_value));
+            const Binding *origin;
+            Value v = sema_value_or_op(s, s->global, p->default_value, &origin);
+            Binding *bound = sema_bind(s, inner, p->name, p->span, v);
+            bound->value_span = origin ? origin->value_span : p->default_value->span;
+            bound->define = origin ? origin->define : NULL;
         } else if (!unknown_keyword) { /* else the misspelt keyword was most likely this one */
             diag_error(s->diag, call->span, "block '%s' is missing its argument '%s'", def->name, p->name);
             diag_note(s->diag, def->name_span, "'%s' is defined here", def->name);
@@ -661,14 +756,165 @@ static Value sema_instantiate(Sema *s, Scope *scope, const Expr *call, const Stm
 
 /* ---------------------------------------------------------------- expressions */
 
+static Value sema_call(Sema *s, Scope *scope, const Expr *call);
+
+/* `x -> act` where act names an op or block (an op-valued param or block argument): the call as
+ * if written with that name. The piped input is evaluated first, outside the choice's context,
+ * so that only the application's own errors get the note on where the choice was made. */
+static Value sema_apply_chosen(Sema *s, Scope *scope, const Expr *call, const Binding *b) {
+    Expr *applied = ARENA_NEW(s->arena, Expr);
+    *applied = *call;
+    applied->text = b->value.string;
+    if (call->piped && call->args) {
+        Value input = sema_expr(s, scope, call->args->value);
+        if (input.kind == VAL_ERROR) return value_error();
+        applied->args = sema_value_arg(s, input, call->args->value->span, call->args->next);
+    }
+    const Stmt *def = sema_find_def(s, applied->text);
+    if (def) return sema_instantiate(s, scope, applied, def, b);
+    const void *outer = sema_enter_choice(s, b);
+    Value v = sema_call(s, scope, applied);
+    s->diag->context_data = outer;
+    return v;
+}
+
+/* The note on where a param named in `e` got its value, when `e` is such a name. */
+static void sema_note_param_value(Sema *s, Scope *scope, const Expr *e, Value v) {
+    if (e->kind != EXPR_NAME) return;
+    const Binding *b = sema_lookup(scope, e->text);
+    if (!b || !b->value_span.end) return;
+    const char *shown = v.kind == VAL_NUMBER ? arena_printf(s->arena, "%g", v.number)
+                        : v.kind == VAL_STRING ? arena_printf(s->arena, "\"%s\"", v.string)
+                        : v.kind == VAL_OP ? arena_printf(s->arena, "'%s'", v.string) : value_kind_name(v.kind);
+    sema_note_choice(s->diag, b, shown);
+}
+
+/* The note on wrapping op `op` in a block so that repeat can apply it, with as many parameters as
+ * the repeat passes on (named as in the op's signature). */
+static void sema_note_wrap_op(Sema *s, const char *op, const Arg *extra) {
+    const OpSurface *surface = ops_find_surface(op);
+    const char *params = "", *args = "";
+    int i = 1; /* spec[0] is the input */
+    for (const Arg *a = extra; a && surface && surface->spec[i].name; a = a->next, i++) {
+        const char *name = a->keyword ? a->keyword : surface->spec[i].name;
+        params = arena_printf(s->arena, "%s, %s", params, name);
+        args = arena_printf(s->arena, "%s%s%s", args, *args ? ", " : "", a->keyword ? arena_printf(s->arena, "%s=%s", name, name) : name);
+    }
+    diag_note(s->diag, SPAN_NONE, "repeat applies blocks; wrap the operation in one: def %s_block(x%s) { return x -> %s%s%s%s }", op,
+              params, op, *args ? "(" : "", args, *args ? ")" : "");
+}
+
+/* `x -> repeat(n, BLOCK, args...)`: BLOCK applied n times, each instance called as if written out
+ * (`x -> BLOCK(args...) -> BLOCK(args...) ...`), so instances are numbered BLOCK0, BLOCK1, ... */
+static Value sema_repeat(Sema *s, Scope *scope, const Expr *call) {
+    const char *form = "x -> repeat(n, BLOCK, args...)";
+    if (!call->piped) {
+        diag_error(s->diag, call->name_span, "repeat applies a block in a pipeline: %s", form);
+        return value_error();
+    }
+    const Arg *input = call->args, *count_arg = input->next, *block_arg = count_arg ? count_arg->next : NULL;
+    if (!block_arg || count_arg->keyword || block_arg->keyword) {
+        const Arg *bad = count_arg && count_arg->keyword ? count_arg : block_arg && block_arg->keyword ? block_arg : NULL;
+        diag_error(s->diag, bad ? bad->keyword_span : call->span, "repeat needs a count and a block, in that order: %s", form);
+        return value_error();
+    }
+    Value in = sema_expr(s, scope, input->value);
+    Value count = sema_expr(s, scope, count_arg->value);
+    bool ok = in.kind != VAL_ERROR;
+    /* The block: a def's name, or an op-valued name whose value is one. */
+    const Expr *be = block_arg->value;
+    const Stmt *def = NULL;
+    const Binding *chosen = NULL;
+    if (be->kind == EXPR_NAME) {
+        const Binding *b = sema_lookup(scope, be->text);
+        def = b ? NULL : sema_find_def(s, be->text);
+        if (b && b->value.kind == VAL_OP) {
+            chosen = b;
+            def = sema_find_def(s, b->value.string);
+            if (!def) {
+                diag_error(s->diag, be->span, "repeat applies a block, but '%s' is the operation '%s'", be->text, b->value.string);
+                sema_note_choice(s->diag, b, sema_op_shown(s->arena, b));
+                sema_note_wrap_op(s, b->value.string, block_arg->next);
+            }
+        } else if (b) {
+            if (b->value.kind != VAL_ERROR)
+                diag_error(s->diag, be->span, "repeat applies a block, but '%s' is %s", be->text, value_kind_name(b->value.kind));
+        } else if (!def && ops_find_surface(be->text)) {
+            diag_error(s->diag, be->span, "repeat applies a block, but '%s' is an operation", be->text);
+            sema_note_wrap_op(s, be->text, block_arg->next);
+        } else if (!def) {
+            enum { MAX_NAMES = 256 };
+            const char *names[MAX_NAMES];
+            int n = 0;
+            for (int i = 0; i < s->defs.len && n < MAX_NAMES; i++) names[n++] = ((const Stmt *)s->defs.items[i])->name;
+            const char *guess = sema_closest(s, be->text, names, n);
+            if (guess)
+                diag_error(s->diag, be->span, "unknown block '%s'; did you mean '%s'?", be->text, guess);
+            else
+                diag_error(s->diag, be->span, "unknown block '%s'", be->text);
+        }
+    } else if (be->kind == EXPR_CALL && (sema_find_def(s, be->text) || ops_find_surface(be->text))) {
+        diag_error(s->diag, be->span, "repeat takes the block's name, then its arguments: repeat(n, %s, ...), not repeat(n, %s(...))",
+                   be->text, be->text);
+    } else {
+        Value v = sema_expr(s, scope, be);
+        if (v.kind != VAL_ERROR) diag_error(s->diag, be->span, "repeat applies a block, but this is %s", value_kind_name(v.kind));
+    }
+    ok &= def != NULL;
+    if (count.kind != VAL_ERROR && (count.kind != VAL_NUMBER || count.number != floor(count.number) || count.number < 0)) {
+        if (count.kind == VAL_NUMBER)
+            diag_error(s->diag, count_arg->value->span, "repeat's count must be a whole number, 0 or more, got %g", count.number);
+        else
+            diag_error(s->diag, count_arg->value->span, "repeat's count must be a whole number, 0 or more, got %s",
+                       value_kind_name(count.kind));
+        sema_note_param_value(s, scope, count_arg->value, count);
+        ok = false;
+    } else if (count.kind == VAL_NUMBER && count.number > SEMA_MAX_INSTANCES) {
+        diag_error(s->diag, count_arg->value->span, "repeat's count %g is more than the %d block instances nnc allows",
+                   count.number, SEMA_MAX_INSTANCES);
+        sema_note_param_value(s, scope, count_arg->value, count);
+        ok = false;
+    }
+    ok &= count.kind == VAL_NUMBER;
+    for (const Arg *a = block_arg->next; a; a = a->next)
+        if (a->keyword && strcmp(a->keyword, "name") == 0) {
+            diag_error(s->diag, a->keyword_span, "repeat names its instances %s0, %s1, ... itself; it takes no name=",
+                       def ? def->name : "BLOCK", def ? def->name : "BLOCK");
+            ok = false;
+        }
+    if (!ok) return value_error();
+    /* Each instance: BLOCK(previous, args...), called from here. */
+    Value v = in;
+    for (int i = 0; i < (int)count.number && v.kind != VAL_ERROR; i++) {
+        Expr *instance = ARENA_NEW(s->arena, Expr);
+        *instance = *call;
+        instance->text = def->name;
+        instance->name_span = be->span;
+        instance->args = sema_value_arg(s, v, input->value->span, block_arg->next);
+        v = sema_instantiate(s, scope, instance, def, chosen);
+    }
+    return v;
+}
+
 static Value sema_call(Sema *s, Scope *scope, const Expr *call) {
     const Stmt *def = sema_find_def(s, call->text);
-    if (def) return sema_instantiate(s, scope, call, def);
+    if (def) return sema_instantiate(s, scope, call, def, NULL);
+    /* repeat is a form of the language, not an op: it applies a block (and no block may be named so) */
+    if (strcmp(call->text, "repeat") == 0) return sema_repeat(s, scope, call);
     const OpSurface *op = ops_find_surface(call->text);
     if (!op) {
         Binding *b = sema_lookup(scope, call->text);
+        if (b && b->value.kind == VAL_OP) return sema_apply_chosen(s, scope, call, b);
+        if (b && b->value.kind == VAL_ERROR) { /* reported where it failed; the arguments' own mistakes still count */
+            for (const Arg *a = call->args; a; a = a->next) (void)sema_expr(s, scope, a->value);
+            return value_error();
+        }
         if (b) {
             diag_error(s->diag, call->name_span, "'%s' is %s, not an operation", call->text, value_kind_name(b->value.kind));
+            if (b->value.kind == VAL_STRING && (ops_find_surface(b->value.string) || sema_find_def(s, b->value.string)))
+                diag_note(s->diag, b->value_span.end ? b->value_span : b->span,
+                          "a quoted name is a string; to name the %s, write it without quotes: %s",
+                          sema_find_def(s, b->value.string) ? "block" : "operation", b->value.string);
             return value_error();
         }
         bool extension = ops_is_planned(call->text);
@@ -792,12 +1038,27 @@ static Value sema_expr_inner(Sema *s, Scope *scope, const Expr *e) {
         if (b) return b->value;
         if (strcmp(e->text, "true") == 0) return (Value){.kind = VAL_BOOL, .boolean = true};
         if (strcmp(e->text, "false") == 0) return (Value){.kind = VAL_BOOL, .boolean = false};
+        if (s->in_param && (ops_find_surface(e->text) || sema_find_def(s, e->text)))
+            return (Value){.kind = VAL_OP, .string = e->text}; /* an op-valued param */
         if (ops_find_surface(e->text) || sema_find_def(s, e->text)) {
             diag_error(s->diag, e->span, "'%s' is %s; apply it with '->' or call it: x -> %s(...)", e->text,
                        ops_find_surface(e->text) ? "an operation" : "a block", e->text);
             return value_error();
         }
         if (s->in_param && !diag_muted(s->diag) && sema_param_name_error(s, e)) return value_error();
+        if (s->in_param && !diag_muted(s->diag)) {
+            /* A param's value may name an op or block: suggest those as well as the earlier params. */
+            const char *guess = sema_guess_callee(s, e->text), *name_guess = sema_guess_name(s, scope, e->text);
+            if (guess && strcmp(guess, "repeat") != 0)
+                diag_error(s->diag, e->span, "unknown name '%s'; did you mean the %s '%s'?", e->text,
+                           sema_find_def(s, guess) ? "block" : "operation", guess);
+            else if (name_guess)
+                diag_error(s->diag, e->span, "unknown name '%s'; did you mean '%s'?", e->text, name_guess);
+            else
+                diag_error(s->diag, e->span, "unknown name '%s'", e->text);
+            diag_note(s->diag, SPAN_NONE, "a param's value is a number, a string, true or false, or the name of an operation or block");
+            return value_error();
+        }
         const char *guess = sema_guess_name(s, scope, e->text);
         if (guess)
             diag_error(s->diag, e->span, "unknown name '%s'; did you mean '%s'?", e->text, guess);
@@ -820,6 +1081,7 @@ static Value sema_expr_inner(Sema *s, Scope *scope, const Expr *e) {
         return value_error();
     }
     case EXPR_ERROR: return value_error();
+    case EXPR_VALUE: return *e->value;
     }
     return value_error();
 }
@@ -962,9 +1224,13 @@ static const Node *sema_objective(Sema *s, Scope *scope, const Stmt *st, const c
     const Expr *e = st->value;
     if (e->kind == EXPR_ERROR) return NULL;
     bool found = false;
+    /* `loss l(h, y)` with `param l = mse`: the op the param names. */
+    const Binding *chosen = e->kind == EXPR_CALL ? sema_lookup(scope, e->text) : NULL;
+    if (chosen && chosen->value.kind != VAL_OP) chosen = NULL;
+    const char *callee = chosen ? chosen->value.string : e->kind == EXPR_CALL ? e->text : NULL;
     if (e->kind == EXPR_CALL)
         for (int i = 0; i < allowed_count; i++)
-            if (strcmp(e->text, allowed[i]) == 0) found = true;
+            if (strcmp(callee, allowed[i]) == 0) found = true;
     if (!found) {
         const char *guess = e->kind == EXPR_CALL ? sema_closest(s, e->text, allowed, allowed_count) : NULL;
         char list[160] = "";
@@ -972,7 +1238,10 @@ static const Node *sema_objective(Sema *s, Scope *scope, const Stmt *st, const c
             strncat(list, allowed[i], sizeof list - strlen(list) - 1);
             if (i + 1 < allowed_count) strncat(list, ", ", sizeof list - strlen(list) - 1);
         }
-        if (guess)
+        if (chosen) {
+            diag_error(s->diag, e->name_span, "a '%s' statement needs one of: %s; '%s' is '%s'", what, list, e->text, callee);
+            sema_note_choice(s->diag, chosen, sema_op_shown(s->arena, chosen));
+        } else if (guess)
             diag_error(s->diag, e->kind == EXPR_CALL ? e->name_span : e->span, "unknown %s '%s'; did you mean '%s'?", what, e->text, guess);
         else
             diag_error(s->diag, e->kind == EXPR_CALL ? e->name_span : e->span, "a '%s' statement needs one of: %s", what, list);
@@ -1139,7 +1408,7 @@ static void sema_check_names(Sema *s, Scope *locals, const Expr *e) {
     }
     case EXPR_CALL: {
         bool known = ops_find_surface(e->text) || sema_find_def(s, e->text) || sema_lookup(locals, e->text) ||
-                     ops_is_planned(e->text);
+                     ops_is_planned(e->text) || strcmp(e->text, "repeat") == 0;
         if (!known) {
             const char *guess = sema_guess_callee(s, e->text);
             if (guess)
@@ -1220,21 +1489,43 @@ static void sema_params(Sema *s, const Ast *ast) {
         s->in_param = true;
         Value v = sema_expr(s, s->global, st->value);
         s->in_param = false;
+        const Define *define = NULL;
         for (int i = 0; i < s->define_count; i++) {
             Define *d = &s->defines[i];
             if (strcmp(d->name, st->name) != 0) continue;
             d->used = true;
+            define = d;
             char *end;
             double x = strtod(d->value_text, &end);
             bool numeric = end != d->value_text && *end == '\0';
             bool boolean = strcmp(d->value_text, "true") == 0 || strcmp(d->value_text, "false") == 0;
             /* The override must be the same kind of constant as the value it replaces. */
+            bool list = strchr(d->value_text, ',') != NULL;
             if (numeric && !isfinite(x)) {
                 diag_cmdline_error(s->diag, "-D %s=%s: the value is not a finite number", d->name, d->value_text);
                 v = value_error();
+            } else if (v.kind == VAL_OP) {
+                /* Any op or block may replace an op-valued param; its arguments are checked where applied. */
+                if (ops_find_surface(d->value_text) || sema_find_def(s, d->value_text)) {
+                    v.string = d->value_text;
+                } else {
+                    const char *guess = list ? NULL : sema_guess_callee(s, d->value_text);
+                    if (guess)
+                        diag_cmdline_error(s->diag, "-D %s=%s: param '%s' names an operation or block, and '%s' is neither; did you mean '%s'?",
+                                           d->name, d->value_text, d->name, d->value_text, guess);
+                    else
+                        diag_cmdline_error(s->diag, "-D %s=%s: param '%s' names an operation or block, and '%s' is neither",
+                                           d->name, d->value_text, d->name, d->value_text);
+                    diag_note(s->diag, st->value->span, "'%s' is declared here", d->name);
+                    if (list)
+                        diag_note(s->diag, SPAN_NONE, "a list of values is a sweep: nnc compare -D %s=%s FILE.nn", d->name, d->value_text);
+                    v = value_error();
+                }
             } else if (v.kind == VAL_NUMBER && !numeric) {
                 diag_cmdline_error(s->diag, "-D %s=%s: param '%s' is a number, but '%s' is not", d->name, d->value_text,
                                    d->name, d->value_text);
+                if (list)
+                    diag_note(s->diag, SPAN_NONE, "a list of values is a sweep: nnc compare -D %s=%s FILE.nn", d->name, d->value_text);
                 v = value_error();
             } else if (v.kind == VAL_BOOL && !boolean) {
                 diag_cmdline_error(s->diag, "-D %s=%s: param '%s' is true or false, but the value is '%s'", d->name,
@@ -1252,7 +1543,9 @@ static void sema_params(Sema *s, const Ast *ast) {
             diag_error(s->diag, st->value->span, "a param must be a constant, got %s", value_kind_name(v.kind));
             v = value_error();
         }
-        sema_bind(s, s->global, st->name, st->name_span, v);
+        Binding *b = sema_bind(s, s->global, st->name, st->name_span, v);
+        b->value_span = st->value->span;
+        b->define = define;
     }
     for (int i = 0; i < s->define_count; i++) {
         if (s->defines[i].used) continue;
@@ -1335,6 +1628,8 @@ Model *sema_analyze_observed(Arena *arena, Diag *diag, const Ast *ast, Define *d
                 diag_note(diag, prev->name_span, "first defined here");
             } else if (ops_find_surface(st->name)) {
                 diag_error(diag, st->name_span, "a block cannot be named '%s': that is an operation", st->name);
+            } else if (strcmp(st->name, "repeat") == 0) {
+                diag_error(diag, st->name_span, "a block cannot be named 'repeat': that is the form repeat(n, BLOCK, args...)");
             } else {
                 ptrvec_push(arena, &s->defs, (void *)st);
                 map_put(arena, &s->defs_by_name, st->name, (void *)st);

@@ -32,13 +32,14 @@
 
 /* ---------------------------------------------------------------- shape rules (sema) */
 
-typedef enum ValueKind { VAL_ERROR, VAL_NUMBER, VAL_STRING, VAL_BOOL, VAL_TENSOR, VAL_TARGET } ValueKind;
+/* VAL_OP: the name of an op or block, the value of an op-valued param (`param act = relu`). */
+typedef enum ValueKind { VAL_ERROR, VAL_NUMBER, VAL_STRING, VAL_BOOL, VAL_TENSOR, VAL_TARGET, VAL_OP } ValueKind;
 
 /* What an expression evaluates to during analysis. */
 typedef struct Value {
     ValueKind kind;
     double number;
-    const char *string;
+    const char *string; /* VAL_STRING; VAL_OP: the op or block name */
     bool boolean;
     int node;           /* VAL_TENSOR, VAL_TARGET: the graph node */
 } Value;

@@ -54,6 +54,7 @@ typedef struct CompareOptions {
     int jobs, threads; /* 0 = the measured default (see compare_defaults) */
     bool mpi;          /* spread the runs over mpirun's ranks */
     DiagWarnings warnings; /* -w, -Werror: for the front end here and every compile */
+    const char *opt_level; /* -O0..-O3 for every compile, NULL: nnc's default */
 } CompareOptions;
 
 /* This process's place in an `mpirun` job: rank 0 of 1 without --mpi. */
@@ -72,6 +73,7 @@ typedef struct Config {
     int metric_count;
     const char **metric_names;
     const char *data_spec; /* the train block's data, for the fairness warning */
+    const char *train[COMPARE_TRAIN_SETTINGS]; /* the train settings as text (NULL: did not compile) */
     const char *dir, *exe;
     double compile_seconds;
 } Config;
@@ -118,6 +120,8 @@ static void compare_usage(FILE *out) {
             "  --jobs J            training runs at a time (default: one per core)\n"
             "  --threads T         threads per training run (default: cores / jobs, so 1)\n"
             "  -w, -Werror         no warnings, or warnings as errors (as for nnc FILE.nn)\n"
+            "  -O0 ... -O3         optimization level of every compile (as for nnc FILE.nn); -O0 compiles\n"
+            "                      in a fraction of the time, for sweeps of short runs\n"
             "  --mpi               spread the runs over the ranks of mpirun (DIR must be shared):\n"
             "                      mpirun -np N nnc compare --mpi A.nn B.nn ...\n"
             "exit status: 0 when every run trained, 1 otherwise (bad usage, a design that does not\n"
@@ -232,6 +236,8 @@ static int parse_compare_options(Arena *arena, int argc, char **argv, CompareOpt
             o->warnings = DIAG_WARNINGS_OFF;
         } else if (strcmp(a, "-Werror") == 0) {
             o->warnings = DIAG_WARNINGS_AS_ERRORS;
+        } else if (strncmp(a, "-O", 2) == 0 && a[2] >= '0' && a[2] <= '3' && !a[3]) {
+            o->opt_level = a;
         } else if (strcmp(name, "--data") == 0 || strcmp(name, "--validate") == 0) {
             if (!*value) { /* else every run would fail with the same runtime error */
                 fprintf(stderr, "nnc compare: error: %s needs a data spec, e.g. %s\n", name,
@@ -427,8 +433,18 @@ static int plan_configs(Arena *arena, CompareOptions *o, Config *configs) {
                 cfg->metric_count = model->metric_count;
                 cfg->metric_names = model->metric_names;
                 cfg->data_spec = model->data;
+                compare_train_values(arena, model, cfg->train);
             } else {
                 cfg->error = first_error(arena, diag_text ? diag_text : "");
+                /* A -D value the param cannot take (gleu for an activation, x for a width) is bad
+                 * usage, refused before anything runs, not a row that fails after hours. */
+                if (strncmp(cfg->error, "nnc: error: -D ", 15) == 0) {
+                    fprintf(stderr, "nnc compare: error: %s: %s\n", path, cfg->error + 12);
+                    free(diag_text);
+                    fclose(null_out);
+                    free(discard);
+                    return -1;
+                }
                 fprintf(stderr, "nnc compare: %s does not compile: %s\n", cfg->label, cfg->error);
             }
             free(diag_text);
@@ -557,6 +573,7 @@ static double run_quantity(const Run *run, int q, const char *const *metrics) {
 
 typedef struct Table {
     int rows, cols;
+    int text_cols;          /* the leading columns, left-aligned (the others but status are numbers) */
     const char **header;    /* for the text and Markdown tables */
     const char **csv_header;
     const char **cells;     /* rows * cols, human-readable */
@@ -579,15 +596,40 @@ static const char *csv_quote(Arena *arena, const char *s) {
 
 static const char *num17(Arena *arena, double v) { return isfinite(v) ? arena_printf(arena, "%.17g", v) : ""; }
 
+/* The train settings that differ between the designs that compiled, except those the command
+ * line sets for every run (--epochs, --batch, --data, --validate; the seeds are always given). */
+static int differing_train_settings(const CompareOptions *o, const Config *configs, int config_count, bool *differs) {
+    int count = 0;
+    for (int k = 0; k < COMPARE_TRAIN_SETTINGS; k++) {
+        const char *key = compare_train_keys[k], *first = NULL;
+        differs[k] = false;
+        bool overridden = strcmp(key, "seed") == 0 || (o->epochs && strcmp(key, "epochs") == 0) ||
+                          (o->batch && strcmp(key, "batch") == 0) || (o->data && strcmp(key, "data") == 0) ||
+                          (o->validate && strcmp(key, "validate") == 0);
+        for (int c = 0; c < config_count && !overridden; c++) {
+            if (!configs[c].train[k]) continue;
+            if (!first) first = configs[c].train[k];
+            else if (strcmp(first, configs[c].train[k]) != 0) differs[k] = true;
+        }
+        count += differs[k];
+    }
+    return count;
+}
+
 static Table build_table(Arena *arena, const CompareOptions *o, Config *configs, int config_count, Run *runs,
                          const char *const *metrics, int metric_count) {
     Table t = {.rows = config_count};
     int quantities = Q_FIXED + 2 * metric_count;
-    t.cols = 6 + quantities - 1 + 1; /* design overrides params flops compile status + (quantities) */
+    bool train_differs[COMPARE_TRAIN_SETTINGS];
+    int train_columns = differing_train_settings(o, configs, config_count, train_differs);
+    t.cols = 6 + quantities - 1 + 1 + train_columns; /* design overrides params flops compile status + (quantities) */
+    t.text_cols = 2 + train_columns;
     t.header = ARENA_ARRAY(arena, const char *, t.cols);
     int c = 0;
     t.header[c++] = "design";
     t.header[c++] = "overrides";
+    for (int k = 0; k < COMPARE_TRAIN_SETTINGS; k++)
+        if (train_differs[k]) t.header[c++] = compare_train_keys[k];
     t.header[c++] = "params";
     t.header[c++] = "FLOPs/example";
     t.header[c++] = "compile s";
@@ -601,13 +643,16 @@ static Table build_table(Arena *arena, const CompareOptions *o, Config *configs,
     }
     t.header[c++] = "status";
     t.cols = c;
-    t.csv_cols = 10 + 2 * quantities + 1;
+    t.csv_cols = 10 + 2 * quantities + 1 + train_columns;
     t.csv_header = ARENA_ARRAY(arena, const char *, t.csv_cols);
     static const char *const qnames[Q_FIXED] = {"seconds_per_epoch", "final_train_loss", "final_val_loss", "best_val_loss"};
     const char *fixed[9] = {"design", "path", "overrides", "status", "seeds_ok", "seeds", "parameters",
                             "flops_forward_per_example", "flops_backward_per_example"};
     int k = 0;
-    for (int i = 0; i < 9; i++) t.csv_header[k++] = fixed[i];
+    for (int i = 0; i < 3; i++) t.csv_header[k++] = fixed[i];
+    for (int s = 0; s < COMPARE_TRAIN_SETTINGS; s++)
+        if (train_differs[s]) t.csv_header[k++] = arena_printf(arena, "train_%s", compare_train_keys[s]);
+    for (int i = 3; i < 9; i++) t.csv_header[k++] = fixed[i];
     t.csv_header[k++] = "compile_seconds";
     for (int q = 0; q < quantities; q++) {
         const char *name = q < Q_FIXED ? qnames[q]
@@ -640,12 +685,16 @@ static Table build_table(Arena *arena, const CompareOptions *o, Config *configs,
         int h = 0, v = 0;
         cell[h++] = source_model_name(arena, cfg->path);
         cell[h++] = cfg->overrides[0] ? cfg->overrides : "-";
+        for (int s = 0; s < COMPARE_TRAIN_SETTINGS; s++)
+            if (train_differs[s]) cell[h++] = compiled && cfg->train[s] ? cfg->train[s] : "-";
         cell[h++] = compiled ? arena_printf(arena, "%lld", (long long)cfg->params) : "-";
         cell[h++] = compiled ? arena_printf(arena, "%lld", (long long)cfg->forward_flops) : "-";
         cell[h++] = compiled ? arena_printf(arena, "%.2f", cfg->compile_seconds) : "-";
         csv[v++] = csv_quote(arena, cell[0]);
         csv[v++] = csv_quote(arena, cfg->path);
         csv[v++] = csv_quote(arena, cfg->overrides);
+        for (int s = 0; s < COMPARE_TRAIN_SETTINGS; s++)
+            if (train_differs[s]) csv[v++] = compiled && cfg->train[s] ? csv_quote(arena, cfg->train[s]) : "";
         csv[v++] = ok == o->seeds && compiled ? "ok" : "failed";
         csv[v++] = arena_printf(arena, "%d", compiled ? ok : 0);
         csv[v++] = arena_printf(arena, "%d", o->seeds);
@@ -693,13 +742,13 @@ static void write_text_table(FILE *f, const Table *t) {
         }
     }
     for (int c = 0; c < t->cols; c++) {
-        print_padded(f, t->header[c], c + 1 < t->cols ? width[c] : 0, c >= 2 && c < t->cols - 1);
+        print_padded(f, t->header[c], c + 1 < t->cols ? width[c] : 0, c >= t->text_cols && c < t->cols - 1);
         fputs(c + 1 < t->cols ? "  " : "\n", f);
     }
     for (int r = 0; r < t->rows; r++)
         for (int c = 0; c < t->cols; c++) {
             print_padded(f, t->cells[(size_t)r * (size_t)t->cols + (size_t)c], c + 1 < t->cols ? width[c] : 0,
-                         c >= 2 && c < t->cols - 1);
+                         c >= t->text_cols && c < t->cols - 1);
             fputs(c + 1 < t->cols ? "  " : "\n", f);
         }
     free(width);
@@ -708,7 +757,7 @@ static void write_text_table(FILE *f, const Table *t) {
 static void write_markdown_table(FILE *f, const Table *t) {
     for (int c = 0; c < t->cols; c++) fprintf(f, "| %s ", t->header[c]);
     fputs("|\n", f);
-    for (int c = 0; c < t->cols; c++) fputs(c >= 2 && c < t->cols - 1 ? "|---:" : "|---", f);
+    for (int c = 0; c < t->cols; c++) fputs(c >= t->text_cols && c < t->cols - 1 ? "|---:" : "|---", f);
     fputs("|\n", f);
     for (int r = 0; r < t->rows; r++) {
         for (int c = 0; c < t->cols; c++) {
@@ -957,6 +1006,14 @@ int compare_main(int argc, char **argv) {
         if (!make_dirs(configs[c].dir) || (ranks.size > 1 && needed[c] && !make_dirs(arena_printf(arena, "%s/rank%d", configs[c].dir, ranks.rank))))
             goto done;
     }
+    bool train_differs[COMPARE_TRAIN_SETTINGS];
+    if (differing_train_settings(&o, configs, config_count, train_differs)) {
+        /* Said before the runs: a comparison of designs that train differently may not be what was meant. */
+        fprintf(stderr, "%s: the designs' train settings differ (columns of the table):", who);
+        for (int k = 0, shown = 0; k < COMPARE_TRAIN_SETTINGS; k++)
+            if (train_differs[k]) fprintf(stderr, "%s %s", shown++ ? "," : "", compare_train_keys[k]);
+        fputc('\n', stderr);
+    }
     if (!o.data)
         for (int c = 1; c < config_count; c++)
             if (configs[c].data_spec && configs[0].data_spec && strcmp(configs[c].data_spec, configs[0].data_spec) != 0) {
@@ -975,7 +1032,7 @@ int compare_main(int argc, char **argv) {
     for (int c = 0; c < config_count; c++) {
         Config *cfg = &configs[c];
         if (cfg->error || !needed[c]) continue; /* front end failed (nothing to compile), or not this rank's */
-        char **args = ARENA_ARRAY(arena, char *, 6 + 2 * cfg->define_count);
+        char **args = ARENA_ARRAY(arena, char *, 7 + 2 * cfg->define_count);
         int a = 0;
         args[a++] = (char *)nnc;
         args[a++] = (char *)cfg->path;
@@ -986,6 +1043,7 @@ int compare_main(int argc, char **argv) {
             args[a++] = arena_printf(arena, "%s=%s", cfg->defines[d].name, cfg->defines[d].value_text);
         }
         if (o.warnings != DIAG_WARNINGS_ON) args[a++] = o.warnings == DIAG_WARNINGS_OFF ? "-w" : "-Werror";
+        if (o.opt_level) args[a++] = (char *)o.opt_level;
         args[a] = NULL;
         remove(cfg->exe);
         const char *output = ranks.size > 1 ? arena_printf(arena, "%s/rank%d/compile.txt", cfg->dir, ranks.rank)

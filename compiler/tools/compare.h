@@ -1,5 +1,5 @@
 /* compare.h — the tool that trains several designs alike:
- *   nnc compare A.nn B.nn ... [-D NAME=V1,V2,...]... [--seeds N] [--epochs E] [--out DIR] ...
+ *   nnc compare A.nn B.nn ... [-D NAME=V1,V2,...]... [--seeds N] [--epochs E] [-O0..-O3] [--out DIR] ...
  * compare.c plans the sweep and writes the table and plots, compare_run.c runs the compiler and the
  * training executables as subprocesses and reads their JSONL logs, plot.c draws. */
 #ifndef NNC_COMPARE_H
@@ -10,9 +10,18 @@
 #include <stdint.h>
 
 #include "arena.h"
+#include "sema.h"
 
 /* argv[1] is "compare". Exit status 0, or 1 (bad usage, a design that failed, a failed run). */
 int compare_main(int argc, char **argv);
+
+/* ---- compare_settings.c ---- */
+
+/* The train settings a design fixes, every default filled in (Model's canonical texts). */
+enum { COMPARE_TRAIN_SETTINGS = 9 };
+extern const char *const compare_train_keys[COMPARE_TRAIN_SETTINGS];
+/* values[k]: setting compare_train_keys[k] of m as text ("(none)" when absent). */
+void compare_train_values(Arena *arena, const Model *m, const char **values);
 
 /* ---- compare_run.c ---- */
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compare.h"
 #include "diff.h"
 #include "source.h"
 #include "summary.h"
@@ -78,37 +79,27 @@ static const char *total_change(Arena *arena, int64_t va, int64_t vb) {
                         100.0 * (double)(vb - va) / (double)va);
 }
 
-static bool same_text(const char *a, const char *b) { return (!a && !b) || (a && b && strcmp(a, b) == 0); }
-
 /* The train settings (canonical, every default filled in) that differ between the designs. */
-static void print_train_changes(const Model *a, const Model *b) {
-    const char *none = "(none)";
-    struct { const char *key, *a, *b; } texts[] = {{"data", a->data, b->data}, {"validate", a->validate, b->validate},
-                                                  {"optimizer", a->optimizer, b->optimizer}, {"schedule", a->schedule, b->schedule}};
-    struct { const char *key; long long a, b; } ints[] = {{"epochs", a->epochs, b->epochs}, {"batch", a->batch, b->batch},
-                                                       {"seed", a->seed, b->seed}, {"early_stop", a->early_stop, b->early_stop}};
+static void print_train_changes(Arena *arena, const Model *a, const Model *b) {
+    const char *va[COMPARE_TRAIN_SETTINGS], *vb[COMPARE_TRAIN_SETTINGS];
+    compare_train_values(arena, a, va);
+    compare_train_values(arena, b, vb);
     bool header = false;
-    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
-        if (same_text(texts[i].a, texts[i].b)) continue;
+    for (int k = 0; k < COMPARE_TRAIN_SETTINGS; k++) {
+        if (strcmp(va[k], vb[k]) == 0) continue;
         if (!header) printf("\ntrain settings that differ:\n"), header = true;
-        printf("  %-10s %s -> %s\n", texts[i].key, texts[i].a ? texts[i].a : none, texts[i].b ? texts[i].b : none);
-    }
-    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
-        if (ints[i].a == ints[i].b) continue;
-        if (!header) printf("\ntrain settings that differ:\n"), header = true;
-        printf("  %-10s %lld -> %lld\n", ints[i].key, ints[i].a, ints[i].b);
-    }
-    if (a->clip != b->clip) {
-        if (!header) printf("\ntrain settings that differ:\n"), header = true;
-        printf("  %-10s %g -> %g\n", "clip", a->clip, b->clip);
+        printf("  %-10s %s -> %s\n", compare_train_keys[k], va[k], vb[k]);
     }
 }
 
 static void diff_usage(FILE *out) {
     fprintf(out, "usage: nnc diff A.nn B.nn [-D NAME=VALUE]... [-w|-Werror]\n"
+                 "       nnc diff A.nn -D NAME=V1,V2 [-D NAME=VALUE]...\n"
                  "  prints each layer of A and B aligned: ' ' same, '~' changed (output shape, parameters\n"
                  "  or FLOPs per example), '-' only in A, '+' only in B; then the totals and their deltas,\n"
-                 "  and the train settings that differ. -D applies to each design that declares the param\n");
+                 "  and the train settings that differ. -D NAME=VALUE applies to each design that declares\n"
+                 "  the param; -D NAME=V1,V2 gives V1 to the first design and V2 to the second, so one file\n"
+                 "  with such a -D is diffed against itself (as nnc compare -D sweeps it)\n");
 }
 
 int diff_main(int argc, char **argv) {
@@ -117,7 +108,10 @@ int diff_main(int argc, char **argv) {
     enum { MAX_DIFF_DEFINES = 64 };
     Define defines[MAX_DIFF_DEFINES];
     char define_names[MAX_DIFF_DEFINES][128];
+    char first_values[MAX_DIFF_DEFINES][256];    /* -D NAME=V1,V2: V1 */
+    const char *second_values[MAX_DIFF_DEFINES]; /* -D NAME=V1,V2: V2 (NULL for one value) */
     int define_count = 0;
+    bool paired = false; /* some -D has a value for each side */
     DiagWarnings warnings = DIAG_WARNINGS_ON;
     for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -136,7 +130,26 @@ int diff_main(int argc, char **argv) {
                 return 1;
             }
             snprintf(define_names[define_count], sizeof define_names[0], "%.*s", (int)(eq - spec), spec);
-            defines[define_count] = (Define){.name = define_names[define_count], .value_text = eq + 1};
+            for (int d = 0; d < define_count; d++)
+                if (strcmp(defines[d].name, define_names[define_count]) == 0) {
+                    fprintf(stderr, "nnc diff: error: -D %s is given twice\n", defines[d].name);
+                    return 1;
+                }
+            /* As for nnc compare: V1,V2 are two values, one for each design. */
+            const char *values = eq + 1, *comma = strchr(values, ',');
+            second_values[define_count] = NULL;
+            if (comma) {
+                if (strchr(comma + 1, ',') || comma == values || !comma[1] || comma - values >= 256) {
+                    fprintf(stderr, "nnc diff: error: -D %s=%s: diff compares two designs, so -D takes one value (both) or "
+                                    "two (V1 for the first, V2 for the second)\n", define_names[define_count], values);
+                    return 1;
+                }
+                snprintf(first_values[define_count], sizeof first_values[0], "%.*s", (int)(comma - values), values);
+                second_values[define_count] = comma + 1;
+                values = first_values[define_count];
+                paired = true;
+            }
+            defines[define_count] = (Define){.name = define_names[define_count], .value_text = values};
             define_count++;
             continue;
         }
@@ -151,14 +164,20 @@ int diff_main(int argc, char **argv) {
         }
         paths[path_count++] = argv[i];
     }
+    if (path_count == 1 && paired) paths[path_count++] = paths[0]; /* one file, two values: itself */
     if (path_count != 2) {
-        fprintf(stderr, "nnc diff: error: needs two .nn files, e.g. nnc diff a.nn b.nn\n");
+        fprintf(stderr, "nnc diff: error: needs two .nn files, e.g. nnc diff a.nn b.nn\n"
+                        "nnc diff: note: or one file and a -D with a value for each side, e.g. nnc diff a.nn -D depth=2,4\n");
         diff_usage(stderr);
         return 1;
     }
     Arena *arena = arena_new();
+    const char *labels[2] = {paths[0], paths[1]};
     Model *models[2];
     bool define_used[MAX_DIFF_DEFINES] = {false};
+    enum { MAX_PARAM_NAMES = 256 };
+    const char *param_names[MAX_PARAM_NAMES]; /* for "did you mean" */
+    int param_name_count = 0;
     for (int k = 0; k < 2; k++) {
         /* the -D options of the params this design declares (an unknown one would be an error) */
         FILE *quiet = fopen("/dev/null", "w");
@@ -168,12 +187,18 @@ int diff_main(int argc, char **argv) {
         Define *mine = ARENA_ARRAY(arena, Define, define_count + 1);
         int mine_count = 0;
         for (int d = 0; d < define_count; d++)
-            for (const Stmt *st = ast ? ast->stmts : NULL; st; st = st->next)
+            for (const Stmt *st = ast ? ast->stmts : NULL; st; st = st->next) {
+                if (st->kind == STMT_PARAM && param_name_count < MAX_PARAM_NAMES) param_names[param_name_count++] = st->name;
                 if (st->kind == STMT_PARAM && strcmp(st->name, defines[d].name) == 0) {
-                    mine[mine_count++] = defines[d];
+                    mine[mine_count] = defines[d];
+                    if (k == 1 && second_values[d]) mine[mine_count].value_text = second_values[d];
+                    if (second_values[d] || paths[0] == paths[1])
+                        labels[k] = arena_printf(arena, "%s -D %s=%s", labels[k], defines[d].name, mine[mine_count].value_text);
+                    mine_count++;
                     define_used[d] = true;
                     break;
                 }
+            }
         models[k] = source_analyze(arena, paths[k], mine, mine_count, stderr, warnings, NULL);
         if (!models[k]) {
             arena_free(arena);
@@ -182,7 +207,13 @@ int diff_main(int argc, char **argv) {
     }
     for (int d = 0; d < define_count; d++)
         if (!define_used[d]) {
-            fprintf(stderr, "nnc diff: error: -D %s: neither design declares `param %s`\n", defines[d].name, defines[d].name);
+            const char *guess = diag_closest(defines[d].name, param_names, param_name_count);
+            const char *who = paths[0] == paths[1] ? "the design declares no" : "neither design declares";
+            if (guess)
+                fprintf(stderr, "nnc diff: error: -D %s: %s `param %s`; did you mean '%s'?\n", defines[d].name, who,
+                        defines[d].name, guess);
+            else
+                fprintf(stderr, "nnc diff: error: -D %s: %s `param %s`\n", defines[d].name, who, defines[d].name);
             arena_free(arena);
             return 1;
         }
@@ -215,7 +246,7 @@ int diff_main(int argc, char **argv) {
         for (int c = 0; c < COLS; c++)
             if ((int)strlen(cell[c]) > width[c]) width[c] = (int)strlen(cell[c]);
     }
-    printf("--- %s (model %s)\n+++ %s (model %s)\n", paths[0], models[0]->name, paths[1], models[1]->name);
+    printf("--- %s (model %s)\n+++ %s (model %s)\n", labels[0], models[0]->name, labels[1], models[1]->name);
     printf("  %-*s  %-*s  %-*s  %-*s  %s\n", width[0], header[0], width[1], header[1], width[2], header[2],
            width[3], header[3], header[4]);
     for (int r = 0; r < count; r++) {
@@ -228,7 +259,7 @@ int diff_main(int argc, char **argv) {
     printf("parameters:          %s\n", total_change(arena, la.params, lb.params));
     printf("FLOPs per example:   %s forward\n", total_change(arena, la.forward_flops, lb.forward_flops));
     printf("                     %s backward\n", total_change(arena, la.backward_flops, lb.backward_flops));
-    print_train_changes(models[0], models[1]);
+    print_train_changes(arena, models[0], models[1]);
     arena_free(arena);
     return 0;
 }

@@ -257,14 +257,22 @@ def test_compare_table(args):
     md = open(os.path.join(out, "results.md")).read().splitlines()
     check(len(md) == 2 + 6 and md[1].startswith("|---") and all(line.startswith("| ") for line in md[:1] + md[2:]),
           f"results.md:\n{md}")
+    # nan.nn trains with another optimizer: the train setting that differs is a column after the
+    # overrides (empty for the design that does not compile).
+    header = [c.strip() for c in md[0].strip("|").split(" | ")]
+    check(header[:4] == ["design", "overrides", "optimizer", "params"], f"results.md header {header}")
+    adam = "adam(lr=0.003, beta1=0.9, beta2=0.999, eps=1e-08, weight_decay=0)"
+    check([by[k]["train_optimizer"] for k in labels] == [adam] * 4 + ["", "sgd(lr=1e+30, momentum=0, nesterov=false, weight_decay=0)"],
+          f"train_optimizer column: {[by[k]['train_optimizer'] for k in labels]}")
     for (design, overrides), line in zip(labels, md[2:]):
         cells = [c.strip() for c in line.strip("|").split(" | ")]
         check(cells[0] == design and cells[1] == (overrides or "-"), f"results.md row {line}")
         mean = float(by[(design, overrides)]["final_val_loss_mean"] or "nan")
+        cell = cells[header.index("final val loss")]
         if not math.isnan(mean):
-            check(cells[7].startswith(f"{mean:.4f} ± "), f"results.md final val loss {cells[7]} vs {mean}")
+            check(cell.startswith(f"{mean:.4f} ± "), f"results.md final val loss {cell} vs {mean}")
     table = p.stdout.strip().splitlines()
-    check(len(table) == 7 and table[0].split()[:3] == ["design", "overrides", "params"], f"stdout:\n{p.stdout}")
+    check(len(table) == 7 and table[0].split()[:4] == ["design", "overrides", "optimizer", "params"], f"stdout:\n{p.stdout}")
     check("failed: bad.nn:5:12: error:" in table[5] and "failed: seed 1: loss became" in table[6], f"stdout:\n{p.stdout}")
 
     # Series 2 (reg_b) is drawn, but reg_b_copy's identical curves cover it.

@@ -377,6 +377,15 @@ def torch_models(torch):
         def forward(self, x):
             return self.head(self.stage1(self.stage0(x)).mean(dim=(2, 3)))
 
+    class ResNetSweep(nn.Module):  # examples/fashion_resnet_sweep.nn as written: depth 2, relu, width 16
+        def __init__(self):
+            super().__init__()
+            self.conv2d0, self.batchnorm0 = nn.Conv2d(1, 16, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(16)
+            self.res0, self.res1, self.head = ResBlock(16), ResBlock(16), nn.Linear(16, 10)
+
+        def forward(self, x):
+            return self.head(self.res1(self.res0(torch.relu(self.batchnorm0(self.conv2d0(x))))).mean(dim=(2, 3)))
+
     class TokenBag(nn.Module):
         def __init__(self):
             super().__init__()
@@ -456,6 +465,7 @@ def torch_models(torch):
                                       nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, 10)),
                         {"conv_block0.conv2d0": "0", "conv_block1.conv2d0": "3", "dense0": "7", "head": "9"}),
         "fashion_resnet": (ResNet(), None),
+        "fashion_resnet_sweep": (ResNetSweep(), None),
         "token_bag": (TokenBag(), None),
         "seattle_weather": (nn.Sequential(nn.Linear(5, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 1)),
                             {"dense0": "0", "dense1": "2", "dense2": "4"}),
