@@ -93,8 +93,8 @@ typedef struct Shape {
     X(ATTENTION_MIX, "attention_mix") /* (P, qkv) -> [t,d]: every head's P v */                     \
     X(ATTENTION_GRAD, "attention_grad") /* (dy, P, qkv) -> dqkv [t,3d], through the mix and the scores */ \
     X(BINARY_ACCURACY, "binary_accuracy") /* accuracy on a float target in [0,1]: right when (x > 0) == (t > 0.5) */ \
-    X(LSTM, "lstm")              /* xp [t,4h] (x W_ih^T + b_ih) -> saved steps [t,7h]: gates, c, h_prev, h */ \
-    X(GRU, "gru")                /* xp [t,3h] -> saved steps [t,6h]: gates r z n, W_hn h + b_hn, h_prev, h */ \
+    X(LSTM, "lstm")              /* xp [t,4h] (x W_ih^T + b_ih) -> saved steps [t+1,7h]: gates, c, h_prev, h */ \
+    X(GRU, "gru")                /* xp [t,3h] -> saved steps [t+1,6h]: gates r z n, W_hn h + b_hn, h_prev, h */ \
     X(RNN_OUTPUT, "rnn_output")  /* saved steps -> h at every step [t,h] or after the last (real) one [h] */ \
     X(RNN_OUTPUT_GRAD, "rnn_output_grad") /* dy -> d(saved steps), zero but for the h columns */ \
     X(LSTM_GRAD, "lstm_grad")    /* (dsteps, steps) -> dxp [t,4h], backward through time */ \

@@ -75,7 +75,11 @@ static Value attention_rule(OpSema *s, const Expr *call, Bound *b) {
     Node *qkv = ops_dense_node(s, call->span, x, 3 * d, arena_printf(s->arena, "%s.in_proj", layer),
                                arena_printf(s->arena, "%s.in_proj_weight", layer),
                                bias ? arena_printf(s->arena, "%s.in_proj_bias", layer) : NULL);
-    Node *scores = graph_add(s->graph, OP_ATTENTION_SCORES, call->span, &qkv->id, 1, shape_make(3, (int64_t[]){heads, t, t}));
+    /* padded text: positions holding id 0 are no keys, so the scores read the ids (input 1) */
+    bool padded = sema_input_is_padded(s) && t == graph_node(s->graph, s->graph->input)->size;
+    int scores_inputs[2] = {qkv->id, s->graph->input};
+    Node *scores = graph_add(s->graph, OP_ATTENTION_SCORES, call->span, scores_inputs, padded ? 2 : 1,
+                             shape_make(3, (int64_t[]){heads, t, t}));
     scores->layer = layer;
     scores->heads = heads;
     scores->causal = b->values[2].boolean;
@@ -157,9 +161,20 @@ static void masked_row_softmax(Cg *cg, LLVMValueRef row, LLVMValueRef len, int64
     cg_loop_end(cg, &z);
 }
 
-/* values: P, qkv. Pairs [begin, end) of (example, head). */
+/* Padded text (ids, the example's t token ids): keys at id 0 get the score -1e30 before the
+ * softmax (probability exactly 0 when the row has a real key) and probability 0 after it (a row
+ * with no real key at all mixes nothing). */
+static void mask_padded_keys(Cg *cg, LLVMValueRef row, LLVMValueRef ids, int64_t t, double value) {
+    CgLoop j = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, t), "j");
+    LLVMValueRef real = LLVMBuildFCmp(cg->b, LLVMRealUNE, cg_load(cg, ids, j.iv), cg_const(cg, 0), "");
+    cg_store(cg, LLVMBuildSelect(cg->b, real, cg_load(cg, row, j.iv), cg_const(cg, value), ""), row, j.iv);
+    cg_loop_end(cg, &j);
+}
+
+/* values: P, qkv[, ids]. Pairs [begin, end) of (example, head). */
 static void scores_pairs(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValueRef end, void *user) {
     const AttentionGeometry *q = &((const AttentionTask *)user)->q;
+    bool padded = ((const AttentionTask *)user)->node->input_count == 2;
     LLVMValueRef max_var = cg_var(cg, cg->elem, "max"), sum_var = cg_var(cg, cg->elem, "sum");
     CgLoop pair = cg_loop_begin(cg, begin, end, "pair");
     LLVMValueRef b = LLVMBuildSDiv(cg->b, pair.iv, cg_i64(cg, q->heads), "");
@@ -168,9 +183,13 @@ static void scores_pairs(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValueR
     /* S[i, j] = q_i . k_j / sqrt(dh): rows of q and k are both contiguous over the head's features */
     attention_gemm(cg, block, qkv_part(cg, q, v[1], b, h, 0), qkv_part(cg, q, v[1], b, h, 1), q->t, q->dh, q->t, 3 * q->d, 1,
                    3 * q->d, q->t, 1.0 / sqrt((double)q->dh), true);
+    LLVMValueRef ids = padded ? cg_gep(cg, v[2], cg_mul(cg, b, cg_i64(cg, q->t))) : NULL;
     CgLoop i = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->t), "i");
     LLVMValueRef len = q->causal ? cg_add(cg, i.iv, cg_i64(cg, 1)) : cg_i64(cg, q->t);
-    masked_row_softmax(cg, cg_gep(cg, block, cg_mul(cg, i.iv, cg_i64(cg, q->t))), len, q->t, max_var, sum_var);
+    LLVMValueRef row = cg_gep(cg, block, cg_mul(cg, i.iv, cg_i64(cg, q->t)));
+    if (padded) mask_padded_keys(cg, row, ids, q->t, -1e30);
+    masked_row_softmax(cg, row, len, q->t, max_var, sum_var);
+    if (padded) mask_padded_keys(cg, row, ids, q->t, 0);
     cg_loop_end(cg, &i);
     cg_loop_end(cg, &pair);
 }
@@ -238,8 +257,8 @@ static LLVMValueRef attention_kernel(Cg *cg, const Node *node) {
     LLVMValueRef n = cg_arg_n(cg);
     LLVMValueRef pairs = cg_mul(cg, n, cg_i64(cg, task.q.heads));
     if (node->op == OP_ATTENTION_SCORES) {
-        LLVMValueRef v[2] = {cg_arg_out(cg), cg_arg_in(cg, 0)};
-        cg_parallel_for(cg, pairs, v, 2, false, scores_pairs, &task);
+        LLVMValueRef v[3] = {cg_arg_out(cg), cg_arg_in(cg, 0), node->input_count == 2 ? cg_arg_in(cg, 1) : NULL};
+        cg_parallel_for(cg, pairs, v, node->input_count == 2 ? 3 : 2, false, scores_pairs, &task);
     } else if (node->op == OP_ATTENTION_MIX) {
         LLVMValueRef v[3] = {cg_arg_out(cg), cg_arg_in(cg, 0), cg_arg_in(cg, 1)};
         cg_parallel_for(cg, pairs, v, 3, false, mix_pairs, &task);

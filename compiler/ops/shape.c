@@ -102,7 +102,12 @@ static Value reduce_rule(OpSema *s, const Expr *call, Bound *b, bool mean) {
     for (int d = 0; d < x->shape.rank; d++)
         if (d != axis) out.dims[out.rank++] = x->shape.dims[d];
     if (out.rank == 0) out = shape_make(1, (int64_t[]){1});
-    Node *n = graph_add(s->graph, OP_REDUCE, call->span, &x->id, 1, out);
+    /* padded text: the mean over the positions of the input counts the real tokens only, so the
+     * node reads the ids too (input 1) */
+    bool padded = mean && axis == 0 && x->shape.rank == 2 && sema_input_is_padded(s) &&
+                  x->shape.dims[0] == graph_node(s->graph, s->graph->input)->size;
+    int inputs[2] = {x->id, s->graph->input};
+    Node *n = graph_add(s->graph, OP_REDUCE, call->span, inputs, padded ? 2 : 1, out);
     n->axis = axis;
     n->scale = mean ? 1.0 / (double)x->shape.dims[axis] : 1.0;
     return tensor_value(n);
@@ -152,7 +157,7 @@ static void shape_backward(Ad *ad, const Node *n, int dy) {
         break;
     }
     case OP_REDUCE: {
-        Node *dx = ad_node(ad, OP_REDUCE_GRAD, dy, -1, x->shape, n);
+        Node *dx = ad_node(ad, OP_REDUCE_GRAD, dy, n->input_count == 2 ? n->inputs[1] : -1, x->shape, n);
         dx->scale = n->scale;
         ad_accumulate(ad, x->id, dx->id);
         break;
@@ -176,14 +181,34 @@ static LLVMValueRef reduce_kernel(Cg *cg, const Node *node) {
     LLVMValueRef fn = cg_kernel_begin(cg, node);
     LLVMValueRef out = cg_arg_out(cg), src = cg_arg_in(cg, 0), n = cg_arg_n(cg);
     LLVMValueRef scale = cg_const(cg, node->scale);
+    /* the mean over padded positions (input 1: the ids; axis 0, so o is the example): position a
+     * weighs 1/(real tokens) when its id is not 0, else 0; nothing real: 0 */
+    LLVMValueRef ids = fwd->input_count == 2 ? cg_arg_in(cg, 1) : NULL;
+    LLVMValueRef count_var = ids ? cg_var(cg, cg->elem, "real") : NULL;
     CgLoop o = cg_loop_begin(cg, cg_i64(cg, 0), cg_mul(cg, n, cg_i64(cg, outer)), "o"); /* example and outer index */
     LLVMValueRef small = cg_mul(cg, o.iv, cg_i64(cg, inner)), big = cg_mul(cg, o.iv, cg_i64(cg, A * inner));
+    LLVMValueRef inv_real = NULL;
+    if (ids) {
+        LLVMBuildStore(cg->b, cg_const(cg, 0), count_var);
+        CgLoop p = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, A), "p");
+        LLVMValueRef real = LLVMBuildFCmp(cg->b, LLVMRealUNE, cg_load(cg, ids, cg_add(cg, cg_mul(cg, o.iv, cg_i64(cg, A)), p.iv)),
+                                          cg_const(cg, 0), "");
+        LLVMBuildStore(cg->b, cg_fadd(cg, cg_load_var(cg, count_var), LLVMBuildSelect(cg->b, real, cg_const(cg, 1), cg_const(cg, 0), "")),
+                       count_var);
+        cg_loop_end(cg, &p);
+        inv_real = cg_fdiv(cg, cg_const(cg, 1), cg_max(cg, cg_load_var(cg, count_var), cg_const(cg, 1)));
+    }
     if (node->op == OP_REDUCE) {
         CgLoop z = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, inner), "z");
         cg_store(cg, cg_const(cg, 0), out, cg_add(cg, small, z.iv));
         cg_loop_end(cg, &z);
     }
     CgLoop a = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, A), "a");
+    if (ids) {
+        LLVMValueRef real = LLVMBuildFCmp(cg->b, LLVMRealUNE, cg_load(cg, ids, cg_add(cg, cg_mul(cg, o.iv, cg_i64(cg, A)), a.iv)),
+                                          cg_const(cg, 0), "");
+        scale = LLVMBuildSelect(cg->b, real, inv_real, cg_const(cg, 0), "");
+    }
     CgLoop i = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, inner), "i");
     LLVMValueRef at_small = cg_add(cg, small, i.iv);
     LLVMValueRef at_big = cg_add(cg, big, cg_add(cg, cg_mul(cg, a.iv, cg_i64(cg, inner)), i.iv));
