@@ -552,9 +552,10 @@ static void cg_descriptor(Cg *cg, const CodegenInfo *info, LLVMValueRef *entries
     LLVMSetGlobalConstant(global, true);
 }
 
-LLVMModuleRef cg_build_module(LLVMContextRef context, const Model *model, const Plan *plan, const CodegenInfo *info) {
+/* A code generator with a new module named `name`, its builder and the types every kernel uses. */
+static Cg cg_start(LLVMContextRef context, const Model *model, const Plan *plan, const CodegenInfo *info, const char *name) {
     Cg cg = {.ctx = context, .model = model, .g = model->graph, .plan = plan, .vector_bytes = info->vector_bytes ? info->vector_bytes : 64};
-    cg.mod = LLVMModuleCreateWithNameInContext(model->name, context);
+    cg.mod = LLVMModuleCreateWithNameInContext(name, context);
     cg.b = LLVMCreateBuilderInContext(context);
     cg.i1 = LLVMInt1TypeInContext(context);
     cg.i32 = LLVMInt32TypeInContext(context);
@@ -562,6 +563,11 @@ LLVMModuleRef cg_build_module(LLVMContextRef context, const Model *model, const 
     cg.f64_type = LLVMDoubleTypeInContext(context);
     cg.ptr = LLVMPointerTypeInContext(context, 0);
     cg.void_type = LLVMVoidTypeInContext(context);
+    return cg;
+}
+
+LLVMModuleRef cg_build_module(LLVMContextRef context, const Model *model, const Plan *plan, const CodegenInfo *info) {
+    Cg cg = cg_start(context, model, plan, info, model->name);
 
     int count = model->graph->nodes.len;
     LLVMValueRef *kernels32 = ARENA_ARRAY(model->graph->arena, LLVMValueRef, count);
@@ -709,16 +715,8 @@ static void cg_lib_predict(Cg *cg, const CgLibrary *lib, const char *name, LLVMV
 
 LLVMModuleRef cg_build_library(LLVMContextRef context, const Model *model, const Plan *plan, const CodegenInfo *info,
                                const CgLibrary *lib) {
-    Cg cg = {.ctx = context, .model = model, .g = model->graph, .plan = plan, .single_thread = true,
-             .vector_bytes = info->vector_bytes ? info->vector_bytes : 64};
-    cg.mod = LLVMModuleCreateWithNameInContext(lib->prefix, context);
-    cg.b = LLVMCreateBuilderInContext(context);
-    cg.i1 = LLVMInt1TypeInContext(context);
-    cg.i32 = LLVMInt32TypeInContext(context);
-    cg.i64 = LLVMInt64TypeInContext(context);
-    cg.f64_type = LLVMDoubleTypeInContext(context);
-    cg.ptr = LLVMPointerTypeInContext(context, 0);
-    cg.void_type = LLVMVoidTypeInContext(context);
+    Cg cg = cg_start(context, model, plan, info, lib->prefix);
+    cg.single_thread = true;
     LLVMValueRef *kernels = ARENA_ARRAY(model->graph->arena, LLVMValueRef, model->graph->nodes.len);
     LLVMValueRef infer = cg_entry(&cg, ENTRY_INFER, false, "nnc_infer", kernels, NULL);
     LLVMValueRef weights = cg_float_table(&cg, lib->params, model->graph->param_count, "nnc.lib.weights");

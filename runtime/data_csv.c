@@ -335,6 +335,15 @@ static int mark_targets_by_name(const NnrtCsvOpts *o, const NnrtModel *m, Layout
     return k;
 }
 
+/* Every value of the model's target has its column (when the file must have a target). */
+static int check_target_count(const NnrtModel *m, const NnrtCsvOpts *o, const char *path, int want, int marked) {
+    if (!o->need_target || marked == want) return 0;
+    nnrt_error_at(path, 1, 1, "target '%s' of the model has %d values per example, but %d "
+                  "target column%s selected; list them all: target=\"a,b,...\"",
+                  m->target_name ? m->target_name : "y", want, marked, marked == 1 ? " is" : "s are");
+    return -1;
+}
+
 /* csv(text="COLUMN"): the target column(s) as for numbers, the text column by name (with
  * header=false the columns are named by their 0-based numbers), every other column ignored. */
 static int plan_text_layout(const NnrtModel *m, const NnrtCsvOpts *o, Layout *L, const char *path,
@@ -354,12 +363,7 @@ static int plan_text_layout(const NnrtModel *m, const NnrtCsvOpts *o, Layout *L,
         for (int k = 0; k < want && k < L->ncols; k++) L->role[L->ncols - want + k] = 1 + k;
         marked = want < L->ncols ? want : L->ncols;
     }
-    if (o->need_target && marked != want) {
-        nnrt_error_at(path, 1, 1, "target '%s' of the model has %d values per example, but %d "
-                      "target column%s selected; list them all: target=\"a,b,...\"",
-                      m->target_name ? m->target_name : "y", want, marked, marked == 1 ? " is" : "s are");
-        return -1;
-    }
+    if (check_target_count(m, o, path, want, marked) != 0) return -1;
     int text = -1;
     for (int c = 0; c < L->ncols && text < 0; c++)
         if (strcmp(L->names[c], o->text) == 0) text = c;
@@ -417,12 +421,7 @@ static int plan_layout(const NnrtModel *m, const NnrtCsvOpts *o, Layout *L, cons
         for (int k = 0; k < want && k < L->ncols; k++) L->role[L->ncols - want + k] = 1 + k;
         marked = want < L->ncols ? want : L->ncols;
     }
-    if (o->need_target && marked != want) {
-        nnrt_error_at(path, 1, 1, "target '%s' of the model has %d values per example, but %d "
-                      "target column%s selected; list them all: target=\"a,b,...\"",
-                      m->target_name ? m->target_name : "y", want, marked, marked == 1 ? " is" : "s are");
-        return -1;
-    }
+    if (check_target_count(m, o, path, want, marked) != 0) return -1;
     if (!o->need_target)
         for (int c = 0; c < L->ncols; c++)
             if (L->role[c] > 0) L->role[c] = -1; /* predict ignores targets */
