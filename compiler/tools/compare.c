@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -965,12 +966,27 @@ static void wait_for_ranks(Arena *arena, const CompareOptions *o, const Ranks *r
     }
 }
 
-/* runs/<design>/network.svg (nnc draw); a diagram that cannot be drawn only costs a message. */
+/* runs/<design>/network.svg (nnc draw); a diagram that cannot be drawn only costs a message.
+ * Each is drawn in a child process: Graphviz's pango plugin keeps a pointer to the last graph's
+ * font name, which a second layout in the same process reads after the first graph is closed
+ * (a use-after-free ASan reports in Graphviz 2.42). */
 static void draw_designs(Arena *arena, const Config *configs, int config_count) {
-    for (int c = 0; c < config_count; c++)
-        if (!configs[c].error && configs[c].dir)
-            (void)draw_file(configs[c].path, (Define *)configs[c].defines, configs[c].define_count, DIAG_WARNINGS_OFF,
-                            arena_printf(arena, "%s/network.svg", configs[c].dir), false);
+    fflush(NULL);
+    for (int c = 0; c < config_count; c++) {
+        if (configs[c].error || !configs[c].dir) continue;
+        const char *out = arena_printf(arena, "%s/network.svg", configs[c].dir);
+        pid_t pid = fork();
+        if (pid == 0)
+            _exit(draw_file(configs[c].path, (Define *)configs[c].defines, configs[c].define_count, DIAG_WARNINGS_OFF, out,
+                            false));
+        if (pid < 0) {
+            fprintf(stderr, "nnc compare: cannot draw %s: %s\n", out, strerror(errno));
+            continue;
+        }
+        int status;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        }
+    }
 }
 
 int compare_main(int argc, char **argv) {

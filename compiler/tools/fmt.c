@@ -150,7 +150,7 @@ static void out_write(Out *o, const char *s, int n) {
         o->buf = grown;
         o->cap = cap;
     }
-    memcpy(o->buf + o->len, s, (size_t)n);
+    if (n > 0) memcpy(o->buf + o->len, s, (size_t)n); /* s may be NULL when n is 0 */
     o->len += (size_t)n;
     o->buf[o->len] = '\0';
     for (int i = 0; i < n; i++) o->column = s[i] == '\n' ? 0 : o->column + 1;
