@@ -155,11 +155,32 @@ static void draw_panel(cairo_t *cr, const PlotPanel *panel, double ox, double oy
 #undef PY
 }
 
+/* A legend column's width: at least LEGEND_ENTRY_W, wide enough for the longest label (its line,
+ * the text in the legend's font, a gap), so that no label runs into the next column or off the
+ * figure. */
+static double legend_entry_width(const PlotFigure *f) {
+    cairo_surface_t *probe = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, 1, 1);
+    cairo_t *cr = cairo_create(probe);
+    cairo_select_font_face(cr, "DejaVu Sans", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
+    cairo_set_font_size(cr, 12);
+    double widest = 0;
+    for (int s = 0; s < f->label_count; s++) {
+        cairo_text_extents_t e;
+        cairo_text_extents(cr, f->labels[s], &e);
+        if (e.x_advance > widest) widest = e.x_advance;
+    }
+    cairo_destroy(cr);
+    cairo_surface_destroy(probe);
+    double w = 36 + widest + 24;
+    return w > LEGEND_ENTRY_W ? w : LEGEND_ENTRY_W;
+}
+
 static void figure_size(const PlotFigure *f, int *width, int *height, int *legend_cols) {
     int cols = f->panel_count < PANELS_PER_ROW ? (f->panel_count ? f->panel_count : 1) : PANELS_PER_ROW;
     int rows = (f->panel_count + cols - 1) / cols;
     *width = cols * PANEL_W;
-    *legend_cols = *width / LEGEND_ENTRY_W > 0 ? *width / LEGEND_ENTRY_W : 1;
+    int fit = (int)((*width - 20) / legend_entry_width(f));
+    *legend_cols = fit > 0 ? fit : 1;
     int legend_rows = (f->label_count + *legend_cols - 1) / *legend_cols;
     *height = TITLE_H + rows * PANEL_H + legend_rows * LEGEND_ROW_H + 16;
 }
@@ -180,8 +201,9 @@ static void draw_figure(cairo_t *cr, const PlotFigure *f) {
     int rows = (f->panel_count + cols - 1) / cols;
     double ly = TITLE_H + rows * PANEL_H + 8;
     cairo_set_font_size(cr, 12);
+    double entry_w = legend_entry_width(f);
     for (int s = 0; s < f->label_count; s++) {
-        double x = 20 + (s % legend_cols) * LEGEND_ENTRY_W, y = ly + (s / legend_cols) * LEGEND_ROW_H + LEGEND_ROW_H / 2.0;
+        double x = 20 + (s % legend_cols) * entry_w, y = ly + (s / legend_cols) * LEGEND_ROW_H + LEGEND_ROW_H / 2.0;
         set_series_colour(cr, s);
         cairo_set_line_width(cr, 2.5);
         cairo_move_to(cr, x, y);
