@@ -115,18 +115,8 @@ static int parse_options(int argc, char **argv, Options *o) {
         } else if (strncmp(a, "-O", 2) == 0 && a[2] >= '0' && a[2] <= '3' && !a[3]) {
             o->opt_level = a[2] - '0';
         } else if (strncmp(a, "-D", 2) == 0) {
-            const char *def = a[2] ? a + 2 : (++i < argc ? argv[i] : NULL);
-            const char *eq = def ? strchr(def, '=') : NULL;
-            if (!def || !eq || eq == def) {
-                fprintf(stderr, "nnc: error: -D needs NAME=VALUE, e.g. -D width=256\n");
+            if (define_parse(a[2] ? a + 2 : (++i < argc ? argv[i] : NULL), o->defines, &o->define_count, MAX_DEFINES) != 0)
                 return 1;
-            }
-            if (o->define_count == MAX_DEFINES) { fprintf(stderr, "nnc: error: too many -D options (at most %d)\n", MAX_DEFINES); return 1; }
-            Define *d = &o->defines[o->define_count++];
-            d->name = strndup(def, (size_t)(eq - def));
-            d->value_text = eq + 1;
-            for (int j = 0; j < o->define_count - 1; j++)
-                if (strcmp(o->defines[j].name, d->name) == 0) { fprintf(stderr, "nnc: error: -D %s is given twice\n", d->name); return 1; }
         } else if (strncmp(a, "--emit=", 7) == 0) {
             const char *k = a + 7;
             if (strcmp(k, "exe") == 0) o->emit = EMIT_EXE;

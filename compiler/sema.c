@@ -13,6 +13,7 @@
 #include "sema.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,26 @@ typedef struct NameMap {
     NameEntry **buckets;
     int cap, count;
 } NameMap;
+
+int define_parse(const char *text, Define *defines, int *count, int cap) {
+    const char *eq = text ? strchr(text, '=') : NULL;
+    if (!eq || eq == text) {
+        fprintf(stderr, "nnc: error: -D needs NAME=VALUE, e.g. -D width=256\n");
+        return -1;
+    }
+    if (*count == cap) {
+        fprintf(stderr, "nnc: error: too many -D options (at most %d)\n", cap);
+        return -1;
+    }
+    Define *d = &defines[(*count)++];
+    *d = (Define){.name = strndup(text, (size_t)(eq - text)), .value_text = eq + 1};
+    for (int j = 0; j < *count - 1; j++)
+        if (strcmp(defines[j].name, d->name) == 0) {
+            fprintf(stderr, "nnc: error: -D %s is given twice\n", d->name);
+            return -1;
+        }
+    return 0;
+}
 
 static unsigned name_hash(const char *name) {
     unsigned h = 2166136261u;

@@ -18,6 +18,11 @@ typedef struct Define {
     bool used;
 } Define;
 
+/* One -D argument, NAME=VALUE (text NULL: the option had no argument), appended to defines:
+ * name malloc'd (the caller frees it), value_text pointing into text. A malformed one, a full list
+ * (cap) or a name given twice prints nnc's error and returns -1. */
+int define_parse(const char *text, Define *defines, int *count, int cap);
+
 typedef struct Model {
     Graph *graph;
     const char *name;

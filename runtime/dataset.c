@@ -171,19 +171,29 @@ static NnrtSettingModel setting_model(const NnrtModel *m, int64_t target_dims[NN
     return sm;
 }
 
-/* text()/tokens(): binds the arguments and checks the model's shapes (the compiler's check). */
-static int bind_sequence(const NnrtModel *m, const NnrtSpec *s, const NnrtSettingForm *f,
-                         NnrtArgVal *v) {
-    if (nnrt_spec_bind(s, f, 0, v) != 0) return -1;
+/* One of the settings table's checks of bound arguments against the model's shapes, the ones
+ * the compiler makes of its train block: again here because --data may name any spec. */
+typedef const char *(*ModelCheck)(const NnrtSettingForm *f, const NnrtSettingModel *m, NnrtArgVal *v,
+                                  int *arg, char *msg, size_t cap);
+
+static int check_with_model(const NnrtModel *m, const NnrtSpec *s, const NnrtSettingForm *f,
+                            NnrtArgVal *v, ModelCheck check) {
     int64_t dims[NNRT_MAX_RANK + 1];
     NnrtSettingModel sm = setting_model(m, dims);
     char msg[512];
     int arg;
-    if (nnrt_setting_sequence_bind(f, &sm, v, &arg, msg, sizeof msg)) {
+    if (check(f, &sm, v, &arg, msg, sizeof msg)) {
         nnrt_error("%s: %s", s->what, msg);
         return -1;
     }
     return 0;
+}
+
+/* text()/tokens(): binds the arguments and checks the model's shapes (the compiler's check). */
+static int bind_sequence(const NnrtModel *m, const NnrtSpec *s, const NnrtSettingForm *f,
+                         NnrtArgVal *v) {
+    if (nnrt_spec_bind(s, f, 0, v) != 0) return -1;
+    return check_with_model(m, s, f, v, nnrt_setting_sequence_bind);
 }
 
 static int open_sequence(const NnrtModel *m, const NnrtSpec *s, const char *what, NnrtData *out) {
@@ -201,15 +211,7 @@ static int open_sequence(const NnrtModel *m, const NnrtSpec *s, const char *what
  * vocabulary), again here because --data may name any spec; fills in length and vocab. */
 static int bind_csv_text(const NnrtModel *m, const NnrtSpec *s, const NnrtSettingForm *f,
                          NnrtArgVal *v) {
-    int64_t dims[NNRT_MAX_RANK + 1];
-    NnrtSettingModel sm = setting_model(m, dims);
-    char msg[512];
-    int arg;
-    if (nnrt_setting_csv_text_bind(f, &sm, v, &arg, msg, sizeof msg)) {
-        nnrt_error("%s: %s", s->what, msg);
-        return -1;
-    }
-    return 0;
+    return check_with_model(m, s, f, v, nnrt_setting_csv_text_bind);
 }
 
 static int open_csv(const NnrtModel *m, const NnrtSpec *s, const char *what, NnrtDataRole role,

@@ -323,11 +323,7 @@ int draw_main(int argc, char **argv) {
         else if (strcmp(a, "--emit=dot") == 0) dot = true;
         else if (strncmp(a, "--emit=", 7) == 0) { fprintf(stderr, "nnc: error: nnc draw --emit is svg or dot, not '%s'\n", a + 7); goto done; }
         else if (strncmp(a, "-D", 2) == 0) {
-            const char *def = a[2] ? a + 2 : (++i < argc ? argv[i] : NULL);
-            const char *eq = def ? strchr(def, '=') : NULL;
-            if (!def || !eq || eq == def) { fprintf(stderr, "nnc: error: -D needs NAME=VALUE, e.g. -D width=256\n"); goto done; }
-            if (define_count == MAX_DEFINES) { fprintf(stderr, "nnc: error: too many -D options (at most %d)\n", MAX_DEFINES); goto done; }
-            defines[define_count++] = (Define){.name = strndup(def, (size_t)(eq - def)), .value_text = eq + 1};
+            if (define_parse(a[2] ? a + 2 : (++i < argc ? argv[i] : NULL), defines, &define_count, MAX_DEFINES) != 0) goto done;
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) { draw_usage(stdout); status = 0; goto done; }
         else if (a[0] == '-' && a[1]) { fprintf(stderr, "nnc: error: unknown option '%s' for nnc draw\n", a); draw_usage(stderr); goto done; }
         else if (input) { fprintf(stderr, "nnc: error: more than one input file ('%s' and '%s')\n", input, a); goto done; }
