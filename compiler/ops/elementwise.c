@@ -227,16 +227,10 @@ LLVMValueRef cg_activation(Cg *cg, OpKind act, LLVMValueRef x) {
 }
 
 /* A constant shaped like x: the scalar, or a vector of it when x is a vector. */
-static LLVMValueRef cg_splat_const(LLVMValueRef c, unsigned lanes) {
-    LLVMValueRef copies[64];
-    for (unsigned i = 0; i < lanes; i++) copies[i] = c;
-    return LLVMConstVector(copies, lanes);
-}
-
 static LLVMValueRef cg_const_like(Cg *cg, LLVMValueRef x, double v) {
     LLVMTypeRef type = LLVMTypeOf(x);
     if (LLVMGetTypeKind(type) != LLVMVectorTypeKind) return cg_const(cg, v);
-    return cg_splat_const(cg_const(cg, v), LLVMGetVectorSize(type));
+    return cg_splat(cg, cg_const(cg, v), LLVMGetVectorSize(type)); /* folds to a constant */
 }
 
 /* exp(x) in arithmetic LLVM can vectorize (a call to expf, tanhf or erff stays one element at
@@ -265,8 +259,8 @@ LLVMValueRef cg_exp_fast(Cg *cg, LLVMValueRef x) {
     LLVMTypeRef int_type = lanes ? LLVMVectorType(cg->i32, lanes) : cg->i32;
     LLVMValueRef c127 = LLVMConstInt(cg->i32, 127, 0), c23 = LLVMConstInt(cg->i32, 23, 0);
     if (lanes) {
-        c127 = cg_splat_const(c127, lanes);
-        c23 = cg_splat_const(c23, lanes);
+        c127 = cg_splat(cg, c127, lanes);
+        c23 = cg_splat(cg, c23, lanes);
     }
     LLVMValueRef bits = LLVMBuildShl(b, LLVMBuildAdd(b, LLVMBuildFPToSI(b, n, int_type, ""), c127, ""), c23, "");
     return LLVMBuildFMul(b, p, LLVMBuildBitCast(b, bits, type, ""), "");

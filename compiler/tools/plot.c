@@ -175,19 +175,28 @@ static double legend_entry_width(const PlotFigure *f) {
     return w > LEGEND_ENTRY_W ? w : LEGEND_ENTRY_W;
 }
 
-static void figure_size(const PlotFigure *f, int *width, int *height, int *legend_cols) {
+/* The figure's size and legend grid, worked out once for both surfaces (PNG and SVG). */
+typedef struct FigureLayout {
+    int width, height;
+    int legend_cols;
+    double legend_entry_w;
+} FigureLayout;
+
+static FigureLayout figure_layout(const PlotFigure *f) {
+    FigureLayout l;
     int cols = f->panel_count < PANELS_PER_ROW ? (f->panel_count ? f->panel_count : 1) : PANELS_PER_ROW;
     int rows = (f->panel_count + cols - 1) / cols;
-    *width = cols * PANEL_W;
-    int fit = (int)((*width - 20) / legend_entry_width(f));
-    *legend_cols = fit > 0 ? fit : 1;
-    int legend_rows = (f->label_count + *legend_cols - 1) / *legend_cols;
-    *height = TITLE_H + rows * PANEL_H + legend_rows * LEGEND_ROW_H + 16;
+    l.width = cols * PANEL_W;
+    l.legend_entry_w = legend_entry_width(f);
+    int fit = (int)((l.width - 20) / l.legend_entry_w);
+    l.legend_cols = fit > 0 ? fit : 1;
+    int legend_rows = (f->label_count + l.legend_cols - 1) / l.legend_cols;
+    l.height = TITLE_H + rows * PANEL_H + legend_rows * LEGEND_ROW_H + 16;
+    return l;
 }
 
-static void draw_figure(cairo_t *cr, const PlotFigure *f) {
-    int width, height, legend_cols;
-    figure_size(f, &width, &height, &legend_cols);
+static void draw_figure(cairo_t *cr, const PlotFigure *f, const FigureLayout *l) {
+    int width = l->width, legend_cols = l->legend_cols;
     cairo_set_source_rgb(cr, 1, 1, 1);
     cairo_paint(cr);
     cairo_select_font_face(cr, "DejaVu Sans", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_BOLD);
@@ -201,7 +210,7 @@ static void draw_figure(cairo_t *cr, const PlotFigure *f) {
     int rows = (f->panel_count + cols - 1) / cols;
     double ly = TITLE_H + rows * PANEL_H + 8;
     cairo_set_font_size(cr, 12);
-    double entry_w = legend_entry_width(f);
+    double entry_w = l->legend_entry_w;
     for (int s = 0; s < f->label_count; s++) {
         double x = 20 + (s % legend_cols) * entry_w, y = ly + (s / legend_cols) * LEGEND_ROW_H + LEGEND_ROW_H / 2.0;
         set_series_colour(cr, s);
@@ -232,8 +241,8 @@ static bool finish(cairo_surface_t *surface, cairo_status_t status, const char *
 }
 
 bool plot_write(const PlotFigure *figure, const char *path_stem) {
-    int width, height, legend_cols;
-    figure_size(figure, &width, &height, &legend_cols);
+    FigureLayout layout = figure_layout(figure);
+    int width = layout.width, height = layout.height;
     char path[4096], tmp[4160];
 
     snprintf(path, sizeof path, "%s.png", path_stem);
@@ -242,7 +251,7 @@ bool plot_write(const PlotFigure *figure, const char *path_stem) {
     cairo_surface_t *image = cairo_image_surface_create(CAIRO_FORMAT_RGB24, PNG_SCALE * width, PNG_SCALE * height);
     cairo_t *cr = cairo_create(image);
     cairo_scale(cr, PNG_SCALE, PNG_SCALE);
-    draw_figure(cr, figure);
+    draw_figure(cr, figure, &layout);
     cairo_status_t status = cairo_status(cr);
     cairo_destroy(cr);
     if (status == CAIRO_STATUS_SUCCESS) status = cairo_surface_write_to_png(image, tmp);
@@ -252,7 +261,7 @@ bool plot_write(const PlotFigure *figure, const char *path_stem) {
     snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
     cairo_surface_t *svg = cairo_svg_surface_create(tmp, width, height);
     cr = cairo_create(svg);
-    draw_figure(cr, figure);
+    draw_figure(cr, figure, &layout);
     status = cairo_status(cr);
     cairo_destroy(cr);
     cairo_surface_finish(svg); /* writes the rest of the file */
