@@ -147,7 +147,10 @@ typedef struct CgGemm {
     bool row_bias;              /* bias is per row i (conv) instead of per column j (dense) */
     bool accumulate;            /* C += result instead of C = result */
     bool serial;                /* never split across threads (the caller already is a task) */
-    bool b_transposed;          /* B(p,j) = b[j*b_rs + p]: dot-product tiles, no packing */
+    bool b_transposed;          /* B(p,j) = b[j*b_rs + p]: dot-product tiles, unless pack_transposed */
+    bool pack_transposed;       /* a transposed B may be copied into panels for the broadcast tiles when
+                                   there are enough rows: faster, but the sums run in another order,
+                                   so an example's bits then depend on the batch's size */
 } CgGemm;
 void cg_gemm(Cg *cg, const CgGemm *g);
 

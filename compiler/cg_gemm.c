@@ -336,13 +336,405 @@ static void cg_gemm_task(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValueR
     cg_gemm_reduction_blocks(cg, &inner, begin, end, t->lanes);
 }
 
-void cg_gemm(Cg *cg, const CgGemm *g) {
-    /* the target's vectors: 16 floats or 8 doubles with AVX-512, 8 or 4 with AVX2 */
+/* ---------------------------------------------------------------- packed products
+ *
+ * The broadcast tiles above read B where it lies: a row of B is J floats apart from the next, so
+ * the p-th rows of one column tile fall into a few cache sets (a stride of 1536 or 2048 bytes
+ * maps 128 rows onto 8 or 2 of L1's 64 sets) and B streams from L2 for every row block. The
+ * packed path copies a panel of B (W = 2 vectors of columns, kc rows) into a contiguous buffer
+ * on the stack, where it stays in L1 while every row block of a chunk of rows passes over it:
+ *
+ *   for each (row chunk, panel) task:        (the tasks of the thread pool; chunk-major)
+ *     for each kc block of the reduction:    (the panel's buffer is kc x W: 16 KiB)
+ *       pack B[p0 .. p0+kc, panel] (zeros past J)
+ *       for each MR-row tile of the chunk:   (MR x 2 vectors of C in registers)
+ *         acc = the C tile (after the first block) or 0; acc += A(i,p) B(p,j) for p in the block
+ *         store acc, or at the last block: scale, bias, activation, store
+ *
+ * Each element of C is still one sequence of fused multiply-adds over p in order (the partial
+ * sums round-trip through C exactly), whoever runs which task: the bytes do not depend on the
+ * thread count. A chunk of rows (MC x kc of A, 192 KiB) stays in L2 while the task's panels pass. */
+
+/* MR rows x 2 vectors: 12 accumulators + 2 B vectors + 1 broadcast of AVX2's 16 registers; 24 of
+ * 32 with AVX-512 (the shape of BLIS's Haswell and Skylake-X kernels, transposed). */
+static int packed_mr(const Cg *cg) { return cg->vector_bytes >= 64 ? 12 : 6; }
+enum { PACKED_NR = 2, PACKED_PANEL_BYTES = 16384, PACKED_CHUNK_BYTES = 196608 };
+
+typedef struct PackedGemm {
+    const CgGemm *g;      /* the product (accumulate cleared when it is folded into the first block) */
+    unsigned lanes;
+    int mr;               /* rows per tile */
+    int64_t W;            /* columns per panel */
+    int64_t kc;           /* reduction rows per block */
+    int64_t mc;           /* rows per chunk (a multiple of mr) */
+    int64_t panels;       /* ceil(J / W) */
+    bool fold_accumulate; /* C += A B: the first block starts from C instead of 0 */
+} PackedGemm;
+
+static int64_t packed_width(const Cg *cg) { return PACKED_NR * (int64_t)cg->vector_bytes / (cg->f64 ? 8 : 4); }
+static int64_t packed_elem_bytes(const Cg *cg) { return cg->f64 ? 8 : 4; }
+
+/* A stack buffer of `count` elements named `name`: one per function (every packed product in
+ * it reuses it). */
+static LLVMValueRef packed_buffer(Cg *cg, const char *name, int64_t count) {
+    LLVMTypeRef type = LLVMArrayType2(cg->elem, (uint64_t)count);
+    LLVMValueRef first = LLVMGetFirstInstruction(cg->entry_block);
+    for (LLVMValueRef i = first; i && LLVMIsAAllocaInst(i); i = LLVMGetNextInstruction(i)) {
+        size_t len;
+        const char *n = LLVMGetValueName2(i, &len);
+        if (len == strlen(name) && memcmp(n, name, len) == 0 && LLVMGetAllocatedType(i) == type) return i;
+    }
+    LLVMValueRef buf = cg_var(cg, type, name);
+    LLVMSetAlignment(buf, 64);
+    return buf;
+}
+
+static LLVMValueRef cg_min(Cg *cg, LLVMValueRef a, LLVMValueRef b) {
+    return LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, a, b, ""), a, b, "");
+}
+
+/* Panel groups per row chunk: enough (chunk, group) tasks for the pool to balance (about 16)
+ * when there are few chunks, else 1 (each chunk's A is then read once). Runtime M: a value. */
+enum { PACKED_MIN_TASKS = 16 };
+static LLVMValueRef packed_chunks(Cg *cg, const PackedGemm *k, LLVMValueRef M) {
+    return LLVMBuildSDiv(cg->b, cg_add(cg, M, cg_i64(cg, k->mc - 1)), cg_i64(cg, k->mc), "");
+}
+static LLVMValueRef packed_groups(Cg *cg, const PackedGemm *k, LLVMValueRef M) {
+    LLVMValueRef chunks = packed_chunks(cg, k, M);
+    LLVMValueRef want = LLVMBuildSDiv(cg->b, cg_add(cg, chunks, cg_i64(cg, PACKED_MIN_TASKS - 1)), chunks, "");
+    return cg_min(cg, want, cg_i64(cg, k->panels));
+}
+/* panels per group, so that groups * per_group covers every panel */
+static LLVMValueRef packed_per_group(Cg *cg, const PackedGemm *k, LLVMValueRef groups) {
+    return LLVMBuildSDiv(cg->b, cg_add(cg, cg_i64(cg, k->panels), LLVMBuildNSWSub(cg->b, groups, cg_i64(cg, 1), "")), groups, "");
+}
+
+/* The mask of the lanes of vector v that lie inside a panel of `width` (runtime) columns. */
+static LLVMValueRef packed_mask(Cg *cg, const PackedGemm *k, LLVMValueRef width, int v) {
+    return cg_lanes_below(cg, LLVMBuildNSWSub(cg->b, width, cg_i64(cg, v * (int64_t)k->lanes), ""), k->lanes);
+}
+
+/* if (cond) { then(full = true) } else { then(full = false) }: the whole-panel case with plain
+ * loads and stores, the last panel's with masked ones (masked stores are slow on some cores). */
+typedef void (*PackedEither)(Cg *cg, const PackedGemm *k, bool full, void *user);
+static void packed_either(Cg *cg, const PackedGemm *k, LLVMValueRef full_panel, PackedEither body, void *user) {
+    if (k->g->J % k->W == 0 || k->g->J < k->W) {
+        body(cg, k, k->g->J % k->W == 0, user);
+        return;
+    }
+    LLVMBasicBlockRef full_bb = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "panel_full");
+    LLVMBasicBlockRef rest_bb = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "panel_rest");
+    LLVMBasicBlockRef join_bb = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "panel_join");
+    LLVMBuildCondBr(cg->b, full_panel, full_bb, rest_bb);
+    LLVMPositionBuilderAtEnd(cg->b, full_bb);
+    body(cg, k, true, user);
+    LLVMBuildBr(cg->b, join_bb);
+    LLVMPositionBuilderAtEnd(cg->b, rest_bb);
+    body(cg, k, false, user);
+    LLVMBuildBr(cg->b, join_bb);
+    LLVMPositionBuilderAtEnd(cg->b, join_bb);
+}
+
+typedef struct PackedPanel {
+    LLVMValueRef buf, p0, len, j0, width, full; /* full: width == W (i1) */
+} PackedPanel;
+
+/* buf[p*W + jj] = B(p0 + p, j0 + jj) for p < len, jj < W. Past `width` the lanes hold whatever
+ * (zeros, or a repeated last column): the tiles compute them but never store them. */
+static void packed_pack_body(Cg *cg, const PackedGemm *k, bool full, void *user) {
+    const PackedPanel *q = user;
+    const CgGemm *g = k->g;
+    unsigned lanes = k->lanes;
+    CgLoop p = cg_loop_begin(cg, cg_i64(cg, 0), q->len, "pack");
+    LLVMValueRef row = cg_add(cg, q->p0, p.iv), to = cg_mul(cg, p.iv, cg_i64(cg, k->W));
+    LLVMValueRef last_col = cg_add(cg, q->j0, LLVMBuildNSWSub(cg->b, q->width, cg_i64(cg, 1), ""));
+    for (int v = 0; v < PACKED_NR; v++) {
+        LLVMValueRef value;
+        if (!g->b_transposed) {
+            LLVMValueRef at = cg_add(cg, cg_mul(cg, row, cg_i64(cg, g->b_rs)), cg_add(cg, q->j0, cg_i64(cg, v * (int64_t)lanes)));
+            value = full ? cg_vload_full(cg, g->b, at, lanes) : cg_vload_masked(cg, g->b, at, lanes, packed_mask(cg, k, q->width, v));
+        } else {
+            /* B(p, j) = b[j*b_rs + p]: a column at a time (the panel is small next to the work) */
+            value = LLVMGetUndef(LLVMVectorType(cg->elem, lanes));
+            for (unsigned l = 0; l < lanes; l++) {
+                LLVMValueRef j = cg_add(cg, q->j0, cg_i64(cg, v * (int64_t)lanes + l));
+                if (!full) j = cg_min(cg, j, last_col);
+                LLVMValueRef x = cg_load(cg, g->b, cg_add(cg, cg_mul(cg, j, cg_i64(cg, g->b_rs)), row));
+                value = LLVMBuildInsertElement(cg->b, value, x, LLVMConstInt(cg->i32, l, 0), "");
+            }
+        }
+        cg_vstore_full(cg, value, q->buf, cg_add(cg, to, cg_i64(cg, v * (int64_t)lanes)));
+    }
+    cg_loop_end(cg, &p);
+}
+
+/* C(row, col ..) = the tile row's vector: at the last block scale, bias, activation first. */
+static void packed_store(Cg *cg, const PackedGemm *k, LLVMValueRef row, LLVMValueRef col, LLVMValueRef value, LLVMValueRef mask,
+                         LLVMValueRef bias, bool final) {
+    const CgGemm *g = k->g;
+    if (final) {
+        if (g->scale != 1.0) value = cg_fmul(cg, value, cg_splat(cg, cg_const(cg, g->scale), k->lanes));
+        if (bias) value = cg_fadd(cg, value, bias);
+        if (g->bias && g->row_bias) value = cg_fadd(cg, value, cg_splat(cg, cg_load(cg, g->bias, row), k->lanes));
+        if (g->act) value = cg_activation(cg, g->act->op, value);
+    }
+    LLVMValueRef at = cg_add(cg, cg_mul(cg, row, cg_i64(cg, g->c_rs)), col);
+    if (mask) cg_vstore_masked(cg, value, g->c, at, mask);
+    else cg_vstore_full(cg, value, g->c, at);
+}
+
+typedef struct PackedTile {
+    const PackedPanel *panel;
+    LLVMValueRef i0, rows;  /* the tile's first row and its rows (1..mr) */
+    LLVMValueRef *acc;      /* [mr][PACKED_NR] accumulator variables */
+    bool final;
+} PackedTile;
+
+/* The tile's stores, rows past `rows` skipped. */
+static void packed_tile_stores(Cg *cg, const PackedGemm *k, bool full, void *user) {
+    const PackedTile *t = user;
+    const PackedPanel *q = t->panel;
+    LLVMTypeRef vec = LLVMVectorType(cg->elem, k->lanes);
+    LLVMValueRef masks[PACKED_NR], bias[PACKED_NR], cols[PACKED_NR];
+    for (int v = 0; v < PACKED_NR; v++) {
+        cols[v] = cg_add(cg, q->j0, cg_i64(cg, v * (int64_t)k->lanes));
+        masks[v] = full ? NULL : packed_mask(cg, k, q->width, v);
+        bias[v] = NULL;
+        if (t->final && k->g->bias && !k->g->row_bias)
+            bias[v] = full ? cg_vload_full(cg, k->g->bias, cols[v], k->lanes) : cg_vload_masked(cg, k->g->bias, cols[v], k->lanes, masks[v]);
+    }
+    for (int r = 0; r < k->mr; r++) {
+        LLVMBasicBlockRef store_bb = NULL, next_bb = NULL;
+        if (r > 0) { /* row 0 always exists */
+            store_bb = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "tile_row");
+            next_bb = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "tile_next");
+            LLVMBuildCondBr(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, cg_i64(cg, r), t->rows, ""), store_bb, next_bb);
+            LLVMPositionBuilderAtEnd(cg->b, store_bb);
+        }
+        LLVMValueRef row = cg_add(cg, t->i0, cg_i64(cg, r));
+        for (int v = 0; v < PACKED_NR; v++)
+            packed_store(cg, k, row, cols[v], LLVMBuildLoad2(cg->b, vec, t->acc[r * PACKED_NR + v], ""), masks[v], bias[v], t->final);
+        if (r > 0) {
+            LLVMBuildBr(cg->b, next_bb);
+            LLVMPositionBuilderAtEnd(cg->b, next_bb);
+        }
+    }
+}
+
+/* acc = C's tile (rows past `rows` read the last row again: their sums are never stored). */
+static void packed_tile_loads(Cg *cg, const PackedGemm *k, bool full, void *user) {
+    const PackedTile *t = user;
+    const PackedPanel *q = t->panel;
+    LLVMValueRef last = LLVMBuildNSWSub(cg->b, t->rows, cg_i64(cg, 1), "");
+    for (int r = 0; r < k->mr; r++) {
+        LLVMValueRef row = cg_add(cg, t->i0, r ? cg_min(cg, cg_i64(cg, r), last) : cg_i64(cg, 0));
+        for (int v = 0; v < PACKED_NR; v++) {
+            LLVMValueRef at = cg_add(cg, cg_mul(cg, row, cg_i64(cg, k->g->c_rs)), cg_add(cg, q->j0, cg_i64(cg, v * (int64_t)k->lanes)));
+            LLVMValueRef value = full ? cg_vload_full(cg, k->g->c, at, k->lanes)
+                                      : cg_vload_masked(cg, k->g->c, at, k->lanes, packed_mask(cg, k, q->width, v));
+            LLVMBuildStore(cg->b, value, t->acc[r * PACKED_NR + v]);
+        }
+    }
+}
+
+static void packed_if(Cg *cg, LLVMValueRef cond, void (*body)(Cg *, const PackedGemm *, const PackedTile *, bool),
+                      const PackedGemm *k, const PackedTile *t) {
+    LLVMBasicBlockRef yes = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "then");
+    LLVMBasicBlockRef no = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "else");
+    LLVMBasicBlockRef join = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "endif");
+    LLVMBuildCondBr(cg->b, cond, yes, no);
+    LLVMPositionBuilderAtEnd(cg->b, yes);
+    body(cg, k, t, true);
+    LLVMBuildBr(cg->b, join);
+    LLVMPositionBuilderAtEnd(cg->b, no);
+    body(cg, k, t, false);
+    LLVMBuildBr(cg->b, join);
+    LLVMPositionBuilderAtEnd(cg->b, join);
+}
+
+static void packed_tile_store_all(Cg *cg, const PackedGemm *k, const PackedTile *t, bool final) {
+    PackedTile f = *t;
+    f.final = final;
+    packed_either(cg, k, t->panel->full, packed_tile_stores, &f);
+}
+
+/* One tile: rows [i0, i0 + rows) (rows <= mr), the panel's columns, reduction rows [p0, p0+len)
+ * from the packed buffer. init: start from C's tile instead of 0; final: the last block. */
+static void packed_tile(Cg *cg, const PackedGemm *k, const PackedPanel *q, LLVMValueRef i0, LLVMValueRef rows, LLVMValueRef init,
+                        LLVMValueRef final) {
+    const CgGemm *g = k->g;
+    unsigned lanes = k->lanes;
+    LLVMTypeRef vec = LLVMVectorType(cg->elem, lanes);
+    LLVMValueRef acc[12 * PACKED_NR];
+    for (int i = 0; i < k->mr * PACKED_NR; i++) {
+        acc[i] = cg_var(cg, vec, "acc");
+        LLVMBuildStore(cg->b, LLVMConstNull(vec), acc[i]);
+    }
+    PackedTile t = {q, i0, rows, acc, false};
+    LLVMBasicBlockRef load_bb = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "c_tile");
+    LLVMBasicBlockRef go_bb = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "tile");
+    LLVMBuildCondBr(cg->b, init, load_bb, go_bb);
+    LLVMPositionBuilderAtEnd(cg->b, load_bb);
+    packed_either(cg, k, q->full, packed_tile_loads, &t);
+    LLVMBuildBr(cg->b, go_bb);
+    LLVMPositionBuilderAtEnd(cg->b, go_bb);
+
+    /* rows past `rows` read the tile's last row of A again (valid memory; never stored) */
+    LLVMValueRef a_row[12], last = LLVMBuildNSWSub(cg->b, rows, cg_i64(cg, 1), "");
+    int64_t a_cs = g->a_cs;
+    for (int r = 0; r < k->mr; r++) {
+        LLVMValueRef row = cg_add(cg, i0, r ? cg_min(cg, cg_i64(cg, r), last) : cg_i64(cg, 0));
+        a_row[r] = cg_gep(cg, g->a, cg_add(cg, cg_mul(cg, row, cg_i64(cg, g->a_rs)), cg_mul(cg, q->p0, cg_i64(cg, g->a_cs))));
+    }
+    CgLoop p = cg_loop_begin(cg, cg_i64(cg, 0), q->len, "p");
+    LLVMValueRef bv[PACKED_NR], b_at = cg_mul(cg, p.iv, cg_i64(cg, k->W)), a_col = cg_mul(cg, p.iv, cg_i64(cg, a_cs));
+    for (int v = 0; v < PACKED_NR; v++) bv[v] = cg_vload_full(cg, q->buf, cg_add(cg, b_at, cg_i64(cg, v * (int64_t)lanes)), lanes);
+    for (int r = 0; r < k->mr; r++) {
+        LLVMValueRef a = cg_splat(cg, cg_load(cg, a_row[r], a_col), lanes);
+        for (int v = 0; v < PACKED_NR; v++) {
+            LLVMValueRef old = LLVMBuildLoad2(cg->b, vec, acc[r * PACKED_NR + v], "");
+            LLVMBuildStore(cg->b, cg_fadd(cg, old, cg_fmul(cg, a, bv[v])), acc[r * PACKED_NR + v]);
+        }
+    }
+    p.no_unroll = true;
+    cg_loop_end(cg, &p);
+    if (LLVMIsAConstantInt(final)) packed_tile_store_all(cg, k, &t, LLVMConstIntGetZExtValue(final));
+    else packed_if(cg, final, packed_tile_store_all, k, &t);
+}
+
+/* The task body over (row chunk, panel group) pairs [begin, end), chunk-major: for each kc block
+ * (outside, so the chunk's block of A stays in L2 while the group's panels pass), each panel,
+ * packed, then every tile of the chunk's rows against it. values: c, a, b, bias, M, P, and the kc
+ * blocks [first, end) to run (all, or one: packed_gemm) */
+static void packed_task(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValueRef end, void *user) {
+    PackedGemm k = *(const PackedGemm *)user;
+    CgGemm inner = *k.g;
+    inner.c = v[0];
+    inner.a = v[1];
+    inner.b = v[2];
+    inner.bias = k.g->bias ? v[3] : NULL;
+    if (!LLVMIsAConstantInt(inner.M)) inner.M = v[4];
+    if (!LLVMIsAConstantInt(inner.P)) inner.P = v[5];
+    k.g = &inner;
+    PackedPanel q = {.buf = packed_buffer(cg, "panel", k.kc * k.W)};
+    LLVMValueRef groups = packed_groups(cg, &k, inner.M), per_group = packed_per_group(cg, &k, groups);
+    LLVMValueRef KC = cg_i64(cg, k.kc), MR = cg_i64(cg, k.mr), W = cg_i64(cg, k.W);
+    LLVMValueRef blocks = LLVMBuildSDiv(cg->b, cg_add(cg, inner.P, cg_i64(cg, k.kc - 1)), KC, "");
+    LLVMValueRef final_block = LLVMBuildNSWSub(cg->b, blocks, cg_i64(cg, 1), "");
+    LLVMValueRef fold = LLVMConstInt(cg->i1, k.fold_accumulate, 0);
+
+    CgLoop t = cg_loop_begin(cg, begin, end, "task");
+    LLVMValueRef chunk = LLVMBuildSDiv(cg->b, t.iv, groups, ""), group = LLVMBuildSRem(cg->b, t.iv, groups, "");
+    LLVMValueRef row0 = cg_mul(cg, chunk, cg_i64(cg, k.mc));
+    LLVMValueRef rows = cg_min(cg, LLVMBuildNSWSub(cg->b, inner.M, row0, ""), cg_i64(cg, k.mc));
+    LLVMValueRef first = cg_mul(cg, group, per_group), last = cg_min(cg, cg_add(cg, first, per_group), cg_i64(cg, k.panels));
+    CgLoop b = cg_loop_begin(cg, v[6], v[7], "kblock");
+    q.p0 = cg_mul(cg, b.iv, KC);
+    q.len = cg_min(cg, LLVMBuildNSWSub(cg->b, inner.P, q.p0, ""), KC);
+    LLVMValueRef init = LLVMBuildOr(cg->b, fold, LLVMBuildICmp(cg->b, LLVMIntSGT, b.iv, cg_i64(cg, 0), ""), "");
+    LLVMValueRef final = LLVMIsAConstantInt(blocks) && LLVMConstIntGetSExtValue(blocks) == 1
+                             ? LLVMConstInt(cg->i1, 1, 0)
+                             : LLVMBuildICmp(cg->b, LLVMIntEQ, b.iv, final_block, "");
+    CgLoop j = cg_loop_begin(cg, first, last, "panel");
+    q.j0 = cg_mul(cg, j.iv, W);
+    q.width = cg_min(cg, LLVMBuildNSWSub(cg->b, cg_i64(cg, inner.J), q.j0, ""), W);
+    q.full = LLVMBuildICmp(cg->b, LLVMIntEQ, q.width, W, "");
+    packed_either(cg, &k, q.full, packed_pack_body, &q);
+    CgLoop i = cg_loop_begin(cg, cg_i64(cg, 0), LLVMBuildSDiv(cg->b, cg_add(cg, rows, cg_i64(cg, k.mr - 1)), MR, ""), "tile");
+    LLVMValueRef i0 = cg_add(cg, row0, cg_mul(cg, i.iv, MR));
+    packed_tile(cg, &k, &q, i0, cg_min(cg, LLVMBuildNSWSub(cg->b, cg_add(cg, row0, rows), i0, ""), MR), init, final);
+    i.no_unroll = true;
+    cg_loop_end(cg, &i);
+    j.no_unroll = true;
+    cg_loop_end(cg, &j);
+    b.no_unroll = true;
+    cg_loop_end(cg, &b);
+    t.no_unroll = true;
+    cg_loop_end(cg, &t);
+}
+
+/* Whether the packed path can compute g: C += s A B (s != 1) cannot start from C, a transposed B
+ * only where the caller allows its other summation order (pack_transposed), and a B that already
+ * is one narrow contiguous panel (the recurrent kernels pack their own) needs no copy. */
+static bool packed_fits(const Cg *cg, const CgGemm *g) {
+    if (cg->f64) return false; /* the float64 twin serves gradcheck on 3 examples: keep it small */
+    if (g->accumulate && g->scale != 1.0) return false;
+    if (g->b_transposed && !g->pack_transposed) return false;
+    return !(g->b_rs == g->J && g->J <= packed_width(cg) && !g->b_transposed);
+}
+
+/* A reduction longer than this over a transposed A (a weight gradient's batch rows) runs its kc
+ * blocks one after another, each over all tasks: every task would otherwise stream its strip of
+ * A for the whole reduction once per panel group, while block by block each block of A is read
+ * from memory once and the group tasks find it in cache. */
+enum { PACKED_LONG_P = 512 };
+
+static void packed_gemm(Cg *cg, const CgGemm *g, int64_t work) {
+    PackedGemm k = {.g = g, .lanes = (unsigned)cg->vector_bytes / (cg->f64 ? 8u : 4u), .mr = packed_mr(cg), .W = packed_width(cg)};
+    k.kc = PACKED_PANEL_BYTES / (k.W * packed_elem_bytes(cg));
+    int64_t depth = cg_const_or(g->P, k.kc);
+    if (depth > k.kc) depth = k.kc;
+    /* C += A B starts from C (the blocks' partial sums go through C anyway) */
+    CgGemm eff = *g;
+    if (g->accumulate) eff.accumulate = false, k.fold_accumulate = true;
+    k.g = &eff;
+    k.mc = PACKED_CHUNK_BYTES / (depth * packed_elem_bytes(cg)) / k.mr * k.mr;
+    if (k.mc < k.mr) k.mc = k.mr;
+    k.panels = (g->J + k.W - 1) / k.W;
+    LLVMValueRef tasks = cg_mul(cg, packed_chunks(cg, &k, g->M), packed_groups(cg, &k, g->M));
+    LLVMValueRef blocks = LLVMBuildSDiv(cg->b, cg_add(cg, g->P, cg_i64(cg, k.kc - 1)), cg_i64(cg, k.kc), "");
+    bool serial = g->serial || work < GEMM_PARALLEL_MIN_FMAS;
+    bool by_block = g->a_cs != 1 && !serial && cg_const_or(g->P, PACKED_LONG_P + 1) > PACKED_LONG_P;
+    LLVMValueRef values[8] = {g->c, g->a, g->b, g->bias ? g->bias : LLVMConstNull(cg->ptr), g->M, g->P, cg_i64(cg, 0), blocks};
+    if (!by_block) {
+        cg_parallel_for(cg, tasks, values, 8, serial, packed_task, &k);
+        return;
+    }
+    CgLoop b = cg_loop_begin(cg, cg_i64(cg, 0), blocks, "kblocks");
+    values[6] = b.iv;
+    values[7] = cg_add(cg, b.iv, cg_i64(cg, 1));
+    cg_parallel_for(cg, tasks, values, 8, false, packed_task, &k);
+    b.no_unroll = true;
+    cg_loop_end(cg, &b);
+}
+
+/* The direct path: row blocks of GEMM_MR rows over the pool, B read where it lies. */
+static void direct_gemm(Cg *cg, const CgGemm *g, int64_t work) {
     unsigned lanes = (unsigned)cg->vector_bytes / (cg->f64 ? 8u : 4u);
     LLVMValueRef blocks = LLVMBuildSDiv(cg->b, cg_add(cg, g->M, cg_i64(cg, GEMM_MR - 1)), cg_i64(cg, GEMM_MR), "");
-    /* A runtime M is the batch (times positions): assume 64 rows when estimating the work. */
-    int64_t work = cg_const_or(g->M, 64) * cg_const_or(g->P, 64) * g->J;
     LLVMValueRef values[6] = {g->c, g->a, g->b, g->bias ? g->bias : LLVMConstNull(cg->ptr), g->M, g->P};
     GemmTask task = {g, lanes};
     cg_parallel_for(cg, blocks, values, 6, g->serial || work < GEMM_PARALLEL_MIN_FMAS, cg_gemm_task, &task);
+}
+
+/* The packed path where B is read by enough row tiles to repay its copy (at least two tiles of
+ * rows), the direct path otherwise. A runtime M (the batch) decides at run time: both paths are
+ * emitted. */
+void cg_gemm(Cg *cg, const CgGemm *g) {
+    /* A runtime M is the batch (times positions): assume 64 rows when estimating the work. */
+    int64_t work = cg_const_or(g->M, 64) * cg_const_or(g->P, 64) * g->J;
+    int64_t min_rows = 2 * packed_mr(cg);
+    bool packed = packed_fits(cg, g);
+    LLVMValueRef when = NULL; /* the runtime condition for the packed path, NULL: always */
+    if (packed && LLVMIsAConstantInt(g->M)) packed = LLVMConstIntGetSExtValue(g->M) >= min_rows;
+    else if (packed) when = LLVMBuildICmp(cg->b, LLVMIntSGE, g->M, cg_i64(cg, min_rows), "");
+    if (!packed) {
+        direct_gemm(cg, g, work);
+        return;
+    }
+    if (!when) {
+        packed_gemm(cg, g, work);
+        return;
+    }
+    LLVMBasicBlockRef packed_bb = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "gemm_packed");
+    LLVMBasicBlockRef direct_bb = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "gemm_direct");
+    LLVMBasicBlockRef done_bb = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "gemm_done");
+    LLVMBuildCondBr(cg->b, when, packed_bb, direct_bb);
+    LLVMPositionBuilderAtEnd(cg->b, packed_bb);
+    packed_gemm(cg, g, work);
+    LLVMBuildBr(cg->b, done_bb);
+    LLVMPositionBuilderAtEnd(cg->b, direct_bb);
+    direct_gemm(cg, g, work);
+    LLVMBuildBr(cg->b, done_bb);
+    LLVMPositionBuilderAtEnd(cg->b, done_bb);
 }

@@ -81,8 +81,10 @@ static void dense_backward(Ad *ad, const Node *n, int dy) {
 
 /* ---------------------------------------------------------------- kernels */
 
-/* y = act(x W^T + b): rows of x and of W are both contiguous in k, so the product runs on the
- * dot-product tiles (b_transposed) and reads W where it is stored: no per-step packing. */
+/* y = act(x W^T + b): rows of x and of W are both contiguous in k. Inference runs the product on
+ * the dot-product tiles (b_transposed), which read W where it is stored and give every example
+ * the same bits whatever the batch (a library called on 1 example = predict on 10,000); the
+ * training step lets the packed path copy W^T into panels (faster from two tiles of rows). */
 static void cg_dense_forward(Cg *cg, const Node *node, int64_t K) {
     int64_t N = node->units;
     LLVMValueRef y = cg_arg_out(cg), x = cg_arg_in(cg, 0), w = cg_arg_weight(cg);
@@ -94,7 +96,7 @@ static void cg_dense_forward(Cg *cg, const Node *node, int64_t K) {
     bool act_in_gemm = fused && (fused->op == OP_RELU || fused->op == OP_SIGMOID);
     CgGemm g = {.c = y, .a = x, .b = w, .bias = bias, .M = rows, .P = cg_i64(cg, K), .J = N,
                 .a_rs = K, .a_cs = 1, .b_rs = K, .c_rs = N, .scale = 1.0, .act = act_in_gemm ? fused : NULL,
-                .b_transposed = true};
+                .b_transposed = true, .pack_transposed = cg->training};
     cg_gemm(cg, &g);
     if (fused && !act_in_gemm) {
         CgLoop i = cg_loop_begin(cg, cg_i64(cg, 0), cg_mul(cg, rows, cg_i64(cg, N)), "i");
@@ -210,7 +212,9 @@ static bool dense_fuses(const Graph *g, const Node *producer, const Node *consum
     return producer->op == OP_DENSE && (ops_kind_flags(consumer->op) & OPK_FUSABLE_ACTIVATION);
 }
 
-static const OpKindFlags dense_flags[] = {{OP_DENSE, OPK_INIT_BY_ACTIVATION | OPK_BIAS_PER_LAST_AXIS}, {OP_COUNT, 0}};
+/* OPK_INFERENCE_VARIANT: the training forward may take the packed path (cg_dense_forward) */
+static const OpKindFlags dense_flags[] = {{OP_DENSE, OPK_INFERENCE_VARIANT | OPK_INIT_BY_ACTIVATION | OPK_BIAS_PER_LAST_AXIS},
+                                          {OP_COUNT, 0}};
 
 /* ---------------------------------------------------------------- ONNX */
 
