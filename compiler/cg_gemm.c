@@ -616,7 +616,7 @@ static void packed_task(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValueRe
     if (!LLVMIsAConstantInt(inner.M)) inner.M = v[4];
     if (!LLVMIsAConstantInt(inner.P)) inner.P = v[5];
     k.g = &inner;
-    PackedPanel q = {.buf = packed_buffer(cg, "panel", k.kc * k.W)};
+    PackedPanel q = {.buf = packed_buffer(cg, "panel", PACKED_PANEL_BYTES / packed_elem_bytes(cg))}; /* kc x W at most */
     LLVMValueRef groups = packed_groups(cg, &k, inner.M), per_group = packed_per_group(cg, &k, groups);
     LLVMValueRef KC = cg_i64(cg, k.kc), MR = cg_i64(cg, k.mr), W = cg_i64(cg, k.W);
     LLVMValueRef blocks = LLVMBuildSDiv(cg->b, cg_add(cg, inner.P, cg_i64(cg, k.kc - 1)), KC, "");
@@ -672,6 +672,12 @@ enum { PACKED_LONG_P = 512 };
 static void packed_gemm(Cg *cg, const CgGemm *g, int64_t work) {
     PackedGemm k = {.g = g, .lanes = (unsigned)cg->vector_bytes / (cg->f64 ? 8u : 4u), .mr = packed_mr(cg), .W = packed_width(cg)};
     k.kc = PACKED_PANEL_BYTES / (k.W * packed_elem_bytes(cg));
+    /* a known reduction in equal blocks (288 = 2 x 144, not 256 + 32: a short block pays the
+     * panel copy and C's round trip for little work) */
+    if (LLVMIsAConstantInt(g->P) && LLVMConstIntGetSExtValue(g->P) > k.kc) {
+        int64_t P = LLVMConstIntGetSExtValue(g->P), n = (P + k.kc - 1) / k.kc;
+        k.kc = (P + n - 1) / n;
+    }
     int64_t depth = cg_const_or(g->P, k.kc);
     if (depth > k.kc) depth = k.kc;
     /* C += A B starts from C (the blocks' partial sums go through C anyway) */
