@@ -273,6 +273,117 @@ def test_deploy_example(args):
         check(f"{model}: accuracy {acc:.4f}" in out, f"classify does not report {model}'s accuracy {acc:.4f}:\n{out}")
 
 
+# ---------------------------------------------------------------- raw text (NAME_predict_text)
+
+TEXT_HARNESS = os.path.join(HERE, "text_harness.c")
+
+
+def hostile_texts():
+    """Texts at the tokenizer's edges, as bytes: empty, only punctuation or blanks, very long (a
+    megabyte, far past the 64 ids), UTF-8 and bytes >= 0x80 that are no UTF-8 at all, mixed case,
+    a word longer than the 255 bytes a word keeps, a known word glued to digits and to a long tail,
+    quotes, commas and line breaks inside the cell."""
+    long_word = b"politics" * 40  # 320 bytes: kept as its first 255
+    return [b"", b"!!!", b"... ,;:-- ?!", b"   \t  ", b"\"\"\"", b"a", b"The", b"THE the ThE",
+            b"the " * 250000, b"war " * 63 + b"peace love",
+            "café naïve señor Straße 東京 😀".encode(), b"\xff\xfe\xc3 abc \xe2\x82 \x80\x80 z\xc3\xa9", b"\xc0\xaf\xed\xa0\x80",
+            long_word, long_word + b" science", b"x" * 255 + b"y", b"2024 1999s 3d", b"science2 work-life poems;songs",
+            b"line one\nline two\n\nthree", b"tab\tseparated\x01control\x7fbytes", b"a, b, c", b"~" * 5000]
+
+
+def write_text_csv(path, texts, labels=None):
+    """A CSV with one quoted text column (and a label column when given), written as bytes: the
+    cell's text is exactly the given bytes (quotes doubled)."""
+    with open(path, "wb") as f:
+        f.write(b"text,label\n" if labels else b"text\n")
+        for i, t in enumerate(texts):
+            f.write(b'"' + t.replace(b'"', b'""') + b'"' + (f",{labels[i]}".encode() if labels else b"") + b"\n")
+
+
+def text_round_trip(args, model, source, batch):
+    """Train `model` one epoch, emit its library; the raw-text entry point on the whole validation
+    CSV's text column and on hostile texts gives predict's outputs within 1e-6 relative."""
+    exe = os.path.join(args.work, model)
+    run([args.nnc, source, "-o", exe])
+    ckpt = os.path.join(args.work, f"{model}.safetensors")
+    run([exe, "train", "--epochs", "1", "--save", ckpt, "--quiet"])
+    stem = os.path.join(args.work, "lib", model)
+    emit_lib(args, source, ckpt, stem)
+    defined = sorted(l.split()[-1] for l in run(["nm", "-g", "--defined-only", stem + ".a"]).stdout.splitlines() if len(l.split()) == 3)
+    want = sorted(f"{model}_{s}" for s in ("predict", "workspace_size", "predict_text", "text_workspace_size"))
+    check(defined == want, f"{stem}.a exports {defined}, expected {want}")
+    undefined = [l.split()[-1] for l in run(["nm", "-u", stem + ".a"]).stdout.splitlines() if len(l.split()) == 2]
+    foreign = sorted(set(undefined) - libc_symbols())
+    check(not foreign, f"{stem}.a needs symbols outside libc/libm: {foreign}")
+    header = open(stem + ".h").read()
+    check(f"int {model}_predict_text(const char *const *texts, int n, float *output, void *workspace);" in header,
+          "the header does not declare predict_text")
+    harness = os.path.join(args.work, f"text_harness_{model}")
+    run(["cc", "-std=c11", "-O2", "-Wall", "-Werror", f"-DLIB={model}", "-include", stem + ".h", TEXT_HARNESS, stem + ".a", "-lm",
+         "-o", harness])
+    val = os.path.join(EXAMPLES, "data", "fortunes_val.csv")
+    with open(val, newline="", encoding="utf-8") as f:
+        texts = [r["text"].encode() for r in csv.DictReader(f)]
+    hostile = os.path.join(args.work, f"{model}_hostile.csv")
+    write_text_csv(hostile, hostile_texts())
+    for what, data, items in (("validation set", val, texts), ("hostile texts", hostile, hostile_texts())):
+        check(all(b"\0" not in t for t in items), "a text holds a NUL byte")
+        blob = os.path.join(args.work, "texts.bin")
+        with open(blob, "wb") as f:
+            f.write(b"".join(t + b"\0" for t in items))
+        out = os.path.join(args.work, "text_out.bin")
+        print(run([harness, blob, out, str(batch)]).stdout.strip())
+        got = np.fromfile(out, dtype=np.float32).astype(np.float64).reshape(len(items), -1)
+        ref = predict_rows(exe, ckpt, data, got.shape[1])
+        compare(got, ref, f"{model}: predict_text on the {what} vs predict")
+    return exe, ckpt, stem
+
+
+def test_lib_text_bag(args):
+    """Words, a bag of embeddings; calls of 300 texts (tokenized in chunks of 256 inside)."""
+    text_round_trip(args, "text_bag", os.path.join(EXAMPLES, "text_bag.nn"), 300)
+
+
+def test_lib_text_lstm(args):
+    """Words into an LSTM that stops at the padding: the padding ids must be exactly where predict puts them."""
+    text_round_trip(args, "text_lstm", os.path.join(EXAMPLES, "text_lstm.nn"), 64)
+
+
+def test_lib_text_encoder(args):
+    """Words into a transformer encoder with learned positions: every id's position matters."""
+    text_round_trip(args, "text_encoder", os.path.join(EXAMPLES, "text_encoder.nn"), 1000)
+
+
+def test_lib_text_bytes(args):
+    """tokenize="bytes" (text_bag.nn on bytes: embedding(257, ...)): byte + 1 for the first 64
+    bytes, no vocabulary; also a checkpoint without the vocabulary for a words model is an error."""
+    source = os.path.join(args.work, "text_bytes.nn")
+    text = open(os.path.join(EXAMPLES, "text_bag.nn")).read()
+    text = text.replace("model text_bag", "model text_bytes").replace("param vocab = 4000", "param vocab = 257")
+    text = text.replace('tokenize="words", vocab=vocab', 'tokenize="bytes"')
+    check(text.count('tokenize="bytes"') == 2, "text_bag.nn changed: cannot derive the bytes model")
+    with open(source, "w") as f:
+        f.write(text.replace('"data/', f'"{EXAMPLES}/data/'))
+    _, ckpt, _ = text_round_trip(args, "text_bytes", source, 128)
+    # text_bag's library from a checkpoint without the vocabulary (a bytes model's keys differ, so
+    # strip the metadata of a real text_bag checkpoint instead)
+    bag = os.path.join(EXAMPLES, "text_bag.nn")
+    exe = os.path.join(args.work, "text_bag_novocab")
+    run([args.nnc, bag, "-o", exe])
+    full = os.path.join(args.work, "bag_full.safetensors")
+    run([exe, "train", "--epochs", "1", "--save", full, "--quiet"])
+    tensors, meta = read_safetensors(full)
+    check("vocab" in meta, "text_bag's checkpoint holds no vocab: the test proves nothing")
+    bare = os.path.join(args.work, "bag_bare.safetensors")
+    write_safetensors(bare, {k: v for k, v in tensors.items() if not k.startswith("optimizer.")})
+    stem = os.path.join(args.work, "novocab", "m")
+    os.makedirs(os.path.dirname(stem), exist_ok=True)
+    p = run([args.nnc, bag, "--emit=lib", "--weights", bare, "-o", stem], expect=1)
+    check(f"nnc: error: checkpoint '{bare}' holds no vocabulary, but model 'text_bag' reads csv(..., tokenize=\"words\") text"
+          in p.stderr, f"no vocabulary: unexpected stderr\n{p.stderr}")
+    check(not os.path.exists(stem + ".a") and not os.path.exists(stem + ".h"), "a failed --emit=lib wrote files")
+
+
 SKIP = 77  # CTest's SKIP_RETURN_CODE for these tests (CMakeLists.txt)
 
 
