@@ -609,6 +609,83 @@ def test_lib_aarch64(args):
                 f"{model}: aarch64 (qemu{' ' + cpu[0] if cpu else ''}) vs native library", rtol=1e-5)
 
 
+def epoch_log(path):
+    import json
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def test_exe_aarch64(args):
+    """nnc --target=aarch64-linux-gnu -o model: a training executable linked with
+    aarch64-linux-gnu-gcc against the cross-built runtime (build/aarch64/libnnrt.a). fashion_mlp
+    trains under qemu-aarch64 on 1000 uncompressed images (3 epochs of 32 steps, validated on 300):
+    every epoch's train and validation loss equal the native executable's within 1e-4 relative
+    (the float sums differ in order: 32-byte NEON tiles and fused multiply-adds where the host
+    uses its own vector width, so rounding, not arithmetic, separates them; measured 3e-8 here);
+    its checkpoint loads in the native executable, whose eval gives the loss qemu's eval does
+    within 1e-5; predict under qemu equals native predict of that checkpoint within 1e-5
+    relative; a gzip data file is an error saying to gunzip it (the cross runtime has no zlib).
+    Skipped, saying so, without qemu-aarch64 or the cross compiler."""
+    missing = [t for t in ("qemu-aarch64", "aarch64-linux-gnu-gcc") if not shutil.which(t)]
+    if missing or not os.path.isdir("/usr/aarch64-linux-gnu"):
+        print(f"SKIP: {', '.join(missing) or '/usr/aarch64-linux-gnu'} missing (Debian: qemu-user gcc-aarch64-linux-gnu "
+              "libc6-dev-arm64-cross, which .ci/run installs)")
+        sys.exit(SKIP)
+    runtime = os.path.join(os.path.dirname(args.nnc), "aarch64", "libnnrt.a")
+    check(os.path.exists(runtime), f"{runtime} was not built although the cross compiler is installed")
+    qemu = ["qemu-aarch64", "-L", "/usr/aarch64-linux-gnu"]
+    source = os.path.join(EXAMPLES, "fashion_mlp.nn")
+    native = os.path.join(args.work, "mlp_native")
+    arm = os.path.join(args.work, "mlp_aarch64")
+    run([args.nnc, source, "-o", native])
+    run([args.nnc, source, "--target=aarch64-linux-gnu", "-o", arm])
+    header = run(["readelf", "-h", arm]).stdout
+    check("AArch64" in header, f"the --target=aarch64-linux-gnu executable is not AArch64 code:\n{header}")
+    ip, lp = fashion_subset(args.work, 1000, gz=False)
+    vip, vlp = fashion_subset(args.work, 300, "test", gz=False)
+    train = ["train", "--data", idx_spec(ip, lp), "--validate", idx_spec(vip, vlp), "--epochs", "3", "--threads", "2", "--quiet"]
+    logs = {}
+    for name, cmd in (("native", [native]), ("aarch64", [*qemu, arm])):
+        log = os.path.join(args.work, f"{name}.jsonl")
+        if os.path.exists(log):
+            os.remove(log)
+        run([*cmd, *train, "--log", log, "--save", os.path.join(args.work, f"{name}.safetensors")])
+        logs[name] = epoch_log(log)
+    check(len(logs["native"]) == len(logs["aarch64"]) == 3, f"epoch logs: {logs}")
+    worst = 0.0
+    for a, b in zip(logs["aarch64"], logs["native"]):
+        for key in ("train_loss", "val_loss", "train_accuracy", "val_accuracy"):
+            rel = abs(a[key] - b[key]) / max(abs(b[key]), 1e-12)
+            worst = max(worst, rel)
+            check(rel <= 1e-4, f"epoch {a['epoch']} {key}: aarch64 {a[key]!r}, native {b[key]!r} ({rel:.3g} relative > 1e-4)")
+    print(f"loss curves (3 epochs): aarch64 vs native within {worst:.3g} relative; "
+          f"train_loss {[round(e['train_loss'], 6) for e in logs['aarch64']]}")
+    ckpt = os.path.join(args.work, "aarch64.safetensors")
+    val = idx_spec(vip, vlp)
+
+    def eval_loss(cmd):
+        out = run([*cmd, "eval", "--load", ckpt, "--data", val]).stdout
+        import re
+        m = re.search(r"loss ([0-9.eE+-]+)", out)
+        check(m, f"eval printed no loss:\n{out}")
+        return float(m.group(1)), out.strip()
+
+    (native_loss, native_out), (arm_loss, arm_out) = eval_loss([native]), eval_loss([*qemu, arm])
+    print(f"native eval of the aarch64 checkpoint: {native_out}\nqemu eval: {arm_out}")
+    check(abs(native_loss - arm_loss) <= 1e-5 * abs(arm_loss), f"eval loss: native {native_loss}, aarch64 {arm_loss}")
+    arm_pred = run([*qemu, arm, "predict", "--load", ckpt, vip]).stdout.strip().split("\n")
+    nat_pred = run([native, "predict", "--load", ckpt, vip]).stdout.strip().split("\n")
+    check(arm_pred[0] == nat_pred[0] and len(arm_pred) == len(nat_pred) == 301, f"predict headers/rows differ: {arm_pred[:2]} {nat_pred[:2]}")
+    to_array = lambda rows: np.array([[float(v) for v in r.split(",")[:10]] for r in rows[1:]])
+    compare(to_array(arm_pred), to_array(nat_pred), "predict under qemu vs native predict (the aarch64 checkpoint)", rtol=1e-5,
+            per_row=True)
+    gz_ip, gz_lp = fashion_subset(args.work, 100, gz=True)
+    p = run([*qemu, arm, "train", "--data", idx_spec(gz_ip, gz_lp), "--validate", "none", "--epochs", "1"], expect=1)
+    want = (f"error: {gz_ip}: the file is gzip-compressed, but this executable was built without zlib (a cross-compiled runtime); "
+            "gunzip the file and give the uncompressed one")
+    check(want in p.stderr, f"a .gz file under the aarch64 executable: expected\n  {want}\nin stderr:\n{p.stderr}")
+
+
 TESTS = {name[5:]: fn for name, fn in globals().items() if name.startswith("test_")}
 
 if __name__ == "__main__":
