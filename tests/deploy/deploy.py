@@ -354,6 +354,63 @@ def test_lib_text_encoder(args):
     text_round_trip(args, "text_encoder", os.path.join(EXAMPLES, "text_encoder.nn"), 1000)
 
 
+def test_lib_text_vocab_edges(args):
+    """The vocabulary's edges, on a training set made for them: a 300-byte word (the vocabulary
+    keeps its first 255 bytes, so another word with the same 255 bytes is the same id), words with
+    bytes >= 0x80 (UTF-8 and not), mixed case (one lower-cased word), digits, words that differ in
+    one byte or hash alike modulo the table; vocab=40 keeps fewer words than the data has, so
+    frequent and rare words meet known and unknown ids. The library against predict on the
+    training CSV and on texts built from those words."""
+    import random
+    rng = random.Random(3)
+    long_word = b"Supercalifragilistic" * 15  # 300 bytes
+    words = [long_word, b"caf\xc3\xa9", b"CAF\xc3\xa9", b"na\xc3\xafve", b"\xff\xfeodd", b"\xe2\x82", b"x\x80y", b"Alpha", b"alpha",
+             b"ALPHA", b"beta", b"bet", b"betb", b"gamma1", b"1gamma", b"42", b"0", b"delta", b"epsilon", b"zeta", b"eta", b"theta"]
+    words += [f"w{i}".encode() for i in range(60)]
+    rows, labels = [], []
+    for i in range(300):
+        k = rng.randint(0, 80)
+        rows.append(b" ".join(rng.choice(words[:30] if i % 2 else words) for _ in range(k)) + (b"!" if i % 3 else b""))
+        labels.append(str(i % 4))
+    data = os.path.join(args.work, "edges.csv")
+    write_text_csv(data, rows, labels)
+    text = open(os.path.join(EXAMPLES, "text_bag.nn")).read()
+    text = text.replace("model text_bag", "model text_edges").replace("param vocab = 4000", "param vocab = 40")
+    text = text.replace('"data/fortunes_train.csv"', f'"{data}"').replace('"data/fortunes_val.csv"', f'"{data}"')
+    source = os.path.join(args.work, "text_edges.nn")
+    with open(source, "w") as f:
+        f.write(text)
+    exe = os.path.join(args.work, "text_edges")
+    run([args.nnc, source, "-o", exe])
+    ckpt = os.path.join(args.work, "text_edges.safetensors")
+    run([exe, "train", "--epochs", "2", "--save", ckpt, "--quiet"])
+    # the header holds the words' raw bytes (not always UTF-8): read it byte for byte
+    import json
+    import struct
+    with open(ckpt, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        vocab = json.loads(f.read(n).decode("latin-1"))["__metadata__"]["vocab"].encode("latin-1")
+    check(long_word[:255].lower() in vocab.split(b"\n"), "the 300-byte word is not in the vocabulary as its first 255 bytes")
+    stem = os.path.join(args.work, "lib", "text_edges")
+    emit_lib(args, source, ckpt, stem)
+    harness = os.path.join(args.work, "text_harness_edges")
+    run(["cc", "-std=c11", "-O2", "-Wall", "-Werror", "-DLIB=text_edges", "-include", stem + ".h", TEXT_HARNESS, stem + ".a", "-lm",
+         "-o", harness])
+    probes = [long_word, long_word[:255], long_word[:254], long_word[:255] + b"TAIL", long_word.lower() + b"zzz", b"Caf\xc3\xa9 CAF\xc3\x89",
+              b"alpha-ALPHA_Alpha", b"bet beta betb betc", b"gamma1gamma 1gamma", b"w1 w10 w59 w60 w0", b"42 042 0 00",
+              b"\xff\xfeodd\xe2\x82x\x80y", *rows[:40]]
+    probe_csv = os.path.join(args.work, "edges_probe.csv")
+    write_text_csv(probe_csv, probes)
+    for what, path, items in (("training set", data, rows), ("probes", probe_csv, probes)):
+        blob = os.path.join(args.work, "texts.bin")
+        with open(blob, "wb") as f:
+            f.write(b"".join(t + b"\0" for t in items))
+        out = os.path.join(args.work, "text_out.bin")
+        print(run([harness, blob, out, "7"]).stdout.strip())
+        got = np.fromfile(out, dtype=np.float32).astype(np.float64).reshape(len(items), -1)
+        compare(got, predict_rows(exe, ckpt, path, got.shape[1]), f"text_edges: predict_text on the {what} vs predict")
+
+
 def test_lib_text_bytes(args):
     """tokenize="bytes" (text_bag.nn on bytes: embedding(257, ...)): byte + 1 for the first 64
     bytes, no vocabulary; also a checkpoint without the vocabulary for a words model is an error."""
