@@ -441,6 +441,34 @@ def test_lib_text_bytes(args):
     check(not os.path.exists(stem + ".a") and not os.path.exists(stem + ".h"), "a failed --emit=lib wrote files")
 
 
+def test_deploy_text_example(args):
+    """examples/deploy/fortune.c: text_bag's library on raw text lines from stdin; its category and
+    probabilities for the first 100 validation fortunes (flattened to one line each) are
+    predict's on a CSV of those lines."""
+    source = os.path.join(EXAMPLES, "text_bag.nn")
+    exe = os.path.join(args.work, "text_bag")
+    run([args.nnc, source, "-o", exe])
+    ckpt = os.path.join(args.work, "bag.safetensors")
+    run([exe, "train", "--epochs", "2", "--save", ckpt, "--quiet"])
+    with open(os.path.join(EXAMPLES, "data", "fortunes_val.csv"), newline="", encoding="utf-8") as f:
+        lines = [" ".join(r["text"].split()) for r in csv.DictReader(f)][:100]
+    data = os.path.join(args.work, "lines.csv")
+    write_text_csv(data, [l.encode() for l in lines])
+    libdir = os.path.join(args.work, "libs")
+    os.makedirs(libdir, exist_ok=True)
+    build = os.path.join(args.work, "build")
+    run(["make", "-C", os.path.join(EXAMPLES, "deploy"), f"LIBS={libdir}", f"OUT={build}", f"NNC={args.nnc}",
+         f"BAG_WEIGHTS={ckpt}", "fortune"])
+    out = run([os.path.join(build, "fortune")], input="\n".join(lines) + "\n").stdout.strip().split("\n")
+    check(len(out) == len(lines), f"fortune printed {len(out)} lines for {len(lines)} texts")
+    names = ["politics", "science", "songs-poems", "work"]
+    ref = predict_rows(exe, ckpt, data, 4)
+    got = np.array([[float(v) for v in row.split()[1:]] for row in out])
+    check(all(row.split()[0] == names[int(np.argmax(r))] for row, r in zip(out, ref)), "fortune's categories are not predict's")
+    check(np.all(np.abs(got - ref) <= 6e-5), f"fortune's probabilities (4 decimals) differ from predict's by {np.max(np.abs(got - ref)):.3g}")
+    print("\n".join(out[:3]))
+
+
 SKIP = 77  # CTest's SKIP_RETURN_CODE for these tests (CMakeLists.txt)
 
 
