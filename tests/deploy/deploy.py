@@ -358,8 +358,8 @@ def test_lib_text_vocab_edges(args):
     """The vocabulary's edges, on a training set made for them: a 300-byte word (the vocabulary
     keeps its first 255 bytes, so another word with the same 255 bytes is the same id), words with
     bytes >= 0x80 (UTF-8 and not), mixed case (one lower-cased word), digits, words that differ in
-    one byte (4 of the 38 kept words share a home slot of the table: lookups probe); vocab=40 keeps fewer words than the data has, so
-    frequent and rare words meet known and unknown ids. The library against predict on the
+    one byte (4 of the 38 kept words share a home slot of the table: lookups probe); vocab=40
+    keeps fewer words than the data has, so frequent and rare words meet known and unknown ids. The library against predict on the
     training CSV and on texts built from those words; the aarch64 library under qemu (when
     there) against the native one within 1e-5."""
     import random
