@@ -233,10 +233,10 @@ def write_wide(args, bag):
     return path
 
 
-def write_safetensors(path, tensors):
+def write_safetensors(path, tensors, meta=None):
     import json
     import struct
-    header, blobs, offset = {}, [], 0
+    header, blobs, offset = ({"__metadata__": meta} if meta else {}), [], 0
     for name, a in tensors.items():
         b = np.ascontiguousarray(a, dtype="<f4").tobytes()
         header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [offset, offset + len(b)]}
@@ -427,7 +427,8 @@ def test_lib_text_vocab_edges(args):
 
 def test_lib_text_bytes(args):
     """tokenize="bytes" (text_bag.nn on bytes: embedding(257, ...)): byte + 1 for the first 64
-    bytes, no vocabulary; also a checkpoint without the vocabulary for a words model is an error."""
+    bytes, no vocabulary; also a checkpoint without the vocabulary for a words model, or with
+    more words than vocab= has room for, is an error and writes nothing."""
     source = os.path.join(args.work, "text_bytes.nn")
     text = open(os.path.join(EXAMPLES, "text_bag.nn")).read()
     text = text.replace("model text_bag", "model text_bytes").replace("param vocab = 4000", "param vocab = 257")
@@ -452,6 +453,13 @@ def test_lib_text_bytes(args):
     p = run([args.nnc, bag, "--emit=lib", "--weights", bare, "-o", stem], expect=1)
     check(f"nnc: error: checkpoint '{bare}' holds no vocabulary, but model 'text_bag' reads csv(..., tokenize=\"words\") text"
           in p.stderr, f"no vocabulary: unexpected stderr\n{p.stderr}")
+    check(not os.path.exists(stem + ".a") and not os.path.exists(stem + ".h"), "a failed --emit=lib wrote files")
+    # a vocabulary larger than csv(vocab=4000) has room for (4000 - 2 words): as eval says it
+    big = os.path.join(args.work, "bag_big.safetensors")
+    write_safetensors(big, tensors, {"vocab": "\n".join(f"w{i}" for i in range(3999))})
+    p = run([args.nnc, bag, "--emit=lib", "--weights", big, "-o", stem], expect=1)
+    check(f"nnc: error: checkpoint '{big}': the vocabulary has 3999 words, but csv(vocab=4000) has room for 3998" in p.stderr,
+          f"too large a vocabulary: unexpected stderr\n{p.stderr}")
     check(not os.path.exists(stem + ".a") and not os.path.exists(stem + ".h"), "a failed --emit=lib wrote files")
 
 
