@@ -725,10 +725,13 @@ def epoch_log(path):
 def test_exe_aarch64(args):
     """nnc --target=aarch64-linux-gnu -o model: a training executable linked with
     aarch64-linux-gnu-gcc against the cross-built runtime (build/aarch64/libnnrt.a). fashion_mlp
-    trains under qemu-aarch64 on 1000 uncompressed images (3 epochs of 32 steps, validated on 300):
-    every epoch's train and validation loss equal the native executable's within 1e-4 relative
+    trains under qemu-aarch64 on 768 uncompressed images (3 epochs of 24 steps, validated on 256):
+    every epoch's train and validation loss equal the native executable's within 1e-5 relative
     (the float sums differ in order: 32-byte NEON tiles and fused multiply-adds where the host
-    uses its own vector width, so rounding, not arithmetic, separates them; measured 3e-8 here);
+    uses its own vector width, so rounding, not arithmetic, separates them; measured 3e-7 at
+    most). SGD with momentum, not the example's Adam: Adam divides by sqrt(v), so weights whose
+    gradients are rounding noise take full-size steps whichever way the noise points, and two
+    correct runs part about 30x per epoch (3e-9, 2e-5, 6e-4 measured);
     its checkpoint loads in the native executable, whose eval gives the loss qemu's eval does
     within 1e-5; predict under qemu equals native predict of that checkpoint within 1e-5
     relative; a gzip data file is an error saying to gunzip it (the cross runtime has no zlib).
@@ -748,9 +751,10 @@ def test_exe_aarch64(args):
     run([args.nnc, source, "--target=aarch64-linux-gnu", "-o", arm])
     header = run(["readelf", "-h", arm]).stdout
     check("AArch64" in header, f"the --target=aarch64-linux-gnu executable is not AArch64 code:\n{header}")
-    ip, lp = fashion_subset(args.work, 1000, gz=False)
-    vip, vlp = fashion_subset(args.work, 300, "test", gz=False)
-    train = ["train", "--data", idx_spec(ip, lp), "--validate", idx_spec(vip, vlp), "--epochs", "3", "--threads", "2", "--quiet"]
+    ip, lp = fashion_subset(args.work, 768, gz=False)
+    vip, vlp = fashion_subset(args.work, 256, "test", gz=False)
+    train = ["train", "--data", idx_spec(ip, lp), "--validate", idx_spec(vip, vlp), "--epochs", "3", "--threads", "2",
+             "--optimizer", "sgd(lr=0.05, momentum=0.9)", "--quiet"]
     logs = {}
     for name, cmd in (("native", [native]), ("aarch64", [*qemu, arm])):
         log = os.path.join(args.work, f"{name}.jsonl")
@@ -764,7 +768,7 @@ def test_exe_aarch64(args):
         for key in ("train_loss", "val_loss", "train_accuracy", "val_accuracy"):
             rel = abs(a[key] - b[key]) / max(abs(b[key]), 1e-12)
             worst = max(worst, rel)
-            check(rel <= 1e-4, f"epoch {a['epoch']} {key}: aarch64 {a[key]!r}, native {b[key]!r} ({rel:.3g} relative > 1e-4)")
+            check(rel <= 1e-5, f"epoch {a['epoch']} {key}: aarch64 {a[key]!r}, native {b[key]!r} ({rel:.3g} relative > 1e-5)")
     print(f"loss curves (3 epochs): aarch64 vs native within {worst:.3g} relative; "
           f"train_loss {[round(e['train_loss'], 6) for e in logs['aarch64']]}")
     ckpt = os.path.join(args.work, "aarch64.safetensors")
@@ -782,7 +786,7 @@ def test_exe_aarch64(args):
     check(abs(native_loss - arm_loss) <= 1e-5 * abs(arm_loss), f"eval loss: native {native_loss}, aarch64 {arm_loss}")
     arm_pred = run([*qemu, arm, "predict", "--load", ckpt, vip]).stdout.strip().split("\n")
     nat_pred = run([native, "predict", "--load", ckpt, vip]).stdout.strip().split("\n")
-    check(arm_pred[0] == nat_pred[0] and len(arm_pred) == len(nat_pred) == 301, f"predict headers/rows differ: {arm_pred[:2]} {nat_pred[:2]}")
+    check(arm_pred[0] == nat_pred[0] and len(arm_pred) == len(nat_pred) == 257, f"predict headers/rows differ: {arm_pred[:2]} {nat_pred[:2]}")
     to_array = lambda rows: np.array([[float(v) for v in r.split(",")[:10]] for r in rows[1:]])
     compare(to_array(arm_pred), to_array(nat_pred), "predict under qemu vs native predict (the aarch64 checkpoint)", rtol=1e-5,
             per_row=True)
