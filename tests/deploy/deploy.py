@@ -733,8 +733,8 @@ def test_exe_aarch64(args):
     gradients are rounding noise take full-size steps whichever way the noise points, and two
     correct runs part about 30x per epoch (3e-9, 2e-5, 6e-4 measured);
     its checkpoint loads in the native executable, whose eval gives the loss qemu's eval does
-    within 1e-5; predict under qemu equals native predict of that checkpoint within 1e-5
-    relative; a gzip data file is an error saying to gunzip it (the cross runtime has no zlib).
+    within 1e-5; predict under qemu (also of a --target-cpu=cortex-a72 executable) equals native
+    predict of that checkpoint within 1e-5 relative; a gzip data file is an error saying to gunzip it (the cross runtime has no zlib).
     Skipped, saying so, without qemu-aarch64 or the cross compiler."""
     missing = [t for t in ("qemu-aarch64", "aarch64-linux-gnu-gcc") if not shutil.which(t)]
     if missing or not os.path.isdir("/usr/aarch64-linux-gnu"):
@@ -790,6 +790,11 @@ def test_exe_aarch64(args):
     to_array = lambda rows: np.array([[float(v) for v in r.split(",")[:10]] for r in rows[1:]])
     compare(to_array(arm_pred), to_array(nat_pred), "predict under qemu vs native predict (the aarch64 checkpoint)", rtol=1e-5,
             per_row=True)
+    # --target-cpu for a training executable: cortex-a72's code, same predictions
+    a72 = os.path.join(args.work, "mlp_a72")
+    run([args.nnc, source, "--target=aarch64-linux-gnu", "--target-cpu=cortex-a72", "-o", a72])
+    a72_pred = run([*qemu, a72, "predict", "--load", ckpt, vip]).stdout.strip().split("\n")
+    compare(to_array(a72_pred), to_array(nat_pred), "predict of the cortex-a72 executable vs native predict", rtol=1e-5, per_row=True)
     gz_ip, gz_lp = fashion_subset(args.work, 100, gz=True)
     p = run([*qemu, arm, "train", "--data", idx_spec(gz_ip, gz_lp), "--validate", "none", "--epochs", "1"], expect=1)
     want = (f"error: {gz_ip}: the file is gzip-compressed, but this executable was built without zlib (a cross-compiled runtime); "
