@@ -741,6 +741,10 @@ def test_exe_aarch64(args):
         print(f"SKIP: {', '.join(missing) or '/usr/aarch64-linux-gnu'} missing (Debian: qemu-user gcc-aarch64-linux-gnu "
               "libc6-dev-arm64-cross, which .ci/run installs)")
         sys.exit(SKIP)
+    if os.environ.get("NNC_TEST_AARCH64_RUNTIME") == "0":
+        print("SKIP: this build made no aarch64 runtime (configured with -DNNC_AARCH64_RUNTIME=OFF, or without the cross "
+              "compiler when CMake ran)")
+        sys.exit(SKIP)
     runtime = os.path.join(os.path.dirname(args.nnc), "aarch64", "libnnrt.a")
     check(os.path.exists(runtime), f"{runtime} was not built although the cross compiler is installed")
     qemu = ["qemu-aarch64", "-L", "/usr/aarch64-linux-gnu"]
