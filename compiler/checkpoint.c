@@ -206,6 +206,10 @@ int checkpoint_load(Arena *arena, const char *path, const Model *model, Checkpoi
         out->std = ARENA_ARRAY(arena, float, input_size);
         if (ckpt_copy(path, "__standardize.mean", &mean, out->mean) || ckpt_copy(path, "__standardize.std", &std, out->std)) goto done;
     }
+    /* csv(tokenize="words"): the vocabulary the runtime stored, for --emit=lib's text entry point */
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(header, "__metadata__");
+    const cJSON *vocab = meta ? cJSON_GetObjectItemCaseSensitive(meta, "vocab") : NULL;
+    if (cJSON_IsString(vocab)) out->vocab = arena_strdup(arena, vocab->valuestring);
     status = 0;
 done:
     cJSON_Delete(header);

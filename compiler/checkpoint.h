@@ -13,6 +13,7 @@ typedef struct Checkpoint {
     const char *path;
     float *params;      /* [graph->param_count], at each ParamTensor's offset */
     float *mean, *std;  /* [input size] (__standardize.mean/std), or NULL when not standardized */
+    const char *vocab;  /* metadata "vocab" (csv(tokenize="words"): the words, '\n'-joined), or NULL */
 } Checkpoint;
 
 /* Returns 0, or 1 after printing "nnc: error: checkpoint 'PATH': ..." naming the tensor at fault. */

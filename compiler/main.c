@@ -82,7 +82,8 @@ static void usage(FILE *out) {
             "                        the weights of --weights, libc/libm only)\n"
             "                        or onnx (an ONNX model of the inference graph, opset 17)\n"
             "  --weights CKPT        the checkpoint (train --save) that --emit=lib/onnx embeds\n"
-            "  --target=TRIPLE       cross-compile obj/asm/llvm/lib for aarch64-linux-gnu (default: the host)\n"
+            "  --target=TRIPLE       cross-compile for aarch64-linux-gnu (default: the host): executables,\n"
+            "                        obj/asm/llvm/lib\n"
             "  --target-cpu=CPU      native (default), generic, x86-64, x86-64-v2, x86-64-v3, x86-64-v4;\n"
             "                        for aarch64: generic (default), cortex-a53, cortex-a72, neoverse-n1, ...\n"
             "  --dump-tokens, --dump-ast, --dump-graph   print a stage's result and stop\n"
@@ -183,11 +184,7 @@ static int parse_options(int argc, char **argv, Options *o) {
         fprintf(stderr, "nnc: error: --target does not apply to --emit=onnx (an ONNX model runs on any CPU its runtime supports)\n");
         return 1;
     }
-    if (o->triple && strncmp(o->triple, "aarch64", 7) == 0 && o->emit == EMIT_EXE) {
-        fprintf(stderr, "nnc: error: --target=%s: no runtime library for that target to link a training executable with\n"
-                        "hint: use --emit=lib (an inference library), --emit=obj or --emit=asm for it\n", o->triple);
-        return 1;
-    }
+    if (o->triple && o->emit == EMIT_EXE && !target_cross_exe_ok(o->triple, o->mpi)) return 1;
     if (o->mpi && !target_have_mpi()) {
         fprintf(stderr, "nnc: error: --mpi: this nnc was built without MPI (CMake found no MPI C library)\n"
                         "hint: install Open MPI (Debian: apt-get install openmpi-bin libopenmpi-dev) and rebuild nnc\n");
@@ -285,7 +282,7 @@ static int compile(const Options *o, Arena *arena) {
     }
     target.output = output;
     target.mpi = o->mpi;
-    if (o->emit == EMIT_EXE) target.runtime_lib = target_find_runtime(o->mpi);
+    if (o->emit == EMIT_EXE) target.runtime_lib = target_find_runtime_for(o->triple, o->mpi);
     status = target_emit(module, &target);
     LLVMDisposeModule(module);
     LLVMContextDispose(context);

@@ -51,6 +51,60 @@ const char *target_find_runtime(bool mpi) {
 
 bool target_have_mpi(void) { return NNC_HAVE_MPI; }
 
+static bool target_is_aarch64(const char *triple);
+
+/* The aarch64 runtime (runtime/CMakeLists.txt builds it when the cross compiler is there):
+ * $NNC_RUNTIME_AARCH64, aarch64/libnnrt.a beside nnc, or under the install path. */
+static const char *target_find_aarch64_runtime(void) {
+    static char path[PATH_MAX];
+    const char *env = getenv("NNC_RUNTIME_AARCH64");
+    if (env && *env) return env;
+    char exe[PATH_MAX - 64];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (len > 0) {
+        exe[len] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+            snprintf(path, sizeof path, "%s/aarch64/libnnrt.a", exe);
+            if (access(path, R_OK) == 0) return path;
+            snprintf(path, sizeof path, "%s/../lib/nnc/aarch64/libnnrt.a", exe);
+            if (access(path, R_OK) == 0) return path;
+        }
+    }
+#ifdef NNC_INSTALL_RUNTIME
+    snprintf(path, sizeof path, "%s/aarch64/libnnrt.a", NNC_INSTALL_RUNTIME);
+    if (access(path, R_OK) == 0) return path;
+#endif
+    return NULL;
+}
+
+const char *target_find_runtime_for(const char *triple, bool mpi) {
+    return target_is_aarch64(triple) ? target_find_aarch64_runtime() : target_find_runtime(mpi);
+}
+
+bool target_cross_exe_ok(const char *triple, bool mpi) {
+    if (!target_is_aarch64(triple)) return true;
+    if (mpi) {
+        fprintf(stderr, "nnc: error: --mpi links the host's MPI runtime; it does not combine with --target=%s\n", triple);
+        return false;
+    }
+    const char *lib = target_find_aarch64_runtime();
+    if (!lib) {
+        fprintf(stderr, "nnc: error: --target=%s: no aarch64 runtime library (aarch64/libnnrt.a beside nnc) to link a "
+                        "training executable with\n"
+                        "hint: this nnc was built without the cross compiler: install gcc-aarch64-linux-gnu and "
+                        "libc6-dev-arm64-cross and rebuild nnc; --emit=lib, --emit=obj and --emit=asm need neither\n", triple);
+        return false;
+    }
+    if (access(lib, R_OK) != 0) {
+        fprintf(stderr, "nnc: error: --target=%s: cannot read the aarch64 runtime library '%s' (NNC_RUNTIME_AARCH64): %s\n", triple,
+                lib, strerror(errno));
+        return false;
+    }
+    return true;
+}
+
 /* The CPUs --target-cpu takes per target: LLVM aborts on CPU names it does not know, so only
  * these are passed on. */
 static const char *const target_x86_cpus[] = {"native", "generic", "x86-64", "x86-64-v2", "x86-64-v3", "x86-64-v4", NULL};
@@ -120,7 +174,8 @@ static int target_spawn(char *const argv[], int verbose) {
     pid_t pid;
     int rc = posix_spawnp(&pid, argv[0], NULL, NULL, argv, environ);
     if (rc != 0) {
-        fprintf(stderr, "nnc: error: cannot run '%s': %s (install a C compiler driver: apt-get install gcc)\n", argv[0], strerror(rc));
+        fprintf(stderr, "nnc: error: cannot run '%s': %s (install a C compiler driver: apt-get install %s)\n", argv[0], strerror(rc),
+                strcmp(argv[0], "cc") == 0 ? "gcc" : "gcc-aarch64-linux-gnu libc6-dev-arm64-cross");
         return -1;
     }
     int status;
@@ -267,10 +322,15 @@ int target_emit(LLVMModuleRef module, const TargetOptions *o) {
     }
     char linked[PATH_MAX];
     snprintf(linked, sizeof linked, "%s.%ld.tmp", o->output, (long)getpid());
-    char *argv[24] = {"cc", "-o", linked, object, (char *)o->runtime_lib, "-lz", "-lm", "-lpthread"};
-    int argc = 8;
+    /* an aarch64 executable: Debian's cross gcc, the cross runtime, built without zlib */
+    bool cross = target_is_aarch64(o->triple);
+    char *argv[24] = {cross ? "aarch64-linux-gnu-gcc" : "cc", "-o", linked, object, (char *)o->runtime_lib};
+    int argc = 5;
+    if (!cross) argv[argc++] = "-lz";
+    argv[argc++] = "-lm";
+    argv[argc++] = "-lpthread";
 #ifdef NNC_RUNTIME_LINK_FLAG
-    argv[argc++] = NNC_RUNTIME_LINK_FLAG;
+    if (!cross) argv[argc++] = NNC_RUNTIME_LINK_FLAG;
 #endif
 #if NNC_HAVE_MPI
     /* the MPI libraries found when nnc was built (CMake's FindMPI), after the runtime using them */

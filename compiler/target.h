@@ -36,6 +36,13 @@ bool target_known_cpu(const char *triple, const char *cpu, const char **list);
 /* Where the runtime library is (libnnrt.a, or libnnrt_mpi.a for mpi): $NNC_RUNTIME (or
  * $NNC_RUNTIME_MPI), beside the nnc executable, or the install path. NULL when it is nowhere. */
 const char *target_find_runtime(bool mpi);
+/* The runtime library for executables of `triple` (NULL: the host): target_find_runtime(mpi) for
+ * the host, the cross-built aarch64/libnnrt.a ($NNC_RUNTIME_AARCH64, beside nnc, the install path)
+ * for aarch64. NULL when there is none. */
+const char *target_find_runtime_for(const char *triple, bool mpi);
+/* Can a training executable for `triple` be linked (always for the host)? false after printing
+ * why not: no cross runtime, an unreadable $NNC_RUNTIME_AARCH64, or --mpi. */
+bool target_cross_exe_ok(const char *triple, bool mpi);
 /* Was this nnc built with an MPI library to link `--mpi` models against? */
 bool target_have_mpi(void);
 

@@ -21,7 +21,22 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#ifdef NNRT_NO_ZLIB
+/* A runtime built without zlib (the cross-compiled aarch64 one, runtime/CMakeLists.txt): plain
+ * files only, gzip is refused when opened. The input buffer keeps zlib's field names. */
+typedef unsigned uInt;
+typedef struct z_stream {
+    unsigned char *next_in, *next_out;
+    uInt avail_in, avail_out;
+    const char *msg;
+} z_stream;
+enum { Z_OK, Z_STREAM_END, Z_NO_FLUSH = 0, Z_BUF_ERROR = -5, Z_MEM_ERROR = -4, Z_STREAM_ERROR = -2 };
+static int inflate(z_stream *z, int flush) { (void)z, (void)flush; return Z_STREAM_ERROR; }
+static int inflateReset(z_stream *z) { (void)z; return Z_STREAM_ERROR; }
+static int inflateEnd(z_stream *z) { (void)z; return Z_OK; }
+#else
 #include <zlib.h>
+#endif
 
 #define IN_CHUNK (1u << 17)
 /* deflate's largest possible expansion is 1032:1 (258-byte matches coded in 2 bits); the
@@ -70,12 +85,19 @@ NnrtStream *nnrt_stream_open(const char *path) {
     s->z.avail_in = (uInt)k;
     if (k >= 2 && s->in[0] == 0x1f && s->in[1] == 0x8b) {
         s->gz = 1;
+#ifdef NNRT_NO_ZLIB
+        nnrt_error("%s: the file is gzip-compressed, but this executable was built without zlib (a "
+                   "cross-compiled runtime); gunzip the file and give the uncompressed one", path);
+        nnrt_stream_close(s);
+        return NULL;
+#else
         if (inflateInit2(&s->z, 16 + MAX_WBITS) != Z_OK) {
             nnrt_error("out of memory: cannot start decompressing '%s'", path);
             nnrt_stream_close(s);
             return NULL;
         }
         s->zinit = 1;
+#endif
     }
     return s;
 }

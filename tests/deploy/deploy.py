@@ -233,10 +233,10 @@ def write_wide(args, bag):
     return path
 
 
-def write_safetensors(path, tensors):
+def write_safetensors(path, tensors, meta=None):
     import json
     import struct
-    header, blobs, offset = {}, [], 0
+    header, blobs, offset = ({"__metadata__": meta} if meta else {}), [], 0
     for name, a in tensors.items():
         b = np.ascontiguousarray(a, dtype="<f4").tobytes()
         header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [offset, offset + len(b)]}
@@ -271,6 +271,224 @@ def test_deploy_example(args):
     print(out.strip())
     for model, acc in accuracy.items():
         check(f"{model}: accuracy {acc:.4f}" in out, f"classify does not report {model}'s accuracy {acc:.4f}:\n{out}")
+
+
+# ---------------------------------------------------------------- raw text (NAME_predict_text)
+
+TEXT_HARNESS = os.path.join(HERE, "text_harness.c")
+
+
+def hostile_texts():
+    """Texts at the tokenizer's edges, as bytes: empty, only punctuation or blanks, very long (a
+    megabyte, far past the 64 ids), UTF-8 and bytes >= 0x80 that are no UTF-8 at all, mixed case,
+    a word longer than the 255 bytes a word keeps, a known word glued to digits and to a long tail,
+    quotes, commas and line breaks inside the cell."""
+    long_word = b"politics" * 40  # 320 bytes: kept as its first 255
+    return [b"", b"!!!", b"... ,;:-- ?!", b"   \t  ", b"\"\"\"", b"a", b"The", b"THE the ThE",
+            b"the " * 250000, b"war " * 63 + b"peace love",
+            "café naïve señor Straße 東京 😀".encode(), b"\xff\xfe\xc3 abc \xe2\x82 \x80\x80 z\xc3\xa9", b"\xc0\xaf\xed\xa0\x80",
+            long_word, long_word + b" science", b"x" * 255 + b"y", b"2024 1999s 3d", b"science2 work-life poems;songs",
+            b"line one\nline two\n\nthree", b"tab\tseparated\x01control\x7fbytes", b"a, b, c", b"~" * 5000]
+
+
+def write_text_csv(path, texts, labels=None):
+    """A CSV with one quoted text column (and a label column when given), written as bytes: the
+    cell's text is exactly the given bytes (quotes doubled)."""
+    with open(path, "wb") as f:
+        f.write(b"text,label\n" if labels else b"text\n")
+        for i, t in enumerate(texts):
+            f.write(b'"' + t.replace(b'"', b'""') + b'"' + (f",{labels[i]}".encode() if labels else b"") + b"\n")
+
+
+def text_round_trip(args, model, source, batch):
+    """Train `model` one epoch, emit its library; the raw-text entry point on the whole validation
+    CSV's text column and on hostile texts gives predict's outputs within 1e-6 relative."""
+    exe = os.path.join(args.work, model)
+    run([args.nnc, source, "-o", exe])
+    ckpt = os.path.join(args.work, f"{model}.safetensors")
+    run([exe, "train", "--epochs", "1", "--save", ckpt, "--quiet"])
+    stem = os.path.join(args.work, "lib", model)
+    emit_lib(args, source, ckpt, stem)
+    defined = sorted(l.split()[-1] for l in run(["nm", "-g", "--defined-only", stem + ".a"]).stdout.splitlines() if len(l.split()) == 3)
+    want = sorted(f"{model}_{s}" for s in ("predict", "workspace_size", "predict_text", "text_workspace_size"))
+    check(defined == want, f"{stem}.a exports {defined}, expected {want}")
+    undefined = [l.split()[-1] for l in run(["nm", "-u", stem + ".a"]).stdout.splitlines() if len(l.split()) == 2]
+    foreign = sorted(set(undefined) - libc_symbols())
+    check(not foreign, f"{stem}.a needs symbols outside libc/libm: {foreign}")
+    header = open(stem + ".h").read()
+    check(f"int {model}_predict_text(const char *const *texts, int n, float *output, void *workspace);" in header,
+          "the header does not declare predict_text")
+    harness = os.path.join(args.work, f"text_harness_{model}")
+    run(["cc", "-std=c11", "-O2", "-Wall", "-Werror", f"-DLIB={model}", "-include", stem + ".h", TEXT_HARNESS, stem + ".a", "-lm",
+         "-o", harness])
+    val = os.path.join(EXAMPLES, "data", "fortunes_val.csv")
+    with open(val, newline="", encoding="utf-8") as f:
+        texts = [r["text"].encode() for r in csv.DictReader(f)]
+    hostile = os.path.join(args.work, f"{model}_hostile.csv")
+    write_text_csv(hostile, hostile_texts())
+    for what, data, items in (("validation set", val, texts), ("hostile texts", hostile, hostile_texts())):
+        check(all(b"\0" not in t for t in items), "a text holds a NUL byte")
+        blob = os.path.join(args.work, "texts.bin")
+        with open(blob, "wb") as f:
+            f.write(b"".join(t + b"\0" for t in items))
+        out = os.path.join(args.work, "text_out.bin")
+        print(run([harness, blob, out, str(batch)]).stdout.strip())
+        got = np.fromfile(out, dtype=np.float32).astype(np.float64).reshape(len(items), -1)
+        ref = predict_rows(exe, ckpt, data, got.shape[1])
+        compare(got, ref, f"{model}: predict_text on the {what} vs predict")
+    return exe, ckpt, stem
+
+
+def test_lib_text_bag(args):
+    """Words, a bag of embeddings; calls of 300 texts (tokenized in chunks of 256 inside)."""
+    text_round_trip(args, "text_bag", os.path.join(EXAMPLES, "text_bag.nn"), 300)
+
+
+def test_lib_text_lstm(args):
+    """Words into an LSTM that stops at the padding: the padding ids must be exactly where predict puts them."""
+    text_round_trip(args, "text_lstm", os.path.join(EXAMPLES, "text_lstm.nn"), 64)
+
+
+def test_lib_text_encoder(args):
+    """Words into a transformer encoder with learned positions: every id's position matters."""
+    text_round_trip(args, "text_encoder", os.path.join(EXAMPLES, "text_encoder.nn"), 1000)
+
+
+def test_lib_text_vocab_edges(args):
+    """The vocabulary's edges, on a training set made for them: a 300-byte word (the vocabulary
+    keeps its first 255 bytes, so another word with the same 255 bytes is the same id), words with
+    bytes >= 0x80 (UTF-8 and not), mixed case (one lower-cased word), digits, words that differ in
+    one byte (4 of the 38 kept words share a home slot of the table: lookups probe); vocab=40
+    keeps fewer words than the data has, so frequent and rare words meet known and unknown ids. The library against predict on the
+    training CSV and on texts built from those words; the aarch64 library under qemu (when
+    there) against the native one within 1e-5."""
+    import random
+    rng = random.Random(3)
+    long_word = b"Supercalifragilistic" * 15  # 300 bytes
+    words = [long_word, b"caf\xc3\xa9", b"CAF\xc3\xa9", b"na\xc3\xafve", b"\xff\xfeodd", b"\xe2\x82", b"x\x80y", b"Alpha", b"alpha",
+             b"ALPHA", b"beta", b"bet", b"betb", b"gamma1", b"1gamma", b"42", b"0", b"delta", b"epsilon", b"zeta", b"eta", b"theta"]
+    words += [f"w{i}".encode() for i in range(60)]
+    rows, labels = [], []
+    for i in range(300):
+        k = rng.randint(0, 80)
+        rows.append(b" ".join(rng.choice(words[:30] if i % 2 else words) for _ in range(k)) + (b"!" if i % 3 else b""))
+        labels.append(str(i % 4))
+    data = os.path.join(args.work, "edges.csv")
+    write_text_csv(data, rows, labels)
+    text = open(os.path.join(EXAMPLES, "text_bag.nn")).read()
+    text = text.replace("model text_bag", "model text_edges").replace("param vocab = 4000", "param vocab = 40")
+    text = text.replace('"data/fortunes_train.csv"', f'"{data}"').replace('"data/fortunes_val.csv"', f'"{data}"')
+    source = os.path.join(args.work, "text_edges.nn")
+    with open(source, "w") as f:
+        f.write(text)
+    exe = os.path.join(args.work, "text_edges")
+    run([args.nnc, source, "-o", exe])
+    ckpt = os.path.join(args.work, "text_edges.safetensors")
+    run([exe, "train", "--epochs", "2", "--save", ckpt, "--quiet"])
+    # the header holds the words' raw bytes (not always UTF-8): read it byte for byte
+    import json
+    import struct
+    with open(ckpt, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        vocab = json.loads(f.read(n).decode("latin-1"))["__metadata__"]["vocab"].encode("latin-1")
+    check(long_word[:255].lower() in vocab.split(b"\n"), "the 300-byte word is not in the vocabulary as its first 255 bytes")
+    stem = os.path.join(args.work, "lib", "text_edges")
+    emit_lib(args, source, ckpt, stem)
+    harness = os.path.join(args.work, "text_harness_edges")
+    run(["cc", "-std=c11", "-O2", "-Wall", "-Werror", "-DLIB=text_edges", "-include", stem + ".h", TEXT_HARNESS, stem + ".a", "-lm",
+         "-o", harness])
+    probes = [long_word, long_word[:255], long_word[:254], long_word[:255] + b"TAIL", long_word.lower() + b"zzz", b"Caf\xc3\xa9 CAF\xc3\x89",
+              b"alpha-ALPHA_Alpha", b"bet beta betb betc", b"gamma1gamma 1gamma", b"w1 w10 w59 w60 w0", b"42 042 0 00",
+              b"\xff\xfeodd\xe2\x82x\x80y", *rows[:40]]
+    probe_csv = os.path.join(args.work, "edges_probe.csv")
+    write_text_csv(probe_csv, probes)
+    for what, path, items in (("training set", data, rows), ("probes", probe_csv, probes)):
+        blob = os.path.join(args.work, "texts.bin")
+        with open(blob, "wb") as f:
+            f.write(b"".join(t + b"\0" for t in items))
+        out = os.path.join(args.work, "text_out.bin")
+        print(run([harness, blob, out, "7"]).stdout.strip())
+        got = np.fromfile(out, dtype=np.float32).astype(np.float64).reshape(len(items), -1)
+        compare(got, predict_rows(exe, ckpt, path, got.shape[1]), f"text_edges: predict_text on the {what} vs predict")
+    # the same tokenizer compiled for aarch64, under qemu (when there): the native library's outputs
+    if shutil.which("qemu-aarch64") and shutil.which("aarch64-linux-gnu-gcc") and os.path.isdir("/usr/aarch64-linux-gnu"):
+        arm_stem = os.path.join(args.work, "arm", "text_edges")
+        emit_lib(args, source, ckpt, arm_stem, "--target=aarch64-linux-gnu")
+        arm_harness = os.path.join(args.work, "text_harness_edges_arm")
+        run(["aarch64-linux-gnu-gcc", "-std=c11", "-O2", "-DLIB=text_edges", "-include", arm_stem + ".h", TEXT_HARNESS,
+             arm_stem + ".a", "-lm", "-o", arm_harness])
+        arm_out = os.path.join(args.work, "text_out_arm.bin")
+        run(["qemu-aarch64", "-L", "/usr/aarch64-linux-gnu", arm_harness, blob, arm_out, "7"])
+        compare(np.fromfile(arm_out, dtype=np.float32).astype(np.float64).reshape(len(probes), -1), got,
+                "text_edges: aarch64 predict_text (qemu) vs native predict_text", rtol=1e-5)
+    else:
+        print("aarch64 check skipped: qemu-aarch64 or aarch64-linux-gnu-gcc missing")
+
+
+def test_lib_text_bytes(args):
+    """tokenize="bytes" (text_bag.nn on bytes: embedding(257, ...)): byte + 1 for the first 64
+    bytes, no vocabulary; also a checkpoint without the vocabulary for a words model, or with
+    more words than vocab= has room for, is an error and writes nothing."""
+    source = os.path.join(args.work, "text_bytes.nn")
+    text = open(os.path.join(EXAMPLES, "text_bag.nn")).read()
+    text = text.replace("model text_bag", "model text_bytes").replace("param vocab = 4000", "param vocab = 257")
+    text = text.replace('tokenize="words", vocab=vocab', 'tokenize="bytes"')
+    check(text.count('tokenize="bytes"') == 2, "text_bag.nn changed: cannot derive the bytes model")
+    with open(source, "w") as f:
+        f.write(text.replace('"data/', f'"{EXAMPLES}/data/'))
+    _, ckpt, _ = text_round_trip(args, "text_bytes", source, 128)
+    # text_bag's library from a checkpoint without the vocabulary (a bytes model's keys differ, so
+    # strip the metadata of a real text_bag checkpoint instead)
+    bag = os.path.join(EXAMPLES, "text_bag.nn")
+    exe = os.path.join(args.work, "text_bag_novocab")
+    run([args.nnc, bag, "-o", exe])
+    full = os.path.join(args.work, "bag_full.safetensors")
+    run([exe, "train", "--epochs", "1", "--save", full, "--quiet"])
+    tensors, meta = read_safetensors(full)
+    check("vocab" in meta, "text_bag's checkpoint holds no vocab: the test proves nothing")
+    bare = os.path.join(args.work, "bag_bare.safetensors")
+    write_safetensors(bare, {k: v for k, v in tensors.items() if not k.startswith("optimizer.")})
+    stem = os.path.join(args.work, "novocab", "m")
+    os.makedirs(os.path.dirname(stem), exist_ok=True)
+    p = run([args.nnc, bag, "--emit=lib", "--weights", bare, "-o", stem], expect=1)
+    check(f"nnc: error: checkpoint '{bare}' holds no vocabulary, but model 'text_bag' reads csv(..., tokenize=\"words\") text"
+          in p.stderr, f"no vocabulary: unexpected stderr\n{p.stderr}")
+    check(not os.path.exists(stem + ".a") and not os.path.exists(stem + ".h"), "a failed --emit=lib wrote files")
+    # a vocabulary larger than csv(vocab=4000) has room for (4000 - 2 words): as eval says it
+    big = os.path.join(args.work, "bag_big.safetensors")
+    write_safetensors(big, tensors, {"vocab": "\n".join(f"w{i}" for i in range(3999))})
+    p = run([args.nnc, bag, "--emit=lib", "--weights", big, "-o", stem], expect=1)
+    check(f"nnc: error: checkpoint '{big}': the vocabulary has 3999 words, but csv(vocab=4000) has room for 3998" in p.stderr,
+          f"too large a vocabulary: unexpected stderr\n{p.stderr}")
+    check(not os.path.exists(stem + ".a") and not os.path.exists(stem + ".h"), "a failed --emit=lib wrote files")
+
+
+def test_deploy_text_example(args):
+    """examples/deploy/fortune.c: text_bag's library on raw text lines from stdin; its category and
+    probabilities for the first 100 validation fortunes (flattened to one line each) are
+    predict's on a CSV of those lines."""
+    source = os.path.join(EXAMPLES, "text_bag.nn")
+    exe = os.path.join(args.work, "text_bag")
+    run([args.nnc, source, "-o", exe])
+    ckpt = os.path.join(args.work, "bag.safetensors")
+    run([exe, "train", "--epochs", "2", "--save", ckpt, "--quiet"])
+    with open(os.path.join(EXAMPLES, "data", "fortunes_val.csv"), newline="", encoding="utf-8") as f:
+        lines = [" ".join(r["text"].split()) for r in csv.DictReader(f)][:100]
+    data = os.path.join(args.work, "lines.csv")
+    write_text_csv(data, [l.encode() for l in lines])
+    libdir = os.path.join(args.work, "libs")
+    os.makedirs(libdir, exist_ok=True)
+    build = os.path.join(args.work, "build")
+    run(["make", "-C", os.path.join(EXAMPLES, "deploy"), f"LIBS={libdir}", f"OUT={build}", f"NNC={args.nnc}",
+         f"BAG_WEIGHTS={ckpt}", "fortune"])
+    out = run([os.path.join(build, "fortune")], input="\n".join(lines) + "\n").stdout.strip().split("\n")
+    check(len(out) == len(lines), f"fortune printed {len(out)} lines for {len(lines)} texts")
+    names = ["politics", "science", "songs-poems", "work"]
+    ref = predict_rows(exe, ckpt, data, 4)
+    got = np.array([[float(v) for v in row.split()[1:]] for row in out])
+    check(all(row.split()[0] == names[int(np.argmax(r))] for row, r in zip(out, ref)), "fortune's categories are not predict's")
+    check(np.all(np.abs(got - ref) <= 6e-5), f"fortune's probabilities (4 decimals) differ from predict's by {np.max(np.abs(got - ref)):.3g}")
+    print("\n".join(out[:3]))
 
 
 SKIP = 77  # CTest's SKIP_RETURN_CODE for these tests (CMakeLists.txt)
@@ -496,6 +714,96 @@ def test_lib_aarch64(args):
         check("AArch64" in machine, f"the --target=aarch64-linux-gnu library is not AArch64 code:\n{machine}")
         compare(outputs["aarch64"].reshape(inputs.shape[0], -1), outputs["native"].reshape(inputs.shape[0], -1),
                 f"{model}: aarch64 (qemu{' ' + cpu[0] if cpu else ''}) vs native library", rtol=1e-5)
+
+
+def epoch_log(path):
+    import json
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def test_exe_aarch64(args):
+    """nnc --target=aarch64-linux-gnu -o model: a training executable linked with
+    aarch64-linux-gnu-gcc against the cross-built runtime (build/aarch64/libnnrt.a). fashion_mlp
+    trains under qemu-aarch64 on 768 uncompressed images (3 epochs of 24 steps, validated on 256):
+    every epoch's train and validation loss equal the native executable's within 1e-5 relative
+    (the float sums differ in order: 32-byte NEON tiles and fused multiply-adds where the host
+    uses its own vector width, so rounding, not arithmetic, separates them; measured 3e-7 at
+    most). SGD with momentum, not the example's Adam: Adam divides by sqrt(v), so weights whose
+    gradients are rounding noise take full-size steps whichever way the noise points, and two
+    correct runs part about 30x per epoch (3e-9, 2e-5, 6e-4 measured);
+    its checkpoint loads in the native executable, whose eval gives the loss qemu's eval does
+    within 1e-5; predict under qemu (also of a --target-cpu=cortex-a72 executable) equals native
+    predict of that checkpoint within 1e-5 relative; a gzip data file is an error saying to gunzip it (the cross runtime has no zlib).
+    Skipped, saying so, without qemu-aarch64 or the cross compiler."""
+    missing = [t for t in ("qemu-aarch64", "aarch64-linux-gnu-gcc") if not shutil.which(t)]
+    if missing or not os.path.isdir("/usr/aarch64-linux-gnu"):
+        print(f"SKIP: {', '.join(missing) or '/usr/aarch64-linux-gnu'} missing (Debian: qemu-user gcc-aarch64-linux-gnu "
+              "libc6-dev-arm64-cross, which .ci/run installs)")
+        sys.exit(SKIP)
+    if os.environ.get("NNC_TEST_AARCH64_RUNTIME") == "0":
+        print("SKIP: this build made no aarch64 runtime (configured with -DNNC_AARCH64_RUNTIME=OFF, or without the cross "
+              "compiler when CMake ran)")
+        sys.exit(SKIP)
+    runtime = os.path.join(os.path.dirname(args.nnc), "aarch64", "libnnrt.a")
+    check(os.path.exists(runtime), f"{runtime} was not built although the cross compiler is installed")
+    qemu = ["qemu-aarch64", "-L", "/usr/aarch64-linux-gnu"]
+    source = os.path.join(EXAMPLES, "fashion_mlp.nn")
+    native = os.path.join(args.work, "mlp_native")
+    arm = os.path.join(args.work, "mlp_aarch64")
+    run([args.nnc, source, "-o", native])
+    run([args.nnc, source, "--target=aarch64-linux-gnu", "-o", arm])
+    header = run(["readelf", "-h", arm]).stdout
+    check("AArch64" in header, f"the --target=aarch64-linux-gnu executable is not AArch64 code:\n{header}")
+    ip, lp = fashion_subset(args.work, 768, gz=False)
+    vip, vlp = fashion_subset(args.work, 256, "test", gz=False)
+    train = ["train", "--data", idx_spec(ip, lp), "--validate", idx_spec(vip, vlp), "--epochs", "3", "--threads", "2",
+             "--optimizer", "sgd(lr=0.05, momentum=0.9)", "--quiet"]
+    logs = {}
+    for name, cmd in (("native", [native]), ("aarch64", [*qemu, arm])):
+        log = os.path.join(args.work, f"{name}.jsonl")
+        if os.path.exists(log):
+            os.remove(log)
+        run([*cmd, *train, "--log", log, "--save", os.path.join(args.work, f"{name}.safetensors")])
+        logs[name] = epoch_log(log)
+    check(len(logs["native"]) == len(logs["aarch64"]) == 3, f"epoch logs: {logs}")
+    worst = 0.0
+    for a, b in zip(logs["aarch64"], logs["native"]):
+        for key in ("train_loss", "val_loss", "train_accuracy", "val_accuracy"):
+            rel = abs(a[key] - b[key]) / max(abs(b[key]), 1e-12)
+            worst = max(worst, rel)
+            check(rel <= 1e-5, f"epoch {a['epoch']} {key}: aarch64 {a[key]!r}, native {b[key]!r} ({rel:.3g} relative > 1e-5)")
+    print(f"loss curves (3 epochs): aarch64 vs native within {worst:.3g} relative; "
+          f"train_loss {[round(e['train_loss'], 6) for e in logs['aarch64']]}")
+    ckpt = os.path.join(args.work, "aarch64.safetensors")
+    val = idx_spec(vip, vlp)
+
+    def eval_loss(cmd):
+        out = run([*cmd, "eval", "--load", ckpt, "--data", val]).stdout
+        import re
+        m = re.search(r"loss ([0-9.eE+-]+)", out)
+        check(m, f"eval printed no loss:\n{out}")
+        return float(m.group(1)), out.strip()
+
+    (native_loss, native_out), (arm_loss, arm_out) = eval_loss([native]), eval_loss([*qemu, arm])
+    print(f"native eval of the aarch64 checkpoint: {native_out}\nqemu eval: {arm_out}")
+    check(abs(native_loss - arm_loss) <= 1e-5 * abs(arm_loss), f"eval loss: native {native_loss}, aarch64 {arm_loss}")
+    arm_pred = run([*qemu, arm, "predict", "--load", ckpt, vip]).stdout.strip().split("\n")
+    nat_pred = run([native, "predict", "--load", ckpt, vip]).stdout.strip().split("\n")
+    check(arm_pred[0] == nat_pred[0] and len(arm_pred) == len(nat_pred) == 257, f"predict headers/rows differ: {arm_pred[:2]} {nat_pred[:2]}")
+    to_array = lambda rows: np.array([[float(v) for v in r.split(",")[:10]] for r in rows[1:]])
+    compare(to_array(arm_pred), to_array(nat_pred), "predict under qemu vs native predict (the aarch64 checkpoint)", rtol=1e-5,
+            per_row=True)
+    # --target-cpu for a training executable: cortex-a72's code, same predictions
+    a72 = os.path.join(args.work, "mlp_a72")
+    run([args.nnc, source, "--target=aarch64-linux-gnu", "--target-cpu=cortex-a72", "-o", a72])
+    a72_pred = run([*qemu, a72, "predict", "--load", ckpt, vip]).stdout.strip().split("\n")
+    compare(to_array(a72_pred), to_array(nat_pred), "predict of the cortex-a72 executable vs native predict", rtol=1e-5, per_row=True)
+    gz_ip, gz_lp = fashion_subset(args.work, 100, gz=True)
+    p = run([*qemu, arm, "train", "--data", idx_spec(gz_ip, gz_lp), "--validate", "none", "--epochs", "1"], expect=1)
+    want = (f"error: {gz_ip}: the file is gzip-compressed, but this executable was built without zlib (a cross-compiled runtime); "
+            "gunzip the file and give the uncompressed one")
+    check(want in p.stderr, f"a .gz file under the aarch64 executable: expected\n  {want}\nin stderr:\n{p.stderr}")
 
 
 TESTS = {name[5:]: fn for name, fn in globals().items() if name.startswith("test_")}
