@@ -512,9 +512,9 @@ typedef struct DirectForward {
 
 /* Output row oy, filters [f0, f0+fb), vectors [v0, v0+nvt) of the row: the accumulators stay
  * in registers over all taps. A vector that runs past the row's end is stored whole (its extra
- * lanes land on the start of row oy+1, written after it) except in the last row (masked: the
- * next filter's plane and the buffer's end follow), since masked stores are slow (AVX2). */
-static void direct_forward_tile(Cg *cg, const DirectForward *o, LLVMValueRef oy, bool last_row, LLVMValueRef f0, int fb, int v0,
+ * lanes land on the following rows of the plane, written after it), since masked stores are
+ * slow (AVX2), except in the last rows (`masked`), where they would reach the next plane. */
+static void direct_forward_tile(Cg *cg, const DirectForward *o, LLVMValueRef oy, bool masked, LLVMValueRef f0, int fb, int v0,
                                 int nvt) {
     const ConvGeometry *q = o->q;
     unsigned lanes = direct_lanes(cg);
@@ -555,20 +555,24 @@ static void direct_forward_tile(Cg *cg, const DirectForward *o, LLVMValueRef oy,
             if (o->act) value = cg_activation(cg, o->act->op, value);
             LLVMValueRef at = cg_add(cg, cg_mul(cg, cg_add(cg, f0, cg_i64(cg, f)), cg_i64(cg, ohw)),
                                      cg_add(cg, cg_mul(cg, oy, cg_i64(cg, q->OW)), cg_i64(cg, col)));
-            direct_store(cg, value, o->y_b, at, last_row ? q->OW - col : lanes, lanes);
+            direct_store(cg, value, o->y_b, at, masked ? q->OW - col : lanes, lanes);
         }
 }
 
-/* Every output row of filters [f0, f0+fb): the rows before the last, then the last. */
+/* Every output row of filters [f0, f0+fb): first the rows whose whole vectors end inside the
+ * plane (row oy with oy*OW + NV*lanes <= OH*OW), then the rest with masked stores. */
 static void direct_forward_rows(Cg *cg, const DirectForward *o, LLVMValueRef f0, int fb, int nv, int nvt) {
-    int64_t OH = o->q->OH;
-    if (OH > 1) {
-        CgLoop oy = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, OH - 1), "oy");
-        for (int v0 = 0; v0 < nv; v0 += nvt) direct_forward_tile(cg, o, oy.iv, false, f0, fb, v0, nv - v0 < nvt ? nv - v0 : nvt);
+    int64_t OH = o->q->OH, OW = o->q->OW, reach = nv * (int64_t)direct_lanes(cg);
+    int64_t masked = (reach + OW - 1) / OW - 1;
+    if (masked > OH) masked = OH;
+    for (int part = 0; part < 2; part++) {
+        int64_t lo = part ? OH - masked : 0, hi = part ? OH : OH - masked;
+        if (lo >= hi) continue;
+        CgLoop oy = cg_loop_begin(cg, cg_i64(cg, lo), cg_i64(cg, hi), "oy");
+        for (int v0 = 0; v0 < nv; v0 += nvt) direct_forward_tile(cg, o, oy.iv, part == 1, f0, fb, v0, nv - v0 < nvt ? nv - v0 : nvt);
         oy.no_unroll = true;
         cg_loop_end(cg, &oy);
     }
-    for (int v0 = 0; v0 < nv; v0 += nvt) direct_forward_tile(cg, o, cg_i64(cg, OH - 1), true, f0, fb, v0, nv - v0 < nvt ? nv - v0 : nvt);
 }
 
 /* values: y, x, Wt, bias (or null), scratch, n. Per example: fill xp, then every output row in
