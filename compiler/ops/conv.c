@@ -13,18 +13,21 @@
  *              col = im2col(x_b);  y_b = act(Wt col + b)              (GEMM: M=F, P=CKK, J=OHW)
  *   conv2d_dw  (dW[F,CKK], dy, x, scratch[CKK,OHW | F,CKK])
  *              dW = sum_b dy_b col_b^T (dot-product tiles)            (GEMM: M=F, P=OHW, J=CKK)
- *   conv2d_db  (db[F], dy)                db[f] = sum_b,j dy[b,f,j]
+ *   conv2d_db  (db[F], dy, scratch[F*16 + F])   db[f] = sum_b,j dy[b,f,j]: per chunk, then chunk order
  *   conv2d_dx  (dx, dy, Wt, scratch[CKK,OHW])
  *              dcol = Wt^T dy_b; dx_b = col2im(dcol)                   (GEMM: M=CKK, P=F, J=OHW)
  *   maxpool    (y, x)       max over each window; [c,t] inputs are [c,1,t] with a 1 x K window
  *   maxpool_grad (dx, dy, x, y)   dy goes to the first position of the window equal to the max
  *   avgpool    (y, x)       mean over each window (global_avgpool: one window of H x W)
  *   avgpool_grad (dx, dy)   dy / (KH*KW) to every position of the window
+ * Layers with few input channels (C <= 4: first layers) run conv2d and conv2d_dw as a direct
+ * convolution instead (see "direct convolution" below; scratch: the padded image, and for dW
+ * the vector accumulators and partial dW).
  * The convolution products run on the register-blocked micro-kernel of cg_gemm.c. Threads: conv
  * kernels cut the batch into CONV_CHUNKS fixed chunks, each with its own scratch slot (the
  * scratch above is per slot), run by the pool (im2col, product and col2im all in the task);
- * conv2d_dw sums the chunks' partial dW in chunk order afterwards. Pools and conv2d_db split examples
- * or filters. No result depends on the thread count. */
+ * conv2d_dw and conv2d_db sum the chunks' partials in chunk order afterwards. Pools split
+ * examples. No result depends on the thread count. */
 #include <math.h>
 
 #include "cg.h"
