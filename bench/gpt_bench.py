@@ -23,14 +23,11 @@ sys.path.insert(0, HERE)
 from bench import ensure_torch, run_measured  # noqa: E402
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--steps", type=int, default=20)
-    ap.add_argument("--threads", type=int, default=2)
-    a = ap.parse_args()
-    ensure_torch()
-    nnc = os.path.join(ROOT, "build", "nnc")
+def measure(batch, steps, threads, nnc=os.path.join(ROOT, "build", "nnc")):
+    """One run of both: a dict of nnc_ms, torch_ms (per step), the RSS, nnc's product GFLOP/s,
+    tokens per step and steps per epoch. bench.py --all calls it too. PyTorch inherits
+    os.environ (bench.py sets ATEN_CPU_CAPABILITY there)."""
+    a = argparse.Namespace(batch=batch, steps=steps, threads=threads)
     text = os.path.join(ROOT, "examples", "data", "bible.txt")
     if not os.path.exists(text):
         sys.exit(f"{text} is missing: run .ci/setup (it writes it with Debian's bible-kjv)")
@@ -57,6 +54,20 @@ def main():
     tokens = a.batch * 64
     # one epoch of the example: 95% of the text in windows of 64 bytes (split(0.05) holds out the tail)
     steps_per_epoch = (int(os.path.getsize(text) * 0.95) - 1) // 64 // a.batch
+    return {"nnc_ms": nnc_ms, "torch_ms": torch_ms, "nnc_rss": nnc_rss, "torch_rss": torch_rss, "gflops": gflops,
+            "tokens": tokens, "steps_per_epoch": steps_per_epoch}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args()
+    ensure_torch()
+    m = measure(a.batch, a.steps, a.threads)
+    nnc_ms, torch_ms, nnc_rss, torch_rss = m["nnc_ms"], m["torch_ms"], m["nnc_rss"], m["torch_rss"]
+    gflops, tokens, steps_per_epoch = m["gflops"], m["tokens"], m["steps_per_epoch"]
     cpu = next((line.split(":", 1)[1].strip() for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.split("\n")
                 if line.startswith("Model name")), "?")
     print(f"GPT 4x(d=128, 4 heads), t=64, batch {a.batch}, {a.threads} threads ({cpu})")

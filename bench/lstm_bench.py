@@ -63,17 +63,10 @@ print((time.perf_counter() - start) / steps * 1000)
 '''
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--steps", type=int, default=20)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--t", type=int, default=64)
-    ap.add_argument("--hidden", type=int, default=128)
-    ap.add_argument("--embed", type=int, default=64)
-    ap.add_argument("--nnc", default=os.path.join(ROOT, "build", "nnc"))
-    a = ap.parse_args()
-    ensure_torch()
+def measure(a):
+    """One run of both (a: the options of main): a dict of nnc_ms, torch_ms (per step), nnc's
+    recurrent-product rows and bench/peak.c's GFLOP/s per core. bench.py --all calls it too.
+    PyTorch inherits os.environ (bench.py sets ATEN_CPU_CAPABILITY there)."""
     work = tempfile.mkdtemp(prefix="lstm_bench.")
     source, exe = os.path.join(work, "lstm.nn"), os.path.join(work, "lstm")
     with open(source, "w") as f:
@@ -97,6 +90,28 @@ def main():
         f.write(TORCH)
     torch_ms = float(subprocess.run(["/usr/bin/python3", program, str(a.t), str(a.embed), str(a.hidden), str(a.batch),
                                      str(a.steps), str(a.threads)], check=True, capture_output=True, text=True, env=env).stdout)
+    return {"nnc_ms": nnc_ms, "torch_ms": torch_ms, "rows": rows, "product_ms": product_ms, "product_mflop": product_mflop,
+            "peak_core": peak_core}
+
+
+def options(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--t", type=int, default=64)
+    ap.add_argument("--hidden", type=int, default=128)
+    ap.add_argument("--embed", type=int, default=64)
+    ap.add_argument("--nnc", default=os.path.join(ROOT, "build", "nnc"))
+    return ap.parse_args(argv)
+
+
+def main():
+    a = options()
+    ensure_torch()
+    m = measure(a)
+    nnc_ms, torch_ms, rows, product_ms, product_mflop, peak_core = (m["nnc_ms"], m["torch_ms"], m["rows"], m["product_ms"],
+                                                                    m["product_mflop"], m["peak_core"])
     cpu = next((line.split(":", 1)[1].strip() for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.split("\n")
                 if line.startswith("Model name")), "?")
     print(f"LSTM classifier: t={a.t}, embedding {a.embed}, hidden {a.hidden}, batch {a.batch}, {a.threads} threads ({cpu})")

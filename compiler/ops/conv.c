@@ -13,18 +13,21 @@
  *              col = im2col(x_b);  y_b = act(Wt col + b)              (GEMM: M=F, P=CKK, J=OHW)
  *   conv2d_dw  (dW[F,CKK], dy, x, scratch[CKK,OHW | F,CKK])
  *              dW = sum_b dy_b col_b^T (dot-product tiles)            (GEMM: M=F, P=OHW, J=CKK)
- *   conv2d_db  (db[F], dy)                db[f] = sum_b,j dy[b,f,j]
+ *   conv2d_db  (db[F], dy, scratch[F*16 + F])   db[f] = sum_b,j dy[b,f,j]: per chunk, then chunk order
  *   conv2d_dx  (dx, dy, Wt, scratch[CKK,OHW])
  *              dcol = Wt^T dy_b; dx_b = col2im(dcol)                   (GEMM: M=CKK, P=F, J=OHW)
  *   maxpool    (y, x)       max over each window; [c,t] inputs are [c,1,t] with a 1 x K window
  *   maxpool_grad (dx, dy, x, y)   dy goes to the first position of the window equal to the max
  *   avgpool    (y, x)       mean over each window (global_avgpool: one window of H x W)
  *   avgpool_grad (dx, dy)   dy / (KH*KW) to every position of the window
+ * Layers with few input channels (C <= 4: first layers) run conv2d and conv2d_dw as a direct
+ * convolution instead (see "direct convolution" below; scratch: the padded image, and for dW
+ * the vector accumulators and partial dW).
  * The convolution products run on the register-blocked micro-kernel of cg_gemm.c. Threads: conv
  * kernels cut the batch into CONV_CHUNKS fixed chunks, each with its own scratch slot (the
  * scratch above is per slot), run by the pool (im2col, product and col2im all in the task);
- * conv2d_dw sums the chunks' partial dW in chunk order afterwards. Pools and conv2d_db split examples
- * or filters. No result depends on the thread count. */
+ * conv2d_dw and conv2d_db sum the chunks' partials in chunk order afterwards. Pools split
+ * examples. No result depends on the thread count. */
 #include <math.h>
 
 #include "cg.h"
@@ -346,6 +349,55 @@ static LLVMValueRef example_ptr(Cg *cg, LLVMValueRef base, LLVMValueRef b, int64
     return cg_gep(cg, base, cg_mul(cg, b, cg_i64(cg, size)));
 }
 
+/* ---------------------------------------------------------------- direct convolution
+ * A layer with few input channels (a first layer: 1-3 of them) has a product whose reduction
+ * is only C*KH*KW long: im2col copies every pixel KH*KW times and the GEMM tiles load and store
+ * more than they multiply. Such layers run a direct convolution instead: per example the input
+ * is copied once into a zero-padded image split into S column phases (padded column pc = col*S
+ * + phase), so the window row of any tap (ci, ky, kx) for output row oy is contiguous over the
+ * output columns:
+ *     xp[((ci*Hp + oy*S + ky)*S + kx%S)*Wq + kx/S + ox]     (ox = 0, 1, ...)
+ * and a row of output columns sits in vector lanes with whole (unmasked) loads. Each row is
+ * wide enough (Wq) that the lanes past OW read zeros; only the stores are masked.
+ *   forward: a tile of FB filters x NVT vectors of one output row stays in registers over the
+ *            taps (each tap: NVT loads of xp, FB weight broadcasts, FB*NVT multiply-adds).
+ *   dW:      dW[f,t] = sum over (b, oy, ox) of dy[b,f,oy,ox] xp(t; oy, ox): FB filters x TB taps
+ *            of vector accumulators, kept per chunk in its slot across the chunk's examples,
+ *            summed across lanes at the chunk's end into the chunk's partial dW (then the
+ *            chunk-order sum of conv_dw_reduce, as for im2col).
+ * dx keeps the im2col path (a first layer's input needs none). */
+enum { DIRECT_MAX_CHANNELS = 4, DIRECT_LANES_MAX = 16 }; /* slots are sized for 16-lane vectors */
+
+static bool conv_direct(const ConvGeometry *q) { return q->C <= DIRECT_MAX_CHANNELS; }
+
+typedef struct DirectLayout {
+    int64_t Hp, Wq; /* padded rows; columns of one phase row */
+    int64_t size;   /* elements of xp: C*Hp*S*Wq */
+} DirectLayout;
+
+static DirectLayout direct_layout(const ConvGeometry *q) {
+    DirectLayout d;
+    d.Hp = q->H + 2 * q->PH;
+    int64_t phase_width = (q->W + 2 * q->P + q->S - 1) / q->S;
+    int64_t reach = (q->OW + DIRECT_LANES_MAX - 1) / DIRECT_LANES_MAX * DIRECT_LANES_MAX + (q->KW - 1) / q->S;
+    d.Wq = phase_width > reach ? phase_width : reach;
+    d.size = q->C * d.Hp * q->S * d.Wq;
+    return d;
+}
+
+/* The dW slot: xp, then F*CKK vector accumulators of DIRECT_LANES_MAX elements, then the
+ * chunk's partial dW[F, CKK]. */
+static int64_t direct_dw_partial_at(const ConvGeometry *q) {
+    return direct_layout(q).size + q->F * q->C * q->KH * q->KW * DIRECT_LANES_MAX;
+}
+
+/* The bias gradient's slot: F vector accumulators of DIRECT_LANES_MAX elements, then the chunk's
+ * partial db[F]. */
+static int64_t conv_db_slot_elements(const Graph *g, const Node *node) {
+    int64_t F = graph_forward_of(g, node)->units;
+    return F * DIRECT_LANES_MAX + F;
+}
+
 /* Conv kernels cut the batch into this many fixed chunks (example ranges that depend only on n),
  * run by the thread pool; each chunk has its own scratch slot, and the weight gradient sums the
  * chunks' partial sums in chunk order, so no result depends on the thread count. */
@@ -354,7 +406,11 @@ enum { CONV_CHUNKS = 8 };
 /* Elements of one chunk's scratch slot: im2col; the weight gradient also keeps the chunk's
  * partial dW. */
 static int64_t conv_slot_elements(const Graph *g, const Node *node) {
+    if (node->op == OP_CONV2D_DB) return conv_db_slot_elements(g, node);
     if (node->op != OP_CONV2D && node->op != OP_CONV2D_DW && node->op != OP_CONV2D_DX) return 0;
+    ConvGeometry q = conv_geometry(g, node);
+    if (node->op == OP_CONV2D && conv_direct(&q)) return direct_layout(&q).size;
+    if (node->op == OP_CONV2D_DW && conv_direct(&q)) return direct_dw_partial_at(&q) + q.F * q.C * q.KH * q.KW;
     const Node *fwd = graph_forward_of(g, node);
     const Node *x = graph_node(g, fwd->inputs[0]);
     int64_t ckk = x->shape.dims[0] * fwd->kernel_h * fwd->kernel_w, ohw = fwd->size / fwd->units;
@@ -402,6 +458,272 @@ static void conv_run_chunks(Cg *cg, LLVMValueRef *values, int count, CgParallelB
     cg_parallel_for(cg, cg_i64(cg, CONV_CHUNKS), values, count, false, body, (void *)t);
 }
 
+/* ---------------------------------------------------------------- direct convolution kernels */
+
+/* The target's vector lanes (16 floats or 8 doubles with AVX-512, 8 or 4 with AVX2) and vector
+ * registers (32 with AVX-512; 16 with AVX2 and with NEON's pairs of 16-byte registers). */
+static unsigned direct_lanes(const Cg *cg) { return (unsigned)cg->vector_bytes / (cg->f64 ? 8u : 4u); }
+static int direct_registers(const Cg *cg) { return cg->vector_bytes >= 64 ? 32 : 16; }
+
+/* xp index of output column 0 of tap (ci, ky, kx)'s window row for output row oy. */
+static LLVMValueRef direct_row(Cg *cg, const ConvGeometry *q, const DirectLayout *d, LLVMValueRef ci, LLVMValueRef ky,
+                               int64_t kx, LLVMValueRef oy) {
+    LLVMValueRef image_row = cg_add(cg, cg_mul(cg, ci, cg_i64(cg, d->Hp)), cg_add(cg, cg_mul(cg, oy, cg_i64(cg, q->S)), ky));
+    LLVMValueRef phase_row = cg_add(cg, cg_mul(cg, image_row, cg_i64(cg, q->S)), cg_i64(cg, kx % q->S));
+    return cg_add(cg, cg_mul(cg, phase_row, cg_i64(cg, d->Wq)), cg_i64(cg, kx / q->S));
+}
+
+static void direct_zero(Cg *cg, LLVMValueRef base, int64_t count) {
+    CgLoop z = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, count), "z");
+    cg_store(cg, cg_const(cg, 0), base, z.iv);
+    cg_loop_end(cg, &z);
+}
+
+/* The inside of xp from one example x_b [C, H, W]; the padding was zeroed once per chunk and no
+ * example writes it. */
+static void direct_fill(Cg *cg, const ConvGeometry *q, const DirectLayout *d, LLVMValueRef x_b, LLVMValueRef xp) {
+    CgLoop ci = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->C), "ci");
+    CgLoop iy = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->H), "iy");
+    LLVMValueRef src_row = cg_mul(cg, cg_add(cg, cg_mul(cg, ci.iv, cg_i64(cg, q->H)), iy.iv), cg_i64(cg, q->W));
+    LLVMValueRef image_row = cg_add(cg, cg_mul(cg, ci.iv, cg_i64(cg, d->Hp)), cg_add(cg, iy.iv, cg_i64(cg, q->PH)));
+    CgLoop ix = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->W), "ix");
+    LLVMValueRef pc = cg_add(cg, ix.iv, cg_i64(cg, q->P)), phase = cg_i64(cg, 0), col = pc;
+    if (q->S > 1) {
+        phase = LLVMBuildURem(cg->b, pc, cg_i64(cg, q->S), "");
+        col = LLVMBuildUDiv(cg->b, pc, cg_i64(cg, q->S), "");
+    }
+    LLVMValueRef at = cg_add(cg, cg_mul(cg, cg_add(cg, cg_mul(cg, image_row, cg_i64(cg, q->S)), phase), cg_i64(cg, d->Wq)), col);
+    cg_store(cg, cg_load(cg, x_b, cg_add(cg, src_row, ix.iv)), xp, at);
+    cg_loop_end(cg, &ix);
+    cg_loop_end(cg, &iy);
+    cg_loop_end(cg, &ci);
+}
+
+/* Stores `value` at base[at..] when `used` of its lanes are real outputs. */
+static void direct_store(Cg *cg, LLVMValueRef value, LLVMValueRef base, LLVMValueRef at, int64_t used, unsigned lanes) {
+    if (used >= (int64_t)lanes) cg_vstore_full(cg, value, base, at);
+    else cg_vstore_masked(cg, value, base, at, cg_lanes_below(cg, cg_i64(cg, used), lanes));
+}
+
+/* The operands of a forward tile. */
+typedef struct DirectForward {
+    const ConvGeometry *q;
+    DirectLayout d;
+    LLVMValueRef xp, w, bias, y_b; /* bias may be NULL */
+    const Node *act;               /* a fused relu/sigmoid applied to the vectors, or NULL */
+} DirectForward;
+
+/* Output row oy, filters [f0, f0+fb), vectors [v0, v0+nvt) of the row: the accumulators stay
+ * in registers over all taps. A vector that runs past the row's end is stored whole (its extra
+ * lanes land on the following rows of the plane, written after it), since masked stores are
+ * slow (AVX2), except in the last rows (`masked`), where they would reach the next plane. */
+static void direct_forward_tile(Cg *cg, const DirectForward *o, LLVMValueRef oy, bool masked, LLVMValueRef f0, int fb, int v0,
+                                int nvt) {
+    const ConvGeometry *q = o->q;
+    unsigned lanes = direct_lanes(cg);
+    LLVMTypeRef vec = LLVMVectorType(cg->elem, lanes);
+    int64_t ckk = q->C * q->KH * q->KW, ohw = q->OH * q->OW;
+    LLVMValueRef acc[32][4];
+    for (int f = 0; f < fb; f++) {
+        LLVMValueRef init = o->bias ? cg_splat(cg, cg_load(cg, o->bias, cg_add(cg, f0, cg_i64(cg, f))), lanes) : LLVMConstNull(vec);
+        for (int j = 0; j < nvt; j++) {
+            acc[f][j] = cg_var(cg, vec, "acc");
+            LLVMBuildStore(cg->b, init, acc[f][j]);
+        }
+    }
+    LLVMValueRef w_row[32];
+    for (int f = 0; f < fb; f++) w_row[f] = cg_mul(cg, cg_add(cg, f0, cg_i64(cg, f)), cg_i64(cg, ckk));
+    CgLoop ci = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->C), "ci");
+    CgLoop ky = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->KH), "ky");
+    LLVMValueRef tap0 = cg_mul(cg, cg_add(cg, cg_mul(cg, ci.iv, cg_i64(cg, q->KH)), ky.iv), cg_i64(cg, q->KW));
+    for (int64_t kx = 0; kx < q->KW; kx++) {
+        LLVMValueRef row = cg_add(cg, direct_row(cg, q, &o->d, ci.iv, ky.iv, kx, oy), cg_i64(cg, v0 * (int64_t)lanes));
+        LLVMValueRef xv[4];
+        for (int j = 0; j < nvt; j++) xv[j] = cg_vload_full(cg, o->xp, cg_add(cg, row, cg_i64(cg, j * (int64_t)lanes)), lanes);
+        LLVMValueRef tap = cg_add(cg, tap0, cg_i64(cg, kx));
+        for (int f = 0; f < fb; f++) {
+            LLVMValueRef w = cg_splat(cg, cg_load(cg, o->w, cg_add(cg, w_row[f], tap)), lanes);
+            for (int j = 0; j < nvt; j++) {
+                LLVMValueRef old = LLVMBuildLoad2(cg->b, vec, acc[f][j], "");
+                LLVMBuildStore(cg->b, cg_fadd(cg, old, cg_fmul(cg, w, xv[j])), acc[f][j]);
+            }
+        }
+    }
+    cg_loop_end(cg, &ky);
+    cg_loop_end(cg, &ci);
+    for (int f = 0; f < fb; f++)
+        for (int j = 0; j < nvt; j++) {
+            int64_t col = (v0 + j) * (int64_t)lanes;
+            LLVMValueRef value = LLVMBuildLoad2(cg->b, vec, acc[f][j], "");
+            if (o->act) value = cg_activation(cg, o->act->op, value);
+            LLVMValueRef at = cg_add(cg, cg_mul(cg, cg_add(cg, f0, cg_i64(cg, f)), cg_i64(cg, ohw)),
+                                     cg_add(cg, cg_mul(cg, oy, cg_i64(cg, q->OW)), cg_i64(cg, col)));
+            direct_store(cg, value, o->y_b, at, masked ? q->OW - col : lanes, lanes);
+        }
+}
+
+/* Every output row of filters [f0, f0+fb): first the rows whose whole vectors end inside the
+ * plane (row oy with oy*OW + NV*lanes <= OH*OW), then the rest with masked stores. */
+static void direct_forward_rows(Cg *cg, const DirectForward *o, LLVMValueRef f0, int fb, int nv, int nvt) {
+    int64_t OH = o->q->OH, OW = o->q->OW, reach = nv * (int64_t)direct_lanes(cg);
+    int64_t masked = (reach + OW - 1) / OW - 1;
+    if (masked > OH) masked = OH;
+    for (int part = 0; part < 2; part++) {
+        int64_t lo = part ? OH - masked : 0, hi = part ? OH : OH - masked;
+        if (lo >= hi) continue;
+        CgLoop oy = cg_loop_begin(cg, cg_i64(cg, lo), cg_i64(cg, hi), "oy");
+        for (int v0 = 0; v0 < nv; v0 += nvt) direct_forward_tile(cg, o, oy.iv, part == 1, f0, fb, v0, nv - v0 < nvt ? nv - v0 : nvt);
+        oy.no_unroll = true;
+        cg_loop_end(cg, &oy);
+    }
+}
+
+/* values: y, x, Wt, bias (or null), scratch, n. Per example: fill xp, then every output row in
+ * tiles of FB filters x NVT vectors (FB*NVT accumulators, NVT input vectors and one broadcast
+ * fit the registers). */
+static void direct_forward_chunks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValueRef end, void *user) {
+    const ConvTask *t = user;
+    const ConvGeometry *q = t->q;
+    int64_t ohw = q->OH * q->OW;
+    const Node *fused = graph_fused(cg->g, t->node);
+    bool act_in_tile = fused && (fused->op == OP_RELU || fused->op == OP_SIGMOID);
+    DirectForward o = {q, direct_layout(q), NULL, v[2], t->node->bias >= 0 ? v[3] : NULL, NULL, act_in_tile ? fused : NULL};
+    ConvChunks k = conv_chunks_begin(cg, begin, end, v[5], v[4], t->slot, false);
+    o.xp = k.slot;
+    direct_zero(cg, o.xp, o.d.size);
+    conv_chunk_examples_begin(cg, &k, v[5]);
+    direct_fill(cg, q, &o.d, example_ptr(cg, v[1], k.b.iv, q->C * q->H * q->W), o.xp);
+    o.y_b = example_ptr(cg, v[0], k.b.iv, q->F * ohw);
+    unsigned lanes = direct_lanes(cg);
+    int nv = (int)((q->OW + lanes - 1) / lanes), nvt = nv < 2 ? nv : 2;
+    int fb = (direct_registers(cg) - nvt - 2) / nvt;
+    if (fb > q->F) fb = (int)q->F;
+    int64_t blocks = q->F / fb, rest = q->F % fb;
+    /* filter blocks outside, rows inside: each block writes FB planes front to back */
+    if (blocks > 0) {
+        CgLoop f = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, blocks), "fb");
+        direct_forward_rows(cg, &o, cg_mul(cg, f.iv, cg_i64(cg, fb)), fb, nv, nvt);
+        f.no_unroll = true;
+        cg_loop_end(cg, &f);
+    }
+    if (rest > 0) direct_forward_rows(cg, &o, cg_i64(cg, blocks * fb), (int)rest, nv, nvt);
+    if (fused && !act_in_tile) {
+        CgLoop i = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->F * ohw), "i");
+        cg_store(cg, cg_activation(cg, fused->op, cg_load(cg, o.y_b, i.iv)), o.y_b, i.iv);
+        cg_loop_end(cg, &i);
+    }
+    conv_chunks_end(cg, &k);
+}
+
+/* The operands of a weight-gradient block. */
+typedef struct DirectGrad {
+    const ConvGeometry *q;
+    DirectLayout d;
+    LLVMValueRef xp, accv, dy_b; /* accv: the chunk's vector accumulators [F*CKK][DIRECT_LANES_MAX] */
+} DirectGrad;
+
+/* One vector of output columns [col, col+lanes) of row oy (lanes below `mask`'s, or all when
+ * mask is NULL): acc[f][t] += dy[f0+f, oy, col..] * xp(tap t0+t; oy, col..). */
+static void direct_dw_step(Cg *cg, const DirectGrad *o, LLVMValueRef oy, LLVMValueRef col, LLVMValueRef mask, LLVMValueRef f0,
+                           int fb, int64_t t0, int tb, LLVMValueRef acc[8][8]) {
+    const ConvGeometry *q = o->q;
+    unsigned lanes = direct_lanes(cg);
+    LLVMTypeRef vec = LLVMVectorType(cg->elem, lanes);
+    int64_t ohw = q->OH * q->OW;
+    LLVMValueRef at = cg_add(cg, cg_mul(cg, oy, cg_i64(cg, q->OW)), col), dyv[8];
+    for (int f = 0; f < fb; f++) {
+        LLVMValueRef row = cg_add(cg, cg_mul(cg, cg_add(cg, f0, cg_i64(cg, f)), cg_i64(cg, ohw)), at);
+        dyv[f] = mask ? cg_vload_masked(cg, o->dy_b, row, lanes, mask) : cg_vload_full(cg, o->dy_b, row, lanes);
+    }
+    for (int t = 0; t < tb; t++) {
+        int64_t tap = t0 + t, ci = tap / (q->KH * q->KW), ky = tap / q->KW % q->KH, kx = tap % q->KW;
+        LLVMValueRef row = direct_row(cg, q, &o->d, cg_i64(cg, ci), cg_i64(cg, ky), kx, oy);
+        LLVMValueRef xv = cg_vload_full(cg, o->xp, cg_add(cg, row, col), lanes);
+        for (int f = 0; f < fb; f++) {
+            LLVMValueRef old = LLVMBuildLoad2(cg->b, vec, acc[f][t], "");
+            LLVMBuildStore(cg->b, cg_fadd(cg, old, cg_fmul(cg, dyv[f], xv)), acc[f][t]);
+        }
+    }
+}
+
+/* Filters [f0, f0+fb) x taps [t0, t0+tb) of one example: the accumulators come from the
+ * chunk's slot, stay in registers over every output position, and go back. */
+static void direct_dw_block(Cg *cg, const DirectGrad *o, LLVMValueRef f0, int fb, int64_t t0, int tb) {
+    const ConvGeometry *q = o->q;
+    unsigned lanes = direct_lanes(cg);
+    LLVMTypeRef vec = LLVMVectorType(cg->elem, lanes);
+    int64_t ckk = q->C * q->KH * q->KW;
+    LLVMValueRef acc[8][8], slot[8][8];
+    for (int f = 0; f < fb; f++)
+        for (int t = 0; t < tb; t++) {
+            slot[f][t] = cg_mul(cg, cg_add(cg, cg_mul(cg, cg_add(cg, f0, cg_i64(cg, f)), cg_i64(cg, ckk)), cg_i64(cg, t0 + t)),
+                                cg_i64(cg, DIRECT_LANES_MAX));
+            acc[f][t] = cg_var(cg, vec, "acc");
+            LLVMBuildStore(cg->b, cg_vload_full(cg, o->accv, slot[f][t], lanes), acc[f][t]);
+        }
+    int64_t full = q->OW / lanes, tail = q->OW % lanes;
+    CgLoop oy = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->OH), "oy");
+    if (full > 0) {
+        CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, full), "ov");
+        direct_dw_step(cg, o, oy.iv, cg_mul(cg, c.iv, cg_i64(cg, lanes)), NULL, f0, fb, t0, tb, acc);
+        c.no_unroll = true;
+        cg_loop_end(cg, &c);
+    }
+    if (tail > 0)
+        direct_dw_step(cg, o, oy.iv, cg_i64(cg, full * (int64_t)lanes), cg_lanes_below(cg, cg_i64(cg, tail), lanes), f0, fb, t0, tb, acc);
+    oy.no_unroll = true;
+    cg_loop_end(cg, &oy);
+    for (int f = 0; f < fb; f++)
+        for (int t = 0; t < tb; t++) cg_vstore_full(cg, LLVMBuildLoad2(cg->b, vec, acc[f][t], ""), o->accv, slot[f][t]);
+}
+
+/* The sum of a vector's lanes, in lane order. */
+static LLVMValueRef direct_lane_sum(Cg *cg, LLVMValueRef v, unsigned lanes) {
+    LLVMValueRef sum = LLVMBuildExtractElement(cg->b, v, LLVMConstInt(cg->i32, 0, 0), "");
+    for (unsigned i = 1; i < lanes; i++) sum = cg_fadd(cg, sum, LLVMBuildExtractElement(cg->b, v, LLVMConstInt(cg->i32, i, 0), ""));
+    return sum;
+}
+
+/* values: dW, dy, x, scratch, n. Each chunk: zero xp and the accumulators; per example fill xp
+ * and run every block of FB filters x TB taps; then the lane sums into the chunk's partial dW,
+ * which conv_dw_reduce sums in chunk order. */
+static void direct_dw_chunks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValueRef end, void *user) {
+    const ConvTask *t = user;
+    const ConvGeometry *q = t->q;
+    int64_t ckk = q->C * q->KH * q->KW, ohw = q->OH * q->OW;
+    unsigned lanes = direct_lanes(cg);
+    DirectGrad o = {q, direct_layout(q), NULL, NULL, NULL};
+    ConvChunks k = conv_chunks_begin(cg, begin, end, v[4], v[3], t->slot, false);
+    o.xp = k.slot;
+    o.accv = cg_gep(cg, k.slot, cg_i64(cg, o.d.size));
+    direct_zero(cg, o.xp, o.d.size + q->F * ckk * DIRECT_LANES_MAX);
+    conv_chunk_examples_begin(cg, &k, v[4]);
+    direct_fill(cg, q, &o.d, example_ptr(cg, v[2], k.b.iv, q->C * q->H * q->W), o.xp);
+    o.dy_b = example_ptr(cg, v[1], k.b.iv, q->F * ohw);
+    /* FB*TB accumulators, FB dy vectors and one xp vector fit the registers */
+    int fb = direct_registers(cg) >= 32 ? 4 : 3, tb = direct_registers(cg) >= 32 ? 6 : 3;
+    if (fb > q->F) fb = (int)q->F;
+    if (tb > ckk) tb = (int)ckk;
+    int64_t blocks = q->F / fb, rest = q->F % fb;
+    if (blocks > 0) {
+        CgLoop f = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, blocks), "fb");
+        for (int64_t t0 = 0; t0 < ckk; t0 += tb)
+            direct_dw_block(cg, &o, cg_mul(cg, f.iv, cg_i64(cg, fb)), fb, t0, ckk - t0 < tb ? (int)(ckk - t0) : tb);
+        f.no_unroll = true;
+        cg_loop_end(cg, &f);
+    }
+    if (rest > 0)
+        for (int64_t t0 = 0; t0 < ckk; t0 += tb)
+            direct_dw_block(cg, &o, cg_i64(cg, blocks * fb), (int)rest, t0, ckk - t0 < tb ? (int)(ckk - t0) : tb);
+    cg_loop_end(cg, &k.b);
+    LLVMValueRef partial = cg_gep(cg, k.slot, cg_i64(cg, direct_dw_partial_at(q)));
+    CgLoop i = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->F * ckk), "i");
+    LLVMValueRef sums = cg_vload_full(cg, o.accv, cg_mul(cg, i.iv, cg_i64(cg, DIRECT_LANES_MAX)), lanes);
+    cg_store(cg, direct_lane_sum(cg, sums, lanes), partial, i.iv);
+    cg_loop_end(cg, &i);
+    cg_loop_end(cg, &k.chunk);
+}
+
 /* values: y, x, Wt, bias (or null), scratch, n */
 static void conv_forward_chunks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValueRef end, void *user) {
     const ConvTask *t = user;
@@ -429,7 +751,7 @@ static void emit_conv_forward(Cg *cg, const Node *node, const ConvGeometry *q) {
     LLVMValueRef v[6] = {cg_arg_out(cg), cg_arg_in(cg, 0), cg_arg_weight(cg), bias ? bias : LLVMConstNull(cg->ptr),
                          cg_arg_scratch(cg), cg_arg_n(cg)};
     ConvTask t = {node, q, conv_slot_elements(cg->g, node)};
-    conv_run_chunks(cg, v, 6, conv_forward_chunks, &t);
+    conv_run_chunks(cg, v, 6, conv_direct(q) ? direct_forward_chunks : conv_forward_chunks, &t);
 }
 
 /* values: dW, dy, x, scratch, n. Each chunk accumulates its partial dW[F,CKK] = sum_b dy_b col_b^T
@@ -460,7 +782,7 @@ static void conv_dw_reduce(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValu
     const ConvTask *t = user;
     const ConvGeometry *q = t->q;
     int64_t ckk = q->C * q->KH * q->KW, ohw = q->OH * q->OW;
-    LLVMValueRef dwp0 = cg_gep(cg, v[1], cg_i64(cg, ckk * ohw));
+    LLVMValueRef dwp0 = cg_gep(cg, v[1], cg_i64(cg, conv_direct(q) ? direct_dw_partial_at(q) : ckk * ohw));
     CgLoop i = cg_loop_begin(cg, cg_mul(cg, begin, cg_i64(cg, ckk)), cg_mul(cg, end, cg_i64(cg, ckk)), "i");
     LLVMValueRef sum = cg_load(cg, dwp0, i.iv);
     for (int c = 1; c < CONV_CHUNKS; c++) sum = cg_fadd(cg, sum, cg_load(cg, dwp0, cg_add(cg, i.iv, cg_i64(cg, c * t->slot))));
@@ -472,35 +794,74 @@ static void conv_dw_reduce(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValu
 static void emit_conv_dw(Cg *cg, const Node *node, const ConvGeometry *q) {
     LLVMValueRef v[5] = {cg_arg_out(cg), cg_arg_in(cg, 0), cg_arg_in(cg, 1), cg_arg_scratch(cg), cg_arg_n(cg)};
     ConvTask t = {node, q, conv_slot_elements(cg->g, node)};
-    conv_run_chunks(cg, v, 5, conv_dw_chunks, &t);
+    conv_run_chunks(cg, v, 5, conv_direct(q) ? direct_dw_chunks : conv_dw_chunks, &t);
     LLVMValueRef r[2] = {v[0], v[3]};
     cg_parallel_for(cg, cg_i64(cg, q->F), r, 2, false, conv_dw_reduce, &t);
 }
 
-/* values: db, dy, n. Filters [begin, end): db[f] = sum_b,j dy[b,f,j]. */
-static void conv_db_filters(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValueRef end, void *user) {
+/* values: db, dy, scratch, n. db[f] = sum_b,j dy[b,f,j] in one sequential pass over each chunk's
+ * dy: per example and filter four vector accumulators over the row (a masked last vector), added
+ * to the filter's vector in the chunk's slot; at the chunk's end the lane sums give the chunk's
+ * partial db, summed in chunk order by emit_conv_db. */
+static void conv_db_chunks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValueRef end, void *user) {
     const ConvTask *t = user;
     const ConvGeometry *q = t->q;
     int64_t ohw = q->OH * q->OW;
-    LLVMValueRef sum = cg_var(cg, cg->elem, "sum");
-    CgLoop f = cg_loop_begin(cg, begin, end, "f");
-    LLVMBuildStore(cg->b, cg_const(cg, 0), sum);
-    CgLoop b = cg_loop_begin(cg, cg_i64(cg, 0), v[2], "b");
-    LLVMValueRef row = cg_add(cg, cg_mul(cg, b.iv, cg_i64(cg, q->F * ohw)), cg_mul(cg, f.iv, cg_i64(cg, ohw)));
-    CgLoop j = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, ohw), "j");
-    LLVMBuildStore(cg->b, cg_fadd(cg, LLVMBuildLoad2(cg->b, cg->elem, sum, ""), cg_load(cg, v[1], cg_add(cg, row, j.iv))), sum);
-    cg_loop_end(cg, &j);
-    cg_loop_end(cg, &b);
-    LLVMValueRef total = LLVMBuildLoad2(cg->b, cg->elem, sum, "");
-    if (t->node->scale != 1.0) total = cg_fmul(cg, total, cg_const(cg, t->node->scale));
-    cg_store(cg, total, v[0], f.iv);
+    unsigned lanes = direct_lanes(cg);
+    LLVMTypeRef vec = LLVMVectorType(cg->elem, lanes);
+    ConvChunks k = conv_chunks_begin(cg, begin, end, v[3], v[2], t->slot, false);
+    LLVMValueRef accv = k.slot, partial = cg_gep(cg, k.slot, cg_i64(cg, q->F * DIRECT_LANES_MAX));
+    direct_zero(cg, accv, q->F * DIRECT_LANES_MAX);
+    conv_chunk_examples_begin(cg, &k, v[3]);
+    LLVMValueRef acc[4];
+    for (int u = 0; u < 4; u++) acc[u] = cg_var(cg, vec, "acc");
+    CgLoop f = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->F), "f");
+    LLVMValueRef row = cg_add(cg, cg_mul(cg, k.b.iv, cg_i64(cg, q->F * ohw)), cg_mul(cg, f.iv, cg_i64(cg, ohw)));
+    for (int u = 0; u < 4; u++) LLVMBuildStore(cg->b, LLVMConstNull(vec), acc[u]);
+    int64_t full = ohw / lanes, groups = full / 4, tail = ohw % lanes;
+    if (groups > 0) {
+        CgLoop g = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, groups), "g");
+        LLVMValueRef at = cg_add(cg, row, cg_mul(cg, g.iv, cg_i64(cg, 4 * (int64_t)lanes)));
+        for (int u = 0; u < 4; u++) {
+            LLVMValueRef x = cg_vload_full(cg, v[1], cg_add(cg, at, cg_i64(cg, u * (int64_t)lanes)), lanes);
+            LLVMBuildStore(cg->b, cg_fadd(cg, LLVMBuildLoad2(cg->b, vec, acc[u], ""), x), acc[u]);
+        }
+        g.no_unroll = true;
+        cg_loop_end(cg, &g);
+    }
+    for (int64_t u = groups * 4; u <= full; u++) { /* the leftover whole vectors, then the masked last */
+        if (u == full && tail == 0) break;
+        LLVMValueRef at = cg_add(cg, row, cg_i64(cg, u * (int64_t)lanes));
+        LLVMValueRef x = u < full ? cg_vload_full(cg, v[1], at, lanes)
+                                  : cg_vload_masked(cg, v[1], at, lanes, cg_lanes_below(cg, cg_i64(cg, tail), lanes));
+        LLVMValueRef a = acc[u % 4];
+        LLVMBuildStore(cg->b, cg_fadd(cg, LLVMBuildLoad2(cg->b, vec, a, ""), x), a);
+    }
+    LLVMValueRef sum = cg_fadd(cg, cg_fadd(cg, LLVMBuildLoad2(cg->b, vec, acc[0], ""), LLVMBuildLoad2(cg->b, vec, acc[1], "")),
+                               cg_fadd(cg, LLVMBuildLoad2(cg->b, vec, acc[2], ""), LLVMBuildLoad2(cg->b, vec, acc[3], "")));
+    LLVMValueRef at = cg_mul(cg, f.iv, cg_i64(cg, DIRECT_LANES_MAX));
+    cg_vstore_full(cg, cg_fadd(cg, cg_vload_full(cg, accv, at, lanes), sum), accv, at);
     cg_loop_end(cg, &f);
+    cg_loop_end(cg, &k.b);
+    CgLoop i = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->F), "i");
+    cg_store(cg, direct_lane_sum(cg, cg_vload_full(cg, accv, cg_mul(cg, i.iv, cg_i64(cg, DIRECT_LANES_MAX)), lanes), lanes),
+             partial, i.iv);
+    cg_loop_end(cg, &i);
+    cg_loop_end(cg, &k.chunk);
 }
 
 static void emit_conv_db(Cg *cg, const Node *node, const ConvGeometry *q) {
-    LLVMValueRef v[3] = {cg_arg_out(cg), cg_arg_in(cg, 0), cg_arg_n(cg)};
-    ConvTask t = {node, q, 0};
-    cg_parallel_for(cg, cg_i64(cg, q->F), v, 3, false, conv_db_filters, &t);
+    LLVMValueRef v[4] = {cg_arg_out(cg), cg_arg_in(cg, 0), cg_arg_scratch(cg), cg_arg_n(cg)};
+    ConvTask t = {node, q, conv_slot_elements(cg->g, node)};
+    conv_run_chunks(cg, v, 4, conv_db_chunks, &t);
+    /* db[f] = scale * the chunks' partial sums in chunk order */
+    LLVMValueRef partial0 = cg_gep(cg, v[2], cg_i64(cg, q->F * DIRECT_LANES_MAX));
+    CgLoop f = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->F), "f");
+    LLVMValueRef sum = cg_load(cg, partial0, f.iv);
+    for (int c = 1; c < CONV_CHUNKS; c++) sum = cg_fadd(cg, sum, cg_load(cg, partial0, cg_add(cg, f.iv, cg_i64(cg, c * t.slot))));
+    if (node->scale != 1.0) sum = cg_fmul(cg, sum, cg_const(cg, node->scale));
+    cg_store(cg, sum, v[0], f.iv);
+    cg_loop_end(cg, &f);
 }
 
 /* values: dx, dy, Wt, scratch, n.  Per example: dcol = Wt^T dy_b, then col2im. */

@@ -451,6 +451,105 @@ def test_conv_gradcheck(args):
     check_gradcheck(args, "pool_rows.nn", ["1", "2"], ["maxpool"])
 
 
+def np_conv_general(x, w, b, stride, pad_h, pad_w):
+    """x [N,C,H,W], w [F,C,KH,KW] -> [N,F,OH,OW] (PyTorch's cross-correlation) and the padded x."""
+    N, C, H, W = x.shape
+    F, _, KH, KW = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (pad_h, pad_h), (pad_w, pad_w)))
+    OH, OW = (H + 2 * pad_h - KH) // stride + 1, (W + 2 * pad_w - KW) // stride + 1
+    out = np.zeros((N, F, OH, OW))
+    for ky in range(KH):
+        for kx in range(KW):
+            patch = xp[:, :, ky:ky + stride * (OH - 1) + 1:stride, kx:kx + stride * (OW - 1) + 1:stride]
+            out += np.einsum("fc,ncyx->nfyx", w[:, :, ky, kx], patch)
+    return out + (0 if b is None else b[None, :, None, None]), xp
+
+
+def np_conv_weight_grad(dz, xp, w_shape, stride):
+    """dW[f,c,ky,kx] = sum over examples and positions of dz * the padded input under the window."""
+    F, C, KH, KW = w_shape
+    OH, OW = dz.shape[2], dz.shape[3]
+    dw = np.zeros(w_shape)
+    for ky in range(KH):
+        for kx in range(KW):
+            patch = xp[:, :, ky:ky + stride * (OH - 1) + 1:stride, kx:kx + stride * (OW - 1) + 1:stride]
+            dw[:, :, ky, kx] = np.einsum("nfyx,ncyx->fc", dz, patch)
+    return dw
+
+
+def test_conv_direct_reference(args):
+    """The direct convolution of layers with few input channels (1-3; conv1d too), odd sizes,
+    stride 1-3, pad 0/1/"same", fused relu/tanh/sigmoid, with and without bias: predict equals
+    NumPy's forward pass, one SGD step of the float32 training kernels (mse over a batch of 19,
+    cut into uneven chunks) equals NumPy's weight and bias gradients, and --threads 1 and 2 write
+    identical weights."""
+    acts = {"relu": (lambda z: np.maximum(z, 0), lambda y: (y > 0) * 1.0), "tanh": (np.tanh, lambda y: 1 - y * y),
+            "sigmoid": (lambda z: 1 / (1 + np.exp(-z)), lambda y: y * (1 - y)), None: (lambda z: z, lambda y: 1.0)}
+    # (input shape, layer call, filters, kernel, stride, pad, bias, activation)
+    cases = [([1, 13, 11], "conv2d(5, 3, stride=2)", 5, 3, 2, 0, True, "relu"),
+             ([3, 9, 10], 'conv2d(7, 5, pad="same")', 7, 5, 1, 2, True, "tanh"),
+             ([2, 5, 19], "conv2d(13, 3, pad=1, bias=false)", 13, 3, 1, 1, False, "sigmoid"),
+             ([1, 10, 10], "conv2d(3, 4, stride=3, pad=1)", 3, 4, 3, 1, True, None),
+             ([3, 37], "conv1d(4, 3, stride=2, pad=1)", 4, 3, 2, 1, True, "relu")]
+    rng = np.random.default_rng(16)
+    n, lr = 19, 0.5
+    for shape, call, F, K, S, P, bias, act in cases:
+        one_d = len(shape) == 2
+        C, H, W = (shape[0], 1, shape[1]) if one_d else shape
+        KH, PH = (1, 0) if one_d else (K, P)
+        OH, OW = (H + 2 * PH - KH) // S + 1, (W + 2 * P - K) // S + 1
+        size = F * OH * OW
+        src = os.path.join(args.work, "direct.nn")
+        with open(src, "w") as f:
+            f.write(f"input x : float[{', '.join(map(str, shape))}]\ntarget t : float[{size}]\n"
+                    f"y = x -> {call}{' -> ' + act if act else ''} -> flatten\nloss mse(y, t)\n"
+                    f"train {{ optimizer = sgd(lr={lr}) }}\n")
+        exe = compile_model(args, src, "direct")
+        layer = "conv1d0" if one_d else "conv2d0"
+        w = rng.uniform(-0.5, 0.5, (F, C, KH, K)).astype(np.float32).astype(np.float64)
+        b = rng.uniform(-0.2, 0.2, F).astype(np.float32).astype(np.float64) if bias else None
+        init = os.path.join(args.work, "w.safetensors")
+        tensors = {f"{layer}.weight": w.reshape(F, C, K) if one_d else w}
+        if bias:
+            tensors[f"{layer}.bias"] = b
+        write_safetensors(init, tensors)
+        xs = rng.uniform(-1, 1, (n, C * H * W)).astype(np.float32).astype(np.float64)
+        ts = rng.uniform(-1, 1, (n, size)).astype(np.float32).astype(np.float64)
+        z, xp = np_conv_general(xs.reshape(n, C, H, W), w, b, S, PH, P)
+        y = acts[act][0](z)
+        got = predict_rows(exe, init, write_features_csv(os.path.join(args.work, "x.csv"), xs))
+        err = float(np.max(np.abs(got - y.reshape(n, size))))
+        check(got.shape == (n, size) and err < 1e-5, f"{call}: forward differs from NumPy by {err}")
+        path = os.path.join(args.work, "d.csv")
+        with open(path, "w") as f:
+            f.write(",".join([f"x{i}" for i in range(C * H * W)] + [f"t{i}" for i in range(size)]) + "\n")
+            for x, t in zip(xs, ts):
+                f.write(",".join(repr(float(v)) for v in list(x) + list(t)) + "\n")
+        targets = ",".join(f"t{i}" for i in range(size))
+        blobs = []
+        for threads in ["1", "2"]:
+            ckpt = os.path.join(args.work, f"direct-{threads}.safetensors")
+            run([exe, "train", "--data", f'csv("{path}", target="{targets}")', "--validate", "none", "--epochs", "1",
+                 "--batch", str(n), "--no-shuffle", "--load", init, "--save", ckpt, "--threads", threads, "--quiet"])
+            blobs.append(open(ckpt, "rb").read())
+        check(blobs[0] == blobs[1], f"{call}: --threads 2 changed the weights")
+        after, _ = read_safetensors(ckpt)
+        dz = 2 * (y - ts.reshape(y.shape)) / (size * n) * acts[act][1](y)
+        want_w = w - lr * np_conv_weight_grad(dz, xp, w.shape, S)
+        err_w = float(np.max(np.abs(after[f"{layer}.weight"].reshape(w.shape) - want_w)))
+        err_b = float(np.max(np.abs(after[f"{layer}.bias"] - (b - lr * dz.sum(axis=(0, 2, 3)))))) if bias else 0.0
+        print(f"{call} -> {act}: forward {err:.2g}, weight {err_w:.2g}, bias {err_b:.2g} (max |nnc - numpy|)")
+        check(err_w < 1e-5 and err_b < 1e-5, f"{call}: one SGD step differs from NumPy (weight {err_w}, bias {err_b})")
+
+
+def test_conv_direct_gradcheck(args):
+    """gradcheck passes on the direct convolution's test models (1 and 3 input channels, stride
+    2 and 3, pad 0/1/"same", odd sizes, fused activations, no bias) and fails when conv2d's
+    backward rule is wrong."""
+    check_gradcheck(args, "direct_conv1.nn", ["1", "2"], ["conv2d"])
+    check_gradcheck(args, "direct_conv3.nn", ["1", "2"], ["conv2d"])
+
+
 def test_threads_deterministic(args):
     """--threads 1, 2 and 3 give bit-identical checkpoints (dense and conv kernels split
     their row blocks across threads), and two runs with the same seed are identical."""
