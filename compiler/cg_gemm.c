@@ -409,6 +409,13 @@ static LLVMValueRef packed_per_group(Cg *cg, const PackedGemm *k, LLVMValueRef g
     return LLVMBuildSDiv(cg->b, cg_add(cg, cg_i64(cg, k->panels), LLVMBuildNSWSub(cg->b, groups, cg_i64(cg, 1), "")), groups, "");
 }
 
+/* The kc blocks of a reduction of P: at least one, so that an empty reduction (a rank given no
+ * examples of a batch's last few) still writes C = 0 (+ bias). */
+static LLVMValueRef packed_blocks(Cg *cg, const PackedGemm *k, LLVMValueRef P) {
+    LLVMValueRef blocks = LLVMBuildSDiv(cg->b, cg_add(cg, P, cg_i64(cg, k->kc - 1)), cg_i64(cg, k->kc), "");
+    return LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, blocks, cg_i64(cg, 1), ""), cg_i64(cg, 1), blocks, "");
+}
+
 /* The mask of the lanes of vector v that lie inside a panel of `width` (runtime) columns. */
 static LLVMValueRef packed_mask(Cg *cg, const PackedGemm *k, LLVMValueRef width, int v) {
     return cg_lanes_below(cg, LLVMBuildNSWSub(cg->b, width, cg_i64(cg, v * (int64_t)k->lanes), ""), k->lanes);
@@ -619,7 +626,7 @@ static void packed_task(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValueRe
     PackedPanel q = {.buf = packed_buffer(cg, "panel", PACKED_PANEL_BYTES / packed_elem_bytes(cg))}; /* kc x W at most */
     LLVMValueRef groups = packed_groups(cg, &k, inner.M), per_group = packed_per_group(cg, &k, groups);
     LLVMValueRef KC = cg_i64(cg, k.kc), MR = cg_i64(cg, k.mr), W = cg_i64(cg, k.W);
-    LLVMValueRef blocks = LLVMBuildSDiv(cg->b, cg_add(cg, inner.P, cg_i64(cg, k.kc - 1)), KC, "");
+    LLVMValueRef blocks = packed_blocks(cg, &k, inner.P);
     LLVMValueRef final_block = LLVMBuildNSWSub(cg->b, blocks, cg_i64(cg, 1), "");
     LLVMValueRef fold = LLVMConstInt(cg->i1, k.fold_accumulate, 0);
 
@@ -688,7 +695,7 @@ static void packed_gemm(Cg *cg, const CgGemm *g, int64_t work) {
     if (k.mc < k.mr) k.mc = k.mr;
     k.panels = (g->J + k.W - 1) / k.W;
     LLVMValueRef tasks = cg_mul(cg, packed_chunks(cg, &k, g->M), packed_groups(cg, &k, g->M));
-    LLVMValueRef blocks = LLVMBuildSDiv(cg->b, cg_add(cg, g->P, cg_i64(cg, k.kc - 1)), cg_i64(cg, k.kc), "");
+    LLVMValueRef blocks = packed_blocks(cg, &k, g->P);
     bool serial = g->serial || work < GEMM_PARALLEL_MIN_FMAS;
     bool by_block = g->a_cs != 1 && !serial && cg_const_or(g->P, PACKED_LONG_P + 1) > PACKED_LONG_P;
     LLVMValueRef values[8] = {g->c, g->a, g->b, g->bias ? g->bias : LLVMConstNull(cg->ptr), g->M, g->P, cg_i64(cg, 0), blocks};
