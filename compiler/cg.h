@@ -168,6 +168,9 @@ void cg_row_softmax(Cg *cg, LLVMValueRef y, LLVMValueRef x, LLVMValueRef base, L
 LLVMValueRef cg_exp_fast(Cg *cg, LLVMValueRef x);
 LLVMValueRef cg_tanh_fast(Cg *cg, LLVMValueRef u);
 LLVMValueRef cg_sigmoid_fast(Cg *cg, LLVMValueRef x);
+/* The fused optimizer update (cg_optim.c): the internal function update(params, grads, update)
+ * that applies the NnrtUpdate (Adam/AdamW, float32) to trainable parameter `param`. */
+LLVMValueRef cg_optim_update_kernel(Cg *cg, int param);
 /* The element-type value of an alloca'd scalar variable (cg_var). */
 static inline LLVMValueRef cg_load_var(Cg *cg, LLVMValueRef var) { return LLVMBuildLoad2(cg->b, cg->elem, var, ""); }
 

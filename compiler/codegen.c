@@ -253,6 +253,8 @@ static bool *cg_needed(Cg *cg, EntryKind kind) {
 typedef struct EntryArgs {
     LLVMValueRef params, grads, x, y, ws, n, seed, sums, out, shard;
     bool training;
+    LLVMValueRef update;       /* train_step_update: its const NnrtUpdate *; else NULL */
+    LLVMValueRef *update_fns;  /* with update: each parameter's update function, built once */
 } EntryArgs;
 
 static LLVMValueRef cg_node_pointer(Cg *cg, const EntryArgs *a, const Node *n) {
@@ -325,9 +327,47 @@ static void cg_profile_kernel(Cg *cg, CgProfile *prof, const Node *n) {
     cg_profile_mark(cg, prof->count++);
 }
 
+/* train_step_update: where each trainable parameter is updated. A parameter whose gradient some
+ * kernel writes is updated right after the last kernel that reads it (weight, bias) or writes its
+ * gradient: the gradient is complete and no later kernel reads the old value. One with no
+ * gradient kernel gets its zero gradient at the end of the step and is updated after it (-1). */
+static int *cg_update_points(Cg *cg, const bool *need) {
+    const Graph *g = cg->g;
+    int *at = ARENA_ARRAY(g->arena, int, g->params.len + 1);
+    bool *written = ARENA_ARRAY(g->arena, bool, g->params.len + 1);
+    for (int p = 0; p < g->params.len; p++) at[p] = -1;
+    for (int i = 0; i < g->nodes.len; i++) {
+        const Node *n = graph_node(g, i);
+        if (!need[i] || n->view_of >= 0 || i == g->input || i == g->target) continue;
+        const int uses[] = {n->weight, n->bias, n->grad_param};
+        for (int k = 0; k < 3; k++)
+            if (uses[k] >= 0) at[uses[k]] = i;
+        if (n->grad_param >= 0) written[n->grad_param] = true;
+    }
+    for (int p = 0; p < g->params.len; p++)
+        if (!written[p]) at[p] = -1;
+    return at;
+}
+
+/* The update of parameter p in train_step_update (and its own row in the profile). */
+static void cg_call_update(Cg *cg, const EntryArgs *a, int p, CgProfile *prof) {
+    const ParamTensor *t = graph_param(cg->g, p);
+    if (!t->trainable || t->size == 0) return;
+    if (!a->update_fns[p]) a->update_fns[p] = cg_optim_update_kernel(cg, p);
+    LLVMValueRef args[3] = {a->params, a->grads, a->update};
+    LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(a->update_fns[p]), a->update_fns[p], args, 3, "");
+    if (!prof) return;
+    char name[160];
+    snprintf(name, sizeof name, "update %s", t->name);
+    LLVMValueRef fields[2] = {cg_string(cg, name), cg_i64(cg, 0)};
+    prof->infos[prof->count] = LLVMConstStructInContext(cg->ctx, fields, 2, false);
+    cg_profile_mark(cg, prof->count++);
+}
+
 static void cg_call_kernels(Cg *cg, const EntryArgs *a, EntryKind kind, LLVMValueRef *kernels, CgProfile *prof) {
     const Graph *g = cg->g;
     bool *need = cg_needed(cg, kind);
+    int *update_at = a->update ? cg_update_points(cg, need) : NULL;
     if (prof) cg_profile_mark(cg, -1);
     for (int i = 0; i < g->nodes.len; i++) {
         const Node *n = graph_node(g, i);
@@ -356,6 +396,9 @@ static void cg_call_kernels(Cg *cg, const EntryArgs *a, EntryKind kind, LLVMValu
         }
         LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(fn), fn, args, (unsigned)count, "");
         if (prof) cg_profile_kernel(cg, prof, n);
+        if (update_at)
+            for (int p = 0; p < g->params.len; p++)
+                if (update_at[p] == i) cg_call_update(cg, a, p, prof);
     }
     if (kind == ENTRY_TRAIN) {
         /* Parameters no node differentiates (off the loss's path) get zero gradients. */
@@ -369,6 +412,9 @@ static void cg_call_kernels(Cg *cg, const EntryArgs *a, EntryKind kind, LLVMValu
                             cg_i64(cg, t->size * (cg->f64 ? 8 : 4)), 8);
         }
     }
+    if (update_at)
+        for (int p = 0; p < g->params.len; p++)
+            if (update_at[p] < 0) cg_call_update(cg, a, p, prof);
 }
 
 /* infer's last step: the output tensor, as probabilities for classifiers. */
@@ -396,14 +442,16 @@ static void cg_select_type(Cg *cg, bool f64) {
 }
 
 /* train_step(params, grads, x, y, ws, n, seed, sums, shard) / eval_step(params, x, y, ws, n, sums) /
- * infer(params, x, ws, n, out) */
-static LLVMValueRef cg_entry(Cg *cg, EntryKind kind, bool f64, const char *name, LLVMValueRef *kernels, CgProfile *prof) {
+ * infer(params, x, ws, n, out); with update_fns (float32 training only), train_step_update:
+ * train_step's arguments and the const NnrtUpdate *. */
+static LLVMValueRef cg_entry(Cg *cg, EntryKind kind, bool f64, const char *name, LLVMValueRef *kernels, CgProfile *prof,
+                             LLVMValueRef *update_fns) {
     cg_select_type(cg, f64);
     LLVMTypeRef p = cg->ptr;
-    LLVMTypeRef train_params[] = {p, p, p, p, p, cg->i64, cg->i64, p, p};
+    LLVMTypeRef train_params[] = {p, p, p, p, p, cg->i64, cg->i64, p, p, p};
     LLVMTypeRef eval_params[] = {p, p, p, p, cg->i64, p};
     LLVMTypeRef infer_params[] = {p, p, p, cg->i64, p};
-    LLVMTypeRef type = kind == ENTRY_TRAIN  ? LLVMFunctionType(cg->void_type, train_params, 9, false)
+    LLVMTypeRef type = kind == ENTRY_TRAIN  ? LLVMFunctionType(cg->void_type, train_params, update_fns ? 10 : 9, false)
                        : kind == ENTRY_EVAL ? LLVMFunctionType(cg->void_type, eval_params, 6, false)
                                             : LLVMFunctionType(cg->void_type, infer_params, 5, false);
     LLVMValueRef fn = LLVMAddFunction(cg->mod, name, type);
@@ -426,6 +474,7 @@ static LLVMValueRef cg_entry(Cg *cg, EntryKind kind, bool f64, const char *name,
         a.sums = LLVMGetParam(fn, 7);
         a.shard = LLVMGetParam(fn, 8);
         a.training = true;
+        if (update_fns) a.update = LLVMGetParam(fn, 9), a.update_fns = update_fns;
     } else if (kind == ENTRY_EVAL) {
         a.params = LLVMGetParam(fn, 0);
         a.x = LLVMGetParam(fn, 1);
@@ -483,7 +532,8 @@ static int cg_uses_rng(const Graph *g) {
 }
 
 /* Mirrors struct NnrtParam / NnrtTrainDefaults / NnrtModel in nnrt.h, field by field. */
-static void cg_descriptor(Cg *cg, const CodegenInfo *info, LLVMValueRef *entries, const CgProfile *prof) {
+static void cg_descriptor(Cg *cg, const CodegenInfo *info, LLVMValueRef *entries, const CgProfile *prof,
+                          const CgProfile *update_prof) {
     const Model *m = cg->model;
     const Graph *g = cg->g;
     LLVMTypeRef dims_type = LLVMArrayType2(cg->i64, NNRT_MAX_RANK);
@@ -521,6 +571,8 @@ static void cg_descriptor(Cg *cg, const CodegenInfo *info, LLVMValueRef *entries
     LLVMTypeRef kernel_fields[2] = {cg->ptr, cg->i64};
     LLVMTypeRef kernel_type = LLVMStructTypeInContext(cg->ctx, kernel_fields, 2, false);
     LLVMValueRef kernel_table = cg_const_global(cg, LLVMConstArray2(kernel_type, prof->infos, (uint64_t)prof->count), "nnc.kernels");
+    LLVMValueRef update_table = cg_const_global(cg, LLVMConstArray2(kernel_type, update_prof->infos, (uint64_t)update_prof->count),
+                                                "nnc.update_kernels");
 
     const Node *output = graph_node(g, g->output);
     /* class targets: one id per example (class[N]) or per position (class[t, N]); the dims keep
@@ -545,6 +597,7 @@ static void cg_descriptor(Cg *cg, const CodegenInfo *info, LLVMValueRef *entries
         defaults,
         entries[0], entries[1], entries[2], entries[3],
         entries[4], cg_i32c(cg, prof->count), kernel_table,
+        entries[5], entries[6], cg_i32c(cg, update_prof->count), update_table,
     };
     LLVMValueRef descriptor = LLVMConstStructInContext(cg->ctx, fields, sizeof fields / sizeof fields[0], false);
     LLVMValueRef global = LLVMAddGlobal(cg->mod, LLVMTypeOf(descriptor), "nnrt_model");
@@ -572,14 +625,20 @@ LLVMModuleRef cg_build_module(LLVMContextRef context, const Model *model, const 
     int count = model->graph->nodes.len;
     LLVMValueRef *kernels32 = ARENA_ARRAY(model->graph->arena, LLVMValueRef, count);
     LLVMValueRef *kernels64 = ARENA_ARRAY(model->graph->arena, LLVMValueRef, count);
-    LLVMValueRef entries[5];
+    LLVMValueRef entries[7];
     CgProfile prof = {ARENA_ARRAY(model->graph->arena, LLVMValueRef, count + 1), 0};
-    entries[0] = cg_entry(&cg, ENTRY_TRAIN, false, "nnc_train_step", kernels32, NULL);
-    entries[1] = cg_entry(&cg, ENTRY_EVAL, false, "nnc_eval_step", kernels32, NULL);
-    entries[2] = cg_entry(&cg, ENTRY_INFER, false, "nnc_infer", kernels32, NULL);
-    entries[3] = cg_entry(&cg, ENTRY_TRAIN, true, "nnc_train_step_f64", kernels64, NULL);
-    entries[4] = cg_entry(&cg, ENTRY_TRAIN, false, "nnc_train_step_profiled", kernels32, &prof);
-    cg_descriptor(&cg, info, entries, &prof);
+    int params = model->graph->params.len;
+    CgProfile update_prof = {ARENA_ARRAY(model->graph->arena, LLVMValueRef, count + params + 1), 0};
+    LLVMValueRef *update_fns = ARENA_ARRAY(model->graph->arena, LLVMValueRef, params + 1);
+    entries[0] = cg_entry(&cg, ENTRY_TRAIN, false, "nnc_train_step", kernels32, NULL, NULL);
+    entries[1] = cg_entry(&cg, ENTRY_EVAL, false, "nnc_eval_step", kernels32, NULL, NULL);
+    entries[2] = cg_entry(&cg, ENTRY_INFER, false, "nnc_infer", kernels32, NULL, NULL);
+    entries[3] = cg_entry(&cg, ENTRY_TRAIN, true, "nnc_train_step_f64", kernels64, NULL, NULL);
+    entries[4] = cg_entry(&cg, ENTRY_TRAIN, false, "nnc_train_step_profiled", kernels32, &prof, NULL);
+    /* the same kernels, each parameter's update after its last use (cg_update_points) */
+    entries[5] = cg_entry(&cg, ENTRY_TRAIN, false, "nnc_train_step_update", kernels32, NULL, update_fns);
+    entries[6] = cg_entry(&cg, ENTRY_TRAIN, false, "nnc_train_step_update_profiled", kernels32, &update_prof, update_fns);
+    cg_descriptor(&cg, info, entries, &prof, &update_prof);
     LLVMDisposeBuilder(cg.b);
     return cg.mod;
 }
@@ -718,7 +777,7 @@ LLVMModuleRef cg_build_library(LLVMContextRef context, const Model *model, const
     Cg cg = cg_start(context, model, plan, info, lib->prefix);
     cg.single_thread = true;
     LLVMValueRef *kernels = ARENA_ARRAY(model->graph->arena, LLVMValueRef, model->graph->nodes.len);
-    LLVMValueRef infer = cg_entry(&cg, ENTRY_INFER, false, "nnc_infer", kernels, NULL);
+    LLVMValueRef infer = cg_entry(&cg, ENTRY_INFER, false, "nnc_infer", kernels, NULL, NULL);
     LLVMValueRef weights = cg_float_table(&cg, lib->params, model->graph->param_count, "nnc.lib.weights");
     char name[300];
     snprintf(name, sizeof name, "%s_workspace_size", lib->prefix);

@@ -7,7 +7,13 @@
  * nnrt_profile_mark after every kernel. Prints per kernel: milliseconds per step, its share of the
  * profiled step, and for the matrix products (dense, conv2d and their dx/dw) the MFLOP per step
  * (from the operation counts nnc puts in the descriptor) and GFLOP/s. The profiled step is a little slower than the plain
- * one (one clock read per kernel); the totals show both. Nothing is written. */
+ * one (one clock read per kernel); the totals show both. Nothing is written.
+ *
+ * When the model's generated code applies the optimizer itself (train_step_update: Adam/AdamW,
+ * what `train` runs in one process without clipping), the `step` line times that fused step, a
+ * second line times the unfused pair (train_step, then the runtime's update pass) in the same
+ * run, and the table profiles train_step_update_profiled: each tensor's update is its own row
+ * ("update dense0.weight") where it runs, and the optimizer row is their sum. */
 #include "nnrt_internal.h"
 
 #include <stdio.h>
@@ -52,6 +58,19 @@ static void run_steps(Bench *b, NnrtTrainStepF32 step, int64_t steps, double *tr
     }
 }
 
+/* Seconds for `steps` fused steps (train_step_update or its profiled twin). */
+static double run_fused_steps(Bench *b, NnrtTrainStepUpdateF32 step, int64_t steps) {
+    double t0 = nnrt_now();
+    for (int64_t k = 0; k < steps; k++) {
+        const NnrtComm alone = {.rank = 0, .size = 1};
+        NnrtShard shard = nnrt_shard(&alone, b->n, 0);
+        NnrtUpdate update;
+        nnrt_optim_fused_args(&b->opt, &b->ost, b->opt.lr, &update);
+        step(b->params, b->grads, b->x, b->y, b->ws, b->n, (uint64_t)k, b->sums, &shard, &update);
+    }
+    return nnrt_now() - t0;
+}
+
 static void print_row(const char *name, double seconds, double step_seconds, double flops) {
     printf("%-36s %9.3f %7.1f%%", name, 1e3 * seconds, 100.0 * seconds / step_seconds);
     if (flops > 0) printf(" %10.3f %9.1f", flops / 1e6, flops / seconds / 1e9);
@@ -80,7 +99,10 @@ int nnrt_cmd_bench(const NnrtModel *m, const NnrtRunConfig *cfg) {
         goto done;
     }
     /* One error for the first allocation that fails, not one per buffer. */
-    nnrt_profile.count = m->train_step_profiled ? m->kernel_count : 0;
+    const int fused = nnrt_optim_fusable(&b.opt, m);
+    const NnrtKernelInfo *kernels = fused ? m->update_kernels : m->kernels;
+    nnrt_profile.count = !fused && m->train_step_profiled ? m->kernel_count
+                         : fused && m->train_step_update_profiled ? m->update_kernel_count : 0;
     if (!(b.params = nnrt_alloc(P, sizeof(float), "the parameters")) ||
         !(b.grads = nnrt_zalloc(P, sizeof(float), "the gradients")) ||
         !(b.x = nnrt_alloc((size_t)(b.n * m->input_size), sizeof(float), "the inputs")) ||
@@ -99,27 +121,45 @@ int nnrt_cmd_bench(const NnrtModel *m, const NnrtRunConfig *cfg) {
     if (m->target_kind != NNRT_TARGET_CLASS)
         for (int64_t i = 0; i < b.n * tsz; i++) ((float *)b.y)[i] = (float)yd[i];
 
-    double train_s, optim_s, prof_s, prof_optim_s;
+    double train_s, optim_s, prof_s, prof_optim_s, fused_s = 0;
     run_steps(&b, m->train_step, warmup, &train_s, &optim_s);
+    if (fused) run_fused_steps(&b, m->train_step_update, warmup);
     run_steps(&b, m->train_step, steps, &train_s, &optim_s);
-    double step_s = (train_s + optim_s) / (double)steps;
+    if (fused) fused_s = run_fused_steps(&b, m->train_step_update, steps) / (double)steps;
+    double step_s = fused ? fused_s : (train_s + optim_s) / (double)steps;
     int64_t total_flops = 0;
-    for (int32_t k = 0; k < nnrt_profile.count; k++) total_flops += m->kernels[k].flops_per_example;
+    for (int32_t k = 0; k < nnrt_profile.count; k++) total_flops += kernels[k].flops_per_example;
 
+    const char *kind = nnrt_optim_kind_name(b.opt.kind);
     printf("bench: model %s, batch %lld, %lld steps after %lld warm-up steps\n", m->name ? m->name : "?",
            (long long)b.n, (long long)steps, (long long)warmup);
-    printf("step (train_step + optimizer): %.3f ms, %.0f samples/s, %.1f GFLOP/s in the products\n\n",
-           1e3 * step_s, (double)b.n / step_s, (double)(total_flops * b.n) / (train_s / (double)steps) / 1e9);
+    printf("step (train_step + optimizer%s): %.3f ms, %.0f samples/s, %.1f GFLOP/s in the products\n",
+           fused ? ", fused" : "", 1e3 * step_s, (double)b.n / step_s,
+           (double)(total_flops * b.n) / (train_s / (double)steps) / 1e9);
+    if (fused)
+        printf("unfused: train_step %.3f ms + the runtime's %s pass %.3f ms (%.1f%%) = %.3f ms\n",
+               1e3 * train_s / (double)steps, kind, 1e3 * optim_s / (double)steps,
+               100.0 * optim_s / (train_s + optim_s), 1e3 * (train_s + optim_s) / (double)steps);
+    printf("\n");
     if (nnrt_profile.count > 0) {
-        run_steps(&b, m->train_step_profiled, steps, &prof_s, &prof_optim_s);
+        double update_s = 0;
+        if (fused) {
+            prof_s = run_fused_steps(&b, m->train_step_update_profiled, steps);
+            prof_optim_s = 0;
+        } else {
+            run_steps(&b, m->train_step_profiled, steps, &prof_s, &prof_optim_s);
+        }
         double per_step = (prof_s + prof_optim_s) / (double)steps;
         printf("%-36s %9s %8s %10s %9s\n", "kernel", "ms/step", "share", "MFLOP", "GFLOP/s");
-        for (int32_t k = 0; k < nnrt_profile.count; k++)
-            print_row(m->kernels[k].name, nnrt_profile.seconds[k] / (double)steps, per_step,
-                      (double)(m->kernels[k].flops_per_example * b.n));
+        for (int32_t k = 0; k < nnrt_profile.count; k++) {
+            double seconds = nnrt_profile.seconds[k] / (double)steps;
+            /* the generated update passes carry no operation count; their names say what they are */
+            if (fused && kernels[k].flops_per_example == 0 && !strncmp(kernels[k].name, "update ", 7)) update_s += seconds;
+            print_row(kernels[k].name, seconds, per_step, (double)(kernels[k].flops_per_example * b.n));
+        }
         char name[64];
-        snprintf(name, sizeof name, "optimizer (%s)", nnrt_optim_kind_name(b.opt.kind));
-        print_row(name, prof_optim_s / (double)steps, per_step, 0);
+        snprintf(name, sizeof name, "optimizer (%s)%s", kind, fused ? " fused" : "");
+        print_row(name, fused ? update_s : prof_optim_s / (double)steps, per_step, 0);
         print_row("profiled step", per_step, per_step, (double)(total_flops * b.n));
     }
     status = 0;

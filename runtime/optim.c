@@ -144,17 +144,36 @@ static inline __attribute__((always_inline)) void adam_loop(
     }
 }
 
-static inline __attribute__((always_inline)) void adam_range(const NnrtOptConfig *c, NnrtOptState *st, float *p, const float *g,
-                       int64_t lo, int64_t hi, double lr) {
+/* Step st->step's scalars, in double and rounded once to float: shared by the loops below and
+ * the generated update (NnrtUpdate, nnrt.h), so both compute with the same numbers. decay is
+ * exactly 1 without decoupled weight decay (p * 1 == p). */
+static void adam_scalars(const NnrtOptConfig *c, const NnrtOptState *st, double lr, NnrtUpdate *u) {
     const double t = (double)st->step;
     const double bc1 = 1.0 - pow(c->beta1, t), bc2 = 1.0 - pow(c->beta2, t);
-    const float neg_step = (float)(-(lr / bc1)), bc2_sqrt = (float)sqrt(bc2);
-    const float w1 = (float)(1.0 - c->beta1), b2 = (float)c->beta2, c2 = (float)(1.0 - c->beta2);
-    const float eps = (float)c->eps, wd = (float)c->weight_decay;
-    const float decay = (float)(1.0 - lr * c->weight_decay);
     const int decoupled = c->kind == NNRT_OPT_ADAMW && c->weight_decay != 0;
-    const int l2 = c->kind != NNRT_OPT_ADAMW && c->weight_decay != 0;
-    const int small = fabs(1.0 - c->beta1) < 0.5;
+    u->m = st->buf[0];
+    u->v = st->buf[1];
+    u->neg_step = (float)(-(lr / bc1));
+    u->bc2_sqrt = (float)sqrt(bc2);
+    u->w1 = (float)(1.0 - c->beta1);
+    u->w1_complement = 1.0f - u->w1;
+    u->b2 = (float)c->beta2;
+    u->c2 = (float)(1.0 - c->beta2);
+    u->eps = (float)c->eps;
+    u->wd = (float)c->weight_decay;
+    u->decay = decoupled ? (float)(1.0 - lr * c->weight_decay) : 1.0f;
+    u->l2 = c->kind != NNRT_OPT_ADAMW && c->weight_decay != 0;
+    u->small_lerp = fabs(1.0 - c->beta1) < 0.5;
+}
+
+static inline __attribute__((always_inline)) void adam_range(const NnrtOptConfig *c, NnrtOptState *st, float *p, const float *g,
+                       int64_t lo, int64_t hi, double lr) {
+    NnrtUpdate u;
+    adam_scalars(c, st, lr, &u);
+    const float neg_step = u.neg_step, bc2_sqrt = u.bc2_sqrt, w1 = u.w1, b2 = u.b2, c2 = u.c2;
+    const float eps = u.eps, wd = u.wd, decay = u.decay;
+    const int decoupled = c->kind == NNRT_OPT_ADAMW && c->weight_decay != 0;
+    const int l2 = u.l2, small = u.small_lerp;
     float *m = st->buf[0], *v = st->buf[1];
 #define ADAM_CASE(A, L, S) \
     adam_loop(p, g, m, v, lo, hi, neg_step, bc2_sqrt, w1, b2, c2, eps, wd, decay, A, L, S)
@@ -242,6 +261,15 @@ void nnrt_optim_step(const NnrtOptConfig *c, NnrtOptState *st, const NnrtModel *
         if (pp->size < OPTIM_PARALLEL_MIN) optim_blocks(&job, 0, blocks);
         else nnrt_parallel_for(blocks, optim_blocks, &job);
     }
+}
+
+int nnrt_optim_fusable(const NnrtOptConfig *c, const NnrtModel *m) {
+    return m->train_step_update && (c->kind == NNRT_OPT_ADAM || c->kind == NNRT_OPT_ADAMW);
+}
+
+void nnrt_optim_fused_args(const NnrtOptConfig *c, NnrtOptState *st, double lr, NnrtUpdate *u) {
+    st->step++;
+    adam_scalars(c, st, lr, u);
 }
 
 double nnrt_clip_grads(const NnrtModel *m, float *grads, double max_norm) {

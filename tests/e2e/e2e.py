@@ -477,6 +477,53 @@ def test_threads_deterministic(args):
         print(f"{model}: identical checkpoints for 1, 2 and 3 threads")
 
 
+def checkpoint_tensors(path):
+    """A checkpoint's tensor entries and data bytes (its metadata, which names the settings, left out)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + n])
+    header.pop("__metadata__", None)
+    return header, data[8 + n:]
+
+
+def test_fused_update_identical(args):
+    """The optimizer update fused into the generated step (train_step_update: Adam and AdamW in
+    one process without clipping) writes the same checkpoint bytes (weights, Adam's m and v) as
+    train_step followed by the runtime's update, which --clip 1e30 selects (clipping needs the
+    gradient norm first; a clip that large never scales): for the MLP, the CNN and a model with
+    batchnorm (running statistics, not trainable) and layernorm; for Adam, AdamW, Adam's L2 weight
+    decay and beta1 < 0.5 (ATen's other lerp form); with 1 and 2 threads, over 2 epochs. bench
+    says which form runs."""
+    ip, lp = fashion_subset(args.work, 640)
+    norm_source = os.path.join(args.work, "fused_norms.nn")
+    with open(norm_source, "w") as f:
+        f.write("model fused_norms\ninput image : float[1, 28, 28]\ntarget label : class[10]\n"
+                "logits = image -> conv2d(4, 3) -> batchnorm -> relu -> maxpool(2) -> flatten -> dense(24)\n"
+                "         -> layernorm -> relu -> dense(10)\n"
+                "loss cross_entropy(logits, label)\n")
+    optimizers = ["adam(lr=1e-3)", "adamw(lr=1e-3, weight_decay=0.1)", "adam(lr=1e-3, weight_decay=0.01)",
+                  "adam(lr=1e-3, beta1=0.3)"]
+    for model in ["fashion_mlp", "fashion_cnn", "fused_norms"]:
+        source = norm_source if model == "fused_norms" else os.path.join(EXAMPLES, model + ".nn")
+        exe = compile_model(args, source, model)
+        bench = run([exe, "bench", "--batch", "8", "--steps", "1"]).stdout
+        check("step (train_step + optimizer, fused)" in bench and "update " in bench, f"{model}: bench shows no fused update:\n{bench}")
+        for opt in optimizers if model != "fashion_cnn" else optimizers[:2]:
+            blobs = {}
+            for form, extra in [("fused-1", ["--threads", "1"]), ("fused-2", ["--threads", "2"]),
+                                ("unfused", ["--threads", "2", "--clip", "1e30"])]:
+                ckpt = os.path.join(args.work, f"{model}-{form}.safetensors")
+                run([exe, "train", "--data", idx_spec(ip, lp), "--validate", "none", "--epochs", "2",
+                     "--optimizer", opt, "--save", ckpt, "--quiet", *extra])
+                blobs[form] = checkpoint_tensors(ckpt)
+            names = sorted(blobs["unfused"][0])
+            check(any("adam_m" in n for n in names) and any("adam_v" in n for n in names), f"{model}: no Adam state in {names}")
+            check(blobs["fused-1"] == blobs["unfused"], f"{model}, {opt}: the fused update differs from the runtime's")
+            check(blobs["fused-2"] == blobs["unfused"], f"{model}, {opt}: the fused update with 2 threads differs")
+            print(f"{model}, {opt}: fused (1 and 2 threads) and unfused checkpoints identical ({len(names)} tensors)")
+
+
 def test_activation_forward_reference(args):
     """relu, leaky_relu, tanh, sigmoid, gelu (both forms), silu, softmax, log_softmax, dropout
     (identity outside training) and reshape: predict's output equals NumPy on random inputs of odd

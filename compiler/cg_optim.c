@@ -1,0 +1,167 @@
+/* cg_optim.c — the optimizer update in generated code: Adam / AdamW on one parameter tensor,
+ * called by train_step_update (codegen.c) right after the last kernel of the step that reads the
+ * tensor or writes its gradient, while that gradient is still in the caches.
+ *
+ * The arithmetic is the runtime's (runtime/optim.c, PyTorch's order) operation for operation,
+ * with no fast-math flags: every operation rounds once, as the runtime's loops compiled with
+ * -ffp-contract=off do, so the fused step gives the same bytes as train_step followed by the
+ * runtime's update. The per-step scalars (bias corrections, step size) come in the NnrtUpdate the
+ * runtime fills in, so they are the runtime's doubles rounded once to float.
+ *
+ * A tensor is split across the thread pool in blocks of 4 rows (dims[0]) like the runtime's pass;
+ * the update is element-wise, so any split gives the same bytes. Each block runs explicit vectors
+ * of the target's width, then single elements for the rest. */
+#include <stdio.h>
+
+#include "cg.h"
+
+enum { OPTIM_ROWS = 4, OPTIM_PARALLEL_MIN = 1 << 14 }; /* the runtime's split (runtime/optim.c) */
+
+/* struct NnrtUpdate's fields, in order (nnrt.h). */
+enum {
+    U_M, U_V, U_NEG_STEP, U_BC2_SQRT, U_W1, U_W1_COMPLEMENT, U_B2, U_C2, U_EPS, U_WD, U_DECAY, U_L2, U_SMALL_LERP,
+    U_FIELDS
+};
+
+static LLVMTypeRef update_type(Cg *cg) {
+    LLVMTypeRef f32 = LLVMFloatTypeInContext(cg->ctx);
+    LLVMTypeRef fields[U_FIELDS] = {cg->ptr, cg->ptr, f32, f32, f32, f32, f32, f32, f32, f32, f32, cg->i32, cg->i32};
+    return LLVMStructTypeInContext(cg->ctx, fields, U_FIELDS, false);
+}
+
+static LLVMValueRef update_field(Cg *cg, LLVMValueRef update, unsigned field) {
+    LLVMTypeRef type = update_type(cg);
+    LLVMTypeRef ft = field <= U_V ? cg->ptr : field >= U_L2 ? cg->i32 : LLVMFloatTypeInContext(cg->ctx);
+    return LLVMBuildLoad2(cg->b, ft, LLVMBuildStructGEP2(cg->b, type, update, field, ""), "");
+}
+
+/* The loop's scalars, loaded once per task (splatted for the vector loop). */
+typedef struct AdamScalars {
+    LLVMValueRef neg_step, bc2_sqrt, w1, w1_complement, b2, c2, eps, wd, decay;
+} AdamScalars;
+
+static AdamScalars adam_splat(Cg *cg, const AdamScalars *s, unsigned lanes) {
+    return (AdamScalars){cg_splat(cg, s->neg_step, lanes), cg_splat(cg, s->bc2_sqrt, lanes), cg_splat(cg, s->w1, lanes),
+                         cg_splat(cg, s->w1_complement, lanes), cg_splat(cg, s->b2, lanes), cg_splat(cg, s->c2, lanes),
+                         cg_splat(cg, s->eps, lanes), cg_splat(cg, s->wd, lanes), cg_splat(cg, s->decay, lanes)};
+}
+
+/* Strict IEEE operations: no reassociation, no contraction (the runtime rounds each one). */
+static LLVMValueRef add(Cg *cg, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFAdd(cg->b, a, b, ""); }
+static LLVMValueRef sub(Cg *cg, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFSub(cg->b, a, b, ""); }
+static LLVMValueRef mul(Cg *cg, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFMul(cg->b, a, b, ""); }
+static LLVMValueRef div_(Cg *cg, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFDiv(cg->b, a, b, ""); }
+
+typedef struct AdamPointers {
+    LLVMValueRef p, g, m, v;
+} AdamPointers;
+
+/* One element (lanes 0) or one vector of `lanes` elements at index i: runtime/optim.c's adam_loop. */
+static void adam_element(Cg *cg, const AdamScalars *s, const AdamPointers *a, LLVMValueRef i, unsigned lanes, bool l2,
+                         bool small_lerp) {
+    LLVMValueRef p, g, m, v;
+    if (lanes) {
+        p = cg_vload_full(cg, a->p, i, lanes), g = cg_vload_full(cg, a->g, i, lanes);
+        m = cg_vload_full(cg, a->m, i, lanes), v = cg_vload_full(cg, a->v, i, lanes);
+    } else {
+        p = cg_load(cg, a->p, i), g = cg_load(cg, a->g, i), m = cg_load(cg, a->m, i), v = cg_load(cg, a->v, i);
+    }
+    p = mul(cg, p, s->decay); /* exactly p unless decoupled weight decay */
+    if (l2) g = add(cg, g, mul(cg, s->wd, p));
+    m = small_lerp ? add(cg, m, mul(cg, s->w1, sub(cg, g, m))) : sub(cg, g, mul(cg, sub(cg, g, m), s->w1_complement));
+    v = mul(cg, v, s->b2);
+    v = add(cg, v, mul(cg, mul(cg, s->c2, g), g));
+    LLVMValueRef denom = add(cg, div_(cg, cg_math(cg, "llvm.sqrt", v), s->bc2_sqrt), s->eps);
+    p = add(cg, p, div_(cg, mul(cg, s->neg_step, m), denom));
+    if (lanes) {
+        cg_vstore_full(cg, m, a->m, i), cg_vstore_full(cg, v, a->v, i), cg_vstore_full(cg, p, a->p, i);
+    } else {
+        cg_store(cg, m, a->m, i), cg_store(cg, v, a->v, i), cg_store(cg, p, a->p, i);
+    }
+}
+
+/* Elements [lo, hi): whole vectors, then single elements. */
+static void adam_range(Cg *cg, const AdamScalars *s, const AdamPointers *a, LLVMValueRef lo, LLVMValueRef hi, bool l2,
+                       bool small_lerp) {
+    unsigned lanes = (unsigned)cg->vector_bytes / 4u;
+    LLVMValueRef L = cg_i64(cg, lanes);
+    LLVMValueRef vectors = LLVMBuildSDiv(cg->b, LLVMBuildNSWSub(cg->b, hi, lo, ""), L, "");
+    AdamScalars wide = adam_splat(cg, s, lanes);
+    CgLoop k = cg_loop_begin(cg, cg_i64(cg, 0), vectors, "vec");
+    adam_element(cg, &wide, a, cg_add(cg, lo, cg_mul(cg, k.iv, L)), lanes, l2, small_lerp);
+    cg_loop_end(cg, &k);
+    CgLoop i = cg_loop_begin(cg, cg_add(cg, lo, cg_mul(cg, vectors, L)), hi, "tail");
+    adam_element(cg, s, a, i.iv, 0, l2, small_lerp);
+    cg_loop_end(cg, &i);
+}
+
+typedef struct UpdateTask {
+    int64_t size, block; /* the tensor's elements, elements per block of rows */
+} UpdateTask;
+
+/* values: p, g, m, v (the tensor's part of each buffer), update. Blocks [begin, end). */
+static void update_blocks(Cg *cg, LLVMValueRef *values, LLVMValueRef begin, LLVMValueRef end, void *user) {
+    const UpdateTask *t = user;
+    AdamPointers a = {values[0], values[1], values[2], values[3]};
+    LLVMValueRef u = values[4];
+    AdamScalars s = {update_field(cg, u, U_NEG_STEP), update_field(cg, u, U_BC2_SQRT), update_field(cg, u, U_W1),
+                     update_field(cg, u, U_W1_COMPLEMENT), update_field(cg, u, U_B2), update_field(cg, u, U_C2),
+                     update_field(cg, u, U_EPS), update_field(cg, u, U_WD), update_field(cg, u, U_DECAY)};
+    LLVMValueRef lo = cg_mul(cg, begin, cg_i64(cg, t->block)), hi = cg_mul(cg, end, cg_i64(cg, t->block));
+    LLVMValueRef size = cg_i64(cg, t->size);
+    hi = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, hi, size, ""), hi, size, "");
+    /* the two flags are the same for every element: one loop per combination */
+    LLVMValueRef zero = LLVMConstInt(cg->i32, 0, 0);
+    LLVMValueRef l2 = LLVMBuildICmp(cg->b, LLVMIntNE, update_field(cg, u, U_L2), zero, "");
+    LLVMValueRef small = LLVMBuildICmp(cg->b, LLVMIntNE, update_field(cg, u, U_SMALL_LERP), zero, "");
+    LLVMValueRef variant = LLVMBuildOr(cg->b, LLVMBuildZExt(cg->b, l2, cg->i32, ""),
+                                       LLVMBuildShl(cg->b, LLVMBuildZExt(cg->b, small, cg->i32, ""), LLVMConstInt(cg->i32, 1, 0), ""), "");
+    LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "updated");
+    LLVMBasicBlockRef cases[4];
+    for (int c = 0; c < 4; c++) cases[c] = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "variant");
+    LLVMValueRef sw = LLVMBuildSwitch(cg->b, variant, cases[0], 3);
+    for (int c = 1; c < 4; c++) LLVMAddCase(sw, LLVMConstInt(cg->i32, (unsigned)c, 0), cases[c]);
+    for (int c = 0; c < 4; c++) {
+        LLVMPositionBuilderAtEnd(cg->b, cases[c]);
+        adam_range(cg, &s, &a, lo, hi, c & 1, c & 2);
+        LLVMBuildBr(cg->b, done);
+    }
+    LLVMPositionBuilderAtEnd(cg->b, done);
+}
+
+LLVMValueRef cg_optim_update_kernel(Cg *cg, int param) {
+    const ParamTensor *t = graph_param(cg->g, param);
+    LLVMValueRef saved_fn = cg->fn, saved_shard = cg->shard;
+    LLVMBasicBlockRef saved_entry = cg->entry_block, saved_block = LLVMGetInsertBlock(cg->b);
+    CgKernelArgs saved_args = cg->args;
+
+    LLVMTypeRef params[3] = {cg->ptr, cg->ptr, cg->ptr};
+    char name[96];
+    snprintf(name, sizeof name, "update_p%d_adam_f32", param);
+    LLVMValueRef fn = LLVMAddFunction(cg->mod, name, LLVMFunctionType(cg->void_type, params, 3, false));
+    LLVMSetLinkage(fn, LLVMInternalLinkage);
+    unsigned noinline = LLVMGetEnumAttributeKindForName("noinline", 8), nounwind = LLVMGetEnumAttributeKindForName("nounwind", 8);
+    LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(cg->ctx, noinline, 0));
+    LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(cg->ctx, nounwind, 0));
+    cg->fn = fn;
+    cg->shard = NULL;
+    cg->args = (CgKernelArgs){0};
+    cg->entry_block = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry");
+    LLVMPositionBuilderAtEnd(cg->b, cg->entry_block);
+
+    LLVMValueRef off = cg_i64(cg, t->offset), u = LLVMGetParam(fn, 2);
+    LLVMValueRef values[5] = {cg_gep(cg, LLVMGetParam(fn, 0), off), cg_gep(cg, LLVMGetParam(fn, 1), off),
+                              cg_gep(cg, update_field(cg, u, U_M), off), cg_gep(cg, update_field(cg, u, U_V), off), u};
+    int64_t rows = t->shape.rank > 0 && t->shape.dims[0] > 0 ? t->shape.dims[0] : 1;
+    UpdateTask task = {t->size, t->size / rows * OPTIM_ROWS};
+    LLVMValueRef blocks = cg_i64(cg, (rows + OPTIM_ROWS - 1) / OPTIM_ROWS);
+    cg_parallel_for(cg, blocks, values, 5, t->size < OPTIM_PARALLEL_MIN, update_blocks, &task);
+    LLVMBuildRetVoid(cg->b);
+
+    cg->fn = saved_fn;
+    cg->shard = saved_shard;
+    cg->args = saved_args;
+    cg->entry_block = saved_entry;
+    LLVMPositionBuilderAtEnd(cg->b, saved_block);
+    return fn;
+}
