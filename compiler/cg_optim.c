@@ -99,17 +99,11 @@ typedef struct UpdateTask {
     int64_t size, block; /* the tensor's elements, elements per block of rows */
 } UpdateTask;
 
-/* values: p, g, m, v (the tensor's part of each buffer), update. Blocks [begin, end). */
-static void update_blocks(Cg *cg, LLVMValueRef *values, LLVMValueRef begin, LLVMValueRef end, void *user) {
-    const UpdateTask *t = user;
-    AdamPointers a = {values[0], values[1], values[2], values[3]};
-    LLVMValueRef u = values[4];
+/* Elements [lo, hi) of the tensor at a (p, g, m, v) with NnrtUpdate u. */
+static void update_range(Cg *cg, const AdamPointers *a, LLVMValueRef u, LLVMValueRef lo, LLVMValueRef hi) {
     AdamScalars s = {update_field(cg, u, U_NEG_STEP), update_field(cg, u, U_BC2_SQRT), update_field(cg, u, U_W1),
                      update_field(cg, u, U_W1_COMPLEMENT), update_field(cg, u, U_B2), update_field(cg, u, U_C2),
                      update_field(cg, u, U_EPS), update_field(cg, u, U_WD), update_field(cg, u, U_DECAY)};
-    LLVMValueRef lo = cg_mul(cg, begin, cg_i64(cg, t->block)), hi = cg_mul(cg, end, cg_i64(cg, t->block));
-    LLVMValueRef size = cg_i64(cg, t->size);
-    hi = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, hi, size, ""), hi, size, "");
     /* the two flags are the same for every element: one loop per combination */
     LLVMValueRef zero = LLVMConstInt(cg->i32, 0, 0);
     LLVMValueRef l2 = LLVMBuildICmp(cg->b, LLVMIntNE, update_field(cg, u, U_L2), zero, "");
@@ -123,10 +117,23 @@ static void update_blocks(Cg *cg, LLVMValueRef *values, LLVMValueRef begin, LLVM
     for (int c = 1; c < 4; c++) LLVMAddCase(sw, LLVMConstInt(cg->i32, (unsigned)c, 0), cases[c]);
     for (int c = 0; c < 4; c++) {
         LLVMPositionBuilderAtEnd(cg->b, cases[c]);
-        adam_range(cg, &s, &a, lo, hi, c & 1, c & 2);
+        adam_range(cg, &s, a, lo, hi, c & 1, c & 2);
         LLVMBuildBr(cg->b, done);
     }
     LLVMPositionBuilderAtEnd(cg->b, done);
+}
+
+static LLVMValueRef min_i64(Cg *cg, LLVMValueRef a, LLVMValueRef b) {
+    return LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, a, b, ""), a, b, "");
+}
+
+/* values: p, g, m, v (the tensor's part of each buffer), update. Blocks [begin, end). */
+static void update_blocks(Cg *cg, LLVMValueRef *values, LLVMValueRef begin, LLVMValueRef end, void *user) {
+    const UpdateTask *t = user;
+    AdamPointers a = {values[0], values[1], values[2], values[3]};
+    LLVMValueRef lo = cg_mul(cg, begin, cg_i64(cg, t->block));
+    LLVMValueRef hi = min_i64(cg, cg_mul(cg, end, cg_i64(cg, t->block)), cg_i64(cg, t->size));
+    update_range(cg, &a, values[4], lo, hi);
 }
 
 LLVMValueRef cg_optim_update_kernel(Cg *cg, int param) {
@@ -164,4 +171,76 @@ LLVMValueRef cg_optim_update_kernel(Cg *cg, int param) {
     cg->entry_block = saved_entry;
     LLVMPositionBuilderAtEnd(cg->b, saved_block);
     return fn;
+}
+
+/* ---------------------------------------------------------------- the update inside a product */
+
+/* cg_gemm's row tiles are 4 rows (GEMM_MR): a task's rows start on a tile boundary, so every
+ * element of C is computed by the same tile code as in cg_gemm's own split. */
+enum { FUSED_ROWS = 4 };
+
+typedef struct FusedGemmTask {
+    const CgGemm *g;
+    int64_t offset; /* the parameter's, into the flat buffers (m and v) */
+} FusedGemmTask;
+
+/* values: c, a, b, M, P, the parameter's values, update. Row blocks [begin, end): their rows of C,
+ * then the update of those rows (still in this core's cache). */
+static void fused_gemm_blocks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValueRef end, void *user) {
+    const FusedGemmTask *t = user;
+    const CgGemm *g = t->g;
+    LLVMValueRef r0 = cg_mul(cg, begin, cg_i64(cg, FUSED_ROWS));
+    LLVMValueRef r1 = min_i64(cg, cg_mul(cg, end, cg_i64(cg, FUSED_ROWS)), v[3]);
+    CgGemm rows = *g;
+    rows.c = cg_gep(cg, v[0], cg_mul(cg, r0, cg_i64(cg, g->c_rs)));
+    rows.a = cg_gep(cg, v[1], cg_mul(cg, r0, cg_i64(cg, g->a_rs)));
+    rows.b = v[2];
+    rows.M = LLVMBuildNSWSub(cg->b, r1, r0, "");
+    rows.P = v[4];
+    rows.serial = true;
+    cg_gemm(cg, &rows);
+    /* the update's pointers: the whole tensor's, indexed by element */
+    LLVMValueRef u = v[6];
+    LLVMValueRef off = cg_i64(cg, t->offset);
+    AdamPointers a = {v[5], v[0], cg_gep(cg, update_field(cg, u, U_M), off), cg_gep(cg, update_field(cg, u, U_V), off)};
+    update_range(cg, &a, u, cg_mul(cg, r0, cg_i64(cg, g->J)), cg_mul(cg, r1, cg_i64(cg, g->J)));
+}
+
+/* Fused multiply-adds below which cg_gemm runs a product on one thread (its own threshold, for a
+ * batch of 64), so the fused form splits about the same products. */
+enum { FUSED_PARALLEL_MIN_FMAS = 1 << 18 };
+
+bool cg_optim_gemm(Cg *cg, const Node *node, const CgGemm *g) {
+    if (!cg->update_variant || cg->f64 || node->grad_param < 0) return false;
+    const ParamTensor *t = graph_param(cg->g, node->grad_param);
+    /* C must be the parameter's whole gradient, written (not accumulated) in rows of J */
+    if (g->c != cg_arg_out(cg) || g->c_rs != g->J || g->bias || g->act || g->accumulate || g->serial ||
+        !LLVMIsAConstantInt(g->M) || LLVMConstIntGetSExtValue(g->M) * g->J != t->size)
+        return false;
+    int64_t M = LLVMConstIntGetSExtValue(g->M);
+    int64_t P = LLVMIsAConstantInt(g->P) ? LLVMConstIntGetSExtValue(g->P) : 64;
+    FusedGemmTask task = {g, t->offset};
+    LLVMValueRef values[7] = {g->c, g->a, g->b, g->M, g->P, cg_arg(cg, CG_ARG_UPDATED, 0), cg_arg(cg, CG_ARG_UPDATE, 0)};
+    bool serial = t->size < OPTIM_PARALLEL_MIN && M * P * g->J < FUSED_PARALLEL_MIN_FMAS;
+    cg_parallel_for(cg, cg_i64(cg, (M + FUSED_ROWS - 1) / FUSED_ROWS), values, 7, serial, fused_gemm_blocks, &task);
+    cg->update_applied = true;
+    return true;
+}
+
+/* ---------------------------------------------------------------- the update inside any task */
+
+int cg_optim_task_values(Cg *cg, const Node *node, LLVMValueRef *out) {
+    if (!cg->update_variant || cg->f64 || node->grad_param < 0) return 0;
+    out[0] = cg_arg(cg, CG_ARG_UPDATED, 0);
+    out[1] = cg_arg(cg, CG_ARG_UPDATE, 0);
+    return 2;
+}
+
+void cg_optim_rows(Cg *cg, const Node *node, LLVMValueRef grad, const LLVMValueRef *values, LLVMValueRef lo, LLVMValueRef hi) {
+    if (!cg->update_variant || cg->f64 || node->grad_param < 0) return;
+    LLVMValueRef u = values[1];
+    LLVMValueRef off = cg_i64(cg, graph_param(cg->g, node->grad_param)->offset);
+    AdamPointers a = {values[0], grad, cg_gep(cg, update_field(cg, u, U_M), off), cg_gep(cg, update_field(cg, u, U_V), off)};
+    update_range(cg, &a, u, lo, hi);
+    cg->update_applied = true;
 }

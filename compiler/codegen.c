@@ -167,7 +167,7 @@ void cg_allreduce_sum(Cg *cg, LLVMValueRef buf, int64_t count) {
     LLVMBuildCall2(cg->b, type, cg_shard_field(cg, 2, cg->ptr), args, 3, "");
 }
 
-CgKernelArgs cg_kernel_args(const Graph *g, const Node *node, bool training) {
+CgKernelArgs cg_kernel_args(const Graph *g, const Node *node, bool training, bool update) {
     CgKernelArgs a = {0};
     a.items[a.count++] = (CgArg){CG_ARG_OUTPUT, 0};
     for (int j = 0; j < node->input_count; j++) a.items[a.count++] = (CgArg){CG_ARG_INPUT, j};
@@ -179,6 +179,10 @@ CgKernelArgs cg_kernel_args(const Graph *g, const Node *node, bool training) {
     a.items[a.count++] = (CgArg){CG_ARG_BATCH, 0};
     if (cg_seeded(node, training)) a.items[a.count++] = (CgArg){CG_ARG_SEED, 0};
     if (cg_sharded(node, training)) a.items[a.count++] = (CgArg){CG_ARG_SHARD, 0};
+    if (update) {
+        a.items[a.count++] = (CgArg){CG_ARG_UPDATED, 0};
+        a.items[a.count++] = (CgArg){CG_ARG_UPDATE, 0};
+    }
     return a;
 }
 
@@ -193,18 +197,19 @@ LLVMValueRef cg_arg(Cg *cg, CgArgRole role, int index) {
 LLVMValueRef cg_kernel_begin(Cg *cg, const Node *node) {
     bool inference_variant = cg_mode_specific(node->op) && !cg->training;
     char name[96];
-    snprintf(name, sizeof name, "k%d_%s%s_%s", node->id, graph_op_names[node->op], inference_variant ? "_eval" : "",
-             cg->f64 ? "f64" : "f32");
-    CgKernelArgs args = cg_kernel_args(cg->g, node, cg->training);
+    snprintf(name, sizeof name, "k%d_%s%s%s_%s", node->id, graph_op_names[node->op], inference_variant ? "_eval" : "",
+             cg->update_variant ? "_update" : "", cg->f64 ? "f64" : "f32");
+    CgKernelArgs args = cg_kernel_args(cg->g, node, cg->training, cg->update_variant);
     LLVMTypeRef params[sizeof args.items / sizeof args.items[0]];
     for (int i = 0; i < args.count; i++) params[i] = cg_arg_is_i64(args.items[i].role) ? cg->i64 : cg->ptr;
     LLVMTypeRef type = LLVMFunctionType(cg->void_type, params, (unsigned)args.count, false);
     LLVMValueRef fn = LLVMAddFunction(cg->mod, name, type);
     LLVMSetLinkage(fn, LLVMInternalLinkage);
     /* Buffers never overlap (the plan guarantees it): noalias lets LLVM vectorize freely. The
-     * shard is a descriptor, not a buffer. */
+     * shard and the update are descriptors, not buffers. */
     for (int i = 0; i < args.count; i++) {
-        if (cg_arg_is_i64(args.items[i].role) || args.items[i].role == CG_ARG_SHARD) continue;
+        CgArgRole role = args.items[i].role;
+        if (cg_arg_is_i64(role) || role == CG_ARG_SHARD || role == CG_ARG_UPDATE) continue;
         cg_set_attr(cg, fn, (unsigned)i + 1, "noalias");
         cg_set_attr(cg, fn, (unsigned)i + 1, "nocapture");
     }
@@ -254,8 +259,16 @@ typedef struct EntryArgs {
     LLVMValueRef params, grads, x, y, ws, n, seed, sums, out, shard;
     bool training;
     LLVMValueRef update;       /* train_step_update: its const NnrtUpdate *; else NULL */
-    LLVMValueRef *update_fns;  /* with update: each parameter's update function, built once */
+    struct CgUpdates *updates; /* with update: what both update entry points share */
 } EntryArgs;
+
+/* Built once for train_step_update and its profiled twin: each parameter's update pass, and each
+ * gradient kernel's update variant (NULL when its family does not fuse the update: tried). */
+typedef struct CgUpdates {
+    LLVMValueRef *passes;   /* per parameter */
+    LLVMValueRef *kernels;  /* per node */
+    bool *tried;            /* per node */
+} CgUpdates;
 
 static LLVMValueRef cg_node_pointer(Cg *cg, const EntryArgs *a, const Node *n) {
     switch (cg->plan->storage[n->id]) {
@@ -291,6 +304,8 @@ static LLVMValueRef cg_arg_value(Cg *cg, const EntryArgs *a, const Node *n, CgAr
     case CG_ARG_BATCH: return a->n;
     case CG_ARG_SEED: return a->seed;
     case CG_ARG_SHARD: return a->shard;
+    case CG_ARG_UPDATED: return cg_param_pointer(cg, a, n->grad_param);
+    case CG_ARG_UPDATE: return a->update;
     }
     return NULL;
 }
@@ -318,10 +333,11 @@ static void cg_profile_mark(Cg *cg, int kernel) {
     LLVMBuildCall2(cg->b, type, fn, &arg, 1, "");
 }
 
-static void cg_profile_kernel(Cg *cg, CgProfile *prof, const Node *n) {
+/* updates: the kernel's update variant ("dense_dw dense0+update") */
+static void cg_profile_kernel(Cg *cg, CgProfile *prof, const Node *n, bool updates) {
     const Node *fwd = graph_forward_of(cg->g, n);
     char name[160];
-    snprintf(name, sizeof name, "%s %s", graph_op_names[n->op], fwd->layer ? fwd->layer : "");
+    snprintf(name, sizeof name, "%s %s%s", graph_op_names[n->op], fwd->layer ? fwd->layer : "", updates ? "+update" : "");
     LLVMValueRef fields[2] = {cg_string(cg, name), cg_i64(cg, cg_node_flops(cg->g, n))};
     prof->infos[prof->count] = LLVMConstStructInContext(cg->ctx, fields, 2, false);
     cg_profile_mark(cg, prof->count++);
@@ -353,15 +369,52 @@ static int *cg_update_points(Cg *cg, const bool *need) {
 static void cg_call_update(Cg *cg, const EntryArgs *a, int p, CgProfile *prof) {
     const ParamTensor *t = graph_param(cg->g, p);
     if (!t->trainable || t->size == 0) return;
-    if (!a->update_fns[p]) a->update_fns[p] = cg_optim_update_kernel(cg, p);
+    LLVMValueRef *pass = &a->updates->passes[p];
+    if (!*pass) *pass = cg_optim_update_kernel(cg, p);
     LLVMValueRef args[3] = {a->params, a->grads, a->update};
-    LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(a->update_fns[p]), a->update_fns[p], args, 3, "");
+    LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(*pass), *pass, args, 3, "");
     if (!prof) return;
     char name[160];
     snprintf(name, sizeof name, "update %s", t->name);
     LLVMValueRef fields[2] = {cg_string(cg, name), cg_i64(cg, 0)};
     prof->infos[prof->count] = LLVMConstStructInContext(cg->ctx, fields, 2, false);
     cg_profile_mark(cg, prof->count++);
+}
+
+/* Builds n's kernel (its update variant with `update`) without disturbing the function being built. */
+static LLVMValueRef cg_build_kernel(Cg *cg, const EntryArgs *a, const Node *n, bool update) {
+    LLVMBasicBlockRef here = LLVMGetInsertBlock(cg->b);
+    LLVMValueRef saved_fn = cg->fn, saved_shard = cg->shard;
+    CgKernelArgs saved_args = cg->args;
+    LLVMBasicBlockRef saved_entry = cg->entry_block;
+    cg->training = a->training;
+    cg->update_variant = update;
+    cg->update_applied = false;
+    LLVMValueRef fn = cg_node_kernel(cg, n);
+    if (update && !cg->update_applied) {
+        LLVMDeleteFunction(fn); /* the family computes the gradient only: the separate pass updates */
+        fn = NULL;
+    }
+    cg->update_variant = cg->update_applied = false;
+    cg->fn = saved_fn;
+    cg->shard = saved_shard;
+    cg->args = saved_args;
+    cg->entry_block = saved_entry;
+    LLVMPositionBuilderAtEnd(cg->b, here);
+    return fn;
+}
+
+/* train_step_update: node i's update variant when the update of the parameter whose gradient it
+ * writes is due right after it (update_at) and its family applies it in the kernel; else NULL. */
+static LLVMValueRef cg_update_variant(Cg *cg, const EntryArgs *a, const Node *n, const int *update_at) {
+    if (!update_at || n->grad_param < 0 || update_at[n->grad_param] != n->id) return NULL;
+    const ParamTensor *t = graph_param(cg->g, n->grad_param);
+    if (!t->trainable || t->size == 0) return NULL;
+    if (!a->updates->tried[n->id]) {
+        a->updates->tried[n->id] = true;
+        a->updates->kernels[n->id] = cg_build_kernel(cg, a, n, true);
+    }
+    return a->updates->kernels[n->id];
 }
 
 static void cg_call_kernels(Cg *cg, const EntryArgs *a, EntryKind kind, LLVMValueRef *kernels, CgProfile *prof) {
@@ -372,33 +425,25 @@ static void cg_call_kernels(Cg *cg, const EntryArgs *a, EntryKind kind, LLVMValu
     for (int i = 0; i < g->nodes.len; i++) {
         const Node *n = graph_node(g, i);
         if (!need[i] || n->view_of >= 0 || i == g->input || i == g->target) continue;
+        LLVMValueRef fn = cg_update_variant(cg, a, n, update_at);
+        bool updates = fn != NULL; /* the kernel updates its parameter itself */
         /* In eval/infer the loss kernel writes the loss slot; in train it does too. */
-        CgKernelArgs layout = cg_kernel_args(g, n, a->training);
+        CgKernelArgs layout = cg_kernel_args(g, n, a->training, updates);
         LLVMValueRef args[sizeof layout.items / sizeof layout.items[0]];
         for (int k = 0; k < layout.count; k++) args[k] = cg_arg_value(cg, a, n, layout.items[k]);
         int count = layout.count;
-        LLVMValueRef fn = kernels[i];
-        bool mode_specific = cg_mode_specific(n->op); /* not cached: built per entry point */
-        if (mode_specific) fn = NULL;
-        if (!fn) {
-            LLVMBasicBlockRef here = LLVMGetInsertBlock(cg->b);
-            LLVMValueRef saved_fn = cg->fn, saved_shard = cg->shard;
-            CgKernelArgs saved_args = cg->args;
-            LLVMBasicBlockRef saved_entry = cg->entry_block;
-            cg->training = a->training;
-            fn = cg_node_kernel(cg, n);
+        if (!updates) {
+            fn = kernels[i];
+            bool mode_specific = cg_mode_specific(n->op); /* not cached: built per entry point */
+            if (mode_specific) fn = NULL;
+            if (!fn) fn = cg_build_kernel(cg, a, n, false);
             if (!mode_specific) kernels[i] = fn;
-            cg->fn = saved_fn;
-            cg->shard = saved_shard;
-            cg->args = saved_args;
-            cg->entry_block = saved_entry;
-            LLVMPositionBuilderAtEnd(cg->b, here);
         }
         LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(fn), fn, args, (unsigned)count, "");
-        if (prof) cg_profile_kernel(cg, prof, n);
+        if (prof) cg_profile_kernel(cg, prof, n, updates);
         if (update_at)
             for (int p = 0; p < g->params.len; p++)
-                if (update_at[p] == i) cg_call_update(cg, a, p, prof);
+                if (update_at[p] == i && !(updates && p == n->grad_param)) cg_call_update(cg, a, p, prof);
     }
     if (kind == ENTRY_TRAIN) {
         /* Parameters no node differentiates (off the loss's path) get zero gradients. */
@@ -445,13 +490,13 @@ static void cg_select_type(Cg *cg, bool f64) {
  * infer(params, x, ws, n, out); with update_fns (float32 training only), train_step_update:
  * train_step's arguments and the const NnrtUpdate *. */
 static LLVMValueRef cg_entry(Cg *cg, EntryKind kind, bool f64, const char *name, LLVMValueRef *kernels, CgProfile *prof,
-                             LLVMValueRef *update_fns) {
+                             CgUpdates *updates) {
     cg_select_type(cg, f64);
     LLVMTypeRef p = cg->ptr;
     LLVMTypeRef train_params[] = {p, p, p, p, p, cg->i64, cg->i64, p, p, p};
     LLVMTypeRef eval_params[] = {p, p, p, p, cg->i64, p};
     LLVMTypeRef infer_params[] = {p, p, p, cg->i64, p};
-    LLVMTypeRef type = kind == ENTRY_TRAIN  ? LLVMFunctionType(cg->void_type, train_params, update_fns ? 10 : 9, false)
+    LLVMTypeRef type = kind == ENTRY_TRAIN  ? LLVMFunctionType(cg->void_type, train_params, updates ? 10 : 9, false)
                        : kind == ENTRY_EVAL ? LLVMFunctionType(cg->void_type, eval_params, 6, false)
                                             : LLVMFunctionType(cg->void_type, infer_params, 5, false);
     LLVMValueRef fn = LLVMAddFunction(cg->mod, name, type);
@@ -474,7 +519,7 @@ static LLVMValueRef cg_entry(Cg *cg, EntryKind kind, bool f64, const char *name,
         a.sums = LLVMGetParam(fn, 7);
         a.shard = LLVMGetParam(fn, 8);
         a.training = true;
-        if (update_fns) a.update = LLVMGetParam(fn, 9), a.update_fns = update_fns;
+        if (updates) a.update = LLVMGetParam(fn, 9), a.updates = updates;
     } else if (kind == ENTRY_EVAL) {
         a.params = LLVMGetParam(fn, 0);
         a.x = LLVMGetParam(fn, 1);
@@ -629,15 +674,17 @@ LLVMModuleRef cg_build_module(LLVMContextRef context, const Model *model, const 
     CgProfile prof = {ARENA_ARRAY(model->graph->arena, LLVMValueRef, count + 1), 0};
     int params = model->graph->params.len;
     CgProfile update_prof = {ARENA_ARRAY(model->graph->arena, LLVMValueRef, count + params + 1), 0};
-    LLVMValueRef *update_fns = ARENA_ARRAY(model->graph->arena, LLVMValueRef, params + 1);
+    CgUpdates updates = {ARENA_ARRAY(model->graph->arena, LLVMValueRef, params + 1), ARENA_ARRAY(model->graph->arena, LLVMValueRef, count),
+                         ARENA_ARRAY(model->graph->arena, bool, count)};
     entries[0] = cg_entry(&cg, ENTRY_TRAIN, false, "nnc_train_step", kernels32, NULL, NULL);
     entries[1] = cg_entry(&cg, ENTRY_EVAL, false, "nnc_eval_step", kernels32, NULL, NULL);
     entries[2] = cg_entry(&cg, ENTRY_INFER, false, "nnc_infer", kernels32, NULL, NULL);
     entries[3] = cg_entry(&cg, ENTRY_TRAIN, true, "nnc_train_step_f64", kernels64, NULL, NULL);
     entries[4] = cg_entry(&cg, ENTRY_TRAIN, false, "nnc_train_step_profiled", kernels32, &prof, NULL);
-    /* the same kernels, each parameter's update after its last use (cg_update_points) */
-    entries[5] = cg_entry(&cg, ENTRY_TRAIN, false, "nnc_train_step_update", kernels32, NULL, update_fns);
-    entries[6] = cg_entry(&cg, ENTRY_TRAIN, false, "nnc_train_step_update_profiled", kernels32, &update_prof, update_fns);
+    /* the same kernels, each parameter's update after its last use (cg_update_points), inside
+     * the gradient kernel where its family fuses it (cg_optim_gemm) */
+    entries[5] = cg_entry(&cg, ENTRY_TRAIN, false, "nnc_train_step_update", kernels32, NULL, &updates);
+    entries[6] = cg_entry(&cg, ENTRY_TRAIN, false, "nnc_train_step_update_profiled", kernels32, &update_prof, &updates);
     cg_descriptor(&cg, info, entries, &prof, &update_prof);
     LLVMDisposeBuilder(cg.b);
     return cg.mod;

@@ -832,7 +832,10 @@ def test_concat_reference(args):
 
 def test_bench_command(args):
     """`./model bench` lists every kernel of train_step in call order with the MFLOP of its
-    product computed by hand (dense: 2*B*K*N; conv2d: 2*B*F*C*KH*KW*OH*OW), then the optimizer."""
+    product computed by hand (dense: 2*B*K*N; conv2d: 2*B*F*C*KH*KW*OH*OW), then the optimizer.
+    With Adam the step is the fused one (train_step_update): the first layer's weight gradient
+    updates its rows itself ("+update"), every other tensor has its own update row where it runs,
+    and the unfused pair is timed beside it."""
     cases = {
         "fashion_mlp": [("dense dense0", 2 * 784 * 256), ("dense dense1", 2 * 256 * 128), ("dense dense2", 2 * 128 * 10),
                         ("dense_dw dense2", 2 * 128 * 10), ("dense_dx dense2", 2 * 128 * 10),
@@ -846,14 +849,21 @@ def test_bench_command(args):
         exe = compile_model(args, os.path.join(EXAMPLES, model + ".nn"), model)
         out = run([exe, "bench", "--batch", str(batch), "--steps", "3", "--threads", "2"]).stdout
         rows = [line for line in out.splitlines() if line and not line.startswith(("bench:", "step ", "kernel"))]
-        products = [(" ".join(r.split()[:2]), float(r.split()[-2])) for r in rows if len(r.split()) == 6]
+        products = [(" ".join(r.split()[:2]).removesuffix("+update"), float(r.split()[-2])) for r in rows if len(r.split()) == 6]
         for name, flops in expected:
             got = [mflop for n, mflop in products if n == name]
             check(got and abs(got[0] - flops * batch / 1e6) < 1e-3, f"{model}: {name}: expected {flops * batch / 1e6:.3f} MFLOP, rows:\n{out}")
         names = [n for n, _ in products]
         order = [names.index(name) for name, _ in expected]
         check(order == sorted(order), f"{model}: kernels not in call order:\n{out}")
-        check(rows[-2].startswith("optimizer (adam)") and rows[-1].startswith("profiled step"), f"{model}: no optimizer/total rows:\n{out}")
+        check(rows[-2].startswith("optimizer (adam) fused") and rows[-1].startswith("profiled step"), f"{model}: no optimizer/total rows:\n{out}")
+        check("step (train_step + optimizer, fused)" in out and "\nunfused: train_step " in out, f"{model}: no fused/unfused step lines:\n{out}")
+        first_dw = expected[-1][0]  # the first layer's dW: no later kernel reads its weight
+        check(any(r.startswith(first_dw + "+update ") for r in rows), f"{model}: {first_dw} does not update its rows:\n{out}")
+        names = [r.split()[0] + " " + r.split()[1] for r in rows]
+        updates = [n.split()[1] for n in names if n.startswith("update ")]
+        params = {"fashion_mlp": 6, "fashion_cnn": 8}[model]
+        check(len(updates) == params - 1, f"{model}: expected {params - 1} separate update passes, got {updates}:\n{out}")
         print(f"{model}: {len(rows) - 2} kernels profiled; products match the hand-computed MFLOP")
     # A batch whose buffers cannot even be sized: one clear error, exit 1 (it used to overflow
     # B * 784 and print an out-of-memory line per buffer). 2^53-1 is the largest --batch the
