@@ -19,13 +19,13 @@ enum { OPTIM_ROWS = 4, OPTIM_PARALLEL_MIN = 1 << 14 }; /* the runtime's split (r
 
 /* struct NnrtUpdate's fields, in order (nnrt.h). */
 enum {
-    U_M, U_V, U_NEG_STEP, U_BC2_SQRT, U_W1, U_W1_COMPLEMENT, U_B2, U_C2, U_EPS, U_WD, U_DECAY, U_L2, U_SMALL_LERP,
+    U_M, U_V, U_NEG_STEP, U_W1, U_W1_COMPLEMENT, U_B2, U_C2, U_EPS, U_WD, U_DECAY, U_L2, U_SMALL_LERP,
     U_FIELDS
 };
 
 static LLVMTypeRef update_type(Cg *cg) {
     LLVMTypeRef f32 = LLVMFloatTypeInContext(cg->ctx);
-    LLVMTypeRef fields[U_FIELDS] = {cg->ptr, cg->ptr, f32, f32, f32, f32, f32, f32, f32, f32, f32, cg->i32, cg->i32};
+    LLVMTypeRef fields[U_FIELDS] = {cg->ptr, cg->ptr, f32, f32, f32, f32, f32, f32, f32, f32, cg->i32, cg->i32};
     return LLVMStructTypeInContext(cg->ctx, fields, U_FIELDS, false);
 }
 
@@ -37,11 +37,11 @@ static LLVMValueRef update_field(Cg *cg, LLVMValueRef update, unsigned field) {
 
 /* The loop's scalars, loaded once per task (splatted for the vector loop). */
 typedef struct AdamScalars {
-    LLVMValueRef neg_step, bc2_sqrt, w1, w1_complement, b2, c2, eps, wd, decay;
+    LLVMValueRef neg_step, w1, w1_complement, b2, c2, eps, wd, decay;
 } AdamScalars;
 
 static AdamScalars adam_splat(Cg *cg, const AdamScalars *s, unsigned lanes) {
-    return (AdamScalars){cg_splat(cg, s->neg_step, lanes), cg_splat(cg, s->bc2_sqrt, lanes), cg_splat(cg, s->w1, lanes),
+    return (AdamScalars){cg_splat(cg, s->neg_step, lanes), cg_splat(cg, s->w1, lanes),
                          cg_splat(cg, s->w1_complement, lanes), cg_splat(cg, s->b2, lanes), cg_splat(cg, s->c2, lanes),
                          cg_splat(cg, s->eps, lanes), cg_splat(cg, s->wd, lanes), cg_splat(cg, s->decay, lanes)};
 }
@@ -56,9 +56,10 @@ typedef struct AdamPointers {
     LLVMValueRef p, g, m, v;
 } AdamPointers;
 
-/* One element (lanes 0) or one vector of `lanes` elements at index i: runtime/optim.c's adam_loop. */
+/* One element (lanes 0) or one vector of `lanes` elements at index i: runtime/optim.c's adam_loop
+ * (decay: AdamW's decoupled weight decay). */
 static void adam_element(Cg *cg, const AdamScalars *s, const AdamPointers *a, LLVMValueRef i, unsigned lanes, bool l2,
-                         bool small_lerp) {
+                         bool small_lerp, bool decay) {
     LLVMValueRef p, g, m, v;
     if (lanes) {
         p = cg_vload_full(cg, a->p, i, lanes), g = cg_vload_full(cg, a->g, i, lanes);
@@ -66,12 +67,12 @@ static void adam_element(Cg *cg, const AdamScalars *s, const AdamPointers *a, LL
     } else {
         p = cg_load(cg, a->p, i), g = cg_load(cg, a->g, i), m = cg_load(cg, a->m, i), v = cg_load(cg, a->v, i);
     }
-    p = mul(cg, p, s->decay); /* exactly p unless decoupled weight decay */
+    if (decay) p = mul(cg, p, s->decay);
     if (l2) g = add(cg, g, mul(cg, s->wd, p));
     m = small_lerp ? add(cg, m, mul(cg, s->w1, sub(cg, g, m))) : sub(cg, g, mul(cg, sub(cg, g, m), s->w1_complement));
     v = mul(cg, v, s->b2);
     v = add(cg, v, mul(cg, mul(cg, s->c2, g), g));
-    LLVMValueRef denom = add(cg, div_(cg, cg_math(cg, "llvm.sqrt", v), s->bc2_sqrt), s->eps);
+    LLVMValueRef denom = add(cg, cg_math(cg, "llvm.sqrt", v), s->eps);
     p = add(cg, p, div_(cg, mul(cg, s->neg_step, m), denom));
     if (lanes) {
         cg_vstore_full(cg, m, a->m, i), cg_vstore_full(cg, v, a->v, i), cg_vstore_full(cg, p, a->p, i);
@@ -82,16 +83,16 @@ static void adam_element(Cg *cg, const AdamScalars *s, const AdamPointers *a, LL
 
 /* Elements [lo, hi): whole vectors, then single elements. */
 static void adam_range(Cg *cg, const AdamScalars *s, const AdamPointers *a, LLVMValueRef lo, LLVMValueRef hi, bool l2,
-                       bool small_lerp) {
+                       bool small_lerp, bool decay) {
     unsigned lanes = (unsigned)cg->vector_bytes / 4u;
     LLVMValueRef L = cg_i64(cg, lanes);
     LLVMValueRef vectors = LLVMBuildSDiv(cg->b, LLVMBuildNSWSub(cg->b, hi, lo, ""), L, "");
     AdamScalars wide = adam_splat(cg, s, lanes);
     CgLoop k = cg_loop_begin(cg, cg_i64(cg, 0), vectors, "vec");
-    adam_element(cg, &wide, a, cg_add(cg, lo, cg_mul(cg, k.iv, L)), lanes, l2, small_lerp);
+    adam_element(cg, &wide, a, cg_add(cg, lo, cg_mul(cg, k.iv, L)), lanes, l2, small_lerp, decay);
     cg_loop_end(cg, &k);
     CgLoop i = cg_loop_begin(cg, cg_add(cg, lo, cg_mul(cg, vectors, L)), hi, "tail");
-    adam_element(cg, s, a, i.iv, 0, l2, small_lerp);
+    adam_element(cg, s, a, i.iv, 0, l2, small_lerp, decay);
     cg_loop_end(cg, &i);
 }
 
@@ -101,23 +102,26 @@ typedef struct UpdateTask {
 
 /* Elements [lo, hi) of the tensor at a (p, g, m, v) with NnrtUpdate u. */
 static void update_range(Cg *cg, const AdamPointers *a, LLVMValueRef u, LLVMValueRef lo, LLVMValueRef hi) {
-    AdamScalars s = {update_field(cg, u, U_NEG_STEP), update_field(cg, u, U_BC2_SQRT), update_field(cg, u, U_W1),
+    AdamScalars s = {update_field(cg, u, U_NEG_STEP), update_field(cg, u, U_W1),
                      update_field(cg, u, U_W1_COMPLEMENT), update_field(cg, u, U_B2), update_field(cg, u, U_C2),
                      update_field(cg, u, U_EPS), update_field(cg, u, U_WD), update_field(cg, u, U_DECAY)};
-    /* the two flags are the same for every element: one loop per combination */
+    /* the three flags are the same for every element: one loop per combination, as the
+     * runtime's specializations (decay and l2 never both: AdamW decays, Adam adds to g) */
     LLVMValueRef zero = LLVMConstInt(cg->i32, 0, 0);
     LLVMValueRef l2 = LLVMBuildICmp(cg->b, LLVMIntNE, update_field(cg, u, U_L2), zero, "");
     LLVMValueRef small = LLVMBuildICmp(cg->b, LLVMIntNE, update_field(cg, u, U_SMALL_LERP), zero, "");
-    LLVMValueRef variant = LLVMBuildOr(cg->b, LLVMBuildZExt(cg->b, l2, cg->i32, ""),
-                                       LLVMBuildShl(cg->b, LLVMBuildZExt(cg->b, small, cg->i32, ""), LLVMConstInt(cg->i32, 1, 0), ""), "");
+    LLVMValueRef decay = LLVMBuildFCmp(cg->b, LLVMRealUNE, s.decay, LLVMConstReal(LLVMFloatTypeInContext(cg->ctx), 1.0), "");
+    LLVMValueRef variant = LLVMBuildZExt(cg->b, l2, cg->i32, "");
+    variant = LLVMBuildOr(cg->b, variant, LLVMBuildShl(cg->b, LLVMBuildZExt(cg->b, small, cg->i32, ""), LLVMConstInt(cg->i32, 1, 0), ""), "");
+    variant = LLVMBuildOr(cg->b, variant, LLVMBuildShl(cg->b, LLVMBuildZExt(cg->b, decay, cg->i32, ""), LLVMConstInt(cg->i32, 2, 0), ""), "");
     LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "updated");
-    LLVMBasicBlockRef cases[4];
-    for (int c = 0; c < 4; c++) cases[c] = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "variant");
-    LLVMValueRef sw = LLVMBuildSwitch(cg->b, variant, cases[0], 3);
-    for (int c = 1; c < 4; c++) LLVMAddCase(sw, LLVMConstInt(cg->i32, (unsigned)c, 0), cases[c]);
-    for (int c = 0; c < 4; c++) {
+    LLVMBasicBlockRef cases[8];
+    for (int c = 0; c < 8; c++) cases[c] = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "variant");
+    LLVMValueRef sw = LLVMBuildSwitch(cg->b, variant, cases[0], 7);
+    for (int c = 1; c < 8; c++) LLVMAddCase(sw, LLVMConstInt(cg->i32, (unsigned)c, 0), cases[c]);
+    for (int c = 0; c < 8; c++) {
         LLVMPositionBuilderAtEnd(cg->b, cases[c]);
-        adam_range(cg, &s, a, lo, hi, c & 1, c & 2);
+        adam_range(cg, &s, a, lo, hi, c & 1, c & 2, c & 4);
         LLVMBuildBr(cg->b, done);
     }
     LLVMPositionBuilderAtEnd(cg->b, done);

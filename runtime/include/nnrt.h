@@ -121,15 +121,17 @@ typedef void (*NnrtTrainStepF64)(double *params, double *grads, const double *x,
 /* The fused optimizer update (ABI v5): Adam/AdamW as the runtime applies it (runtime/optim.c),
  * with every per-step scalar computed by the runtime in its own precision, so the generated loop
  * does only the float32 operations per element, in the runtime's order:
- *     p = p * decay                      (decay is exactly 1 unless AdamW with weight decay)
+ *     p = p * decay                      (only when decay != 1: AdamW with weight decay)
  *     g = g + wd * p                     (only when l2: Adam's L2 weight decay)
  *     m = small_lerp ? m + w1 * (g - m) : g - (g - m) * w1_complement
  *     v = v * b2;  v = v + c2 * g * g
- *     p = p + neg_step * m / (sqrt(v) / bc2_sqrt + eps)
- * m and v are the moment buffers, laid out as the parameter buffer. */
+ *     p = p + neg_step * m / (sqrt(v) + eps)
+ * with neg_step = -lr sqrt(1 - beta2^t) / (1 - beta1^t) and eps = eps sqrt(1 - beta2^t) (the
+ * Adam paper's form of the bias corrections: one division per element, see optim.c). m and v are
+ * the moment buffers, laid out as the parameter buffer. */
 typedef struct NnrtUpdate {
     float *m, *v;
-    float neg_step, bc2_sqrt, w1, w1_complement, b2, c2, eps, wd, decay;
+    float neg_step, w1, w1_complement, b2, c2, eps, wd, decay;
     int32_t l2, small_lerp;
 } NnrtUpdate;
 
