@@ -180,7 +180,8 @@ LLVMValueRef cg_optim_update_kernel(Cg *cg, int param) {
 /* ---------------------------------------------------------------- the update inside a product */
 
 /* cg_gemm's row tiles are 4 rows (GEMM_MR): a task's rows start on a tile boundary, so every
- * element of C is computed by the same tile code as in cg_gemm's own split. */
+ * element of C is computed by the same tile code as in cg_gemm's own split (should the tiles
+ * change, e2e.fused_update_identical sees the fused gradient differ). */
 enum { FUSED_ROWS = 4 };
 
 typedef struct FusedGemmTask {
@@ -200,7 +201,7 @@ static void fused_gemm_blocks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMV
     rows.a = cg_gep(cg, v[1], cg_mul(cg, r0, cg_i64(cg, g->a_rs)));
     rows.b = v[2];
     rows.M = LLVMBuildNSWSub(cg->b, r1, r0, "");
-    rows.P = v[4];
+    if (!LLVMIsAConstantInt(g->P)) rows.P = v[4]; /* a constant stays one: cg_gemm decides by it */
     rows.serial = true;
     cg_gemm(cg, &rows);
     /* the update's pointers: the whole tensor's, indexed by element */

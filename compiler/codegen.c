@@ -487,7 +487,7 @@ static void cg_select_type(Cg *cg, bool f64) {
 }
 
 /* train_step(params, grads, x, y, ws, n, seed, sums, shard) / eval_step(params, x, y, ws, n, sums) /
- * infer(params, x, ws, n, out); with update_fns (float32 training only), train_step_update:
+ * infer(params, x, ws, n, out); with updates (float32 training only), train_step_update:
  * train_step's arguments and the const NnrtUpdate *. */
 static LLVMValueRef cg_entry(Cg *cg, EntryKind kind, bool f64, const char *name, LLVMValueRef *kernels, CgProfile *prof,
                              CgUpdates *updates) {

@@ -491,10 +491,11 @@ def test_fused_update_identical(args):
     """The optimizer update fused into the generated step (train_step_update: Adam and AdamW in
     one process without clipping) writes the same checkpoint bytes (weights, Adam's m and v) as
     train_step followed by the runtime's update, which --clip 1e30 selects (clipping needs the
-    gradient norm first; a clip that large never scales): for the MLP, the CNN and a model with
-    batchnorm (running statistics, not trainable) and layernorm; for Adam, AdamW, Adam's L2 weight
-    decay and beta1 < 0.5 (ATen's other lerp form); with 1 and 2 threads, over 2 epochs. bench
-    says which form runs."""
+    gradient norm first; a clip that large never scales): for the MLP, the CNN, a model with
+    batchnorm (running statistics, not trainable) and layernorm, and one with attention, an lstm
+    and dense layers per position (the image's rows as 28 positions); for Adam, AdamW, Adam's L2
+    weight decay and beta1 < 0.5 (ATen's other lerp form); with 1 and 2 threads, over 2 epochs.
+    bench says which form runs."""
     ip, lp = fashion_subset(args.work, 640)
     norm_source = os.path.join(args.work, "fused_norms.nn")
     with open(norm_source, "w") as f:
@@ -502,14 +503,20 @@ def test_fused_update_identical(args):
                 "logits = image -> conv2d(4, 3) -> batchnorm -> relu -> maxpool(2) -> flatten -> dense(24)\n"
                 "         -> layernorm -> relu -> dense(10)\n"
                 "loss cross_entropy(logits, label)\n")
+    seq_source = os.path.join(args.work, "fused_seq.nn")
+    with open(seq_source, "w") as f:
+        f.write("model fused_seq\ninput image : float[28, 28]\ntarget label : class[10]\n"
+                "h = image -> dense(16) -> attention(2, causal=true) -> layernorm -> lstm(12, return=\"last\")\n"
+                "logits = h -> dense(10)\nloss cross_entropy(logits, label)\n")
     optimizers = ["adam(lr=1e-3)", "adamw(lr=1e-3, weight_decay=0.1)", "adam(lr=1e-3, weight_decay=0.01)",
                   "adam(lr=1e-3, beta1=0.3)"]
-    for model in ["fashion_mlp", "fashion_cnn", "fused_norms"]:
-        source = norm_source if model == "fused_norms" else os.path.join(EXAMPLES, model + ".nn")
+    sources = {"fused_norms": norm_source, "fused_seq": seq_source}
+    for model in ["fashion_mlp", "fashion_cnn", "fused_norms", "fused_seq"]:
+        source = sources.get(model, os.path.join(EXAMPLES, model + ".nn"))
         exe = compile_model(args, source, model)
         bench = run([exe, "bench", "--batch", "8", "--steps", "1"]).stdout
         check("step (train_step + optimizer, fused)" in bench and "update " in bench, f"{model}: bench shows no fused update:\n{bench}")
-        for opt in optimizers if model != "fashion_cnn" else optimizers[:2]:
+        for opt in optimizers if model in ("fashion_mlp", "fused_norms") else optimizers[:2]:
             blobs = {}
             for form, extra in [("fused-1", ["--threads", "1"]), ("fused-2", ["--threads", "2"]),
                                 ("unfused", ["--threads", "2", "--clip", "1e30"])]:
