@@ -12,6 +12,7 @@
  * the update is element-wise, so any split gives the same bytes. Each block runs explicit vectors
  * of the target's width, then single elements for the rest. */
 #include <stdio.h>
+#include <string.h>
 
 #include "cg.h"
 
@@ -100,8 +101,8 @@ typedef struct UpdateTask {
     int64_t size, block; /* the tensor's elements, elements per block of rows */
 } UpdateTask;
 
-/* Elements [lo, hi) of the tensor at a (p, g, m, v) with NnrtUpdate u. */
-static void update_range(Cg *cg, const AdamPointers *a, LLVMValueRef u, LLVMValueRef lo, LLVMValueRef hi) {
+/* Elements [lo, hi) of the tensor at a (p, g, m, v) with NnrtUpdate u, inline. */
+static void update_range_inline(Cg *cg, const AdamPointers *a, LLVMValueRef u, LLVMValueRef lo, LLVMValueRef hi) {
     AdamScalars s = {update_field(cg, u, U_NEG_STEP), update_field(cg, u, U_W1),
                      update_field(cg, u, U_W1_COMPLEMENT), update_field(cg, u, U_B2), update_field(cg, u, U_C2),
                      update_field(cg, u, U_EPS), update_field(cg, u, U_WD), update_field(cg, u, U_DECAY)};
@@ -125,6 +126,52 @@ static void update_range(Cg *cg, const AdamPointers *a, LLVMValueRef u, LLVMValu
         LLVMBuildBr(cg->b, done);
     }
     LLVMPositionBuilderAtEnd(cg->b, done);
+}
+
+/* The module's one update loop, nnc_adam_f32(p, g, m, v, count, update): every pass and every
+ * fused kernel calls it on its elements, so the eight loop variants exist once per module, not
+ * once per tensor (compile time, code size). */
+static LLVMValueRef adam_function(Cg *cg) {
+    const char *name = "nnc_adam_f32";
+    LLVMValueRef fn = LLVMGetNamedFunction(cg->mod, name);
+    if (fn) return fn;
+    LLVMValueRef saved_fn = cg->fn, saved_shard = cg->shard;
+    LLVMBasicBlockRef saved_entry = cg->entry_block, saved_block = LLVMGetInsertBlock(cg->b);
+    CgKernelArgs saved_args = cg->args;
+    LLVMTypeRef params[6] = {cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->i64, cg->ptr};
+    fn = LLVMAddFunction(cg->mod, name, LLVMFunctionType(cg->void_type, params, 6, false));
+    LLVMSetLinkage(fn, LLVMInternalLinkage);
+    const char *attrs[] = {"noinline", "nounwind"};
+    for (int i = 0; i < 2; i++) {
+        unsigned kind = LLVMGetEnumAttributeKindForName(attrs[i], strlen(attrs[i]));
+        LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(cg->ctx, kind, 0));
+    }
+    for (unsigned i = 0; i < 4; i++) { /* four disjoint buffers */
+        unsigned kind = LLVMGetEnumAttributeKindForName("noalias", 7);
+        LLVMAddAttributeAtIndex(fn, i + 1, LLVMCreateEnumAttribute(cg->ctx, kind, 0));
+    }
+    cg->fn = fn;
+    cg->shard = NULL;
+    cg->args = (CgKernelArgs){0};
+    cg->entry_block = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry");
+    LLVMPositionBuilderAtEnd(cg->b, cg->entry_block);
+    AdamPointers a = {LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), LLVMGetParam(fn, 3)};
+    update_range_inline(cg, &a, LLVMGetParam(fn, 5), cg_i64(cg, 0), LLVMGetParam(fn, 4));
+    LLVMBuildRetVoid(cg->b);
+    cg->fn = saved_fn;
+    cg->shard = saved_shard;
+    cg->args = saved_args;
+    cg->entry_block = saved_entry;
+    LLVMPositionBuilderAtEnd(cg->b, saved_block);
+    return fn;
+}
+
+/* Elements [lo, hi) of the tensor at a (p, g, m, v) with NnrtUpdate u: a call of the module's loop. */
+static void update_range(Cg *cg, const AdamPointers *a, LLVMValueRef u, LLVMValueRef lo, LLVMValueRef hi) {
+    LLVMValueRef fn = adam_function(cg);
+    LLVMValueRef args[6] = {cg_gep(cg, a->p, lo), cg_gep(cg, a->g, lo), cg_gep(cg, a->m, lo), cg_gep(cg, a->v, lo),
+                            LLVMBuildNSWSub(cg->b, hi, lo, ""), u};
+    LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(fn), fn, args, 6, "");
 }
 
 static LLVMValueRef min_i64(Cg *cg, LLVMValueRef a, LLVMValueRef b) {
