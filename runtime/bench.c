@@ -12,7 +12,8 @@
  * When the model's generated code applies the optimizer itself (train_step_update: Adam/AdamW,
  * what `train` runs in one process without clipping), the `step` line times that fused step, a
  * second line times the unfused pair (train_step, then the runtime's update pass) in the same
- * run (the two alternate step by step), and the table profiles train_step_update_profiled: a
+ * run (the two alternate step by step; all three are medians over the steps, robust to the
+ * stalls of a shared machine), and the table profiles train_step_update_profiled: a
  * tensor updated in a pass of its own has its row ("update dense1.weight") where it runs; one
  * updated inside its gradient kernel shows in that kernel's row ("dense_dw dense0+update", whose
  * GFLOP/s then include the update). The optimizer row is the fused step's time less
@@ -74,17 +75,24 @@ static double run_fused_steps(Bench *b, NnrtTrainStepUpdateF32 step, int64_t ste
     return nnrt_now() - t0;
 }
 
-/* `steps` rounds of one unfused step (train_step, then the runtime's update: seconds in train_s
- * and optim_s) and, when the model fuses the update, one train_step_update (fused_s). The forms
- * alternate step by step, so a busy machine slows both alike and their ratio holds. */
-static void run_rounds(Bench *b, int fused, int64_t steps, double *train_s, double *optim_s, double *fused_s) {
-    *train_s = *optim_s = *fused_s = 0;
+/* `steps` rounds of one unfused step (train_step, then the runtime's update) and one
+ * train_step_update, alternating so that a busy machine slows both alike; the medians over the
+ * rounds of train_step, the runtime's update and the fused step go to med[0..2] (a descheduled
+ * step or two would swamp a difference of means). times: 3 * steps scratch doubles. */
+static int compare_doubles(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void run_rounds(Bench *b, int64_t steps, double *times, double med[3]) {
     for (int64_t k = 0; k < steps; k++) {
-        double t, o;
-        run_steps(b, b->m->train_step, 1, &t, &o);
-        *train_s += t;
-        *optim_s += o;
-        if (fused) *fused_s += run_fused_steps(b, b->m->train_step_update, 1);
+        run_steps(b, b->m->train_step, 1, &times[k], &times[steps + k]);
+        times[2 * steps + k] = run_fused_steps(b, b->m->train_step_update, 1);
+    }
+    for (int i = 0; i < 3; i++) {
+        qsort(times + i * steps, (size_t)steps, sizeof *times, compare_doubles);
+        double *t = times + i * steps;
+        med[i] = steps % 2 ? t[steps / 2] : (t[steps / 2 - 1] + t[steps / 2]) / 2;
     }
 }
 
@@ -100,7 +108,7 @@ int nnrt_cmd_bench(const NnrtModel *m, const NnrtRunConfig *cfg) {
     int64_t tsz = m->target_size; /* class targets: one id per example or per position */
     size_t P = (size_t)m->param_count;
     int status = 1;
-    double *xd = NULL, *yd = NULL;
+    double *xd = NULL, *yd = NULL, *times = NULL;
     if (m->metric_count + 1 > (int32_t)(sizeof b.sums / sizeof *b.sums)) {
         nnrt_error("bench: the model has more metrics than the bench supports (%d)", m->metric_count);
         return 1;
@@ -127,7 +135,8 @@ int nnrt_cmd_bench(const NnrtModel *m, const NnrtRunConfig *cfg) {
         !(xd = nnrt_alloc((size_t)(b.n * m->input_size), sizeof(double), "the inputs")) ||
         !(yd = nnrt_alloc((size_t)(b.n * tsz), sizeof(double), "the targets")) ||
         !(b.ws = nnrt_alloc_aligned(nnrt_workspace_bytes(m, b.n, sizeof(float)), "the workspace")) ||
-        !(nnrt_profile.seconds = nnrt_zalloc((size_t)nnrt_profile.count + 1, sizeof(double), "the profile")))
+        !(nnrt_profile.seconds = nnrt_zalloc((size_t)nnrt_profile.count + 1, sizeof(double), "the profile")) ||
+        !(times = nnrt_alloc(3 * (size_t)(steps > warmup ? steps : warmup), sizeof(double), "the step times")))
         goto done;
 
     nnrt_init_params(m, cfg->seed, b.params, NULL);
@@ -138,10 +147,17 @@ int nnrt_cmd_bench(const NnrtModel *m, const NnrtRunConfig *cfg) {
     if (m->target_kind != NNRT_TARGET_CLASS)
         for (int64_t i = 0; i < b.n * tsz; i++) ((float *)b.y)[i] = (float)yd[i];
 
-    double train_s, optim_s, prof_s, prof_optim_s, fused_s;
-    run_rounds(&b, fused, warmup, &train_s, &optim_s, &fused_s);
-    run_rounds(&b, fused, steps, &train_s, &optim_s, &fused_s);
-    fused_s /= (double)steps;
+    double train_s, optim_s, prof_s, prof_optim_s, fused_s = 0;
+    if (fused) {
+        /* per step, medians: train_s and optim_s become per-step times times steps below */
+        double med[3];
+        run_rounds(&b, warmup, times, med);
+        run_rounds(&b, steps, times, med);
+        train_s = med[0] * (double)steps, optim_s = med[1] * (double)steps, fused_s = med[2];
+    } else {
+        run_steps(&b, m->train_step, warmup, &train_s, &optim_s);
+        run_steps(&b, m->train_step, steps, &train_s, &optim_s);
+    }
     double step_s = fused ? fused_s : (train_s + optim_s) / (double)steps;
     /* the fused update's cost: the fused step less train_step alone */
     double fused_update_s = fused_s - train_s / (double)steps;
@@ -152,7 +168,7 @@ int nnrt_cmd_bench(const NnrtModel *m, const NnrtRunConfig *cfg) {
     printf("bench: model %s, batch %lld, %lld steps after %lld warm-up steps\n", m->name ? m->name : "?",
            (long long)b.n, (long long)steps, (long long)warmup);
     printf("step (train_step + optimizer%s): %.3f ms, %.0f samples/s, %.1f GFLOP/s in the products\n",
-           fused ? ", fused" : "", 1e3 * step_s, (double)b.n / step_s,
+           fused ? ", fused; medians of the steps" : "", 1e3 * step_s, (double)b.n / step_s,
            (double)(total_flops * b.n) / (train_s / (double)steps) / 1e9);
     if (fused) {
         printf("unfused: train_step %.3f ms + the runtime's %s pass %.3f ms (%.1f%%) = %.3f ms\n",
@@ -192,6 +208,7 @@ done:
     free(b.y);
     free(xd);
     free(yd);
+    free(times);
     free(b.ws);
     nnrt_optim_state_free(&b.ost);
     return status;

@@ -515,7 +515,7 @@ def test_fused_update_identical(args):
         source = sources.get(model, os.path.join(EXAMPLES, model + ".nn"))
         exe = compile_model(args, source, model)
         bench = run([exe, "bench", "--batch", "8", "--steps", "1"]).stdout
-        check("step (train_step + optimizer, fused)" in bench and "update " in bench, f"{model}: bench shows no fused update:\n{bench}")
+        check("step (train_step + optimizer, fused; medians of the steps)" in bench and "update " in bench, f"{model}: bench shows no fused update:\n{bench}")
         for opt in optimizers if model in ("fashion_mlp", "fused_norms") else optimizers[:2]:
             blobs = {}
             for form, extra in [("fused-1", ["--threads", "1"]), ("fused-2", ["--threads", "2"]),
@@ -864,7 +864,7 @@ def test_bench_command(args):
         order = [names.index(name) for name, _ in expected]
         check(order == sorted(order), f"{model}: kernels not in call order:\n{out}")
         check(rows[-2].startswith("optimizer (adam) fused") and rows[-1].startswith("profiled step"), f"{model}: no optimizer/total rows:\n{out}")
-        check("step (train_step + optimizer, fused)" in out and "\nunfused: train_step " in out, f"{model}: no fused/unfused step lines:\n{out}")
+        check("step (train_step + optimizer, fused; medians of the steps)" in out and "\nunfused: train_step " in out, f"{model}: no fused/unfused step lines:\n{out}")
         first_dw = expected[-1][0]  # the first layer's dW: no later kernel reads its weight
         check(any(r.startswith(first_dw + "+update ") for r in rows), f"{model}: {first_dw} does not update its rows:\n{out}")
         names = [r.split()[0] + " " + r.split()[1] for r in rows]
