@@ -149,7 +149,7 @@ int nnrt_cmd_bench(const NnrtModel *m, const NnrtRunConfig *cfg) {
 
     double train_s, optim_s, prof_s, prof_optim_s, fused_s = 0;
     if (fused) {
-        /* per step, medians: train_s and optim_s become per-step times times steps below */
+        /* medians per step; train_s and optim_s hold them times steps, like the sums below */
         double med[3];
         run_rounds(&b, warmup, times, med);
         run_rounds(&b, steps, times, med);
