@@ -18,9 +18,12 @@
  * One description of every kernel's argument list, used by the caller (codegen.c builds the
  * call from it) and by the kernel (cg_kernel_begin declares the parameters from it; the family
  * reads them by role), so no one counts argument positions by hand. The order is fixed:
- *   output, inputs..., weight, bias, running_mean, running_var, scratch, n, seed, shard
+ *   output, inputs..., weight, bias, running_mean, running_var, scratch, n, seed, shard,
+ *   updated, update
  * each present only when the node has it (weight/bias/running statistics: the node's parameter
- * indices; scratch: the family's scratch hook; seed: cg_seeded; shard: OPK_GLOBAL_BATCH). */
+ * indices; scratch: the family's scratch hook; seed: cg_seeded; shard: OPK_GLOBAL_BATCH;
+ * updated/update: the variant of a gradient kernel that also applies the optimizer update,
+ * cg_optim.c). */
 typedef enum CgArgRole {
     CG_ARG_OUTPUT,       /* ptr: the node's buffer, its gradient buffer or its f64 sum slot */
     CG_ARG_INPUT,        /* ptr: input `index` of the node */
@@ -32,6 +35,8 @@ typedef enum CgArgRole {
     CG_ARG_BATCH,        /* i64: the examples of this call (n) */
     CG_ARG_SEED,         /* i64: the step seed */
     CG_ARG_SHARD,        /* ptr: the train step's const NnrtShard * */
+    CG_ARG_UPDATED,      /* ptr: the values of the parameter whose gradient the kernel writes */
+    CG_ARG_UPDATE,       /* ptr: train_step_update's const NnrtUpdate * */
 } CgArgRole;
 
 typedef struct CgArg {
@@ -59,6 +64,8 @@ typedef struct Cg {
     LLVMValueRef fn;       /* function being built */
     LLVMValueRef shard;    /* its `const NnrtShard *` argument, or NULL (see cg_batch_total) */
     CgKernelArgs args;     /* the argument list of the kernel being built (cg_kernel_begin) */
+    bool update_variant;   /* the gradient kernel being built may apply its parameter's update */
+    bool update_applied;   /* ... and did (cg_optim_gemm): the entry point skips the separate pass */
     LLVMBasicBlockRef entry_block;
 } Cg;
 
@@ -100,8 +107,9 @@ LLVMValueRef cg_batch_total(Cg *cg, LLVMValueRef n);
 LLVMValueRef cg_batch_first(Cg *cg);
 void cg_allreduce_sum(Cg *cg, LLVMValueRef buf, int64_t count);
 
-/* The argument list of `node`'s kernel in a training (train_step) or other entry point. */
-CgKernelArgs cg_kernel_args(const Graph *g, const Node *node, bool training);
+/* The argument list of `node`'s kernel in a training (train_step) or other entry point; update:
+ * its variant that applies the update of the parameter whose gradient it writes. */
+CgKernelArgs cg_kernel_args(const Graph *g, const Node *node, bool training, bool update);
 
 /* Starts the internal kernel of `node` ("k<id>_<op>[_eval]_<f32|f64>") with the parameters
  * cg_kernel_args gives; returns the function. The builder is left in its body; read the
@@ -171,6 +179,21 @@ void cg_row_softmax(Cg *cg, LLVMValueRef y, LLVMValueRef x, LLVMValueRef base, L
 LLVMValueRef cg_exp_fast(Cg *cg, LLVMValueRef x);
 LLVMValueRef cg_tanh_fast(Cg *cg, LLVMValueRef u);
 LLVMValueRef cg_sigmoid_fast(Cg *cg, LLVMValueRef x);
+/* The fused optimizer update (cg_optim.c): the internal function update(params, grads, update)
+ * that applies the NnrtUpdate (Adam/AdamW, float32) to trainable parameter `param`. */
+LLVMValueRef cg_optim_update_kernel(Cg *cg, int param);
+/* In a gradient kernel's update variant (cg->update_variant) whose product `g` writes the whole
+ * gradient of the node's parameter (rows of C = the tensor's rows): emits the product split across
+ * threads by row blocks, each task updating its rows right after computing them, sets
+ * cg->update_applied and returns true. Otherwise emits nothing and returns false (call cg_gemm). */
+bool cg_optim_gemm(Cg *cg, const Node *node, const CgGemm *g);
+/* For a gradient kernel whose own tasks write whole rows of the gradient: in its update variant,
+ * the values a task needs to update them (stored at out, appended to the task's values; returns
+ * 2), else 0. In the task, after writing elements [lo, hi) of the gradient at `grad` (the
+ * kernel's output, the task's copy): cg_optim_rows updates them and sets update_applied (outside
+ * the update variant it emits nothing). */
+int cg_optim_task_values(Cg *cg, const Node *node, LLVMValueRef *out);
+void cg_optim_rows(Cg *cg, const Node *node, LLVMValueRef grad, const LLVMValueRef *values, LLVMValueRef lo, LLVMValueRef hi);
 /* The element-type value of an alloca'd scalar variable (cg_var). */
 static inline LLVMValueRef cg_load_var(Cg *cg, LLVMValueRef var) { return LLVMBuildLoad2(cg->b, cg->elem, var, ""); }
 

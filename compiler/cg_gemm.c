@@ -274,43 +274,6 @@ static void cg_gemm_blocks(Cg *cg, const CgGemm *g, LLVMValueRef begin, LLVMValu
     cg_loop_end(cg, &t);
 }
 
-/* A long reduction (the batch's rows in a weight gradient: dW = dy^T x) streams all of B once
- * per row block of C, from memory when B is larger than the caches. Cut into pieces of PB steps,
- * each piece of B (PB x J, at most 128 KiB) is read by every row block while it is still in L2,
- * and C accumulates the pieces in order: the same order for any thread count. Only products
- * without bias or activation (those would have to wait for the last piece) and with a
- * broadcast A are cut. */
-static int64_t gemm_reduction_block(const CgGemm *g) {
-    int64_t pb = 32768 / g->J; /* 128 KiB of float B */
-    return pb < 32 ? 32 : pb > 256 ? 256 : pb;
-}
-
-static void cg_gemm_reduction_blocks(Cg *cg, const CgGemm *g, LLVMValueRef begin, LLVMValueRef end, unsigned lanes) {
-    int64_t pb = gemm_reduction_block(g);
-    bool cut = !g->b_transposed && !g->bias && !g->act && !cg->f64 &&
-               (!LLVMIsAConstantInt(g->P) || LLVMConstIntGetSExtValue(g->P) > 2 * pb);
-    if (!cut) {
-        cg_gemm_blocks(cg, g, begin, end, lanes);
-        return;
-    }
-    LLVMValueRef PB = cg_i64(cg, pb);
-    /* piece 0 writes (or accumulates into, when the product does) C; the others add to it */
-    CgGemm piece = *g;
-    LLVMValueRef short_p = LLVMBuildICmp(cg->b, LLVMIntSLT, g->P, PB, "");
-    piece.P = LLVMBuildSelect(cg->b, short_p, g->P, PB, "");
-    cg_gemm_blocks(cg, &piece, begin, end, lanes);
-    LLVMValueRef pieces = LLVMBuildSDiv(cg->b, cg_add(cg, g->P, cg_i64(cg, pb - 1)), PB, "");
-    CgLoop k = cg_loop_begin(cg, cg_i64(cg, 1), pieces, "piece");
-    LLVMValueRef p0 = cg_mul(cg, k.iv, PB), rest = LLVMBuildNSWSub(cg->b, g->P, p0, "");
-    piece.P = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, rest, PB, ""), rest, PB, "");
-    piece.a = cg_gep(cg, g->a, cg_mul(cg, p0, cg_i64(cg, g->a_cs)));
-    piece.b = cg_gep(cg, g->b, cg_mul(cg, p0, cg_i64(cg, g->b_rs)));
-    piece.accumulate = true;
-    cg_gemm_blocks(cg, &piece, begin, end, lanes);
-    k.no_unroll = true;
-    cg_loop_end(cg, &k);
-}
-
 /* Fused multiply-adds below which splitting across threads costs more than it saves. */
 enum { GEMM_PARALLEL_MIN_FMAS = 1 << 18 }; /* a 64x128x10 product: 2 us on one core */
 
@@ -333,7 +296,7 @@ static void cg_gemm_task(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValueR
     inner.bias = t->g->bias ? v[3] : NULL;
     if (!LLVMIsAConstantInt(inner.M)) inner.M = v[4];
     if (!LLVMIsAConstantInt(inner.P)) inner.P = v[5];
-    cg_gemm_reduction_blocks(cg, &inner, begin, end, t->lanes);
+    cg_gemm_blocks(cg, &inner, begin, end, t->lanes);
 }
 
 /* ---------------------------------------------------------------- packed products

@@ -167,7 +167,7 @@ void cg_allreduce_sum(Cg *cg, LLVMValueRef buf, int64_t count) {
     LLVMBuildCall2(cg->b, type, cg_shard_field(cg, 2, cg->ptr), args, 3, "");
 }
 
-CgKernelArgs cg_kernel_args(const Graph *g, const Node *node, bool training) {
+CgKernelArgs cg_kernel_args(const Graph *g, const Node *node, bool training, bool update) {
     CgKernelArgs a = {0};
     a.items[a.count++] = (CgArg){CG_ARG_OUTPUT, 0};
     for (int j = 0; j < node->input_count; j++) a.items[a.count++] = (CgArg){CG_ARG_INPUT, j};
@@ -179,6 +179,10 @@ CgKernelArgs cg_kernel_args(const Graph *g, const Node *node, bool training) {
     a.items[a.count++] = (CgArg){CG_ARG_BATCH, 0};
     if (cg_seeded(node, training)) a.items[a.count++] = (CgArg){CG_ARG_SEED, 0};
     if (cg_sharded(node, training)) a.items[a.count++] = (CgArg){CG_ARG_SHARD, 0};
+    if (update) {
+        a.items[a.count++] = (CgArg){CG_ARG_UPDATED, 0};
+        a.items[a.count++] = (CgArg){CG_ARG_UPDATE, 0};
+    }
     return a;
 }
 
@@ -193,18 +197,19 @@ LLVMValueRef cg_arg(Cg *cg, CgArgRole role, int index) {
 LLVMValueRef cg_kernel_begin(Cg *cg, const Node *node) {
     bool inference_variant = cg_mode_specific(node->op) && !cg->training;
     char name[96];
-    snprintf(name, sizeof name, "k%d_%s%s_%s", node->id, graph_op_names[node->op], inference_variant ? "_eval" : "",
-             cg->f64 ? "f64" : "f32");
-    CgKernelArgs args = cg_kernel_args(cg->g, node, cg->training);
+    snprintf(name, sizeof name, "k%d_%s%s%s_%s", node->id, graph_op_names[node->op], inference_variant ? "_eval" : "",
+             cg->update_variant ? "_update" : "", cg->f64 ? "f64" : "f32");
+    CgKernelArgs args = cg_kernel_args(cg->g, node, cg->training, cg->update_variant);
     LLVMTypeRef params[sizeof args.items / sizeof args.items[0]];
     for (int i = 0; i < args.count; i++) params[i] = cg_arg_is_i64(args.items[i].role) ? cg->i64 : cg->ptr;
     LLVMTypeRef type = LLVMFunctionType(cg->void_type, params, (unsigned)args.count, false);
     LLVMValueRef fn = LLVMAddFunction(cg->mod, name, type);
     LLVMSetLinkage(fn, LLVMInternalLinkage);
     /* Buffers never overlap (the plan guarantees it): noalias lets LLVM vectorize freely. The
-     * shard is a descriptor, not a buffer. */
+     * shard and the update are descriptors, not buffers. */
     for (int i = 0; i < args.count; i++) {
-        if (cg_arg_is_i64(args.items[i].role) || args.items[i].role == CG_ARG_SHARD) continue;
+        CgArgRole role = args.items[i].role;
+        if (cg_arg_is_i64(role) || role == CG_ARG_SHARD || role == CG_ARG_UPDATE) continue;
         cg_set_attr(cg, fn, (unsigned)i + 1, "noalias");
         cg_set_attr(cg, fn, (unsigned)i + 1, "nocapture");
     }
@@ -253,7 +258,17 @@ static bool *cg_needed(Cg *cg, EntryKind kind) {
 typedef struct EntryArgs {
     LLVMValueRef params, grads, x, y, ws, n, seed, sums, out, shard;
     bool training;
+    LLVMValueRef update;       /* train_step_update: its const NnrtUpdate *; else NULL */
+    struct CgUpdates *updates; /* with update: what both update entry points share */
 } EntryArgs;
+
+/* Built once for train_step_update and its profiled twin: each parameter's update pass, and each
+ * gradient kernel's update variant (NULL when its family does not fuse the update: tried). */
+typedef struct CgUpdates {
+    LLVMValueRef *passes;   /* per parameter */
+    LLVMValueRef *kernels;  /* per node */
+    bool *tried;            /* per node */
+} CgUpdates;
 
 static LLVMValueRef cg_node_pointer(Cg *cg, const EntryArgs *a, const Node *n) {
     switch (cg->plan->storage[n->id]) {
@@ -289,6 +304,8 @@ static LLVMValueRef cg_arg_value(Cg *cg, const EntryArgs *a, const Node *n, CgAr
     case CG_ARG_BATCH: return a->n;
     case CG_ARG_SEED: return a->seed;
     case CG_ARG_SHARD: return a->shard;
+    case CG_ARG_UPDATED: return cg_param_pointer(cg, a, n->grad_param);
+    case CG_ARG_UPDATE: return a->update;
     }
     return NULL;
 }
@@ -316,46 +333,117 @@ static void cg_profile_mark(Cg *cg, int kernel) {
     LLVMBuildCall2(cg->b, type, fn, &arg, 1, "");
 }
 
-static void cg_profile_kernel(Cg *cg, CgProfile *prof, const Node *n) {
+/* updates: the kernel's update variant ("dense_dw dense0+update") */
+static void cg_profile_kernel(Cg *cg, CgProfile *prof, const Node *n, bool updates) {
     const Node *fwd = graph_forward_of(cg->g, n);
     char name[160];
-    snprintf(name, sizeof name, "%s %s", graph_op_names[n->op], fwd->layer ? fwd->layer : "");
+    snprintf(name, sizeof name, "%s %s%s", graph_op_names[n->op], fwd->layer ? fwd->layer : "", updates ? "+update" : "");
     LLVMValueRef fields[2] = {cg_string(cg, name), cg_i64(cg, cg_node_flops(cg->g, n))};
     prof->infos[prof->count] = LLVMConstStructInContext(cg->ctx, fields, 2, false);
     cg_profile_mark(cg, prof->count++);
 }
 
+/* train_step_update: where each trainable parameter is updated. A parameter whose gradient some
+ * kernel writes is updated right after the last kernel that reads it (weight, bias) or writes its
+ * gradient: the gradient is complete and no later kernel reads the old value. One with no
+ * gradient kernel gets its zero gradient at the end of the step and is updated after it (-1). */
+static int *cg_update_points(Cg *cg, const bool *need) {
+    const Graph *g = cg->g;
+    int *at = ARENA_ARRAY(g->arena, int, g->params.len + 1);
+    bool *written = ARENA_ARRAY(g->arena, bool, g->params.len + 1);
+    for (int p = 0; p < g->params.len; p++) at[p] = -1;
+    for (int i = 0; i < g->nodes.len; i++) {
+        const Node *n = graph_node(g, i);
+        if (!need[i] || n->view_of >= 0 || i == g->input || i == g->target) continue;
+        const int uses[] = {n->weight, n->bias, n->grad_param};
+        for (int k = 0; k < 3; k++)
+            if (uses[k] >= 0) at[uses[k]] = i;
+        if (n->grad_param >= 0) written[n->grad_param] = true;
+    }
+    for (int p = 0; p < g->params.len; p++)
+        if (!written[p]) at[p] = -1;
+    return at;
+}
+
+/* The update of parameter p in train_step_update (and its own row in the profile). */
+static void cg_call_update(Cg *cg, const EntryArgs *a, int p, CgProfile *prof) {
+    const ParamTensor *t = graph_param(cg->g, p);
+    if (!t->trainable || t->size == 0) return;
+    LLVMValueRef *pass = &a->updates->passes[p];
+    if (!*pass) *pass = cg_optim_update_kernel(cg, p);
+    LLVMValueRef args[3] = {a->params, a->grads, a->update};
+    LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(*pass), *pass, args, 3, "");
+    if (!prof) return;
+    char name[160];
+    snprintf(name, sizeof name, "update %s", t->name);
+    LLVMValueRef fields[2] = {cg_string(cg, name), cg_i64(cg, 0)};
+    prof->infos[prof->count] = LLVMConstStructInContext(cg->ctx, fields, 2, false);
+    cg_profile_mark(cg, prof->count++);
+}
+
+/* Builds n's kernel (its update variant with `update`) without disturbing the function being built. */
+static LLVMValueRef cg_build_kernel(Cg *cg, const EntryArgs *a, const Node *n, bool update) {
+    LLVMBasicBlockRef here = LLVMGetInsertBlock(cg->b);
+    LLVMValueRef saved_fn = cg->fn, saved_shard = cg->shard;
+    CgKernelArgs saved_args = cg->args;
+    LLVMBasicBlockRef saved_entry = cg->entry_block;
+    cg->training = a->training;
+    cg->update_variant = update;
+    cg->update_applied = false;
+    LLVMValueRef fn = cg_node_kernel(cg, n);
+    if (update && !cg->update_applied) {
+        LLVMDeleteFunction(fn); /* the family computes the gradient only: the separate pass updates */
+        fn = NULL;
+    }
+    cg->update_variant = cg->update_applied = false;
+    cg->fn = saved_fn;
+    cg->shard = saved_shard;
+    cg->args = saved_args;
+    cg->entry_block = saved_entry;
+    LLVMPositionBuilderAtEnd(cg->b, here);
+    return fn;
+}
+
+/* train_step_update: node i's update variant when the update of the parameter whose gradient it
+ * writes is due right after it (update_at) and its family applies it in the kernel; else NULL. */
+static LLVMValueRef cg_update_variant(Cg *cg, const EntryArgs *a, const Node *n, const int *update_at) {
+    if (!update_at || n->grad_param < 0 || update_at[n->grad_param] != n->id) return NULL;
+    const ParamTensor *t = graph_param(cg->g, n->grad_param);
+    if (!t->trainable || t->size == 0) return NULL;
+    if (!a->updates->tried[n->id]) {
+        a->updates->tried[n->id] = true;
+        a->updates->kernels[n->id] = cg_build_kernel(cg, a, n, true);
+    }
+    return a->updates->kernels[n->id];
+}
+
 static void cg_call_kernels(Cg *cg, const EntryArgs *a, EntryKind kind, LLVMValueRef *kernels, CgProfile *prof) {
     const Graph *g = cg->g;
     bool *need = cg_needed(cg, kind);
+    int *update_at = a->update ? cg_update_points(cg, need) : NULL;
     if (prof) cg_profile_mark(cg, -1);
     for (int i = 0; i < g->nodes.len; i++) {
         const Node *n = graph_node(g, i);
         if (!need[i] || n->view_of >= 0 || i == g->input || i == g->target) continue;
+        LLVMValueRef fn = cg_update_variant(cg, a, n, update_at);
+        bool updates = fn != NULL; /* the kernel updates its parameter itself */
         /* In eval/infer the loss kernel writes the loss slot; in train it does too. */
-        CgKernelArgs layout = cg_kernel_args(g, n, a->training);
+        CgKernelArgs layout = cg_kernel_args(g, n, a->training, updates);
         LLVMValueRef args[sizeof layout.items / sizeof layout.items[0]];
         for (int k = 0; k < layout.count; k++) args[k] = cg_arg_value(cg, a, n, layout.items[k]);
         int count = layout.count;
-        LLVMValueRef fn = kernels[i];
-        bool mode_specific = cg_mode_specific(n->op); /* not cached: built per entry point */
-        if (mode_specific) fn = NULL;
-        if (!fn) {
-            LLVMBasicBlockRef here = LLVMGetInsertBlock(cg->b);
-            LLVMValueRef saved_fn = cg->fn, saved_shard = cg->shard;
-            CgKernelArgs saved_args = cg->args;
-            LLVMBasicBlockRef saved_entry = cg->entry_block;
-            cg->training = a->training;
-            fn = cg_node_kernel(cg, n);
+        if (!updates) {
+            fn = kernels[i];
+            bool mode_specific = cg_mode_specific(n->op); /* not cached: built per entry point */
+            if (mode_specific) fn = NULL;
+            if (!fn) fn = cg_build_kernel(cg, a, n, false);
             if (!mode_specific) kernels[i] = fn;
-            cg->fn = saved_fn;
-            cg->shard = saved_shard;
-            cg->args = saved_args;
-            cg->entry_block = saved_entry;
-            LLVMPositionBuilderAtEnd(cg->b, here);
         }
         LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(fn), fn, args, (unsigned)count, "");
-        if (prof) cg_profile_kernel(cg, prof, n);
+        if (prof) cg_profile_kernel(cg, prof, n, updates);
+        if (update_at)
+            for (int p = 0; p < g->params.len; p++)
+                if (update_at[p] == i && !(updates && p == n->grad_param)) cg_call_update(cg, a, p, prof);
     }
     if (kind == ENTRY_TRAIN) {
         /* Parameters no node differentiates (off the loss's path) get zero gradients. */
@@ -369,6 +457,9 @@ static void cg_call_kernels(Cg *cg, const EntryArgs *a, EntryKind kind, LLVMValu
                             cg_i64(cg, t->size * (cg->f64 ? 8 : 4)), 8);
         }
     }
+    if (update_at)
+        for (int p = 0; p < g->params.len; p++)
+            if (update_at[p] < 0) cg_call_update(cg, a, p, prof);
 }
 
 /* infer's last step: the output tensor, as probabilities for classifiers. */
@@ -396,14 +487,16 @@ static void cg_select_type(Cg *cg, bool f64) {
 }
 
 /* train_step(params, grads, x, y, ws, n, seed, sums, shard) / eval_step(params, x, y, ws, n, sums) /
- * infer(params, x, ws, n, out) */
-static LLVMValueRef cg_entry(Cg *cg, EntryKind kind, bool f64, const char *name, LLVMValueRef *kernels, CgProfile *prof) {
+ * infer(params, x, ws, n, out); with updates (float32 training only), train_step_update:
+ * train_step's arguments and the const NnrtUpdate *. */
+static LLVMValueRef cg_entry(Cg *cg, EntryKind kind, bool f64, const char *name, LLVMValueRef *kernels, CgProfile *prof,
+                             CgUpdates *updates) {
     cg_select_type(cg, f64);
     LLVMTypeRef p = cg->ptr;
-    LLVMTypeRef train_params[] = {p, p, p, p, p, cg->i64, cg->i64, p, p};
+    LLVMTypeRef train_params[] = {p, p, p, p, p, cg->i64, cg->i64, p, p, p};
     LLVMTypeRef eval_params[] = {p, p, p, p, cg->i64, p};
     LLVMTypeRef infer_params[] = {p, p, p, cg->i64, p};
-    LLVMTypeRef type = kind == ENTRY_TRAIN  ? LLVMFunctionType(cg->void_type, train_params, 9, false)
+    LLVMTypeRef type = kind == ENTRY_TRAIN  ? LLVMFunctionType(cg->void_type, train_params, updates ? 10 : 9, false)
                        : kind == ENTRY_EVAL ? LLVMFunctionType(cg->void_type, eval_params, 6, false)
                                             : LLVMFunctionType(cg->void_type, infer_params, 5, false);
     LLVMValueRef fn = LLVMAddFunction(cg->mod, name, type);
@@ -426,6 +519,7 @@ static LLVMValueRef cg_entry(Cg *cg, EntryKind kind, bool f64, const char *name,
         a.sums = LLVMGetParam(fn, 7);
         a.shard = LLVMGetParam(fn, 8);
         a.training = true;
+        if (updates) a.update = LLVMGetParam(fn, 9), a.updates = updates;
     } else if (kind == ENTRY_EVAL) {
         a.params = LLVMGetParam(fn, 0);
         a.x = LLVMGetParam(fn, 1);
@@ -483,7 +577,8 @@ static int cg_uses_rng(const Graph *g) {
 }
 
 /* Mirrors struct NnrtParam / NnrtTrainDefaults / NnrtModel in nnrt.h, field by field. */
-static void cg_descriptor(Cg *cg, const CodegenInfo *info, LLVMValueRef *entries, const CgProfile *prof) {
+static void cg_descriptor(Cg *cg, const CodegenInfo *info, LLVMValueRef *entries, const CgProfile *prof,
+                          const CgProfile *update_prof) {
     const Model *m = cg->model;
     const Graph *g = cg->g;
     LLVMTypeRef dims_type = LLVMArrayType2(cg->i64, NNRT_MAX_RANK);
@@ -521,6 +616,8 @@ static void cg_descriptor(Cg *cg, const CodegenInfo *info, LLVMValueRef *entries
     LLVMTypeRef kernel_fields[2] = {cg->ptr, cg->i64};
     LLVMTypeRef kernel_type = LLVMStructTypeInContext(cg->ctx, kernel_fields, 2, false);
     LLVMValueRef kernel_table = cg_const_global(cg, LLVMConstArray2(kernel_type, prof->infos, (uint64_t)prof->count), "nnc.kernels");
+    LLVMValueRef update_table = cg_const_global(cg, LLVMConstArray2(kernel_type, update_prof->infos, (uint64_t)update_prof->count),
+                                                "nnc.update_kernels");
 
     const Node *output = graph_node(g, g->output);
     /* class targets: one id per example (class[N]) or per position (class[t, N]); the dims keep
@@ -545,6 +642,7 @@ static void cg_descriptor(Cg *cg, const CodegenInfo *info, LLVMValueRef *entries
         defaults,
         entries[0], entries[1], entries[2], entries[3],
         entries[4], cg_i32c(cg, prof->count), kernel_table,
+        entries[5], entries[6], cg_i32c(cg, update_prof->count), update_table,
     };
     LLVMValueRef descriptor = LLVMConstStructInContext(cg->ctx, fields, sizeof fields / sizeof fields[0], false);
     LLVMValueRef global = LLVMAddGlobal(cg->mod, LLVMTypeOf(descriptor), "nnrt_model");
@@ -572,14 +670,22 @@ LLVMModuleRef cg_build_module(LLVMContextRef context, const Model *model, const 
     int count = model->graph->nodes.len;
     LLVMValueRef *kernels32 = ARENA_ARRAY(model->graph->arena, LLVMValueRef, count);
     LLVMValueRef *kernels64 = ARENA_ARRAY(model->graph->arena, LLVMValueRef, count);
-    LLVMValueRef entries[5];
+    LLVMValueRef entries[7];
     CgProfile prof = {ARENA_ARRAY(model->graph->arena, LLVMValueRef, count + 1), 0};
-    entries[0] = cg_entry(&cg, ENTRY_TRAIN, false, "nnc_train_step", kernels32, NULL);
-    entries[1] = cg_entry(&cg, ENTRY_EVAL, false, "nnc_eval_step", kernels32, NULL);
-    entries[2] = cg_entry(&cg, ENTRY_INFER, false, "nnc_infer", kernels32, NULL);
-    entries[3] = cg_entry(&cg, ENTRY_TRAIN, true, "nnc_train_step_f64", kernels64, NULL);
-    entries[4] = cg_entry(&cg, ENTRY_TRAIN, false, "nnc_train_step_profiled", kernels32, &prof);
-    cg_descriptor(&cg, info, entries, &prof);
+    int params = model->graph->params.len;
+    CgProfile update_prof = {ARENA_ARRAY(model->graph->arena, LLVMValueRef, count + params + 1), 0};
+    CgUpdates updates = {ARENA_ARRAY(model->graph->arena, LLVMValueRef, params + 1), ARENA_ARRAY(model->graph->arena, LLVMValueRef, count),
+                         ARENA_ARRAY(model->graph->arena, bool, count)};
+    entries[0] = cg_entry(&cg, ENTRY_TRAIN, false, "nnc_train_step", kernels32, NULL, NULL);
+    entries[1] = cg_entry(&cg, ENTRY_EVAL, false, "nnc_eval_step", kernels32, NULL, NULL);
+    entries[2] = cg_entry(&cg, ENTRY_INFER, false, "nnc_infer", kernels32, NULL, NULL);
+    entries[3] = cg_entry(&cg, ENTRY_TRAIN, true, "nnc_train_step_f64", kernels64, NULL, NULL);
+    entries[4] = cg_entry(&cg, ENTRY_TRAIN, false, "nnc_train_step_profiled", kernels32, &prof, NULL);
+    /* the same kernels, each parameter's update after its last use (cg_update_points), inside
+     * the gradient kernel where its family fuses it (cg_optim_gemm) */
+    entries[5] = cg_entry(&cg, ENTRY_TRAIN, false, "nnc_train_step_update", kernels32, NULL, &updates);
+    entries[6] = cg_entry(&cg, ENTRY_TRAIN, false, "nnc_train_step_update_profiled", kernels32, &update_prof, &updates);
+    cg_descriptor(&cg, info, entries, &prof, &update_prof);
     LLVMDisposeBuilder(cg.b);
     return cg.mod;
 }
@@ -718,7 +824,7 @@ LLVMModuleRef cg_build_library(LLVMContextRef context, const Model *model, const
     Cg cg = cg_start(context, model, plan, info, lib->prefix);
     cg.single_thread = true;
     LLVMValueRef *kernels = ARENA_ARRAY(model->graph->arena, LLVMValueRef, model->graph->nodes.len);
-    LLVMValueRef infer = cg_entry(&cg, ENTRY_INFER, false, "nnc_infer", kernels, NULL);
+    LLVMValueRef infer = cg_entry(&cg, ENTRY_INFER, false, "nnc_infer", kernels, NULL, NULL);
     LLVMValueRef weights = cg_float_table(&cg, lib->params, model->graph->param_count, "nnc.lib.weights");
     char name[300];
     snprintf(name, sizeof name, "%s_workspace_size", lib->prefix);

@@ -7,7 +7,17 @@
  * nnrt_profile_mark after every kernel. Prints per kernel: milliseconds per step, its share of the
  * profiled step, and for the matrix products (dense, conv2d and their dx/dw) the MFLOP per step
  * (from the operation counts nnc puts in the descriptor) and GFLOP/s. The profiled step is a little slower than the plain
- * one (one clock read per kernel); the totals show both. Nothing is written. */
+ * one (one clock read per kernel); the totals show both. Nothing is written.
+ *
+ * When the model's generated code applies the optimizer itself (train_step_update: Adam/AdamW,
+ * what `train` runs in one process without clipping), the `step` line times that fused step, a
+ * second line times the unfused pair (train_step, then the runtime's update pass) in the same
+ * run (the two alternate step by step; all three are medians over the steps, robust to the
+ * stalls of a shared machine), and the table profiles train_step_update_profiled: a
+ * tensor updated in a pass of its own has its row ("update dense1.weight") where it runs; one
+ * updated inside its gradient kernel shows in that kernel's row ("dense_dw dense0+update", whose
+ * GFLOP/s then include the update). The optimizer row is the fused step's time less
+ * train_step's, from the timed steps. */
 #include "nnrt_internal.h"
 
 #include <stdio.h>
@@ -52,6 +62,40 @@ static void run_steps(Bench *b, NnrtTrainStepF32 step, int64_t steps, double *tr
     }
 }
 
+/* Seconds for `steps` fused steps (train_step_update or its profiled twin). */
+static double run_fused_steps(Bench *b, NnrtTrainStepUpdateF32 step, int64_t steps) {
+    double t0 = nnrt_now();
+    for (int64_t k = 0; k < steps; k++) {
+        const NnrtComm alone = {.rank = 0, .size = 1};
+        NnrtShard shard = nnrt_shard(&alone, b->n, 0);
+        NnrtUpdate update;
+        nnrt_optim_fused_args(&b->opt, &b->ost, b->opt.lr, &update);
+        step(b->params, b->grads, b->x, b->y, b->ws, b->n, (uint64_t)k, b->sums, &shard, &update);
+    }
+    return nnrt_now() - t0;
+}
+
+/* `steps` rounds of one unfused step (train_step, then the runtime's update) and one
+ * train_step_update, alternating so that a busy machine slows both alike; the medians over the
+ * rounds of train_step, the runtime's update and the fused step go to med[0..2] (a descheduled
+ * step or two would swamp a difference of means). times: 3 * steps scratch doubles. */
+static int compare_doubles(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void run_rounds(Bench *b, int64_t steps, double *times, double med[3]) {
+    for (int64_t k = 0; k < steps; k++) {
+        run_steps(b, b->m->train_step, 1, &times[k], &times[steps + k]);
+        times[2 * steps + k] = run_fused_steps(b, b->m->train_step_update, 1);
+    }
+    for (int i = 0; i < 3; i++) {
+        qsort(times + i * steps, (size_t)steps, sizeof *times, compare_doubles);
+        double *t = times + i * steps;
+        med[i] = steps % 2 ? t[steps / 2] : (t[steps / 2 - 1] + t[steps / 2]) / 2;
+    }
+}
+
 static void print_row(const char *name, double seconds, double step_seconds, double flops) {
     printf("%-36s %9.3f %7.1f%%", name, 1e3 * seconds, 100.0 * seconds / step_seconds);
     if (flops > 0) printf(" %10.3f %9.1f", flops / 1e6, flops / seconds / 1e9);
@@ -64,7 +108,7 @@ int nnrt_cmd_bench(const NnrtModel *m, const NnrtRunConfig *cfg) {
     int64_t tsz = m->target_size; /* class targets: one id per example or per position */
     size_t P = (size_t)m->param_count;
     int status = 1;
-    double *xd = NULL, *yd = NULL;
+    double *xd = NULL, *yd = NULL, *times = NULL;
     if (m->metric_count + 1 > (int32_t)(sizeof b.sums / sizeof *b.sums)) {
         nnrt_error("bench: the model has more metrics than the bench supports (%d)", m->metric_count);
         return 1;
@@ -80,7 +124,10 @@ int nnrt_cmd_bench(const NnrtModel *m, const NnrtRunConfig *cfg) {
         goto done;
     }
     /* One error for the first allocation that fails, not one per buffer. */
-    nnrt_profile.count = m->train_step_profiled ? m->kernel_count : 0;
+    const int fused = nnrt_optim_fusable(&b.opt, m);
+    const NnrtKernelInfo *kernels = fused ? m->update_kernels : m->kernels;
+    nnrt_profile.count = !fused && m->train_step_profiled ? m->kernel_count
+                         : fused && m->train_step_update_profiled ? m->update_kernel_count : 0;
     if (!(b.params = nnrt_alloc(P, sizeof(float), "the parameters")) ||
         !(b.grads = nnrt_zalloc(P, sizeof(float), "the gradients")) ||
         !(b.x = nnrt_alloc((size_t)(b.n * m->input_size), sizeof(float), "the inputs")) ||
@@ -88,7 +135,8 @@ int nnrt_cmd_bench(const NnrtModel *m, const NnrtRunConfig *cfg) {
         !(xd = nnrt_alloc((size_t)(b.n * m->input_size), sizeof(double), "the inputs")) ||
         !(yd = nnrt_alloc((size_t)(b.n * tsz), sizeof(double), "the targets")) ||
         !(b.ws = nnrt_alloc_aligned(nnrt_workspace_bytes(m, b.n, sizeof(float)), "the workspace")) ||
-        !(nnrt_profile.seconds = nnrt_zalloc((size_t)nnrt_profile.count + 1, sizeof(double), "the profile")))
+        !(nnrt_profile.seconds = nnrt_zalloc((size_t)nnrt_profile.count + 1, sizeof(double), "the profile")) ||
+        !(times = nnrt_alloc(3 * (size_t)(steps > warmup ? steps : warmup), sizeof(double), "the step times")))
         goto done;
 
     nnrt_init_params(m, cfg->seed, b.params, NULL);
@@ -99,27 +147,54 @@ int nnrt_cmd_bench(const NnrtModel *m, const NnrtRunConfig *cfg) {
     if (m->target_kind != NNRT_TARGET_CLASS)
         for (int64_t i = 0; i < b.n * tsz; i++) ((float *)b.y)[i] = (float)yd[i];
 
-    double train_s, optim_s, prof_s, prof_optim_s;
-    run_steps(&b, m->train_step, warmup, &train_s, &optim_s);
-    run_steps(&b, m->train_step, steps, &train_s, &optim_s);
-    double step_s = (train_s + optim_s) / (double)steps;
+    double train_s, optim_s, prof_s, prof_optim_s, fused_s = 0;
+    if (fused) {
+        /* medians per step; train_s and optim_s hold them times steps, like the sums below */
+        double med[3];
+        run_rounds(&b, warmup, times, med);
+        run_rounds(&b, steps, times, med);
+        train_s = med[0] * (double)steps, optim_s = med[1] * (double)steps, fused_s = med[2];
+    } else {
+        run_steps(&b, m->train_step, warmup, &train_s, &optim_s);
+        run_steps(&b, m->train_step, steps, &train_s, &optim_s);
+    }
+    double step_s = fused ? fused_s : (train_s + optim_s) / (double)steps;
+    /* the fused update's cost: the fused step less train_step alone */
+    double fused_update_s = fused_s - train_s / (double)steps;
     int64_t total_flops = 0;
-    for (int32_t k = 0; k < nnrt_profile.count; k++) total_flops += m->kernels[k].flops_per_example;
+    for (int32_t k = 0; k < nnrt_profile.count; k++) total_flops += kernels[k].flops_per_example;
 
+    const char *kind = nnrt_optim_kind_name(b.opt.kind);
     printf("bench: model %s, batch %lld, %lld steps after %lld warm-up steps\n", m->name ? m->name : "?",
            (long long)b.n, (long long)steps, (long long)warmup);
-    printf("step (train_step + optimizer): %.3f ms, %.0f samples/s, %.1f GFLOP/s in the products\n\n",
-           1e3 * step_s, (double)b.n / step_s, (double)(total_flops * b.n) / (train_s / (double)steps) / 1e9);
+    printf("step (train_step + optimizer%s): %.3f ms, %.0f samples/s, %.1f GFLOP/s in the products\n",
+           fused ? ", fused; medians of the steps" : "", 1e3 * step_s, (double)b.n / step_s,
+           (double)(total_flops * b.n) / (train_s / (double)steps) / 1e9);
+    if (fused) {
+        printf("unfused: train_step %.3f ms + the runtime's %s pass %.3f ms (%.1f%%) = %.3f ms\n",
+               1e3 * train_s / (double)steps, kind, 1e3 * optim_s / (double)steps,
+               100.0 * optim_s / (train_s + optim_s), 1e3 * (train_s + optim_s) / (double)steps);
+        printf("fused: the update costs %.3f ms (%.1f%% of the step): the fused step less train_step\n",
+               1e3 * fused_update_s, 100.0 * fused_update_s / fused_s);
+    }
+    printf("\n");
     if (nnrt_profile.count > 0) {
-        run_steps(&b, m->train_step_profiled, steps, &prof_s, &prof_optim_s);
+        if (fused) {
+            prof_s = run_fused_steps(&b, m->train_step_update_profiled, steps);
+            prof_optim_s = 0;
+        } else {
+            run_steps(&b, m->train_step_profiled, steps, &prof_s, &prof_optim_s);
+        }
         double per_step = (prof_s + prof_optim_s) / (double)steps;
         printf("%-36s %9s %8s %10s %9s\n", "kernel", "ms/step", "share", "MFLOP", "GFLOP/s");
         for (int32_t k = 0; k < nnrt_profile.count; k++)
-            print_row(m->kernels[k].name, nnrt_profile.seconds[k] / (double)steps, per_step,
-                      (double)(m->kernels[k].flops_per_example * b.n));
+            print_row(kernels[k].name, nnrt_profile.seconds[k] / (double)steps, per_step,
+                      (double)(kernels[k].flops_per_example * b.n));
+        /* fused: part of the update runs inside gradient kernels ("+update" rows), so the row is
+         * the timed steps' difference, not a sum of rows */
         char name[64];
-        snprintf(name, sizeof name, "optimizer (%s)", nnrt_optim_kind_name(b.opt.kind));
-        print_row(name, prof_optim_s / (double)steps, per_step, 0);
+        snprintf(name, sizeof name, "optimizer (%s)%s", kind, fused ? " fused" : "");
+        print_row(name, fused ? fused_update_s : prof_optim_s / (double)steps, per_step, 0);
         print_row("profiled step", per_step, per_step, (double)(total_flops * b.n));
     }
     status = 0;
@@ -133,6 +208,7 @@ done:
     free(b.y);
     free(xd);
     free(yd);
+    free(times);
     free(b.ws);
     nnrt_optim_state_free(&b.ost);
     return status;

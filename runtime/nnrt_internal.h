@@ -271,6 +271,11 @@ void nnrt_optim_state_free(NnrtOptState *st);
 /* One update of every trainable tensor with learning rate lr (PyTorch's single-tensor formulas). */
 void nnrt_optim_step(const NnrtOptConfig *c, NnrtOptState *st, const NnrtModel *m, float *params,
                      const float *grads, double lr);
+/* The fused update (train_step_update, nnrt.h): whether the model's generated code covers this
+ * optimizer (Adam, AdamW), and the NnrtUpdate of the next step (counts the step, as
+ * nnrt_optim_step does). */
+int nnrt_optim_fusable(const NnrtOptConfig *c, const NnrtModel *m);
+void nnrt_optim_fused_args(const NnrtOptConfig *c, NnrtOptState *st, double lr, NnrtUpdate *u);
 /* Global L2 norm of the trainable gradients; scales them like torch's clip_grad_norm_. */
 double nnrt_clip_grads(const NnrtModel *m, float *grads, double max_norm);
 

@@ -5,7 +5,9 @@
  * The update rules are PyTorch's single-tensor implementations (torch.optim.SGD/Adam/AdamW/RMSprop),
  * with the same order of float32 operations and the same double-precision scalars (bias
  * corrections, step size), so results agree with PyTorch to rounding: PyTorch's vectorized
- * kernels may fuse a multiply-add where this code rounds twice. Only tensors marked trainable are
+ * kernels may fuse a multiply-add where this code rounds twice. One exception, for speed: Adam
+ * applies the second bias correction to the step size and eps instead of dividing sqrt(v) by it
+ * (below), which moves the last bits of an update. Only tensors marked trainable are
  * touched. State buffers are allocated once; nothing is allocated per step.
  */
 #include "nnrt_internal.h"
@@ -124,12 +126,19 @@ static inline __attribute__((always_inline)) void sgd_range(const NnrtOptConfig 
 /* torch.optim.Adam / AdamW:
  *   adam: g += wd*p           adamw: p *= 1 - lr*wd
  *   m = lerp(m, g, 1-beta1);  v = v*beta2 + (1-beta2)*g*g
- *   p += -(lr / (1-beta1^t)) * m / (sqrt(v) / sqrt(1-beta2^t) + eps)                          */
+ *   PyTorch:  p += -(lr / (1-beta1^t)) * m / (sqrt(v) / sqrt(1-beta2^t) + eps)
+ *   here:     p += -(lr sqrt(1-beta2^t) / (1-beta1^t)) * m / (sqrt(v) + eps sqrt(1-beta2^t))
+ * The same value (the Adam paper's own "more efficient" order, Kingma & Ba, section 2) with one
+ * division per element instead of two: the update is bound by the divider (two divisions and a
+ * square root per vector), and this takes a fifth off its time. It rounds differently in the last
+ * bits of an update; tests/runtime/optim_reference.py (3 steps, 2e-6) and e2e.gpt_parity (20 AdamW
+ * steps against torch.optim.AdamW, 1e-5) hold it to PyTorch. The generated update
+ * (compiler/cg_optim.c) computes exactly this, with these scalars (adam_scalars).              */
 /* One specialization per flag combination (the flags are constants at every call), so each
  * instance is a straight loop the C compiler vectorizes. */
 static inline __attribute__((always_inline)) void adam_loop(
     float *restrict p, const float *restrict g, float *restrict m, float *restrict v, int64_t lo,
-    int64_t hi, float neg_step, float bc2_sqrt, float w1, float b2, float c2, float eps, float wd,
+    int64_t hi, float neg_step, float w1, float b2, float c2, float eps, float wd,
     float decay, const int adamw, const int l2, const int small) {
     for (int64_t i = lo; i < hi; i++) {
         float gi = g[i];
@@ -139,25 +148,43 @@ static inline __attribute__((always_inline)) void adam_loop(
         m[i] = small ? m[i] + w1 * (gi - m[i]) : gi - (gi - m[i]) * (1.0f - w1);
         v[i] = v[i] * b2;
         v[i] = v[i] + c2 * gi * gi;
-        float denom = sqrtf(v[i]) / bc2_sqrt + eps;
+        float denom = sqrtf(v[i]) + eps;
         p[i] = p[i] + neg_step * m[i] / denom;
     }
 }
 
-static inline __attribute__((always_inline)) void adam_range(const NnrtOptConfig *c, NnrtOptState *st, float *p, const float *g,
-                       int64_t lo, int64_t hi, double lr) {
+/* Step st->step's scalars, in double and rounded once to float: shared by the loops below and
+ * the generated update (NnrtUpdate, nnrt.h), so both compute with the same numbers. decay is
+ * exactly 1 without decoupled weight decay. */
+static void adam_scalars(const NnrtOptConfig *c, const NnrtOptState *st, double lr, NnrtUpdate *u) {
     const double t = (double)st->step;
     const double bc1 = 1.0 - pow(c->beta1, t), bc2 = 1.0 - pow(c->beta2, t);
-    const float neg_step = (float)(-(lr / bc1)), bc2_sqrt = (float)sqrt(bc2);
-    const float w1 = (float)(1.0 - c->beta1), b2 = (float)c->beta2, c2 = (float)(1.0 - c->beta2);
-    const float eps = (float)c->eps, wd = (float)c->weight_decay;
-    const float decay = (float)(1.0 - lr * c->weight_decay);
     const int decoupled = c->kind == NNRT_OPT_ADAMW && c->weight_decay != 0;
-    const int l2 = c->kind != NNRT_OPT_ADAMW && c->weight_decay != 0;
-    const int small = fabs(1.0 - c->beta1) < 0.5;
+    u->m = st->buf[0];
+    u->v = st->buf[1];
+    u->neg_step = (float)(-(lr / bc1) * sqrt(bc2));
+    u->w1 = (float)(1.0 - c->beta1);
+    u->w1_complement = 1.0f - u->w1;
+    u->b2 = (float)c->beta2;
+    u->c2 = (float)(1.0 - c->beta2);
+    u->eps = (float)(c->eps * sqrt(bc2));
+    u->wd = (float)c->weight_decay;
+    u->decay = decoupled ? (float)(1.0 - lr * c->weight_decay) : 1.0f;
+    u->l2 = c->kind != NNRT_OPT_ADAMW && c->weight_decay != 0;
+    u->small_lerp = fabs(1.0 - c->beta1) < 0.5;
+}
+
+static inline __attribute__((always_inline)) void adam_range(const NnrtOptConfig *c, NnrtOptState *st, float *p, const float *g,
+                       int64_t lo, int64_t hi, double lr) {
+    NnrtUpdate u;
+    adam_scalars(c, st, lr, &u);
+    const float neg_step = u.neg_step, w1 = u.w1, b2 = u.b2, c2 = u.c2;
+    const float eps = u.eps, wd = u.wd, decay = u.decay;
+    const int decoupled = c->kind == NNRT_OPT_ADAMW && c->weight_decay != 0;
+    const int l2 = u.l2, small = u.small_lerp;
     float *m = st->buf[0], *v = st->buf[1];
 #define ADAM_CASE(A, L, S) \
-    adam_loop(p, g, m, v, lo, hi, neg_step, bc2_sqrt, w1, b2, c2, eps, wd, decay, A, L, S)
+    adam_loop(p, g, m, v, lo, hi, neg_step, w1, b2, c2, eps, wd, decay, A, L, S)
     if (small) {
         if (decoupled) ADAM_CASE(1, 0, 1);
         else if (l2) ADAM_CASE(0, 1, 1);
@@ -242,6 +269,15 @@ void nnrt_optim_step(const NnrtOptConfig *c, NnrtOptState *st, const NnrtModel *
         if (pp->size < OPTIM_PARALLEL_MIN) optim_blocks(&job, 0, blocks);
         else nnrt_parallel_for(blocks, optim_blocks, &job);
     }
+}
+
+int nnrt_optim_fusable(const NnrtOptConfig *c, const NnrtModel *m) {
+    return m->train_step_update && (c->kind == NNRT_OPT_ADAM || c->kind == NNRT_OPT_ADAMW);
+}
+
+void nnrt_optim_fused_args(const NnrtOptConfig *c, NnrtOptState *st, double lr, NnrtUpdate *u) {
+    st->step++;
+    adam_scalars(c, st, lr, u);
 }
 
 double nnrt_clip_grads(const NnrtModel *m, float *grads, double max_norm) {

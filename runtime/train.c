@@ -6,6 +6,10 @@
  *       gather -> train_step (mean-loss gradient, loss/metric sums) -> NaN check -> clip ->
  *       optimizer step with the step's scheduled learning rate (schedule.c)
  *   evaluate the validation set, print/log the epoch, save the checkpoint atomically.
+ * With Adam/AdamW in one process without clipping, train_step_update does train_step and the
+ * optimizer step in one: the generated code updates each tensor right after its gradient is
+ * complete (nnrt.h, NnrtUpdate), with the same bytes. A NaN loss then ends the run after an
+ * update, which changes nothing kept: the run saves nothing after it.
  *
  * Data-parallel training (libnnrt_mpi.a under mpirun, `size` ranks): every rank loads the data,
  * shuffles it identically (same seed) and walks the same global batches; rank r computes the
@@ -436,6 +440,9 @@ static int epochs_loop(Run *r) {
     const int64_t n = r->train.count, B = r->bcap;
     const int64_t steps = (n + B - 1) / B;
     const int progress = !cfg->quiet && isatty(STDERR_FILENO);
+    /* the generated step applies the update itself where nothing must see the gradients first:
+     * one process (no sum over ranks), no clipping (no global norm) */
+    const int fused = nnrt_optim_fusable(&st->opt, m) && r->comm->size == 1 && st->clip <= 0;
     int warned_early = 0;
     for (int64_t e = st->epoch; e < cfg->epochs; e++) {
         double lr = st->opt.lr; /* the rate of the epoch's last step, for the log */
@@ -454,7 +461,14 @@ static int epochs_loop(Run *r) {
             nnrt_data_gather(&r->train, r->order + start + lo, 0, hi - lo, r->x, r->y);
             uint64_t step_seed = nnrt_mix_seed(st->seed, NNRT_STREAM_STEP, (uint64_t)st->ost.step);
             NnrtShard shard = nnrt_shard(r->comm, nb, lo);
-            m->train_step(st->params, r->grads, r->x, r->y, r->ws, hi - lo, step_seed, s, &shard);
+            lr = nnrt_schedule_lr(&r->sched, st->opt.lr, e * steps + k, steps, cfg->epochs);
+            if (fused) {
+                NnrtUpdate update;
+                nnrt_optim_fused_args(&st->opt, &st->ost, lr, &update);
+                m->train_step_update(st->params, r->grads, r->x, r->y, r->ws, hi - lo, step_seed, s, &shard, &update);
+            } else {
+                m->train_step(st->params, r->grads, r->x, r->y, r->ws, hi - lo, step_seed, s, &shard);
+            }
             nnrt_comm_sum_f64(r->comm, s, 1 + nm);
             if (!isfinite(s[0])) {
                 nnrt_progress_end(&bar);
@@ -462,10 +476,11 @@ static int epochs_loop(Run *r) {
                 return -1;
             }
             for (int i = 0; i <= nm; i++) ts[i] += s[i];
-            reduce_grads(r);
-            if (st->clip > 0) nnrt_clip_grads(m, r->grads, st->clip);
-            lr = nnrt_schedule_lr(&r->sched, st->opt.lr, e * steps + k, steps, cfg->epochs);
-            nnrt_optim_step(&st->opt, &st->ost, m, st->params, r->grads, lr);
+            if (!fused) {
+                reduce_grads(r);
+                if (st->clip > 0) nnrt_clip_grads(m, r->grads, st->clip);
+                nnrt_optim_step(&st->opt, &st->ost, m, st->params, r->grads, lr);
+            }
             nnrt_progress_update(&bar, start + nb, ts[0] / (double)(start + nb),
                                  r->sched.kind == NNRT_SCHED_CONSTANT ? NAN : lr);
         }

@@ -776,8 +776,9 @@ static void conv_dw_chunks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValu
     conv_chunks_end(cg, &k);
 }
 
-/* values: dW, scratch. Filters [begin, end): dW[o,p] = scale * sum over chunks, in chunk order,
- * of their partial dW[o,p]. */
+/* values: dW, scratch (and in train_step_update, cg_optim_task_values'). Filters [begin, end):
+ * dW[o,p] = scale * sum over chunks, in chunk order, of their partial dW[o,p]; then those filters'
+ * optimizer update, when the kernel applies it. */
 static void conv_dw_reduce(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValueRef end, void *user) {
     const ConvTask *t = user;
     const ConvGeometry *q = t->q;
@@ -789,14 +790,15 @@ static void conv_dw_reduce(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValu
     if (t->node->scale != 1.0) sum = cg_fmul(cg, sum, cg_const(cg, t->node->scale));
     cg_store(cg, sum, v[0], i.iv);
     cg_loop_end(cg, &i);
+    cg_optim_rows(cg, t->node, v[0], v + 2, cg_mul(cg, begin, cg_i64(cg, ckk)), cg_mul(cg, end, cg_i64(cg, ckk)));
 }
 
 static void emit_conv_dw(Cg *cg, const Node *node, const ConvGeometry *q) {
     LLVMValueRef v[5] = {cg_arg_out(cg), cg_arg_in(cg, 0), cg_arg_in(cg, 1), cg_arg_scratch(cg), cg_arg_n(cg)};
     ConvTask t = {node, q, conv_slot_elements(cg->g, node)};
     conv_run_chunks(cg, v, 5, conv_direct(q) ? direct_dw_chunks : conv_dw_chunks, &t);
-    LLVMValueRef r[2] = {v[0], v[3]};
-    cg_parallel_for(cg, cg_i64(cg, q->F), r, 2, false, conv_dw_reduce, &t);
+    LLVMValueRef r[4] = {v[0], v[3]};
+    cg_parallel_for(cg, cg_i64(cg, q->F), r, 2 + cg_optim_task_values(cg, node, r + 2), false, conv_dw_reduce, &t);
 }
 
 /* values: db, dy, scratch, n. db[f] = sum_b,j dy[b,f,j] in one sequential pass over each chunk's

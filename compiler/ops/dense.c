@@ -122,7 +122,7 @@ static void cg_dense_dw(Cg *cg, const Node *node, int64_t K) {
     CgGemm g = {.c = cg_arg_out(cg), .a = cg_arg_in(cg, 0), .b = cg_arg_in(cg, 1),
                 .M = cg_i64(cg, N), .P = cg_mul(cg, n, cg_i64(cg, node->positions)), .J = K,
                 .a_rs = 1, .a_cs = N, .b_rs = K, .c_rs = K, .scale = node->scale};
-    cg_gemm(cg, &g);
+    if (!cg_optim_gemm(cg, node, &g)) cg_gemm(cg, &g); /* train_step_update: rows updated as done */
 }
 
 /* db[:] = scale * sum_r dy[r,:] */

@@ -37,7 +37,8 @@
 extern "C" {
 #endif
 
-#define NNRT_ABI_VERSION 4 /* v3: NnrtShard; v4: train_step_profiled and the kernel table */
+#define NNRT_ABI_VERSION 5 /* v3: NnrtShard; v4: train_step_profiled and the kernel table;
+                              v5: train_step_update (the fused Adam update, NnrtUpdate) */
 #define NNRT_MAX_RANK 8
 
 /* How a parameter tensor is initialized (deterministically from the seed). */
@@ -117,6 +118,31 @@ typedef void (*NnrtTrainStepF32)(float *params, float *grads, const float *x, co
 typedef void (*NnrtTrainStepF64)(double *params, double *grads, const double *x, const void *y,
                                  void *ws, int64_t n, uint64_t seed, double *sums,
                                  const NnrtShard *shard);
+/* The fused optimizer update (ABI v5): Adam/AdamW as the runtime applies it (runtime/optim.c),
+ * with every per-step scalar computed by the runtime in its own precision, so the generated loop
+ * does only the float32 operations per element, in the runtime's order:
+ *     p = p * decay                      (only when decay != 1: AdamW with weight decay)
+ *     g = g + wd * p                     (only when l2: Adam's L2 weight decay)
+ *     m = small_lerp ? m + w1 * (g - m) : g - (g - m) * w1_complement
+ *     v = v * b2;  v = v + c2 * g * g
+ *     p = p + neg_step * m / (sqrt(v) + eps)
+ * with neg_step = -lr sqrt(1 - beta2^t) / (1 - beta1^t) and eps = eps sqrt(1 - beta2^t) (the
+ * Adam paper's form of the bias corrections: one division per element, see optim.c). m and v are
+ * the moment buffers, laid out as the parameter buffer. */
+typedef struct NnrtUpdate {
+    float *m, *v;
+    float neg_step, w1, w1_complement, b2, c2, eps, wd, decay;
+    int32_t l2, small_lerp;
+} NnrtUpdate;
+
+/* train_step that also applies `update` to every trainable parameter, each right after the last
+ * kernel of the step that reads it or writes its gradient: the gradient (still written to
+ * `grads`) is complete and nothing later reads the old value. The same bytes as train_step
+ * followed by the runtime's update, for any thread count. Only for a single process without
+ * gradient clipping (data-parallel training sums the gradients first; clipping needs their norm). */
+typedef void (*NnrtTrainStepUpdateF32)(float *params, float *grads, const float *x, const void *y,
+                                       void *ws, int64_t n, uint64_t seed, double *sums,
+                                       const NnrtShard *shard, const NnrtUpdate *update);
 /* Forward only, inference mode (no dropout, running statistics), loss and metric sums. */
 typedef void (*NnrtEvalStep)(const float *params, const float *x, const void *y, void *ws,
                              int64_t n, double *sums);
@@ -183,6 +209,14 @@ typedef struct NnrtModel {
     NnrtTrainStepF32 train_step_profiled;
     int32_t kernel_count;
     const NnrtKernelInfo *kernels;
+
+    /* ABI v5: train_step with the fused Adam update (NULL: the runtime updates after train_step),
+     * and its profiled twin, whose kernel table (update_kernel_count entries) lists the update
+     * passes ("adam dense0.weight") among the kernels where they run. */
+    NnrtTrainStepUpdateF32 train_step_update;
+    NnrtTrainStepUpdateF32 train_step_update_profiled;
+    int32_t update_kernel_count;
+    const NnrtKernelInfo *update_kernels;
 } NnrtModel;
 
 /* The descriptor every generated object defines. */

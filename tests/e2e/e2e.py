@@ -576,6 +576,60 @@ def test_threads_deterministic(args):
         print(f"{model}: identical checkpoints for 1, 2 and 3 threads")
 
 
+def checkpoint_tensors(path):
+    """A checkpoint's tensor entries and data bytes (its metadata, which names the settings, left out)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + n])
+    header.pop("__metadata__", None)
+    return header, data[8 + n:]
+
+
+def test_fused_update_identical(args):
+    """The optimizer update fused into the generated step (train_step_update: Adam and AdamW in
+    one process without clipping) writes the same checkpoint bytes (weights, Adam's m and v) as
+    train_step followed by the runtime's update, which --clip 1e30 selects (clipping needs the
+    gradient norm first; a clip that large never scales): for the MLP, the CNN, a model with
+    batchnorm (running statistics, not trainable) and layernorm, and one with attention, an lstm
+    and dense layers per position (the image's rows as 28 positions); for Adam, AdamW, Adam's L2
+    weight decay and beta1 < 0.5 (ATen's other lerp form); with 1 and 2 threads, over 2 epochs.
+    bench says which form runs."""
+    ip, lp = fashion_subset(args.work, 640)
+    norm_source = os.path.join(args.work, "fused_norms.nn")
+    with open(norm_source, "w") as f:
+        f.write("model fused_norms\ninput image : float[1, 28, 28]\ntarget label : class[10]\n"
+                "logits = image -> conv2d(4, 3) -> batchnorm -> relu -> maxpool(2) -> flatten -> dense(24)\n"
+                "         -> layernorm -> relu -> dense(10)\n"
+                "loss cross_entropy(logits, label)\n")
+    seq_source = os.path.join(args.work, "fused_seq.nn")
+    with open(seq_source, "w") as f:
+        f.write("model fused_seq\ninput image : float[28, 28]\ntarget label : class[10]\n"
+                "h = image -> dense(16) -> attention(2, causal=true) -> layernorm -> lstm(12, return=\"last\")\n"
+                "logits = h -> dense(10)\nloss cross_entropy(logits, label)\n")
+    optimizers = ["adam(lr=1e-3)", "adamw(lr=1e-3, weight_decay=0.1)", "adam(lr=1e-3, weight_decay=0.01)",
+                  "adam(lr=1e-3, beta1=0.3)"]
+    sources = {"fused_norms": norm_source, "fused_seq": seq_source}
+    for model in ["fashion_mlp", "fashion_cnn", "fused_norms", "fused_seq"]:
+        source = sources.get(model, os.path.join(EXAMPLES, model + ".nn"))
+        exe = compile_model(args, source, model)
+        bench = run([exe, "bench", "--batch", "8", "--steps", "1"]).stdout
+        check("step (train_step + optimizer, fused; medians of the steps)" in bench and "update " in bench, f"{model}: bench shows no fused update:\n{bench}")
+        for opt in optimizers if model in ("fashion_mlp", "fused_norms") else optimizers[:2]:
+            blobs = {}
+            for form, extra in [("fused-1", ["--threads", "1"]), ("fused-2", ["--threads", "2"]),
+                                ("unfused", ["--threads", "2", "--clip", "1e30"])]:
+                ckpt = os.path.join(args.work, f"{model}-{form}.safetensors")
+                run([exe, "train", "--data", idx_spec(ip, lp), "--validate", "none", "--epochs", "2",
+                     "--optimizer", opt, "--save", ckpt, "--quiet", *extra])
+                blobs[form] = checkpoint_tensors(ckpt)
+            names = sorted(blobs["unfused"][0])
+            check(any("adam_m" in n for n in names) and any("adam_v" in n for n in names), f"{model}: no Adam state in {names}")
+            check(blobs["fused-1"] == blobs["unfused"], f"{model}, {opt}: the fused update differs from the runtime's")
+            check(blobs["fused-2"] == blobs["unfused"], f"{model}, {opt}: the fused update with 2 threads differs")
+            print(f"{model}, {opt}: fused (1 and 2 threads) and unfused checkpoints identical ({len(names)} tensors)")
+
+
 def test_activation_forward_reference(args):
     """relu, leaky_relu, tanh, sigmoid, gelu (both forms), silu, softmax, log_softmax, dropout
     (identity outside training) and reshape: predict's output equals NumPy on random inputs of odd
@@ -884,7 +938,10 @@ def test_concat_reference(args):
 
 def test_bench_command(args):
     """`./model bench` lists every kernel of train_step in call order with the MFLOP of its
-    product computed by hand (dense: 2*B*K*N; conv2d: 2*B*F*C*KH*KW*OH*OW), then the optimizer."""
+    product computed by hand (dense: 2*B*K*N; conv2d: 2*B*F*C*KH*KW*OH*OW), then the optimizer.
+    With Adam the step is the fused one (train_step_update): the first layer's weight gradient
+    updates its rows itself ("+update"), every other tensor has its own update row where it runs,
+    and the unfused pair is timed beside it."""
     cases = {
         "fashion_mlp": [("dense dense0", 2 * 784 * 256), ("dense dense1", 2 * 256 * 128), ("dense dense2", 2 * 128 * 10),
                         ("dense_dw dense2", 2 * 128 * 10), ("dense_dx dense2", 2 * 128 * 10),
@@ -898,14 +955,21 @@ def test_bench_command(args):
         exe = compile_model(args, os.path.join(EXAMPLES, model + ".nn"), model)
         out = run([exe, "bench", "--batch", str(batch), "--steps", "3", "--threads", "2"]).stdout
         rows = [line for line in out.splitlines() if line and not line.startswith(("bench:", "step ", "kernel"))]
-        products = [(" ".join(r.split()[:2]), float(r.split()[-2])) for r in rows if len(r.split()) == 6]
+        products = [(" ".join(r.split()[:2]).removesuffix("+update"), float(r.split()[-2])) for r in rows if len(r.split()) == 6]
         for name, flops in expected:
             got = [mflop for n, mflop in products if n == name]
             check(got and abs(got[0] - flops * batch / 1e6) < 1e-3, f"{model}: {name}: expected {flops * batch / 1e6:.3f} MFLOP, rows:\n{out}")
         names = [n for n, _ in products]
         order = [names.index(name) for name, _ in expected]
         check(order == sorted(order), f"{model}: kernels not in call order:\n{out}")
-        check(rows[-2].startswith("optimizer (adam)") and rows[-1].startswith("profiled step"), f"{model}: no optimizer/total rows:\n{out}")
+        check(rows[-2].startswith("optimizer (adam) fused") and rows[-1].startswith("profiled step"), f"{model}: no optimizer/total rows:\n{out}")
+        check("step (train_step + optimizer, fused; medians of the steps)" in out and "\nunfused: train_step " in out, f"{model}: no fused/unfused step lines:\n{out}")
+        first_dw = expected[-1][0]  # the first layer's dW: no later kernel reads its weight
+        check(any(r.startswith(first_dw + "+update ") for r in rows), f"{model}: {first_dw} does not update its rows:\n{out}")
+        names = [r.split()[0] + " " + r.split()[1] for r in rows]
+        updates = [n.split()[1] for n in names if n.startswith("update ")]
+        params = {"fashion_mlp": 6, "fashion_cnn": 8}[model]
+        check(len(updates) == params - 1, f"{model}: expected {params - 1} separate update passes, got {updates}:\n{out}")
         print(f"{model}: {len(rows) - 2} kernels profiled; products match the hand-computed MFLOP")
     # A batch whose buffers cannot even be sized: one clear error, exit 1 (it used to overflow
     # B * 784 and print an out-of-memory line per buffer). 2^53-1 is the largest --batch the
