@@ -43,7 +43,7 @@ def measure(batch, steps, threads, nnc=os.path.join(ROOT, "build", "nnc")):
                     "--batch", str(a.batch), "--save", init, "--quiet"], check=True, capture_output=True)
 
     out, nnc_rss = run_measured([exe, "bench", "--batch", str(a.batch), "--steps", str(a.steps), "--threads", str(a.threads)])
-    step = re.search(r"step \(train_step \+ optimizer\): ([\d.]+) ms.*?([\d.]+) GFLOP/s in the products", out)
+    step = re.search(r"step \(train_step \+ optimizer[^)]*\): ([\d.]+) ms.*?([\d.]+) GFLOP/s in the products", out)
     nnc_ms, gflops = float(step.group(1)), float(step.group(2))
     env = dict(os.environ, OMP_WAIT_POLICY="passive", OMP_NUM_THREADS=str(a.threads))
     env.pop("OPENBLAS_CORETYPE", None)

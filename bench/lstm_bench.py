@@ -78,7 +78,7 @@ def measure(a):
 
     out = subprocess.run([exe, "bench", "--batch", str(a.batch), "--steps", str(a.steps), "--threads", str(a.threads)],
                          check=True, capture_output=True, text=True).stdout
-    nnc_ms = float(re.search(r"step \(train_step \+ optimizer\): ([\d.]+) ms", out).group(1))
+    nnc_ms = float(re.search(r"step \(train_step \+ optimizer[^)]*\): ([\d.]+) ms", out).group(1))
     # the recurrent products: the lstm (forward), lstm_grad (dh through W_hh) and rnn_dw kernels
     rows = re.findall(r"^(lstm|lstm_grad|rnn_dw) lstm0\s+([\d.]+)\s+[\d.]+%\s+([\d.]+)\s+([\d.]+)$", out, re.M)
     product_ms = sum(float(r[1]) for r in rows)
