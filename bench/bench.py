@@ -41,6 +41,14 @@ def ensure_torch():
                    check=True, env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
 
 
+def peak_per_core(work):
+    """What one core delivers now in fp32 FMAs (bench/peak.c, GFLOP/s): the ceiling the kernels'
+    GFLOP/s are compared with, measured in the same run (machines and neighbours differ)."""
+    exe = os.path.join(work, "peak")
+    subprocess.run(["cc", "-O2", "-march=native", os.path.join(HERE, "peak.c"), "-o", exe], check=True)
+    return float(subprocess.run([exe], check=True, capture_output=True, text=True).stdout)
+
+
 def run_measured(cmd, env=None):
     """Runs cmd; returns (stdout, peak RSS of that child alone in MiB, from wait4)."""
     with tempfile.TemporaryFile(mode="w+") as out:

@@ -20,12 +20,12 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from bench import ensure_torch, run_measured  # noqa: E402
+from bench import ensure_torch, peak_per_core, run_measured  # noqa: E402
 
 
 def measure(batch, steps, threads, nnc=os.path.join(ROOT, "build", "nnc")):
     """One run of both: a dict of nnc_ms, torch_ms (per step), the RSS, nnc's product GFLOP/s,
-    tokens per step and steps per epoch. bench.py --all calls it too. PyTorch inherits
+    tokens per step, steps per epoch and bench/peak.c's GFLOP/s per core. bench.py --all calls it too. PyTorch inherits
     os.environ (bench.py sets ATEN_CPU_CAPABILITY there)."""
     a = argparse.Namespace(batch=batch, steps=steps, threads=threads)
     text = os.path.join(ROOT, "examples", "data", "bible.txt")
@@ -42,6 +42,7 @@ def measure(batch, steps, threads, nnc=os.path.join(ROOT, "build", "nnc")):
     subprocess.run([exe, "train", "--data", f'text("{small}")', "--validate", "none", "--epochs", "1",
                     "--batch", str(a.batch), "--save", init, "--quiet"], check=True, capture_output=True)
 
+    peak_core = peak_per_core(work)
     out, nnc_rss = run_measured([exe, "bench", "--batch", str(a.batch), "--steps", str(a.steps), "--threads", str(a.threads)])
     step = re.search(r"step \(train_step \+ optimizer[^)]*\): ([\d.]+) ms.*?([\d.]+) GFLOP/s in the products", out)
     nnc_ms, gflops = float(step.group(1)), float(step.group(2))
@@ -55,7 +56,7 @@ def measure(batch, steps, threads, nnc=os.path.join(ROOT, "build", "nnc")):
     # one epoch of the example: 95% of the text in windows of 64 bytes (split(0.05) holds out the tail)
     steps_per_epoch = (int(os.path.getsize(text) * 0.95) - 1) // 64 // a.batch
     return {"nnc_ms": nnc_ms, "torch_ms": torch_ms, "nnc_rss": nnc_rss, "torch_rss": torch_rss, "gflops": gflops,
-            "tokens": tokens, "steps_per_epoch": steps_per_epoch}
+            "tokens": tokens, "steps_per_epoch": steps_per_epoch, "peak_core": peak_core}
 
 
 def main():
@@ -76,6 +77,9 @@ def main():
           f"   (products at {gflops:.1f} GFLOP/s)")
     print(f"{'PyTorch':10} {torch_ms:9.1f} {tokens / torch_ms * 1000:10.0f} {torch_ms * steps_per_epoch / 1000:9.0f} {torch_rss:8.0f} MiB")
     print(f"speed-up (PyTorch ms / nnc ms): {torch_ms / nnc_ms:.2f}x")
+    ceiling = m["peak_core"] * a.threads
+    print(f"products: {gflops:.1f} GFLOP/s (their FLOPs over the whole step), {100 * gflops / ceiling:.0f}% of the "
+          f"{ceiling:.0f} GFLOP/s that bench/peak.c measures on {a.threads} core(s) now")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ import os
 import subprocess
 import tempfile
 
+from bench import peak_per_core
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 PRODUCTS = ("dense ", "dense_dx ", "dense_dw ", "conv2d ", "conv2d_dx ", "conv2d_dw ")
@@ -28,9 +30,7 @@ def main():
     ap.add_argument("--nnc", default=os.path.join(ROOT, "build", "nnc"))
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="nnc-kernels-")
-    peak_exe = os.path.join(work, "peak")
-    subprocess.run(["cc", "-O2", "-march=native", os.path.join(HERE, "peak.c"), "-o", peak_exe], check=True)
-    measured = float(subprocess.run([peak_exe], check=True, capture_output=True, text=True).stdout)
+    measured = peak_per_core(work)
     print(f"measured FMA throughput of one core now (bench/peak.c): {measured:.1f} GFLOP/s")
     for model in ["mlp", "cnn"]:
         exe = os.path.join(work, model)

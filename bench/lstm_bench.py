@@ -21,7 +21,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from bench import ensure_torch  # noqa: E402
+from bench import ensure_torch, peak_per_core  # noqa: E402
 
 MODEL = """input  tokens : int[{t}]
 target label  : class[2]
@@ -72,9 +72,7 @@ def measure(a):
     with open(source, "w") as f:
         f.write(MODEL.format(t=a.t, embed=a.embed, hidden=a.hidden))
     subprocess.run([a.nnc, source, "-o", exe], check=True)
-    peak_exe = os.path.join(work, "peak")
-    subprocess.run(["cc", "-O2", "-march=native", os.path.join(HERE, "peak.c"), "-o", peak_exe], check=True)
-    peak_core = float(subprocess.run([peak_exe], check=True, capture_output=True, text=True).stdout)
+    peak_core = peak_per_core(work)
 
     out = subprocess.run([exe, "bench", "--batch", str(a.batch), "--steps", str(a.steps), "--threads", str(a.threads)],
                          check=True, capture_output=True, text=True).stdout
