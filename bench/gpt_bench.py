@@ -42,7 +42,6 @@ def measure(batch, steps, threads, nnc=os.path.join(ROOT, "build", "nnc")):
     subprocess.run([exe, "train", "--data", f'text("{small}")', "--validate", "none", "--epochs", "1",
                     "--batch", str(a.batch), "--save", init, "--quiet"], check=True, capture_output=True)
 
-    peak_core = peak_per_core(work)
     out, nnc_rss = run_measured([exe, "bench", "--batch", str(a.batch), "--steps", str(a.steps), "--threads", str(a.threads)])
     step = re.search(r"step \(train_step \+ optimizer[^)]*\): ([\d.]+) ms.*?([\d.]+) GFLOP/s in the products", out)
     nnc_ms, gflops = float(step.group(1)), float(step.group(2))
@@ -52,6 +51,7 @@ def measure(batch, steps, threads, nnc=os.path.join(ROOT, "build", "nnc")):
                                    "--steps", str(a.steps + 3), "--threads", str(a.threads)], env=env)
     peer = json.loads(out.strip().split("\n")[-1])
     torch_ms = 1000 * peer["seconds"] / peer["steps"]
+    peak_core = peak_per_core(work)  # after both runs: a core runs slower for a while after it
     tokens = a.batch * 64
     # one epoch of the example: 95% of the text in windows of 64 bytes (split(0.05) holds out the tail)
     steps_per_epoch = (int(os.path.getsize(text) * 0.95) - 1) // 64 // a.batch
