@@ -365,7 +365,12 @@ static LLVMValueRef packed_chunks(Cg *cg, const PackedGemm *k, LLVMValueRef M) {
 static LLVMValueRef packed_groups(Cg *cg, const PackedGemm *k, LLVMValueRef M) {
     LLVMValueRef chunks = packed_chunks(cg, k, M);
     LLVMValueRef want = LLVMBuildSDiv(cg->b, cg_add(cg, chunks, cg_i64(cg, PACKED_MIN_TASKS - 1)), chunks, "");
-    return cg_min(cg, want, cg_i64(cg, k->panels));
+    want = cg_min(cg, want, cg_i64(cg, k->panels));
+    /* as many groups as the panels fill (8 panels wanted in 6 groups are 4 groups of 2, not 6
+     * with 2 empty: an empty task would still count as a piece of the pool's balance) */
+    LLVMValueRef panels = cg_i64(cg, k->panels), one = cg_i64(cg, 1);
+    LLVMValueRef per = LLVMBuildSDiv(cg->b, LLVMBuildNSWSub(cg->b, cg_add(cg, panels, want), one, ""), want, "");
+    return LLVMBuildSDiv(cg->b, LLVMBuildNSWSub(cg->b, cg_add(cg, panels, per), one, ""), per, "");
 }
 /* panels per group, so that groups * per_group covers every panel */
 static LLVMValueRef packed_per_group(Cg *cg, const PackedGemm *k, LLVMValueRef groups) {

@@ -145,11 +145,13 @@ static LLVMValueRef head_columns(Cg *cg, const AttentionGeometry *q, LLVMValueRe
     return cg_gep(cg, y, cg_add(cg, cg_mul(cg, b, cg_i64(cg, q->t * q->d)), cg_mul(cg, h, cg_i64(cg, q->dh))));
 }
 
-/* C = scale * A B on cg_gemm, inside a task (serial). */
+/* C = scale * A B on cg_gemm, inside a task (serial). A transposed B (K^T, V^T) may be packed:
+ * the row count is t, a constant, so every batch size takes the same path (the same bits). */
 static void attention_gemm(Cg *cg, LLVMValueRef c, LLVMValueRef a, LLVMValueRef b, int64_t M, int64_t P, int64_t J,
                            int64_t a_rs, int64_t a_cs, int64_t b_rs, int64_t c_rs, double scale, bool b_transposed) {
     CgGemm g = {.c = c, .a = a, .b = b, .M = cg_i64(cg, M), .P = cg_i64(cg, P), .J = J, .a_rs = a_rs, .a_cs = a_cs,
-                .b_rs = b_rs, .c_rs = c_rs, .scale = scale, .serial = true, .b_transposed = b_transposed};
+                .b_rs = b_rs, .c_rs = c_rs, .scale = scale, .serial = true, .b_transposed = b_transposed,
+                .pack_transposed = true};
     cg_gemm(cg, &g);
 }
 
