@@ -69,6 +69,18 @@ typedef struct Cg {
     LLVMBasicBlockRef entry_block;
 } Cg;
 
+/* Building another function in the middle of one: the builder's place and the function's
+ * context (function, entry block, shard, kernel arguments) saved, and given back by
+ * cg_function_leave. cg_function_enter starts `fn`'s entry block, with no shard or arguments. */
+typedef struct CgFunctionScope {
+    LLVMValueRef fn, shard;
+    LLVMBasicBlockRef entry_block, block;
+    CgKernelArgs args;
+} CgFunctionScope;
+CgFunctionScope cg_function_save(Cg *cg);
+CgFunctionScope cg_function_enter(Cg *cg, LLVMValueRef fn);
+void cg_function_leave(Cg *cg, const CgFunctionScope *saved);
+
 typedef struct CgLoop {
     LLVMBasicBlockRef header, body, exit;
     LLVMValueRef iv;

@@ -389,25 +389,27 @@ static LLVMValueRef packed_mask(Cg *cg, const PackedGemm *k, LLVMValueRef width,
     return cg_lanes_below(cg, LLVMBuildNSWSub(cg->b, width, cg_i64(cg, v * (int64_t)k->lanes), ""), k->lanes);
 }
 
-/* if (cond) { then(full = true) } else { then(full = false) }: the whole-panel case with plain
- * loads and stores, the last panel's with masked ones (masked stores are slow on some cores). */
-typedef void (*PackedEither)(Cg *cg, const PackedGemm *k, bool full, void *user);
-static void packed_either(Cg *cg, const PackedGemm *k, LLVMValueRef full_panel, PackedEither body, void *user) {
-    if (k->g->J % k->W == 0 || k->g->J < k->W) {
-        body(cg, k, k->g->J % k->W == 0, user);
-        return;
-    }
-    LLVMBasicBlockRef full_bb = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "panel_full");
-    LLVMBasicBlockRef rest_bb = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "panel_rest");
-    LLVMBasicBlockRef join_bb = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "panel_join");
-    LLVMBuildCondBr(cg->b, full_panel, full_bb, rest_bb);
-    LLVMPositionBuilderAtEnd(cg->b, full_bb);
+/* if (cond) body(true) else body(false) */
+typedef void (*PackedBody)(Cg *cg, const PackedGemm *k, bool flag, void *user);
+static void packed_branch(Cg *cg, const PackedGemm *k, LLVMValueRef cond, PackedBody body, void *user) {
+    LLVMBasicBlockRef yes = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "then");
+    LLVMBasicBlockRef no = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "else");
+    LLVMBasicBlockRef join = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "endif");
+    LLVMBuildCondBr(cg->b, cond, yes, no);
+    LLVMPositionBuilderAtEnd(cg->b, yes);
     body(cg, k, true, user);
-    LLVMBuildBr(cg->b, join_bb);
-    LLVMPositionBuilderAtEnd(cg->b, rest_bb);
+    LLVMBuildBr(cg->b, join);
+    LLVMPositionBuilderAtEnd(cg->b, no);
     body(cg, k, false, user);
-    LLVMBuildBr(cg->b, join_bb);
-    LLVMPositionBuilderAtEnd(cg->b, join_bb);
+    LLVMBuildBr(cg->b, join);
+    LLVMPositionBuilderAtEnd(cg->b, join);
+}
+
+/* body(full): the whole-panel case with plain loads and stores, the last panel's with masked
+ * ones (masked stores are slow on some cores); one of them when J leaves no doubt. */
+static void packed_either(Cg *cg, const PackedGemm *k, LLVMValueRef full_panel, PackedBody body, void *user) {
+    if (k->g->J % k->W == 0 || k->g->J < k->W) body(cg, k, k->g->J % k->W == 0, user);
+    else packed_branch(cg, k, full_panel, body, user);
 }
 
 typedef struct PackedPanel {
@@ -512,25 +514,10 @@ static void packed_tile_loads(Cg *cg, const PackedGemm *k, bool full, void *user
     }
 }
 
-static void packed_if(Cg *cg, LLVMValueRef cond, void (*body)(Cg *, const PackedGemm *, const PackedTile *, bool),
-                      const PackedGemm *k, const PackedTile *t) {
-    LLVMBasicBlockRef yes = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "then");
-    LLVMBasicBlockRef no = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "else");
-    LLVMBasicBlockRef join = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "endif");
-    LLVMBuildCondBr(cg->b, cond, yes, no);
-    LLVMPositionBuilderAtEnd(cg->b, yes);
-    body(cg, k, t, true);
-    LLVMBuildBr(cg->b, join);
-    LLVMPositionBuilderAtEnd(cg->b, no);
-    body(cg, k, t, false);
-    LLVMBuildBr(cg->b, join);
-    LLVMPositionBuilderAtEnd(cg->b, join);
-}
-
-static void packed_tile_store_all(Cg *cg, const PackedGemm *k, const PackedTile *t, bool final) {
-    PackedTile f = *t;
-    f.final = final;
-    packed_either(cg, k, t->panel->full, packed_tile_stores, &f);
+static void packed_tile_store_all(Cg *cg, const PackedGemm *k, bool final, void *user) {
+    PackedTile t = *(const PackedTile *)user;
+    t.final = final;
+    packed_either(cg, k, t.panel->full, packed_tile_stores, &t);
 }
 
 /* One tile: rows [i0, i0 + rows) (rows <= mr), the panel's columns, reduction rows [p0, p0+len)
@@ -573,8 +560,8 @@ static void packed_tile(Cg *cg, const PackedGemm *k, const PackedPanel *q, LLVMV
     }
     p.no_unroll = true;
     cg_loop_end(cg, &p);
-    if (LLVMIsAConstantInt(final)) packed_tile_store_all(cg, k, &t, LLVMConstIntGetZExtValue(final));
-    else packed_if(cg, final, packed_tile_store_all, k, &t);
+    if (LLVMIsAConstantInt(final)) packed_tile_store_all(cg, k, LLVMConstIntGetZExtValue(final), &t);
+    else packed_branch(cg, k, final, packed_tile_store_all, &t);
 }
 
 /* The task body over (row chunk, panel group) pairs [begin, end), chunk-major: for each kc block

@@ -135,9 +135,6 @@ static LLVMValueRef adam_function(Cg *cg) {
     const char *name = "nnc_adam_f32";
     LLVMValueRef fn = LLVMGetNamedFunction(cg->mod, name);
     if (fn) return fn;
-    LLVMValueRef saved_fn = cg->fn, saved_shard = cg->shard;
-    LLVMBasicBlockRef saved_entry = cg->entry_block, saved_block = LLVMGetInsertBlock(cg->b);
-    CgKernelArgs saved_args = cg->args;
     LLVMTypeRef params[6] = {cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->i64, cg->ptr};
     fn = LLVMAddFunction(cg->mod, name, LLVMFunctionType(cg->void_type, params, 6, false));
     LLVMSetLinkage(fn, LLVMInternalLinkage);
@@ -150,19 +147,11 @@ static LLVMValueRef adam_function(Cg *cg) {
         unsigned kind = LLVMGetEnumAttributeKindForName("noalias", 7);
         LLVMAddAttributeAtIndex(fn, i + 1, LLVMCreateEnumAttribute(cg->ctx, kind, 0));
     }
-    cg->fn = fn;
-    cg->shard = NULL;
-    cg->args = (CgKernelArgs){0};
-    cg->entry_block = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry");
-    LLVMPositionBuilderAtEnd(cg->b, cg->entry_block);
+    CgFunctionScope saved = cg_function_enter(cg, fn);
     AdamPointers a = {LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), LLVMGetParam(fn, 3)};
     update_range_inline(cg, &a, LLVMGetParam(fn, 5), cg_i64(cg, 0), LLVMGetParam(fn, 4));
     LLVMBuildRetVoid(cg->b);
-    cg->fn = saved_fn;
-    cg->shard = saved_shard;
-    cg->args = saved_args;
-    cg->entry_block = saved_entry;
-    LLVMPositionBuilderAtEnd(cg->b, saved_block);
+    cg_function_leave(cg, &saved);
     return fn;
 }
 
@@ -189,9 +178,6 @@ static void update_blocks(Cg *cg, LLVMValueRef *values, LLVMValueRef begin, LLVM
 
 LLVMValueRef cg_optim_update_kernel(Cg *cg, int param) {
     const ParamTensor *t = graph_param(cg->g, param);
-    LLVMValueRef saved_fn = cg->fn, saved_shard = cg->shard;
-    LLVMBasicBlockRef saved_entry = cg->entry_block, saved_block = LLVMGetInsertBlock(cg->b);
-    CgKernelArgs saved_args = cg->args;
 
     LLVMTypeRef params[3] = {cg->ptr, cg->ptr, cg->ptr};
     char name[96];
@@ -201,11 +187,7 @@ LLVMValueRef cg_optim_update_kernel(Cg *cg, int param) {
     unsigned noinline = LLVMGetEnumAttributeKindForName("noinline", 8), nounwind = LLVMGetEnumAttributeKindForName("nounwind", 8);
     LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(cg->ctx, noinline, 0));
     LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(cg->ctx, nounwind, 0));
-    cg->fn = fn;
-    cg->shard = NULL;
-    cg->args = (CgKernelArgs){0};
-    cg->entry_block = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry");
-    LLVMPositionBuilderAtEnd(cg->b, cg->entry_block);
+    CgFunctionScope saved = cg_function_enter(cg, fn);
 
     LLVMValueRef off = cg_i64(cg, t->offset), u = LLVMGetParam(fn, 2);
     LLVMValueRef values[5] = {cg_gep(cg, LLVMGetParam(fn, 0), off), cg_gep(cg, LLVMGetParam(fn, 1), off),
@@ -215,12 +197,7 @@ LLVMValueRef cg_optim_update_kernel(Cg *cg, int param) {
     LLVMValueRef blocks = cg_i64(cg, (rows + OPTIM_ROWS - 1) / OPTIM_ROWS);
     cg_parallel_for(cg, blocks, values, 5, t->size < OPTIM_PARALLEL_MIN, update_blocks, &task);
     LLVMBuildRetVoid(cg->b);
-
-    cg->fn = saved_fn;
-    cg->shard = saved_shard;
-    cg->args = saved_args;
-    cg->entry_block = saved_entry;
-    LLVMPositionBuilderAtEnd(cg->b, saved_block);
+    cg_function_leave(cg, &saved);
     return fn;
 }
 

@@ -31,6 +31,28 @@ LLVMValueRef cg_var(Cg *cg, LLVMTypeRef type, const char *name) {
     return v;
 }
 
+CgFunctionScope cg_function_save(Cg *cg) {
+    return (CgFunctionScope){cg->fn, cg->shard, cg->entry_block, LLVMGetInsertBlock(cg->b), cg->args};
+}
+
+CgFunctionScope cg_function_enter(Cg *cg, LLVMValueRef fn) {
+    CgFunctionScope saved = cg_function_save(cg);
+    cg->fn = fn;
+    cg->shard = NULL;
+    cg->args = (CgKernelArgs){0};
+    cg->entry_block = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry");
+    LLVMPositionBuilderAtEnd(cg->b, cg->entry_block);
+    return saved;
+}
+
+void cg_function_leave(Cg *cg, const CgFunctionScope *saved) {
+    cg->fn = saved->fn;
+    cg->shard = saved->shard;
+    cg->args = saved->args;
+    cg->entry_block = saved->entry_block;
+    LLVMPositionBuilderAtEnd(cg->b, saved->block);
+}
+
 LLVMValueRef cg_gep(Cg *cg, LLVMValueRef base, LLVMValueRef index) {
     return LLVMBuildInBoundsGEP2(cg->b, cg->elem, base, &index, 1, "");
 }
@@ -383,10 +405,7 @@ static void cg_call_update(Cg *cg, const EntryArgs *a, int p, CgProfile *prof) {
 
 /* Builds n's kernel (its update variant with `update`) without disturbing the function being built. */
 static LLVMValueRef cg_build_kernel(Cg *cg, const EntryArgs *a, const Node *n, bool update) {
-    LLVMBasicBlockRef here = LLVMGetInsertBlock(cg->b);
-    LLVMValueRef saved_fn = cg->fn, saved_shard = cg->shard;
-    CgKernelArgs saved_args = cg->args;
-    LLVMBasicBlockRef saved_entry = cg->entry_block;
+    CgFunctionScope saved = cg_function_save(cg);
     cg->training = a->training;
     cg->update_variant = update;
     cg->update_applied = false;
@@ -396,11 +415,7 @@ static LLVMValueRef cg_build_kernel(Cg *cg, const EntryArgs *a, const Node *n, b
         fn = NULL;
     }
     cg->update_variant = cg->update_applied = false;
-    cg->fn = saved_fn;
-    cg->shard = saved_shard;
-    cg->args = saved_args;
-    cg->entry_block = saved_entry;
-    LLVMPositionBuilderAtEnd(cg->b, here);
+    cg_function_leave(cg, &saved);
     return fn;
 }
 

@@ -24,12 +24,13 @@
 
 extern char **environ;
 
-const char *target_find_runtime(bool mpi) {
+/* The runtime archive `lib` (a path relative to nnc's runtime folder): $ENV, beside nnc (the
+ * build tree), ../lib/nnc/ from nnc (an install), or under the install path. */
+static const char *target_find_archive(const char *lib, const char *env_name) {
     static char path[PATH_MAX];
-    const char *lib = mpi ? "libnnrt_mpi.a" : "libnnrt.a";
-    const char *env = getenv(mpi ? "NNC_RUNTIME_MPI" : "NNC_RUNTIME");
+    const char *env = getenv(env_name);
     if (env && *env) return env;
-    char exe[PATH_MAX - 32];
+    char exe[PATH_MAX - 64];
     ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (len > 0) {
         exe[len] = '\0';
@@ -49,35 +50,16 @@ const char *target_find_runtime(bool mpi) {
     return NULL;
 }
 
+const char *target_find_runtime(bool mpi) {
+    return mpi ? target_find_archive("libnnrt_mpi.a", "NNC_RUNTIME_MPI") : target_find_archive("libnnrt.a", "NNC_RUNTIME");
+}
+
 bool target_have_mpi(void) { return NNC_HAVE_MPI; }
 
 static bool target_is_aarch64(const char *triple);
 
-/* The aarch64 runtime (runtime/CMakeLists.txt builds it when the cross compiler is there):
- * $NNC_RUNTIME_AARCH64, aarch64/libnnrt.a beside nnc, or under the install path. */
-static const char *target_find_aarch64_runtime(void) {
-    static char path[PATH_MAX];
-    const char *env = getenv("NNC_RUNTIME_AARCH64");
-    if (env && *env) return env;
-    char exe[PATH_MAX - 64];
-    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (len > 0) {
-        exe[len] = '\0';
-        char *slash = strrchr(exe, '/');
-        if (slash) {
-            *slash = '\0';
-            snprintf(path, sizeof path, "%s/aarch64/libnnrt.a", exe);
-            if (access(path, R_OK) == 0) return path;
-            snprintf(path, sizeof path, "%s/../lib/nnc/aarch64/libnnrt.a", exe);
-            if (access(path, R_OK) == 0) return path;
-        }
-    }
-#ifdef NNC_INSTALL_RUNTIME
-    snprintf(path, sizeof path, "%s/aarch64/libnnrt.a", NNC_INSTALL_RUNTIME);
-    if (access(path, R_OK) == 0) return path;
-#endif
-    return NULL;
-}
+/* The aarch64 runtime (runtime/CMakeLists.txt builds it when the cross compiler is there). */
+static const char *target_find_aarch64_runtime(void) { return target_find_archive("aarch64/libnnrt.a", "NNC_RUNTIME_AARCH64"); }
 
 const char *target_find_runtime_for(const char *triple, bool mpi) {
     return target_is_aarch64(triple) ? target_find_aarch64_runtime() : target_find_runtime(mpi);
