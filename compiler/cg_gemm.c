@@ -1,19 +1,19 @@
-/* cg_gemm.c — a register-blocked matrix-product micro-kernel in explicit LLVM vector IR, shared
- * by the dense forward pass and both backward products.
+/* cg_gemm.c — the matrix products in explicit LLVM vector IR, shared by dense (forward and both
+ * backward products), conv2d (im2col products), attention and the recurrent kernels.
  *
- *   C[i, j] = scale * sum_p A(i,p) B(p,j)  (+ bias[j]) (then act)   for i < M, j < J, p < P
+ *   C[i, j] = scale * sum_p A(i,p) B(p,j)  (+ bias) (then act)   for i < M, j < J, p < P
  *   A(i,p) = a[i*a_rs + p*a_cs]   (one element, broadcast to a vector)
- *   B(p,j) = b[p*b_rs + j]        (contiguous in j: vector loads)
+ *   B(p,j) = b[p*b_rs + j]        (or b[j*b_rs + p] when b_transposed)
  *   C(i,j) = c[i*c_rs + j]        (contiguous in j: vector stores)
  *
- * A tile of MR rows x NR vectors of C stays in registers (MR*NR accumulators) while p runs, so
- * each step loads NR vectors of B and MR scalars of A for MR*NR fused multiply-adds. Columns are
- * static (J is known at compile time): full tiles, then the remaining vectors with a masked last
- * one. Rows may be runtime (the batch): full MR-row tiles, then single rows.
- *
- * Large products are split across threads by row blocks through the runtime's
- * nnrt_parallel_for; each row block is computed by one thread with the same code as in a serial
- * run, so results do not depend on the thread count. */
+ * Two paths (cg_gemm at the end picks one; compiler/DESIGN.md "Matrix products" says why):
+ * - packed: panels of B copied to an L1-resident stack buffer, MR x 2-vector register tiles,
+ *   kc blocks, (row chunk, panel group) tasks — every product with enough rows;
+ * - direct: the tiles below, reading B in place (MR rows x NR vectors broadcast tiles, or
+ *   dot-product tiles for a transposed B) — few rows, the float64 twin, narrow packed B.
+ * In both, each element of C is one chain of multiply-adds in order of p (the dot-product tiles
+ * excepted: lane sums, then a tree), computed by one task with the same code whatever the thread
+ * count, so results do not depend on the threads. */
 #include <stdio.h>
 #include <string.h>
 
