@@ -60,6 +60,7 @@ typedef struct Options {
     bool dump_tokens, dump_ast, dump_graph, timing, verbose, mpi;
     DiagWarnings warnings;
     const char *inject_grad_bug;
+    int vector_bytes;         /* --vector-bytes=32|64 (tests): lay kernels out for that width, not the target's */
 } Options;
 
 static void usage(FILE *out) {
@@ -147,6 +148,14 @@ static int parse_options(int argc, char **argv, Options *o) {
         else if (strcmp(a, "-Werror") == 0) o->warnings = DIAG_WARNINGS_AS_ERRORS;
         else if (strcmp(a, "--mpi") == 0) o->mpi = true;
         else if (strncmp(a, "--inject-grad-bug=", 18) == 0) o->inject_grad_bug = a + 18;
+        else if (strncmp(a, "--vector-bytes=", 15) == 0) {
+            /* for tests: 64 on an AVX2 machine runs the AVX-512 tile shapes (LLVM splits each vector) */
+            o->vector_bytes = strcmp(a + 15, "32") == 0 ? 32 : strcmp(a + 15, "64") == 0 ? 64 : -1;
+            if (o->vector_bytes < 0) {
+                fprintf(stderr, "nnc: error: --vector-bytes takes 32 or 64, not '%s'\n", a + 15);
+                return 1;
+            }
+        }
         else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) { usage(stdout); exit(0); }
         else if (strcmp(a, "--version") == 0) { printf("nnc %s (LLVM 19)\n", NNC_VERSION); exit(0); }
         else if (a[0] == '-' && a[1]) {
@@ -260,7 +269,7 @@ static int compile(const Options *o, Arena *arena) {
     if (slash) *(slash == dir ? slash + 1 : slash) = '\0';
     TargetOptions target = {.opt_level = o->opt_level, .triple = o->triple, .cpu = o->cpu, .emit = o->emit, .verbose = o->verbose};
     CodegenInfo info = {.source_path = absolute, .source_dir = dir, .source_hash = source_hash(arena, text, length), .summary = summary,
-                        .vector_bytes = target_vector_bytes(&target)};
+                        .vector_bytes = o->vector_bytes ? o->vector_bytes : target_vector_bytes(&target)};
     if (o->emit == EMIT_ONNX) {
         OnnxOptions onnx = {.output = output, .weights = o->weights, .source = absolute, .version = NNC_VERSION, .diag = &diag};
         status = onnx_emit(arena, model, &onnx);
