@@ -97,6 +97,7 @@ LLVMValueRef cg_var(Cg *cg, LLVMTypeRef type, const char *name); /* alloca in th
 LLVMValueRef cg_load(Cg *cg, LLVMValueRef base, LLVMValueRef index);  /* base[index], elements */
 void cg_store(Cg *cg, LLVMValueRef value, LLVMValueRef base, LLVMValueRef index);
 LLVMValueRef cg_gep(Cg *cg, LLVMValueRef base, LLVMValueRef index);
+LLVMValueRef cg_min_i64(Cg *cg, LLVMValueRef a, LLVMValueRef b);  /* the smaller of two i64 values */
 /* Floating-point arithmetic with reassociation and contraction allowed: LLVM may vectorize
  * reductions and form FMAs. Results stay deterministic for a given executable. */
 LLVMValueRef cg_fadd(Cg *cg, LLVMValueRef a, LLVMValueRef b);

@@ -305,14 +305,15 @@ static void cg_gemm_task(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValueR
  * the p-th rows of one column tile fall into a few cache sets (a stride of 1536 or 2048 bytes
  * maps 128 rows onto 8 or 2 of L1's 64 sets) and B streams from L2 for every row block. The
  * packed path copies a panel of B (W = 2 vectors of columns, kc rows) into a contiguous buffer
- * on the stack, where it stays in L1 while every row block of a chunk of rows passes over it:
+ * on the stack, where it stays in L1 while every row tile of a chunk of rows passes over it:
  *
- *   for each (row chunk, panel) task:        (the tasks of the thread pool; chunk-major)
- *     for each kc block of the reduction:    (the panel's buffer is kc x W: 16 KiB)
- *       pack B[p0 .. p0+kc, panel] (zeros past J)
- *       for each MR-row tile of the chunk:   (MR x 2 vectors of C in registers)
- *         acc = the C tile (after the first block) or 0; acc += A(i,p) B(p,j) for p in the block
- *         store acc, or at the last block: scale, bias, activation, store
+ *   for each (row chunk, panel group) task:  (the thread pool's tasks; chunk-major)
+ *     for each kc block of the reduction:    (outside: the chunk's block of A stays in L2)
+ *       for each panel of the group:
+ *         pack B[p0 .. p0+kc, panel]         (the buffer is kc x W: 16 KiB)
+ *         for each MR-row tile of the chunk: (MR x 2 vectors of C in registers)
+ *           acc = the C tile (after the first block) or 0; acc += A(i,p) B(p,j) for p in the block
+ *           store acc, or at the last block: scale, bias, activation, store
  *
  * Each element of C is still one sequence of fused multiply-adds over p in order (the partial
  * sums round-trip through C exactly), whoever runs which task: the bytes do not depend on the
@@ -352,35 +353,30 @@ static LLVMValueRef packed_buffer(Cg *cg, const char *name, int64_t count) {
     return buf;
 }
 
-static LLVMValueRef cg_min(Cg *cg, LLVMValueRef a, LLVMValueRef b) {
-    return LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, a, b, ""), a, b, "");
+/* ceil(a / b) for positive i64 values */
+static LLVMValueRef ceil_div(Cg *cg, LLVMValueRef a, LLVMValueRef b) {
+    return LLVMBuildSDiv(cg->b, LLVMBuildNSWSub(cg->b, cg_add(cg, a, b), cg_i64(cg, 1), ""), b, "");
 }
 
-/* Panel groups per row chunk: enough (chunk, group) tasks for the pool to balance (about 16)
- * when there are few chunks, else 1 (each chunk's A is then read once). Runtime M: a value. */
+/* Tasks are (row chunk, panel group) pairs: enough of them for the pool to balance (about 16)
+ * when there are few chunks, else one group per chunk (each chunk's A is then read once). The
+ * panels per group spread evenly (8 panels wanted in 6 groups are 4 groups of 2, not 6 with 2
+ * empty: an empty task would still count as a piece of the pool's balance). Runtime M: values. */
 enum { PACKED_MIN_TASKS = 16 };
-static LLVMValueRef packed_chunks(Cg *cg, const PackedGemm *k, LLVMValueRef M) {
-    return LLVMBuildSDiv(cg->b, cg_add(cg, M, cg_i64(cg, k->mc - 1)), cg_i64(cg, k->mc), "");
+static LLVMValueRef packed_chunks(Cg *cg, const PackedGemm *k, LLVMValueRef M) { return ceil_div(cg, M, cg_i64(cg, k->mc)); }
+static LLVMValueRef packed_per_group(Cg *cg, const PackedGemm *k, LLVMValueRef M) {
+    LLVMValueRef panels = cg_i64(cg, k->panels);
+    LLVMValueRef want = cg_min_i64(cg, ceil_div(cg, cg_i64(cg, PACKED_MIN_TASKS), packed_chunks(cg, k, M)), panels);
+    return ceil_div(cg, panels, ceil_div(cg, panels, ceil_div(cg, panels, want)));
 }
-static LLVMValueRef packed_groups(Cg *cg, const PackedGemm *k, LLVMValueRef M) {
-    LLVMValueRef chunks = packed_chunks(cg, k, M);
-    LLVMValueRef want = LLVMBuildSDiv(cg->b, cg_add(cg, chunks, cg_i64(cg, PACKED_MIN_TASKS - 1)), chunks, "");
-    want = cg_min(cg, want, cg_i64(cg, k->panels));
-    /* as many groups as the panels fill (8 panels wanted in 6 groups are 4 groups of 2, not 6
-     * with 2 empty: an empty task would still count as a piece of the pool's balance) */
-    LLVMValueRef panels = cg_i64(cg, k->panels), one = cg_i64(cg, 1);
-    LLVMValueRef per = LLVMBuildSDiv(cg->b, LLVMBuildNSWSub(cg->b, cg_add(cg, panels, want), one, ""), want, "");
-    return LLVMBuildSDiv(cg->b, LLVMBuildNSWSub(cg->b, cg_add(cg, panels, per), one, ""), per, "");
-}
-/* panels per group, so that groups * per_group covers every panel */
-static LLVMValueRef packed_per_group(Cg *cg, const PackedGemm *k, LLVMValueRef groups) {
-    return LLVMBuildSDiv(cg->b, cg_add(cg, cg_i64(cg, k->panels), LLVMBuildNSWSub(cg->b, groups, cg_i64(cg, 1), "")), groups, "");
+static LLVMValueRef packed_groups(Cg *cg, const PackedGemm *k, LLVMValueRef per_group) {
+    return ceil_div(cg, cg_i64(cg, k->panels), per_group);
 }
 
 /* The kc blocks of a reduction of P: at least one, so that an empty reduction (a rank given no
  * examples of a batch's last few) still writes C = 0 (+ bias). */
 static LLVMValueRef packed_blocks(Cg *cg, const PackedGemm *k, LLVMValueRef P) {
-    LLVMValueRef blocks = LLVMBuildSDiv(cg->b, cg_add(cg, P, cg_i64(cg, k->kc - 1)), cg_i64(cg, k->kc), "");
+    LLVMValueRef blocks = ceil_div(cg, P, cg_i64(cg, k->kc));
     return LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, blocks, cg_i64(cg, 1), ""), cg_i64(cg, 1), blocks, "");
 }
 
@@ -435,7 +431,7 @@ static void packed_pack_body(Cg *cg, const PackedGemm *k, bool full, void *user)
             value = LLVMGetUndef(LLVMVectorType(cg->elem, lanes));
             for (unsigned l = 0; l < lanes; l++) {
                 LLVMValueRef j = cg_add(cg, q->j0, cg_i64(cg, v * (int64_t)lanes + l));
-                if (!full) j = cg_min(cg, j, last_col);
+                if (!full) j = cg_min_i64(cg, j, last_col);
                 LLVMValueRef x = cg_load(cg, g->b, cg_add(cg, cg_mul(cg, j, cg_i64(cg, g->b_rs)), row));
                 value = LLVMBuildInsertElement(cg->b, value, x, LLVMConstInt(cg->i32, l, 0), "");
             }
@@ -504,7 +500,7 @@ static void packed_tile_loads(Cg *cg, const PackedGemm *k, bool full, void *user
     const PackedPanel *q = t->panel;
     LLVMValueRef last = LLVMBuildNSWSub(cg->b, t->rows, cg_i64(cg, 1), "");
     for (int r = 0; r < k->mr; r++) {
-        LLVMValueRef row = cg_add(cg, t->i0, r ? cg_min(cg, cg_i64(cg, r), last) : cg_i64(cg, 0));
+        LLVMValueRef row = cg_add(cg, t->i0, r ? cg_min_i64(cg, cg_i64(cg, r), last) : cg_i64(cg, 0));
         for (int v = 0; v < PACKED_NR; v++) {
             LLVMValueRef at = cg_add(cg, cg_mul(cg, row, cg_i64(cg, k->g->c_rs)), cg_add(cg, q->j0, cg_i64(cg, v * (int64_t)k->lanes)));
             LLVMValueRef value = full ? cg_vload_full(cg, k->g->c, at, k->lanes)
@@ -545,7 +541,7 @@ static void packed_tile(Cg *cg, const PackedGemm *k, const PackedPanel *q, LLVMV
     LLVMValueRef a_row[12], last = LLVMBuildNSWSub(cg->b, rows, cg_i64(cg, 1), "");
     int64_t a_cs = g->a_cs;
     for (int r = 0; r < k->mr; r++) {
-        LLVMValueRef row = cg_add(cg, i0, r ? cg_min(cg, cg_i64(cg, r), last) : cg_i64(cg, 0));
+        LLVMValueRef row = cg_add(cg, i0, r ? cg_min_i64(cg, cg_i64(cg, r), last) : cg_i64(cg, 0));
         a_row[r] = cg_gep(cg, g->a, cg_add(cg, cg_mul(cg, row, cg_i64(cg, g->a_rs)), cg_mul(cg, q->p0, cg_i64(cg, g->a_cs))));
     }
     CgLoop p = cg_loop_begin(cg, cg_i64(cg, 0), q->len, "p");
@@ -579,7 +575,7 @@ static void packed_task(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValueRe
     if (!LLVMIsAConstantInt(inner.P)) inner.P = v[5];
     k.g = &inner;
     PackedPanel q = {.buf = packed_buffer(cg, "panel", PACKED_PANEL_BYTES / packed_elem_bytes(cg))}; /* kc x W at most */
-    LLVMValueRef groups = packed_groups(cg, &k, inner.M), per_group = packed_per_group(cg, &k, groups);
+    LLVMValueRef per_group = packed_per_group(cg, &k, inner.M), groups = packed_groups(cg, &k, per_group);
     LLVMValueRef KC = cg_i64(cg, k.kc), MR = cg_i64(cg, k.mr), W = cg_i64(cg, k.W);
     LLVMValueRef blocks = packed_blocks(cg, &k, inner.P);
     LLVMValueRef final_block = LLVMBuildNSWSub(cg->b, blocks, cg_i64(cg, 1), "");
@@ -588,23 +584,23 @@ static void packed_task(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValueRe
     CgLoop t = cg_loop_begin(cg, begin, end, "task");
     LLVMValueRef chunk = LLVMBuildSDiv(cg->b, t.iv, groups, ""), group = LLVMBuildSRem(cg->b, t.iv, groups, "");
     LLVMValueRef row0 = cg_mul(cg, chunk, cg_i64(cg, k.mc));
-    LLVMValueRef rows = cg_min(cg, LLVMBuildNSWSub(cg->b, inner.M, row0, ""), cg_i64(cg, k.mc));
-    LLVMValueRef first = cg_mul(cg, group, per_group), last = cg_min(cg, cg_add(cg, first, per_group), cg_i64(cg, k.panels));
+    LLVMValueRef rows = cg_min_i64(cg, LLVMBuildNSWSub(cg->b, inner.M, row0, ""), cg_i64(cg, k.mc));
+    LLVMValueRef first = cg_mul(cg, group, per_group), last = cg_min_i64(cg, cg_add(cg, first, per_group), cg_i64(cg, k.panels));
     CgLoop b = cg_loop_begin(cg, v[6], v[7], "kblock");
     q.p0 = cg_mul(cg, b.iv, KC);
-    q.len = cg_min(cg, LLVMBuildNSWSub(cg->b, inner.P, q.p0, ""), KC);
+    q.len = cg_min_i64(cg, LLVMBuildNSWSub(cg->b, inner.P, q.p0, ""), KC);
     LLVMValueRef init = LLVMBuildOr(cg->b, fold, LLVMBuildICmp(cg->b, LLVMIntSGT, b.iv, cg_i64(cg, 0), ""), "");
     LLVMValueRef final = LLVMIsAConstantInt(blocks) && LLVMConstIntGetSExtValue(blocks) == 1
                              ? LLVMConstInt(cg->i1, 1, 0)
                              : LLVMBuildICmp(cg->b, LLVMIntEQ, b.iv, final_block, "");
     CgLoop j = cg_loop_begin(cg, first, last, "panel");
     q.j0 = cg_mul(cg, j.iv, W);
-    q.width = cg_min(cg, LLVMBuildNSWSub(cg->b, cg_i64(cg, inner.J), q.j0, ""), W);
+    q.width = cg_min_i64(cg, LLVMBuildNSWSub(cg->b, cg_i64(cg, inner.J), q.j0, ""), W);
     q.full = LLVMBuildICmp(cg->b, LLVMIntEQ, q.width, W, "");
     packed_either(cg, &k, q.full, packed_pack_body, &q);
-    CgLoop i = cg_loop_begin(cg, cg_i64(cg, 0), LLVMBuildSDiv(cg->b, cg_add(cg, rows, cg_i64(cg, k.mr - 1)), MR, ""), "tile");
+    CgLoop i = cg_loop_begin(cg, cg_i64(cg, 0), ceil_div(cg, rows, MR), "tile");
     LLVMValueRef i0 = cg_add(cg, row0, cg_mul(cg, i.iv, MR));
-    packed_tile(cg, &k, &q, i0, cg_min(cg, LLVMBuildNSWSub(cg->b, cg_add(cg, row0, rows), i0, ""), MR), init, final);
+    packed_tile(cg, &k, &q, i0, cg_min_i64(cg, LLVMBuildNSWSub(cg->b, cg_add(cg, row0, rows), i0, ""), MR), init, final);
     i.no_unroll = true;
     cg_loop_end(cg, &i);
     j.no_unroll = true;
@@ -649,7 +645,7 @@ static void packed_gemm(Cg *cg, const CgGemm *g, int64_t work) {
     k.mc = PACKED_CHUNK_BYTES / (depth * packed_elem_bytes(cg)) / k.mr * k.mr;
     if (k.mc < k.mr) k.mc = k.mr;
     k.panels = (g->J + k.W - 1) / k.W;
-    LLVMValueRef tasks = cg_mul(cg, packed_chunks(cg, &k, g->M), packed_groups(cg, &k, g->M));
+    LLVMValueRef tasks = cg_mul(cg, packed_chunks(cg, &k, g->M), packed_groups(cg, &k, packed_per_group(cg, &k, g->M)));
     LLVMValueRef blocks = packed_blocks(cg, &k, g->P);
     bool serial = g->serial || work < GEMM_PARALLEL_MIN_FMAS;
     bool by_block = g->a_cs != 1 && !serial && cg_const_or(g->P, PACKED_LONG_P + 1) > PACKED_LONG_P;

@@ -163,16 +163,12 @@ static void update_range(Cg *cg, const AdamPointers *a, LLVMValueRef u, LLVMValu
     LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(fn), fn, args, 6, "");
 }
 
-static LLVMValueRef min_i64(Cg *cg, LLVMValueRef a, LLVMValueRef b) {
-    return LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, a, b, ""), a, b, "");
-}
-
 /* values: p, g, m, v (the tensor's part of each buffer), update. Blocks [begin, end). */
 static void update_blocks(Cg *cg, LLVMValueRef *values, LLVMValueRef begin, LLVMValueRef end, void *user) {
     const UpdateTask *t = user;
     AdamPointers a = {values[0], values[1], values[2], values[3]};
     LLVMValueRef lo = cg_mul(cg, begin, cg_i64(cg, t->block));
-    LLVMValueRef hi = min_i64(cg, cg_mul(cg, end, cg_i64(cg, t->block)), cg_i64(cg, t->size));
+    LLVMValueRef hi = cg_min_i64(cg, cg_mul(cg, end, cg_i64(cg, t->block)), cg_i64(cg, t->size));
     update_range(cg, &a, values[4], lo, hi);
 }
 
@@ -220,7 +216,7 @@ static void fused_gemm_blocks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMV
     const FusedGemmTask *t = user;
     const CgGemm *g = t->g;
     LLVMValueRef r0 = cg_mul(cg, begin, cg_i64(cg, FUSED_ROWS));
-    LLVMValueRef r1 = min_i64(cg, cg_mul(cg, end, cg_i64(cg, FUSED_ROWS)), v[3]);
+    LLVMValueRef r1 = cg_min_i64(cg, cg_mul(cg, end, cg_i64(cg, FUSED_ROWS)), v[3]);
     CgGemm rows = *g;
     rows.c = cg_gep(cg, v[0], cg_mul(cg, r0, cg_i64(cg, g->c_rs)));
     rows.a = cg_gep(cg, v[1], cg_mul(cg, r0, cg_i64(cg, g->a_rs)));

@@ -743,7 +743,7 @@ static int64_t cg_lib_chunk(const Cg *cg) {
     return chunk < 1 ? 1 : chunk > 256 ? 256 : chunk;
 }
 
-static LLVMValueRef cg_min_i64(Cg *cg, LLVMValueRef a, LLVMValueRef b) {
+LLVMValueRef cg_min_i64(Cg *cg, LLVMValueRef a, LLVMValueRef b) {
     return LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, a, b, ""), a, b, "");
 }
 
