@@ -81,13 +81,19 @@ def compare(got, ref, what, rtol=1e-6, per_row=False):
     check(np.all(err <= rtol * scale), f"{what}: differ by up to {worst:.3g} relative (> {rtol})")
 
 
-def lib_round_trip(args, model, train, predict_input, inputs, batch, dtype):
-    """Train `model` briefly, emit its library, run the harness on `inputs` and compare with predict."""
+def trained_example(args, model, train):
+    """examples/MODEL.nn compiled and trained with the `train` arguments: (source, exe, checkpoint)."""
     source = os.path.join(EXAMPLES, f"{model}.nn")
     exe = os.path.join(args.work, model)
     run([args.nnc, source, "-o", exe])
     ckpt = os.path.join(args.work, f"{model}.safetensors")
     run([exe, "train", *train, "--save", ckpt, "--quiet"])
+    return source, exe, ckpt
+
+
+def lib_round_trip(args, model, train, predict_input, inputs, batch, dtype):
+    """Train `model` briefly, emit its library, run the harness on `inputs` and compare with predict."""
+    source, exe, ckpt = trained_example(args, model, train)
     stem = os.path.join(args.work, "lib", model)
     emit_lib(args, source, ckpt, stem)
     check_symbols(stem + ".a", model)
@@ -542,11 +548,7 @@ def require_ort(args):
 def onnx_round_trip(args, model, train, predict_input, inputs, dtype, rtol=1e-5):
     """Train `model` briefly, export it, run ONNX Runtime on `inputs` and compare with predict."""
     modules = require_ort(args)
-    source = os.path.join(EXAMPLES, f"{model}.nn")
-    exe = os.path.join(args.work, model)
-    run([args.nnc, source, "-o", exe])
-    ckpt = os.path.join(args.work, f"{model}.safetensors")
-    run([exe, "train", *train, "--save", ckpt, "--quiet"])
+    source, exe, ckpt = trained_example(args, model, train)
     onnx = os.path.join(args.work, f"{model}.onnx")
     run([args.nnc, source, "--emit=onnx", "--weights", ckpt, "-o", onnx])
     inp = os.path.join(args.work, "input.bin")
@@ -690,11 +692,7 @@ def test_lib_aarch64(args):
                           ["precipitation", "temp_min", "wind", "season_sin", "season_cos"])[1][-200:].astype(np.float32),
               ["--target-cpu=cortex-a72"])]
     for model, train, inputs, cpu in cases:
-        source = os.path.join(EXAMPLES, f"{model}.nn")
-        exe = os.path.join(args.work, model)
-        run([args.nnc, source, "-o", exe])
-        ckpt = os.path.join(args.work, f"{model}.safetensors")
-        run([exe, "train", *train, "--save", ckpt, "--quiet"])
+        source, exe, ckpt = trained_example(args, model, train)
         inp = os.path.join(args.work, f"{model}.in")
         inputs.tofile(inp)
         n = str(inputs.shape[0])
