@@ -9,13 +9,14 @@
  * Legend: C input channels, H x W input size, F filters, K kernel, S stride, P padding,
  *         OH x OW output size, CKK = C*K*K, OHW = OH*OW. Per-example loops over b < n.
  *
- *   conv2d     (y[n,F,OHW], x[n,C,H,W], Wt[F,CKK], b[F]?, scratch[CKK,OHW])
- *              col = im2col(x_b);  y_b = act(Wt col + b)              (GEMM: M=F, P=CKK, J=OHW)
- *   conv2d_dw  (dW[F,CKK], dy, x, scratch[CKK,OHW | F,CKK])
- *              dW = sum_b dy_b col_b^T (dot-product tiles)            (GEMM: M=F, P=OHW, J=CKK)
+ *   conv2d     (y[n,F,OHW], x[n,C,H,W], Wt[F,CKK], b[F]?, scratch[Wt packed | xp])
+ *              y_b = act(Wt im2col(x_b) + b), im2col never formed   (implicit GEMM: M=OHW, N=F, P=CKK)
+ *   conv2d_dw  (dW[F,CKK], dy, x, scratch[xp | dy_b^T | partial dW^T])
+ *              dW = sum_b (im2col(x_b) dy_b^T)^T                     (implicit GEMM: M=CKK, N=F, P=OHW)
  *   conv2d_db  (db[F], dy, scratch[F*16 + F])   db[f] = sum_b,j dy[b,f,j]: per chunk, then chunk order
- *   conv2d_dx  (dx, dy, Wt, scratch[CKK,OHW])
- *              dcol = Wt^T dy_b; dx_b = col2im(dcol)                   (GEMM: M=CKK, P=F, J=OHW)
+ *   conv2d_dx  (dx, dy, Wt, scratch[flipped Wt packed | padded dy])
+ *              stride 1: the forward kernel on dy padded by K-1-P with flipped weights;
+ *              stride > 1: dcol = Wt^T dy_b; dx_b = col2im(dcol)     (GEMM: M=CKK, P=F, J=OHW)
  *   maxpool    (y, x)       max over each window; [c,t] inputs are [c,1,t] with a 1 x K window
  *   maxpool_grad (dx, dy, x, y)   dy goes to the first position of the window equal to the max
  *   avgpool    (y, x)       mean over each window (global_avgpool: one window of H x W)
@@ -23,9 +24,10 @@
  * Layers with few input channels (C <= 4: first layers) run conv2d and conv2d_dw as a direct
  * convolution instead (see "direct convolution" below; scratch: the padded image, and for dW
  * the vector accumulators and partial dW).
- * The convolution products run on the register-blocked micro-kernel of cg_gemm.c. Threads: conv
- * kernels cut the batch into CONV_CHUNKS fixed chunks, each with its own scratch slot (the
- * scratch above is per slot), run by the pool (im2col, product and col2im all in the task);
+ * The other layers run the implicit-GEMM kernels below (operands read from a padded copy of
+ * the image; "implicit-GEMM convolution"); only dx at stride > 1 uses cg_gemm.c and col2im.
+ * Threads: conv kernels cut the batch into CONV_CHUNKS fixed chunks, each with its own scratch
+ * slot (the scratch above is per slot), run by the pool (copies, products, col2im in the task);
  * conv2d_dw and conv2d_db sum the chunks' partials in chunk order afterwards. Pools split
  * examples. No result depends on the thread count. */
 #include <math.h>
@@ -252,7 +254,7 @@ static void conv_valid_columns(Cg *cg, const ConvGeometry *q, LLVMValueRef kx, L
     *hi = end;
 }
 
-/* The loop nest im2col and col2im share: over (ci, ky, kx) — the column-matrix row p — and the
+/* The loop nest of col2im: over (ci, ky, kx) — the column-matrix row p — and the
  * output rows oy, with the valid output columns [lo, hi) of each and the input-row offset. */
 typedef struct ConvRows {
     CgLoop ci, ky, kx, oy;
@@ -292,32 +294,6 @@ static CgLoop conv_row_vectors(Cg *cg, LLVMValueRef lo, LLVMValueRef hi, unsigne
     *ox = cg_add(cg, lo, cg_mul(cg, k.iv, width));
     *mask = cg_lanes_below(cg, LLVMBuildSub(cg->b, hi, *ox, ""), lanes);
     return k;
-}
-
-/* im2col of one example: col[(ci*KH+ky)*KW+kx, oy*OW+ox] (or col^T when `transposed`), zeros
- * where the window reads outside the image. Stride 1 copies the inside part with masked vectors. */
-static void emit_im2col(Cg *cg, const ConvGeometry *q, LLVMValueRef x_b, LLVMValueRef col, bool transposed) {
-    int64_t ckk = q->C * q->KH * q->KW, ohw = q->OH * q->OW;
-    unsigned lanes = cg->f64 ? 8 : 16;
-    ConvRows r = conv_rows_begin(cg, q);
-    LLVMValueRef row = cg_mul(cg, r.oy.iv, cg_i64(cg, q->OW));
-    LLVMValueRef bounds[4] = {cg_i64(cg, 0), r.lo, r.hi, cg_i64(cg, q->OW)};
-    for (int part = 0; part < 3; part++) {
-        if (part == 1 && q->S == 1 && !transposed) {
-            LLVMValueRef ox, mask;
-            CgLoop k = conv_row_vectors(cg, r.lo, r.hi, lanes, &ox, &mask);
-            LLVMValueRef v = cg_vload_masked(cg, x_b, cg_add(cg, r.x_row, ox), lanes, mask);
-            cg_vstore_masked(cg, v, col, cg_add(cg, cg_mul(cg, r.p, cg_i64(cg, ohw)), cg_add(cg, row, ox)), mask);
-            cg_loop_end(cg, &k);
-            continue;
-        }
-        CgLoop ox = cg_loop_begin(cg, bounds[part], bounds[part + 1], "ox");
-        LLVMValueRef v = part == 1 ? cg_load(cg, x_b, cg_add(cg, r.x_row, cg_mul(cg, ox.iv, cg_i64(cg, q->S)))) : cg_const(cg, 0);
-        LLVMValueRef j = cg_add(cg, row, ox.iv);
-        cg_store(cg, v, col, transposed ? cg_add(cg, cg_mul(cg, j, cg_i64(cg, ckk)), r.p) : cg_add(cg, cg_mul(cg, r.p, cg_i64(cg, ohw)), j));
-        cg_loop_end(cg, &ox);
-    }
-    conv_rows_end(cg, &r);
 }
 
 /* dx_b = col2im(dcol): each column entry is added back to the pixel it was read from. */
@@ -364,8 +340,8 @@ static LLVMValueRef example_ptr(Cg *cg, LLVMValueRef base, LLVMValueRef b, int64
  *   dW:      dW[f,t] = sum over (b, oy, ox) of dy[b,f,oy,ox] xp(t; oy, ox): FB filters x TB taps
  *            of vector accumulators, kept per chunk in its slot across the chunk's examples,
  *            summed across lanes at the chunk's end into the chunk's partial dW (then the
- *            chunk-order sum of conv_dw_reduce, as for im2col).
- * dx keeps the im2col path (a first layer's input needs none). */
+ *            chunk-order sum of conv_dw_reduce).
+ * dx runs the implicit-GEMM kernel (a first layer's input needs none). */
 enum { DIRECT_MAX_CHANNELS = 4, DIRECT_LANES_MAX = 16 }; /* slots are sized for 16-lane vectors */
 
 static bool conv_direct(const ConvGeometry *q) { return q->C <= DIRECT_MAX_CHANNELS; }
@@ -398,23 +374,40 @@ static int64_t conv_db_slot_elements(const Graph *g, const Node *node) {
     return F * DIRECT_LANES_MAX + F;
 }
 
+/* Sizes in the implicit-GEMM kernels' scratch slots ("implicit-GEMM convolution" below). */
+/* Rows of a panel-padded dimension: F rounded up to the widest panel (2 vectors of 16). */
+static int64_t implicit_fp_bound(int64_t F) { return (F + 31) / 32 * 32; }
+/* bpack: the packed weights of `outputs` filters over a reduction of `reduction` taps */
+static int64_t implicit_bpack_bound(int64_t outputs, int64_t reduction) { return implicit_fp_bound(outputs) * reduction; }
+static int64_t implicit_xp_size(const ConvGeometry *q) { return q->C * (q->H + 2 * q->PH) * (q->W + 2 * q->P); }
+/* dx as a convolution of dy padded by K-1-P (stride 1; the padding at most K-1). */
+static bool implicit_dx(const ConvGeometry *q) { return q->S == 1 && q->P <= q->KW - 1 && q->PH <= q->KH - 1; }
+static int64_t implicit_dyp_size(const ConvGeometry *q) {
+    return q->F * (q->OH + 2 * (q->KH - 1 - q->PH)) * (q->OW + 2 * (q->KW - 1 - q->P));
+}
+/* The dW slot: xp, dyT [OHW, Fp], then the chunk's partial dW^T [CKK, Fp]. */
+static int64_t implicit_dw_partial_at(const ConvGeometry *q) {
+    return implicit_xp_size(q) + q->OH * q->OW * implicit_fp_bound(q->F);
+}
+
 /* Conv kernels cut the batch into this many fixed chunks (example ranges that depend only on n),
  * run by the thread pool; each chunk has its own scratch slot, and the weight gradient sums the
  * chunks' partial sums in chunk order, so no result depends on the thread count. */
 enum { CONV_CHUNKS = 8 };
 
-/* Elements of one chunk's scratch slot: im2col; the weight gradient also keeps the chunk's
- * partial dW. */
+/* Elements of one chunk's scratch slot: the padded copies, packed weights and partial sums of
+ * the direct and implicit kernels, or dx's column matrix at stride > 1. */
 static int64_t conv_slot_elements(const Graph *g, const Node *node) {
     if (node->op == OP_CONV2D_DB) return conv_db_slot_elements(g, node);
     if (node->op != OP_CONV2D && node->op != OP_CONV2D_DW && node->op != OP_CONV2D_DX) return 0;
     ConvGeometry q = conv_geometry(g, node);
     if (node->op == OP_CONV2D && conv_direct(&q)) return direct_layout(&q).size;
     if (node->op == OP_CONV2D_DW && conv_direct(&q)) return direct_dw_partial_at(&q) + q.F * q.C * q.KH * q.KW;
-    const Node *fwd = graph_forward_of(g, node);
-    const Node *x = graph_node(g, fwd->inputs[0]);
-    int64_t ckk = x->shape.dims[0] * fwd->kernel_h * fwd->kernel_w, ohw = fwd->size / fwd->units;
-    return ckk * ohw + (node->op == OP_CONV2D_DW ? ckk * fwd->units : 0);
+    int64_t ckk = q.C * q.KH * q.KW, ohw = q.OH * q.OW;
+    if (node->op == OP_CONV2D) return implicit_bpack_bound(q.F, ckk) + implicit_xp_size(&q);
+    if (node->op == OP_CONV2D_DW) return implicit_dw_partial_at(&q) + ckk * implicit_fp_bound(q.F);
+    if (implicit_dx(&q)) return implicit_bpack_bound(q.C, q.F * q.KH * q.KW) + implicit_dyp_size(&q);
+    return ckk * ohw; /* dx at stride > 1: the column matrix for col2im */
 }
 
 /* What a task body needs besides its values: the node and its geometry. */
@@ -724,25 +717,416 @@ static void direct_dw_chunks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMVa
     cg_loop_end(cg, &k.chunk);
 }
 
-/* values: y, x, Wt, bias (or null), scratch, n */
-static void conv_forward_chunks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValueRef end, void *user) {
+/* ---------------------------------------------------------------- implicit-GEMM convolution
+ * Layers with more input channels run as matrix products whose operands come straight from a
+ * zero-padded copy of the example's image (xp [C, Hp, Wp]), without an im2col matrix:
+ *     y[f, j] = sum over taps t = (ci, ky, kx), in that order, of Wt[f, t] xp[ci, oy*S + ky, ox*S + kx]
+ * for the output position j = oy*OW + ox. A tile of MR positions x NV vectors of filters (6 x
+ * 16 with AVX2, 12 x 32 with AVX-512: the packed GEMM's shape) keeps its accumulators in
+ * registers over the whole reduction: per tap one broadcast of each position's pixel (any
+ * stride: the position's offset in xp plus the tap's) and NV vector loads of the filters'
+ * weights from a panel of Wt packed tap-major (bpack [F/(NV*lanes)][CKK][NV*lanes], in L1).
+ * The tile is then transposed in registers (positions become lanes) and stored into y's
+ * [F, OHW] rows; a vector that runs past the tile's positions is stored whole (the next tile
+ * rewrites those lanes), except in the last tile.
+ *   conv2d_dx at stride 1 is the same kernel on dy padded by K-1-P (dyp) with the weights
+ *     flipped and transposed (filters <-> channels):
+ *         dx[c, iy, ix] = sum over (f, ky, kx) of W[f, c, KH-1-ky, KW-1-kx] dyp[f, iy + ky, ix + kx]
+ *   conv2d_dw is a tile of MR taps x NV vectors of filters whose reduction runs over the
+ *     positions: dW^T[t, f] += xp(t; j) dyT[j, f], with dy transposed per example (blocks of
+ *     lanes x lanes in registers). The chunk's partial dW^T [CKK, Fp] carries over its
+ *     examples in order; conv_dw_reduce sums the chunks.
+ * Each output is one chain of multiply-adds in a fixed order, whatever the thread count. */
+
+
+typedef struct Implicit {
+    int64_t C, Hp, Wp, KH, KW, S, OH, OW; /* the padded input planes, window, stride, output */
+    int64_t F;                            /* the outputs per position (filters) */
+    unsigned lanes;
+    int nv, mr;                           /* vectors of filters and positions (or taps) per tile */
+    int64_t Wd, panels, Fp;               /* filters per panel, panels, panels * Wd */
+} Implicit;
+
+static Implicit implicit_shape(const Cg *cg, int64_t C, int64_t Hp, int64_t Wp, int64_t KH, int64_t KW, int64_t S,
+                               int64_t OH, int64_t OW, int64_t F) {
+    Implicit m = {C, Hp, Wp, KH, KW, S, OH, OW, F, direct_lanes(cg), 2, 0, 0, 0, 0};
+    if (F <= (int64_t)m.lanes) m.nv = 1;
+    /* NV*MR accumulators + NV weight vectors + one broadcast fit the registers; a transposed
+     * block holds at most `lanes` positions */
+    m.mr = m.nv == 1 ? (int)m.lanes : direct_registers(cg) >= 32 ? 12 : 6;
+    if (m.mr > (int)m.lanes) m.mr = (int)m.lanes;
+    m.Wd = m.nv * (int64_t)m.lanes;
+    m.panels = (F + m.Wd - 1) / m.Wd;
+    m.Fp = m.panels * m.Wd;
+    return m;
+}
+
+/* In place: rows[i] lane l <- rows[l] lane i, for `lanes` (a power of two) vectors. log2(lanes)
+ * rounds of two-input shuffles, each swapping the off-diagonal blocks of half the size. */
+static void implicit_transpose(Cg *cg, LLVMValueRef *rows, unsigned lanes) {
+    for (unsigned d = lanes / 2; d >= 1; d /= 2) {
+        LLVMValueRef lo[64], hi[64];
+        for (unsigned l = 0; l < lanes; l++) {
+            lo[l] = LLVMConstInt(cg->i32, (l & d) ? lanes + l - d : l, 0);
+            hi[l] = LLVMConstInt(cg->i32, (l & d) ? lanes + l : l + d, 0);
+        }
+        for (unsigned i = 0; i < lanes; i++) {
+            if (i & d) continue;
+            LLVMValueRef a = rows[i], b = rows[i + d];
+            rows[i] = LLVMBuildShuffleVector(cg->b, a, b, LLVMConstVector(lo, lanes), "");
+            rows[i + d] = LLVMBuildShuffleVector(cg->b, a, b, LLVMConstVector(hi, lanes), "");
+        }
+    }
+}
+
+/* dst[c*dst_rs + r] = src[r*src_rs + c] for r < rows, c < cols of one block (rows, cols <=
+ * lanes, compile-time); rows up to `lanes` are written as zeros. */
+static void implicit_transpose_block(Cg *cg, LLVMValueRef src, LLVMValueRef src_at, int64_t src_rs, int rows, int cols,
+                                     LLVMValueRef dst, LLVMValueRef dst_at, int64_t dst_rs, unsigned lanes) {
+    LLVMValueRef v[64];
+    LLVMValueRef mask = cols < (int)lanes ? cg_lanes_below(cg, cg_i64(cg, cols), lanes) : NULL;
+    for (unsigned r = 0; r < lanes; r++) {
+        if ((int)r >= rows) {
+            v[r] = LLVMConstNull(LLVMVectorType(cg->elem, lanes));
+            continue;
+        }
+        LLVMValueRef at = cg_add(cg, src_at, cg_i64(cg, r * src_rs));
+        v[r] = mask ? cg_vload_masked(cg, src, at, lanes, mask) : cg_vload_full(cg, src, at, lanes);
+    }
+    implicit_transpose(cg, v, lanes);
+    for (int c = 0; c < cols; c++) cg_vstore_full(cg, v[c], dst, cg_add(cg, dst_at, cg_i64(cg, c * dst_rs)));
+}
+
+/* dst[c*dst_rs + r] = src[r*src_rs + c] for r < rows, c < cols, in blocks of lanes x lanes;
+ * the rows are rounded up to a multiple of lanes with zeros (dst must have room). */
+static void implicit_transpose_copy(Cg *cg, LLVMValueRef src, int64_t src_rs, int64_t rows, int64_t cols, LLVMValueRef dst,
+                                    int64_t dst_rs, unsigned lanes) {
+    int64_t L = lanes, row_blocks = rows / L, col_blocks = cols / L;
+    int row_tail = (int)(rows % L), col_tail = (int)(cols % L);
+    for (int part = 0; part < 2; part++) {
+        int64_t count = part ? (row_tail > 0) : row_blocks;
+        if (count == 0) continue;
+        int rb_rows = part ? row_tail : (int)L;
+        CgLoop rb = cg_loop_begin(cg, cg_i64(cg, part ? row_blocks : 0), cg_i64(cg, part ? row_blocks + 1 : row_blocks), "rb");
+        LLVMValueRef r0 = cg_mul(cg, rb.iv, cg_i64(cg, L));
+        if (col_blocks > 0) {
+            CgLoop cb = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, col_blocks), "cb");
+            LLVMValueRef c0 = cg_mul(cg, cb.iv, cg_i64(cg, L));
+            implicit_transpose_block(cg, src, cg_add(cg, cg_mul(cg, r0, cg_i64(cg, src_rs)), c0), src_rs, rb_rows, (int)L, dst,
+                                     cg_add(cg, cg_mul(cg, c0, cg_i64(cg, dst_rs)), r0), dst_rs, lanes);
+            cb.no_unroll = true;
+            cg_loop_end(cg, &cb);
+        }
+        if (col_tail > 0) {
+            LLVMValueRef c0 = cg_i64(cg, col_blocks * L);
+            implicit_transpose_block(cg, src, cg_add(cg, cg_mul(cg, r0, cg_i64(cg, src_rs)), c0), src_rs, rb_rows, col_tail, dst,
+                                     cg_add(cg, cg_mul(cg, c0, cg_i64(cg, dst_rs)), r0), dst_rs, lanes);
+        }
+        rb.no_unroll = true;
+        cg_loop_end(cg, &rb);
+    }
+}
+
+/* The inside of a padded copy: dst[c, PH + iy, PW + ix] = src[c, iy, ix] (the border was zeroed
+ * once per chunk and no example writes it). */
+static void implicit_fill(Cg *cg, LLVMValueRef src, int64_t C, int64_t H, int64_t W, int64_t PH, int64_t PW, LLVMValueRef dst,
+                          int64_t Hp, int64_t Wp) {
+    CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, C * H), "row");
+    LLVMValueRef plane = LLVMBuildUDiv(cg->b, c.iv, cg_i64(cg, H), ""), iy = LLVMBuildURem(cg->b, c.iv, cg_i64(cg, H), "");
+    LLVMValueRef from = cg_mul(cg, c.iv, cg_i64(cg, W));
+    LLVMValueRef to = cg_add(cg, cg_mul(cg, cg_add(cg, cg_mul(cg, plane, cg_i64(cg, Hp)), cg_add(cg, iy, cg_i64(cg, PH))), cg_i64(cg, Wp)),
+                             cg_i64(cg, PW));
+    CgLoop x = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, W), "ix");
+    cg_store(cg, cg_load(cg, src, cg_add(cg, from, x.iv)), dst, cg_add(cg, to, x.iv));
+    cg_loop_end(cg, &x);
+    cg_loop_end(cg, &c);
+}
+
+/* The operands of the forward-shaped kernel (conv2d; conv2d_dx at stride 1). */
+typedef struct ImplicitForward {
+    Implicit m;
+    LLVMValueRef xp, bpack, out, bias; /* bias (per output row) may be NULL */
+    const Node *act;                   /* a fused relu/sigmoid applied to the vectors, or NULL */
+} ImplicitForward;
+
+/* Stores one transposed tile: rows f of panel p (output rows p*Wd + v*lanes + l), positions
+ * [j0, j0 + lanes) of which `used` are the tile's (used < lanes: masked). */
+static void implicit_store_rows(Cg *cg, const ImplicitForward *o, LLVMValueRef *acc, LLVMValueRef p, LLVMValueRef j0, int rows,
+                                bool masked) {
+    const Implicit *m = &o->m;
+    LLVMTypeRef vec = LLVMVectorType(cg->elem, m->lanes);
+    int64_t ohw = m->OH * m->OW;
+    LLVMValueRef mask = masked ? cg_lanes_below(cg, cg_i64(cg, rows), m->lanes) : NULL;
+    for (int v = 0; v < m->nv; v++) {
+        LLVMValueRef block[64];
+        for (unsigned r = 0; r < m->lanes; r++)
+            block[r] = (int)r < rows ? LLVMBuildLoad2(cg->b, vec, acc[r * m->nv + v], "") : LLVMConstNull(vec);
+        implicit_transpose(cg, block, m->lanes);
+        for (unsigned l = 0; l < m->lanes; l++) {
+            LLVMValueRef f = cg_add(cg, cg_mul(cg, p, cg_i64(cg, m->Wd)), cg_i64(cg, v * (int64_t)m->lanes + l));
+            LLVMBasicBlockRef next = NULL;
+            if (m->F % m->Wd != 0) { /* the last panel's filters past F are not stored */
+                LLVMBasicBlockRef store = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "row");
+                next = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "row_next");
+                LLVMBuildCondBr(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, f, cg_i64(cg, m->F), ""), store, next);
+                LLVMPositionBuilderAtEnd(cg->b, store);
+            }
+            LLVMValueRef value = block[l];
+            if (o->bias) value = cg_fadd(cg, value, cg_splat(cg, cg_load(cg, o->bias, f), m->lanes));
+            if (o->act) value = cg_activation(cg, o->act->op, value);
+            LLVMValueRef at = cg_add(cg, cg_mul(cg, f, cg_i64(cg, ohw)), j0);
+            if (mask) cg_vstore_masked(cg, value, o->out, at, mask);
+            else cg_vstore_full(cg, value, o->out, at);
+            if (next) {
+                LLVMBuildBr(cg->b, next);
+                LLVMPositionBuilderAtEnd(cg->b, next);
+            }
+        }
+    }
+}
+
+/* The tile of `rows` positions from j0 (compile-time rows) in panel p. */
+static void implicit_forward_tile(Cg *cg, const ImplicitForward *o, LLVMValueRef p, LLVMValueRef j0, int rows, bool last) {
+    const Implicit *m = &o->m;
+    unsigned lanes = m->lanes;
+    LLVMTypeRef vec = LLVMVectorType(cg->elem, lanes);
+    int64_t taps = m->KH * m->KW, ckk = m->C * taps, ohw = m->OH * m->OW;
+    LLVMValueRef acc[64], base[16];
+    for (int i = 0; i < rows * m->nv; i++) {
+        acc[i] = cg_var(cg, vec, "acc");
+        LLVMBuildStore(cg->b, LLVMConstNull(vec), acc[i]);
+    }
+    for (int r = 0; r < rows; r++) {
+        LLVMValueRef j = cg_add(cg, j0, cg_i64(cg, r));
+        LLVMValueRef oy = LLVMBuildUDiv(cg->b, j, cg_i64(cg, m->OW), ""), ox = LLVMBuildURem(cg->b, j, cg_i64(cg, m->OW), "");
+        base[r] = cg_mul(cg, cg_add(cg, cg_mul(cg, oy, cg_i64(cg, m->Wp)), ox), cg_i64(cg, m->S));
+    }
+    LLVMValueRef panel = cg_mul(cg, p, cg_i64(cg, ckk * m->Wd));
+    CgLoop ci = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, m->C), "ci");
+    LLVMValueRef plane = cg_mul(cg, ci.iv, cg_i64(cg, m->Hp * m->Wp));
+    LLVMValueRef b_row = cg_add(cg, panel, cg_mul(cg, ci.iv, cg_i64(cg, taps * m->Wd)));
+    for (int64_t ky = 0; ky < m->KH; ky++)
+        for (int64_t kx = 0; kx < m->KW; kx++) {
+            LLVMValueRef bv[2];
+            for (int v = 0; v < m->nv; v++)
+                bv[v] = cg_vload_full(cg, o->bpack, cg_add(cg, b_row, cg_i64(cg, (ky * m->KW + kx) * m->Wd + v * (int64_t)lanes)), lanes);
+            LLVMValueRef tap = cg_add(cg, plane, cg_i64(cg, ky * m->Wp + kx));
+            for (int r = 0; r < rows; r++) {
+                LLVMValueRef a = cg_splat(cg, cg_load(cg, o->xp, cg_add(cg, base[r], tap)), lanes);
+                for (int v = 0; v < m->nv; v++) {
+                    LLVMValueRef old = LLVMBuildLoad2(cg->b, vec, acc[r * m->nv + v], "");
+                    LLVMBuildStore(cg->b, cg_fadd(cg, old, cg_fmul(cg, a, bv[v])), acc[r * m->nv + v]);
+                }
+            }
+        }
+    ci.no_unroll = true;
+    cg_loop_end(cg, &ci);
+    if (last) { /* the last tile: lanes past the plane's end are not stored */
+        implicit_store_rows(cg, o, acc, p, j0, rows, rows < (int)lanes);
+        return;
+    }
+    if ((ohw / m->mr - 1) * m->mr + (int64_t)lanes <= ohw) { /* every full tile's vectors end inside the plane */
+        implicit_store_rows(cg, o, acc, p, j0, rows, false);
+        return;
+    }
+    LLVMBasicBlockRef whole = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "whole");
+    LLVMBasicBlockRef part = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "part");
+    LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "stored");
+    LLVMBuildCondBr(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLE, cg_add(cg, j0, cg_i64(cg, lanes)), cg_i64(cg, ohw), ""), whole, part);
+    LLVMPositionBuilderAtEnd(cg->b, whole);
+    implicit_store_rows(cg, o, acc, p, j0, rows, false);
+    LLVMBuildBr(cg->b, done);
+    LLVMPositionBuilderAtEnd(cg->b, part);
+    implicit_store_rows(cg, o, acc, p, j0, rows, true);
+    LLVMBuildBr(cg->b, done);
+    LLVMPositionBuilderAtEnd(cg->b, done);
+}
+
+/* Every tile of one example: panels outside (the panel stays in L1), positions inside. */
+static void implicit_forward(Cg *cg, const ImplicitForward *o) {
+    const Implicit *m = &o->m;
+    int64_t ohw = m->OH * m->OW, full = ohw / m->mr;
+    int tail = (int)(ohw % m->mr);
+    CgLoop p = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, m->panels), "panel");
+    if (full > 0) {
+        CgLoop t = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, full), "tile");
+        implicit_forward_tile(cg, o, p.iv, cg_mul(cg, t.iv, cg_i64(cg, m->mr)), m->mr, false);
+        t.no_unroll = true;
+        cg_loop_end(cg, &t);
+    }
+    if (tail > 0) implicit_forward_tile(cg, o, p.iv, cg_i64(cg, full * m->mr), tail, true);
+    p.no_unroll = true;
+    cg_loop_end(cg, &p);
+}
+
+/* The weight-gradient tile: taps [t0, t0 + rows) x panel p of dW^T, over one example's positions.
+ * The accumulators come from the chunk's partial dW^T and go back to it. */
+static void implicit_dw_tile(Cg *cg, const Implicit *m, LLVMValueRef xp, LLVMValueRef dyt, LLVMValueRef partial, LLVMValueRef t0,
+                             int rows, LLVMValueRef p) {
+    unsigned lanes = m->lanes;
+    LLVMTypeRef vec = LLVMVectorType(cg->elem, lanes);
+    int64_t taps = m->KH * m->KW;
+    LLVMValueRef acc[64], off[16], at[64];
+    LLVMValueRef col = cg_mul(cg, p, cg_i64(cg, m->Wd));
+    for (int r = 0; r < rows; r++) {
+        LLVMValueRef t = cg_add(cg, t0, cg_i64(cg, r));
+        LLVMValueRef ci = LLVMBuildUDiv(cg->b, t, cg_i64(cg, taps), ""), k = LLVMBuildURem(cg->b, t, cg_i64(cg, taps), "");
+        LLVMValueRef ky = LLVMBuildUDiv(cg->b, k, cg_i64(cg, m->KW), ""), kx = LLVMBuildURem(cg->b, k, cg_i64(cg, m->KW), "");
+        off[r] = cg_add(cg, cg_mul(cg, cg_add(cg, cg_mul(cg, ci, cg_i64(cg, m->Hp)), ky), cg_i64(cg, m->Wp)), kx);
+        for (int v = 0; v < m->nv; v++) {
+            int i = r * m->nv + v;
+            at[i] = cg_add(cg, cg_mul(cg, t, cg_i64(cg, m->Fp)), cg_add(cg, col, cg_i64(cg, v * (int64_t)lanes)));
+            acc[i] = cg_var(cg, vec, "acc");
+            LLVMBuildStore(cg->b, cg_vload_full(cg, partial, at[i], lanes), acc[i]);
+        }
+    }
+    CgLoop oy = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, m->OH), "oy");
+    LLVMValueRef row = cg_mul(cg, oy.iv, cg_i64(cg, m->S * m->Wp)), j_row = cg_mul(cg, oy.iv, cg_i64(cg, m->OW));
+    CgLoop ox = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, m->OW), "ox");
+    LLVMValueRef pixel = cg_add(cg, row, cg_mul(cg, ox.iv, cg_i64(cg, m->S)));
+    LLVMValueRef dy_at = cg_add(cg, cg_mul(cg, cg_add(cg, j_row, ox.iv), cg_i64(cg, m->Fp)), col);
+    LLVMValueRef bv[2];
+    for (int v = 0; v < m->nv; v++) bv[v] = cg_vload_full(cg, dyt, cg_add(cg, dy_at, cg_i64(cg, v * (int64_t)lanes)), lanes);
+    for (int r = 0; r < rows; r++) {
+        LLVMValueRef a = cg_splat(cg, cg_load(cg, xp, cg_add(cg, off[r], pixel)), lanes);
+        for (int v = 0; v < m->nv; v++) {
+            LLVMValueRef old = LLVMBuildLoad2(cg->b, vec, acc[r * m->nv + v], "");
+            LLVMBuildStore(cg->b, cg_fadd(cg, old, cg_fmul(cg, a, bv[v])), acc[r * m->nv + v]);
+        }
+    }
+    cg_loop_end(cg, &ox);
+    oy.no_unroll = true;
+    cg_loop_end(cg, &oy);
+    for (int i = 0; i < rows * m->nv; i++) cg_vstore_full(cg, LLVMBuildLoad2(cg->b, vec, acc[i], ""), partial, at[i]);
+}
+
+/* Every weight-gradient tile of one example: tap tiles outside, panels inside. */
+static void implicit_dw(Cg *cg, const Implicit *m, LLVMValueRef xp, LLVMValueRef dyt, LLVMValueRef partial) {
+    int64_t ckk = m->C * m->KH * m->KW, full = ckk / m->mr;
+    int tail = (int)(ckk % m->mr);
+    for (int part = 0; part < 2; part++) {
+        if (part ? tail == 0 : full == 0) continue;
+        CgLoop t = cg_loop_begin(cg, cg_i64(cg, part ? full : 0), cg_i64(cg, part ? full + 1 : full), "taps");
+        CgLoop p = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, m->panels), "panel");
+        implicit_dw_tile(cg, m, xp, dyt, partial, cg_mul(cg, t.iv, cg_i64(cg, m->mr)), part ? tail : m->mr, p.iv);
+        p.no_unroll = true;
+        cg_loop_end(cg, &p);
+        t.no_unroll = true;
+        cg_loop_end(cg, &t);
+    }
+}
+
+static void implicit_zero(Cg *cg, LLVMValueRef base, int64_t count) {
+    CgLoop z = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, count), "z");
+    cg_store(cg, cg_const(cg, 0), base, z.iv);
+    cg_loop_end(cg, &z);
+}
+
+/* The forward's shape over x padded by (PH, P), and its slot: bpack, then xp. */
+static Implicit implicit_forward_shape(const Cg *cg, const ConvGeometry *q) {
+    return implicit_shape(cg, q->C, q->H + 2 * q->PH, q->W + 2 * q->P, q->KH, q->KW, q->S, q->OH, q->OW, q->F);
+}
+
+static Implicit implicit_dx_shape(const Cg *cg, const ConvGeometry *q) {
+    return implicit_shape(cg, q->F, q->OH + 2 * (q->KH - 1 - q->PH), q->OW + 2 * (q->KW - 1 - q->P), q->KH, q->KW, 1, q->H, q->W, q->C);
+}
+
+/* bpack for the forward: panel p holds Wt[p*Wd + l, t] at [(p*CKK + t)*Wd + l] (zeros past F). */
+static void implicit_pack_forward(Cg *cg, const Implicit *m, LLVMValueRef w, LLVMValueRef bpack) {
+    int64_t ckk = m->C * m->KH * m->KW;
+    for (int64_t p = 0; p < m->panels; p++) {
+        int64_t f0 = p * m->Wd, rows = m->F - f0 < m->Wd ? m->F - f0 : m->Wd;
+        implicit_transpose_copy(cg, cg_gep(cg, w, cg_i64(cg, f0 * ckk)), ckk, rows, ckk, cg_gep(cg, bpack, cg_i64(cg, p * ckk * m->Wd)),
+                                m->Wd, m->lanes);
+        for (int64_t l = (rows + m->lanes - 1) / m->lanes * m->lanes; l < m->Wd; l++) { /* a zero vector per tap */
+            CgLoop t = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, ckk), "t");
+            cg_store(cg, cg_const(cg, 0), bpack, cg_add(cg, cg_i64(cg, p * ckk * m->Wd + l), cg_mul(cg, t.iv, cg_i64(cg, m->Wd))));
+            cg_loop_end(cg, &t);
+        }
+    }
+}
+
+/* bpack for dx: panel p holds W[f, c, KH-1-ky, KW-1-kx] (c = p*Wd + l) at [(p*K + (f*KH + ky)*KW
+ * + kx)*Wd + l], K = F*KH*KW (zeros past C). */
+static void implicit_pack_dx(Cg *cg, const Implicit *m, const ConvGeometry *q, LLVMValueRef w, LLVMValueRef bpack) {
+    int64_t taps = q->KH * q->KW, K = q->F * taps;
+    CgLoop p = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, m->panels * K), "pk");
+    LLVMValueRef panel = LLVMBuildUDiv(cg->b, p.iv, cg_i64(cg, K), ""), k = LLVMBuildURem(cg->b, p.iv, cg_i64(cg, K), "");
+    LLVMValueRef f = LLVMBuildUDiv(cg->b, k, cg_i64(cg, taps), ""), tap = LLVMBuildURem(cg->b, k, cg_i64(cg, taps), "");
+    LLVMValueRef flipped = LLVMBuildSub(cg->b, cg_i64(cg, taps - 1), tap, ""); /* (KH-1-ky)*KW + KW-1-kx */
+    for (int64_t l = 0; l < m->Wd; l++) {
+        LLVMValueRef c = cg_add(cg, cg_mul(cg, panel, cg_i64(cg, m->Wd)), cg_i64(cg, l));
+        LLVMValueRef inside = LLVMBuildICmp(cg->b, LLVMIntSLT, c, cg_i64(cg, q->C), "");
+        LLVMValueRef c_safe = cg_min_i64(cg, c, cg_i64(cg, q->C - 1));
+        LLVMValueRef from = cg_add(cg, cg_mul(cg, cg_add(cg, cg_mul(cg, f, cg_i64(cg, q->C)), c_safe), cg_i64(cg, taps)), flipped);
+        LLVMValueRef value = LLVMBuildSelect(cg->b, inside, cg_load(cg, w, from), cg_const(cg, 0), "");
+        cg_store(cg, value, bpack, cg_add(cg, cg_mul(cg, p.iv, cg_i64(cg, m->Wd)), cg_i64(cg, l)));
+    }
+    cg_loop_end(cg, &p);
+}
+
+/* values: y, x, Wt, bias (or null), scratch, n. Per chunk: pack Wt, zero xp's border; per example
+ * fill xp and run every tile. */
+static void implicit_forward_chunks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValueRef end, void *user) {
     const ConvTask *t = user;
     const ConvGeometry *q = t->q;
-    int64_t ckk = q->C * q->KH * q->KW, ohw = q->OH * q->OW;
+    int64_t ohw = q->OH * q->OW, ckk = q->C * q->KH * q->KW;
     const Node *fused = graph_fused(cg->g, t->node);
-    bool act_in_gemm = fused && (fused->op == OP_RELU || fused->op == OP_SIGMOID);
-    ConvChunks k = conv_chunks_begin(cg, begin, end, v[5], v[4], t->slot, true);
-    emit_im2col(cg, q, example_ptr(cg, v[1], k.b.iv, q->C * q->H * q->W), k.slot, false);
-    LLVMValueRef y_b = example_ptr(cg, v[0], k.b.iv, q->F * ohw);
-    CgGemm g = {.c = y_b, .a = v[2], .b = k.slot, .bias = t->node->bias >= 0 ? v[3] : NULL, .row_bias = true,
-                .M = cg_i64(cg, q->F), .P = cg_i64(cg, ckk), .J = ohw, .a_rs = ckk, .a_cs = 1, .b_rs = ohw, .c_rs = ohw,
-                .scale = 1.0, .act = act_in_gemm ? fused : NULL, .serial = true};
-    cg_gemm(cg, &g);
-    if (fused && !act_in_gemm) {
+    bool act_in_tile = fused && (fused->op == OP_RELU || fused->op == OP_SIGMOID);
+    ImplicitForward o = {implicit_forward_shape(cg, q), NULL, NULL, NULL, t->node->bias >= 0 ? v[3] : NULL, act_in_tile ? fused : NULL};
+    ConvChunks k = conv_chunks_begin(cg, begin, end, v[5], v[4], t->slot, false);
+    o.bpack = k.slot;
+    o.xp = cg_gep(cg, k.slot, cg_i64(cg, implicit_bpack_bound(q->F, ckk)));
+    implicit_pack_forward(cg, &o.m, v[2], o.bpack);
+    implicit_zero(cg, o.xp, implicit_xp_size(q));
+    conv_chunk_examples_begin(cg, &k, v[5]);
+    implicit_fill(cg, example_ptr(cg, v[1], k.b.iv, q->C * q->H * q->W), q->C, q->H, q->W, q->PH, q->P, o.xp, o.m.Hp, o.m.Wp);
+    o.out = example_ptr(cg, v[0], k.b.iv, q->F * ohw);
+    implicit_forward(cg, &o);
+    if (fused && !act_in_tile) {
         CgLoop i = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->F * ohw), "i");
-        cg_store(cg, cg_activation(cg, fused->op, cg_load(cg, y_b, i.iv)), y_b, i.iv);
+        cg_store(cg, cg_activation(cg, fused->op, cg_load(cg, o.out, i.iv)), o.out, i.iv);
         cg_loop_end(cg, &i);
     }
+    conv_chunks_end(cg, &k);
+}
+
+
+/* values: dW, dy, x, scratch, n. Per chunk: zero xp's border, dyT's padding and the partial;
+ * per example fill xp, transpose dy, run every tile. */
+static void implicit_dw_chunks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValueRef end, void *user) {
+    const ConvTask *t = user;
+    const ConvGeometry *q = t->q;
+    int64_t ohw = q->OH * q->OW;
+    Implicit m = implicit_forward_shape(cg, q);
+    ConvChunks k = conv_chunks_begin(cg, begin, end, v[4], v[3], t->slot, false);
+    LLVMValueRef xp = k.slot, dyt = cg_gep(cg, k.slot, cg_i64(cg, implicit_xp_size(q)));
+    LLVMValueRef partial = cg_gep(cg, k.slot, cg_i64(cg, implicit_dw_partial_at(q)));
+    implicit_zero(cg, xp, implicit_dw_partial_at(q) + q->C * q->KH * q->KW * m.Fp);
+    conv_chunk_examples_begin(cg, &k, v[4]);
+    implicit_fill(cg, example_ptr(cg, v[2], k.b.iv, q->C * q->H * q->W), q->C, q->H, q->W, q->PH, q->P, xp, m.Hp, m.Wp);
+    implicit_transpose_copy(cg, example_ptr(cg, v[1], k.b.iv, q->F * ohw), ohw, q->F, ohw, dyt, m.Fp, m.lanes);
+    implicit_dw(cg, &m, xp, dyt, partial);
+    conv_chunks_end(cg, &k);
+}
+
+/* values: dx, dy, Wt, scratch, n. Per chunk: pack the flipped weights, zero dyp's border; per
+ * example fill dyp and run every tile. */
+static void implicit_dx_chunks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValueRef end, void *user) {
+    const ConvTask *t = user;
+    const ConvGeometry *q = t->q;
+    int64_t ohw = q->OH * q->OW;
+    ImplicitForward o = {implicit_dx_shape(cg, q), NULL, NULL, NULL, NULL, NULL};
+    ConvChunks k = conv_chunks_begin(cg, begin, end, v[4], v[3], t->slot, false);
+    o.bpack = k.slot;
+    o.xp = cg_gep(cg, k.slot, cg_i64(cg, implicit_bpack_bound(q->C, q->F * q->KH * q->KW)));
+    implicit_pack_dx(cg, &o.m, q, v[2], o.bpack);
+    implicit_zero(cg, o.xp, implicit_dyp_size(q));
+    conv_chunk_examples_begin(cg, &k, v[4]);
+    implicit_fill(cg, example_ptr(cg, v[1], k.b.iv, q->F * ohw), q->F, q->OH, q->OW, q->KH - 1 - q->PH, q->KW - 1 - q->P, o.xp, o.m.Hp,
+                  o.m.Wp);
+    o.out = example_ptr(cg, v[0], k.b.iv, q->C * q->H * q->W);
+    implicit_forward(cg, &o);
     conv_chunks_end(cg, &k);
 }
 
@@ -751,29 +1135,7 @@ static void emit_conv_forward(Cg *cg, const Node *node, const ConvGeometry *q) {
     LLVMValueRef v[6] = {cg_arg_out(cg), cg_arg_in(cg, 0), cg_arg_weight(cg), bias ? bias : LLVMConstNull(cg->ptr),
                          cg_arg_scratch(cg), cg_arg_n(cg)};
     ConvTask t = {node, q, conv_slot_elements(cg->g, node)};
-    conv_run_chunks(cg, v, 6, conv_direct(q) ? direct_forward_chunks : conv_forward_chunks, &t);
-}
-
-/* values: dW, dy, x, scratch, n. Each chunk accumulates its partial dW[F,CKK] = sum_b dy_b col_b^T
- * in its slot: rows of dy_b and of col_b are both contiguous over the output positions, so the
- * product runs on the dot-product tiles and nothing is transposed. */
-static void conv_dw_chunks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValueRef end, void *user) {
-    const ConvTask *t = user;
-    const ConvGeometry *q = t->q;
-    int64_t ckk = q->C * q->KH * q->KW, ohw = q->OH * q->OW;
-    ConvChunks k = conv_chunks_begin(cg, begin, end, v[4], v[3], t->slot, false);
-    LLVMValueRef col = k.slot;                                    /* [CKK, OHW] */
-    LLVMValueRef dwp = cg_gep(cg, k.slot, cg_i64(cg, ckk * ohw)); /* [F, CKK] */
-    CgLoop z = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, ckk * q->F), "z");
-    cg_store(cg, cg_const(cg, 0), dwp, z.iv);
-    cg_loop_end(cg, &z);
-    conv_chunk_examples_begin(cg, &k, v[4]);
-    emit_im2col(cg, q, example_ptr(cg, v[2], k.b.iv, q->C * q->H * q->W), col, false);
-    CgGemm g = {.c = dwp, .a = example_ptr(cg, v[1], k.b.iv, q->F * ohw), .b = col, .M = cg_i64(cg, q->F),
-                .P = cg_i64(cg, ohw), .J = ckk, .a_rs = ohw, .a_cs = 1, .b_rs = ohw, .c_rs = ckk, .scale = 1.0,
-                .accumulate = true, .serial = true, .b_transposed = true};
-    cg_gemm(cg, &g);
-    conv_chunks_end(cg, &k);
+    conv_run_chunks(cg, v, 6, conv_direct(q) ? direct_forward_chunks : implicit_forward_chunks, &t);
 }
 
 /* values: dW, scratch (and in train_step_update, cg_optim_task_values'). Filters [begin, end):
@@ -782,11 +1144,17 @@ static void conv_dw_chunks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValu
 static void conv_dw_reduce(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValueRef end, void *user) {
     const ConvTask *t = user;
     const ConvGeometry *q = t->q;
-    int64_t ckk = q->C * q->KH * q->KW, ohw = q->OH * q->OW;
-    LLVMValueRef dwp0 = cg_gep(cg, v[1], cg_i64(cg, conv_direct(q) ? direct_dw_partial_at(q) : ckk * ohw));
+    int64_t ckk = q->C * q->KH * q->KW;
+    bool direct = conv_direct(q);
+    LLVMValueRef dwp0 = cg_gep(cg, v[1], cg_i64(cg, direct ? direct_dw_partial_at(q) : implicit_dw_partial_at(q)));
     CgLoop i = cg_loop_begin(cg, cg_mul(cg, begin, cg_i64(cg, ckk)), cg_mul(cg, end, cg_i64(cg, ckk)), "i");
-    LLVMValueRef sum = cg_load(cg, dwp0, i.iv);
-    for (int c = 1; c < CONV_CHUNKS; c++) sum = cg_fadd(cg, sum, cg_load(cg, dwp0, cg_add(cg, i.iv, cg_i64(cg, c * t->slot))));
+    LLVMValueRef at = i.iv; /* the direct partial is dW [F, CKK], the implicit one dW^T [CKK, Fp] */
+    if (!direct) {
+        LLVMValueRef f = LLVMBuildUDiv(cg->b, i.iv, cg_i64(cg, ckk), ""), p = LLVMBuildURem(cg->b, i.iv, cg_i64(cg, ckk), "");
+        at = cg_add(cg, cg_mul(cg, p, cg_i64(cg, implicit_forward_shape(cg, q).Fp)), f);
+    }
+    LLVMValueRef sum = cg_load(cg, dwp0, at);
+    for (int c = 1; c < CONV_CHUNKS; c++) sum = cg_fadd(cg, sum, cg_load(cg, dwp0, cg_add(cg, at, cg_i64(cg, c * t->slot))));
     if (t->node->scale != 1.0) sum = cg_fmul(cg, sum, cg_const(cg, t->node->scale));
     cg_store(cg, sum, v[0], i.iv);
     cg_loop_end(cg, &i);
@@ -796,7 +1164,7 @@ static void conv_dw_reduce(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValu
 static void emit_conv_dw(Cg *cg, const Node *node, const ConvGeometry *q) {
     LLVMValueRef v[5] = {cg_arg_out(cg), cg_arg_in(cg, 0), cg_arg_in(cg, 1), cg_arg_scratch(cg), cg_arg_n(cg)};
     ConvTask t = {node, q, conv_slot_elements(cg->g, node)};
-    conv_run_chunks(cg, v, 5, conv_direct(q) ? direct_dw_chunks : conv_dw_chunks, &t);
+    conv_run_chunks(cg, v, 5, conv_direct(q) ? direct_dw_chunks : implicit_dw_chunks, &t);
     LLVMValueRef r[4] = {v[0], v[3]};
     cg_parallel_for(cg, cg_i64(cg, q->F), r, 2 + cg_optim_task_values(cg, node, r + 2), false, conv_dw_reduce, &t);
 }
@@ -883,7 +1251,7 @@ static void conv_dx_chunks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValu
 static void emit_conv_dx(Cg *cg, const Node *node, const ConvGeometry *q) {
     LLVMValueRef v[5] = {cg_arg_out(cg), cg_arg_in(cg, 0), cg_arg_weight(cg), cg_arg_scratch(cg), cg_arg_n(cg)};
     ConvTask t = {node, q, conv_slot_elements(cg->g, node)};
-    conv_run_chunks(cg, v, 5, conv_dx_chunks, &t);
+    conv_run_chunks(cg, v, 5, implicit_dx(q) ? implicit_dx_chunks : conv_dx_chunks, &t);
 }
 
 /* maxpool_grad over 2x2 windows of stride 2 that tile the input exactly (every CNN's pool): one

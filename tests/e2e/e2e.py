@@ -542,6 +542,101 @@ def test_conv_direct_reference(args):
         check(err_w < 1e-5 and err_b < 1e-5, f"{call}: one SGD step differs from NumPy (weight {err_w}, bias {err_b})")
 
 
+def np_conv_input_grad(dz, w, x_shape, stride, pad_h, pad_w):
+    """dx[n,c,iy,ix] = sum over filters and window positions of dz * the weight that read x there."""
+    N, C, H, W = x_shape
+    F, _, KH, KW = w.shape
+    OH, OW = dz.shape[2], dz.shape[3]
+    dxp = np.zeros((N, C, H + 2 * pad_h, W + 2 * pad_w))
+    for ky in range(KH):
+        for kx in range(KW):
+            dxp[:, :, ky:ky + stride * (OH - 1) + 1:stride, kx:kx + stride * (OW - 1) + 1:stride] += \
+                np.einsum("nfyx,fc->ncyx", dz, w[:, :, ky, kx])
+    return dxp[:, :, pad_h:pad_h + H, pad_w:pad_w + W]
+
+
+def test_conv_implicit_reference(args):
+    """The implicit-GEMM convolution of layers with more than 4 input channels (forward, dW, and
+    dx at stride 1 as a convolution of the padded dy): two stacked layers with odd sizes, stride
+    1-2, pad 0/1/2/"same", kernels 1/3/5, conv1d, filter counts around the panel widths (3, 10,
+    16, 20, 33), fused relu/sigmoid. predict equals NumPy's forward pass; one SGD step (mse over a
+    batch of 19, uneven chunks) equals NumPy's gradients for both layers' weights and biases (the
+    first layer's through the second's dx); --threads 1 and 2 write identical weights."""
+    acts = {"relu": (lambda z: np.maximum(z, 0), lambda y: (y > 0) * 1.0),
+            "sigmoid": (lambda z: 1 / (1 + np.exp(-z)), lambda y: y * (1 - y)), None: (lambda z: z, lambda y: 1.0)}
+    # (input shape, first layer (F, K, S, P), second layer (F, K, S, P), second's bias, activation)
+    cases = [([6, 9, 11], (8, 3, 1, 1), (20, 3, 1, 1), True, "relu"),
+             ([5, 12, 10], (7, 3, 2, 1), (3, 5, 1, 2), True, "sigmoid"),
+             ([8, 13, 13], (16, 3, 1, 0), (33, 3, 2, 1), False, None),
+             ([5, 7, 7], (6, 1, 1, 0), (10, 1, 1, 0), True, None),
+             ([6, 40], (9, 3, 1, 1), (16, 5, 1, 2), True, "relu")]
+    rng = np.random.default_rng(17)
+    n, lr = 19, 0.5
+    for shape, (F1, K1, S1, P1), (F2, K2, S2, P2), bias2, act in cases:
+        one_d = len(shape) == 2
+        C, H, W = (shape[0], 1, shape[1]) if one_d else shape
+        kind = "conv1d" if one_d else "conv2d"
+        kh1, ph1, kh2, ph2 = (1, 0, 1, 0) if one_d else (K1, P1, K2, P2)
+        H1, W1 = (H + 2 * ph1 - kh1) // S1 + 1, (W + 2 * P1 - K1) // S1 + 1
+        H2, W2 = (H1 + 2 * ph2 - kh2) // S2 + 1, (W1 + 2 * P2 - K2) // S2 + 1
+        size = F2 * H2 * W2
+        first = f"{kind}({F1}, {K1}, stride={S1}, pad={P1})"
+        second = f"{kind}({F2}, {K2}, stride={S2}, pad={P2}{'' if bias2 else ', bias=false'})"
+        src = os.path.join(args.work, "implicit.nn")
+        with open(src, "w") as f:
+            f.write(f"input x : float[{', '.join(map(str, shape))}]\ntarget t : float[{size}]\n"
+                    f"y = x -> {first} -> tanh -> {second}{' -> ' + act if act else ''} -> flatten\nloss mse(y, t)\n"
+                    f"train {{ optimizer = sgd(lr={lr}) }}\n")
+        exe = compile_model(args, src, "implicit")
+        names = [f"{kind}0", f"{kind}1"]
+        w1 = rng.uniform(-0.4, 0.4, (F1, C, kh1, K1)).astype(np.float32).astype(np.float64)
+        b1 = rng.uniform(-0.2, 0.2, F1).astype(np.float32).astype(np.float64)
+        w2 = rng.uniform(-0.3, 0.3, (F2, F1, kh2, K2)).astype(np.float32).astype(np.float64)
+        b2 = rng.uniform(-0.2, 0.2, F2).astype(np.float32).astype(np.float64) if bias2 else None
+        init = os.path.join(args.work, "w.safetensors")
+        tensors = {f"{names[0]}.weight": w1.reshape(F1, C, K1) if one_d else w1, f"{names[0]}.bias": b1,
+                   f"{names[1]}.weight": w2.reshape(F2, F1, K2) if one_d else w2}
+        if bias2:
+            tensors[f"{names[1]}.bias"] = b2
+        write_safetensors(init, tensors)
+        xs = rng.uniform(-1, 1, (n, C * H * W)).astype(np.float32).astype(np.float64)
+        ts = rng.uniform(-1, 1, (n, size)).astype(np.float32).astype(np.float64)
+        z1, xp1 = np_conv_general(xs.reshape(n, C, H, W), w1, b1, S1, ph1, P1)
+        h = np.tanh(z1)
+        z2, hp = np_conv_general(h, w2, b2, S2, ph2, P2)
+        y = acts[act][0](z2)
+        got = predict_rows(exe, init, write_features_csv(os.path.join(args.work, "x.csv"), xs))
+        err = float(np.max(np.abs(got - y.reshape(n, size))))
+        check(got.shape == (n, size) and err < 1e-5, f"{first} -> {second}: forward differs from NumPy by {err}")
+        path = os.path.join(args.work, "d.csv")
+        with open(path, "w") as f:
+            f.write(",".join([f"x{i}" for i in range(C * H * W)] + [f"t{i}" for i in range(size)]) + "\n")
+            for x, t in zip(xs, ts):
+                f.write(",".join(repr(float(v)) for v in list(x) + list(t)) + "\n")
+        targets = ",".join(f"t{i}" for i in range(size))
+        blobs = []
+        for threads in ["1", "2"]:
+            ckpt = os.path.join(args.work, f"implicit-{threads}.safetensors")
+            run([exe, "train", "--data", f'csv("{path}", target="{targets}")', "--validate", "none", "--epochs", "1",
+                 "--batch", str(n), "--no-shuffle", "--load", init, "--save", ckpt, "--threads", threads, "--quiet"])
+            blobs.append(open(ckpt, "rb").read())
+        check(blobs[0] == blobs[1], f"{first} -> {second}: --threads 2 changed the weights")
+        after, _ = read_safetensors(ckpt)
+        dz2 = 2 * (y - ts.reshape(y.shape)) / (size * n) * acts[act][1](y)
+        dz1 = np_conv_input_grad(dz2, w2, h.shape, S2, ph2, P2) * (1 - h * h)
+        want = {f"{names[1]}.weight": w2 - lr * np_conv_weight_grad(dz2, hp, w2.shape, S2),
+                f"{names[0]}.weight": w1 - lr * np_conv_weight_grad(dz1, xp1, w1.shape, S1),
+                f"{names[0]}.bias": b1 - lr * dz1.sum(axis=(0, 2, 3))}
+        if bias2:
+            want[f"{names[1]}.bias"] = b2 - lr * dz2.sum(axis=(0, 2, 3))
+        errs = {k: float(np.max(np.abs(after[k].reshape(v.shape) - v))) for k, v in want.items()}
+        moved = min(float(np.max(np.abs(v - tensors[k].reshape(v.shape)))) for k, v in want.items())
+        check(moved > 1e-3, f"{first} -> {second}: the step moves a tensor by only {moved}: the check would be void")
+        print(f"{first} -> tanh -> {second} -> {act}: forward {err:.2g}, step >= {moved:.2g}, "
+              + ", ".join(f"{k} {e:.2g}" for k, e in errs.items()) + " (max |nnc - numpy|)")
+        check(all(e < 1e-5 for e in errs.values()), f"{first} -> {second}: one SGD step differs from NumPy: {errs}")
+
+
 def test_conv_direct_gradcheck(args):
     """gradcheck passes on the direct convolution's test models (1 and 3 input channels, stride
     2 and 3, pad 0/1/"same", odd sizes, fused activations, no bias) and fails when conv2d's
