@@ -157,6 +157,14 @@ typedef void (*CgParallelBody)(Cg *cg, LLVMValueRef *values, LLVMValueRef begin,
 void cg_parallel_for(Cg *cg, LLVMValueRef count, LLVMValueRef *values, int value_count, bool serial,
                      CgParallelBody body, void *user);
 
+/* In place: rows[i] lane l <- rows[l] lane i, for `lanes` (a power of two) vectors (cg_gemm.c). */
+void cg_transpose(Cg *cg, LLVMValueRef *rows, unsigned lanes);
+/* dst[c*dst_rs + r] = src[r*src_rs + c] for r < rows (a runtime count), c < cols, in blocks of
+ * the target's lanes x lanes transposed in registers. A last block of rows reads its missing
+ * rows as copies of the last one and writes them too: dst needs room for the rows rounded up to
+ * the lanes. */
+void cg_transpose_copy(Cg *cg, LLVMValueRef src, int64_t src_rs, LLVMValueRef rows, int64_t cols, LLVMValueRef dst, int64_t dst_rs);
+
 /* C = scale * A B (+ bias) (act): see cg_gemm.c for the index conventions. */
 typedef struct CgGemm {
     LLVMValueRef c, a, b, bias; /* bias may be NULL */

@@ -44,6 +44,11 @@ LLVMValueRef cg_splat(Cg *cg, LLVMValueRef scalar, unsigned lanes) {
     return LLVMBuildShuffleVector(cg->b, one, undef, zeros, "");
 }
 
+/* ceil(a / lanes) for a positive i64 value */
+static LLVMValueRef ceil_div_lanes(Cg *cg, LLVMValueRef a, unsigned lanes) {
+    return LLVMBuildSDiv(cg->b, cg_add(cg, a, cg_i64(cg, lanes - 1)), cg_i64(cg, lanes), "");
+}
+
 static LLVMValueRef cg_mask(Cg *cg, unsigned lanes, int used) {
     LLVMValueRef bits[64];
     for (unsigned i = 0; i < lanes; i++) bits[i] = LLVMConstInt(cg->i1, (int)i < used, 0);
@@ -95,6 +100,55 @@ static LLVMValueRef cg_vload(Cg *cg, LLVMValueRef base, LLVMValueRef index, unsi
 static void cg_vstore(Cg *cg, LLVMValueRef value, LLVMValueRef base, LLVMValueRef index, unsigned lanes, int used) {
     if (used < (int)lanes) cg_vstore_masked(cg, value, base, index, cg_mask(cg, lanes, used));
     else cg_vstore_full(cg, value, base, index);
+}
+
+/* log2(lanes) rounds of two-input shuffles, each swapping the off-diagonal blocks of half the
+ * size (a butterfly: 24 shuffles for 8 x 8). */
+void cg_transpose(Cg *cg, LLVMValueRef *rows, unsigned lanes) {
+    for (unsigned d = lanes / 2; d >= 1; d /= 2) {
+        LLVMValueRef lo[64], hi[64];
+        for (unsigned l = 0; l < lanes; l++) {
+            lo[l] = LLVMConstInt(cg->i32, (l & d) ? lanes + l - d : l, 0);
+            hi[l] = LLVMConstInt(cg->i32, (l & d) ? lanes + l : l + d, 0);
+        }
+        for (unsigned i = 0; i < lanes; i++) {
+            if (i & d) continue;
+            LLVMValueRef a = rows[i], b = rows[i + d];
+            rows[i] = LLVMBuildShuffleVector(cg->b, a, b, LLVMConstVector(lo, lanes), "");
+            rows[i + d] = LLVMBuildShuffleVector(cg->b, a, b, LLVMConstVector(hi, lanes), "");
+        }
+    }
+}
+
+/* Column block c0 (cols of it, compile-time) of every block of rows. */
+static void transpose_column_block(Cg *cg, LLVMValueRef src, int64_t src_rs, LLVMValueRef rows, LLVMValueRef c0, int cols,
+                                   LLVMValueRef dst, int64_t dst_rs, unsigned lanes) {
+    LLVMValueRef mask = cols < (int)lanes ? cg_lanes_below(cg, cg_i64(cg, cols), lanes) : NULL;
+    LLVMValueRef last = LLVMBuildNSWSub(cg->b, rows, cg_i64(cg, 1), "");
+    CgLoop rb = cg_loop_begin(cg, cg_i64(cg, 0), ceil_div_lanes(cg, rows, lanes), "rb");
+    LLVMValueRef r0 = cg_mul(cg, rb.iv, cg_i64(cg, lanes)), v[64];
+    for (unsigned r = 0; r < lanes; r++) {
+        LLVMValueRef row = cg_min_i64(cg, cg_add(cg, r0, cg_i64(cg, r)), last);
+        LLVMValueRef at = cg_add(cg, cg_mul(cg, row, cg_i64(cg, src_rs)), c0);
+        v[r] = mask ? cg_vload_masked(cg, src, at, lanes, mask) : cg_vload_full(cg, src, at, lanes);
+    }
+    cg_transpose(cg, v, lanes);
+    for (int c = 0; c < cols; c++)
+        cg_vstore_full(cg, v[c], dst, cg_add(cg, cg_mul(cg, cg_add(cg, c0, cg_i64(cg, c)), cg_i64(cg, dst_rs)), r0));
+    rb.no_unroll = true;
+    cg_loop_end(cg, &rb);
+}
+
+void cg_transpose_copy(Cg *cg, LLVMValueRef src, int64_t src_rs, LLVMValueRef rows, int64_t cols, LLVMValueRef dst, int64_t dst_rs) {
+    unsigned lanes = (unsigned)cg->vector_bytes / (cg->f64 ? 8u : 4u);
+    int64_t full = cols / lanes;
+    if (full > 0) {
+        CgLoop cb = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, full), "cb");
+        transpose_column_block(cg, src, src_rs, rows, cg_mul(cg, cb.iv, cg_i64(cg, lanes)), (int)lanes, dst, dst_rs, lanes);
+        cb.no_unroll = true;
+        cg_loop_end(cg, &cb);
+    }
+    if (cols % lanes) transpose_column_block(cg, src, src_rs, rows, cg_i64(cg, full * (int64_t)lanes), (int)(cols % lanes), dst, dst_rs, lanes);
 }
 
 /* The stores of one tile row: scale, bias, accumulate, activation, then C(row, col ..). */

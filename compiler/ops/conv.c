@@ -761,72 +761,6 @@ static Implicit implicit_shape(const Cg *cg, int64_t C, int64_t Hp, int64_t Wp, 
     return m;
 }
 
-/* In place: rows[i] lane l <- rows[l] lane i, for `lanes` (a power of two) vectors. log2(lanes)
- * rounds of two-input shuffles, each swapping the off-diagonal blocks of half the size. */
-static void implicit_transpose(Cg *cg, LLVMValueRef *rows, unsigned lanes) {
-    for (unsigned d = lanes / 2; d >= 1; d /= 2) {
-        LLVMValueRef lo[64], hi[64];
-        for (unsigned l = 0; l < lanes; l++) {
-            lo[l] = LLVMConstInt(cg->i32, (l & d) ? lanes + l - d : l, 0);
-            hi[l] = LLVMConstInt(cg->i32, (l & d) ? lanes + l : l + d, 0);
-        }
-        for (unsigned i = 0; i < lanes; i++) {
-            if (i & d) continue;
-            LLVMValueRef a = rows[i], b = rows[i + d];
-            rows[i] = LLVMBuildShuffleVector(cg->b, a, b, LLVMConstVector(lo, lanes), "");
-            rows[i + d] = LLVMBuildShuffleVector(cg->b, a, b, LLVMConstVector(hi, lanes), "");
-        }
-    }
-}
-
-/* dst[c*dst_rs + r] = src[r*src_rs + c] for r < rows, c < cols of one block (rows, cols <=
- * lanes, compile-time); rows up to `lanes` are written as zeros. */
-static void implicit_transpose_block(Cg *cg, LLVMValueRef src, LLVMValueRef src_at, int64_t src_rs, int rows, int cols,
-                                     LLVMValueRef dst, LLVMValueRef dst_at, int64_t dst_rs, unsigned lanes) {
-    LLVMValueRef v[64];
-    LLVMValueRef mask = cols < (int)lanes ? cg_lanes_below(cg, cg_i64(cg, cols), lanes) : NULL;
-    for (unsigned r = 0; r < lanes; r++) {
-        if ((int)r >= rows) {
-            v[r] = LLVMConstNull(LLVMVectorType(cg->elem, lanes));
-            continue;
-        }
-        LLVMValueRef at = cg_add(cg, src_at, cg_i64(cg, r * src_rs));
-        v[r] = mask ? cg_vload_masked(cg, src, at, lanes, mask) : cg_vload_full(cg, src, at, lanes);
-    }
-    implicit_transpose(cg, v, lanes);
-    for (int c = 0; c < cols; c++) cg_vstore_full(cg, v[c], dst, cg_add(cg, dst_at, cg_i64(cg, c * dst_rs)));
-}
-
-/* dst[c*dst_rs + r] = src[r*src_rs + c] for r < rows, c < cols, in blocks of lanes x lanes;
- * the rows are rounded up to a multiple of lanes with zeros (dst must have room). */
-static void implicit_transpose_copy(Cg *cg, LLVMValueRef src, int64_t src_rs, int64_t rows, int64_t cols, LLVMValueRef dst,
-                                    int64_t dst_rs, unsigned lanes) {
-    int64_t L = lanes, row_blocks = rows / L, col_blocks = cols / L;
-    int row_tail = (int)(rows % L), col_tail = (int)(cols % L);
-    for (int part = 0; part < 2; part++) {
-        int64_t count = part ? (row_tail > 0) : row_blocks;
-        if (count == 0) continue;
-        int rb_rows = part ? row_tail : (int)L;
-        CgLoop rb = cg_loop_begin(cg, cg_i64(cg, part ? row_blocks : 0), cg_i64(cg, part ? row_blocks + 1 : row_blocks), "rb");
-        LLVMValueRef r0 = cg_mul(cg, rb.iv, cg_i64(cg, L));
-        if (col_blocks > 0) {
-            CgLoop cb = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, col_blocks), "cb");
-            LLVMValueRef c0 = cg_mul(cg, cb.iv, cg_i64(cg, L));
-            implicit_transpose_block(cg, src, cg_add(cg, cg_mul(cg, r0, cg_i64(cg, src_rs)), c0), src_rs, rb_rows, (int)L, dst,
-                                     cg_add(cg, cg_mul(cg, c0, cg_i64(cg, dst_rs)), r0), dst_rs, lanes);
-            cb.no_unroll = true;
-            cg_loop_end(cg, &cb);
-        }
-        if (col_tail > 0) {
-            LLVMValueRef c0 = cg_i64(cg, col_blocks * L);
-            implicit_transpose_block(cg, src, cg_add(cg, cg_mul(cg, r0, cg_i64(cg, src_rs)), c0), src_rs, rb_rows, col_tail, dst,
-                                     cg_add(cg, cg_mul(cg, c0, cg_i64(cg, dst_rs)), r0), dst_rs, lanes);
-        }
-        rb.no_unroll = true;
-        cg_loop_end(cg, &rb);
-    }
-}
-
 /* The inside of a padded copy: dst[c, PH + iy, PW + ix] = src[c, iy, ix] (the border was zeroed
  * once per chunk and no example writes it). */
 static void implicit_fill(Cg *cg, LLVMValueRef src, int64_t C, int64_t H, int64_t W, int64_t PH, int64_t PW, LLVMValueRef dst,
@@ -861,7 +795,7 @@ static void implicit_store_rows(Cg *cg, const ImplicitForward *o, LLVMValueRef *
         LLVMValueRef block[64];
         for (unsigned r = 0; r < m->lanes; r++)
             block[r] = (int)r < rows ? LLVMBuildLoad2(cg->b, vec, acc[r * m->nv + v], "") : LLVMConstNull(vec);
-        implicit_transpose(cg, block, m->lanes);
+        cg_transpose(cg, block, m->lanes);
         for (unsigned l = 0; l < m->lanes; l++) {
             LLVMValueRef f = cg_add(cg, cg_mul(cg, p, cg_i64(cg, m->Wd)), cg_i64(cg, v * (int64_t)m->lanes + l));
             LLVMBasicBlockRef next = NULL;
@@ -1031,13 +965,14 @@ static Implicit implicit_dx_shape(const Cg *cg, const ConvGeometry *q) {
     return implicit_shape(cg, q->F, q->OH + 2 * (q->KH - 1 - q->PH), q->OW + 2 * (q->KW - 1 - q->P), q->KH, q->KW, 1, q->H, q->W, q->C);
 }
 
-/* bpack for the forward: panel p holds Wt[p*Wd + l, t] at [(p*CKK + t)*Wd + l] (zeros past F). */
+/* bpack for the forward: panel p holds Wt[p*Wd + l, t] at [(p*CKK + t)*Wd + l] (past F: copies of
+ * the last filter up to a whole vector, then zeros; those lanes are never stored). */
 static void implicit_pack_forward(Cg *cg, const Implicit *m, LLVMValueRef w, LLVMValueRef bpack) {
     int64_t ckk = m->C * m->KH * m->KW;
     for (int64_t p = 0; p < m->panels; p++) {
         int64_t f0 = p * m->Wd, rows = m->F - f0 < m->Wd ? m->F - f0 : m->Wd;
-        implicit_transpose_copy(cg, cg_gep(cg, w, cg_i64(cg, f0 * ckk)), ckk, rows, ckk, cg_gep(cg, bpack, cg_i64(cg, p * ckk * m->Wd)),
-                                m->Wd, m->lanes);
+        cg_transpose_copy(cg, cg_gep(cg, w, cg_i64(cg, f0 * ckk)), ckk, cg_i64(cg, rows), ckk, cg_gep(cg, bpack, cg_i64(cg, p * ckk * m->Wd)),
+                          m->Wd);
         for (int64_t l = (rows + m->lanes - 1) / m->lanes * m->lanes; l < m->Wd; l++) { /* a zero vector per tap */
             CgLoop t = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, ckk), "t");
             cg_store(cg, cg_const(cg, 0), bpack, cg_add(cg, cg_i64(cg, p * ckk * m->Wd + l), cg_mul(cg, t.iv, cg_i64(cg, m->Wd))));
@@ -1105,7 +1040,7 @@ static void implicit_dw_chunks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVM
     implicit_zero(cg, xp, implicit_dw_partial_at(q) + q->C * q->KH * q->KW * m.Fp);
     conv_chunk_examples_begin(cg, &k, v[4]);
     implicit_fill(cg, example_ptr(cg, v[2], k.b.iv, q->C * q->H * q->W), q->C, q->H, q->W, q->PH, q->P, xp, m.Hp, m.Wp);
-    implicit_transpose_copy(cg, example_ptr(cg, v[1], k.b.iv, q->F * ohw), ohw, q->F, ohw, dyt, m.Fp, m.lanes);
+    cg_transpose_copy(cg, example_ptr(cg, v[1], k.b.iv, q->F * ohw), ohw, cg_i64(cg, q->F), ohw, dyt, m.Fp);
     implicit_dw(cg, &m, xp, dyt, partial);
     conv_chunks_end(cg, &k);
 }
