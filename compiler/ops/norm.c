@@ -276,23 +276,22 @@ static void cg_row_stats(Cg *cg, LLVMValueRef x, LLVMValueRef base, int64_t L, d
     *rstd = cg_fdiv(cg, cg_const(cg, 1), cg_math(cg, "llvm.sqrt", cg_fadd(cg, var, cg_const(cg, eps))));
 }
 
-static LLVMValueRef layernorm_kernel(Cg *cg, const Node *node) {
-    const Node *fwd = graph_forward_of(cg->g, node);
-    const Shape *shape = &graph_node(cg->g, fwd->inputs[0])->shape;
-    int64_t L = shape->dims[shape->rank - 1], per_example = shape_size(shape) / L;
-    double eps = fwd->eps;
-    LLVMValueRef fn = cg_kernel_begin(cg, node);
-    LLVMValueRef out = cg_arg_out(cg), n = cg_arg_n(cg), w = cg_arg_weight(cg);
-    bool forward = node->op == OP_LAYERNORM;
-    LLVMValueRef x = forward ? cg_arg_in(cg, 0) : cg_arg_in(cg, 1), dy = forward ? NULL : cg_arg_in(cg, 0);
-    LLVMValueRef rows = cg_mul(cg, n, cg_i64(cg, per_example));
+/* layernorm and layernorm_dx: rows are independent, so examples [begin, end) are a task's.
+ * values: out, x, dy (x for the forward), w, bias (w without one). */
+typedef struct LayernormTask {
+    const Node *node;
+    int64_t L, per_example;
+    double eps;
+} LayernormTask;
+
+static void layernorm_rows(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValueRef end, void *user) {
+    const LayernormTask *t = user;
+    const Node *node = t->node;
+    int64_t L = t->L;
+    double eps = t->eps;
+    LLVMValueRef out = v[0], x = v[1], dy = v[2], w = v[3];
     LLVMValueRef acc = cg_var(cg, cg->elem, "acc"), acc2 = cg_var(cg, cg->elem, "acc2");
-    if (node->op == OP_LAYERNORM_DW || node->op == OP_LAYERNORM_DB) {
-        CgLoop z = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, L), "z");
-        cg_store(cg, cg_const(cg, 0), out, z.iv);
-        cg_loop_end(cg, &z);
-    }
-    CgLoop r = cg_loop_begin(cg, cg_i64(cg, 0), rows, "r");
+    CgLoop r = cg_loop_begin(cg, cg_mul(cg, begin, cg_i64(cg, t->per_example)), cg_mul(cg, end, cg_i64(cg, t->per_example)), "r");
     LLVMValueRef base = cg_mul(cg, r.iv, cg_i64(cg, L));
     LLVMValueRef mean = NULL, rstd = NULL;
     switch (node->op) {
@@ -300,7 +299,7 @@ static LLVMValueRef layernorm_kernel(Cg *cg, const Node *node) {
         cg_row_stats(cg, x, base, L, eps, acc, &mean, &rstd);
         CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, L), "c");
         LLVMValueRef xhat = cg_fmul(cg, cg_fsub(cg, cg_load(cg, x, cg_add(cg, base, c.iv)), mean), rstd);
-        cg_store(cg, cg_fadd(cg, cg_fmul(cg, xhat, cg_load(cg, w, c.iv)), cg_load(cg, cg_arg_bias(cg), c.iv)), out, cg_add(cg, base, c.iv));
+        cg_store(cg, cg_fadd(cg, cg_fmul(cg, xhat, cg_load(cg, w, c.iv)), cg_load(cg, v[4], c.iv)), out, cg_add(cg, base, c.iv));
         cg_loop_end(cg, &c);
         break;
     }
@@ -326,6 +325,43 @@ static LLVMValueRef layernorm_kernel(Cg *cg, const Node *node) {
         cg_loop_end(cg, &c2);
         break;
     }
+    default:
+        break;
+    }
+    cg_loop_end(cg, &r);
+}
+
+/* Elements per example from which layernorm's rows are split across threads. */
+enum { LAYERNORM_PARALLEL_MIN = 4096 };
+
+static LLVMValueRef layernorm_kernel(Cg *cg, const Node *node) {
+    const Node *fwd = graph_forward_of(cg->g, node);
+    const Shape *shape = &graph_node(cg->g, fwd->inputs[0])->shape;
+    int64_t L = shape->dims[shape->rank - 1], per_example = shape_size(shape) / L;
+    double eps = fwd->eps;
+    LLVMValueRef fn = cg_kernel_begin(cg, node);
+    LLVMValueRef out = cg_arg_out(cg), n = cg_arg_n(cg), w = cg_arg_weight(cg);
+    bool forward = node->op == OP_LAYERNORM;
+    LLVMValueRef x = forward ? cg_arg_in(cg, 0) : cg_arg_in(cg, 1), dy = forward ? NULL : cg_arg_in(cg, 0);
+    LLVMValueRef rows = cg_mul(cg, n, cg_i64(cg, per_example));
+    if (forward || node->op == OP_LAYERNORM_DX) {
+        LLVMValueRef bias = cg_arg_bias(cg);
+        LLVMValueRef values[5] = {out, x, forward ? x : dy, w, bias ? bias : w};
+        LayernormTask task = {node, L, per_example, eps};
+        cg_parallel_for(cg, n, values, 5, fwd->size < LAYERNORM_PARALLEL_MIN, layernorm_rows, &task);
+        cg_kernel_end(cg);
+        return fn;
+    }
+    if (node->op == OP_LAYERNORM_DW || node->op == OP_LAYERNORM_DB) {
+        CgLoop z = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, L), "z");
+        cg_store(cg, cg_const(cg, 0), out, z.iv);
+        cg_loop_end(cg, &z);
+    }
+    LLVMValueRef acc = cg_var(cg, cg->elem, "acc");
+    CgLoop r = cg_loop_begin(cg, cg_i64(cg, 0), rows, "r");
+    LLVMValueRef base = cg_mul(cg, r.iv, cg_i64(cg, L));
+    LLVMValueRef mean = NULL, rstd = NULL;
+    switch (node->op) {
     case OP_LAYERNORM_DW: { /* (dw, dy, x) */
         cg_row_stats(cg, x, base, L, eps, acc, &mean, &rstd);
         CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, L), "c");
