@@ -477,6 +477,26 @@ def np_conv_weight_grad(dz, xp, w_shape, stride):
     return dw
 
 
+def sgd_step_both_threads(args, exe, init, xs, ts, name, what):
+    """One epoch of one full batch (xs, ts as a CSV of features x* and targets t*) from the
+    checkpoint init, with --threads 1 and 2; checks the two write identical weights and returns
+    the tensors after the step."""
+    path = os.path.join(args.work, "d.csv")
+    with open(path, "w") as f:
+        f.write(",".join([f"x{i}" for i in range(xs.shape[1])] + [f"t{i}" for i in range(ts.shape[1])]) + "\n")
+        for x, t in zip(xs, ts):
+            f.write(",".join(repr(float(v)) for v in list(x) + list(t)) + "\n")
+    targets = ",".join(f"t{i}" for i in range(ts.shape[1]))
+    blobs = []
+    for threads in ["1", "2"]:
+        ckpt = os.path.join(args.work, f"{name}-{threads}.safetensors")
+        run([exe, "train", "--data", f'csv("{path}", target="{targets}")', "--validate", "none", "--epochs", "1",
+             "--batch", str(len(xs)), "--no-shuffle", "--load", init, "--save", ckpt, "--threads", threads, "--quiet"])
+        blobs.append(open(ckpt, "rb").read())
+    check(blobs[0] == blobs[1], f"{what}: --threads 2 changed the weights")
+    return read_safetensors(ckpt)[0]
+
+
 def test_conv_direct_reference(args):
     """The direct convolution of layers with few input channels (1-3; conv1d too), odd sizes,
     stride 1-3, pad 0/1/"same", fused relu/tanh/sigmoid, with and without bias: predict equals
@@ -520,20 +540,7 @@ def test_conv_direct_reference(args):
         got = predict_rows(exe, init, write_features_csv(os.path.join(args.work, "x.csv"), xs))
         err = float(np.max(np.abs(got - y.reshape(n, size))))
         check(got.shape == (n, size) and err < 1e-5, f"{call}: forward differs from NumPy by {err}")
-        path = os.path.join(args.work, "d.csv")
-        with open(path, "w") as f:
-            f.write(",".join([f"x{i}" for i in range(C * H * W)] + [f"t{i}" for i in range(size)]) + "\n")
-            for x, t in zip(xs, ts):
-                f.write(",".join(repr(float(v)) for v in list(x) + list(t)) + "\n")
-        targets = ",".join(f"t{i}" for i in range(size))
-        blobs = []
-        for threads in ["1", "2"]:
-            ckpt = os.path.join(args.work, f"direct-{threads}.safetensors")
-            run([exe, "train", "--data", f'csv("{path}", target="{targets}")', "--validate", "none", "--epochs", "1",
-                 "--batch", str(n), "--no-shuffle", "--load", init, "--save", ckpt, "--threads", threads, "--quiet"])
-            blobs.append(open(ckpt, "rb").read())
-        check(blobs[0] == blobs[1], f"{call}: --threads 2 changed the weights")
-        after, _ = read_safetensors(ckpt)
+        after = sgd_step_both_threads(args, exe, init, xs, ts, "direct", call)
         dz = 2 * (y - ts.reshape(y.shape)) / (size * n) * acts[act][1](y)
         want_w = w - lr * np_conv_weight_grad(dz, xp, w.shape, S)
         err_w = float(np.max(np.abs(after[f"{layer}.weight"].reshape(w.shape) - want_w)))
@@ -608,20 +615,7 @@ def test_conv_implicit_reference(args):
         got = predict_rows(exe, init, write_features_csv(os.path.join(args.work, "x.csv"), xs))
         err = float(np.max(np.abs(got - y.reshape(n, size))))
         check(got.shape == (n, size) and err < 1e-5, f"{first} -> {second}: forward differs from NumPy by {err}")
-        path = os.path.join(args.work, "d.csv")
-        with open(path, "w") as f:
-            f.write(",".join([f"x{i}" for i in range(C * H * W)] + [f"t{i}" for i in range(size)]) + "\n")
-            for x, t in zip(xs, ts):
-                f.write(",".join(repr(float(v)) for v in list(x) + list(t)) + "\n")
-        targets = ",".join(f"t{i}" for i in range(size))
-        blobs = []
-        for threads in ["1", "2"]:
-            ckpt = os.path.join(args.work, f"implicit-{threads}.safetensors")
-            run([exe, "train", "--data", f'csv("{path}", target="{targets}")', "--validate", "none", "--epochs", "1",
-                 "--batch", str(n), "--no-shuffle", "--load", init, "--save", ckpt, "--threads", threads, "--quiet"])
-            blobs.append(open(ckpt, "rb").read())
-        check(blobs[0] == blobs[1], f"{first} -> {second}: --threads 2 changed the weights")
-        after, _ = read_safetensors(ckpt)
+        after = sgd_step_both_threads(args, exe, init, xs, ts, "implicit", f"{first} -> {second}")
         dz2 = 2 * (y - ts.reshape(y.shape)) / (size * n) * acts[act][1](y)
         dz1 = np_conv_input_grad(dz2, w2, h.shape, S2, ph2, P2) * (1 - h * h)
         want = {f"{names[1]}.weight": w2 - lr * np_conv_weight_grad(dz2, hp, w2.shape, S2),
