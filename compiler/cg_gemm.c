@@ -417,7 +417,15 @@ static LLVMValueRef ceil_div(Cg *cg, LLVMValueRef a, LLVMValueRef b) {
  * panels per group spread evenly (8 panels wanted in 6 groups are 4 groups of 2, not 6 with 2
  * empty: an empty task would still count as a piece of the pool's balance). Runtime M: values. */
 enum { PACKED_MIN_TASKS = 16 };
-static LLVMValueRef packed_chunks(Cg *cg, const PackedGemm *k, LLVMValueRef M) { return ceil_div(cg, M, cg_i64(cg, k->mc)); }
+/* Rows per chunk: M cut into the nearest whole number of chunks of about mc rows (at least one),
+ * shared evenly and rounded up to whole tiles — 256 rows are one chunk, not 246 + 10 (a second
+ * chunk packs every panel of B again for a few rows); a chunk stays within 1.5 mc rows (L2). */
+static LLVMValueRef packed_chunk_rows(Cg *cg, const PackedGemm *k, LLVMValueRef M) {
+    LLVMValueRef n = LLVMBuildSDiv(cg->b, cg_add(cg, M, cg_i64(cg, k->mc / 2)), cg_i64(cg, k->mc), "");
+    n = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, n, cg_i64(cg, 1), ""), cg_i64(cg, 1), n, "");
+    return cg_mul(cg, ceil_div(cg, ceil_div(cg, M, n), cg_i64(cg, k->mr)), cg_i64(cg, k->mr));
+}
+static LLVMValueRef packed_chunks(Cg *cg, const PackedGemm *k, LLVMValueRef M) { return ceil_div(cg, M, packed_chunk_rows(cg, k, M)); }
 static LLVMValueRef packed_per_group(Cg *cg, const PackedGemm *k, LLVMValueRef M) {
     LLVMValueRef panels = cg_i64(cg, k->panels);
     LLVMValueRef want = cg_min_i64(cg, ceil_div(cg, cg_i64(cg, PACKED_MIN_TASKS), packed_chunks(cg, k, M)), panels);
@@ -637,8 +645,9 @@ static void packed_task(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValueRe
 
     CgLoop t = cg_loop_begin(cg, begin, end, "task");
     LLVMValueRef chunk = LLVMBuildSDiv(cg->b, t.iv, groups, ""), group = LLVMBuildSRem(cg->b, t.iv, groups, "");
-    LLVMValueRef row0 = cg_mul(cg, chunk, cg_i64(cg, k.mc));
-    LLVMValueRef rows = cg_min_i64(cg, LLVMBuildNSWSub(cg->b, inner.M, row0, ""), cg_i64(cg, k.mc));
+    LLVMValueRef mc = packed_chunk_rows(cg, &k, inner.M);
+    LLVMValueRef row0 = cg_mul(cg, chunk, mc);
+    LLVMValueRef rows = cg_min_i64(cg, LLVMBuildNSWSub(cg->b, inner.M, row0, ""), mc);
     LLVMValueRef first = cg_mul(cg, group, per_group), last = cg_min_i64(cg, cg_add(cg, first, per_group), cg_i64(cg, k.panels));
     CgLoop b = cg_loop_begin(cg, v[6], v[7], "kblock");
     q.p0 = cg_mul(cg, b.iv, KC);
