@@ -448,11 +448,11 @@ static void cg_call_kernels(Cg *cg, const EntryArgs *a, EntryKind kind, LLVMValu
         for (int k = 0; k < layout.count; k++) args[k] = cg_arg_value(cg, a, n, layout.items[k]);
         int count = layout.count;
         if (!updates) {
-            fn = kernels[i];
-            bool mode_specific = cg_mode_specific(n->op); /* not cached: built per entry point */
-            if (mode_specific) fn = NULL;
-            if (!fn) fn = cg_build_kernel(cg, a, n, false);
-            if (!mode_specific) kernels[i] = fn;
+            /* kernels[] holds 2 x the nodes: a mode-specific op's inference variant (eval, infer)
+             * at count + i, every other kernel at i (shared by the entry points that call it) */
+            int slot = cg_mode_specific(n->op) && !a->training ? g->nodes.len + i : i;
+            fn = kernels[slot];
+            if (!fn) fn = kernels[slot] = cg_build_kernel(cg, a, n, false);
         }
         LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(fn), fn, args, (unsigned)count, "");
         if (prof) cg_profile_kernel(cg, prof, n, updates);
@@ -683,8 +683,8 @@ LLVMModuleRef cg_build_module(LLVMContextRef context, const Model *model, const 
     Cg cg = cg_start(context, model, plan, info, model->name);
 
     int count = model->graph->nodes.len;
-    LLVMValueRef *kernels32 = ARENA_ARRAY(model->graph->arena, LLVMValueRef, count);
-    LLVMValueRef *kernels64 = ARENA_ARRAY(model->graph->arena, LLVMValueRef, count);
+    LLVMValueRef *kernels32 = ARENA_ARRAY(model->graph->arena, LLVMValueRef, 2 * count); /* see cg_call_kernels */
+    LLVMValueRef *kernels64 = ARENA_ARRAY(model->graph->arena, LLVMValueRef, 2 * count);
     LLVMValueRef entries[7];
     CgProfile prof = {ARENA_ARRAY(model->graph->arena, LLVMValueRef, count + 1), 0};
     int params = model->graph->params.len;
@@ -838,7 +838,7 @@ LLVMModuleRef cg_build_library(LLVMContextRef context, const Model *model, const
                                const CgLibrary *lib) {
     Cg cg = cg_start(context, model, plan, info, lib->prefix);
     cg.single_thread = true;
-    LLVMValueRef *kernels = ARENA_ARRAY(model->graph->arena, LLVMValueRef, model->graph->nodes.len);
+    LLVMValueRef *kernels = ARENA_ARRAY(model->graph->arena, LLVMValueRef, 2 * model->graph->nodes.len); /* see cg_call_kernels */
     LLVMValueRef infer = cg_entry(&cg, ENTRY_INFER, false, "nnc_infer", kernels, NULL, NULL);
     LLVMValueRef weights = cg_float_table(&cg, lib->params, model->graph->param_count, "nnc.lib.weights");
     char name[300];
