@@ -156,6 +156,9 @@ LLVMValueRef cg_splat(Cg *cg, LLVMValueRef scalar, unsigned lanes);
 typedef void (*CgParallelBody)(Cg *cg, LLVMValueRef *values, LLVMValueRef begin, LLVMValueRef end, void *user);
 void cg_parallel_for(Cg *cg, LLVMValueRef count, LLVMValueRef *values, int value_count, bool serial,
                      CgParallelBody body, void *user);
+/* Elements per example from which a kernel that splits its examples across threads does so
+ * (element-wise kernels, layernorm): below, the wake-up costs more than it saves. */
+enum { CG_EXAMPLE_PARALLEL_MIN = 4096 };
 
 /* In place: rows[i] lane l <- rows[l] lane i, for `lanes` (a power of two) vectors (cg_gemm.c). */
 void cg_transpose(Cg *cg, LLVMValueRef *rows, unsigned lanes);

@@ -44,9 +44,9 @@ LLVMValueRef cg_splat(Cg *cg, LLVMValueRef scalar, unsigned lanes) {
     return LLVMBuildShuffleVector(cg->b, one, undef, zeros, "");
 }
 
-/* ceil(a / lanes) for a positive i64 value */
-static LLVMValueRef ceil_div_lanes(Cg *cg, LLVMValueRef a, unsigned lanes) {
-    return LLVMBuildSDiv(cg->b, cg_add(cg, a, cg_i64(cg, lanes - 1)), cg_i64(cg, lanes), "");
+/* ceil(a / b) for positive i64 values */
+static LLVMValueRef ceil_div(Cg *cg, LLVMValueRef a, LLVMValueRef b) {
+    return LLVMBuildSDiv(cg->b, LLVMBuildNSWSub(cg->b, cg_add(cg, a, b), cg_i64(cg, 1), ""), b, "");
 }
 
 static LLVMValueRef cg_mask(Cg *cg, unsigned lanes, int used) {
@@ -125,7 +125,7 @@ static void transpose_column_block(Cg *cg, LLVMValueRef src, int64_t src_rs, LLV
                                    LLVMValueRef dst, int64_t dst_rs, unsigned lanes) {
     LLVMValueRef mask = cols < (int)lanes ? cg_lanes_below(cg, cg_i64(cg, cols), lanes) : NULL;
     LLVMValueRef last = LLVMBuildNSWSub(cg->b, rows, cg_i64(cg, 1), "");
-    CgLoop rb = cg_loop_begin(cg, cg_i64(cg, 0), ceil_div_lanes(cg, rows, lanes), "rb");
+    CgLoop rb = cg_loop_begin(cg, cg_i64(cg, 0), ceil_div(cg, rows, cg_i64(cg, lanes)), "rb");
     LLVMValueRef r0 = cg_mul(cg, rb.iv, cg_i64(cg, lanes)), v[64];
     for (unsigned r = 0; r < lanes; r++) {
         LLVMValueRef row = cg_min_i64(cg, cg_add(cg, r0, cg_i64(cg, r)), last);
@@ -407,11 +407,6 @@ static LLVMValueRef packed_buffer(Cg *cg, const char *name, int64_t count) {
     return buf;
 }
 
-/* ceil(a / b) for positive i64 values */
-static LLVMValueRef ceil_div(Cg *cg, LLVMValueRef a, LLVMValueRef b) {
-    return LLVMBuildSDiv(cg->b, LLVMBuildNSWSub(cg->b, cg_add(cg, a, b), cg_i64(cg, 1), ""), b, "");
-}
-
 /* Tasks are (row chunk, panel group) pairs: enough of them for the pool to balance (about 16)
  * when there are few chunks, else one group per chunk (each chunk's A is then read once). The
  * panels per group spread evenly (8 panels wanted in 6 groups are 4 groups of 2, not 6 with 2
@@ -425,10 +420,10 @@ static LLVMValueRef packed_chunk_rows(Cg *cg, const PackedGemm *k, LLVMValueRef 
     n = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, n, cg_i64(cg, 1), ""), cg_i64(cg, 1), n, "");
     return cg_mul(cg, ceil_div(cg, ceil_div(cg, M, n), cg_i64(cg, k->mr)), cg_i64(cg, k->mr));
 }
-static LLVMValueRef packed_chunks(Cg *cg, const PackedGemm *k, LLVMValueRef M) { return ceil_div(cg, M, packed_chunk_rows(cg, k, M)); }
-static LLVMValueRef packed_per_group(Cg *cg, const PackedGemm *k, LLVMValueRef M) {
+/* Panels per group for `chunks` row chunks. */
+static LLVMValueRef packed_per_group(Cg *cg, const PackedGemm *k, LLVMValueRef chunks) {
     LLVMValueRef panels = cg_i64(cg, k->panels);
-    LLVMValueRef want = cg_min_i64(cg, ceil_div(cg, cg_i64(cg, PACKED_MIN_TASKS), packed_chunks(cg, k, M)), panels);
+    LLVMValueRef want = cg_min_i64(cg, ceil_div(cg, cg_i64(cg, PACKED_MIN_TASKS), chunks), panels);
     return ceil_div(cg, panels, ceil_div(cg, panels, ceil_div(cg, panels, want)));
 }
 static LLVMValueRef packed_groups(Cg *cg, const PackedGemm *k, LLVMValueRef per_group) {
@@ -637,7 +632,8 @@ static void packed_task(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValueRe
     if (!LLVMIsAConstantInt(inner.P)) inner.P = v[5];
     k.g = &inner;
     PackedPanel q = {.buf = packed_buffer(cg, "panel", PACKED_PANEL_BYTES / packed_elem_bytes(cg))}; /* kc x W at most */
-    LLVMValueRef per_group = packed_per_group(cg, &k, inner.M), groups = packed_groups(cg, &k, per_group);
+    LLVMValueRef mc = packed_chunk_rows(cg, &k, inner.M);
+    LLVMValueRef per_group = packed_per_group(cg, &k, ceil_div(cg, inner.M, mc)), groups = packed_groups(cg, &k, per_group);
     LLVMValueRef KC = cg_i64(cg, k.kc), MR = cg_i64(cg, k.mr), W = cg_i64(cg, k.W);
     LLVMValueRef blocks = packed_blocks(cg, &k, inner.P);
     LLVMValueRef final_block = LLVMBuildNSWSub(cg->b, blocks, cg_i64(cg, 1), "");
@@ -645,7 +641,6 @@ static void packed_task(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValueRe
 
     CgLoop t = cg_loop_begin(cg, begin, end, "task");
     LLVMValueRef chunk = LLVMBuildSDiv(cg->b, t.iv, groups, ""), group = LLVMBuildSRem(cg->b, t.iv, groups, "");
-    LLVMValueRef mc = packed_chunk_rows(cg, &k, inner.M);
     LLVMValueRef row0 = cg_mul(cg, chunk, mc);
     LLVMValueRef rows = cg_min_i64(cg, LLVMBuildNSWSub(cg->b, inner.M, row0, ""), mc);
     LLVMValueRef first = cg_mul(cg, group, per_group), last = cg_min_i64(cg, cg_add(cg, first, per_group), cg_i64(cg, k.panels));
@@ -708,7 +703,8 @@ static void packed_gemm(Cg *cg, const CgGemm *g, int64_t work) {
     k.mc = PACKED_CHUNK_BYTES / (depth * packed_elem_bytes(cg)) / k.mr * k.mr;
     if (k.mc < k.mr) k.mc = k.mr;
     k.panels = (g->J + k.W - 1) / k.W;
-    LLVMValueRef tasks = cg_mul(cg, packed_chunks(cg, &k, g->M), packed_groups(cg, &k, packed_per_group(cg, &k, g->M)));
+    LLVMValueRef chunks = ceil_div(cg, g->M, packed_chunk_rows(cg, &k, g->M));
+    LLVMValueRef tasks = cg_mul(cg, chunks, packed_groups(cg, &k, packed_per_group(cg, &k, chunks)));
     LLVMValueRef blocks = packed_blocks(cg, &k, g->P);
     bool serial = g->serial || work < GEMM_PARALLEL_MIN_FMAS;
     bool by_block = g->a_cs != 1 && !serial && cg_const_or(g->P, PACKED_LONG_P + 1) > PACKED_LONG_P;

@@ -466,7 +466,8 @@ static LLVMValueRef direct_row(Cg *cg, const ConvGeometry *q, const DirectLayout
     return cg_add(cg, cg_mul(cg, phase_row, cg_i64(cg, d->Wq)), cg_i64(cg, kx / q->S));
 }
 
-static void direct_zero(Cg *cg, LLVMValueRef base, int64_t count) {
+/* base[0 .. count) = 0 (a chunk's scratch, once per chunk) */
+static void conv_zero(Cg *cg, LLVMValueRef base, int64_t count) {
     CgLoop z = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, count), "z");
     cg_store(cg, cg_const(cg, 0), base, z.iv);
     cg_loop_end(cg, &z);
@@ -583,7 +584,7 @@ static void direct_forward_chunks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, L
     DirectForward o = {q, direct_layout(q), NULL, v[2], t->node->bias >= 0 ? v[3] : NULL, NULL, act_in_tile ? fused : NULL};
     ConvChunks k = conv_chunks_begin(cg, begin, end, v[5], v[4], t->slot, false);
     o.xp = k.slot;
-    direct_zero(cg, o.xp, o.d.size);
+    conv_zero(cg, o.xp, o.d.size);
     conv_chunk_examples_begin(cg, &k, v[5]);
     direct_fill(cg, q, &o.d, example_ptr(cg, v[1], k.b.iv, q->C * q->H * q->W), o.xp);
     o.y_b = example_ptr(cg, v[0], k.b.iv, q->F * ohw);
@@ -689,7 +690,7 @@ static void direct_dw_chunks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMVa
     ConvChunks k = conv_chunks_begin(cg, begin, end, v[4], v[3], t->slot, false);
     o.xp = k.slot;
     o.accv = cg_gep(cg, k.slot, cg_i64(cg, o.d.size));
-    direct_zero(cg, o.xp, o.d.size + q->F * ckk * DIRECT_LANES_MAX);
+    conv_zero(cg, o.xp, o.d.size + q->F * ckk * DIRECT_LANES_MAX);
     conv_chunk_examples_begin(cg, &k, v[4]);
     direct_fill(cg, q, &o.d, example_ptr(cg, v[2], k.b.iv, q->C * q->H * q->W), o.xp);
     o.dy_b = example_ptr(cg, v[1], k.b.iv, q->F * ohw);
@@ -738,7 +739,6 @@ static void direct_dw_chunks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMVa
  *     examples in order; conv_dw_reduce sums the chunks.
  * Each output is one chain of multiply-adds in a fixed order, whatever the thread count. */
 
-
 typedef struct Implicit {
     int64_t C, Hp, Wp, KH, KW, S, OH, OW; /* the padded input planes, window, stride, output */
     int64_t F;                            /* the outputs per position (filters) */
@@ -783,8 +783,8 @@ typedef struct ImplicitForward {
     const Node *act;                   /* a fused relu/sigmoid applied to the vectors, or NULL */
 } ImplicitForward;
 
-/* Stores one transposed tile: rows f of panel p (output rows p*Wd + v*lanes + l), positions
- * [j0, j0 + lanes) of which `used` are the tile's (used < lanes: masked). */
+/* Stores one tile of `rows` positions from j0, transposed: output rows f = p*Wd + v*lanes + l
+ * (those below F), a vector of positions [j0, j0 + lanes) each; masked: only the tile's rows. */
 static void implicit_store_rows(Cg *cg, const ImplicitForward *o, LLVMValueRef *acc, LLVMValueRef p, LLVMValueRef j0, int rows,
                                 bool masked) {
     const Implicit *m = &o->m;
@@ -950,12 +950,6 @@ static void implicit_dw(Cg *cg, const Implicit *m, LLVMValueRef xp, LLVMValueRef
     }
 }
 
-static void implicit_zero(Cg *cg, LLVMValueRef base, int64_t count) {
-    CgLoop z = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, count), "z");
-    cg_store(cg, cg_const(cg, 0), base, z.iv);
-    cg_loop_end(cg, &z);
-}
-
 /* The forward's shape over x padded by (PH, P), and its slot: bpack, then xp. */
 static Implicit implicit_forward_shape(const Cg *cg, const ConvGeometry *q) {
     return implicit_shape(cg, q->C, q->H + 2 * q->PH, q->W + 2 * q->P, q->KH, q->KW, q->S, q->OH, q->OW, q->F);
@@ -1013,7 +1007,7 @@ static void implicit_forward_chunks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin,
     o.bpack = k.slot;
     o.xp = cg_gep(cg, k.slot, cg_i64(cg, implicit_bpack_bound(q->F, ckk)));
     implicit_pack_forward(cg, &o.m, v[2], o.bpack);
-    implicit_zero(cg, o.xp, implicit_xp_size(q));
+    conv_zero(cg, o.xp, implicit_xp_size(q));
     conv_chunk_examples_begin(cg, &k, v[5]);
     implicit_fill(cg, example_ptr(cg, v[1], k.b.iv, q->C * q->H * q->W), q->C, q->H, q->W, q->PH, q->P, o.xp, o.m.Hp, o.m.Wp);
     o.out = example_ptr(cg, v[0], k.b.iv, q->F * ohw);
@@ -1026,7 +1020,6 @@ static void implicit_forward_chunks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin,
     conv_chunks_end(cg, &k);
 }
 
-
 /* values: dW, dy, x, scratch, n. Per chunk: zero xp's border, dyT's padding and the partial;
  * per example fill xp, transpose dy, run every tile. */
 static void implicit_dw_chunks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValueRef end, void *user) {
@@ -1037,7 +1030,7 @@ static void implicit_dw_chunks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVM
     ConvChunks k = conv_chunks_begin(cg, begin, end, v[4], v[3], t->slot, false);
     LLVMValueRef xp = k.slot, dyt = cg_gep(cg, k.slot, cg_i64(cg, implicit_xp_size(q)));
     LLVMValueRef partial = cg_gep(cg, k.slot, cg_i64(cg, implicit_dw_partial_at(q)));
-    implicit_zero(cg, xp, implicit_dw_partial_at(q) + q->C * q->KH * q->KW * m.Fp);
+    conv_zero(cg, xp, implicit_dw_partial_at(q) + q->C * q->KH * q->KW * m.Fp);
     conv_chunk_examples_begin(cg, &k, v[4]);
     implicit_fill(cg, example_ptr(cg, v[2], k.b.iv, q->C * q->H * q->W), q->C, q->H, q->W, q->PH, q->P, xp, m.Hp, m.Wp);
     cg_transpose_copy(cg, example_ptr(cg, v[1], k.b.iv, q->F * ohw), ohw, cg_i64(cg, q->F), ohw, dyt, m.Fp);
@@ -1056,7 +1049,7 @@ static void implicit_dx_chunks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVM
     o.bpack = k.slot;
     o.xp = cg_gep(cg, k.slot, cg_i64(cg, implicit_bpack_bound(q->C, q->F * q->KH * q->KW)));
     implicit_pack_dx(cg, &o.m, q, v[2], o.bpack);
-    implicit_zero(cg, o.xp, implicit_dyp_size(q));
+    conv_zero(cg, o.xp, implicit_dyp_size(q));
     conv_chunk_examples_begin(cg, &k, v[4]);
     implicit_fill(cg, example_ptr(cg, v[1], k.b.iv, q->F * ohw), q->F, q->OH, q->OW, q->KH - 1 - q->PH, q->KW - 1 - q->P, o.xp, o.m.Hp,
                   o.m.Wp);
@@ -1116,7 +1109,7 @@ static void conv_db_chunks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValu
     LLVMTypeRef vec = LLVMVectorType(cg->elem, lanes);
     ConvChunks k = conv_chunks_begin(cg, begin, end, v[3], v[2], t->slot, false);
     LLVMValueRef accv = k.slot, partial = cg_gep(cg, k.slot, cg_i64(cg, q->F * DIRECT_LANES_MAX));
-    direct_zero(cg, accv, q->F * DIRECT_LANES_MAX);
+    conv_zero(cg, accv, q->F * DIRECT_LANES_MAX);
     conv_chunk_examples_begin(cg, &k, v[3]);
     LLVMValueRef acc[4];
     for (int u = 0; u < 4; u++) acc[u] = cg_var(cg, vec, "acc");

@@ -391,16 +391,13 @@ static void elementwise_examples(Cg *cg, LLVMValueRef *values, LLVMValueRef begi
     cg_loop_end(cg, &i);
 }
 
-/* Elements per example from which a kernel is split across threads (conv activations). */
-enum { ELEMENTWISE_PARALLEL_MIN = 4096 };
-
 static LLVMValueRef elementwise_kernel(Cg *cg, const Node *node) {
     LLVMValueRef fn = cg_kernel_begin(cg, node);
     LLVMValueRef seed = cg_arg_seed(cg);
     LLVMValueRef values[4] = {cg_arg_out(cg), cg_arg_in(cg, 0), cg_arg_in(cg, node->input_count > 1 ? 1 : 0),
                               seed ? seed : cg_i64(cg, 0)};
     ElementwiseTask task = {node, seed != NULL};
-    cg_parallel_for(cg, cg_arg_n(cg), values, 4, node->size < ELEMENTWISE_PARALLEL_MIN, elementwise_examples, &task);
+    cg_parallel_for(cg, cg_arg_n(cg), values, 4, node->size < CG_EXAMPLE_PARALLEL_MIN, elementwise_examples, &task);
     cg_kernel_end(cg);
     return fn;
 }

@@ -331,9 +331,6 @@ static void layernorm_rows(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValu
     cg_loop_end(cg, &r);
 }
 
-/* Elements per example from which layernorm's rows are split across threads. */
-enum { LAYERNORM_PARALLEL_MIN = 4096 };
-
 static LLVMValueRef layernorm_kernel(Cg *cg, const Node *node) {
     const Node *fwd = graph_forward_of(cg->g, node);
     const Shape *shape = &graph_node(cg->g, fwd->inputs[0])->shape;
@@ -343,22 +340,20 @@ static LLVMValueRef layernorm_kernel(Cg *cg, const Node *node) {
     LLVMValueRef out = cg_arg_out(cg), n = cg_arg_n(cg), w = cg_arg_weight(cg);
     bool forward = node->op == OP_LAYERNORM;
     LLVMValueRef x = forward ? cg_arg_in(cg, 0) : cg_arg_in(cg, 1), dy = forward ? NULL : cg_arg_in(cg, 0);
-    LLVMValueRef rows = cg_mul(cg, n, cg_i64(cg, per_example));
     if (forward || node->op == OP_LAYERNORM_DX) {
         LLVMValueRef bias = cg_arg_bias(cg);
         LLVMValueRef values[5] = {out, x, forward ? x : dy, w, bias ? bias : w};
         LayernormTask task = {node, L, per_example, eps};
-        cg_parallel_for(cg, n, values, 5, fwd->size < LAYERNORM_PARALLEL_MIN, layernorm_rows, &task);
+        cg_parallel_for(cg, n, values, 5, fwd->size < CG_EXAMPLE_PARALLEL_MIN, layernorm_rows, &task);
         cg_kernel_end(cg);
         return fn;
     }
-    if (node->op == OP_LAYERNORM_DW || node->op == OP_LAYERNORM_DB) {
-        CgLoop z = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, L), "z");
-        cg_store(cg, cg_const(cg, 0), out, z.iv);
-        cg_loop_end(cg, &z);
-    }
+    /* layernorm_dw and layernorm_db sum over every row: one pass, serial */
+    CgLoop z = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, L), "z");
+    cg_store(cg, cg_const(cg, 0), out, z.iv);
+    cg_loop_end(cg, &z);
     LLVMValueRef acc = cg_var(cg, cg->elem, "acc");
-    CgLoop r = cg_loop_begin(cg, cg_i64(cg, 0), rows, "r");
+    CgLoop r = cg_loop_begin(cg, cg_i64(cg, 0), cg_mul(cg, n, cg_i64(cg, per_example)), "r");
     LLVMValueRef base = cg_mul(cg, r.iv, cg_i64(cg, L));
     LLVMValueRef mean = NULL, rstd = NULL;
     switch (node->op) {

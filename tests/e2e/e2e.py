@@ -187,6 +187,17 @@ def write_features_csv(path, xs, prefix="x"):
     return path
 
 
+def write_training_csv(path, xs, ts):
+    """Features x0.. then targets t0.., one row per example (exact float32 values); returns the
+    csv(...) data spec that reads them."""
+    with open(path, "w") as f:
+        f.write(",".join([f"x{i}" for i in range(xs.shape[1])] + [f"t{i}" for i in range(ts.shape[1])]) + "\n")
+        for x, t in zip(xs, ts):
+            f.write(",".join(repr(float(v)) for v in list(x) + list(t)) + "\n")
+    targets = ",".join(f"t{i}" for i in range(ts.shape[1]))
+    return f'csv("{path}", target="{targets}")'
+
+
 def predict_rows(exe, ckpt, data):
     """predict's output as a float array, one row per example (the header line skipped)."""
     out = run([exe, "predict", "--load", ckpt, data]).stdout.strip().split("\n")
@@ -481,16 +492,11 @@ def sgd_step_both_threads(args, exe, init, xs, ts, name, what):
     """One epoch of one full batch (xs, ts as a CSV of features x* and targets t*) from the
     checkpoint init, with --threads 1 and 2; checks the two write identical weights and returns
     the tensors after the step."""
-    path = os.path.join(args.work, "d.csv")
-    with open(path, "w") as f:
-        f.write(",".join([f"x{i}" for i in range(xs.shape[1])] + [f"t{i}" for i in range(ts.shape[1])]) + "\n")
-        for x, t in zip(xs, ts):
-            f.write(",".join(repr(float(v)) for v in list(x) + list(t)) + "\n")
-    targets = ",".join(f"t{i}" for i in range(ts.shape[1]))
+    data = write_training_csv(os.path.join(args.work, "d.csv"), xs, ts)
     blobs = []
     for threads in ["1", "2"]:
         ckpt = os.path.join(args.work, f"{name}-{threads}.safetensors")
-        run([exe, "train", "--data", f'csv("{path}", target="{targets}")', "--validate", "none", "--epochs", "1",
+        run([exe, "train", "--data", data, "--validate", "none", "--epochs", "1",
              "--batch", str(len(xs)), "--no-shuffle", "--load", init, "--save", ckpt, "--threads", threads, "--quiet"])
         blobs.append(open(ckpt, "rb").read())
     check(blobs[0] == blobs[1], f"{what}: --threads 2 changed the weights")
@@ -756,17 +762,9 @@ def test_activation_forward_reference(args):
     import math
     rng = np.random.default_rng(9)
     xs = rng.uniform(-3, 3, (4, 7)).astype(np.float32).astype(np.float64)
-    path = os.path.join(args.work, "x.csv")
-    with open(path, "w") as f:
-        f.write(",".join(f"x{i}" for i in range(7)) + ",t0,t1,t2,t3,t4,t5,t6\n")
-        ts = rng.uniform(0, 1, (4, 7)).astype(np.float32).astype(np.float64)
-        for row, t in zip(xs, ts):
-            f.write(",".join(repr(float(v)) for v in list(row) + list(t)) + "\n")
-    xpath = os.path.join(args.work, "xonly.csv")
-    with open(xpath, "w") as f:
-        f.write(",".join(f"x{i}" for i in range(7)) + "\n")
-        for row in xs:
-            f.write(",".join(repr(float(v)) for v in row) + "\n")
+    ts = rng.uniform(0, 1, (4, 7)).astype(np.float32).astype(np.float64)
+    data = write_training_csv(os.path.join(args.work, "x.csv"), xs, ts)
+    xpath = write_features_csv(os.path.join(args.work, "xonly.csv"), xs)
     erf = np.vectorize(math.erf)
     sm = lambda x: np.exp(x - x.max(axis=1, keepdims=True)) / np.exp(x - x.max(axis=1, keepdims=True)).sum(axis=1, keepdims=True)
     cases = {
@@ -809,7 +807,7 @@ def test_activation_forward_reference(args):
     with open(src, "w") as f:
         f.write("input x : float[7]\ntarget t : float[7]\nloss bce(x + 0, t)\n")
     exe = compile_model(args, src, "bce")
-    p = run([exe, "eval", "--load", make_empty_ckpt(args), "--data", f'csv("{path}", target="t0,t1,t2,t3,t4,t5,t6")'])
+    p = run([exe, "eval", "--load", make_empty_ckpt(args), "--data", data])
     want = float(np.mean(np.maximum(xs, 0) - xs * ts + np.log1p(np.exp(-np.abs(xs)))))
     check(f"loss {want:.6f}" in p.stdout, f"bce loss: expected {want:.6f}, eval printed:\n{p.stdout}")
     print(f"bce loss {want:.6f} matches")
@@ -817,7 +815,7 @@ def test_activation_forward_reference(args):
     with open(src, "w") as f:
         f.write("input x : float[7]\ntarget t : float[7]\ny = x + 0\nloss bce(y, t)\nmetric bce(y, t)\nmetric accuracy(y, t)\n")
     exe = compile_model(args, src, "bce_metric")
-    p = run([exe, "eval", "--load", make_empty_ckpt(args), "--data", f'csv("{path}", target="t0,t1,t2,t3,t4,t5,t6")'])
+    p = run([exe, "eval", "--load", make_empty_ckpt(args), "--data", data])
     check(f"bce {want:.6f}" in p.stdout, f"bce metric: expected {want:.6f}, eval printed:\n{p.stdout}")
     print(f"bce metric {want:.6f} matches")
     # accuracy on a float target: binary accuracy at probability 0.5, the prediction a logit
@@ -875,14 +873,9 @@ def test_batchnorm_reference(args):
     rng = np.random.default_rng(12)
     xs = rng.uniform(-2, 2, (4, 12)).astype(np.float32).astype(np.float64)
     ts = rng.uniform(-1, 1, (4, 12)).astype(np.float32).astype(np.float64)
-    path = os.path.join(args.work, "d.csv")
-    with open(path, "w") as f:
-        f.write(",".join([f"x{i}" for i in range(12)] + [f"t{i}" for i in range(12)]) + "\n")
-        for x, t in zip(xs, ts):
-            f.write(",".join(repr(float(v)) for v in list(x) + list(t)) + "\n")
+    data = write_training_csv(os.path.join(args.work, "d.csv"), xs, ts)
     ckpt = os.path.join(args.work, "bn.safetensors")
-    targets = ",".join(f"t{i}" for i in range(12))
-    run([exe, "train", "--data", f'csv("{path}", target="{targets}")', "--validate", "none", "--epochs", "1",
+    run([exe, "train", "--data", data, "--validate", "none", "--epochs", "1",
          "--batch", "4", "--no-shuffle", "--save", ckpt, "--quiet"])
     got, _ = read_safetensors(ckpt)
     per_channel = xs.reshape(4, 3, 4).transpose(1, 0, 2).reshape(3, -1)
