@@ -573,6 +573,26 @@ static void packed_tile_store_all(Cg *cg, const PackedGemm *k, bool final, void 
     packed_either(cg, k, t.panel->full, packed_tile_stores, &t);
 }
 
+/* Asks for the next tile's C (rows i0 + mr ..) while this one computes: a later block loads it
+ * into the accumulators before its first multiply-add, and a long reduction's C (a weight
+ * gradient's, kc blocks of the batch rows) has left the cache between two blocks. A prefetch
+ * never faults, so the rows past M need no test. */
+static void packed_prefetch_next(Cg *cg, const PackedGemm *k, const PackedPanel *q, LLVMValueRef i0) {
+    const char *name = "llvm.prefetch";
+    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+    LLVMTypeRef types[1] = {cg->ptr};
+    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(cg->mod, id, types, 1);
+    LLVMTypeRef type = LLVMIntrinsicGetType(cg->ctx, id, types, 1);
+    for (int r = 0; r < k->mr; r++)
+        for (int v = 0; v < PACKED_NR; v++) {
+            LLVMValueRef row = cg_add(cg, i0, cg_i64(cg, k->mr + r));
+            LLVMValueRef at = cg_add(cg, cg_mul(cg, row, cg_i64(cg, k->g->c_rs)), cg_add(cg, q->j0, cg_i64(cg, v * (int64_t)k->lanes)));
+            LLVMValueRef ptr = LLVMBuildGEP2(cg->b, cg->elem, k->g->c, &at, 1, "");
+            LLVMValueRef args[4] = {ptr, LLVMConstInt(cg->i32, 1, 0), LLVMConstInt(cg->i32, 3, 0), LLVMConstInt(cg->i32, 1, 0)};
+            LLVMBuildCall2(cg->b, type, fn, args, 4, "");
+        }
+}
+
 /* One tile: rows [i0, i0 + rows) (rows <= mr), the panel's columns, reduction rows [p0, p0+len)
  * from the packed buffer. init: start from C's tile instead of 0; final: the last block. */
 static void packed_tile(Cg *cg, const PackedGemm *k, const PackedPanel *q, LLVMValueRef i0, LLVMValueRef rows, LLVMValueRef init,
@@ -593,6 +613,7 @@ static void packed_tile(Cg *cg, const PackedGemm *k, const PackedPanel *q, LLVMV
     packed_either(cg, k, q->full, packed_tile_loads, &t);
     LLVMBuildBr(cg->b, go_bb);
     LLVMPositionBuilderAtEnd(cg->b, go_bb);
+    packed_prefetch_next(cg, k, q, i0);
 
     /* rows past `rows` read the tile's last row of A again (valid memory; never stored) */
     LLVMValueRef a_row[12], last = LLVMBuildNSWSub(cg->b, rows, cg_i64(cg, 1), "");

@@ -4,8 +4,8 @@
  *
  * Runs train_step + the optimizer on one synthetic batch (as gradcheck draws it) for N timed
  * steps after N/5 warm-up steps, then N steps of train_step_profiled, which calls
- * nnrt_profile_mark after every kernel. Prints per kernel: milliseconds per step, its share of the
- * profiled step, and for the matrix products (dense, conv2d and their dx/dw) the MFLOP per step
+ * nnrt_profile_mark after every kernel. Prints per kernel: milliseconds per step (the median
+ * over the N steps), its share of the (median) profiled step, and for the matrix products (dense, conv2d and their dx/dw) the MFLOP per step
  * (from the operation counts nnc puts in the descriptor) and GFLOP/s. The profiled step is a little slower than the plain
  * one (one clock read per kernel); the totals show both. Nothing is written.
  *
@@ -102,13 +102,20 @@ static void print_row(const char *name, double seconds, double step_seconds, dou
     printf("\n");
 }
 
+/* The median over `steps` rows (of `cols` doubles) of column `col`; scratch: steps doubles. */
+static double profile_median(const double *profile, size_t cols, int32_t col, int64_t steps, double *scratch) {
+    for (int64_t k = 0; k < steps; k++) scratch[k] = profile[(size_t)k * cols + (size_t)col];
+    qsort(scratch, (size_t)steps, sizeof *scratch, compare_doubles);
+    return steps % 2 ? scratch[steps / 2] : (scratch[steps / 2 - 1] + scratch[steps / 2]) / 2;
+}
+
 int nnrt_cmd_bench(const NnrtModel *m, const NnrtRunConfig *cfg) {
     Bench b = {.m = m, .n = cfg->batch};
     int64_t steps = cfg->steps, warmup = steps / 5 + 1;
     int64_t tsz = m->target_size; /* class targets: one id per example or per position */
     size_t P = (size_t)m->param_count;
     int status = 1;
-    double *xd = NULL, *yd = NULL, *times = NULL;
+    double *xd = NULL, *yd = NULL, *times = NULL, *profile = NULL, *scratch = NULL;
     if (m->metric_count + 1 > (int32_t)(sizeof b.sums / sizeof *b.sums)) {
         nnrt_error("bench: the model has more metrics than the bench supports (%d)", m->metric_count);
         return 1;
@@ -147,7 +154,7 @@ int nnrt_cmd_bench(const NnrtModel *m, const NnrtRunConfig *cfg) {
     if (m->target_kind != NNRT_TARGET_CLASS)
         for (int64_t i = 0; i < b.n * tsz; i++) ((float *)b.y)[i] = (float)yd[i];
 
-    double train_s, optim_s, prof_s, prof_optim_s, fused_s = 0;
+    double train_s, optim_s, fused_s = 0;
     if (fused) {
         /* medians per step; train_s and optim_s hold them times steps, like the sums below */
         double med[3];
@@ -179,22 +186,33 @@ int nnrt_cmd_bench(const NnrtModel *m, const NnrtRunConfig *cfg) {
     }
     printf("\n");
     if (nnrt_profile.count > 0) {
-        if (fused) {
-            prof_s = run_fused_steps(&b, m->train_step_update_profiled, steps);
-            prof_optim_s = 0;
-        } else {
-            run_steps(&b, m->train_step_profiled, steps, &prof_s, &prof_optim_s);
+        /* one profiled step at a time; every kernel's row is its median over the steps (as the
+         * step lines above), so a step stalled by a busy neighbour does not inflate one row */
+        int32_t count = nnrt_profile.count;
+        size_t cols = (size_t)count + 2; /* the kernels, the runtime's optimizer, the step */
+        if (!(profile = nnrt_alloc((size_t)steps * cols, sizeof(double), "the profile")) ||
+            !(scratch = nnrt_alloc((size_t)steps, sizeof(double), "the profile")))
+            goto done;
+        for (int64_t k = 0; k < steps; k++) {
+            memset(nnrt_profile.seconds, 0, (size_t)count * sizeof(double));
+            double one_s, optim_one_s = 0;
+            if (fused) one_s = run_fused_steps(&b, m->train_step_update_profiled, 1);
+            else run_steps(&b, m->train_step_profiled, 1, &one_s, &optim_one_s);
+            double *row = profile + (size_t)k * cols;
+            memcpy(row, nnrt_profile.seconds, (size_t)count * sizeof(double));
+            row[count] = optim_one_s;
+            row[count + 1] = one_s + optim_one_s;
         }
-        double per_step = (prof_s + prof_optim_s) / (double)steps;
+        double per_step = profile_median(profile, cols, count + 1, steps, scratch);
         printf("%-36s %9s %8s %10s %9s\n", "kernel", "ms/step", "share", "MFLOP", "GFLOP/s");
-        for (int32_t k = 0; k < nnrt_profile.count; k++)
-            print_row(kernels[k].name, nnrt_profile.seconds[k] / (double)steps, per_step,
+        for (int32_t k = 0; k < count; k++)
+            print_row(kernels[k].name, profile_median(profile, cols, k, steps, scratch), per_step,
                       (double)(kernels[k].flops_per_example * b.n));
         /* fused: part of the update runs inside gradient kernels ("+update" rows), so the row is
          * the timed steps' difference, not a sum of rows */
         char name[64];
         snprintf(name, sizeof name, "optimizer (%s)%s", kind, fused ? " fused" : "");
-        print_row(name, fused ? fused_update_s : prof_optim_s / (double)steps, per_step, 0);
+        print_row(name, fused ? fused_update_s : profile_median(profile, cols, count, steps, scratch), per_step, 0);
         print_row("profiled step", per_step, per_step, (double)(total_flops * b.n));
     }
     status = 0;
@@ -209,6 +227,8 @@ done:
     free(xd);
     free(yd);
     free(times);
+    free(profile);
+    free(scratch);
     free(b.ws);
     nnrt_optim_state_free(&b.ost);
     return status;
