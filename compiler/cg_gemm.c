@@ -469,30 +469,41 @@ typedef struct PackedPanel {
     LLVMValueRef buf, p0, len, j0, width, full; /* full: width == W (i1) */
 } PackedPanel;
 
-/* buf[p*W + jj] = B(p0 + p, j0 + jj) for p < len, jj < W. Past `width` the lanes hold whatever
- * (zeros, or a repeated last column): the tiles compute them but never store them. */
+/* The panel of a transposed B (B(p, j) = b[j*b_rs + p]: W rows of b, len long): whole blocks of
+ * `lanes` reduction rows by in-register transposes (cg_transpose, `lanes` vector loads and
+ * stores per block, not lanes^2 scalar loads and inserts), the last len % lanes rows one
+ * element at a time. Past `width` the lanes repeat the last column. */
+static void packed_pack_transposed(Cg *cg, const PackedGemm *k, const PackedPanel *q) {
+    const CgGemm *g = k->g;
+    unsigned lanes = k->lanes;
+    LLVMValueRef src = cg_gep(cg, g->b, cg_add(cg, cg_mul(cg, q->j0, cg_i64(cg, g->b_rs)), q->p0));
+    LLVMValueRef blocks = LLVMBuildSDiv(cg->b, q->len, cg_i64(cg, lanes), "");
+    CgLoop cb = cg_loop_begin(cg, cg_i64(cg, 0), blocks, "pack_block");
+    transpose_column_block(cg, src, g->b_rs, q->width, cg_mul(cg, cb.iv, cg_i64(cg, lanes)), (int)lanes, q->buf, k->W, lanes);
+    cb.no_unroll = true;
+    cg_loop_end(cg, &cb);
+    LLVMValueRef last_col = LLVMBuildNSWSub(cg->b, q->width, cg_i64(cg, 1), "");
+    CgLoop p = cg_loop_begin(cg, cg_mul(cg, blocks, cg_i64(cg, lanes)), q->len, "pack");
+    for (int64_t jj = 0; jj < k->W; jj++) {
+        LLVMValueRef j = cg_min_i64(cg, cg_i64(cg, jj), last_col);
+        LLVMValueRef x = cg_load(cg, src, cg_add(cg, cg_mul(cg, j, cg_i64(cg, g->b_rs)), p.iv));
+        cg_store(cg, x, q->buf, cg_add(cg, cg_mul(cg, p.iv, cg_i64(cg, k->W)), cg_i64(cg, jj)));
+    }
+    p.no_unroll = true;
+    cg_loop_end(cg, &p);
+}
+
+/* buf[p*W + jj] = B(p0 + p, j0 + jj) for p < len, jj < W (B not transposed: whole vectors of its
+ * rows). Past `width` the lanes hold zeros: the tiles compute them but never store them. */
 static void packed_pack_body(Cg *cg, const PackedGemm *k, bool full, void *user) {
     const PackedPanel *q = user;
     const CgGemm *g = k->g;
     unsigned lanes = k->lanes;
     CgLoop p = cg_loop_begin(cg, cg_i64(cg, 0), q->len, "pack");
     LLVMValueRef row = cg_add(cg, q->p0, p.iv), to = cg_mul(cg, p.iv, cg_i64(cg, k->W));
-    LLVMValueRef last_col = cg_add(cg, q->j0, LLVMBuildNSWSub(cg->b, q->width, cg_i64(cg, 1), ""));
     for (int v = 0; v < PACKED_NR; v++) {
-        LLVMValueRef value;
-        if (!g->b_transposed) {
-            LLVMValueRef at = cg_add(cg, cg_mul(cg, row, cg_i64(cg, g->b_rs)), cg_add(cg, q->j0, cg_i64(cg, v * (int64_t)lanes)));
-            value = full ? cg_vload_full(cg, g->b, at, lanes) : cg_vload_masked(cg, g->b, at, lanes, packed_mask(cg, k, q->width, v));
-        } else {
-            /* B(p, j) = b[j*b_rs + p]: a column at a time (the panel is small next to the work) */
-            value = LLVMGetUndef(LLVMVectorType(cg->elem, lanes));
-            for (unsigned l = 0; l < lanes; l++) {
-                LLVMValueRef j = cg_add(cg, q->j0, cg_i64(cg, v * (int64_t)lanes + l));
-                if (!full) j = cg_min_i64(cg, j, last_col);
-                LLVMValueRef x = cg_load(cg, g->b, cg_add(cg, cg_mul(cg, j, cg_i64(cg, g->b_rs)), row));
-                value = LLVMBuildInsertElement(cg->b, value, x, LLVMConstInt(cg->i32, l, 0), "");
-            }
-        }
+        LLVMValueRef at = cg_add(cg, cg_mul(cg, row, cg_i64(cg, g->b_rs)), cg_add(cg, q->j0, cg_i64(cg, v * (int64_t)lanes)));
+        LLVMValueRef value = full ? cg_vload_full(cg, g->b, at, lanes) : cg_vload_masked(cg, g->b, at, lanes, packed_mask(cg, k, q->width, v));
         cg_vstore_full(cg, value, q->buf, cg_add(cg, to, cg_i64(cg, v * (int64_t)lanes)));
     }
     cg_loop_end(cg, &p);
@@ -676,7 +687,8 @@ static void packed_task(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValueRe
     q.j0 = cg_mul(cg, j.iv, W);
     q.width = cg_min_i64(cg, LLVMBuildNSWSub(cg->b, cg_i64(cg, inner.J), q.j0, ""), W);
     q.full = LLVMBuildICmp(cg->b, LLVMIntEQ, q.width, W, "");
-    packed_either(cg, &k, q.full, packed_pack_body, &q);
+    if (inner.b_transposed) packed_pack_transposed(cg, &k, &q);
+    else packed_either(cg, &k, q.full, packed_pack_body, &q);
     CgLoop i = cg_loop_begin(cg, cg_i64(cg, 0), ceil_div(cg, rows, MR), "tile");
     LLVMValueRef i0 = cg_add(cg, row0, cg_mul(cg, i.iv, MR));
     packed_tile(cg, &k, &q, i0, cg_min_i64(cg, LLVMBuildNSWSub(cg->b, cg_add(cg, row0, rows), i0, ""), MR), init, final);
