@@ -183,6 +183,9 @@ typedef struct CgGemm {
     bool pack_transposed;       /* a transposed B may be copied into panels for the broadcast tiles when
                                    there are enough rows: faster, but the sums run in another order,
                                    so an example's bits then depend on the batch's size */
+    bool lower;                 /* only C(i, j) with j <= i is read afterwards (causal scores): the
+                                   packed path skips tiles wholly above the diagonal, leaving them as
+                                   they were */
 } CgGemm;
 void cg_gemm(Cg *cg, const CgGemm *g);
 

@@ -691,7 +691,19 @@ static void packed_task(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValueRe
     else packed_either(cg, &k, q.full, packed_pack_body, &q);
     CgLoop i = cg_loop_begin(cg, cg_i64(cg, 0), ceil_div(cg, rows, MR), "tile");
     LLVMValueRef i0 = cg_add(cg, row0, cg_mul(cg, i.iv, MR));
+    LLVMBasicBlockRef skip_bb = NULL;
+    if (inner.lower) { /* a tile wholly above the diagonal: j0 > its last row */
+        LLVMBasicBlockRef tile_bb = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "below_diagonal");
+        skip_bb = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "above_diagonal");
+        LLVMValueRef needed = LLVMBuildICmp(cg->b, LLVMIntSLT, q.j0, cg_add(cg, i0, MR), "");
+        LLVMBuildCondBr(cg->b, needed, tile_bb, skip_bb);
+        LLVMPositionBuilderAtEnd(cg->b, tile_bb);
+    }
     packed_tile(cg, &k, &q, i0, cg_min_i64(cg, LLVMBuildNSWSub(cg->b, cg_add(cg, row0, rows), i0, ""), MR), init, final);
+    if (skip_bb) {
+        LLVMBuildBr(cg->b, skip_bb);
+        LLVMPositionBuilderAtEnd(cg->b, skip_bb);
+    }
     i.no_unroll = true;
     cg_loop_end(cg, &i);
     j.no_unroll = true;

@@ -146,12 +146,13 @@ static LLVMValueRef head_columns(Cg *cg, const AttentionGeometry *q, LLVMValueRe
 }
 
 /* C = scale * A B on cg_gemm, inside a task (serial). A transposed B (K^T, V^T) may be packed:
- * the row count is t, a constant, so every batch size takes the same path (the same bits). */
+ * the row count is t, a constant, so every batch size takes the same path (the same bits).
+ * lower: only C's lower triangle is read afterwards (see CgGemm). */
 static void attention_gemm(Cg *cg, LLVMValueRef c, LLVMValueRef a, LLVMValueRef b, int64_t M, int64_t P, int64_t J,
-                           int64_t a_rs, int64_t a_cs, int64_t b_rs, int64_t c_rs, double scale, bool b_transposed) {
+                           int64_t a_rs, int64_t a_cs, int64_t b_rs, int64_t c_rs, double scale, bool b_transposed, bool lower) {
     CgGemm g = {.c = c, .a = a, .b = b, .M = cg_i64(cg, M), .P = cg_i64(cg, P), .J = J, .a_rs = a_rs, .a_cs = a_cs,
                 .b_rs = b_rs, .c_rs = c_rs, .scale = scale, .serial = true, .b_transposed = b_transposed,
-                .pack_transposed = true};
+                .pack_transposed = true, .lower = lower};
     cg_gemm(cg, &g);
 }
 
@@ -183,9 +184,11 @@ static void scores_pairs(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValueR
     LLVMValueRef b = LLVMBuildSDiv(cg->b, pair.iv, cg_i64(cg, q->heads), "");
     LLVMValueRef h = LLVMBuildSRem(cg->b, pair.iv, cg_i64(cg, q->heads), "");
     LLVMValueRef block = scores_block(cg, q, v[0], pair.iv);
-    /* S[i, j] = q_i . k_j / sqrt(dh): rows of q and k are both contiguous over the head's features */
+    /* S[i, j] = q_i . k_j / sqrt(dh): rows of q and k are both contiguous over the head's features.
+     * Causal: the softmax below reads only j <= i (and writes the rest), so the tiles above the
+     * diagonal are not computed (a third of them at t = 64). */
     attention_gemm(cg, block, qkv_part(cg, q, v[1], b, h, 0), qkv_part(cg, q, v[1], b, h, 1), q->t, q->dh, q->t, 3 * q->d, 1,
-                   3 * q->d, q->t, 1.0 / sqrt((double)q->dh), true);
+                   3 * q->d, q->t, 1.0 / sqrt((double)q->dh), true, q->causal);
     LLVMValueRef ids = padded ? cg_gep(cg, v[2], cg_mul(cg, b, cg_i64(cg, q->t))) : NULL;
     CgLoop i = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->t), "i");
     LLVMValueRef len = q->causal ? cg_add(cg, i.iv, cg_i64(cg, 1)) : cg_i64(cg, q->t);
@@ -204,7 +207,7 @@ static void mix_pairs(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValueRef 
     LLVMValueRef b = LLVMBuildSDiv(cg->b, pair.iv, cg_i64(cg, q->heads), "");
     LLVMValueRef h = LLVMBuildSRem(cg->b, pair.iv, cg_i64(cg, q->heads), "");
     attention_gemm(cg, head_columns(cg, q, v[0], b, h), scores_block(cg, q, v[1], pair.iv), qkv_part(cg, q, v[2], b, h, 2),
-                   q->t, q->t, q->dh, q->t, 1, 3 * q->d, q->d, 1.0, false);
+                   q->t, q->t, q->dh, q->t, 1, 3 * q->d, q->d, 1.0, false, false);
     cg_loop_end(cg, &pair);
 }
 
@@ -229,7 +232,7 @@ static void grad_chunks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValueRe
     LLVMValueRef p = scores_block(cg, q, P, pair.iv), dy_h = head_columns(cg, q, dy, b, h);
     LLVMValueRef q_h = qkv_part(cg, q, qkv, b, h, 0), k_h = qkv_part(cg, q, qkv, b, h, 1), v_h = qkv_part(cg, q, qkv, b, h, 2);
     /* dP = dy_h v_h^T */
-    attention_gemm(cg, slot, dy_h, v_h, t, dh, t, d, 1, 3 * d, t, 1.0, true);
+    attention_gemm(cg, slot, dy_h, v_h, t, dh, t, d, 1, 3 * d, t, 1.0, true, false);
     /* dS = P (dP - sum_j dP P) / sqrt(dh), in place; masked entries have P = 0 */
     double scale = 1.0 / sqrt((double)dh);
     CgLoop i = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, t), "i");
@@ -247,9 +250,9 @@ static void grad_chunks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValueRe
     cg_loop_end(cg, &j2);
     cg_loop_end(cg, &i);
     /* dq_h = dS k_h;  dk_h = dS^T q_h;  dv_h = P^T dy_h */
-    attention_gemm(cg, qkv_part(cg, q, dqkv, b, h, 0), slot, k_h, t, t, dh, t, 1, 3 * d, 3 * d, 1.0, false);
-    attention_gemm(cg, qkv_part(cg, q, dqkv, b, h, 1), slot, q_h, t, t, dh, 1, t, 3 * d, 3 * d, 1.0, false);
-    attention_gemm(cg, qkv_part(cg, q, dqkv, b, h, 2), p, dy_h, t, t, dh, 1, t, d, 3 * d, 1.0, false);
+    attention_gemm(cg, qkv_part(cg, q, dqkv, b, h, 0), slot, k_h, t, t, dh, t, 1, 3 * d, 3 * d, 1.0, false, false);
+    attention_gemm(cg, qkv_part(cg, q, dqkv, b, h, 1), slot, q_h, t, t, dh, 1, t, 3 * d, 3 * d, 1.0, false, false);
+    attention_gemm(cg, qkv_part(cg, q, dqkv, b, h, 2), p, dy_h, t, t, dh, 1, t, d, 3 * d, 1.0, false, false);
     cg_loop_end(cg, &pair);
     cg_loop_end(cg, &c);
 }

@@ -946,11 +946,14 @@ def test_attention_reference(args):
     position_embedding do what they say; gradcheck passes on a model with all three (causal mask,
     odd sizes, no-bias projections) and catches a wrong rule for each new kind."""
     rng = np.random.default_rng(11)
-    t, d, n = 5, 6, 3
-    xs = rng.uniform(-1, 1, (n, t * d)).astype(np.float32).astype(np.float64)
-    xpath = write_features_csv(os.path.join(args.work, "seq.csv"), xs)
     f32 = lambda a: a.astype(np.float32).astype(np.float64)
-    for heads, causal, bias in [(2, True, True), (3, False, True), (1, True, False), (6, False, False)]:
+    # t = 29: enough rows for the packed products, whose causal scores skip the tiles above the
+    # diagonal (panels of 16 keys, tiles of 6 queries, both with a partial last one)
+    for t, d, heads, causal, bias in [(5, 6, 2, True, True), (5, 6, 3, False, True), (5, 6, 1, True, False), (5, 6, 6, False, False),
+                                      (29, 8, 2, True, True), (29, 8, 1, False, False)]:
+        n = 3
+        xs = rng.uniform(-1, 1, (n, t * d)).astype(np.float32).astype(np.float64)
+        xpath = write_features_csv(os.path.join(args.work, "seq.csv"), xs)
         src = os.path.join(args.work, "att.nn")
         with open(src, "w") as f:
             f.write(f"input x : float[{t}, {d}]\ntarget y : float[{t}, {d}]\n"
@@ -967,7 +970,7 @@ def test_attention_reference(args):
         want = np_attention(xs.reshape(n, t, d), w["attention0.in_proj_weight"], w.get("attention0.in_proj_bias"),
                             w["attention0.out_proj.weight"], w.get("attention0.out_proj.bias"), heads, causal)
         err = float(np.max(np.abs(predict_rows(exe, ckpt, xpath) - want.reshape(n, t * d))))
-        print(f"attention(heads={heads}, causal={causal}, bias={bias}): max |nnc - numpy| = {err:.3g}")
+        print(f"attention(heads={heads}, causal={causal}, bias={bias}), t={t}: max |nnc - numpy| = {err:.3g}")
         check(err < 2e-6, f"attention differs from NumPy by {err}")
     # transpose and position_embedding
     src = os.path.join(args.work, "tp.nn")
