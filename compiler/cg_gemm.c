@@ -55,23 +55,24 @@ static LLVMValueRef cg_mask(Cg *cg, unsigned lanes, int used) {
     return LLVMConstVector(bits, lanes);
 }
 
+/* A call of the intrinsic `name` overloaded on types[0..ntypes). */
+static LLVMValueRef call_intrinsic(Cg *cg, const char *name, LLVMTypeRef *types, size_t ntypes, LLVMValueRef *args, unsigned nargs) {
+    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(cg->mod, id, types, ntypes);
+    return LLVMBuildCall2(cg->b, LLVMIntrinsicGetType(cg->ctx, id, types, ntypes), fn, args, nargs, "");
+}
+
 LLVMValueRef cg_vload_masked(Cg *cg, LLVMValueRef base, LLVMValueRef index, unsigned lanes, LLVMValueRef mask) {
     LLVMTypeRef vec = LLVMVectorType(cg->elem, lanes);
     LLVMTypeRef types[2] = {vec, cg->ptr};
-    const char *name = "llvm.masked.load";
-    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
-    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(cg->mod, id, types, 2);
     LLVMValueRef args[4] = {cg_gep(cg, base, index), LLVMConstInt(cg->i32, cg->f64 ? 8 : 4, 0), mask, LLVMConstNull(vec)};
-    return LLVMBuildCall2(cg->b, LLVMIntrinsicGetType(cg->ctx, id, types, 2), fn, args, 4, "");
+    return call_intrinsic(cg, "llvm.masked.load", types, 2, args, 4);
 }
 
 void cg_vstore_masked(Cg *cg, LLVMValueRef value, LLVMValueRef base, LLVMValueRef index, LLVMValueRef mask) {
     LLVMTypeRef types[2] = {LLVMTypeOf(value), cg->ptr};
-    const char *name = "llvm.masked.store";
-    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
-    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(cg->mod, id, types, 2);
     LLVMValueRef args[4] = {value, cg_gep(cg, base, index), LLVMConstInt(cg->i32, cg->f64 ? 8 : 4, 0), mask};
-    LLVMBuildCall2(cg->b, LLVMIntrinsicGetType(cg->ctx, id, types, 2), fn, args, 4, "");
+    call_intrinsic(cg, "llvm.masked.store", types, 2, args, 4);
 }
 
 LLVMValueRef cg_lanes_below(Cg *cg, LLVMValueRef count, unsigned lanes) {
@@ -589,18 +590,15 @@ static void packed_tile_store_all(Cg *cg, const PackedGemm *k, bool final, void 
  * gradient's, kc blocks of the batch rows) has left the cache between two blocks. A prefetch
  * never faults, so the rows past M need no test. */
 static void packed_prefetch_next(Cg *cg, const PackedGemm *k, const PackedPanel *q, LLVMValueRef i0) {
-    const char *name = "llvm.prefetch";
-    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
     LLVMTypeRef types[1] = {cg->ptr};
-    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(cg->mod, id, types, 1);
-    LLVMTypeRef type = LLVMIntrinsicGetType(cg->ctx, id, types, 1);
     for (int r = 0; r < k->mr; r++)
         for (int v = 0; v < PACKED_NR; v++) {
             LLVMValueRef row = cg_add(cg, i0, cg_i64(cg, k->mr + r));
             LLVMValueRef at = cg_add(cg, cg_mul(cg, row, cg_i64(cg, k->g->c_rs)), cg_add(cg, q->j0, cg_i64(cg, v * (int64_t)k->lanes)));
             LLVMValueRef ptr = LLVMBuildGEP2(cg->b, cg->elem, k->g->c, &at, 1, "");
+            /* for writing, keep in all cache levels, data */
             LLVMValueRef args[4] = {ptr, LLVMConstInt(cg->i32, 1, 0), LLVMConstInt(cg->i32, 3, 0), LLVMConstInt(cg->i32, 1, 0)};
-            LLVMBuildCall2(cg->b, type, fn, args, 4, "");
+            call_intrinsic(cg, "llvm.prefetch", types, 1, args, 4);
         }
 }
 

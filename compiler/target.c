@@ -236,6 +236,16 @@ static int target_run_passes(LLVMModuleRef module, const char *passes, const Tar
     return 2;
 }
 
+/* The module's code as `kind` (object or assembly) in *out: 0, or 2 after printing the error. */
+static int target_emit_buffer(LLVMTargetMachineRef tm, LLVMModuleRef module, LLVMCodeGenFileType kind, LLVMMemoryBufferRef *out) {
+    char *error = NULL;
+    if (!LLVMTargetMachineEmitToMemoryBuffer(tm, module, kind, &error, out)) return 0;
+    fprintf(stderr, "nnc: internal error: cannot emit %s: %s\n", kind == LLVMAssemblyFile ? "assembly" : "the object", error);
+    LLVMDisposeMessage(error);
+    *out = NULL;
+    return 2;
+}
+
 /* The kernels of layers of the same shape (a transformer's blocks, a ResNet's stages) are
  * generated identical; MergeFunctions keeps one copy of each before the expensive passes
  * (text_gpt: 547 functions -> 407, half the IR and of the compile time). No generated function's
@@ -303,12 +313,16 @@ static int64_t target_instructions(LLVMValueRef fn) {
     return count;
 }
 
-/* Replaces the definition `g` (a function or a global variable) by an external hidden
- * declaration of the same name and type. */
-static void target_declare_instead(LLVMModuleRef module, LLVMValueRef g) {
+/* Replaces the definition `g` (a function or a global variable) by an external declaration of
+ * the same name, type and visibility: 0, or 2 when out of memory. */
+static int target_declare_instead(LLVMModuleRef module, LLVMValueRef g) {
     size_t len;
     const char *name = LLVMGetValueName2(g, &len);
     char *saved = strndup(name, len);
+    if (!saved) {
+        fprintf(stderr, "nnc: internal error: out of memory splitting the module\n");
+        return 2;
+    }
     LLVMSetValueName2(g, "", 0);
     bool fn = LLVMIsAFunction(g) != NULL;
     LLVMValueRef decl = fn ? LLVMAddFunction(module, saved, LLVMGlobalGetValueType(g)) : LLVMAddGlobal(module, LLVMGlobalGetValueType(g), saved);
@@ -317,29 +331,41 @@ static void target_declare_instead(LLVMModuleRef module, LLVMValueRef g) {
     if (fn) LLVMDeleteFunction(g);
     else LLVMDeleteGlobal(g);
     free(saved);
+    return 0;
 }
 
-/* Keeps part `part`'s function bodies (and the module's non-local globals in part 0 only). */
-static void target_keep_part(LLVMModuleRef module, int part) {
-    size_t count = 0, cap = 64;
-    LLVMValueRef *drop = malloc(cap * sizeof *drop);
-    for (LLVMValueRef fn = LLVMGetFirstFunction(module); fn; fn = LLVMGetNextFunction(fn)) {
-        if (LLVMIsDeclaration(fn)) continue;
-        LLVMAttributeRef a = LLVMGetStringAttributeAtIndex(fn, LLVMAttributeFunctionIndex, target_part_attr, sizeof target_part_attr - 1);
-        unsigned len = 0;
-        const char *value = a ? LLVMGetStringAttributeValue(a, &len) : "0";
-        if (atoi(value) == part) continue;
-        if (count == cap) drop = realloc(drop, (cap *= 2) * sizeof *drop);
-        drop[count++] = fn;
+/* The part a function was assigned (its nnc-part attribute; an attribute's value carries a
+ * length, not a terminating NUL). */
+static int target_part_of(LLVMValueRef fn) {
+    LLVMAttributeRef a = LLVMGetStringAttributeAtIndex(fn, LLVMAttributeFunctionIndex, target_part_attr, sizeof target_part_attr - 1);
+    unsigned len = 0;
+    const char *value = a ? LLVMGetStringAttributeValue(a, &len) : NULL;
+    int part = 0;
+    for (unsigned i = 0; i < len && value[i] >= '0' && value[i] <= '9'; i++) part = 10 * part + (value[i] - '0');
+    return part;
+}
+
+/* Keeps part `part`'s function bodies (and the module's non-local globals in part 0 only),
+ * declaring everything else: 0, or 2 when out of memory. */
+static int target_keep_part(LLVMModuleRef module, int part) {
+    size_t count = 0, cap = 0;
+    for (LLVMValueRef fn = LLVMGetFirstFunction(module); fn; fn = LLVMGetNextFunction(fn)) cap++;
+    for (LLVMValueRef g = LLVMGetFirstGlobal(module); g; g = LLVMGetNextGlobal(g)) cap++;
+    LLVMValueRef *drop = malloc((cap + 1) * sizeof *drop);
+    if (!drop) {
+        fprintf(stderr, "nnc: internal error: out of memory splitting the module\n");
+        return 2;
     }
+    for (LLVMValueRef fn = LLVMGetFirstFunction(module); fn; fn = LLVMGetNextFunction(fn))
+        if (!LLVMIsDeclaration(fn) && target_part_of(fn) != part) drop[count++] = fn;
     for (LLVMValueRef g = LLVMGetFirstGlobal(module); g; g = LLVMGetNextGlobal(g)) {
         LLVMLinkage linkage = LLVMGetLinkage(g);
-        if (part == 0 || LLVMIsDeclaration(g) || linkage == LLVMPrivateLinkage || linkage == LLVMInternalLinkage) continue;
-        if (count == cap) drop = realloc(drop, (cap *= 2) * sizeof *drop);
-        drop[count++] = g;
+        if (part != 0 && !LLVMIsDeclaration(g) && linkage != LLVMPrivateLinkage && linkage != LLVMInternalLinkage) drop[count++] = g;
     }
-    for (size_t i = 0; i < count; i++) target_declare_instead(module, drop[i]);
+    int status = 0;
+    for (size_t i = 0; i < count && !status; i++) status = target_declare_instead(module, drop[i]);
     free(drop);
+    return status;
 }
 
 /* One part: read the bitcode, keep the part, optimize, emit the object. 0 or 2. */
@@ -354,20 +380,13 @@ static int target_run_part(TargetPartJob *job, int part) {
         status = 2;
     }
     LLVMDisposeMemoryBuffer(view);
-    char *triple = NULL, *error = NULL;
+    char *triple = NULL;
     LLVMTargetMachineRef tm = status ? NULL : target_machine(o, &triple);
     if (!status && !tm) status = 2;
     if (triple) LLVMDisposeMessage(triple);
-    if (!status) {
-        target_keep_part(module, part);
-        status = target_run_passes(module, target_pipeline(o), o, tm);
-    }
-    if (!status && LLVMTargetMachineEmitToMemoryBuffer(tm, module, LLVMObjectFile, &error, &job->objects[part])) {
-        fprintf(stderr, "nnc: internal error: cannot emit the object: %s\n", error);
-        LLVMDisposeMessage(error);
-        job->objects[part] = NULL;
-        status = 2;
-    }
+    if (!status) status = target_keep_part(module, part);
+    if (!status) status = target_run_passes(module, target_pipeline(o), o, tm);
+    if (!status) status = target_emit_buffer(tm, module, LLVMObjectFile, &job->objects[part]);
     if (tm) LLVMDisposeTargetMachine(tm);
     if (module) LLVMDisposeModule(module);
     LLVMContextDispose(context);
@@ -384,18 +403,25 @@ static void *target_part_worker(void *arg) {
 }
 
 /* Assigns every defined function a part (the nnc-part attribute) and makes internal ones hidden
- * globals; the number of parts used (1 for a small module, which is then left as it is). */
+ * globals; the number of parts used (1 for a small module, which is then left as it is; also
+ * when there is no memory to split it). */
 static int target_assign_parts(LLVMModuleRef module) {
-    int64_t total = 0;
     size_t count = 0;
-    for (LLVMValueRef fn = LLVMGetFirstFunction(module); fn; fn = LLVMGetNextFunction(fn))
-        if (!LLVMIsDeclaration(fn)) total += target_instructions(fn), count++;
-    if (total < TARGET_PART_MIN_INSTRUCTIONS) return 1;
+    for (LLVMValueRef fn = LLVMGetFirstFunction(module); fn; fn = LLVMGetNextFunction(fn)) count++;
     typedef struct { LLVMValueRef fn; int64_t size; } Sized;
-    Sized *fns = malloc(count * sizeof *fns);
+    Sized *fns = malloc((count + 1) * sizeof *fns);
+    if (!fns) return 1;
     size_t n = 0;
+    int64_t total = 0;
     for (LLVMValueRef fn = LLVMGetFirstFunction(module); fn; fn = LLVMGetNextFunction(fn))
-        if (!LLVMIsDeclaration(fn)) fns[n++] = (Sized){fn, target_instructions(fn)};
+        if (!LLVMIsDeclaration(fn)) {
+            fns[n] = (Sized){fn, target_instructions(fn)};
+            total += fns[n++].size;
+        }
+    if (total < TARGET_PART_MIN_INSTRUCTIONS) {
+        free(fns);
+        return 1;
+    }
     /* largest first, ties in module order (insertion sort: a few hundred functions) */
     for (size_t i = 1; i < n; i++)
         for (size_t j = i; j > 0 && fns[j].size > fns[j - 1].size; j--) {
@@ -419,6 +445,10 @@ static int target_assign_parts(LLVMModuleRef module) {
             size_t len;
             const char *name = LLVMGetValueName2(fns[i].fn, &len);
             char *prefixed = malloc(len + 5);
+            if (!prefixed) { /* the module as it stands still compiles as one part */
+                free(fns);
+                return 1;
+            }
             memcpy(prefixed, "nnc.", 4);
             memcpy(prefixed + 4, name, len);
             prefixed[len + 4] = '\0';
@@ -440,12 +470,7 @@ static int target_emit_objects(LLVMModuleRef module, const TargetOptions *o, LLV
     int parts = status || o->opt_level == 0 ? 1 : target_assign_parts(module);
     if (!status && parts == 1) {
         status = target_run_passes(module, target_pipeline(o), o, tm);
-        char *error = NULL;
-        if (!status && LLVMTargetMachineEmitToMemoryBuffer(tm, module, LLVMObjectFile, &error, &objects[0])) {
-            fprintf(stderr, "nnc: internal error: cannot emit the object: %s\n", error);
-            LLVMDisposeMessage(error);
-            status = 2;
-        }
+        if (!status) status = target_emit_buffer(tm, module, LLVMObjectFile, &objects[0]);
         *count = status ? 0 : 1;
     }
     if (tm) LLVMDisposeTargetMachine(tm);
@@ -477,12 +502,7 @@ int target_emit_object(LLVMModuleRef module, const TargetOptions *o, LLVMMemoryB
     LLVMTargetMachineRef tm = NULL;
     int status = target_prepare(module, o, &tm);
     if (status) return status;
-    char *error = NULL;
-    if (LLVMTargetMachineEmitToMemoryBuffer(tm, module, LLVMObjectFile, &error, object)) {
-        fprintf(stderr, "nnc: internal error: cannot emit the object: %s\n", error);
-        LLVMDisposeMessage(error);
-        status = 2;
-    }
+    status = target_emit_buffer(tm, module, LLVMObjectFile, object);
     LLVMDisposeTargetMachine(tm);
     return status;
 }
@@ -564,7 +584,6 @@ int target_emit(LLVMModuleRef module, const TargetOptions *o) {
     LLVMTargetMachineRef tm = NULL;
     int status = target_prepare(module, o, &tm);
     if (status) return status;
-    char *error = NULL;
     bool to_stdout = strcmp(o->output, "-") == 0;
     if (o->emit == EMIT_LLVM) {
         char *ir = LLVMPrintModuleToString(module);
@@ -577,14 +596,9 @@ int target_emit(LLVMModuleRef module, const TargetOptions *o) {
     /* Assembly and objects are emitted to memory and written by file_write_atomic: a full disk
      * then is an error naming the path and the OS's reason, and no half-written file is left. */
     LLVMMemoryBufferRef buffer;
-    if (LLVMTargetMachineEmitToMemoryBuffer(tm, module, o->emit == EMIT_ASM ? LLVMAssemblyFile : LLVMObjectFile, &error,
-                                            &buffer)) {
-        fprintf(stderr, "nnc: internal error: cannot emit %s: %s\n", o->emit == EMIT_ASM ? "assembly" : "the object", error);
-        LLVMDisposeMessage(error);
-        LLVMDisposeTargetMachine(tm);
-        return 2;
-    }
+    status = target_emit_buffer(tm, module, o->emit == EMIT_ASM ? LLVMAssemblyFile : LLVMObjectFile, &buffer);
     LLVMDisposeTargetMachine(tm);
+    if (status) return status;
     const char *code = LLVMGetBufferStart(buffer);
     size_t code_size = LLVMGetBufferSize(buffer);
     if (to_stdout) fwrite(code, 1, code_size, stdout);

@@ -5,8 +5,9 @@
  * Runs train_step + the optimizer on one synthetic batch (as gradcheck draws it) for N timed
  * steps after N/5 warm-up steps, then N steps of train_step_profiled, which calls
  * nnrt_profile_mark after every kernel. Prints per kernel: milliseconds per step (the median
- * over the N steps), its share of the (median) profiled step, and for the matrix products (dense, conv2d and their dx/dw) the MFLOP per step
- * (from the operation counts nnc puts in the descriptor) and GFLOP/s. The profiled step is a little slower than the plain
+ * over the N steps), its share of the (median) profiled step, and for the matrix products
+ * (dense, conv2d and their dx/dw) the MFLOP per step (from the operation counts nnc puts in the
+ * descriptor) and GFLOP/s. The profiled step is a little slower than the plain
  * one (one clock read per kernel); the totals show both. Nothing is written.
  *
  * When the model's generated code applies the optimizer itself (train_step_update: Adam/AdamW,
@@ -84,16 +85,18 @@ static int compare_doubles(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
+/* The median of t[0..n) (sorted in place). */
+static double median(double *t, int64_t n) {
+    qsort(t, (size_t)n, sizeof *t, compare_doubles);
+    return n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
+}
+
 static void run_rounds(Bench *b, int64_t steps, double *times, double med[3]) {
     for (int64_t k = 0; k < steps; k++) {
         run_steps(b, b->m->train_step, 1, &times[k], &times[steps + k]);
         times[2 * steps + k] = run_fused_steps(b, b->m->train_step_update, 1);
     }
-    for (int i = 0; i < 3; i++) {
-        qsort(times + i * steps, (size_t)steps, sizeof *times, compare_doubles);
-        double *t = times + i * steps;
-        med[i] = steps % 2 ? t[steps / 2] : (t[steps / 2 - 1] + t[steps / 2]) / 2;
-    }
+    for (int i = 0; i < 3; i++) med[i] = median(times + i * steps, steps);
 }
 
 static void print_row(const char *name, double seconds, double step_seconds, double flops) {
@@ -105,8 +108,7 @@ static void print_row(const char *name, double seconds, double step_seconds, dou
 /* The median over `steps` rows (of `cols` doubles) of column `col`; scratch: steps doubles. */
 static double profile_median(const double *profile, size_t cols, int32_t col, int64_t steps, double *scratch) {
     for (int64_t k = 0; k < steps; k++) scratch[k] = profile[(size_t)k * cols + (size_t)col];
-    qsort(scratch, (size_t)steps, sizeof *scratch, compare_doubles);
-    return steps % 2 ? scratch[steps / 2] : (scratch[steps / 2 - 1] + scratch[steps / 2]) / 2;
+    return median(scratch, steps);
 }
 
 int nnrt_cmd_bench(const NnrtModel *m, const NnrtRunConfig *cfg) {
