@@ -252,7 +252,13 @@ static int target_emit_buffer(LLVMTargetMachineRef tm, LLVMModuleRef module, LLV
  * address is compared, so identical ones may share one (unnamed_addr): callers are redirected
  * instead of left a thunk, and their callers can merge in turn. */
 static int target_merge_functions(LLVMModuleRef module, const TargetOptions *o, LLVMTargetMachineRef tm) {
+    /* LLVM vectorizes loops in 256-bit vectors on AVX-512 Intel cores unless told otherwise (the
+     * products are written in 512-bit vectors; the elementwise kernels, gelu's tanh among them,
+     * ran at half width) */
+    bool wide = !target_is_aarch64(o->triple) && target_vector_bytes(o) == 64;
     for (LLVMValueRef fn = LLVMGetFirstFunction(module); fn; fn = LLVMGetNextFunction(fn)) {
+        if (wide && !LLVMIsDeclaration(fn))
+            LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateStringAttribute(LLVMGetModuleContext(module), "prefer-vector-width", 19, "512", 3));
         LLVMLinkage linkage = LLVMGetLinkage(fn);
         if (!LLVMIsDeclaration(fn) && (linkage == LLVMInternalLinkage || linkage == LLVMPrivateLinkage))
             LLVMSetUnnamedAddress(fn, LLVMGlobalUnnamedAddr);
