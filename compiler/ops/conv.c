@@ -423,18 +423,25 @@ typedef struct ConvTask {
 typedef struct ConvChunks {
     CgLoop chunk, b;
     LLVMValueRef slot;  /* this chunk's scratch */
+    LLVMBasicBlockRef next; /* conv_chunks_skip_empty's way to the next chunk, or NULL */
 } ConvChunks;
 
-static void conv_chunk_examples_begin(Cg *cg, ConvChunks *k, LLVMValueRef n) {
+/* The chunk's examples [lo, hi) of a batch of n. */
+static void conv_chunk_range(Cg *cg, const ConvChunks *k, LLVMValueRef n, LLVMValueRef *lo, LLVMValueRef *hi) {
     LLVMValueRef chunks = cg_i64(cg, CONV_CHUNKS);
-    LLVMValueRef lo = LLVMBuildSDiv(cg->b, cg_mul(cg, k->chunk.iv, n), chunks, "");
-    LLVMValueRef hi = LLVMBuildSDiv(cg->b, cg_mul(cg, cg_add(cg, k->chunk.iv, cg_i64(cg, 1)), n), chunks, "");
+    *lo = LLVMBuildSDiv(cg->b, cg_mul(cg, k->chunk.iv, n), chunks, "");
+    *hi = LLVMBuildSDiv(cg->b, cg_mul(cg, cg_add(cg, k->chunk.iv, cg_i64(cg, 1)), n), chunks, "");
+}
+
+static void conv_chunk_examples_begin(Cg *cg, ConvChunks *k, LLVMValueRef n) {
+    LLVMValueRef lo, hi;
+    conv_chunk_range(cg, k, n, &lo, &hi);
     k->b = cg_loop_begin(cg, lo, hi, "b");
 }
 
 static ConvChunks conv_chunks_begin(Cg *cg, LLVMValueRef begin, LLVMValueRef end, LLVMValueRef n, LLVMValueRef scratch,
                                     int64_t slot, bool with_examples) {
-    ConvChunks k;
+    ConvChunks k = {0};
     k.chunk = cg_loop_begin(cg, begin, end, "chunk");
     k.chunk.no_unroll = true;
     k.slot = cg_gep(cg, scratch, cg_mul(cg, k.chunk.iv, cg_i64(cg, slot)));
@@ -442,8 +449,25 @@ static ConvChunks conv_chunks_begin(Cg *cg, LLVMValueRef begin, LLVMValueRef end
     return k;
 }
 
+/* A chunk without examples (7 of the 8 at batch 1: a library's one-image call) skips its
+ * per-chunk work, the weights' packing and the padded copy's zeroing — for kernels whose chunks
+ * write only their examples' outputs (not the weight gradients' partial sums, which every
+ * chunk must write). Call right after conv_chunks_begin. */
+static void conv_chunks_skip_empty(Cg *cg, ConvChunks *k, LLVMValueRef n) {
+    LLVMValueRef lo, hi;
+    conv_chunk_range(cg, k, n, &lo, &hi);
+    LLVMBasicBlockRef work = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "chunk_work");
+    k->next = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "chunk_next");
+    LLVMBuildCondBr(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, lo, hi, ""), work, k->next);
+    LLVMPositionBuilderAtEnd(cg->b, work);
+}
+
 static void conv_chunks_end(Cg *cg, ConvChunks *k) {
     cg_loop_end(cg, &k->b);
+    if (k->next) {
+        LLVMBuildBr(cg->b, k->next);
+        LLVMPositionBuilderAtEnd(cg->b, k->next);
+    }
     cg_loop_end(cg, &k->chunk);
 }
 
@@ -583,6 +607,7 @@ static void direct_forward_chunks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, L
     bool act_in_tile = fused && (fused->op == OP_RELU || fused->op == OP_SIGMOID);
     DirectForward o = {q, direct_layout(q), NULL, v[2], t->node->bias >= 0 ? v[3] : NULL, NULL, act_in_tile ? fused : NULL};
     ConvChunks k = conv_chunks_begin(cg, begin, end, v[5], v[4], t->slot, false);
+    conv_chunks_skip_empty(cg, &k, v[5]);
     o.xp = k.slot;
     conv_zero(cg, o.xp, o.d.size);
     conv_chunk_examples_begin(cg, &k, v[5]);
@@ -1004,6 +1029,7 @@ static void implicit_forward_chunks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin,
     bool act_in_tile = fused && (fused->op == OP_RELU || fused->op == OP_SIGMOID);
     ImplicitForward o = {implicit_forward_shape(cg, q), NULL, NULL, NULL, t->node->bias >= 0 ? v[3] : NULL, act_in_tile ? fused : NULL};
     ConvChunks k = conv_chunks_begin(cg, begin, end, v[5], v[4], t->slot, false);
+    conv_chunks_skip_empty(cg, &k, v[5]);
     o.bpack = k.slot;
     o.xp = cg_gep(cg, k.slot, cg_i64(cg, implicit_bpack_bound(q->F, ckk)));
     implicit_pack_forward(cg, &o.m, v[2], o.bpack);
@@ -1046,6 +1072,7 @@ static void implicit_dx_chunks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVM
     int64_t ohw = q->OH * q->OW;
     ImplicitForward o = {implicit_dx_shape(cg, q), NULL, NULL, NULL, NULL, NULL};
     ConvChunks k = conv_chunks_begin(cg, begin, end, v[4], v[3], t->slot, false);
+    conv_chunks_skip_empty(cg, &k, v[4]);
     o.bpack = k.slot;
     o.xp = cg_gep(cg, k.slot, cg_i64(cg, implicit_bpack_bound(q->C, q->F * q->KH * q->KW)));
     implicit_pack_dx(cg, &o.m, q, v[2], o.bpack);
@@ -1189,8 +1216,9 @@ static void emit_conv_dx(Cg *cg, const Node *node, const ConvGeometry *q) {
  * The same comparisons and selects as the scalar nest, so the same result, several times faster
  * (the scalar nest's first-match chain kept LLVM from vectorizing it). The float64 twin takes the
  * same path, so gradcheck covers it. */
-static bool pool_grad_by_rows(const Node *node, const ConvGeometry *q, bool tiles) {
-    return node->op == OP_MAXPOOL_GRAD && tiles && q->KH == 2 && q->KW == 2 && q->OW >= 4 && q->OW <= 64;
+static bool pool_by_rows(const Node *node, const ConvGeometry *q, bool tiles) {
+    return (node->op == OP_MAXPOOL_GRAD || node->op == OP_MAXPOOL) && tiles && q->KH == 2 && q->KW == 2 && q->OW >= 4 &&
+           q->OW <= 64;
 }
 
 /* lanes first, first + step, ... (count of them) of the concatenation of a and b */
@@ -1201,6 +1229,24 @@ static LLVMValueRef pool_shuffle(Cg *cg, LLVMValueRef a, LLVMValueRef b, int cou
         idx[i] = LLVMConstInt(LLVMInt32TypeInContext(cg->ctx), (unsigned long long)lane, 0);
     }
     return LLVMBuildShuffleVector(cg->b, a, b, LLVMConstVector(idx, (unsigned)count), "");
+}
+
+/* maxpool by rows, as maxpool_grad: the scalar nest's max chain (-inf, then the window's four
+ * positions in (ky, kx) order, cg_max each) on vectors of OW windows — the same result; the
+ * scalar nest ran at a tenth of the memory's speed (a library's CNN spent 4 of its 24 ms at
+ * batch 256 in its first pool). */
+static void pool_rows(Cg *cg, const ConvGeometry *q, LLVMValueRef *v, LLVMValueRef in_base, LLVMValueRef out_base) {
+    int ow = (int)q->OW;
+    CgLoop oy = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->OH), "oy");
+    LLVMValueRef top = cg_add(cg, in_base, cg_mul(cg, oy.iv, cg_i64(cg, 2 * q->W)));
+    LLVMValueRef r0 = cg_vload_full(cg, v[1], top, (unsigned)(2 * ow));
+    LLVMValueRef r1 = cg_vload_full(cg, v[1], cg_add(cg, top, cg_i64(cg, q->W)), (unsigned)(2 * ow));
+    LLVMValueRef pos[4] = {pool_shuffle(cg, r0, r0, ow, 0, 2, false), pool_shuffle(cg, r0, r0, ow, 1, 2, false),
+                           pool_shuffle(cg, r1, r1, ow, 0, 2, false), pool_shuffle(cg, r1, r1, ow, 1, 2, false)};
+    LLVMValueRef acc = cg_splat(cg, cg_const(cg, -HUGE_VAL), (unsigned)ow);
+    for (int k = 0; k < 4; k++) acc = cg_max(cg, acc, pos[k]);
+    cg_vstore_full(cg, acc, v[0], cg_add(cg, out_base, cg_mul(cg, oy.iv, cg_i64(cg, q->OW))));
+    cg_loop_end(cg, &oy);
 }
 
 static void pool_grad_rows(Cg *cg, const Node *node, const ConvGeometry *q, LLVMValueRef *v, LLVMValueRef in_base,
@@ -1259,8 +1305,9 @@ static void pool_examples(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValue
     CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->C), "c");
     LLVMValueRef in_base = cg_add(cg, cg_mul(cg, b.iv, cg_i64(cg, in_size)), cg_mul(cg, c.iv, cg_i64(cg, q->H * q->W)));
     LLVMValueRef out_base = cg_add(cg, cg_mul(cg, b.iv, cg_i64(cg, out_size)), cg_mul(cg, c.iv, cg_i64(cg, q->OH * q->OW)));
-    if (pool_grad_by_rows(node, q, tiles)) {
-        pool_grad_rows(cg, node, q, v, in_base, out_base);
+    if (pool_by_rows(node, q, tiles)) {
+        if (node->op == OP_MAXPOOL) pool_rows(cg, q, v, in_base, out_base);
+        else pool_grad_rows(cg, node, q, v, in_base, out_base);
         cg_loop_end(cg, &c);
         cg_loop_end(cg, &b);
         return;
