@@ -138,6 +138,54 @@ static LLVMValueRef cg_elementwise_loss(Cg *cg, OpKind op, LLVMValueRef x, LLVMV
     return op == OP_MAE ? cg_math(cg, "llvm.fabs", diff) : cg_fmul(cg, diff, diff);
 }
 
+/* The gradients: rows of independent outputs, over the pool by examples (same bytes for any
+ * thread count). values: out, logits/predictions, targets, 1 / rows of the global batch. */
+typedef struct LossGradTask {
+    const Node *node;
+    int64_t C, T;
+} LossGradTask;
+
+static void loss_grad_rows(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValueRef end, void *user) {
+    const LossGradTask *t = user;
+    const Node *node = t->node;
+    int64_t C = t->C;
+    LLVMValueRef out = v[0], l = v[1], y = v[2], inv_n = v[3];
+    LLVMValueRef max_var = cg_var(cg, cg->elem, "max");
+    LLVMValueRef sum_var = cg_var(cg, cg->elem, "sum");
+    CgLoop r = cg_loop_begin(cg, cg_mul(cg, begin, cg_i64(cg, t->T)), cg_mul(cg, end, cg_i64(cg, t->T)), "r");
+    LLVMValueRef base = cg_mul(cg, r.iv, cg_i64(cg, C));
+    switch (node->op) {
+    case OP_CROSS_ENTROPY_GRAD: {
+        LLVMValueRef max = cg_row_max(cg, l, base, cg_i64(cg, C), max_var);
+        /* the row's exps are kept in the gradient and scaled there: one exp per element */
+        LLVMValueRef inv_s = cg_fdiv(cg, cg_const(cg, 1), cg_row_sumexp(cg, l, base, cg_i64(cg, C), max, sum_var, out));
+        LLVMValueRef label = cg_class_of(cg, y, r.iv);
+        CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, C), "c");
+        LLVMValueRef at = cg_add(cg, base, c.iv);
+        LLVMValueRef p = cg_fmul(cg, cg_load(cg, out, at), inv_s);
+        LLVMValueRef is_label = LLVMBuildICmp(cg->b, LLVMIntEQ, c.iv, label, "");
+        LLVMValueRef onehot = LLVMBuildSelect(cg->b, is_label, cg_const(cg, 1), cg_const(cg, 0), "");
+        cg_store(cg, cg_fmul(cg, cg_fsub(cg, p, onehot), inv_n), out, at);
+        cg_loop_end(cg, &c);
+        break;
+    }
+    case OP_MSE_GRAD:
+    case OP_BCE_GRAD: {
+        /* mse: 2 (p - t) / (T n);  bce: (sigmoid(x) - t) / (T n) */
+        LLVMValueRef factor = cg_fmul(cg, cg_const(cg, (node->op == OP_MSE_GRAD ? 2.0 : 1.0) / (double)C), inv_n);
+        CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, C), "c");
+        LLVMValueRef at = cg_add(cg, base, c.iv);
+        LLVMValueRef p = cg_load(cg, l, at);
+        if (node->op == OP_BCE_GRAD) p = cg_activation(cg, OP_SIGMOID, p);
+        cg_store(cg, cg_fmul(cg, cg_fsub(cg, p, cg_load(cg, y, at)), factor), out, at);
+        cg_loop_end(cg, &c);
+        break;
+    }
+    default: break;
+    }
+    cg_loop_end(cg, &r);
+}
+
 static LLVMValueRef loss_kernel(Cg *cg, const Node *node) {
     const Node *pred = graph_node(cg->g, node->inputs[0]);
     /* Class losses: one row of C logits per position (T = 1 for class[N]), each example's value
@@ -156,6 +204,13 @@ static LLVMValueRef loss_kernel(Cg *cg, const Node *node) {
     LLVMValueRef total_rows = cg_batch_total(cg, n);
     if (T > 1) total_rows = cg_mul(cg, total_rows, cg_i64(cg, T));
     LLVMValueRef inv_n = cg_fdiv(cg, cg_const(cg, 1), cg_n_as_elem(cg, total_rows));
+    if (node->op == OP_CROSS_ENTROPY_GRAD || node->op == OP_MSE_GRAD || node->op == OP_BCE_GRAD) {
+        LLVMValueRef values[4] = {out, l, y, inv_n};
+        LossGradTask task = {node, C, T};
+        cg_parallel_for(cg, n, values, 4, pred->size < CG_EXAMPLE_PARALLEL_MIN, loss_grad_rows, &task);
+        cg_kernel_end(cg);
+        return fn;
+    }
 
     CgLoop r = cg_loop_begin(cg, cg_i64(cg, 0), T > 1 ? cg_mul(cg, n, cg_i64(cg, T)) : n, "r");
     LLVMValueRef base = cg_mul(cg, r.iv, cg_i64(cg, C));
@@ -191,32 +246,6 @@ static LLVMValueRef loss_kernel(Cg *cg, const Node *node) {
         cg_loop_end(cg, &c);
         LLVMValueRef mean = cg_fdiv(cg, LLVMBuildLoad2(cg->b, cg->elem, sum_var, ""), cg_const(cg, (double)C));
         cg_add_to_total(cg, total, cg_to_double(cg, mean));
-        break;
-    }
-    case OP_CROSS_ENTROPY_GRAD: {
-        LLVMValueRef max = cg_row_max(cg, l, base, cg_i64(cg, C), max_var);
-        /* the row's exps are kept in the gradient and scaled there: one exp per element */
-        LLVMValueRef inv_s = cg_fdiv(cg, cg_const(cg, 1), cg_row_sumexp(cg, l, base, cg_i64(cg, C), max, sum_var, out));
-        LLVMValueRef label = cg_class_of(cg, y, r.iv);
-        CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, C), "c");
-        LLVMValueRef at = cg_add(cg, base, c.iv);
-        LLVMValueRef p = cg_fmul(cg, cg_load(cg, out, at), inv_s);
-        LLVMValueRef is_label = LLVMBuildICmp(cg->b, LLVMIntEQ, c.iv, label, "");
-        LLVMValueRef onehot = LLVMBuildSelect(cg->b, is_label, cg_const(cg, 1), cg_const(cg, 0), "");
-        cg_store(cg, cg_fmul(cg, cg_fsub(cg, p, onehot), inv_n), out, at);
-        cg_loop_end(cg, &c);
-        break;
-    }
-    case OP_MSE_GRAD:
-    case OP_BCE_GRAD: {
-        /* mse: 2 (p - t) / (T n);  bce: (sigmoid(x) - t) / (T n) */
-        LLVMValueRef factor = cg_fmul(cg, cg_const(cg, (node->op == OP_MSE_GRAD ? 2.0 : 1.0) / (double)C), inv_n);
-        CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, C), "c");
-        LLVMValueRef at = cg_add(cg, base, c.iv);
-        LLVMValueRef p = cg_load(cg, l, at);
-        if (node->op == OP_BCE_GRAD) p = cg_activation(cg, OP_SIGMOID, p);
-        cg_store(cg, cg_fmul(cg, cg_fsub(cg, p, cg_load(cg, y, at)), factor), out, at);
-        cg_loop_end(cg, &c);
         break;
     }
     default: break;
