@@ -107,6 +107,16 @@ print(json.dumps({"version": torch.__version__, "capability": capability, "blas"
 """
 
 
+def bf16_note():
+    """Why the table has no bf16 row."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            has = " avx512_bf16" in f.read()
+    except OSError:
+        has = False
+    return "no bf16 row (nnc trains in float32 only)." if has else "no bf16 row (this CPU has no AVX512-BF16)."
+
+
 def torch_best_config(threads):
     """Sets os.environ["ATEN_CPU_CAPABILITY"] to the widest one that runs here (avx512, then
     avx2; SIGILL on a CPU without it) or leaves PyTorch's own choice; returns what PyTorch then
@@ -167,7 +177,7 @@ def run_all(args):
           f"(ATEN_CPU_CAPABILITY={config['aten_cpu_capability']}; tried: {'; '.join(config['tried']) or 'nothing wider'}), "
           f"oneDNN (mkldnn) available={config['mkldnn_available']} enabled={config['mkldnn_enabled']}, "
           f"BLAS_INFO={config['blas']}, parallel backend {config['backend']}, {config['threads']} thread(s), "
-          f"OMP_WAIT_POLICY=passive; no bf16 row (this CPU has no AVX512-BF16).")
+          f"OMP_WAIT_POLICY=passive; {bf16_note()}")
     print(f"load average at the end: {os.getloadavg()[0]:.1f} (a shared machine: compare within one run only)")
 
 

@@ -20,7 +20,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from bench import ensure_torch, peak_per_core, run_measured  # noqa: E402
+from bench import ensure_torch, torch_best_config, peak_per_core, run_measured  # noqa: E402
 
 
 def measure(batch, steps, threads, nnc=os.path.join(ROOT, "build", "nnc")):
@@ -66,6 +66,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
     ensure_torch()
+    config = torch_best_config(a.threads)  # PyTorch's widest working ATEN_CPU_CAPABILITY, as bench.py --all
     m = measure(a.batch, a.steps, a.threads)
     nnc_ms, torch_ms, nnc_rss, torch_rss = m["nnc_ms"], m["torch_ms"], m["nnc_rss"], m["torch_rss"]
     gflops, tokens, steps_per_epoch = m["gflops"], m["tokens"], m["steps_per_epoch"]
@@ -76,7 +77,8 @@ def main():
     print(f"{'nnc':10} {nnc_ms:9.1f} {tokens / nnc_ms * 1000:10.0f} {nnc_ms * steps_per_epoch / 1000:9.0f} {nnc_rss:8.0f} MiB"
           f"   (products at {gflops:.1f} GFLOP/s)")
     print(f"{'PyTorch':10} {torch_ms:9.1f} {tokens / torch_ms * 1000:10.0f} {torch_ms * steps_per_epoch / 1000:9.0f} {torch_rss:8.0f} MiB")
-    print(f"speed-up (PyTorch ms / nnc ms): {torch_ms / nnc_ms:.2f}x")
+    print(f"speed-up (PyTorch ms / nnc ms): {torch_ms / nnc_ms:.2f}x  (PyTorch CPU capability {config['capability']}, "
+          f"ATEN_CPU_CAPABILITY={config['aten_cpu_capability']})")
     ceiling = m["peak_core"] * a.threads
     print(f"products: {gflops:.1f} GFLOP/s (their FLOPs over the whole step), {100 * gflops / ceiling:.0f}% of the "
           f"{ceiling:.0f} GFLOP/s that bench/peak.c measures on {a.threads} core(s) now")

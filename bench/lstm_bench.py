@@ -21,7 +21,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from bench import ensure_torch, peak_per_core  # noqa: E402
+from bench import ensure_torch, torch_best_config, peak_per_core  # noqa: E402
 
 MODEL = """input  tokens : int[{t}]
 target label  : class[2]
@@ -107,6 +107,7 @@ def options(argv=None):
 def main():
     a = options()
     ensure_torch()
+    config = torch_best_config(a.threads)  # PyTorch's widest working ATEN_CPU_CAPABILITY, as bench.py --all
     m = measure(a)
     nnc_ms, torch_ms, rows, product_ms, product_mflop, peak_core = (m["nnc_ms"], m["torch_ms"], m["rows"], m["product_ms"],
                                                                     m["product_mflop"], m["peak_core"])
@@ -116,7 +117,8 @@ def main():
     print(f"{'':10} {'ms/step':>9} {'examples/s':>11}")
     print(f"{'nnc':10} {nnc_ms:9.1f} {a.batch / nnc_ms * 1000:11.0f}")
     print(f"{'PyTorch':10} {torch_ms:9.1f} {a.batch / torch_ms * 1000:11.0f}")
-    print(f"speed-up (PyTorch ms / nnc ms): {torch_ms / nnc_ms:.2f}x")
+    print(f"speed-up (PyTorch ms / nnc ms): {torch_ms / nnc_ms:.2f}x  (PyTorch CPU capability {config['capability']}, "
+          f"ATEN_CPU_CAPABILITY={config['aten_cpu_capability']})")
     for name, ms, mflop, gflops in rows:
         print(f"  {name:10} {float(ms):8.2f} ms  {float(mflop):8.1f} MFLOP  {float(gflops):6.1f} GFLOP/s")
     if product_ms > 0:

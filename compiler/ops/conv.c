@@ -426,9 +426,14 @@ typedef struct ConvChunks {
     LLVMBasicBlockRef next; /* conv_chunks_skip_empty's way to the next chunk, or NULL */
 } ConvChunks;
 
+/* The chunks the forward-shaped kernels cut a batch into: CONV_CHUNKS, or one in a library,
+ * which runs on its caller's thread (each chunk packs the weights again; a library is only the
+ * inference graph, with no weight gradient to sum over chunks). */
+static int64_t conv_chunk_count(const Cg *cg) { return cg->single_thread ? 1 : CONV_CHUNKS; }
+
 /* The chunk's examples [lo, hi) of a batch of n. */
 static void conv_chunk_range(Cg *cg, const ConvChunks *k, LLVMValueRef n, LLVMValueRef *lo, LLVMValueRef *hi) {
-    LLVMValueRef chunks = cg_i64(cg, CONV_CHUNKS);
+    LLVMValueRef chunks = cg_i64(cg, conv_chunk_count(cg));
     *lo = LLVMBuildSDiv(cg->b, cg_mul(cg, k->chunk.iv, n), chunks, "");
     *hi = LLVMBuildSDiv(cg->b, cg_mul(cg, cg_add(cg, k->chunk.iv, cg_i64(cg, 1)), n), chunks, "");
 }
@@ -472,7 +477,7 @@ static void conv_chunks_end(Cg *cg, ConvChunks *k) {
 }
 
 static void conv_run_chunks(Cg *cg, LLVMValueRef *values, int count, CgParallelBody body, const ConvTask *t) {
-    cg_parallel_for(cg, cg_i64(cg, CONV_CHUNKS), values, count, false, body, (void *)t);
+    cg_parallel_for(cg, cg_i64(cg, conv_chunk_count(cg)), values, count, false, body, (void *)t);
 }
 
 /* ---------------------------------------------------------------- direct convolution kernels */
