@@ -201,6 +201,10 @@ LLVMValueRef cg_row_sumexp(Cg *cg, LLVMValueRef x, LLVMValueRef base, LLVMValueR
                            LLVMValueRef keep);
 void cg_row_softmax(Cg *cg, LLVMValueRef y, LLVMValueRef x, LLVMValueRef base, LLVMValueRef len, LLVMValueRef max_var,
                     LLVMValueRef sum_var);
+/* The index (i64, from 0) of the row's first greatest element — the first one a strict-greater
+ * scan from element 0 keeps (elements that are NaN never win unless the first is). max_var:
+ * a scratch variable of the element type, best_var one of i64. */
+LLVMValueRef cg_row_argmax(Cg *cg, LLVMValueRef x, LLVMValueRef base, LLVMValueRef len, LLVMValueRef max_var, LLVMValueRef best_var);
 /* exp, tanh and sigmoid in arithmetic LLVM can vectorize (float32; libm in the float64 twin),
  * ops/elementwise.c. */
 LLVMValueRef cg_exp_fast(Cg *cg, LLVMValueRef x);

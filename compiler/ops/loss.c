@@ -225,14 +225,7 @@ static LLVMValueRef loss_kernel(Cg *cg, const Node *node) {
     }
     case OP_ACCURACY: {
         /* arg-max, the first on ties */
-        LLVMBuildStore(cg->b, cg_load(cg, l, base), max_var);
-        LLVMBuildStore(cg->b, cg_i64(cg, 0), best_var);
-        CgLoop c = cg_loop_begin(cg, cg_i64(cg, 1), cg_i64(cg, C), "c");
-        LLVMValueRef v = cg_load(cg, l, cg_add(cg, base, c.iv));
-        LLVMValueRef better = LLVMBuildFCmp(cg->b, LLVMRealOGT, v, LLVMBuildLoad2(cg->b, cg->elem, max_var, ""), "");
-        LLVMBuildStore(cg->b, LLVMBuildSelect(cg->b, better, v, LLVMBuildLoad2(cg->b, cg->elem, max_var, ""), ""), max_var);
-        LLVMBuildStore(cg->b, LLVMBuildSelect(cg->b, better, c.iv, LLVMBuildLoad2(cg->b, cg->i64, best_var, ""), ""), best_var);
-        cg_loop_end(cg, &c);
+        cg_row_argmax(cg, l, base, cg_i64(cg, C), max_var, best_var);
         LLVMValueRef hit = LLVMBuildICmp(cg->b, LLVMIntEQ, LLVMBuildLoad2(cg->b, cg->i64, best_var, ""), cg_class_of(cg, y, r.iv), "");
         cg_add_to_total(cg, total, LLVMBuildUIToFP(cg->b, hit, cg->f64_type, ""));
         break;

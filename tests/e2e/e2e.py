@@ -9,6 +9,7 @@ import argparse
 import gzip
 import json
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -1033,6 +1034,36 @@ def test_position_targets_reference(args):
     exe = compile_model(args, src, "lm")
     for seed in ["1", "2"]:
         print("lm", run([exe, "gradcheck", "--seed", seed]).stdout.strip().split("\n")[-1])
+
+
+def test_accuracy_ties(args):
+    """accuracy takes the first of the greatest logits (NumPy's argmax): 60 rows of small integers
+    (ties in 58 of them) through an identity dense layer, over 40 classes (two whole vectors and
+    a masked tail with 16 lanes, five with 8); every other label names the last tied index."""
+    rng = np.random.default_rng(5)
+    x = rng.integers(-5, 5, (60, 40)).astype(np.float64)
+    labels = np.array([np.flatnonzero(r == r.max())[0 if i % 2 == 0 else -1] for i, r in enumerate(x)])
+    rows = os.path.join(args.work, "ties.csv")
+    with open(rows, "w") as f:
+        f.write(",".join(f"f{j}" for j in range(40)) + ",y\n")
+        for r, label in zip(x, labels):
+            f.write(",".join(str(int(v)) for v in r) + f",{label}\n")
+    source = os.path.join(args.work, "argmax.nn")
+    with open(source, "w") as f:
+        f.write("model argmax\ninput x : float[40]\ntarget y : class[40]\nlogits = x -> dense(40, bias=false)\n"
+                "loss cross_entropy(logits, y)\nmetric accuracy(logits, y)\n"
+                f'train {{\n  data = csv("{rows}", target="y")\n  batch = 4\n}}\n')
+    exe = compile_model(args, source, "argmax")
+    weights = os.path.join(args.work, "identity.safetensors")
+    write_safetensors(weights, {"dense0.weight": np.eye(40)})
+    want = float(np.mean(x.argmax(axis=1) == labels))
+    check(0.4 < want < 0.6, f"the rows should hit about half: {want}")
+    for extra in ([], ["--vector-bytes=32"]):
+        if extra:
+            exe = compile_model(args, source, "argmax32", *extra)
+        out = run([exe, "eval", "--load", weights, "--data", f'csv("{rows}", target="y")'])
+        got = float(re.search(r"accuracy ([0-9.]+)", out.stdout).group(1))
+        check(abs(got - want) < 1e-6, f"accuracy {got}, NumPy's first argmax gives {want:.6f} ({extra or 'native'})")
 
 
 def test_concat_reference(args):
