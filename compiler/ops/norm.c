@@ -331,6 +331,42 @@ static void layernorm_rows(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValu
     cg_loop_end(cg, &r);
 }
 
+/* layernorm_dw and layernorm_db: the batch's rows cut into this many fixed chunks (ranges that
+ * depend only on n); each sums its rows in order into its own L partial sums, and the partials
+ * are added in chunk order, so the bits do not depend on the thread count. */
+enum { LAYERNORM_CHUNKS = 8 };
+
+/* values: partials (scratch, LAYERNORM_CHUNKS x L), x, dy, n. Chunks [begin, end). */
+static void layernorm_sum_chunks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValueRef end, void *user) {
+    const LayernormTask *t = user;
+    const Node *node = t->node;
+    int64_t L = t->L;
+    LLVMValueRef x = v[1], dy = v[2], rows = cg_mul(cg, v[3], cg_i64(cg, t->per_example));
+    LLVMValueRef acc = cg_var(cg, cg->elem, "acc");
+    CgLoop k = cg_loop_begin(cg, begin, end, "chunk");
+    LLVMValueRef partial = cg_gep(cg, v[0], cg_mul(cg, k.iv, cg_i64(cg, L)));
+    CgLoop z = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, L), "z");
+    cg_store(cg, cg_const(cg, 0), partial, z.iv);
+    cg_loop_end(cg, &z);
+    LLVMValueRef chunks = cg_i64(cg, LAYERNORM_CHUNKS);
+    LLVMValueRef lo = LLVMBuildSDiv(cg->b, cg_mul(cg, k.iv, rows), chunks, "");
+    LLVMValueRef hi = LLVMBuildSDiv(cg->b, cg_mul(cg, cg_add(cg, k.iv, cg_i64(cg, 1)), rows), chunks, "");
+    CgLoop r = cg_loop_begin(cg, lo, hi, "r");
+    LLVMValueRef base = cg_mul(cg, r.iv, cg_i64(cg, L));
+    LLVMValueRef mean = NULL, rstd = NULL;
+    if (node->op == OP_LAYERNORM_DW) cg_row_stats(cg, x, base, L, t->eps, acc, &mean, &rstd);
+    CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, L), "c");
+    LLVMValueRef at = cg_add(cg, base, c.iv);
+    LLVMValueRef value = cg_load(cg, dy, at);
+    if (node->op == OP_LAYERNORM_DW) /* dw += dy xhat;  db += dy */
+        value = cg_fmul(cg, value, cg_fmul(cg, cg_fsub(cg, cg_load(cg, x, at), mean), rstd));
+    if (node->scale != 1.0) value = cg_fmul(cg, value, cg_const(cg, node->scale));
+    cg_store(cg, cg_fadd(cg, cg_load(cg, partial, c.iv), value), partial, c.iv);
+    cg_loop_end(cg, &c);
+    cg_loop_end(cg, &r);
+    cg_loop_end(cg, &k);
+}
+
 static LLVMValueRef layernorm_kernel(Cg *cg, const Node *node) {
     const Node *fwd = graph_forward_of(cg->g, node);
     const Shape *shape = &graph_node(cg->g, fwd->inputs[0])->shape;
@@ -348,36 +384,19 @@ static LLVMValueRef layernorm_kernel(Cg *cg, const Node *node) {
         cg_kernel_end(cg);
         return fn;
     }
-    /* layernorm_dw and layernorm_db sum over every row: one pass, serial */
-    CgLoop z = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, L), "z");
-    cg_store(cg, cg_const(cg, 0), out, z.iv);
-    cg_loop_end(cg, &z);
-    LLVMValueRef acc = cg_var(cg, cg->elem, "acc");
-    CgLoop r = cg_loop_begin(cg, cg_i64(cg, 0), cg_mul(cg, n, cg_i64(cg, per_example)), "r");
-    LLVMValueRef base = cg_mul(cg, r.iv, cg_i64(cg, L));
-    LLVMValueRef mean = NULL, rstd = NULL;
-    switch (node->op) {
-    case OP_LAYERNORM_DW: { /* (dw, dy, x) */
-        cg_row_stats(cg, x, base, L, eps, acc, &mean, &rstd);
-        CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, L), "c");
-        LLVMValueRef at = cg_add(cg, base, c.iv);
-        LLVMValueRef xhat = cg_fmul(cg, cg_fsub(cg, cg_load(cg, x, at), mean), rstd);
-        LLVMValueRef v = cg_fmul(cg, cg_load(cg, dy, at), xhat);
-        if (node->scale != 1.0) v = cg_fmul(cg, v, cg_const(cg, node->scale));
-        cg_store(cg, cg_fadd(cg, cg_load(cg, out, c.iv), v), out, c.iv);
-        cg_loop_end(cg, &c);
-        break;
-    }
-    default: { /* layernorm_db (db, dy) */
-        CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, L), "c");
-        LLVMValueRef v = cg_load(cg, dy, cg_add(cg, base, c.iv));
-        if (node->scale != 1.0) v = cg_fmul(cg, v, cg_const(cg, node->scale));
-        cg_store(cg, cg_fadd(cg, cg_load(cg, out, c.iv), v), out, c.iv);
-        cg_loop_end(cg, &c);
-        break;
-    }
-    }
-    cg_loop_end(cg, &r);
+    /* layernorm_dw and layernorm_db sum over every row: LAYERNORM_CHUNKS fixed chunks of rows
+     * over the pool, each into its own partial sums (scratch), then the partials in chunk order */
+    LLVMValueRef values[4] = {cg_arg_scratch(cg), x ? x : dy, dy, n}; /* layernorm_db reads no x */
+    LayernormTask task = {node, L, per_example, eps};
+    /* db's pass is too light to repay a launch (0.11 -> 0.15 ms over the text GPT's 9 layers):
+     * its chunks run here, in the same order */
+    bool serial = node->op == OP_LAYERNORM_DB || fwd->size < CG_EXAMPLE_PARALLEL_MIN;
+    cg_parallel_for(cg, cg_i64(cg, LAYERNORM_CHUNKS), values, 4, serial, layernorm_sum_chunks, &task);
+    CgLoop c = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, L), "c");
+    LLVMValueRef sum = cg_load(cg, values[0], c.iv);
+    for (int k = 1; k < LAYERNORM_CHUNKS; k++) sum = cg_fadd(cg, sum, cg_load(cg, values[0], cg_add(cg, c.iv, cg_i64(cg, k * L))));
+    cg_store(cg, sum, out, c.iv);
+    cg_loop_end(cg, &c);
     cg_kernel_end(cg);
     return fn;
 }
@@ -432,6 +451,13 @@ static bool norm_onnx(struct OnnxBuilder *b, const Graph *g, const Node *n) {
     return false;
 }
 
+/* layernorm_dw and layernorm_db: LAYERNORM_CHUNKS partial sums of the L features */
+static int64_t norm_scratch(const Graph *g, const Node *n) {
+    if (n->op != OP_LAYERNORM_DW && n->op != OP_LAYERNORM_DB) return 0;
+    const Shape *shape = &graph_node(g, graph_forward_of(g, n)->inputs[0])->shape;
+    return LAYERNORM_CHUNKS * shape->dims[shape->rank - 1];
+}
+
 const OpFamily ops_norm = {
     .name = "norm",
     .surface = norm_surface,
@@ -439,6 +465,7 @@ const OpFamily ops_norm = {
     .backward = norm_backward,
     .kernel = norm_kernel,
     .flops = norm_flops,
+    .scratch = norm_scratch,
     .flags = norm_flags,
     .onnx = norm_onnx,
 };
