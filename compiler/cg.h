@@ -98,6 +98,10 @@ LLVMValueRef cg_load(Cg *cg, LLVMValueRef base, LLVMValueRef index);  /* base[in
 void cg_store(Cg *cg, LLVMValueRef value, LLVMValueRef base, LLVMValueRef index);
 LLVMValueRef cg_gep(Cg *cg, LLVMValueRef base, LLVMValueRef index);
 LLVMValueRef cg_min_i64(Cg *cg, LLVMValueRef a, LLVMValueRef b);  /* the smaller of two i64 values */
+/* Chunk `chunk` of `chunks` fixed pieces of [0, total): [chunk*total/chunks, (chunk+1)*total/chunks),
+ * bounds that depend only on total, so kernels that sum chunk partials in chunk order give the
+ * same bits for any thread count. */
+void cg_chunk_bounds(Cg *cg, LLVMValueRef chunk, LLVMValueRef total, int64_t chunks, LLVMValueRef *lo, LLVMValueRef *hi);
 /* Floating-point arithmetic with reassociation and contraction allowed: LLVM may vectorize
  * reductions and form FMAs. Results stay deterministic for a given executable. */
 LLVMValueRef cg_fadd(Cg *cg, LLVMValueRef a, LLVMValueRef b);

@@ -634,16 +634,20 @@ static void packed_tile_store_all(Cg *cg, const PackedGemm *k, bool final, void 
  * into the accumulators before its first multiply-add, and a long reduction's C (a weight
  * gradient's, kc blocks of the batch rows) has left the cache between two blocks. A prefetch
  * never faults, so the rows past M need no test. */
-static void packed_prefetch_next(Cg *cg, const PackedGemm *k, const PackedPanel *q, LLVMValueRef i0) {
+/* A data prefetch of base[index] into all cache levels, for writing or for reading. */
+static void packed_prefetch(Cg *cg, LLVMValueRef base, LLVMValueRef index, bool write) {
     LLVMTypeRef types[1] = {cg->ptr};
+    LLVMValueRef args[4] = {cg_gep(cg, base, index), LLVMConstInt(cg->i32, write, 0), LLVMConstInt(cg->i32, 3, 0),
+                            LLVMConstInt(cg->i32, 1, 0)};
+    call_intrinsic(cg, "llvm.prefetch", types, 1, args, 4);
+}
+
+static void packed_prefetch_next(Cg *cg, const PackedGemm *k, const PackedPanel *q, LLVMValueRef i0) {
     for (int r = 0; r < k->mr; r++)
         for (int v = 0; v < PACKED_NR; v++) {
             LLVMValueRef row = cg_add(cg, i0, cg_i64(cg, k->mr + r));
-            LLVMValueRef at = cg_add(cg, cg_mul(cg, row, cg_i64(cg, k->g->c_rs)), cg_add(cg, q->j0, cg_i64(cg, v * (int64_t)k->lanes)));
-            LLVMValueRef ptr = LLVMBuildGEP2(cg->b, cg->elem, k->g->c, &at, 1, "");
-            /* for writing, keep in all cache levels, data */
-            LLVMValueRef args[4] = {ptr, LLVMConstInt(cg->i32, 1, 0), LLVMConstInt(cg->i32, 3, 0), LLVMConstInt(cg->i32, 1, 0)};
-            call_intrinsic(cg, "llvm.prefetch", types, 1, args, 4);
+            packed_prefetch(cg, k->g->c, cg_add(cg, cg_mul(cg, row, cg_i64(cg, k->g->c_rs)), cg_add(cg, q->j0, cg_i64(cg, v * (int64_t)k->lanes))),
+                            true);
         }
 }
 
@@ -684,15 +688,10 @@ static void packed_tile(Cg *cg, const PackedGemm *k, const PackedPanel *q, LLVMV
     CgLoop p = cg_loop_begin(cg, cg_i64(cg, 0), q->len, "p");
     LLVMValueRef bv[PACKED_NR], b_at = cg_mul(cg, p.iv, cg_i64(cg, k->W)), a_col = cg_mul(cg, p.iv, cg_i64(cg, a_cs));
     for (int v = 0; v < PACKED_NR; v++) bv[v] = cg_vload_full(cg, q->buf, cg_add(cg, b_at, cg_i64(cg, v * (int64_t)lanes)), lanes);
-    if (!g->b_transposed) { /* the next panel's row p (its columns follow this one's): in cache when it is packed */
-        LLVMTypeRef types[1] = {cg->ptr};
-        for (int v = 0; v < PACKED_NR; v++) {
-            LLVMValueRef at = cg_add(cg, cg_mul(cg, cg_add(cg, q->p0, p.iv), cg_i64(cg, g->b_rs)),
-                                     cg_add(cg, q->j0, cg_i64(cg, k->W + v * (int64_t)lanes)));
-            LLVMValueRef args[4] = {cg_gep(cg, g->b, at), LLVMConstInt(cg->i32, 0, 0), LLVMConstInt(cg->i32, 3, 0), LLVMConstInt(cg->i32, 1, 0)};
-            call_intrinsic(cg, "llvm.prefetch", types, 1, args, 4);
-        }
-    }
+    if (!g->b_transposed) /* the next panel's row p (its columns follow this one's): in cache when it is packed */
+        for (int v = 0; v < PACKED_NR; v++)
+            packed_prefetch(cg, g->b, cg_add(cg, cg_mul(cg, cg_add(cg, q->p0, p.iv), cg_i64(cg, g->b_rs)),
+                                             cg_add(cg, q->j0, cg_i64(cg, k->W + v * (int64_t)lanes))), false);
     for (int r = 0; r < k->mr; r++) {
         LLVMValueRef a = cg_splat(cg, cg_load(cg, a_row[r], a_col), lanes);
         for (int v = 0; v < PACKED_NR; v++) {

@@ -746,6 +746,11 @@ static int64_t cg_lib_chunk(const Cg *cg) {
     return chunk < 1 ? 1 : chunk > 256 ? 256 : chunk;
 }
 
+void cg_chunk_bounds(Cg *cg, LLVMValueRef chunk, LLVMValueRef total, int64_t chunks, LLVMValueRef *lo, LLVMValueRef *hi) {
+    *lo = LLVMBuildSDiv(cg->b, cg_mul(cg, chunk, total), cg_i64(cg, chunks), "");
+    *hi = LLVMBuildSDiv(cg->b, cg_mul(cg, cg_add(cg, chunk, cg_i64(cg, 1)), total), cg_i64(cg, chunks), "");
+}
+
 LLVMValueRef cg_min_i64(Cg *cg, LLVMValueRef a, LLVMValueRef b) {
     return LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, a, b, ""), a, b, "");
 }

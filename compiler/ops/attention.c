@@ -224,8 +224,8 @@ static void grad_chunks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValueRe
     LLVMValueRef acc = cg_var(cg, cg->elem, "acc");
     CgLoop c = cg_loop_begin(cg, begin, end, "chunk");
     LLVMValueRef slot = cg_gep(cg, v[4], cg_mul(cg, c.iv, cg_i64(cg, t * t)));
-    LLVMValueRef first = LLVMBuildSDiv(cg->b, cg_mul(cg, c.iv, pairs), cg_i64(cg, ATTENTION_CHUNKS), "");
-    LLVMValueRef last = LLVMBuildSDiv(cg->b, cg_mul(cg, cg_add(cg, c.iv, cg_i64(cg, 1)), pairs), cg_i64(cg, ATTENTION_CHUNKS), "");
+    LLVMValueRef first, last;
+    cg_chunk_bounds(cg, c.iv, pairs, ATTENTION_CHUNKS, &first, &last);
     CgLoop pair = cg_loop_begin(cg, first, last, "pair");
     LLVMValueRef b = LLVMBuildSDiv(cg->b, pair.iv, cg_i64(cg, q->heads), "");
     LLVMValueRef h = LLVMBuildSRem(cg->b, pair.iv, cg_i64(cg, q->heads), "");

@@ -433,9 +433,7 @@ static int64_t conv_chunk_count(const Cg *cg) { return cg->single_thread ? 1 : C
 
 /* The chunk's examples [lo, hi) of a batch of n. */
 static void conv_chunk_range(Cg *cg, const ConvChunks *k, LLVMValueRef n, LLVMValueRef *lo, LLVMValueRef *hi) {
-    LLVMValueRef chunks = cg_i64(cg, conv_chunk_count(cg));
-    *lo = LLVMBuildSDiv(cg->b, cg_mul(cg, k->chunk.iv, n), chunks, "");
-    *hi = LLVMBuildSDiv(cg->b, cg_mul(cg, cg_add(cg, k->chunk.iv, cg_i64(cg, 1)), n), chunks, "");
+    cg_chunk_bounds(cg, k->chunk.iv, n, conv_chunk_count(cg), lo, hi);
 }
 
 static void conv_chunk_examples_begin(Cg *cg, ConvChunks *k, LLVMValueRef n) {
@@ -1236,19 +1234,30 @@ static LLVMValueRef pool_shuffle(Cg *cg, LLVMValueRef a, LLVMValueRef b, int cou
     return LLVMBuildShuffleVector(cg->b, a, b, LLVMConstVector(idx, (unsigned)count), "");
 }
 
+/* Output row oy's windows, 2x2 of stride 2 over the plane at in_base of x: their four positions
+ * in (ky, kx) order as vectors of OW (the two input rows loaded whole and split); *top: the
+ * index of the upper input row. */
+static void pool_window_rows(Cg *cg, const ConvGeometry *q, LLVMValueRef x, LLVMValueRef in_base, LLVMValueRef oy,
+                             LLVMValueRef pos[4], LLVMValueRef *top) {
+    int ow = (int)q->OW;
+    *top = cg_add(cg, in_base, cg_mul(cg, oy, cg_i64(cg, 2 * q->W)));
+    LLVMValueRef r0 = cg_vload_full(cg, x, *top, (unsigned)(2 * ow));
+    LLVMValueRef r1 = cg_vload_full(cg, x, cg_add(cg, *top, cg_i64(cg, q->W)), (unsigned)(2 * ow));
+    pos[0] = pool_shuffle(cg, r0, r0, ow, 0, 2, false);
+    pos[1] = pool_shuffle(cg, r0, r0, ow, 1, 2, false);
+    pos[2] = pool_shuffle(cg, r1, r1, ow, 0, 2, false);
+    pos[3] = pool_shuffle(cg, r1, r1, ow, 1, 2, false);
+}
+
 /* maxpool by rows, as maxpool_grad: the scalar nest's max chain (-inf, then the window's four
  * positions in (ky, kx) order, cg_max each) on vectors of OW windows — the same result; the
  * scalar nest ran at a tenth of the memory's speed (a library's CNN spent 4 of its 24 ms at
  * batch 256 in its first pool). */
 static void pool_rows(Cg *cg, const ConvGeometry *q, LLVMValueRef *v, LLVMValueRef in_base, LLVMValueRef out_base) {
-    int ow = (int)q->OW;
     CgLoop oy = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->OH), "oy");
-    LLVMValueRef top = cg_add(cg, in_base, cg_mul(cg, oy.iv, cg_i64(cg, 2 * q->W)));
-    LLVMValueRef r0 = cg_vload_full(cg, v[1], top, (unsigned)(2 * ow));
-    LLVMValueRef r1 = cg_vload_full(cg, v[1], cg_add(cg, top, cg_i64(cg, q->W)), (unsigned)(2 * ow));
-    LLVMValueRef pos[4] = {pool_shuffle(cg, r0, r0, ow, 0, 2, false), pool_shuffle(cg, r0, r0, ow, 1, 2, false),
-                           pool_shuffle(cg, r1, r1, ow, 0, 2, false), pool_shuffle(cg, r1, r1, ow, 1, 2, false)};
-    LLVMValueRef acc = cg_splat(cg, cg_const(cg, -HUGE_VAL), (unsigned)ow);
+    LLVMValueRef pos[4], top;
+    pool_window_rows(cg, q, v[1], in_base, oy.iv, pos, &top);
+    LLVMValueRef acc = cg_splat(cg, cg_const(cg, -HUGE_VAL), (unsigned)q->OW);
     for (int k = 0; k < 4; k++) acc = cg_max(cg, acc, pos[k]);
     cg_vstore_full(cg, acc, v[0], cg_add(cg, out_base, cg_mul(cg, oy.iv, cg_i64(cg, q->OW))));
     cg_loop_end(cg, &oy);
@@ -1260,13 +1269,11 @@ static void pool_grad_rows(Cg *cg, const Node *node, const ConvGeometry *q, LLVM
     LLVMValueRef dx = v[0], dy = v[1], x = v[2], y = v[3];
     LLVMValueRef zero = LLVMConstNull(LLVMVectorType(cg->elem, (unsigned)ow));
     CgLoop oy = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->OH), "oy");
-    LLVMValueRef top = cg_add(cg, in_base, cg_mul(cg, oy.iv, cg_i64(cg, 2 * q->W)));
+    LLVMValueRef pos[4], top;
+    pool_window_rows(cg, q, x, in_base, oy.iv, pos, &top);
     LLVMValueRef bottom = cg_add(cg, top, cg_i64(cg, q->W));
     LLVMValueRef o = cg_add(cg, out_base, cg_mul(cg, oy.iv, cg_i64(cg, q->OW)));
-    LLVMValueRef r0 = cg_vload_full(cg, x, top, (unsigned)(2 * ow)), r1 = cg_vload_full(cg, x, bottom, (unsigned)(2 * ow));
     LLVMValueRef max = cg_vload_full(cg, y, o, (unsigned)ow), g = cg_vload_full(cg, dy, o, (unsigned)ow);
-    LLVMValueRef pos[4] = {pool_shuffle(cg, r0, r0, ow, 0, 2, false), pool_shuffle(cg, r0, r0, ow, 1, 2, false),
-                           pool_shuffle(cg, r1, r1, ow, 0, 2, false), pool_shuffle(cg, r1, r1, ow, 1, 2, false)};
     LLVMValueRef seen = NULL, out[4];
     LLVMValueRef flows = graph_fused(cg->g, node) ? LLVMBuildFCmp(cg->b, LLVMRealOGT, max, zero, "") : NULL;
     for (int k = 0; k < 4; k++) {

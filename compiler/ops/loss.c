@@ -195,22 +195,22 @@ static LLVMValueRef loss_kernel(Cg *cg, const Node *node) {
     LLVMValueRef fn = cg_kernel_begin(cg, node);
     LLVMValueRef out = cg_arg_out(cg), l = cg_arg_in(cg, 0), y = cg_arg_in(cg, 1);
     LLVMValueRef n = cg_arg_n(cg);
-    LLVMValueRef total = cg_var(cg, cg->f64_type, "total");
-    LLVMValueRef max_var = cg_var(cg, cg->elem, "max");
-    LLVMValueRef sum_var = cg_var(cg, cg->elem, "sum");
-    LLVMValueRef best_var = cg_var(cg, cg->i64, "best");
-    LLVMBuildStore(cg->b, LLVMConstReal(cg->f64_type, 0), total);
-    /* the gradients are of the mean over the global batch (n itself outside data-parallel runs) */
-    LLVMValueRef total_rows = cg_batch_total(cg, n);
-    if (T > 1) total_rows = cg_mul(cg, total_rows, cg_i64(cg, T));
-    LLVMValueRef inv_n = cg_fdiv(cg, cg_const(cg, 1), cg_n_as_elem(cg, total_rows));
     if (node->op == OP_CROSS_ENTROPY_GRAD || node->op == OP_MSE_GRAD || node->op == OP_BCE_GRAD) {
-        LLVMValueRef values[4] = {out, l, y, inv_n};
+        /* the gradients are of the mean over the global batch (n itself outside data-parallel runs) */
+        LLVMValueRef total_rows = cg_batch_total(cg, n);
+        if (T > 1) total_rows = cg_mul(cg, total_rows, cg_i64(cg, T));
+        LLVMValueRef values[4] = {out, l, y, cg_fdiv(cg, cg_const(cg, 1), cg_n_as_elem(cg, total_rows))};
         LossGradTask task = {node, C, T};
         cg_parallel_for(cg, n, values, 4, pred->size < CG_EXAMPLE_PARALLEL_MIN, loss_grad_rows, &task);
         cg_kernel_end(cg);
         return fn;
     }
+    /* the losses and metrics: the mean over the batch's rows, summed in row order */
+    LLVMValueRef total = cg_var(cg, cg->f64_type, "total");
+    LLVMValueRef max_var = cg_var(cg, cg->elem, "max");
+    LLVMValueRef sum_var = cg_var(cg, cg->elem, "sum");
+    LLVMValueRef best_var = cg_var(cg, cg->i64, "best");
+    LLVMBuildStore(cg->b, LLVMConstReal(cg->f64_type, 0), total);
 
     CgLoop r = cg_loop_begin(cg, cg_i64(cg, 0), T > 1 ? cg_mul(cg, n, cg_i64(cg, T)) : n, "r");
     LLVMValueRef base = cg_mul(cg, r.iv, cg_i64(cg, C));
@@ -244,11 +244,9 @@ static LLVMValueRef loss_kernel(Cg *cg, const Node *node) {
     default: break;
     }
     cg_loop_end(cg, &r);
-    if (node->op != OP_CROSS_ENTROPY_GRAD && node->op != OP_MSE_GRAD && node->op != OP_BCE_GRAD) {
-        LLVMValueRef sum = LLVMBuildLoad2(cg->b, cg->f64_type, total, "");
-        if (T > 1) sum = LLVMBuildFMul(cg->b, sum, LLVMConstReal(cg->f64_type, 1.0 / (double)T), ""); /* mean over positions */
-        LLVMBuildStore(cg->b, sum, out);
-    }
+    LLVMValueRef sum = LLVMBuildLoad2(cg->b, cg->f64_type, total, "");
+    if (T > 1) sum = LLVMBuildFMul(cg->b, sum, LLVMConstReal(cg->f64_type, 1.0 / (double)T), ""); /* mean over positions */
+    LLVMBuildStore(cg->b, sum, out);
     cg_kernel_end(cg);
     return fn;
 }

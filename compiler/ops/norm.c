@@ -348,9 +348,8 @@ static void layernorm_sum_chunks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LL
     CgLoop z = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, L), "z");
     cg_store(cg, cg_const(cg, 0), partial, z.iv);
     cg_loop_end(cg, &z);
-    LLVMValueRef chunks = cg_i64(cg, LAYERNORM_CHUNKS);
-    LLVMValueRef lo = LLVMBuildSDiv(cg->b, cg_mul(cg, k.iv, rows), chunks, "");
-    LLVMValueRef hi = LLVMBuildSDiv(cg->b, cg_mul(cg, cg_add(cg, k.iv, cg_i64(cg, 1)), rows), chunks, "");
+    LLVMValueRef lo, hi;
+    cg_chunk_bounds(cg, k.iv, rows, LAYERNORM_CHUNKS, &lo, &hi);
     CgLoop r = cg_loop_begin(cg, lo, hi, "r");
     LLVMValueRef base = cg_mul(cg, r.iv, cg_i64(cg, L));
     LLVMValueRef mean = NULL, rstd = NULL;
