@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,6 +136,38 @@ static bool ckpt_known_name(const Graph *g, const char *name) {
     return false;
 }
 
+/* The runtime writes a string byte that is not UTF-8 as the lone surrogate escape \udcXX
+ * (runtime/json.c, nnrt_buf_json_str); cJSON rejects lone surrogates, so those escapes become the
+ * bytes again, in place, before it parses (cJSON keeps raw bytes >= 0x80 in strings as they are).
+ * The second half of a surrogate pair is left alone. Returns the header's new length. */
+static size_t ckpt_unescape_bytes(unsigned char *s, size_t n) {
+    size_t r = 0, w = 0;
+    bool after_high = false;
+    while (r < n) {
+        if (s[r] != '\\' || r + 1 >= n) {
+            s[w++] = s[r++];
+            after_high = false;
+            continue;
+        }
+        unsigned u = 0;
+        bool escape_u = s[r + 1] == 'u' && r + 6 <= n;
+        for (size_t i = 2; escape_u && i < 6; i++) {
+            unsigned char c = s[r + i];
+            int digit = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+            escape_u = digit >= 0;
+            u = u << 4 | (unsigned)(digit & 15);
+        }
+        if (escape_u && !after_high && u >= 0xDC80 && u < 0xDD00) {
+            s[w++] = (unsigned char)(u & 0xFF);
+            r += 6;
+            continue;
+        }
+        after_high = escape_u && u >= 0xD800 && u < 0xDC00;
+        for (size_t i = 0, len = escape_u ? 6 : 2; i < len; i++) s[w++] = s[r++];
+    }
+    return w;
+}
+
 int checkpoint_load(Arena *arena, const char *path, const Model *model, Checkpoint *out) {
     memset(out, 0, sizeof *out);
     out->path = path;
@@ -149,7 +182,7 @@ int checkpoint_load(Arena *arena, const char *path, const Model *model, Checkpoi
         ckpt_error(path, "not a safetensors file (no header of a plausible length; truncated?)");
         goto done;
     }
-    header = cJSON_ParseWithLength((const char *)file + 8, (size_t)n);
+    header = cJSON_ParseWithLength((const char *)file + 8, ckpt_unescape_bytes(file + 8, (size_t)n));
     if (!cJSON_IsObject(header)) {
         ckpt_error(path, "the header is not valid JSON (corrupt file)");
         goto done;

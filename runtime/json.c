@@ -109,6 +109,9 @@ static char *jstring(JP *p) {
                 break;
             }
             u = 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00);
+        } else if (u >= 0xDC80 && u < 0xDD00) { /* a byte that is not UTF-8 (nnrt_buf_json_str) */
+            out[n++] = (char)(u & 0xFF);
+            continue;
         } else if (u >= 0xDC00 && u < 0xE000) {
             jfail(p, "unpaired surrogate in \\u escape");
             break;
@@ -336,15 +339,36 @@ void nnrt_buf_printf(NnrtBuf *b, const char *fmt, ...) {
     b->len += (size_t)n;
 }
 
+/* The length (1-4) of the well-formed UTF-8 sequence that starts at c, or 0 where none does
+ * (a stray continuation byte, an overlong form, a surrogate, past U+10FFFF, cut short). */
+static int utf8_sequence(const unsigned char *c) {
+    if (c[0] < 0x80) return 1;
+    int n = c[0] >= 0xF5 ? 0 : c[0] >= 0xF0 ? 4 : c[0] >= 0xE0 ? 3 : c[0] >= 0xC2 ? 2 : 0;
+    for (int i = 1; i < n; i++) /* a NUL fails the test, so nothing past the string is read */
+        if ((c[i] & 0xC0) != 0x80) return 0;
+    if ((c[0] == 0xE0 && c[1] < 0xA0) || (c[0] == 0xED && c[1] >= 0xA0) || (c[0] == 0xF0 && c[1] < 0x90) ||
+        (c[0] == 0xF4 && c[1] >= 0x90))
+        return 0;
+    return n;
+}
+
+/* Strings are bytes (CSV labels and words need not be UTF-8) but a JSON text must be UTF-8: a byte
+ * that starts no well-formed sequence is written as the lone surrogate escape \udcXX (PEP 383's
+ * surrogateescape, so Python reads it back with errors="surrogateescape"), which jstring turns
+ * back into the byte. */
 void nnrt_buf_json_str(NnrtBuf *b, const char *s) {
     nnrt_buf_puts(b, "\"");
-    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+    for (const unsigned char *c = (const unsigned char *)s; *c;) {
+        int n = utf8_sequence(c);
         if (*c == '"' || *c == '\\') nnrt_buf_printf(b, "\\%c", *c);
         else if (*c < 0x20) nnrt_buf_printf(b, "\\u%04x", *c);
+        else if (n == 0) nnrt_buf_printf(b, "\\udc%02x", *c);
         else {
-            char one[2] = {(char)*c, 0};
-            nnrt_buf_puts(b, one);
+            char seq[5] = {0};
+            memcpy(seq, c, (size_t)n);
+            nnrt_buf_puts(b, seq);
         }
+        c += n ? n : 1;
     }
     nnrt_buf_puts(b, "\"");
 }

@@ -391,13 +391,25 @@ def test_lib_text_vocab_edges(args):
     run([args.nnc, source, "-o", exe])
     ckpt = os.path.join(args.work, "text_edges.safetensors")
     run([exe, "train", "--epochs", "2", "--save", ckpt, "--quiet"])
-    # the header holds the words' raw bytes (not always UTF-8): read it byte for byte
+    # the header is UTF-8 JSON (strict); a word's byte that is not UTF-8 is the escape \udcXX,
+    # Python's surrogateescape: the words come back byte for byte
     import json
     import struct
-    with open(ckpt, "rb") as f:
-        (n,) = struct.unpack("<Q", f.read(8))
-        vocab = json.loads(f.read(n).decode("latin-1"))["__metadata__"]["vocab"].encode("latin-1")
-    check(long_word[:255].lower() in vocab.split(b"\n"), "the 300-byte word is not in the vocabulary as its first 255 bytes")
+
+    def header_vocab(path):
+        with open(path, "rb") as f:
+            (n,) = struct.unpack("<Q", f.read(8))
+            return json.loads(f.read(n).decode("utf-8"))["__metadata__"]["vocab"].encode("utf-8", "surrogateescape")
+
+    vocab = header_vocab(ckpt)
+    kept = vocab.split(b"\n")
+    check(long_word[:255].lower() in kept, "the 300-byte word is not in the vocabulary as its first 255 bytes")
+    for word in (b"\xff\xfeodd", b"\xe2\x82", b"x\x80y", b"caf\xc3\xa9"):
+        check(word in kept, f"the word {word!r} is not in the vocabulary byte for byte")
+    # the runtime reads the escapes back to the bytes: training on from the checkpoint keeps its words
+    resumed = os.path.join(args.work, "text_edges_resumed.safetensors")
+    run([exe, "train", "--load", ckpt, "--epochs", "1", "--save", resumed, "--quiet"])
+    check(header_vocab(resumed) == vocab, "the vocabulary changed when training went on from the checkpoint")
     stem = os.path.join(args.work, "lib", "text_edges")
     emit_lib(args, source, ckpt, stem)
     harness = os.path.join(args.work, "text_harness_edges")
