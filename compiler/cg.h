@@ -59,6 +59,7 @@ typedef struct Cg {
     bool f64;              /* element type of the function being built */
     bool training;         /* the kernel is for train_step (dropout active) */
     bool single_thread;    /* a library (--emit=lib): no runtime thread pool, cg_parallel_for runs inline */
+    const float *lib_params; /* a library's embedded weights (the kernels may precompute from them), else NULL */
     int vector_bytes;      /* the target's vector registers: 64 (AVX-512, 32 of them) or 32 (AVX2, 16) */
     LLVMTypeRef elem, i1, i32, i64, f64_type, ptr, void_type;
     LLVMValueRef fn;       /* function being built */
@@ -94,6 +95,8 @@ void cg_loop_end(Cg *cg, CgLoop *loop);
 LLVMValueRef cg_i64(Cg *cg, int64_t v);
 LLVMValueRef cg_const(Cg *cg, double v);             /* constant of the element type */
 LLVMValueRef cg_var(Cg *cg, LLVMTypeRef type, const char *name); /* alloca in the entry block */
+/* A private read-only global of `count` floats (64-byte aligned): a library's embedded tables. */
+LLVMValueRef cg_float_table(Cg *cg, const float *values, int64_t count, const char *name);
 LLVMValueRef cg_load(Cg *cg, LLVMValueRef base, LLVMValueRef index);  /* base[index], elements */
 void cg_store(Cg *cg, LLVMValueRef value, LLVMValueRef base, LLVMValueRef index);
 LLVMValueRef cg_gep(Cg *cg, LLVMValueRef base, LLVMValueRef index);
@@ -187,6 +190,8 @@ typedef struct CgGemm {
     bool pack_transposed;       /* a transposed B may be copied into panels for the broadcast tiles when
                                    there are enough rows: faster, but the sums run in another order,
                                    so an example's bits then depend on the batch's size */
+    bool b_in_place;            /* read B where it lies (the direct path): it is small and in cache
+                                   already, and copying it into panels would cost more than it saves */
     bool lower;                 /* only C(i, j) with j <= i is read afterwards (causal scores): the
                                    packed path skips tiles wholly above the diagonal, leaving them as
                                    they were */

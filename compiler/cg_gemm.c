@@ -796,7 +796,7 @@ enum { PACKED_LONG_P = 512 };
  * panels), the one that copies the fewest elements. The old split (one chunk of every row, a
  * group per panel) copied nothing but read dy^T in place; the text GPT's first MLP dW ran at
  * 88-96 GFLOP/s on 2 cores, now 175-200. */
-enum { PACKED_A_TASKS = 8 };
+enum { PACKED_A_TASKS = 4 };
 static void packed_a_split(PackedGemm *k, int64_t M) {
     int64_t tiles = (M + k->mr - 1) / k->mr, best = -1;
     int64_t want = tiles * k->panels < PACKED_A_TASKS ? tiles * k->panels : PACKED_A_TASKS;
@@ -865,7 +865,7 @@ void cg_gemm(Cg *cg, const CgGemm *g) {
     /* A runtime M is the batch (times positions): assume 64 rows when estimating the work. */
     int64_t work = cg_const_or(g->M, 64) * cg_const_or(g->P, 64) * g->J;
     int64_t min_rows = 2 * packed_mr(cg);
-    bool packed = packed_fits(cg, g);
+    bool packed = packed_fits(cg, g) && !g->b_in_place;
     LLVMValueRef when = NULL; /* the runtime condition for the packed path, NULL: always */
     if (packed && LLVMIsAConstantInt(g->M)) packed = LLVMConstIntGetSExtValue(g->M) >= min_rows;
     else if (packed) when = LLVMBuildICmp(cg->b, LLVMIntSGE, g->M, cg_i64(cg, min_rows), "");

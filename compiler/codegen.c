@@ -709,7 +709,7 @@ LLVMModuleRef cg_build_module(LLVMContextRef context, const Model *model, const 
 
 /* A private constant with the bytes of `count` floats (both targets are little-endian, as the
  * checkpoint is), aligned for vector loads. */
-static LLVMValueRef cg_float_table(Cg *cg, const float *values, int64_t count, const char *name) {
+LLVMValueRef cg_float_table(Cg *cg, const float *values, int64_t count, const char *name) {
     LLVMValueRef init = LLVMConstStringInContext2(cg->ctx, (const char *)values, (size_t)(count > 0 ? count : 0) * 4, true);
     LLVMValueRef global = cg_const_global(cg, init, name);
     LLVMSetAlignment(global, 64);
@@ -846,6 +846,7 @@ LLVMModuleRef cg_build_library(LLVMContextRef context, const Model *model, const
                                const CgLibrary *lib) {
     Cg cg = cg_start(context, model, plan, info, lib->prefix);
     cg.single_thread = true;
+    cg.lib_params = lib->params;
     LLVMValueRef *kernels = ARENA_ARRAY(model->graph->arena, LLVMValueRef, 2 * model->graph->nodes.len); /* see cg_call_kernels */
     LLVMValueRef infer = cg_entry(&cg, ENTRY_INFER, false, "nnc_infer", kernels, NULL, NULL);
     LLVMValueRef weights = cg_float_table(&cg, lib->params, model->graph->param_count, "nnc.lib.weights");

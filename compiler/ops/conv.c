@@ -26,11 +26,15 @@
  * the vector accumulators and partial dW).
  * The other layers run the implicit-GEMM kernels below (operands read from a padded copy of
  * the image; "implicit-GEMM convolution"); only dx at stride > 1 uses cg_gemm.c and col2im.
+ * Inference (predict, validation, a library) runs 3x3 stride-1 layers over whole vectors of
+ * channels and filters as Winograd F(2x2, 3x3) instead ("Winograd" below; scratch: U, the
+ * channels-last image, the transformed tiles, the products, the output tiles).
  * Threads: conv kernels cut the batch into CONV_CHUNKS fixed chunks, each with its own scratch
  * slot (the scratch above is per slot), run by the pool (copies, products, col2im in the task);
  * conv2d_dw and conv2d_db sum the chunks' partials in chunk order afterwards. Pools split
  * examples. No result depends on the thread count. */
 #include <math.h>
+#include <stdio.h>
 
 #include "cg.h"
 #include "nnrt.h"
@@ -390,6 +394,38 @@ static int64_t implicit_dw_partial_at(const ConvGeometry *q) {
     return implicit_xp_size(q) + q->OH * q->OW * implicit_fp_bound(q->F);
 }
 
+/* Winograd F(2x2, 3x3) for inference ("Winograd" below): 3x3 windows at stride 1 over more
+ * channels than the direct kernels take, channels and filters in whole 16-lane vectors. */
+enum { WINOGRAD_CHANNELS = 16 };
+static bool winograd_geometry(const ConvGeometry *q) {
+    return q->KH == 3 && q->KW == 3 && q->S == 1 && q->PH == q->P && q->C > DIRECT_MAX_CHANNELS && q->C % WINOGRAD_CHANNELS == 0 &&
+           q->F % WINOGRAD_CHANNELS == 0;
+}
+
+/* A chunk's slot for Winograd: U [16][C][F], xq [Hq][Wq][C], V [16][T][C], M [16][T][F],
+ * yt [2TH][2TW][F] (element offsets; all multiples of 16). */
+typedef struct WinogradLayout {
+    int64_t TH, TW, T;  /* 2x2 output tiles per column, per row, in all */
+    int64_t Hq, Wq;     /* the channels-last padded image: rows, columns */
+    int64_t u, xq, v, m, yt, size;
+} WinogradLayout;
+
+static WinogradLayout winograd_layout(const ConvGeometry *q) {
+    WinogradLayout w;
+    w.TH = (q->OH + 1) / 2;
+    w.TW = (q->OW + 1) / 2;
+    w.T = w.TH * w.TW;
+    w.Hq = 2 * w.TH + 2; /* tile ty reads rows 2ty .. 2ty+3 */
+    w.Wq = 2 * w.TW + 2;
+    w.u = 0;
+    w.xq = w.u + 16 * q->C * q->F;
+    w.v = w.xq + w.Hq * w.Wq * q->C;
+    w.m = w.v + 16 * w.T * q->C;
+    w.yt = w.m + 16 * w.T * q->F;
+    w.size = w.yt + 4 * w.T * q->F;
+    return w;
+}
+
 /* Conv kernels cut the batch into this many fixed chunks (example ranges that depend only on n),
  * run by the thread pool; each chunk has its own scratch slot, and the weight gradient sums the
  * chunks' partial sums in chunk order, so no result depends on the thread count. */
@@ -404,7 +440,11 @@ static int64_t conv_slot_elements(const Graph *g, const Node *node) {
     if (node->op == OP_CONV2D && conv_direct(&q)) return direct_layout(&q).size;
     if (node->op == OP_CONV2D_DW && conv_direct(&q)) return direct_dw_partial_at(&q) + q.F * q.C * q.KH * q.KW;
     int64_t ckk = q.C * q.KH * q.KW, ohw = q.OH * q.OW;
-    if (node->op == OP_CONV2D) return implicit_bpack_bound(q.F, ckk) + implicit_xp_size(&q);
+    if (node->op == OP_CONV2D) { /* the training kernel's, or the inference kernel's when that is Winograd's */
+        int64_t implicit = implicit_bpack_bound(q.F, ckk) + implicit_xp_size(&q);
+        int64_t winograd = winograd_geometry(&q) ? winograd_layout(&q).size : 0;
+        return implicit > winograd ? implicit : winograd;
+    }
     if (node->op == OP_CONV2D_DW) return implicit_dw_partial_at(&q) + ckk * implicit_fp_bound(q.F);
     if (implicit_dx(&q)) return implicit_bpack_bound(q.C, q.F * q.KH * q.KW) + implicit_dyp_size(&q);
     return ckk * ohw; /* dx at stride > 1: the column matrix for col2im */
@@ -415,6 +455,7 @@ typedef struct ConvTask {
     const Node *node;
     const ConvGeometry *q;
     int64_t slot;      /* elements of one chunk's scratch slot */
+    LLVMValueRef winograd_u; /* a library's transformed weights (winograd_weights_table), or NULL */
 } ConvTask;
 
 /* Loop over the chunks [begin, end) of the batch: examples [c*n/CHUNKS, (c+1)*n/CHUNKS), each
@@ -1088,11 +1129,257 @@ static void implicit_dx_chunks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVM
     conv_chunks_end(cg, &k);
 }
 
+/* ---------------------------------------------------------------- Winograd F(2x2, 3x3)
+ * Inference (predict, validation, the library) of a 3x3 convolution at stride 1: each 2x2 block
+ * of outputs comes from the 4x4 block of the padded input under it with 16 products per
+ * (channel, filter) instead of 36 (Lavin and Gray, "Fast Algorithms for Convolutional Neural
+ * Networks", 2016):
+ *     Y = A^T [ sum over c of (G g G^T) .* (B^T d B) ] A
+ *     B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]   G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]
+ *     A^T = [1 1 1 0; 0 1 -1 -1]
+ * Per chunk the weights are transformed once, U[xi][c][f] = (G g G^T)[xi] for the 16 elements xi
+ * of a 4x4 block (scalar code; a library embeds U, computed by the compiler with the same
+ * arithmetic). Per example: the padded image channels-last, xq[y][x][c]; V[xi][t][c] = B^T d B of
+ * every tile t (vectors of channels); the 16 products M[xi] = V[xi] U[xi] ([T x C][C x F],
+ * cg_gemm); Y = A^T M A (vectors of filters) + bias, activation, into yt[y][x][f]; yt transposed
+ * into y[f][y][x]. Its sums run in another order than the implicit GEMM's and round differently
+ * (a few units in the last place of the outputs); training keeps the implicit GEMM, whose
+ * backward rules are its exact derivative. */
+
+/* U of one (filter, channel) from its 3x3 window g (row-major): the order of the additions is
+ * the IR's in winograd_weights (x/2 is exact, so a fused multiply-add cannot round differently). */
+static void winograd_transform_window(const float g[9], float u[16]) {
+    float h[3][4];
+    for (int r = 0; r < 3; r++) {
+        float s = g[3 * r] + g[3 * r + 2];
+        h[r][0] = g[3 * r];
+        h[r][1] = (s + g[3 * r + 1]) * 0.5f;
+        h[r][2] = (s - g[3 * r + 1]) * 0.5f;
+        h[r][3] = g[3 * r + 2];
+    }
+    for (int j = 0; j < 4; j++) {
+        float s = h[0][j] + h[2][j];
+        u[j] = h[0][j];
+        u[4 + j] = (s + h[1][j]) * 0.5f;
+        u[8 + j] = (s - h[1][j]) * 0.5f;
+        u[12 + j] = h[2][j];
+    }
+}
+
+/* A library's U for the node's weights, as a read-only table. */
+static LLVMValueRef winograd_weights_table(Cg *cg, const Node *node, const ConvGeometry *q) {
+    const float *w = cg->lib_params + graph_param(cg->g, node->weight)->offset;
+    float *u = ARENA_ARRAY(cg->g->arena, float, 16 * q->C * q->F);
+    for (int64_t f = 0; f < q->F; f++)
+        for (int64_t c = 0; c < q->C; c++) {
+            float e[16];
+            winograd_transform_window(w + (f * q->C + c) * 9, e);
+            for (int xi = 0; xi < 16; xi++) u[(xi * q->C + c) * q->F + f] = e[xi];
+        }
+    char name[64];
+    snprintf(name, sizeof name, "nnc.lib.winograd%d", node->id);
+    return cg_float_table(cg, u, 16 * q->C * q->F, name);
+}
+
+/* U from the weights w [F][C][3][3] at run time: winograd_transform_window in IR. */
+static void winograd_weights(Cg *cg, const ConvGeometry *q, LLVMValueRef w, LLVMValueRef u) {
+    LLVMValueRef half = cg_const(cg, 0.5);
+    CgLoop fc = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->F * q->C), "fc");
+    LLVMValueRef f = LLVMBuildUDiv(cg->b, fc.iv, cg_i64(cg, q->C), ""), c = LLVMBuildURem(cg->b, fc.iv, cg_i64(cg, q->C), "");
+    LLVMValueRef g[9], h[3][4], e[16];
+    for (int k = 0; k < 9; k++) g[k] = cg_load(cg, w, cg_add(cg, cg_mul(cg, fc.iv, cg_i64(cg, 9)), cg_i64(cg, k)));
+    for (int r = 0; r < 3; r++) {
+        LLVMValueRef s = cg_fadd(cg, g[3 * r], g[3 * r + 2]);
+        h[r][0] = g[3 * r];
+        h[r][1] = cg_fmul(cg, cg_fadd(cg, s, g[3 * r + 1]), half);
+        h[r][2] = cg_fmul(cg, cg_fsub(cg, s, g[3 * r + 1]), half);
+        h[r][3] = g[3 * r + 2];
+    }
+    for (int j = 0; j < 4; j++) {
+        LLVMValueRef s = cg_fadd(cg, h[0][j], h[2][j]);
+        e[j] = h[0][j];
+        e[4 + j] = cg_fmul(cg, cg_fadd(cg, s, h[1][j]), half);
+        e[8 + j] = cg_fmul(cg, cg_fsub(cg, s, h[1][j]), half);
+        e[12 + j] = h[2][j];
+    }
+    for (int xi = 0; xi < 16; xi++)
+        cg_store(cg, e[xi], u, cg_add(cg, cg_mul(cg, cg_add(cg, cg_i64(cg, xi * q->C), c), cg_i64(cg, q->F)), f));
+    cg_loop_end(cg, &fc);
+}
+
+/* One lanes x lanes block of dst[b*dst_rs + a] = src[a*src_rs + b]: a in [a0, a0 + an), b in
+ * [b0, b0 + bn) (an, bn at most lanes, compile-time), through registers. */
+static void winograd_transpose_block(Cg *cg, LLVMValueRef src, int64_t src_rs, LLVMValueRef a0, int an, LLVMValueRef b0, int bn,
+                                     LLVMValueRef dst, int64_t dst_rs, unsigned lanes) {
+    LLVMTypeRef vec = LLVMVectorType(cg->elem, lanes);
+    LLVMValueRef rows[64];
+    LLVMValueRef load_mask = bn < (int)lanes ? cg_lanes_below(cg, cg_i64(cg, bn), lanes) : NULL;
+    LLVMValueRef store_mask = an < (int)lanes ? cg_lanes_below(cg, cg_i64(cg, an), lanes) : NULL;
+    for (int r = 0; r < (int)lanes; r++) {
+        if (r >= an) {
+            rows[r] = LLVMConstNull(vec);
+            continue;
+        }
+        LLVMValueRef at = cg_add(cg, cg_mul(cg, cg_add(cg, a0, cg_i64(cg, r)), cg_i64(cg, src_rs)), b0);
+        rows[r] = load_mask ? cg_vload_masked(cg, src, at, lanes, load_mask) : cg_vload_full(cg, src, at, lanes);
+    }
+    cg_transpose(cg, rows, lanes);
+    for (int l = 0; l < bn; l++) {
+        LLVMValueRef at = cg_add(cg, cg_mul(cg, cg_add(cg, b0, cg_i64(cg, l)), cg_i64(cg, dst_rs)), a0);
+        if (store_mask) cg_vstore_masked(cg, rows[l], dst, at, store_mask);
+        else cg_vstore_full(cg, rows[l], dst, at);
+    }
+}
+
+/* dst[b*dst_rs + a] = src[a*src_rs + b] for a < A, b < B (compile-time): whole blocks in loops,
+ * the partial ones after them. */
+static void winograd_transpose(Cg *cg, LLVMValueRef src, int64_t src_rs, int64_t A, int64_t B, LLVMValueRef dst, int64_t dst_rs,
+                               unsigned lanes) {
+    int64_t L = lanes, a_full = A / L, b_full = B / L;
+    int a_rest = (int)(A % L), b_rest = (int)(B % L);
+    for (int pa = 0; pa < 2; pa++) {
+        if (pa ? a_rest == 0 : a_full == 0) continue;
+        CgLoop ab = cg_loop_begin(cg, cg_i64(cg, pa ? a_full : 0), cg_i64(cg, pa ? a_full + 1 : a_full), "ta");
+        LLVMValueRef a0 = cg_mul(cg, ab.iv, cg_i64(cg, L));
+        for (int pb = 0; pb < 2; pb++) {
+            if (pb ? b_rest == 0 : b_full == 0) continue;
+            CgLoop bb = cg_loop_begin(cg, cg_i64(cg, pb ? b_full : 0), cg_i64(cg, pb ? b_full + 1 : b_full), "tb");
+            winograd_transpose_block(cg, src, src_rs, a0, pa ? a_rest : (int)L, cg_mul(cg, bb.iv, cg_i64(cg, L)), pb ? b_rest : (int)L, dst,
+                                     dst_rs, lanes);
+            bb.no_unroll = true;
+            cg_loop_end(cg, &bb);
+        }
+        ab.no_unroll = true;
+        cg_loop_end(cg, &ab);
+    }
+}
+
+/* V[xi][t][c..] = (B^T d B)[xi] of every tile t, a vector of channels at a time. */
+static void winograd_input(Cg *cg, const ConvGeometry *q, const WinogradLayout *w, LLVMValueRef xq, LLVMValueRef v, unsigned lanes) {
+    CgLoop t = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, w->T), "tile");
+    LLVMValueRef ty = LLVMBuildUDiv(cg->b, t.iv, cg_i64(cg, w->TW), ""), tx = LLVMBuildURem(cg->b, t.iv, cg_i64(cg, w->TW), "");
+    LLVMValueRef corner = cg_mul(cg, cg_add(cg, cg_mul(cg, cg_mul(cg, ty, cg_i64(cg, 2)), cg_i64(cg, w->Wq)), cg_mul(cg, tx, cg_i64(cg, 2))),
+                                 cg_i64(cg, q->C));
+    CgLoop cb = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->C / lanes), "cvec");
+    LLVMValueRef c0 = cg_mul(cg, cb.iv, cg_i64(cg, lanes));
+    LLVMValueRef d[4][4], e[4][4], out[4][4];
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++)
+            d[i][j] = cg_vload_full(cg, xq, cg_add(cg, cg_add(cg, corner, c0), cg_i64(cg, (i * w->Wq + j) * q->C)), lanes);
+    for (int j = 0; j < 4; j++) { /* B^T d */
+        e[0][j] = cg_fsub(cg, d[0][j], d[2][j]);
+        e[1][j] = cg_fadd(cg, d[1][j], d[2][j]);
+        e[2][j] = cg_fsub(cg, d[2][j], d[1][j]);
+        e[3][j] = cg_fsub(cg, d[1][j], d[3][j]);
+    }
+    for (int i = 0; i < 4; i++) { /* (B^T d) B */
+        out[i][0] = cg_fsub(cg, e[i][0], e[i][2]);
+        out[i][1] = cg_fadd(cg, e[i][1], e[i][2]);
+        out[i][2] = cg_fsub(cg, e[i][2], e[i][1]);
+        out[i][3] = cg_fsub(cg, e[i][1], e[i][3]);
+    }
+    for (int xi = 0; xi < 16; xi++)
+        cg_vstore_full(cg, out[xi / 4][xi % 4], v, cg_add(cg, cg_mul(cg, cg_add(cg, cg_i64(cg, xi * w->T), t.iv), cg_i64(cg, q->C)), c0));
+    cb.no_unroll = true;
+    cg_loop_end(cg, &cb);
+    t.no_unroll = true;
+    cg_loop_end(cg, &t);
+}
+
+/* yt's 2x2 block of every tile = A^T M A (+ bias, activation), a vector of filters at a time. */
+static void winograd_output(Cg *cg, const ConvGeometry *q, const WinogradLayout *w, LLVMValueRef m, LLVMValueRef bias, const Node *act,
+                            LLVMValueRef yt, unsigned lanes) {
+    CgLoop t = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, w->T), "tile");
+    LLVMValueRef ty = LLVMBuildUDiv(cg->b, t.iv, cg_i64(cg, w->TW), ""), tx = LLVMBuildURem(cg->b, t.iv, cg_i64(cg, w->TW), "");
+    LLVMValueRef corner = cg_mul(cg, cg_add(cg, cg_mul(cg, cg_mul(cg, ty, cg_i64(cg, 2)), cg_i64(cg, 2 * w->TW)), cg_mul(cg, tx, cg_i64(cg, 2))),
+                                 cg_i64(cg, q->F));
+    CgLoop fb = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->F / lanes), "fvec");
+    LLVMValueRef f0 = cg_mul(cg, fb.iv, cg_i64(cg, lanes));
+    LLVMValueRef x[4][4], a[2][4];
+    for (int xi = 0; xi < 16; xi++)
+        x[xi / 4][xi % 4] = cg_vload_full(cg, m, cg_add(cg, cg_mul(cg, cg_add(cg, cg_i64(cg, xi * w->T), t.iv), cg_i64(cg, q->F)), f0), lanes);
+    for (int j = 0; j < 4; j++) { /* A^T M */
+        a[0][j] = cg_fadd(cg, cg_fadd(cg, x[0][j], x[1][j]), x[2][j]);
+        a[1][j] = cg_fsub(cg, cg_fsub(cg, x[1][j], x[2][j]), x[3][j]);
+    }
+    LLVMValueRef b = bias ? cg_vload_full(cg, bias, f0, lanes) : NULL;
+    for (int i = 0; i < 2; i++) { /* (A^T M) A */
+        LLVMValueRef y[2] = {cg_fadd(cg, cg_fadd(cg, a[i][0], a[i][1]), a[i][2]), cg_fsub(cg, cg_fsub(cg, a[i][1], a[i][2]), a[i][3])};
+        for (int j = 0; j < 2; j++) {
+            LLVMValueRef value = b ? cg_fadd(cg, y[j], b) : y[j];
+            if (act) value = cg_activation(cg, act->op, value);
+            cg_vstore_full(cg, value, yt, cg_add(cg, cg_add(cg, corner, f0), cg_i64(cg, (i * 2 * w->TW + j) * q->F)));
+        }
+    }
+    fb.no_unroll = true;
+    cg_loop_end(cg, &fb);
+    t.no_unroll = true;
+    cg_loop_end(cg, &t);
+}
+
+/* values: y, x, Wt, bias (or null), scratch, n. Per chunk: U (unless the library embeds it),
+ * xq's border zeroed; per example the steps of "Winograd" above. */
+static void winograd_forward_chunks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValueRef end, void *user) {
+    const ConvTask *t = user;
+    const ConvGeometry *q = t->q;
+    WinogradLayout w = winograd_layout(q);
+    unsigned lanes = direct_lanes(cg);
+    int64_t ohw = q->OH * q->OW;
+    const Node *fused = graph_fused(cg->g, t->node);
+    bool act_in_tile = fused && (fused->op == OP_RELU || fused->op == OP_SIGMOID);
+    ConvChunks k = conv_chunks_begin(cg, begin, end, v[5], v[4], t->slot, false);
+    conv_chunks_skip_empty(cg, &k, v[5]);
+    LLVMValueRef u = t->winograd_u ? t->winograd_u : cg_gep(cg, k.slot, cg_i64(cg, w.u));
+    if (!t->winograd_u) winograd_weights(cg, q, v[2], u);
+    LLVMValueRef xq = cg_gep(cg, k.slot, cg_i64(cg, w.xq)), vt = cg_gep(cg, k.slot, cg_i64(cg, w.v));
+    LLVMValueRef m = cg_gep(cg, k.slot, cg_i64(cg, w.m)), yt = cg_gep(cg, k.slot, cg_i64(cg, w.yt));
+    conv_zero(cg, xq, w.Hq * w.Wq * q->C);
+    conv_chunk_examples_begin(cg, &k, v[5]);
+    LLVMValueRef x_b = example_ptr(cg, v[1], k.b.iv, q->C * q->H * q->W), y_b = example_ptr(cg, v[0], k.b.iv, q->F * ohw);
+    CgLoop iy = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->H), "iy"); /* xq[PH + iy][P + ix][c] = x[c][iy][ix] */
+    winograd_transpose(cg, cg_gep(cg, x_b, cg_mul(cg, iy.iv, cg_i64(cg, q->W))), q->H * q->W, q->C, q->W,
+                       cg_gep(cg, xq, cg_mul(cg, cg_add(cg, cg_mul(cg, cg_add(cg, iy.iv, cg_i64(cg, q->PH)), cg_i64(cg, w.Wq)), cg_i64(cg, q->P)),
+                                          cg_i64(cg, q->C))),
+                       q->C, lanes);
+    iy.no_unroll = true;
+    cg_loop_end(cg, &iy);
+    winograd_input(cg, q, &w, xq, vt, lanes);
+    CgLoop xi = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, 16), "xi");
+    CgGemm g = {.c = cg_gep(cg, m, cg_mul(cg, xi.iv, cg_i64(cg, w.T * q->F))),
+                .a = cg_gep(cg, vt, cg_mul(cg, xi.iv, cg_i64(cg, w.T * q->C))),
+                .b = cg_gep(cg, u, cg_mul(cg, xi.iv, cg_i64(cg, q->C * q->F))),
+                .M = cg_i64(cg, w.T), .P = cg_i64(cg, q->C), .J = q->F,
+                .a_rs = q->C, .a_cs = 1, .b_rs = q->F, .c_rs = q->F, .scale = 1.0, .serial = true, .b_in_place = true};
+    cg_gemm(cg, &g);
+    xi.no_unroll = true;
+    cg_loop_end(cg, &xi);
+    winograd_output(cg, q, &w, m, t->node->bias >= 0 ? v[3] : NULL, act_in_tile ? fused : NULL, yt, lanes);
+    CgLoop oy = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->OH), "oy"); /* y[f][oy][ox] = yt[oy][ox][f] */
+    winograd_transpose(cg, cg_gep(cg, yt, cg_mul(cg, oy.iv, cg_i64(cg, 2 * w.TW * q->F))), q->F, q->OW, q->F,
+                       cg_gep(cg, y_b, cg_mul(cg, oy.iv, cg_i64(cg, q->OW))), ohw, lanes);
+    oy.no_unroll = true;
+    cg_loop_end(cg, &oy);
+    if (fused && !act_in_tile) {
+        CgLoop i = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->F * ohw), "i");
+        cg_store(cg, cg_activation(cg, fused->op, cg_load(cg, y_b, i.iv)), y_b, i.iv);
+        cg_loop_end(cg, &i);
+    }
+    conv_chunks_end(cg, &k);
+}
+
+/* Winograd in the inference kernels (float32), the implicit GEMM (or the direct kernel) otherwise. */
+static bool winograd_used(const Cg *cg, const ConvGeometry *q) { return !cg->training && !cg->f64 && winograd_geometry(q); }
+
 static void emit_conv_forward(Cg *cg, const Node *node, const ConvGeometry *q) {
     LLVMValueRef bias = cg_arg_bias(cg);
     LLVMValueRef v[6] = {cg_arg_out(cg), cg_arg_in(cg, 0), cg_arg_weight(cg), bias ? bias : LLVMConstNull(cg->ptr),
                          cg_arg_scratch(cg), cg_arg_n(cg)};
-    ConvTask t = {node, q, conv_slot_elements(cg->g, node)};
+    ConvTask t = {node, q, conv_slot_elements(cg->g, node), NULL};
+    if (winograd_used(cg, q)) {
+        if (cg->lib_params) t.winograd_u = winograd_weights_table(cg, node, q);
+        conv_run_chunks(cg, v, 6, winograd_forward_chunks, &t);
+        return;
+    }
     conv_run_chunks(cg, v, 6, conv_direct(q) ? direct_forward_chunks : implicit_forward_chunks, &t);
 }
 
@@ -1121,7 +1408,7 @@ static void conv_dw_reduce(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValu
 
 static void emit_conv_dw(Cg *cg, const Node *node, const ConvGeometry *q) {
     LLVMValueRef v[5] = {cg_arg_out(cg), cg_arg_in(cg, 0), cg_arg_in(cg, 1), cg_arg_scratch(cg), cg_arg_n(cg)};
-    ConvTask t = {node, q, conv_slot_elements(cg->g, node)};
+    ConvTask t = {node, q, conv_slot_elements(cg->g, node), NULL};
     conv_run_chunks(cg, v, 5, conv_direct(q) ? direct_dw_chunks : implicit_dw_chunks, &t);
     LLVMValueRef r[4] = {v[0], v[3]};
     cg_parallel_for(cg, cg_i64(cg, q->F), r, 2 + cg_optim_task_values(cg, node, r + 2), false, conv_dw_reduce, &t);
@@ -1180,7 +1467,7 @@ static void conv_db_chunks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValu
 
 static void emit_conv_db(Cg *cg, const Node *node, const ConvGeometry *q) {
     LLVMValueRef v[4] = {cg_arg_out(cg), cg_arg_in(cg, 0), cg_arg_scratch(cg), cg_arg_n(cg)};
-    ConvTask t = {node, q, conv_slot_elements(cg->g, node)};
+    ConvTask t = {node, q, conv_slot_elements(cg->g, node), NULL};
     conv_run_chunks(cg, v, 4, conv_db_chunks, &t);
     /* db[f] = scale * the chunks' partial sums in chunk order */
     LLVMValueRef partial0 = cg_gep(cg, v[2], cg_i64(cg, q->F * DIRECT_LANES_MAX));
@@ -1208,7 +1495,7 @@ static void conv_dx_chunks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVMValu
 
 static void emit_conv_dx(Cg *cg, const Node *node, const ConvGeometry *q) {
     LLVMValueRef v[5] = {cg_arg_out(cg), cg_arg_in(cg, 0), cg_arg_weight(cg), cg_arg_scratch(cg), cg_arg_n(cg)};
-    ConvTask t = {node, q, conv_slot_elements(cg->g, node)};
+    ConvTask t = {node, q, conv_slot_elements(cg->g, node), NULL};
     conv_run_chunks(cg, v, 5, implicit_dx(q) ? implicit_dx_chunks : conv_dx_chunks, &t);
 }
 
@@ -1378,7 +1665,7 @@ static void emit_pool(Cg *cg, const Node *node, const ConvGeometry *q) {
     v[count++] = cg_arg_out(cg);
     for (int j = 0; j < node->input_count; j++) v[count++] = cg_arg_in(cg, j);
     v[count++] = cg_arg_n(cg);
-    ConvTask t = {node, q, 0};
+    ConvTask t = {node, q, 0, NULL};
     cg_parallel_for(cg, v[count - 1], v, count, false, pool_examples, &t);
 }
 
@@ -1453,9 +1740,10 @@ static const OpSurface conv_surface[] = {
 };
 static const OpKind conv_kinds[] = {OP_CONV2D, OP_CONV2D_DX, OP_CONV2D_DW, OP_CONV2D_DB, OP_MAXPOOL,
                                     OP_MAXPOOL_GRAD, OP_AVGPOOL, OP_AVGPOOL_GRAD, OP_COUNT};
-/* conv1d and the pools read [c,t]: a [t,d] sequence gets a warning (warnings.c) */
+/* OPK_INFERENCE_VARIANT: inference may run Winograd (winograd_used). conv1d and the pools read
+ * [c,t]: a [t,d] sequence gets a warning (warnings.c) */
 static const OpKindFlags conv_flags[] = {
-    {OP_CONV2D, OPK_INIT_BY_ACTIVATION | OPK_BIAS_PER_CHANNEL | OPK_CHANNELS_FIRST},
+    {OP_CONV2D, OPK_INFERENCE_VARIANT | OPK_INIT_BY_ACTIVATION | OPK_BIAS_PER_CHANNEL | OPK_CHANNELS_FIRST},
     {OP_MAXPOOL, OPK_CHANNELS_FIRST}, {OP_AVGPOOL, OPK_CHANNELS_FIRST}, {OP_COUNT, 0},
 };
 

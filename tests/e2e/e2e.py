@@ -638,6 +638,48 @@ def test_conv_implicit_reference(args):
         check(all(e < 1e-5 for e in errs.values()), f"{first} -> {second}: one SGD step differs from NumPy: {errs}")
 
 
+def test_conv_winograd_reference(args):
+    """Inference (predict) runs 3x3 stride-1 convolutions over 16k channels into 16k filters as
+    Winograd F(2x2, 3x3): odd output sizes (partial 2x2 tiles), pad 0/1/2, with and without bias,
+    relu and sigmoid applied in the output transform, tanh after it, a batch of 19 (uneven
+    chunks), 32 and 48 channels over several vectors. predict equals NumPy's forward pass
+    within 1e-5 (training keeps the implicit GEMM: test_conv_implicit_reference)."""
+    acts = {"relu": lambda z: np.maximum(z, 0), "sigmoid": lambda z: 1 / (1 + np.exp(-z)),
+            "tanh": np.tanh, None: lambda z: z}
+    # (input shape, [(F, P, bias, activation)] per layer)
+    cases = [([16, 7, 9], [(16, 1, True, "tanh"), (32, 0, True, "relu"), (16, 2, False, None)]),
+             ([32, 6, 5], [(48, 1, True, "sigmoid"), (16, 1, True, None)]),
+             ([16, 3, 4], [(16, 0, False, "relu")])]
+    rng = np.random.default_rng(23)
+    n = 19
+    for shape, layers in cases:
+        C, H, W = shape
+        chain, params, dims = [], {}, (C, H, W)
+        for i, (F, P, bias, act) in enumerate(layers):
+            chain.append(f"conv2d({F}, 3, pad={P}{'' if bias else ', bias=false'})" + (f" -> {act}" if act else ""))
+            params[f"conv2d{i}.weight"] = rng.uniform(-0.25, 0.25, (F, dims[0], 3, 3)).astype(np.float32).astype(np.float64)
+            if bias:
+                params[f"conv2d{i}.bias"] = rng.uniform(-0.2, 0.2, F).astype(np.float32).astype(np.float64)
+            dims = (F, dims[1] + 2 * P - 2, dims[2] + 2 * P - 2)
+        size = dims[0] * dims[1] * dims[2]
+        src = os.path.join(args.work, "winograd.nn")
+        with open(src, "w") as f:
+            f.write(f"input x : float[{C}, {H}, {W}]\ntarget t : float[{size}]\n"
+                    f"y = x -> {' -> '.join(chain)} -> flatten\nloss mse(y, t)\n")
+        exe = compile_model(args, src, "winograd")
+        init = os.path.join(args.work, "w.safetensors")
+        write_safetensors(init, params)
+        xs = rng.uniform(-1, 1, (n, C * H * W)).astype(np.float32).astype(np.float64)
+        h = xs.reshape(n, C, H, W)
+        for i, (F, P, bias, act) in enumerate(layers):
+            z, _ = np_conv_general(h, params[f"conv2d{i}.weight"], params.get(f"conv2d{i}.bias"), 1, P, P)
+            h = acts[act](z)
+        got = predict_rows(exe, init, write_features_csv(os.path.join(args.work, "x.csv"), xs))
+        err = float(np.max(np.abs(got - h.reshape(n, size)))) if got.shape == (n, size) else float("inf")
+        print(f"{shape} -> {' -> '.join(chain)}: max |predict - numpy| = {err:.2g}")
+        check(err < 1e-5, f"{shape} -> {' -> '.join(chain)}: predict differs from NumPy by {err}")
+
+
 def test_conv_direct_gradcheck(args):
     """gradcheck passes on the direct convolution's test models (1 and 3 input channels, stride
     2 and 3, pad 0/1/"same", odd sizes, fused activations, no bias) and fails when conv2d's
