@@ -3,7 +3,7 @@
 Runtime running the same model's --emit=onnx export, same weights, same images, one thread each,
 in one run.
 
-    bench/deploy_bench.py [--nnc build/nnc] [--calls 10000] [--threads 1] [--work DIR]
+    bench/deploy_bench.py [--nnc build/nnc] [--calls 10000] [--threads 1] [--rounds 3] [--work DIR]
 
 For the MLP and the CNN (examples/fashion_mlp.nn, fashion_cnn.nn, weights from one short
 training epoch: the speed does not depend on them): batch 1 latency (median and p99 over CALLS
@@ -15,6 +15,7 @@ import argparse
 import gzip
 import json
 import os
+import statistics
 import struct
 import subprocess
 import sys
@@ -41,11 +42,17 @@ def load_idx(path, count):
     return np.frombuffer(data[4 + 4 * ndim:], dtype=np.uint8).reshape(dims)[:count]
 
 
+def median_of(runs):
+    """Each field's median over the runs."""
+    return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--nnc", default=os.path.join(ROOT, "build", "nnc"))
     ap.add_argument("--calls", type=int, default=10000)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--rounds", type=int, default=3, help="alternating runs of each side; the table shows their medians")
     ap.add_argument("--work", default="/tmp/nnc_deploy_bench")
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
@@ -76,13 +83,17 @@ def main():
         bench = os.path.join(a.work, f"bench_{model}")
         run(["cc", "-O2", f"-DLIB={model}", "-include", stem + ".h", os.path.join(HERE, "deploy_bench.c"), stem + ".a", "-lm",
              "-o", bench])
-        nnc = json.loads(run([bench, test_bin, "1000", str(a.calls)]))
-        ort = json.loads(run(["node", os.path.join(HERE, "deploy_ort_bench.js"), stem + ".onnx", test_bin, "1000", str(a.calls),
-                              str(a.threads), "1,28,28"], env=dict(os.environ, NODE_PATH=modules)))
-        rows.append((model, nnc, ort))
+        # the two alternate, a.rounds times: each figure is the median over the rounds (a neighbour's
+        # burst then costs one round of one side, not the comparison)
+        nnc_runs, ort_runs = [], []
+        for _ in range(a.rounds):
+            nnc_runs.append(json.loads(run([bench, test_bin, "1000", str(a.calls)])))
+            ort_runs.append(json.loads(run(["node", os.path.join(HERE, "deploy_ort_bench.js"), stem + ".onnx", test_bin, "1000",
+                                            str(a.calls), str(a.threads), "1,28,28"], env=dict(os.environ, NODE_PATH=modules))))
+        rows.append((model, median_of(nnc_runs), median_of(ort_runs)))
     print("CPU time per call (the machine is shared: wall time would measure the other jobs)")
     print(f"threads: {a.threads} (nnc's library runs on the calling thread; ONNX Runtime intra-op threads = {a.threads}), "
-          f"{a.calls} calls at batch 1, 30 at batch 256")
+          f"{a.calls} calls at batch 1, 30 at batch 256; medians of {a.rounds} alternating rounds")
     print("| model | batch 1 median (µs) nnc / ORT | batch 1 p99 (µs) nnc / ORT | speedup | batch 256 (images/s) nnc / ORT | ratio |")
     print("|---|---|---|---|---|---|")
     for model, nnc, ort in rows:
