@@ -70,6 +70,7 @@ def main():
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=3, help="alternating runs of nnc and PyTorch; medians are shown")
+    ap.add_argument("--no-parity", action="store_true", help="skip the step-for-step parity check (tests/e2e/gpt_parity.py)")
     a = ap.parse_args()
     ensure_torch()
     config = torch_best_config(a.threads)  # PyTorch's widest working ATEN_CPU_CAPABILITY, as bench.py --all
@@ -91,6 +92,12 @@ def main():
     ceiling = m["peak_core"] * a.threads
     print(f"products: {gflops:.1f} GFLOP/s (their FLOPs over the whole step), {100 * gflops / ceiling:.0f}% of the "
           f"{ceiling:.0f} GFLOP/s that bench/peak.c measures on {a.threads} core(s) now")
+    if not a.no_parity:  # the same check as the test: 20 AdamW steps of a 2-block d=64 GPT from the same weights and batches
+        p = subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "tests", "e2e", "gpt_parity.py"), "--nnc",
+                            os.path.join(ROOT, "build", "nnc"), "--work", tempfile.mkdtemp(prefix="gpt_parity.")],
+                           capture_output=True, text=True)
+        line = next((l for l in p.stdout.split("\n") if "AdamW steps" in l), (p.stdout + p.stderr).strip()[-300:])
+        print(f"parity (tests/e2e/gpt_parity.py, the 2-block d=64 t=32 GPT): {line}{'' if p.returncode == 0 else '  FAILED'}")
 
 
 if __name__ == "__main__":
