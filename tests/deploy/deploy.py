@@ -685,8 +685,8 @@ def test_onnx_token_attention(args):
 
 def test_lib_aarch64(args):
     """--target=aarch64-linux-gnu: the aarch64 library, built with Debian's aarch64-linux-gnu-gcc
-    and run under qemu-aarch64, gives the native library's outputs within 1e-5 relative (MLP on
-    300 test images; token_attention, with layernorm/attention/gelu, on 200 rows; the standardized
+    and run under qemu-aarch64, gives the native library's outputs within 1e-5 relative (MLP and
+    CNN, the CNN's second convolution as Winograd on NEON, on 300 test images; token_attention, with layernorm/attention/gelu, on 200 rows; the standardized
     regression with --target-cpu=cortex-a72). Skipped, saying so, without qemu or the compiler."""
     missing = [t for t in ("qemu-aarch64", "aarch64-linux-gnu-gcc") if not shutil.which(t)]
     if missing or not os.path.isdir("/usr/aarch64-linux-gnu"):
@@ -696,6 +696,9 @@ def test_lib_aarch64(args):
     ip, lp = fashion_subset(args.work, 1000)
     vip, _ = fashion_subset(args.work, 300, "test")
     cases = [("fashion_mlp", ["--data", idx_spec(ip, lp), "--validate", "none", "--epochs", "1"],
+              load_idx(vip).reshape(-1, 784).astype(np.float32), []),
+             # Winograd convolutions on 4-lane NEON vectors against the host's 16 or 8
+             ("fashion_cnn", ["--data", idx_spec(ip, lp), "--validate", "none", "--epochs", "1"],
               load_idx(vip).reshape(-1, 784).astype(np.float32), []),
              ("token_attention", ["--epochs", "1"],
               csv_columns(os.path.join(EXAMPLES, "data", "tokens_val.csv"), [f"t{i}" for i in range(16)])[1][:200].astype(np.int32), []),

@@ -642,14 +642,17 @@ def test_conv_winograd_reference(args):
     """Inference (predict) runs 3x3 stride-1 convolutions over 16k channels into 16k filters as
     Winograd F(2x2, 3x3): odd output sizes (partial 2x2 tiles), pad 0/1/2, with and without bias,
     relu and sigmoid applied in the output transform, tanh after it, a batch of 19 (uneven
-    chunks), 32 and 48 channels over several vectors. predict equals NumPy's forward pass
-    within 1e-5 (training keeps the implicit GEMM: test_conv_implicit_reference)."""
+    chunks), 32 to 64 channels over several vectors, a 1 x 1 image; for the native CPU, AVX2 and
+    SSE2 (16, 8 and 4 lanes). predict equals NumPy's forward pass within 1e-5 (training keeps the
+    implicit GEMM: test_conv_implicit_reference)."""
     acts = {"relu": lambda z: np.maximum(z, 0), "sigmoid": lambda z: 1 / (1 + np.exp(-z)),
             "tanh": np.tanh, None: lambda z: z}
     # (input shape, [(F, P, bias, activation)] per layer)
     cases = [([16, 7, 9], [(16, 1, True, "tanh"), (32, 0, True, "relu"), (16, 2, False, None)]),
              ([32, 6, 5], [(48, 1, True, "sigmoid"), (16, 1, True, None)]),
-             ([16, 3, 4], [(16, 0, False, "relu")])]
+             ([16, 3, 4], [(16, 0, False, "relu")]),
+             ([16, 1, 1], [(32, 1, True, None)]),
+             ([64, 4, 4], [(48, 1, True, "relu"), (16, 1, True, "tanh")])]
     rng = np.random.default_rng(23)
     n = 19
     for shape, layers in cases:
@@ -666,7 +669,6 @@ def test_conv_winograd_reference(args):
         with open(src, "w") as f:
             f.write(f"input x : float[{C}, {H}, {W}]\ntarget t : float[{size}]\n"
                     f"y = x -> {' -> '.join(chain)} -> flatten\nloss mse(y, t)\n")
-        exe = compile_model(args, src, "winograd")
         init = os.path.join(args.work, "w.safetensors")
         write_safetensors(init, params)
         xs = rng.uniform(-1, 1, (n, C * H * W)).astype(np.float32).astype(np.float64)
@@ -674,10 +676,14 @@ def test_conv_winograd_reference(args):
         for i, (F, P, bias, act) in enumerate(layers):
             z, _ = np_conv_general(h, params[f"conv2d{i}.weight"], params.get(f"conv2d{i}.bias"), 1, P, P)
             h = acts[act](z)
-        got = predict_rows(exe, init, write_features_csv(os.path.join(args.work, "x.csv"), xs))
-        err = float(np.max(np.abs(got - h.reshape(n, size)))) if got.shape == (n, size) else float("inf")
-        print(f"{shape} -> {' -> '.join(chain)}: max |predict - numpy| = {err:.2g}")
-        check(err < 1e-5, f"{shape} -> {' -> '.join(chain)}: predict differs from NumPy by {err}")
+        data = write_features_csv(os.path.join(args.work, "x.csv"), xs)
+        # 16-lane vectors natively (AVX-512 where the host has it), 8 with AVX2, 4 with SSE2
+        for cpu in ["native", "x86-64-v3", "generic"]:
+            exe = compile_model(args, src, "winograd-" + cpu, f"--target-cpu={cpu}")
+            got = predict_rows(exe, init, data)
+            err = float(np.max(np.abs(got - h.reshape(n, size)))) if got.shape == (n, size) else float("inf")
+            print(f"{shape} -> {' -> '.join(chain)} ({cpu}): max |predict - numpy| = {err:.2g}")
+            check(err < 1e-5, f"{shape} -> {' -> '.join(chain)} ({cpu}): predict differs from NumPy by {err}")
 
 
 def test_conv_direct_gradcheck(args):
