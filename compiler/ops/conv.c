@@ -1740,10 +1740,9 @@ static const OpSurface conv_surface[] = {
 };
 static const OpKind conv_kinds[] = {OP_CONV2D, OP_CONV2D_DX, OP_CONV2D_DW, OP_CONV2D_DB, OP_MAXPOOL,
                                     OP_MAXPOOL_GRAD, OP_AVGPOOL, OP_AVGPOOL_GRAD, OP_COUNT};
-/* OPK_INFERENCE_VARIANT: inference may run Winograd (winograd_used). conv1d and the pools read
- * [c,t]: a [t,d] sequence gets a warning (warnings.c) */
+/* conv1d and the pools read [c,t]: a [t,d] sequence gets a warning (warnings.c) */
 static const OpKindFlags conv_flags[] = {
-    {OP_CONV2D, OPK_INFERENCE_VARIANT | OPK_INIT_BY_ACTIVATION | OPK_BIAS_PER_CHANNEL | OPK_CHANNELS_FIRST},
+    {OP_CONV2D, OPK_INIT_BY_ACTIVATION | OPK_BIAS_PER_CHANNEL | OPK_CHANNELS_FIRST},
     {OP_MAXPOOL, OPK_CHANNELS_FIRST}, {OP_AVGPOOL, OPK_CHANNELS_FIRST}, {OP_COUNT, 0},
 };
 
@@ -1778,8 +1777,16 @@ static bool conv_onnx(struct OnnxBuilder *b, const Graph *g, const Node *n) {
     return true;
 }
 
+/* A conv2d whose inference runs Winograd has an inference kernel of its own. */
+static bool conv_inference_variant(const Graph *g, const Node *n) {
+    if (n->op != OP_CONV2D) return false;
+    ConvGeometry q = conv_geometry(g, n);
+    return winograd_geometry(&q);
+}
+
 const OpFamily ops_conv = {
     .name = "conv",
+    .inference_variant = conv_inference_variant,
     .surface = conv_surface,
     .kinds = conv_kinds,
     .backward = conv_backward,

@@ -75,6 +75,12 @@ unsigned ops_kind_flags(OpKind kind) {
     return 0;
 }
 
+bool ops_inference_variant(const Graph *g, const Node *n) {
+    const OpFamily *f = ops_family(n->op);
+    if (f && f->inference_variant) return f->inference_variant(g, n);
+    return (ops_kind_flags(n->op) & OPK_INFERENCE_VARIANT) != 0;
+}
+
 const char *ops_node_label(const Node *n) {
     const OpFamily *family = ops_family(n->op);
     const char *label = family && family->label ? family->label(n) : NULL;

@@ -201,6 +201,10 @@ typedef struct OpFamily {
      * onnx_value(b, n->inputs[i]), write onnx_value(b, n->id)); false when the op has no ONNX
      * equivalent (--emit=onnx then reports it at the op's call). NULL: none of its kinds has. */
     bool (*onnx)(struct OnnxBuilder *b, const Graph *g, const Node *n);
+    /* Does node n's inference kernel differ from its training kernel (so both are built)? For
+     * families where that depends on the node (conv2d: Winograd only for some geometries);
+     * NULL: the kind's OPK_INFERENCE_VARIANT flag decides. */
+    bool (*inference_variant)(const Graph *g, const Node *n);
 } OpFamily;
 
 /* The op named `name` in the language, or NULL. */
@@ -220,6 +224,9 @@ const char *ops_node_label(const Node *n);
 /* The family that lowers node kind `kind`; NULL for inputs and targets. */
 const OpFamily *ops_family(OpKind kind);
 unsigned ops_kind_flags(OpKind kind);
+/* Is node n's inference kernel another than its training kernel (the family's inference_variant,
+ * else its kind's OPK_INFERENCE_VARIANT)? */
+bool ops_inference_variant(const Graph *g, const Node *n);
 
 /* The families (ops/<family>.c). */
 extern const OpFamily ops_dense, ops_conv, ops_elementwise, ops_norm, ops_loss, ops_shape, ops_embedding, ops_attention,
