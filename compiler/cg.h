@@ -111,6 +111,12 @@ LLVMValueRef cg_fadd(Cg *cg, LLVMValueRef a, LLVMValueRef b);
 LLVMValueRef cg_fsub(Cg *cg, LLVMValueRef a, LLVMValueRef b);
 LLVMValueRef cg_fmul(Cg *cg, LLVMValueRef a, LLVMValueRef b);
 LLVMValueRef cg_fdiv(Cg *cg, LLVMValueRef a, LLVMValueRef b);
+/* The same with only the `contract` flag: LLVM may fuse a multiply-add but reorders no sum —
+ * for arithmetic whose order must not depend on the code around it (the products' chains, the
+ * Winograd transforms, which the compiler also computes in C for a library). */
+LLVMValueRef cg_fadd_ordered(Cg *cg, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef cg_fsub_ordered(Cg *cg, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef cg_fmul_ordered(Cg *cg, LLVMValueRef a, LLVMValueRef b);
 LLVMValueRef cg_mul(Cg *cg, LLVMValueRef a, LLVMValueRef b); /* i64 */
 LLVMValueRef cg_add(Cg *cg, LLVMValueRef a, LLVMValueRef b); /* i64 */
 LLVMValueRef cg_math(Cg *cg, const char *intrinsic, LLVMValueRef x); /* "llvm.exp", "llvm.log", ... */

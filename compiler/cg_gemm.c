@@ -31,17 +31,13 @@ static int gemm_nr(const Cg *cg) { return cg->vector_bytes >= 64 ? GEMM_NR : 2; 
 static int gemm_nr_max(const Cg *cg) { return cg->vector_bytes >= 64 ? GEMM_NR_MAX : 3; }
 
 
-/* The products' multiply-adds and the dot-product tiles' lane sums with only the `contract`
- * fast-math flag (a fused multiply-add), not cg_fadd's reassociation: each element must be the
- * same chain in every tile shape and on every path, or an example's bits would depend on the
- * batch (on NEON a 1-row tile once summed in another order than a 4-row one). */
-static LLVMValueRef gemm_contract(LLVMValueRef v) {
-    if (LLVMCanValueUseFastMathFlags(v)) LLVMSetFastMathFlags(v, LLVMFastMathAllowContract);
-    return v;
-}
-static LLVMValueRef gemm_fadd(Cg *cg, LLVMValueRef a, LLVMValueRef b) { return gemm_contract(LLVMBuildFAdd(cg->b, a, b, "")); }
+/* The products' multiply-adds and the dot-product tiles' lane sums carry only the `contract`
+ * flag (a fused multiply-add), not cg_fadd's reassociation: each element must be the same chain
+ * in every tile shape and on every path, or an example's bits would depend on the batch (on NEON
+ * a 1-row tile once summed in another order than a 4-row one). */
+static LLVMValueRef gemm_fadd(Cg *cg, LLVMValueRef a, LLVMValueRef b) { return cg_fadd_ordered(cg, a, b); }
 static LLVMValueRef gemm_fma(Cg *cg, LLVMValueRef acc, LLVMValueRef a, LLVMValueRef b) {
-    return gemm_fadd(cg, acc, gemm_contract(LLVMBuildFMul(cg->b, a, b, "")));
+    return cg_fadd_ordered(cg, acc, cg_fmul_ordered(cg, a, b));
 }
 
 typedef struct GemmTile {

@@ -71,6 +71,14 @@ static LLVMValueRef cg_fast(LLVMValueRef v) {
     return v;
 }
 
+/* contract only: a multiply-add may fuse, but no sum is reordered */
+static LLVMValueRef cg_contract(LLVMValueRef v) {
+    if (LLVMCanValueUseFastMathFlags(v)) LLVMSetFastMathFlags(v, LLVMFastMathAllowContract);
+    return v;
+}
+LLVMValueRef cg_fadd_ordered(Cg *cg, LLVMValueRef a, LLVMValueRef b) { return cg_contract(LLVMBuildFAdd(cg->b, a, b, "")); }
+LLVMValueRef cg_fsub_ordered(Cg *cg, LLVMValueRef a, LLVMValueRef b) { return cg_contract(LLVMBuildFSub(cg->b, a, b, "")); }
+LLVMValueRef cg_fmul_ordered(Cg *cg, LLVMValueRef a, LLVMValueRef b) { return cg_contract(LLVMBuildFMul(cg->b, a, b, "")); }
 LLVMValueRef cg_fadd(Cg *cg, LLVMValueRef a, LLVMValueRef b) { return cg_fast(LLVMBuildFAdd(cg->b, a, b, "")); }
 LLVMValueRef cg_fsub(Cg *cg, LLVMValueRef a, LLVMValueRef b) { return cg_fast(LLVMBuildFSub(cg->b, a, b, "")); }
 LLVMValueRef cg_fmul(Cg *cg, LLVMValueRef a, LLVMValueRef b) { return cg_fast(LLVMBuildFMul(cg->b, a, b, "")); }

@@ -1147,7 +1147,9 @@ static void implicit_dx_chunks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVM
  * backward rules are its exact derivative. */
 
 /* U of one (filter, channel) from its 3x3 window g (row-major): the order of the additions is
- * the IR's in winograd_weights (x/2 is exact, so a fused multiply-add cannot round differently). */
+ * the IR's in winograd_weights, whose ops are cg_*_ordered so that LLVM keeps it (x/2 is exact,
+ * so a fused multiply-add cannot round differently). The transforms of the tiles use the
+ * ordered ops too: the library's kernel and predict's must not be optimized into other sums. */
 static void winograd_transform_window(const float g[9], float u[16]) {
     float h[3][4];
     for (int r = 0; r < 3; r++) {
@@ -1189,17 +1191,17 @@ static void winograd_weights(Cg *cg, const ConvGeometry *q, LLVMValueRef w, LLVM
     LLVMValueRef g[9], h[3][4], e[16];
     for (int k = 0; k < 9; k++) g[k] = cg_load(cg, w, cg_add(cg, cg_mul(cg, fc.iv, cg_i64(cg, 9)), cg_i64(cg, k)));
     for (int r = 0; r < 3; r++) {
-        LLVMValueRef s = cg_fadd(cg, g[3 * r], g[3 * r + 2]);
+        LLVMValueRef s = cg_fadd_ordered(cg, g[3 * r], g[3 * r + 2]);
         h[r][0] = g[3 * r];
-        h[r][1] = cg_fmul(cg, cg_fadd(cg, s, g[3 * r + 1]), half);
-        h[r][2] = cg_fmul(cg, cg_fsub(cg, s, g[3 * r + 1]), half);
+        h[r][1] = cg_fmul_ordered(cg, cg_fadd_ordered(cg, s, g[3 * r + 1]), half);
+        h[r][2] = cg_fmul_ordered(cg, cg_fsub_ordered(cg, s, g[3 * r + 1]), half);
         h[r][3] = g[3 * r + 2];
     }
     for (int j = 0; j < 4; j++) {
-        LLVMValueRef s = cg_fadd(cg, h[0][j], h[2][j]);
+        LLVMValueRef s = cg_fadd_ordered(cg, h[0][j], h[2][j]);
         e[j] = h[0][j];
-        e[4 + j] = cg_fmul(cg, cg_fadd(cg, s, h[1][j]), half);
-        e[8 + j] = cg_fmul(cg, cg_fsub(cg, s, h[1][j]), half);
+        e[4 + j] = cg_fmul_ordered(cg, cg_fadd_ordered(cg, s, h[1][j]), half);
+        e[8 + j] = cg_fmul_ordered(cg, cg_fsub_ordered(cg, s, h[1][j]), half);
         e[12 + j] = h[2][j];
     }
     for (int xi = 0; xi < 16; xi++)
@@ -1267,16 +1269,16 @@ static void winograd_input(Cg *cg, const ConvGeometry *q, const WinogradLayout *
         for (int j = 0; j < 4; j++)
             d[i][j] = cg_vload_full(cg, xq, cg_add(cg, cg_add(cg, corner, c0), cg_i64(cg, (i * w->Wq + j) * q->C)), lanes);
     for (int j = 0; j < 4; j++) { /* B^T d */
-        e[0][j] = cg_fsub(cg, d[0][j], d[2][j]);
-        e[1][j] = cg_fadd(cg, d[1][j], d[2][j]);
-        e[2][j] = cg_fsub(cg, d[2][j], d[1][j]);
-        e[3][j] = cg_fsub(cg, d[1][j], d[3][j]);
+        e[0][j] = cg_fsub_ordered(cg, d[0][j], d[2][j]);
+        e[1][j] = cg_fadd_ordered(cg, d[1][j], d[2][j]);
+        e[2][j] = cg_fsub_ordered(cg, d[2][j], d[1][j]);
+        e[3][j] = cg_fsub_ordered(cg, d[1][j], d[3][j]);
     }
     for (int i = 0; i < 4; i++) { /* (B^T d) B */
-        out[i][0] = cg_fsub(cg, e[i][0], e[i][2]);
-        out[i][1] = cg_fadd(cg, e[i][1], e[i][2]);
-        out[i][2] = cg_fsub(cg, e[i][2], e[i][1]);
-        out[i][3] = cg_fsub(cg, e[i][1], e[i][3]);
+        out[i][0] = cg_fsub_ordered(cg, e[i][0], e[i][2]);
+        out[i][1] = cg_fadd_ordered(cg, e[i][1], e[i][2]);
+        out[i][2] = cg_fsub_ordered(cg, e[i][2], e[i][1]);
+        out[i][3] = cg_fsub_ordered(cg, e[i][1], e[i][3]);
     }
     for (int xi = 0; xi < 16; xi++)
         cg_vstore_full(cg, out[xi / 4][xi % 4], v, cg_add(cg, cg_mul(cg, cg_add(cg, cg_i64(cg, xi * w->T), t.iv), cg_i64(cg, q->C)), c0));
@@ -1299,14 +1301,14 @@ static void winograd_output(Cg *cg, const ConvGeometry *q, const WinogradLayout 
     for (int xi = 0; xi < 16; xi++)
         x[xi / 4][xi % 4] = cg_vload_full(cg, m, cg_add(cg, cg_mul(cg, cg_add(cg, cg_i64(cg, xi * w->T), t.iv), cg_i64(cg, q->F)), f0), lanes);
     for (int j = 0; j < 4; j++) { /* A^T M */
-        a[0][j] = cg_fadd(cg, cg_fadd(cg, x[0][j], x[1][j]), x[2][j]);
-        a[1][j] = cg_fsub(cg, cg_fsub(cg, x[1][j], x[2][j]), x[3][j]);
+        a[0][j] = cg_fadd_ordered(cg, cg_fadd_ordered(cg, x[0][j], x[1][j]), x[2][j]);
+        a[1][j] = cg_fsub_ordered(cg, cg_fsub_ordered(cg, x[1][j], x[2][j]), x[3][j]);
     }
     LLVMValueRef b = bias ? cg_vload_full(cg, bias, f0, lanes) : NULL;
     for (int i = 0; i < 2; i++) { /* (A^T M) A */
-        LLVMValueRef y[2] = {cg_fadd(cg, cg_fadd(cg, a[i][0], a[i][1]), a[i][2]), cg_fsub(cg, cg_fsub(cg, a[i][1], a[i][2]), a[i][3])};
+        LLVMValueRef y[2] = {cg_fadd_ordered(cg, cg_fadd_ordered(cg, a[i][0], a[i][1]), a[i][2]), cg_fsub_ordered(cg, cg_fsub_ordered(cg, a[i][1], a[i][2]), a[i][3])};
         for (int j = 0; j < 2; j++) {
-            LLVMValueRef value = b ? cg_fadd(cg, y[j], b) : y[j];
+            LLVMValueRef value = b ? cg_fadd_ordered(cg, y[j], b) : y[j];
             if (act) value = cg_activation(cg, act->op, value);
             cg_vstore_full(cg, value, yt, cg_add(cg, cg_add(cg, corner, f0), cg_i64(cg, (i * 2 * w->TW + j) * q->F)));
         }
