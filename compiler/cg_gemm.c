@@ -30,7 +30,6 @@ enum { GEMM_MR = 4, GEMM_NR = 4, GEMM_NR_MAX = 6 };
 static int gemm_nr(const Cg *cg) { return cg->vector_bytes >= 64 ? GEMM_NR : 2; }
 static int gemm_nr_max(const Cg *cg) { return cg->vector_bytes >= 64 ? GEMM_NR_MAX : 3; }
 
-
 /* The products' multiply-adds and the dot-product tiles' lane sums carry only the `contract`
  * flag (a fused multiply-add), not cg_fadd's reassociation: each element must be the same chain
  * in every tile shape and on every path, or an example's bits would depend on the batch (on NEON
@@ -815,7 +814,10 @@ enum { PACKED_LONG_P = 512 };
  * of pg panels that give at least PACKED_A_TASKS tasks (where there are that many tiles x
  * panels), the one that copies the fewest elements. The old split (one chunk of every row, a
  * group per panel) copied nothing but read dy^T in place; the text GPT's first MLP dW ran at
- * 88-96 GFLOP/s on 2 cores, now 175-200. */
+ * 88-96 GFLOP/s on 2 cores, then 175-200. 4 tasks (two per thread on the 2-core machines we
+ * measure on) rather than 8: each task copies its own panels of B, and with 8 the text GPT's
+ * weight gradients took 10.7-15.6 ms per step against 9.7-10.2 with 4 (interleaved runs on the
+ * Zen 5; the split changes no bit: each element is one chain either way). */
 enum { PACKED_A_TASKS = 4 };
 static void packed_a_split(PackedGemm *k, int64_t M) {
     int64_t tiles = (M + k->mr - 1) / k->mr, best = -1;
