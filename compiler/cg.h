@@ -177,9 +177,10 @@ enum { CG_EXAMPLE_PARALLEL_MIN = 4096 };
 void cg_transpose(Cg *cg, LLVMValueRef *rows, unsigned lanes);
 /* dst[c*dst_rs + r] = src[r*src_rs + c] for r < rows (a runtime count), c < cols, in blocks of
  * the target's lanes x lanes transposed in registers. A last block of rows reads its missing
- * rows as copies of the last one and writes them too: dst needs room for the rows rounded up to
- * the lanes. */
-void cg_transpose_copy(Cg *cg, LLVMValueRef src, int64_t src_rs, LLVMValueRef rows, int64_t cols, LLVMValueRef dst, int64_t dst_rs);
+ * rows as copies of the last one; exact: it stores only the rows that exist (masked), else it
+ * writes them too and dst needs room for the rows rounded up to the lanes. */
+void cg_transpose_copy(Cg *cg, LLVMValueRef src, int64_t src_rs, LLVMValueRef rows, int64_t cols, LLVMValueRef dst, int64_t dst_rs,
+                       bool exact);
 
 /* C = scale * A B (+ bias) (act): see cg_gemm.c for the index conventions. */
 typedef struct CgGemm {

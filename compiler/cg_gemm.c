@@ -34,7 +34,6 @@ static int gemm_nr_max(const Cg *cg) { return cg->vector_bytes >= 64 ? GEMM_NR_M
  * flag (a fused multiply-add), not cg_fadd's reassociation: each element must be the same chain
  * in every tile shape and on every path, or an example's bits would depend on the batch (on NEON
  * a 1-row tile once summed in another order than a 4-row one). */
-static LLVMValueRef gemm_fadd(Cg *cg, LLVMValueRef a, LLVMValueRef b) { return cg_fadd_ordered(cg, a, b); }
 static LLVMValueRef gemm_fma(Cg *cg, LLVMValueRef acc, LLVMValueRef a, LLVMValueRef b) {
     return cg_fadd_ordered(cg, acc, cg_fmul_ordered(cg, a, b));
 }
@@ -130,9 +129,11 @@ void cg_transpose(Cg *cg, LLVMValueRef *rows, unsigned lanes) {
     }
 }
 
-/* Column block c0 (cols of it, compile-time) of every block of rows. */
+/* Column block c0 (cols of it, compile-time) of every block of rows; exact: the last block's
+ * stores are masked to the rows that exist. */
 static void transpose_column_block(Cg *cg, LLVMValueRef src, int64_t src_rs, LLVMValueRef rows, LLVMValueRef c0, int cols,
-                                   LLVMValueRef dst, int64_t dst_rs, unsigned lanes) {
+                                   LLVMValueRef dst, int64_t dst_rs, unsigned lanes, bool exact) {
+    if (exact && LLVMIsAConstantInt(rows) && LLVMConstIntGetSExtValue(rows) % lanes == 0) exact = false; /* whole blocks */
     LLVMValueRef mask = cols < (int)lanes ? cg_lanes_below(cg, cg_i64(cg, cols), lanes) : NULL;
     LLVMValueRef last = LLVMBuildNSWSub(cg->b, rows, cg_i64(cg, 1), "");
     CgLoop rb = cg_loop_begin(cg, cg_i64(cg, 0), ceil_div(cg, rows, cg_i64(cg, lanes)), "rb");
@@ -143,22 +144,28 @@ static void transpose_column_block(Cg *cg, LLVMValueRef src, int64_t src_rs, LLV
         v[r] = mask ? cg_vload_masked(cg, src, at, lanes, mask) : cg_vload_full(cg, src, at, lanes);
     }
     cg_transpose(cg, v, lanes);
-    for (int c = 0; c < cols; c++)
-        cg_vstore_full(cg, v[c], dst, cg_add(cg, cg_mul(cg, cg_add(cg, c0, cg_i64(cg, c)), cg_i64(cg, dst_rs)), r0));
+    LLVMValueRef store_mask = exact ? cg_lanes_below(cg, LLVMBuildNSWSub(cg->b, rows, r0, ""), lanes) : NULL;
+    for (int c = 0; c < cols; c++) {
+        LLVMValueRef at = cg_add(cg, cg_mul(cg, cg_add(cg, c0, cg_i64(cg, c)), cg_i64(cg, dst_rs)), r0);
+        if (store_mask) cg_vstore_masked(cg, v[c], dst, at, store_mask);
+        else cg_vstore_full(cg, v[c], dst, at);
+    }
     rb.no_unroll = true;
     cg_loop_end(cg, &rb);
 }
 
-void cg_transpose_copy(Cg *cg, LLVMValueRef src, int64_t src_rs, LLVMValueRef rows, int64_t cols, LLVMValueRef dst, int64_t dst_rs) {
+void cg_transpose_copy(Cg *cg, LLVMValueRef src, int64_t src_rs, LLVMValueRef rows, int64_t cols, LLVMValueRef dst, int64_t dst_rs,
+                       bool exact) {
     unsigned lanes = (unsigned)cg->vector_bytes / (cg->f64 ? 8u : 4u);
     int64_t full = cols / lanes;
     if (full > 0) {
         CgLoop cb = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, full), "cb");
-        transpose_column_block(cg, src, src_rs, rows, cg_mul(cg, cb.iv, cg_i64(cg, lanes)), (int)lanes, dst, dst_rs, lanes);
+        transpose_column_block(cg, src, src_rs, rows, cg_mul(cg, cb.iv, cg_i64(cg, lanes)), (int)lanes, dst, dst_rs, lanes, exact);
         cb.no_unroll = true;
         cg_loop_end(cg, &cb);
     }
-    if (cols % lanes) transpose_column_block(cg, src, src_rs, rows, cg_i64(cg, full * (int64_t)lanes), (int)(cols % lanes), dst, dst_rs, lanes);
+    if (cols % lanes)
+        transpose_column_block(cg, src, src_rs, rows, cg_i64(cg, full * (int64_t)lanes), (int)(cols % lanes), dst, dst_rs, lanes, exact);
 }
 
 /* The stores of one tile row: scale, bias, accumulate, activation, then C(row, col ..). */
@@ -225,7 +232,7 @@ static LLVMValueRef cg_transpose_sum(Cg *cg, LLVMValueRef *vs, unsigned lanes) {
         for (unsigned i = 0; i < count / 2; i++) {
             LLVMValueRef lo = LLVMBuildShuffleVector(cg->b, vs[2 * i], vs[2 * i + 1], LLVMConstVector(lo_idx, lanes), "");
             LLVMValueRef hi = LLVMBuildShuffleVector(cg->b, vs[2 * i], vs[2 * i + 1], LLVMConstVector(hi_idx, lanes), "");
-            vs[i] = gemm_fadd(cg, lo, hi);
+            vs[i] = cg_fadd_ordered(cg, lo, hi);
         }
     }
     return vs[0];
@@ -513,7 +520,7 @@ static void packed_pack_transposed(Cg *cg, const PackedGemm *k, const PackedPane
     LLVMValueRef src = cg_gep(cg, g->b, cg_add(cg, cg_mul(cg, q->j0, cg_i64(cg, g->b_rs)), q->p0));
     LLVMValueRef blocks = LLVMBuildSDiv(cg->b, q->len, cg_i64(cg, lanes), "");
     CgLoop cb = cg_loop_begin(cg, cg_i64(cg, 0), blocks, "pack_block");
-    transpose_column_block(cg, src, g->b_rs, q->width, cg_mul(cg, cb.iv, cg_i64(cg, lanes)), (int)lanes, q->buf, k->W, lanes);
+    transpose_column_block(cg, src, g->b_rs, q->width, cg_mul(cg, cb.iv, cg_i64(cg, lanes)), (int)lanes, q->buf, k->W, lanes, false);
     cb.no_unroll = true;
     cg_loop_end(cg, &cb);
     LLVMValueRef last_col = LLVMBuildNSWSub(cg->b, q->width, cg_i64(cg, 1), "");

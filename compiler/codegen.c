@@ -164,9 +164,6 @@ static void cg_mark_unoptimized_if_f64(Cg *cg, LLVMValueRef fn) {
     cg_set_attr(cg, fn, LLVMAttributeFunctionIndex, "noinline");
 }
 
-/* Nodes whose kernels differ between training and inference (dropout, batchnorm, dense, conv2d
- * where inference runs Winograd). */
-static bool cg_mode_specific(const Graph *g, const Node *n) { return ops_inference_variant(g, n); }
 
 /* ---------------------------------------------------------------- the global batch (NnrtShard)
  * Kernels whose result depends on the whole batch rather than on their own examples take the
@@ -226,7 +223,7 @@ LLVMValueRef cg_arg(Cg *cg, CgArgRole role, int index) {
 }
 
 LLVMValueRef cg_kernel_begin(Cg *cg, const Node *node) {
-    bool inference_variant = cg_mode_specific(cg->g, node) && !cg->training;
+    bool inference_variant = ops_inference_variant(cg->g, node) && !cg->training;
     char name[96];
     snprintf(name, sizeof name, "k%d_%s%s%s_%s", node->id, graph_op_names[node->op], inference_variant ? "_eval" : "",
              cg->update_variant ? "_update" : "", cg->f64 ? "f64" : "f32");
@@ -459,7 +456,7 @@ static void cg_call_kernels(Cg *cg, const EntryArgs *a, EntryKind kind, LLVMValu
         if (!updates) {
             /* kernels[] holds 2 x the nodes: a mode-specific op's inference variant (eval, infer)
              * at count + i, every other kernel at i (shared by the entry points that call it) */
-            int slot = cg_mode_specific(g, n) && !a->training ? g->nodes.len + i : i;
+            int slot = ops_inference_variant(g, n) && !a->training ? g->nodes.len + i : i;
             fn = kernels[slot];
             if (!fn) fn = kernels[slot] = cg_build_kernel(cg, a, n, false);
         }

@@ -541,6 +541,22 @@ static void conv_zero(Cg *cg, LLVMValueRef base, int64_t count) {
     cg_loop_end(cg, &z);
 }
 
+/* The forward kernels' fused activation: relu and sigmoid are applied to the tiles' vectors
+ * (conv_tile_activation returns the node, else NULL); any other runs as a pass over the example's
+ * output after them (conv_activation_after). */
+static const Node *conv_tile_activation(const Cg *cg, const Node *node) {
+    const Node *fused = graph_fused(cg->g, node);
+    return fused && (fused->op == OP_RELU || fused->op == OP_SIGMOID) ? fused : NULL;
+}
+
+static void conv_activation_after(Cg *cg, const Node *node, LLVMValueRef y_b, int64_t count) {
+    const Node *fused = graph_fused(cg->g, node);
+    if (!fused || conv_tile_activation(cg, node)) return;
+    CgLoop i = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, count), "i");
+    cg_store(cg, cg_activation(cg, fused->op, cg_load(cg, y_b, i.iv)), y_b, i.iv);
+    cg_loop_end(cg, &i);
+}
+
 /* The inside of xp from one example x_b [C, H, W]; the padding was zeroed once per chunk and no
  * example writes it. */
 static void direct_fill(Cg *cg, const ConvGeometry *q, const DirectLayout *d, LLVMValueRef x_b, LLVMValueRef xp) {
@@ -647,9 +663,7 @@ static void direct_forward_chunks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, L
     const ConvTask *t = user;
     const ConvGeometry *q = t->q;
     int64_t ohw = q->OH * q->OW;
-    const Node *fused = graph_fused(cg->g, t->node);
-    bool act_in_tile = fused && (fused->op == OP_RELU || fused->op == OP_SIGMOID);
-    DirectForward o = {q, direct_layout(q), NULL, v[2], t->node->bias >= 0 ? v[3] : NULL, NULL, act_in_tile ? fused : NULL};
+    DirectForward o = {q, direct_layout(q), NULL, v[2], t->node->bias >= 0 ? v[3] : NULL, NULL, conv_tile_activation(cg, t->node)};
     ConvChunks k = conv_chunks_begin(cg, begin, end, v[5], v[4], t->slot, false);
     conv_chunks_skip_empty(cg, &k, v[5]);
     o.xp = k.slot;
@@ -670,11 +684,7 @@ static void direct_forward_chunks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, L
         cg_loop_end(cg, &f);
     }
     if (rest > 0) direct_forward_rows(cg, &o, cg_i64(cg, blocks * fb), (int)rest, nv, nvt);
-    if (fused && !act_in_tile) {
-        CgLoop i = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->F * ohw), "i");
-        cg_store(cg, cg_activation(cg, fused->op, cg_load(cg, o.y_b, i.iv)), o.y_b, i.iv);
-        cg_loop_end(cg, &i);
-    }
+    conv_activation_after(cg, t->node, o.y_b, q->F * ohw);
     conv_chunks_end(cg, &k);
 }
 
@@ -1035,7 +1045,7 @@ static void implicit_pack_forward(Cg *cg, const Implicit *m, LLVMValueRef w, LLV
     for (int64_t p = 0; p < m->panels; p++) {
         int64_t f0 = p * m->Wd, rows = m->F - f0 < m->Wd ? m->F - f0 : m->Wd;
         cg_transpose_copy(cg, cg_gep(cg, w, cg_i64(cg, f0 * ckk)), ckk, cg_i64(cg, rows), ckk, cg_gep(cg, bpack, cg_i64(cg, p * ckk * m->Wd)),
-                          m->Wd);
+                          m->Wd, false);
         for (int64_t l = (rows + m->lanes - 1) / m->lanes * m->lanes; l < m->Wd; l++) { /* a zero vector per tap */
             CgLoop t = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, ckk), "t");
             cg_store(cg, cg_const(cg, 0), bpack, cg_add(cg, cg_i64(cg, p * ckk * m->Wd + l), cg_mul(cg, t.iv, cg_i64(cg, m->Wd))));
@@ -1069,9 +1079,7 @@ static void implicit_forward_chunks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin,
     const ConvTask *t = user;
     const ConvGeometry *q = t->q;
     int64_t ohw = q->OH * q->OW, ckk = q->C * q->KH * q->KW;
-    const Node *fused = graph_fused(cg->g, t->node);
-    bool act_in_tile = fused && (fused->op == OP_RELU || fused->op == OP_SIGMOID);
-    ImplicitForward o = {implicit_forward_shape(cg, q), NULL, NULL, NULL, t->node->bias >= 0 ? v[3] : NULL, act_in_tile ? fused : NULL};
+    ImplicitForward o = {implicit_forward_shape(cg, q), NULL, NULL, NULL, t->node->bias >= 0 ? v[3] : NULL, conv_tile_activation(cg, t->node)};
     ConvChunks k = conv_chunks_begin(cg, begin, end, v[5], v[4], t->slot, false);
     conv_chunks_skip_empty(cg, &k, v[5]);
     o.bpack = k.slot;
@@ -1082,11 +1090,7 @@ static void implicit_forward_chunks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin,
     implicit_fill(cg, example_ptr(cg, v[1], k.b.iv, q->C * q->H * q->W), q->C, q->H, q->W, q->PH, q->P, o.xp, o.m.Hp, o.m.Wp);
     o.out = example_ptr(cg, v[0], k.b.iv, q->F * ohw);
     implicit_forward(cg, &o);
-    if (fused && !act_in_tile) {
-        CgLoop i = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->F * ohw), "i");
-        cg_store(cg, cg_activation(cg, fused->op, cg_load(cg, o.out, i.iv)), o.out, i.iv);
-        cg_loop_end(cg, &i);
-    }
+    conv_activation_after(cg, t->node, o.out, q->F * ohw);
     conv_chunks_end(cg, &k);
 }
 
@@ -1103,7 +1107,7 @@ static void implicit_dw_chunks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin, LLVM
     conv_zero(cg, xp, implicit_dw_partial_at(q) + q->C * q->KH * q->KW * m.Fp);
     conv_chunk_examples_begin(cg, &k, v[4]);
     implicit_fill(cg, example_ptr(cg, v[2], k.b.iv, q->C * q->H * q->W), q->C, q->H, q->W, q->PH, q->P, xp, m.Hp, m.Wp);
-    cg_transpose_copy(cg, example_ptr(cg, v[1], k.b.iv, q->F * ohw), ohw, cg_i64(cg, q->F), ohw, dyt, m.Fp);
+    cg_transpose_copy(cg, example_ptr(cg, v[1], k.b.iv, q->F * ohw), ohw, cg_i64(cg, q->F), ohw, dyt, m.Fp, false);
     implicit_dw(cg, &m, xp, dyt, partial);
     conv_chunks_end(cg, &k);
 }
@@ -1209,53 +1213,6 @@ static void winograd_weights(Cg *cg, const ConvGeometry *q, LLVMValueRef w, LLVM
     cg_loop_end(cg, &fc);
 }
 
-/* One lanes x lanes block of dst[b*dst_rs + a] = src[a*src_rs + b]: a in [a0, a0 + an), b in
- * [b0, b0 + bn) (an, bn at most lanes, compile-time), through registers. */
-static void winograd_transpose_block(Cg *cg, LLVMValueRef src, int64_t src_rs, LLVMValueRef a0, int an, LLVMValueRef b0, int bn,
-                                     LLVMValueRef dst, int64_t dst_rs, unsigned lanes) {
-    LLVMTypeRef vec = LLVMVectorType(cg->elem, lanes);
-    LLVMValueRef rows[64];
-    LLVMValueRef load_mask = bn < (int)lanes ? cg_lanes_below(cg, cg_i64(cg, bn), lanes) : NULL;
-    LLVMValueRef store_mask = an < (int)lanes ? cg_lanes_below(cg, cg_i64(cg, an), lanes) : NULL;
-    for (int r = 0; r < (int)lanes; r++) {
-        if (r >= an) {
-            rows[r] = LLVMConstNull(vec);
-            continue;
-        }
-        LLVMValueRef at = cg_add(cg, cg_mul(cg, cg_add(cg, a0, cg_i64(cg, r)), cg_i64(cg, src_rs)), b0);
-        rows[r] = load_mask ? cg_vload_masked(cg, src, at, lanes, load_mask) : cg_vload_full(cg, src, at, lanes);
-    }
-    cg_transpose(cg, rows, lanes);
-    for (int l = 0; l < bn; l++) {
-        LLVMValueRef at = cg_add(cg, cg_mul(cg, cg_add(cg, b0, cg_i64(cg, l)), cg_i64(cg, dst_rs)), a0);
-        if (store_mask) cg_vstore_masked(cg, rows[l], dst, at, store_mask);
-        else cg_vstore_full(cg, rows[l], dst, at);
-    }
-}
-
-/* dst[b*dst_rs + a] = src[a*src_rs + b] for a < A, b < B (compile-time): whole blocks in loops,
- * the partial ones after them. */
-static void winograd_transpose(Cg *cg, LLVMValueRef src, int64_t src_rs, int64_t A, int64_t B, LLVMValueRef dst, int64_t dst_rs,
-                               unsigned lanes) {
-    int64_t L = lanes, a_full = A / L, b_full = B / L;
-    int a_rest = (int)(A % L), b_rest = (int)(B % L);
-    for (int pa = 0; pa < 2; pa++) {
-        if (pa ? a_rest == 0 : a_full == 0) continue;
-        CgLoop ab = cg_loop_begin(cg, cg_i64(cg, pa ? a_full : 0), cg_i64(cg, pa ? a_full + 1 : a_full), "ta");
-        LLVMValueRef a0 = cg_mul(cg, ab.iv, cg_i64(cg, L));
-        for (int pb = 0; pb < 2; pb++) {
-            if (pb ? b_rest == 0 : b_full == 0) continue;
-            CgLoop bb = cg_loop_begin(cg, cg_i64(cg, pb ? b_full : 0), cg_i64(cg, pb ? b_full + 1 : b_full), "tb");
-            winograd_transpose_block(cg, src, src_rs, a0, pa ? a_rest : (int)L, cg_mul(cg, bb.iv, cg_i64(cg, L)), pb ? b_rest : (int)L, dst,
-                                     dst_rs, lanes);
-            bb.no_unroll = true;
-            cg_loop_end(cg, &bb);
-        }
-        ab.no_unroll = true;
-        cg_loop_end(cg, &ab);
-    }
-}
-
 /* V[xi][t][c..] = (B^T d B)[xi] of every tile t, a vector of channels at a time. */
 static void winograd_input(Cg *cg, const ConvGeometry *q, const WinogradLayout *w, LLVMValueRef xq, LLVMValueRef v, unsigned lanes) {
     CgLoop t = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, w->T), "tile");
@@ -1327,8 +1284,6 @@ static void winograd_forward_chunks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin,
     WinogradLayout w = winograd_layout(q);
     unsigned lanes = direct_lanes(cg);
     int64_t ohw = q->OH * q->OW;
-    const Node *fused = graph_fused(cg->g, t->node);
-    bool act_in_tile = fused && (fused->op == OP_RELU || fused->op == OP_SIGMOID);
     ConvChunks k = conv_chunks_begin(cg, begin, end, v[5], v[4], t->slot, false);
     conv_chunks_skip_empty(cg, &k, v[5]);
     LLVMValueRef u = t->winograd_u ? t->winograd_u : cg_gep(cg, k.slot, cg_i64(cg, w.u));
@@ -1339,10 +1294,10 @@ static void winograd_forward_chunks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin,
     conv_chunk_examples_begin(cg, &k, v[5]);
     LLVMValueRef x_b = example_ptr(cg, v[1], k.b.iv, q->C * q->H * q->W), y_b = example_ptr(cg, v[0], k.b.iv, q->F * ohw);
     CgLoop iy = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->H), "iy"); /* xq[PH + iy][P + ix][c] = x[c][iy][ix] */
-    winograd_transpose(cg, cg_gep(cg, x_b, cg_mul(cg, iy.iv, cg_i64(cg, q->W))), q->H * q->W, q->C, q->W,
-                       cg_gep(cg, xq, cg_mul(cg, cg_add(cg, cg_mul(cg, cg_add(cg, iy.iv, cg_i64(cg, q->PH)), cg_i64(cg, w.Wq)), cg_i64(cg, q->P)),
-                                          cg_i64(cg, q->C))),
-                       q->C, lanes);
+    cg_transpose_copy(cg, cg_gep(cg, x_b, cg_mul(cg, iy.iv, cg_i64(cg, q->W))), q->H * q->W, cg_i64(cg, q->C), q->W,
+                      cg_gep(cg, xq, cg_mul(cg, cg_add(cg, cg_mul(cg, cg_add(cg, iy.iv, cg_i64(cg, q->PH)), cg_i64(cg, w.Wq)), cg_i64(cg, q->P)),
+                                         cg_i64(cg, q->C))),
+                      q->C, true);
     iy.no_unroll = true;
     cg_loop_end(cg, &iy);
     winograd_input(cg, q, &w, xq, vt, lanes);
@@ -1355,17 +1310,13 @@ static void winograd_forward_chunks(Cg *cg, LLVMValueRef *v, LLVMValueRef begin,
     cg_gemm(cg, &g);
     xi.no_unroll = true;
     cg_loop_end(cg, &xi);
-    winograd_output(cg, q, &w, m, t->node->bias >= 0 ? v[3] : NULL, act_in_tile ? fused : NULL, yt, lanes);
+    winograd_output(cg, q, &w, m, t->node->bias >= 0 ? v[3] : NULL, conv_tile_activation(cg, t->node), yt, lanes);
     CgLoop oy = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->OH), "oy"); /* y[f][oy][ox] = yt[oy][ox][f] */
-    winograd_transpose(cg, cg_gep(cg, yt, cg_mul(cg, oy.iv, cg_i64(cg, 2 * w.TW * q->F))), q->F, q->OW, q->F,
-                       cg_gep(cg, y_b, cg_mul(cg, oy.iv, cg_i64(cg, q->OW))), ohw, lanes);
+    cg_transpose_copy(cg, cg_gep(cg, yt, cg_mul(cg, oy.iv, cg_i64(cg, 2 * w.TW * q->F))), q->F, cg_i64(cg, q->OW), q->F,
+                      cg_gep(cg, y_b, cg_mul(cg, oy.iv, cg_i64(cg, q->OW))), ohw, true);
     oy.no_unroll = true;
     cg_loop_end(cg, &oy);
-    if (fused && !act_in_tile) {
-        CgLoop i = cg_loop_begin(cg, cg_i64(cg, 0), cg_i64(cg, q->F * ohw), "i");
-        cg_store(cg, cg_activation(cg, fused->op, cg_load(cg, y_b, i.iv)), y_b, i.iv);
-        cg_loop_end(cg, &i);
-    }
+    conv_activation_after(cg, t->node, y_b, q->F * ohw);
     conv_chunks_end(cg, &k);
 }
 
