@@ -182,8 +182,13 @@ int checkpoint_load(Arena *arena, const char *path, const Model *model, Checkpoi
         ckpt_error(path, "not a safetensors file (no header of a plausible length; truncated?)");
         goto done;
     }
-    header = cJSON_ParseWithLength((const char *)file + 8, ckpt_unescape_bytes(file + 8, (size_t)n));
-    if (!cJSON_IsObject(header)) {
+    /* the header is one JSON object, padded with spaces as safetensors allows; cJSON would stop
+     * at the object's end and ignore what follows, which the runtime's reader rejects */
+    const char *text = (const char *)file + 8, *end = NULL;
+    size_t text_len = ckpt_unescape_bytes(file + 8, (size_t)n);
+    header = cJSON_ParseWithLengthOpts(text, text_len, &end, false);
+    while (header && end < text + text_len && (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r')) end++;
+    if (!cJSON_IsObject(header) || end != text + text_len) {
         ckpt_error(path, "the header is not valid JSON (corrupt file)");
         goto done;
     }

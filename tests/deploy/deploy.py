@@ -176,8 +176,9 @@ def test_lib_token_attention(args):
 
 
 def test_lib_errors(args):
-    """A wrong checkpoint is an error naming the tensor, and nothing is written; so are a missing
-    --weights and a library name that is not a C identifier."""
+    """A wrong checkpoint is an error naming the tensor, and nothing is written; so are a header
+    with text after its JSON object, a missing --weights and a library name that is not a C
+    identifier."""
     mlp = os.path.join(EXAMPLES, "fashion_mlp.nn")
     bag = os.path.join(EXAMPLES, "token_bag.nn")
     exe = os.path.join(args.work, "token_bag")
@@ -209,6 +210,16 @@ def test_lib_errors(args):
     write_safetensors(partial, tensors)
     fails([args.nnc, bag, "--emit=lib", "--weights", partial, "-o", stem],
           f"nnc: error: checkpoint '{partial}': tensor 'dense1.bias' of model 'token_bag' is missing")
+    # a header with text after its JSON object (the runtime rejects it too)
+    with open(ckpt, "rb") as f:
+        whole = f.read()
+    size = int.from_bytes(whole[:8], "little")
+    trailing = os.path.join(args.work, "trailing.safetensors")
+    body = whole[8:8 + size].rstrip(b" ") + b" x"
+    with open(trailing, "wb") as f:
+        f.write(len(body).to_bytes(8, "little") + body + whole[8 + size:])
+    fails([args.nnc, bag, "--emit=lib", "--weights", trailing, "-o", stem],
+          f"nnc: error: checkpoint '{trailing}': the header is not valid JSON (corrupt file)")
     fails([args.nnc, bag, "--emit=lib", "--weights", os.path.join(args.work, "nope.safetensors"), "-o", stem],
           "nnc: error: cannot open checkpoint")
     fails([args.nnc, bag, "--emit=lib", "-o", stem], "nnc: error: --emit=lib needs the trained weights: --weights CKPT")
