@@ -49,6 +49,12 @@ def peak_per_core(work):
     return float(subprocess.run([exe], check=True, capture_output=True, text=True).stdout)
 
 
+def median_of(runs):
+    """Each field's median over a list of runs (dicts with the same numeric fields): the figure
+    the alternating-rounds scripts (gpt_bench.py, deploy_bench.py) report."""
+    return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+
+
 def run_measured(cmd, env=None):
     """Runs cmd; returns (stdout, peak RSS of that child alone in MiB, from wait4)."""
     with tempfile.TemporaryFile(mode="w+") as out:

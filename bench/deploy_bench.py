@@ -15,7 +15,6 @@ import argparse
 import gzip
 import json
 import os
-import statistics
 import struct
 import subprocess
 import sys
@@ -23,6 +22,8 @@ import sys
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from bench import median_of  # noqa: E402
 ROOT = os.path.dirname(HERE)
 FASHION = "/usr/share/datasets/fashion-mnist"
 
@@ -40,11 +41,6 @@ def load_idx(path, count):
     ndim = data[3]
     dims = struct.unpack(">" + "I" * ndim, data[4:4 + 4 * ndim])
     return np.frombuffer(data[4 + 4 * ndim:], dtype=np.uint8).reshape(dims)[:count]
-
-
-def median_of(runs):
-    """Each field's median over the runs."""
-    return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
 
 
 def main():

@@ -13,7 +13,6 @@ import argparse
 import json
 import os
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -21,7 +20,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from bench import ensure_torch, torch_best_config, peak_per_core, run_measured  # noqa: E402
+from bench import ensure_torch, median_of, torch_best_config, peak_per_core, run_measured  # noqa: E402
 
 
 def measure(batch, steps, threads, nnc=os.path.join(ROOT, "build", "nnc"), rounds=1):
@@ -59,7 +58,7 @@ def measure(batch, steps, threads, nnc=os.path.join(ROOT, "build", "nnc"), round
     tokens = a.batch * 64
     # one epoch of the example: 95% of the text in windows of 64 bytes (split(0.05) holds out the tail)
     steps_per_epoch = (int(os.path.getsize(text) * 0.95) - 1) // 64 // a.batch
-    result = {k: statistics.median(r[k] for r in each) for k in each[0]}
+    result = median_of(each)
     result.update({"tokens": tokens, "steps_per_epoch": steps_per_epoch, "rounds": each})
     return result
 
