@@ -640,8 +640,7 @@ def test_conv_implicit_reference(args):
 
 def test_conv_winograd_reference(args):
     """Inference (predict) runs 3x3 stride-1 convolutions whose channels and filters are multiples
-    of 16 as
-    Winograd F(2x2, 3x3): odd output sizes (partial 2x2 tiles), pad 0/1/2, with and without bias,
+    of 16 as Winograd F(2x2, 3x3): odd output sizes (partial 2x2 tiles), pad 0/1/2, with and without bias,
     relu and sigmoid applied in the output transform, tanh after it, a batch of 19 (uneven
     chunks), 32 to 64 channels over several vectors, a 1 x 1 image; for the native CPU, AVX2 and
     SSE2 (16, 8 and 4 lanes). predict equals NumPy's forward pass within 1e-5 (training keeps the
